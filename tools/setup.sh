@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages colm needs. Idempotent: installs only what is missing.
+set -euo pipefail
+packages=(
+  cmake ninja-build lld-19 clang-19 libclang-rt-19-dev
+  llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
+  libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
+  python3 python3-numpy git ca-certificates
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+else
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ -x /usr/local/cuda/bin/ptxas ]; then
+  echo "setup: CUDA toolkit found at /usr/local/cuda"
+else
+  echo "setup: no CUDA toolkit at /usr/local/cuda (optional; GPU code generation disabled)"
+fi
