@@ -122,12 +122,18 @@ void ParamOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
     nameFromLoc(getOperation(), setNameFn);
     return;
   }
-  // "model.layers.3.self_attn.q_proj.weight" -> "q_proj"
+  // "model.layers.3.self_attn.q_proj.weight" -> "l3.q_proj"
   SmallVector<StringRef> parts;
   getName().split(parts, '.');
-  StringRef hint = parts.size() >= 2 && parts.back() == "weight"
-                       ? parts[parts.size() - 2]
-                       : parts.back();
+  std::string hint = (parts.size() >= 2 && parts.back() == "weight"
+                          ? parts[parts.size() - 2]
+                          : parts.back())
+                         .str();
+  for (size_t i = 0; i + 1 < parts.size(); ++i)
+    if (parts[i] == "layers") {
+      hint = "l" + parts[i + 1].str() + "." + hint;
+      break;
+    }
   setNameFn(getResult(), hint);
 }
 

@@ -66,7 +66,10 @@ struct ShareKvPass : public colm::chain::impl::ShareKvBase<ShareKvPass> {
     a1Shape.back() = d1;
     auto a1Type = RankedTensorType::get(a1Shape, aType.getElementType(),
                                         layout.prefix(1));
-    Location a1Loc = NameLoc::get(b.getStringAttr("a_c1"), a.getLoc());
+    std::string a1Name = "a_c1";
+    if (auto name = dyn_cast<NameLoc>(a.getLoc()))
+      a1Name = name.getName().str() + "_c1";
+    Location a1Loc = NameLoc::get(b.getStringAttr(a1Name), a.getLoc());
     Value a1 = b.create<PrefixOp>(a1Loc, a1Type, a, 1);
 
     auto rewriteProjection = [&](LinearOp proj) -> LogicalResult {

@@ -1,0 +1,74 @@
+//===- BuildColm.cpp - the standard CoLM / CoLM-Air graph -------*- C++ -*-===//
+#include "compiler/BuildColm.h"
+
+#include "mlir/IR/Verifier.h"
+
+namespace colm {
+
+using dsl::Scope;
+using dsl::Value;
+
+Value colmAttention(Scope &s, Value a, const ModelConfig &config) {
+  dsl::Graph &g = s.g();
+  int64_t hd = config.headDim();
+  Value q = g.chainLinear(a, s.param("self_attn.q_proj.weight"),
+                          config.qWidth(), s.value("q"));
+  Value k, v;
+  chain::KvMapping mapping;
+  if (config.kvSharing) {
+    // CoLM-Air: keys and values of every chain come from chain 1 alone.
+    Value a1 = g.prefix(a, 1, s.value("a_c1"));
+    k = g.dense(a1, s.param("self_attn.k_proj.weight"), config.kvWidth(),
+                s.value("k"));
+    v = g.dense(a1, s.param("self_attn.v_proj.weight"), config.kvWidth(),
+                s.value("v"));
+    mapping = chain::KvMapping::tiled;
+  } else {
+    k = g.chainLinear(a, s.param("self_attn.k_proj.weight"), config.kvWidth(),
+                      s.value("k"));
+    v = g.chainLinear(a, s.param("self_attn.v_proj.weight"), config.kvWidth(),
+                      s.value("v"));
+    mapping = chain::KvMapping::grouped;
+  }
+  q = g.rope(q, hd, config.ropeTheta, s.value("q_rope"));
+  k = g.rope(k, hd, config.ropeTheta, s.value("k_rope"));
+  Value o = g.attention(q, k, v, hd, mapping, s.value("attn"));
+  return g.chainLinear(o, s.param("self_attn.o_proj.weight"),
+                       config.hiddenSize, s.value("attn_out"));
+}
+
+Value colmFeedForward(Scope &s, Value b, const ModelConfig &config) {
+  dsl::Graph &g = s.g();
+  Value gate = g.chainLinear(b, s.param("mlp.gate_proj.weight"),
+                             config.intermediateSize, s.value("gate"));
+  Value up = g.chainLinear(b, s.param("mlp.up_proj.weight"),
+                           config.intermediateSize, s.value("up"));
+  Value act = g.swiglu(gate, up, s.value("act"));
+  return g.chainLinear(act, s.param("mlp.down_proj.weight"),
+                       config.hiddenSize, s.value("ffn_out"));
+}
+
+Result<mlir::OwningOpRef<mlir::ModuleOp>>
+buildColm(mlir::MLIRContext &context, const ModelConfig &config) {
+  COLM_TRY(validateConfig(config));
+  dsl::Graph g(context, "forward", config.chains);
+  double eps = config.rmsNormEps;
+  Value x = g.embed("model.embed_tokens.weight", config.vocabSize,
+                    config.hiddenSize, g.inputTokens());
+  for (int l = 0; l < config.numLayers; ++l) {
+    Scope s(g, "model.layers", l);
+    Value a = g.chainNorm(x, s.param("input_layernorm.weight"), eps,
+                          s.value("a"));
+    x = g.add(x, colmAttention(s, a, config), s.value("x_attn"));
+    Value b = g.chainNorm(x, s.param("post_attention_layernorm.weight"), eps,
+                          s.value("b"));
+    x = g.add(x, colmFeedForward(s, b, config), s.value("x"));
+  }
+  Value h = g.chainNorm(x, "model.norm.weight", eps, "h");
+  g.output({g.lmHead(h, "lm_head.weight", config.vocabSize)});
+  if (mlir::failed(mlir::verify(g.module())))
+    return Status::error("internal error: the built graph does not verify");
+  return g.take();
+}
+
+} // namespace colm

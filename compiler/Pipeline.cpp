@@ -1,0 +1,68 @@
+//===- Pipeline.cpp - graphs of model directories ---------------*- C++ -*-===//
+#include "compiler/Pipeline.h"
+
+#include "compiler/BuildColm.h"
+#include "passes/Passes.h"
+#include "mlir/Pass/PassManager.h"
+
+using namespace mlir;
+
+namespace colm {
+
+DiagnosticCapture::DiagnosticCapture(MLIRContext &context)
+    : handler(&context, [this](Diagnostic &diag) {
+        if (diag.getSeverity() != DiagnosticSeverity::Error)
+          return success();
+        if (first.empty()) {
+          std::string where;
+          llvm::raw_string_ostream os(where);
+          Location loc = diag.getLocation();
+          if (auto name = dyn_cast<NameLoc>(loc))
+            loc = name.getChildLoc();
+          if (auto file = dyn_cast<FileLineColLoc>(loc))
+            os << file.getFilename() << ":" << file.getLine() << ":"
+               << file.getColumn() << ": ";
+          first = where + diag.str();
+        }
+        return success();
+      }) {}
+
+Status DiagnosticCapture::status(const std::string &fallback) const {
+  return Status::error(first.empty() ? fallback : first);
+}
+
+Result<OwningOpRef<ModuleOp>> buildSubModel(MLIRContext &context,
+                                            const ModelConfig &config,
+                                            unsigned k) {
+  auto built = buildColm(context, config);
+  if (!built)
+    return built.status();
+  OwningOpRef<ModuleOp> module = built.take();
+  DiagnosticCapture capture(context);
+  PassManager pm(&context);
+  if (k != 0 && static_cast<int>(k) != config.numChains()) {
+    chain::SliceChainsOptions options;
+    options.chains = k;
+    pm.addNestedPass<func::FuncOp>(chain::createSliceChains(options));
+  }
+  pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
+  if (failed(pm.run(*module)))
+    return capture.status("compiling the " + std::to_string(k) +
+                          "-chain sub-model failed");
+  return module;
+}
+
+Result<HostTensor> runForward(ModuleOp module,
+                              const std::vector<int32_t> &tokens,
+                              const TensorMap &params) {
+  auto func = module.lookupSymbol<func::FuncOp>("forward");
+  if (!func)
+    return Status::error("the graph has no @forward function");
+  DiagnosticCapture capture(*module.getContext());
+  auto results = interpret(func, {HostTensor::tokens(tokens)}, params);
+  if (failed(results))
+    return capture.status("the forward pass failed");
+  return std::move((*results)[0]);
+}
+
+} // namespace colm

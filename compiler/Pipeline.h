@@ -1,0 +1,39 @@
+//===- Pipeline.h - graphs of model directories -----------------*- C++ -*-===//
+#ifndef COLM_COMPILER_PIPELINE_H
+#define COLM_COMPILER_PIPELINE_H
+
+#include "compiler/Interpreter.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "runtime/Config.h"
+#include "runtime/Status.h"
+
+namespace colm {
+
+/// Turns MLIR diagnostics into a Status: while alive, errors are collected
+/// instead of printed; `status()` holds the first one, with its location.
+class DiagnosticCapture {
+public:
+  explicit DiagnosticCapture(mlir::MLIRContext &context);
+  Status status(const std::string &fallback) const;
+
+private:
+  mlir::ScopedDiagnosticHandler handler;
+  std::string first;
+};
+
+/// The forward graph of the k-chain sub-model (k = 0: all chains), proven
+/// causal: buildColm, then chain-slice{chains=k} and chain-verify-causality.
+Result<mlir::OwningOpRef<mlir::ModuleOp>>
+buildSubModel(mlir::MLIRContext &context, const ModelConfig &config,
+              unsigned k);
+
+/// Runs `@forward` of `module` on token ids and returns the logits [T, V].
+Result<HostTensor> runForward(mlir::ModuleOp module,
+                              const std::vector<int32_t> &tokens,
+                              const TensorMap &params);
+
+} // namespace colm
+
+#endif // COLM_COMPILER_PIPELINE_H

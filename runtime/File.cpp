@@ -1,0 +1,121 @@
+//===- File.cpp - Whole-file I/O and atomic writes ------------------------===//
+
+#include "runtime/File.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace colm {
+
+static std::string errnoText() { return std::strerror(errno); }
+
+Result<std::string> readFile(const std::string &path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::error("cannot open '" + path + "': " + errnoText());
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::error("cannot read '" + path + "': it is a directory");
+  }
+  std::string bytes;
+  if (st.st_size > 0)
+    bytes.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      std::string msg = "cannot read '" + path + "': " + errnoText();
+      ::close(fd);
+      return Status::error(msg);
+    }
+    if (n == 0)
+      break;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return bytes;
+}
+
+static std::string parentDirectory(const std::string &path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos)
+    return ".";
+  if (slash == 0)
+    return "/";
+  return path.substr(0, slash);
+}
+
+Status writeFileAtomic(const std::string &path, std::string_view bytes) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return Status::error("cannot write '" + path + "': cannot create '" + tmp +
+                         "' in directory '" + parentDirectory(path) +
+                         "': " + errnoText());
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      std::string msg = "cannot write '" + tmp + "': " + errnoText();
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Status::error(msg);
+    }
+    done += static_cast<size_t>(n);
+  }
+  // fsync before rename so a crash cannot leave a renamed but empty file.
+  if (::fsync(fd) != 0) {
+    std::string msg = "cannot sync '" + tmp + "': " + errnoText();
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Status::error(msg);
+  }
+  if (::close(fd) != 0) {
+    std::string msg = "cannot close '" + tmp + "': " + errnoText();
+    ::unlink(tmp.c_str());
+    return Status::error(msg);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string msg =
+        "cannot rename '" + tmp + "' to '" + path + "': " + errnoText();
+    ::unlink(tmp.c_str());
+    return Status::error(msg);
+  }
+  // Make the rename itself durable; failure here is not worth reporting.
+  int dirFd = ::open(parentDirectory(path).c_str(), O_RDONLY | O_CLOEXEC);
+  if (dirFd >= 0) {
+    ::fsync(dirFd);
+    ::close(dirFd);
+  }
+  return Status::ok();
+}
+
+Status makeDirectories(const std::string &path) {
+  if (path.empty())
+    return Status::error("cannot create directory: empty path");
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    std::string prefix = path.substr(0, pos);
+    if (prefix.empty() || prefix == "/")
+      continue;
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+      return Status::error("cannot create directory '" + prefix +
+                           "': " + errnoText());
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return Status::error("cannot create directory '" + path +
+                         "': a file with that name exists");
+  return Status::ok();
+}
+
+} // namespace colm

@@ -1,0 +1,41 @@
+# -*- Python -*-
+# lit configuration of the colm tests (dialect, passes, tools).
+# The paths come from lit.site.cfg.py, which CMake writes into <build>/test.
+
+import os
+
+import lit.formats
+import lit.util
+
+config.name = "colm"
+config.test_format = lit.formats.ShTest(True)
+config.suffixes = [".mlir", ".test"]
+
+# The tests live next to this file; they run in <build>/test.
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.colm_obj_root, "test")
+
+# Directories that hold other kinds of tests (ctest, pytest, fuzzers) or test
+# inputs, and the lit configuration itself.
+config.excludes = [
+    "runtime",
+    "fuzz",
+    "reference",
+    "Inputs",
+    "CMakeLists.txt",
+    "lit.cfg.py",
+    "lit.site.cfg.py",
+    "lit.site.cfg.py.in",
+    "KNOWN_BUGS.md",
+]
+
+config.environment["PATH"] = os.pathsep.join(
+    [config.colm_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")]
+)
+
+tool = lambda name: os.path.join(config.colm_tools_dir, name)
+config.substitutions.append(("%colm-opt", tool("colm-opt")))
+config.substitutions.append(("%colmc", tool("colmc")))
+config.substitutions.append(("%colm", tool("colm")))
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%examples", config.colm_examples_dir))

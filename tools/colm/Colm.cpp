@@ -1,0 +1,63 @@
+//===- Colm.cpp - the colm driver -------------------------------*- C++ -*-===//
+#include "tools/colm/Commands.h"
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+namespace colm::cli {
+namespace {
+
+struct Command {
+  const char *name;
+  const char *summary;
+  std::function<Status(const std::vector<std::string> &)> run;
+};
+
+const Command commands[] = {
+    {"init", "create a freshly initialised model directory", runInit},
+    {"graph", "write the chain-dialect graph file of a model", runGraph},
+    {"forward", "run a sub-model over tokens and write its logits", runForward},
+    {"demo", "build a small CoLM-Air, run every sub-model, summarise",
+     runDemo},
+};
+
+void printUsage(FILE *out) {
+  std::fprintf(out, "usage: colm <command> [flags]\n\n"
+                    "colm compiles and runs Chain-of-Model language models.\n\n"
+                    "commands:\n");
+  for (const Command &c : commands)
+    std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out, "\nRun 'colm <command> --help' for the flags of a "
+                    "command.\n");
+}
+
+} // namespace
+
+int colmMain(int argc, char **argv) {
+  if (argc < 2) {
+    printUsage(stderr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    printUsage(stdout);
+    return 0;
+  }
+  for (const Command &c : commands) {
+    if (name != c.name)
+      continue;
+    std::vector<std::string> args(argv + 2, argv + argc);
+    Status status = c.run(args);
+    if (!status.isOk()) {
+      std::fprintf(stderr, "error: %s\n", status.message().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  std::fprintf(stderr, "error: unknown command '%s' (see colm --help)\n",
+               name.c_str());
+  return 2;
+}
+
+} // namespace colm::cli

@@ -1,0 +1,145 @@
+//===- Commands.cpp - colm init, graph, forward, demo -----------*- C++ -*-===//
+#include "tools/colm/Commands.h"
+
+#include "compiler/BuildColm.h"
+#include "compiler/Graph.h"
+#include "compiler/Pipeline.h"
+#include "dialect/ChainDialect.h"
+#include "runtime/File.h"
+#include "runtime/Model.h"
+#include "runtime/Npy.h"
+#include "tools/colm/Args.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+namespace colm::cli {
+namespace {
+
+/// Parses flags; on --help prints the help and returns a "done" marker.
+Result<bool> parseArgs(Args &args, const std::vector<std::string> &argv) {
+  COLM_TRY(args.parse(argv));
+  if (args.helpRequested()) {
+    std::fputs(args.helpText().c_str(), stdout);
+    return true;
+  }
+  return false;
+}
+
+Result<unsigned> chainsFlag(const Args &args, const ModelConfig &config) {
+  int n = config.numChains();
+  if (!args.has("--chains"))
+    return static_cast<unsigned>(n);
+  auto k = args.getInt("--chains", n, 1, n);
+  if (!k)
+    return Status::error(k.status().message() + " (the model has " +
+                         std::to_string(n) + " chains " +
+                         formatChains(config.chains) + ")");
+  return static_cast<unsigned>(*k);
+}
+
+Result<std::vector<int32_t>> tokensFlag(const Args &args,
+                                        const ModelConfig &config) {
+  COLM_ASSIGN_OR_RETURN(auto ids, parseIntList(args.get("--tokens"),
+                                               "--tokens"));
+  std::vector<int32_t> tokens;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= config.vocabSize)
+      return Status::error("--tokens: token id " + std::to_string(ids[i]) +
+                           " at position " + std::to_string(i) +
+                           " is outside the vocabulary [0, " +
+                           std::to_string(config.vocabSize) + ")");
+    tokens.push_back(static_cast<int32_t>(ids[i]));
+  }
+  return tokens;
+}
+
+} // namespace
+
+Status runInit(const std::vector<std::string> &argv) {
+  Args args("init", "--config FILE.json --out DIR [--seed S]",
+            "Creates a model directory (config.json, model.safetensors) with "
+            "fresh weights:\nlinears and embeddings normal(0, 0.02) with the "
+            "blocks above the chain diagonal zero,\nnorm gains 1.");
+  args.option("--config", "FILE.json", "model configuration", true)
+      .option("--out", "DIR", "model directory to create", true)
+      .option("--seed", "S", "random seed (default 0)")
+      .flag("--force", "overwrite a model that already exists in DIR");
+  COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));
+  if (done)
+    return Status::ok();
+  COLM_ASSIGN_OR_RETURN(int64_t seed,
+                        args.getInt("--seed", 0, 0, INT64_MAX));
+  COLM_ASSIGN_OR_RETURN(ModelConfig config, loadConfig(args.get("--config")));
+  COLM_TRY(validateConfig(config).withContext(args.get("--config")));
+  std::string out = args.get("--out");
+  if (!args.isSet("--force") &&
+      std::filesystem::exists(out + "/model.safetensors"))
+    return Status::error(out + " already holds a model (use --force to "
+                               "overwrite it)");
+  Model model = initModel(config, static_cast<uint64_t>(seed));
+  COLM_TRY(saveModel(out, model));
+  std::printf("wrote %s: %d chains %s, %s\n", out.c_str(), config.numChains(),
+              formatChains(config.chains).c_str(),
+              config.kvSharing ? "CoLM-Air (shared keys/values)" : "CoLM");
+  return Status::ok();
+}
+
+Status runGraph(const std::vector<std::string> &argv) {
+  Args args("graph", "--model DIR [-o FILE.mlir] [--chains K]",
+            "Writes the chain-dialect graph of a model (of its k-chain "
+            "sub-model with --chains).");
+  args.option("--model", "DIR", "model directory (or a config.json file)",
+              true)
+      .option("--output", "FILE.mlir", "output file (default: stdout)",
+              false, "-o")
+      .option("--chains", "K", "extract the K-chain sub-model")
+      .flag("--no-locations", "omit source locations");
+  COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));
+  if (done)
+    return Status::ok();
+  std::string path = args.get("--model");
+  if (std::filesystem::is_directory(path))
+    path += "/config.json";
+  COLM_ASSIGN_OR_RETURN(ModelConfig config, loadConfig(path));
+  COLM_TRY(validateConfig(config).withContext(path));
+  COLM_ASSIGN_OR_RETURN(unsigned k, chainsFlag(args, config));
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  COLM_ASSIGN_OR_RETURN(auto module, buildSubModel(context, config, k));
+  std::string text = dsl::printGraph(*module, !args.isSet("--no-locations"));
+  if (!args.has("--output")) {
+    std::fputs(text.c_str(), stdout);
+    return Status::ok();
+  }
+  return writeFileAtomic(args.get("--output"), text);
+}
+
+Status runForward(const std::vector<std::string> &argv) {
+  Args args("forward",
+            "--model DIR --tokens 3,1,4,1 [--chains K] --logits-out FILE.npy",
+            "Runs the K-chain sub-model (default: all chains) over the tokens "
+            "with the reference\ninterpreter and writes float32 logits of "
+            "shape [T, V].");
+  args.option("--model", "DIR", "model directory", true)
+      .option("--tokens", "IDS", "comma-separated token ids", true)
+      .option("--chains", "K", "number of chains to run, 1..n (default n)")
+      .option("--logits-out", "FILE.npy", "where to write the logits", true);
+  COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));
+  if (done)
+    return Status::ok();
+  COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
+  COLM_ASSIGN_OR_RETURN(unsigned k, chainsFlag(args, model.config));
+  COLM_ASSIGN_OR_RETURN(auto tokens, tokensFlag(args, model.config));
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  COLM_ASSIGN_OR_RETURN(auto module, buildSubModel(context, model.config, k));
+  COLM_ASSIGN_OR_RETURN(HostTensor logits,
+                        runForward(*module, tokens, model.params));
+  return writeNpy(args.get("--logits-out"), logits.data.data(), logits.shape);
+}
+
+} // namespace colm::cli

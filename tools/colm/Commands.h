@@ -1,0 +1,22 @@
+//===- Commands.h - the colm commands ---------------------------*- C++ -*-===//
+#ifndef COLM_TOOLS_COMMANDS_H
+#define COLM_TOOLS_COMMANDS_H
+
+#include "runtime/Status.h"
+
+#include <string>
+#include <vector>
+
+namespace colm::cli {
+
+/// Entry point of the `colm` tool: returns the process exit code.
+int colmMain(int argc, char **argv);
+
+Status runInit(const std::vector<std::string> &args);
+Status runGraph(const std::vector<std::string> &args);
+Status runForward(const std::vector<std::string> &args);
+Status runDemo(const std::vector<std::string> &args);
+
+} // namespace colm::cli
+
+#endif // COLM_TOOLS_COMMANDS_H
