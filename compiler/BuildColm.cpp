@@ -11,13 +11,13 @@ using dsl::Value;
 Value colmAttention(Scope &s, Value a, const ModelConfig &config) {
   dsl::Graph &g = s.g();
   int64_t hd = config.headDim();
+  // CoLM-Air: keys and values of every chain come from chain 1 alone.
+  Value a1 = config.kvSharing ? g.prefix(a, 1, s.value("a_c1")) : Value();
   Value q = g.chainLinear(a, s.param("self_attn.q_proj.weight"),
                           config.qWidth(), s.value("q"));
   Value k, v;
   chain::KvMapping mapping;
   if (config.kvSharing) {
-    // CoLM-Air: keys and values of every chain come from chain 1 alone.
-    Value a1 = g.prefix(a, 1, s.value("a_c1"));
     k = g.dense(a1, s.param("self_attn.k_proj.weight"), config.kvWidth(),
                 s.value("k"));
     v = g.dense(a1, s.param("self_attn.v_proj.weight"), config.kvWidth(),

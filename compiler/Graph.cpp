@@ -21,6 +21,7 @@ std::string printGraph(ModuleOp module, bool withLocations) {
   if (withLocations)
     flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
   module->print(os, flags);
+  os << "\n"; // as colm-opt prints, so the two agree byte for byte
   return text;
 }
 
@@ -122,10 +123,12 @@ Value Graph::chainLinear(Value x, const std::string &weightName, int64_t out,
 }
 
 Value Graph::dense(Value x, const std::string &weightName, int64_t out,
-                   const std::string &name, SourceLoc loc) {
+                   const std::string &name, SourceLoc loc,
+                   bool chainedResult) {
   Value w = plainParam(weightName, {out, x.width()}, loc);
-  return wrap(builder.create<chain::DenseOp>(location(name, loc), plain(out),
-                                             x.raw(), w.raw()));
+  return wrap(builder.create<chain::DenseOp>(
+      location(name, loc), chainedResult ? chained(out) : plain(out), x.raw(),
+      w.raw()));
 }
 
 Value Graph::prefix(Value x, unsigned k, const std::string &name,

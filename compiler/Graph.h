@@ -99,9 +99,12 @@ public:
   Value chainLinear(Value x, const std::string &weightName, int64_t out,
                     const std::string &name,
                     SourceLoc loc = SourceLoc::current());
-  /// Dense linear `x -> [?, out]` (unchained result).
+  /// Dense linear `x -> [?, out]`. The result is unchained unless
+  /// `chainedResult`: then every output chain reads all of x, which keeps the
+  /// causal rule only when x belongs to no chain (raw input features).
   Value dense(Value x, const std::string &weightName, int64_t out,
-              const std::string &name, SourceLoc loc = SourceLoc::current());
+              const std::string &name, SourceLoc loc = SourceLoc::current(),
+              bool chainedResult = false);
   /// The first k chains of x.
   Value prefix(Value x, unsigned k, const std::string &name,
                SourceLoc loc = SourceLoc::current());

@@ -40,8 +40,9 @@ int64_t ratioPrefixOf(ArrayRef<int64_t> ratios, unsigned k) {
 bool dividesExactly(ArrayRef<int64_t> ratios, int64_t dim) {
   if (ShapedType::isDynamic(dim))
     return false;
+  // Chain i gets dim*c_i/S entries; each must be whole (spec section 1).
   int64_t sum = ratioPrefixOf(ratios, ratios.size());
-  return dim % sum == 0;
+  return llvm::all_of(ratios, [&](int64_t c) { return dim * c % sum == 0; });
 }
 
 unsigned chainOfIndex(ArrayRef<int64_t> ratios, int64_t dim, int64_t pos) {

@@ -324,6 +324,8 @@ LogicalResult AttentionOp::verify() {
   if (!sameDim(ranked(getQ()).getShape()[0], ranked(getK()).getShape()[0]))
     return emitOpError("queries and keys must have the same positions");
   int64_t h = qw / hd, hkv = kw / hd;
+  if (h == 0 || hkv == 0)
+    return emitOpError("needs at least one query head and one key/value head");
   if (h % hkv != 0)
     return emitOpError() << "num_heads " << h
                          << " is not a multiple of num_kv_heads " << hkv;

@@ -59,7 +59,8 @@ struct ShareKvPass : public colm::chain::impl::ShareKvBase<ShareKvPass> {
                << "num_key_value_heads)";
     }
 
-    OpBuilder b(kProj.getWeight().getDefiningOp());
+    OpBuilder b(attn.getContext());
+    b.setInsertionPointAfterValue(a);
     auto aType = cast<RankedTensorType>(a.getType());
     SmallVector<int64_t> a1Shape(aType.getShape());
     int64_t d1 = layout.prefixWidth(a1Shape.back(), 1);

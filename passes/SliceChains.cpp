@@ -4,6 +4,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
 
+#include <numeric>
+
 namespace colm::chain {
 #define GEN_PASS_DEF_SLICECHAINS
 #include "passes/Passes.h.inc"
@@ -87,6 +89,32 @@ LogicalResult sliceWeight(Value weight, int64_t rows, int64_t cols) {
   return failure();
 }
 
+/// Keeps the statistics groups of an explicit `stats` layout that lie inside
+/// the sliced width; a group that crosses it cannot be sliced.
+LogicalResult sliceStats(NormOp norm, int64_t oldWidth, int64_t newWidth) {
+  LayoutAttr stats = norm.getStatsAttr();
+  if (!stats || oldWidth == newWidth)
+    return success();
+  SmallVector<int64_t> kept;
+  int64_t end = 0;
+  for (unsigned g = 1; g <= stats.numChains(); ++g) {
+    if (stats.chainEnd(oldWidth, g) > newWidth)
+      break;
+    end = stats.chainEnd(oldWidth, g);
+    kept.push_back(end - stats.chainBegin(oldWidth, g));
+  }
+  if (end != newWidth)
+    return norm.emitError() << "chain-slice: a normalisation statistics group "
+                            << "crosses the sliced width " << newWidth;
+  int64_t common = 0;
+  for (int64_t w : kept)
+    common = std::gcd(common, w);
+  for (int64_t &w : kept)
+    w /= common;
+  norm.setStatsAttr(LayoutAttr::get(norm.getContext(), kept));
+  return success();
+}
+
 struct SliceChainsPass
     : public colm::chain::impl::SliceChainsBase<SliceChainsPass> {
   using SliceChainsBase::SliceChainsBase;
@@ -105,7 +133,7 @@ struct SliceChainsPass
       return signalPassFailure();
     }
     if (chains < 1 || chains > n) {
-      func.emitError() << "chain-slice: chains=" << chains
+      func.emitError() << "chain-slice: chains=" << static_cast<unsigned>(chains)
                        << " is outside 1.." << n;
       return signalPassFailure();
     }
@@ -122,6 +150,11 @@ struct SliceChainsPass
           return WalkResult::advance();
         }
       }
+      if (auto norm = dyn_cast<NormOp>(op)) {
+        Type sliced = sliceType(norm.getType(), k);
+        if (failed(sliceStats(norm, lastDim(norm.getType()), lastDim(sliced))))
+          return WalkResult::interrupt();
+      }
       for (Value r : op->getResults())
         r.setType(sliceType(r.getType(), k));
       if (auto head = dyn_cast<LmHeadOp>(op)) {
@@ -131,6 +164,10 @@ struct SliceChainsPass
         if (concat.getInputs().size() > k)
           concat->eraseOperands(k, concat.getInputs().size() - k);
       } else if (auto dense = dyn_cast<DenseOp>(op)) {
+        // Block rows of dropped chains die with their concat input.
+        if (auto block = dense.getWeight().getDefiningOp<WeightBlockOp>())
+          if (block.getOutChain() > k)
+            return WalkResult::advance();
         int64_t rows = lastDim(dense.getType());
         int64_t cols = lastDim(dense.getX().getType());
         if (failed(sliceWeight(dense.getWeight(), rows, cols))) {
@@ -153,7 +190,8 @@ struct SliceChainsPass
       if (op->getNumResults() && op->use_empty() && isPure(op))
         op->erase();
     auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
-    func.setType(FunctionType::get(&getContext(), func.getArgumentTypes(),
+    func.setType(FunctionType::get(&getContext(),
+                                   func.front().getArgumentTypes(),
                                    ret.getOperandTypes()));
   }
 };

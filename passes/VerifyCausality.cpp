@@ -116,8 +116,24 @@ private:
 };
 
 LogicalResult CausalityAnalysis::visit(Operation *op) {
-  if (op->getNumResults() != 1)
+  if (op->getNumResults() == 0)
     return success();
+  if (op->getNumResults() > 1) {
+    // Not a chain op: each chain of each result may read everything.
+    int all = 0;
+    for (Value operand : op->getOperands())
+      all = std::max(all, maxLevel(operand));
+    for (Value r : op->getResults()) {
+      unsigned n = argumentLevels(r.getType()).size();
+      levels[r].assign(n, all);
+      if ((getLayout(r.getType()) || getBlocks(r.getType())) && all > 1)
+        return op->emitError()
+               << "breaks the chain causal rule: chain 1 of result #"
+               << cast<OpResult>(r).getResultNumber() << " depends on chain " << all
+               << " (through an op the analysis does not know)";
+    }
+    return success();
+  }
   Value result = op->getResult(0);
   SmallVector<Level> out = transfer(op);
   SmallVector<int> &l = levels[result];
@@ -259,25 +275,28 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
           return std::string(llvm::formatv(
               "attention head {0} reads queries of chain {1}", h, chain));
         });
-        for (Value kv : {attn.getK(), attn.getV()})
-          out[i].raise(levelOver(kv, kvRange, &chain), [&] {
+        for (Value kv : {attn.getK(), attn.getV()}) {
+          int l = levelOver(kv, kvRange, &chain);
+          out[i].raise(l, [&] {
             return std::string(llvm::formatv(
                 "query head {0} reads key/value head {1} ({2} mapping), "
                 "which depends on chain {3}",
-                h, kvHead, stringifyKvMapping(attn.getKvMapping()), chain));
+                h, kvHead, stringifyKvMapping(attn.getKvMapping()), l));
           });
+        }
       }
     return out;
   }
   if (auto prefix = dyn_cast<PrefixOp>(op)) {
     auto x = levels.lookup(prefix.getX());
     for (unsigned i = 0; i < n; ++i)
-      out[i].level = x[i];
+      out[i].level = i < x.size() ? x[i] : maxLevel(prefix.getX());
     return out;
   }
   if (auto block = dyn_cast<WeightBlockOp>(op)) {
     auto w = levels.lookup(block.getWeight());
-    out[0].level = w[block.getOutChain() - 1];
+    unsigned i = block.getOutChain() - 1;
+    out[0].level = i < w.size() ? w[i] : maxLevel(block.getWeight());
     return out;
   }
   if (auto concat = dyn_cast<ConcatOp>(op)) {

@@ -28,13 +28,19 @@ struct Case {
   int64_t kvHeads; // 0: no grouped-query attention
 };
 
-std::string caseName(const ::testing::TestParamInfo<Case> &info) {
-  std::string name = info.param.kvSharing ? "Air" : "Colm";
-  for (int64_t c : info.param.chains)
-    name += "_" + std::to_string(c);
-  if (info.param.kvHeads)
-    name += "_kv" + std::to_string(info.param.kvHeads);
+std::string describe(const Case &c) {
+  std::string name = c.kvSharing ? "Air" : "Colm";
+  for (int64_t r : c.chains)
+    name += "_" + std::to_string(r);
+  if (c.kvHeads)
+    name += "_kv" + std::to_string(c.kvHeads);
   return name;
+}
+
+void PrintTo(const Case &c, std::ostream *os) { *os << describe(c); }
+
+std::string caseName(const ::testing::TestParamInfo<Case> &info) {
+  return describe(info.param);
 }
 
 ModelConfig makeConfig(const Case &c) {
@@ -75,6 +81,8 @@ class ChainProperties : public ::testing::TestWithParam<Case> {
 protected:
   ChainProperties() : config(makeConfig(GetParam())) {
     dsl::loadDialects(context);
+    Status valid = validateConfig(config);
+    EXPECT_TRUE(valid.isOk()) << valid.message();
     params = randomParams(config, 7);
   }
 
@@ -152,29 +160,35 @@ TEST_P(ChainProperties, FoldMasksPreservesResults) {
   EXPECT_LE(maxRelError(logits(*module, params), before), 1e-6);
 }
 
-TEST_P(ChainProperties, ShareKvEqualsDirectlyBuiltAir) {
-  if (config.kvSharing)
-    GTEST_SKIP() << "starts from CoLM";
-  ModelConfig air = config;
-  air.kvSharing = true;
-  if (!validateConfig(air).isOk())
-    GTEST_SKIP() << "chains do not allow CoLM-Air here";
-  auto colmModule = buildColm(context, config);
-  auto airModule = buildColm(context, air);
-  ASSERT_TRUE(colmModule.isOk() && airModule.isOk());
-  mlir::PassManager pm(&context);
-  pm.addNestedPass<mlir::func::FuncOp>(chain::createShareKv());
-  pm.addNestedPass<mlir::func::FuncOp>(chain::createVerifyCausality());
-  ASSERT_TRUE(mlir::succeeded(pm.run(**colmModule)));
-  EXPECT_EQ(dsl::printGraph(**colmModule, false),
-            dsl::printGraph(**airModule, false));
+TEST(ShareKv, EqualsDirectlyBuiltAir) {
+  // CoLM configurations that CoLM-Air also allows (every c_i a multiple of
+  // h_kv, and h_kv*c_i/h whole).
+  for (Case c : {Case{{2, 2}, false, 2}, Case{{4, 4}, false, 2},
+                 Case{{4, 4, 8}, false, 4}, Case{{4}, false, 2}}) {
+    mlir::MLIRContext context;
+    dsl::loadDialects(context);
+    ModelConfig config = makeConfig(c);
+    ModelConfig air = config;
+    air.kvSharing = true;
+    auto colmModule = buildColm(context, config);
+    auto airModule = buildColm(context, air);
+    ASSERT_TRUE(colmModule.isOk()) << colmModule.status().message();
+    ASSERT_TRUE(airModule.isOk()) << airModule.status().message();
+    mlir::PassManager pm(&context);
+    pm.addNestedPass<mlir::func::FuncOp>(chain::createShareKv());
+    pm.addNestedPass<mlir::func::FuncOp>(chain::createVerifyCausality());
+    ASSERT_TRUE(mlir::succeeded(pm.run(**colmModule)));
+    EXPECT_EQ(dsl::printGraph(**colmModule, false),
+              dsl::printGraph(**airModule, false))
+        << describe(c);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Layouts, ChainProperties,
     ::testing::Values(Case{{1, 1}, false, 0}, Case{{2, 2}, false, 0},
                       Case{{2, 2}, false, 2}, Case{{1, 1, 2}, false, 0},
-                      Case{{1, 1}, false, 1}, Case{{1, 1, 2}, false, 1},
+                      Case{{4, 4}, false, 2}, Case{{4, 4, 8}, false, 4},
                       Case{{4}, false, 2}, Case{{1, 1}, true, 1},
                       Case{{2, 2}, true, 2}, Case{{2, 2, 4}, true, 2},
                       Case{{1, 1, 2}, true, 1}),

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# colm developer entry point: install, build, run the main job, run the tests.
+#   tools/dev.sh main    install what is missing, build, run `colm demo`
+#   tools/dev.sh test    install what is missing, build, run every test
+#   tools/dev.sh build   build only (configures on first use)
+#   tools/dev.sh setup   install the Debian packages only
+# COLM_BUILD_DIR (default build) chooses the build directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${COLM_BUILD_DIR:-build}
+jobs=$(nproc)
+
+setup() { bash tools/setup.sh; }
+
+build() {
+  if [ ! -f "$build_dir/build.ninja" ]; then
+    cmake -S . -B "$build_dir" -G Ninja \
+      -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 \
+      -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld \
+      -DMLIR_DIR=/usr/lib/llvm-19/lib/cmake/mlir \
+      -DPython3_EXECUTABLE=/usr/bin/python3
+  fi
+  cmake --build "$build_dir" -j "$jobs"
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  build) setup; build ;;
+  main)
+    setup; build
+    "$build_dir/bin/colm" demo --out "$build_dir/colm-demo"
+    ;;
+  test)
+    setup; build
+    ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
+    ;;
+  *)
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
