@@ -4,6 +4,7 @@
 #   tools/dev.sh test    install what is missing, build, run every test
 #   tools/dev.sh build   build only (configures on first use)
 #   tools/dev.sh setup   install the Debian packages only
+#   tools/dev.sh docs    build, then refresh docs/ from the .td files
 # COLM_BUILD_DIR (default build) chooses the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +36,13 @@ case "${1:-}" in
     setup; build
     ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
     ;;
+  docs)
+    setup; build
+    cp "$build_dir/dialect/ChainDialect.md" docs/chain-dialect.md
+    cp "$build_dir/passes/ChainPasses.md" docs/chain-passes.md
+    ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

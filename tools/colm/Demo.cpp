@@ -148,7 +148,9 @@ Status runDemo(const std::vector<std::string> &argv) {
                 printable(best).c_str(), ms);
   }
   std::printf("\nEvery row is the same model: the k-chain sub-model uses "
-              "the first k chains\nof every dimension and parameter.\n");
+              "the first k chains\nof every dimension and parameter. The "
+              "weights are freshly initialised, so the\npredicted tokens "
+              "are noise until the model is trained.\n");
   return Status::ok();
 }
 
