@@ -33,8 +33,8 @@ Value colmAttention(Scope &s, Value a, const ModelConfig &config) {
   q = g.rope(q, hd, config.ropeTheta, s.value("q_rope"));
   k = g.rope(k, hd, config.ropeTheta, s.value("k_rope"));
   Value o = g.attention(q, k, v, hd, mapping, s.value("attn"));
-  return g.chainLinear(o, s.param("self_attn.o_proj.weight"),
-                       config.hiddenSize, s.value("attn_out"));
+  return g.chainLinear(o, s.param("self_attn.o_proj.weight"), config.hiddenSize,
+                       s.value("attn_out"));
 }
 
 Value colmFeedForward(Scope &s, Value b, const ModelConfig &config) {
@@ -44,12 +44,12 @@ Value colmFeedForward(Scope &s, Value b, const ModelConfig &config) {
   Value up = g.chainLinear(b, s.param("mlp.up_proj.weight"),
                            config.intermediateSize, s.value("up"));
   Value act = g.swiglu(gate, up, s.value("act"));
-  return g.chainLinear(act, s.param("mlp.down_proj.weight"),
-                       config.hiddenSize, s.value("ffn_out"));
+  return g.chainLinear(act, s.param("mlp.down_proj.weight"), config.hiddenSize,
+                       s.value("ffn_out"));
 }
 
-Result<mlir::OwningOpRef<mlir::ModuleOp>>
-buildColm(mlir::MLIRContext &context, const ModelConfig &config) {
+Result<mlir::OwningOpRef<mlir::ModuleOp>> buildColm(mlir::MLIRContext &context,
+                                                    const ModelConfig &config) {
   COLM_TRY(validateConfig(config));
   dsl::Graph g(context, "forward", config.chains);
   double eps = config.rmsNormEps;
@@ -57,8 +57,8 @@ buildColm(mlir::MLIRContext &context, const ModelConfig &config) {
                     config.hiddenSize, g.inputTokens());
   for (int l = 0; l < config.numLayers; ++l) {
     Scope s(g, "model.layers", l);
-    Value a = g.chainNorm(x, s.param("input_layernorm.weight"), eps,
-                          s.value("a"));
+    Value a =
+        g.chainNorm(x, s.param("input_layernorm.weight"), eps, s.value("a"));
     x = g.add(x, colmAttention(s, a, config), s.value("x_attn"));
     Value b = g.chainNorm(x, s.param("post_attention_layernorm.weight"), eps,
                           s.value("b"));

@@ -11,8 +11,8 @@ namespace colm {
 /// Builds `@forward(tokens: [T]) -> logits [T, V]` of spec/colm.md section 3
 /// for the full model (CoLM, or CoLM-Air when config.kvSharing). Fails with
 /// the config's validation message for an invalid configuration.
-Result<mlir::OwningOpRef<mlir::ModuleOp>>
-buildColm(mlir::MLIRContext &context, const ModelConfig &config);
+Result<mlir::OwningOpRef<mlir::ModuleOp>> buildColm(mlir::MLIRContext &context,
+                                                    const ModelConfig &config);
 
 /// The attention block of one layer on the normalised input `a`.
 dsl::Value colmAttention(dsl::Scope &s, dsl::Value a,

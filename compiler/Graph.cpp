@@ -63,8 +63,8 @@ RankedTensorType Graph::plain(int64_t width) const {
 }
 
 Value Graph::inputTokens(const std::string &name) {
-  Type type = RankedTensorType::get({ShapedType::kDynamic},
-                                    builder.getI32Type());
+  Type type =
+      RankedTensorType::get({ShapedType::kDynamic}, builder.getI32Type());
   argTypes.push_back(type);
   return wrap(func.getBody().front().addArgument(
       type, NameLoc::get(builder.getStringAttr(name))));
@@ -118,17 +118,22 @@ Value Graph::chainNorm(Value x, const std::string &gainName, double eps,
 Value Graph::chainLinear(Value x, const std::string &weightName, int64_t out,
                          const std::string &name, SourceLoc loc) {
   Value w = chainWeight(weightName, out, x.width(), loc);
-  return wrap(builder.create<chain::LinearOp>(location(name, loc),
-                                              chained(out), x.raw(), w.raw()));
+  return wrap(builder.create<chain::LinearOp>(location(name, loc), chained(out),
+                                              x.raw(), w.raw()));
 }
 
 Value Graph::dense(Value x, const std::string &weightName, int64_t out,
-                   const std::string &name, SourceLoc loc,
-                   bool chainedResult) {
+                   const std::string &name, SourceLoc loc) {
   Value w = plainParam(weightName, {out, x.width()}, loc);
-  return wrap(builder.create<chain::DenseOp>(
-      location(name, loc), chainedResult ? chained(out) : plain(out), x.raw(),
-      w.raw()));
+  return wrap(builder.create<chain::DenseOp>(location(name, loc), plain(out),
+                                             x.raw(), w.raw()));
+}
+
+Value Graph::inputLayer(Value x, const std::string &weightName, int64_t out,
+                        const std::string &name, SourceLoc loc) {
+  Value w = plainParam(weightName, {out, x.width()}, loc);
+  return wrap(builder.create<chain::DenseOp>(location(name, loc), chained(out),
+                                             x.raw(), w.raw()));
 }
 
 Value Graph::prefix(Value x, unsigned k, const std::string &name,
@@ -137,8 +142,8 @@ Value Graph::prefix(Value x, unsigned k, const std::string &name,
   auto type = RankedTensorType::get(
       {x.type().getShape()[0], layout.prefixWidth(x.width(), k)},
       x.type().getElementType(), layout.prefix(k));
-  return wrap(builder.create<chain::PrefixOp>(location(name, loc), type,
-                                              x.raw(), k));
+  return wrap(
+      builder.create<chain::PrefixOp>(location(name, loc), type, x.raw(), k));
 }
 
 Value Graph::rope(Value x, int64_t headDim, double theta,
@@ -158,8 +163,8 @@ Value Graph::attention(Value q, Value k, Value v, int64_t headDim,
 }
 
 Value Graph::add(Value a, Value b, const std::string &name, SourceLoc loc) {
-  return wrap(builder.create<chain::AddOp>(location(name, loc), a.raw(),
-                                           b.raw()));
+  return wrap(
+      builder.create<chain::AddOp>(location(name, loc), a.raw(), b.raw()));
 }
 
 Value Graph::swiglu(Value gate, Value up, const std::string &name,
@@ -172,9 +177,8 @@ Value Graph::lmHead(Value x, const std::string &weightName, int64_t vocab,
                     unsigned k, const std::string &name, SourceLoc loc) {
   Value w = chainedParam(weightName, {vocab, x.width()}, loc);
   IntegerAttr chains = k ? builder.getI64IntegerAttr(k) : IntegerAttr();
-  return wrap(builder.create<chain::LmHeadOp>(location(name, loc),
-                                              plain(vocab), x.raw(), w.raw(),
-                                              chains));
+  return wrap(builder.create<chain::LmHeadOp>(location(name, loc), plain(vocab),
+                                              x.raw(), w.raw(), chains));
 }
 
 Value Graph::crossEntropy(Value logits, Value targets, const std::string &name,

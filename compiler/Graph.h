@@ -99,12 +99,14 @@ public:
   Value chainLinear(Value x, const std::string &weightName, int64_t out,
                     const std::string &name,
                     SourceLoc loc = SourceLoc::current());
-  /// Dense linear `x -> [?, out]`. The result is unchained unless
-  /// `chainedResult`: then every output chain reads all of x, which keeps the
-  /// causal rule only when x belongs to no chain (raw input features).
+  /// Dense linear `x -> [?, out]` (unchained result).
   Value dense(Value x, const std::string &weightName, int64_t out,
-              const std::string &name, SourceLoc loc = SourceLoc::current(),
-              bool chainedResult = false);
+              const std::string &name, SourceLoc loc = SourceLoc::current());
+  /// Dense linear from unchained inputs (raw features, which belong to no
+  /// chain) to a chained `[?, out]`: every output chain may read all of x.
+  Value inputLayer(Value x, const std::string &weightName, int64_t out,
+                   const std::string &name,
+                   SourceLoc loc = SourceLoc::current());
   /// The first k chains of x.
   Value prefix(Value x, unsigned k, const std::string &name,
                SourceLoc loc = SourceLoc::current());

@@ -76,12 +76,12 @@ Interpreter::run(func::FuncOp func, const std::vector<HostTensor> &args) {
     bool wantInt = type.getElementType().isInteger(32);
     if (wantInt != value.isInt ||
         value.shape.size() != static_cast<size_t>(type.getRank()))
-      return func.emitError() << "argument #" << arg.getArgNumber()
-                              << " must be " << type;
+      return func.emitError()
+             << "argument #" << arg.getArgNumber() << " must be " << type;
     for (auto [d, s] : llvm::zip(type.getShape(), value.shape))
       if (!ShapedType::isDynamic(d) && d != s)
-        return func.emitError() << "argument #" << arg.getArgNumber()
-                                << " must be " << type;
+        return func.emitError()
+               << "argument #" << arg.getArgNumber() << " must be " << type;
     env[arg] = value;
   }
   for (Operation &op : func.getBody().front()) {
@@ -122,24 +122,30 @@ LogicalResult Interpreter::exec(Operation *op) {
       })
       .Case([&](EmbedOp e) { return embed(e); })
       .Case([&](NormOp n) { return norm(n); })
-      .Case([&](AddOp) { return elementwise([](float a, float b) { return a + b; }); })
-      .Case([&](MulOp) { return elementwise([](float a, float b) { return a * b; }); })
+      .Case([&](AddOp) {
+        return elementwise([](float a, float b) { return a + b; });
+      })
+      .Case([&](MulOp) {
+        return elementwise([](float a, float b) { return a * b; });
+      })
       .Case([&](SwigluOp) {
         return elementwise([](float g, float u) {
           return static_cast<float>(g / (1.0 + std::exp(-double(g))) * u);
         });
       })
       .Case([&](LinearOp l) {
-        return matmul(l, l.getX(), l.getWeight(), true, lastDim(l.getX().getType()));
+        return matmul(l, l.getX(), l.getWeight(), true,
+                      lastDim(l.getX().getType()));
       })
       .Case([&](DenseOp d) {
-        return matmul(d, d.getX(), d.getWeight(), false, lastDim(d.getX().getType()));
+        return matmul(d, d.getX(), d.getWeight(), false,
+                      lastDim(d.getX().getType()));
       })
       .Case([&](LmHeadOp h) {
         LayoutAttr layout = getLayout(h.getX().getType());
         int64_t width = lastDim(h.getX().getType());
-        int64_t used = layout ? layout.prefixWidth(width, h.getNumHeadChains())
-                              : width;
+        int64_t used =
+            layout ? layout.prefixWidth(width, h.getNumHeadChains()) : width;
         return matmul(h, h.getX(), h.getWeight(), false, used);
       })
       .Case([&](RopeOp r) { return rope(r); })
@@ -208,8 +214,7 @@ LogicalResult Interpreter::param(ParamOp op) {
     if (shape[d] > stored.shape[d])
       return op.emitError() << "parameter '" << op.getName()
                             << "' is stored as " << formatShape(stored.shape)
-                            << ", smaller than its use as "
-                            << op.getType();
+                            << ", smaller than its use as " << op.getType();
   // The leading slice: how a sub-model uses the full model's parameters.
   HostTensor r;
   r.shape.assign(shape.begin(), shape.end());
@@ -237,9 +242,9 @@ LogicalResult Interpreter::embed(EmbedOp op) {
   for (int64_t i = 0; i < t; ++i) {
     int64_t id = tokens.ints[i];
     if (id < 0 || id >= vocab)
-      return op.emitError() << "token id " << id << " at position " << i
-                            << " is outside the vocabulary [0, " << vocab
-                            << ")";
+      return op.emitError()
+             << "token id " << id << " at position " << i
+             << " is outside the vocabulary [0, " << vocab << ")";
     for (int64_t j = 0; j < width; ++j)
       r.data[i * width + j] = table.data[id * dim + j];
   }
@@ -269,9 +274,8 @@ LogicalResult Interpreter::norm(NormOp op) {
   return success();
 }
 
-LogicalResult Interpreter::matmul(Operation *op, mlir::Value xv,
-                                  mlir::Value wv, bool blockLowerTriangular,
-                                  int64_t inWidth) {
+LogicalResult Interpreter::matmul(Operation *op, mlir::Value xv, mlir::Value wv,
+                                  bool blockLowerTriangular, int64_t inWidth) {
   const HostTensor &x = in(xv);
   const HostTensor &w = in(wv);
   int64_t rows = x.shape[0], xWidth = x.shape[1];
@@ -358,9 +362,9 @@ LogicalResult Interpreter::crossEntropy(CrossEntropyOp op) {
   for (int64_t i = 0; i < t; ++i) {
     int64_t target = targets.ints[i];
     if (target < 0 || target >= vocab)
-      return op.emitError() << "target " << target << " at position " << i
-                            << " is outside the vocabulary [0, " << vocab
-                            << ")";
+      return op.emitError()
+             << "target " << target << " at position " << i
+             << " is outside the vocabulary [0, " << vocab << ")";
     const float *row = &logits.data[i * vocab];
     double m = -INFINITY;
     for (int64_t j = 0; j < vocab; ++j)
@@ -378,9 +382,9 @@ LogicalResult Interpreter::crossEntropy(CrossEntropyOp op) {
 
 } // namespace
 
-FailureOr<std::vector<HostTensor>> interpret(func::FuncOp func,
-                                             const std::vector<HostTensor> &args,
-                                             const TensorMap &params) {
+FailureOr<std::vector<HostTensor>>
+interpret(func::FuncOp func, const std::vector<HostTensor> &args,
+          const TensorMap &params) {
   return Interpreter(params).run(func, args);
 }
 

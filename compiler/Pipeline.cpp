@@ -2,8 +2,8 @@
 #include "compiler/Pipeline.h"
 
 #include "compiler/BuildColm.h"
-#include "passes/Passes.h"
 #include "mlir/Pass/PassManager.h"
+#include "passes/Passes.h"
 
 using namespace mlir;
 
@@ -31,9 +31,8 @@ Status DiagnosticCapture::status(const std::string &fallback) const {
   return Status::error(first.empty() ? fallback : first);
 }
 
-Result<OwningOpRef<ModuleOp>> buildSubModel(MLIRContext &context,
-                                            const ModelConfig &config,
-                                            unsigned k) {
+Result<OwningOpRef<ModuleOp>>
+buildSubModel(MLIRContext &context, const ModelConfig &config, unsigned k) {
   auto built = buildColm(context, config);
   if (!built)
     return built.status();

@@ -18,9 +18,7 @@ using namespace colm::chain;
 
 namespace {
 
-RankedTensorType ranked(Value v) {
-  return cast<RankedTensorType>(v.getType());
-}
+RankedTensorType ranked(Value v) { return cast<RankedTensorType>(v.getType()); }
 
 /// Names results after their NameLoc, as the DSL sets them.
 void nameFromLoc(Operation *op, OpAsmSetValueNameFn setNameFn) {
@@ -36,11 +34,10 @@ void nameFromLoc(Operation *op, OpAsmSetValueNameFn setNameFn) {
 }
 
 /// Rank check with a message that names the operand.
-LogicalResult expectRank(Operation *op, Value v, StringRef what,
-                         int64_t rank) {
+LogicalResult expectRank(Operation *op, Value v, StringRef what, int64_t rank) {
   if (ranked(v).getRank() != rank)
-    return op->emitOpError() << what << " must have rank " << rank
-                             << ", got " << v.getType();
+    return op->emitOpError()
+           << what << " must have rank " << rank << ", got " << v.getType();
   return success();
 }
 
@@ -82,9 +79,9 @@ LogicalResult verifyMatmulShapes(Operation *op, Value x, Value weight,
                              << " does not match the weight's input dimension "
                              << ws[1] << " (weights are [out, in])";
   if (!sameDim(rs[1], ws[0]))
-    return op->emitOpError() << "result width " << rs[1]
-                             << " does not match the weight's output dimension "
-                             << ws[0];
+    return op->emitOpError()
+           << "result width " << rs[1]
+           << " does not match the weight's output dimension " << ws[0];
   if (!sameDim(rs[0], xs[0]))
     return op->emitOpError() << "result has " << rs[0]
                              << " positions but the input has " << xs[0];
@@ -125,10 +122,10 @@ void ParamOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
   // "model.layers.3.self_attn.q_proj.weight" -> "l3.q_proj"
   SmallVector<StringRef> parts;
   getName().split(parts, '.');
-  std::string hint = (parts.size() >= 2 && parts.back() == "weight"
-                          ? parts[parts.size() - 2]
-                          : parts.back())
-                         .str();
+  std::string hint =
+      (parts.size() >= 2 && parts.back() == "weight" ? parts[parts.size() - 2]
+                                                     : parts.back())
+          .str();
   for (size_t i = 0; i + 1 < parts.size(); ++i)
     if (parts[i] == "layers") {
       hint = "l" + parts[i + 1].str() + "." + hint;
@@ -270,9 +267,9 @@ LogicalResult LmHeadOp::verify() {
   if (getNumHeadChains() > n)
     return emitOpError() << "uses " << getNumHeadChains()
                          << " chains but the input has only " << n;
-  if (getResult().getType() != RankedTensorType::get(
-                                   ranked(getResult()).getShape(),
-                                   ranked(getResult()).getElementType()))
+  if (getResult().getType() !=
+      RankedTensorType::get(ranked(getResult()).getShape(),
+                            ranked(getResult()).getElementType()))
     return emitOpError("logits carry no chain layout");
   return success();
 }
@@ -308,8 +305,8 @@ int64_t AttentionOp::kvHeadOf(int64_t j) {
 }
 
 LogicalResult AttentionOp::verify() {
-  for (auto [v, name] : {std::pair{getQ(), "query"}, {getK(), "key"},
-                         {getV(), "value"}})
+  for (auto [v, name] :
+       {std::pair{getQ(), "query"}, {getK(), "key"}, {getV(), "value"}})
     if (failed(expectRank(*this, v, name, 2)))
       return failure();
   if (getK().getType() != getV().getType())
@@ -395,8 +392,8 @@ LogicalResult ConcatOp::verify() {
   auto rs = ranked(getResult()).getShape();
   for (auto [i, in] : llvm::enumerate(getInputs())) {
     auto s = ranked(in).getShape();
-    int64_t want = out.chainEnd(rs.back(), i + 1) -
-                   out.chainBegin(rs.back(), i + 1);
+    int64_t want =
+        out.chainEnd(rs.back(), i + 1) - out.chainBegin(rs.back(), i + 1);
     if (s.size() != rs.size() || s.back() != want ||
         !sameDim(s.front(), rs.front()))
       return emitOpError() << "input " << i + 1 << " is " << in.getType()

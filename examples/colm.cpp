@@ -1,7 +1,7 @@
 //===- colm.cpp - writes a graph file with the DSL -------------*- C++ -*-===//
 //
-// A CoLM (no key/value sharing) with chains [2, 2, 4] and grouped-query attention.
-// Usage: colm [OUT.mlir]
+// A CoLM (no key/value sharing) with chains [2, 2, 4] and grouped-query
+// attention. Usage: colm [OUT.mlir]
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/BuildColm.h"

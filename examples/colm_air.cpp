@@ -1,4 +1,5 @@
-//===- colm_air.cpp - writes a graph file with the DSL -------------*- C++ -*-===//
+//===- colm_air.cpp - writes a graph file with the DSL -------------*- C++
+//-*-===//
 //
 // A CoLM-Air: every chain's keys and values come from chain 1.
 // Usage: colm_air [OUT.mlir]

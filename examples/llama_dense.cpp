@@ -1,4 +1,5 @@
-//===- llama_dense.cpp - writes a graph file with the DSL -------------*- C++ -*-===//
+//===- llama_dense.cpp - writes a graph file with the DSL -------------*- C++
+//-*-===//
 //
 // A dense LLaMA-style baseline: one chain holding every head.
 // Usage: llama_dense [OUT.mlir]

@@ -20,16 +20,15 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context;
   Graph g(context, "forward", {1, 1, 2});
   Value x = g.inputFeatures(features);
-  Value h = g.dense(x, "input.weight", width, "h", colm::dsl::SourceLoc::current(),
-                    /*chainedResult=*/true);
+  Value h = g.inputLayer(x, "input.weight", width, "h");
   for (int l = 0; l < 2; ++l) {
     Scope s(g, "blocks", l);
     Value n = g.chainNorm(h, s.param("norm.weight"), 1e-5, s.value("n"));
-    Value gate = g.chainLinear(n, s.param("gate.weight"), hidden,
-                               s.value("gate"));
+    Value gate =
+        g.chainLinear(n, s.param("gate.weight"), hidden, s.value("gate"));
     Value up = g.chainLinear(n, s.param("up.weight"), hidden, s.value("up"));
     Value act = g.swiglu(gate, up, s.value("act"));
-      h = h + g.chainLinear(act, s.param("down.weight"), width, s.value("out"));
+    h = h + g.chainLinear(act, s.param("down.weight"), width, s.value("out"));
   }
   Value n = g.chainNorm(h, "final_norm.weight", 1e-5, "n");
   g.output({g.lmHead(n, "classifier.weight", classes, 0, "class_logits")});

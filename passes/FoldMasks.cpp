@@ -59,12 +59,12 @@ LogicalResult foldMaskedDense(DenseOp dense) {
                             BlocksAttr::get(b.getContext(), in.getRatios()));
   Value blocks =
       b.create<ParamOp>(param.getLoc(), blocksType, param.getNameAttr());
-  Value linear = b.create<LinearOp>(dense.getLoc(), dense.getType(),
-                                    dense.getX(), blocks);
+  Value linear =
+      b.create<LinearOp>(dense.getLoc(), dense.getType(), dense.getX(), blocks);
   dense.getResult().replaceAllUsesWith(linear);
   dense.erase();
-  for (Operation *op : {mul.getOperation(), param.getOperation(),
-                        mask.getDefiningOp()})
+  for (Operation *op :
+       {mul.getOperation(), param.getOperation(), mask.getDefiningOp()})
     if (op->use_empty())
       op->erase();
   return success();
@@ -95,13 +95,14 @@ void lowerLinear(LinearOp linear) {
     if (i < n) {
       SmallVector<int64_t> shape(xType.getShape());
       shape.back() = layout.prefixWidth(shape.back(), i);
-      xi = b.create<PrefixOp>(
-          loc,
-          RankedTensorType::get(shape, xType.getElementType(),
-                                layout.prefix(i)),
-          linear.getX(), i);
+      xi = b.create<PrefixOp>(loc,
+                              RankedTensorType::get(shape,
+                                                    xType.getElementType(),
+                                                    layout.prefix(i)),
+                              linear.getX(), i);
     }
-    int64_t rows = layout.chainEnd(wShape[0], i) - layout.chainBegin(wShape[0], i);
+    int64_t rows =
+        layout.chainEnd(wShape[0], i) - layout.chainBegin(wShape[0], i);
     int64_t cols = layout.prefixWidth(wShape[1], i);
     Value wi = b.create<WeightBlockOp>(
         loc, RankedTensorType::get({rows, cols}, outType.getElementType()),

@@ -80,8 +80,7 @@ struct ShareKvPass : public colm::chain::impl::ShareKvBase<ShareKvPass> {
                               "chain.param");
       OpBuilder pb(param);
       auto wType = RankedTensorType::get({kvWidth, d1}, b.getF32Type());
-      Value w =
-          pb.create<ParamOp>(param.getLoc(), wType, param.getNameAttr());
+      Value w = pb.create<ParamOp>(param.getLoc(), wType, param.getNameAttr());
       OpBuilder db(proj);
       auto outType = RankedTensorType::get(
           cast<RankedTensorType>(proj.getType()).getShape(), b.getF32Type());

@@ -133,8 +133,9 @@ struct SliceChainsPass
       return signalPassFailure();
     }
     if (chains < 1 || chains > n) {
-      func.emitError() << "chain-slice: chains=" << static_cast<unsigned>(chains)
-                       << " is outside 1.." << n;
+      func.emitError() << "chain-slice: chains="
+                       << static_cast<unsigned>(chains) << " is outside 1.."
+                       << n;
       return signalPassFailure();
     }
     unsigned k = chains;
@@ -171,9 +172,9 @@ struct SliceChainsPass
         int64_t rows = lastDim(dense.getType());
         int64_t cols = lastDim(dense.getX().getType());
         if (failed(sliceWeight(dense.getWeight(), rows, cols))) {
-          dense.emitError() << "chain-slice: cannot shrink this dense "
-                            << "linear's weight to [" << rows << ", " << cols
-                            << "]";
+          dense.emitError()
+              << "chain-slice: cannot shrink this dense "
+              << "linear's weight to [" << rows << ", " << cols << "]";
           return WalkResult::interrupt();
         }
       }
@@ -190,9 +191,8 @@ struct SliceChainsPass
       if (op->getNumResults() && op->use_empty() && isPure(op))
         op->erase();
     auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
-    func.setType(FunctionType::get(&getContext(),
-                                   func.front().getArgumentTypes(),
-                                   ret.getOperandTypes()));
+    func.setType(FunctionType::get(
+        &getContext(), func.front().getArgumentTypes(), ret.getOperandTypes()));
   }
 };
 

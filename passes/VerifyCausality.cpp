@@ -129,8 +129,8 @@ LogicalResult CausalityAnalysis::visit(Operation *op) {
       if ((getLayout(r.getType()) || getBlocks(r.getType())) && all > 1)
         return op->emitError()
                << "breaks the chain causal rule: chain 1 of result #"
-               << cast<OpResult>(r).getResultNumber() << " depends on chain " << all
-               << " (through an op the analysis does not know)";
+               << cast<OpResult>(r).getResultNumber() << " depends on chain "
+               << all << " (through an op the analysis does not know)";
     }
     return success();
   }
@@ -161,8 +161,8 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
                    : resultRanges.size();
   SmallVector<Level> out(n);
   auto describeOperand = [](unsigned idx, int chain) {
-    return std::string(llvm::formatv("through chain {0} of operand #{1}",
-                                     chain, idx));
+    return std::string(
+        llvm::formatv("through chain {0} of operand #{1}", chain, idx));
   };
 
   // Element-wise: chain i of the result reads chain i of each operand.
@@ -256,8 +256,8 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
         int chain = 0;
         int l = levelOver(rope.getX(), {h * hd, (h + 1) * hd}, &chain);
         out[i].raise(l, [&] {
-          return std::string(llvm::formatv(
-              "head {0} rotates entries of chain {1}", h, chain));
+          return std::string(
+              llvm::formatv("head {0} rotates entries of chain {1}", h, chain));
         });
       }
     return out;
@@ -318,8 +318,8 @@ SmallVector<Level> CausalityAnalysis::denseLevels(DenseOp dense) {
   Type resultType = dense.getType();
   auto rows = chainRanges(resultType);
   auto cols = chainRanges(dense.getX().getType());
-  auto pattern = blockPattern(dense.getWeight(), resultType,
-                              dense.getX().getType());
+  auto pattern =
+      blockPattern(dense.getWeight(), resultType, dense.getX().getType());
   auto x = levels.lookup(dense.getX());
   int w = maxLevel(dense.getWeight());
   SmallVector<Level> out(rows.size());
@@ -368,8 +368,8 @@ CausalityAnalysis::blockPattern(Value weight, Type rowsType, Type colsType) {
       continue;
     for (unsigned i = 0; i < rows.size(); ++i)
       for (unsigned j = 0; j < cols.size(); ++j)
-        if (r >= rows[i].first && r < rows[i].second &&
-            c >= cols[j].first && c < cols[j].second)
+        if (r >= rows[i].first && r < rows[i].second && c >= cols[j].first &&
+            c < cols[j].second)
           all[i][j] = true;
   }
   return all;

@@ -165,11 +165,11 @@ Result<TensorMap> parseSafetensors(std::string_view bytes,
     Entry e;
     COLM_TRY(parseEntry(where, name, v, e));
     if (e.end > data.size())
-      return Status::error(where + ": tensor '" + name + "': data_offsets [" +
-                           std::to_string(e.begin) + ", " +
-                           std::to_string(e.end) + "] run past the end of the " +
-                           std::to_string(data.size()) +
-                           "-byte data section (is the file truncated?)");
+      return Status::error(
+          where + ": tensor '" + name + "': data_offsets [" +
+          std::to_string(e.begin) + ", " + std::to_string(e.end) +
+          "] run past the end of the " + std::to_string(data.size()) +
+          "-byte data section (is the file truncated?)");
     entries.push_back(std::move(e));
   }
 

@@ -1,6 +1,6 @@
 //===- GraphTest.cpp - the DSL and graph files ----------------------------===//
-#include "compiler/BuildColm.h"
 #include "compiler/Graph.h"
+#include "compiler/BuildColm.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"

@@ -1,6 +1,6 @@
 //===- InterpreterTest.cpp - each op against hand-computed values ---------===//
-#include "compiler/Graph.h"
 #include "compiler/Interpreter.h"
+#include "compiler/Graph.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -109,9 +109,9 @@ TEST_F(InterpreterTest, KvMappingGroupedAndTiled) {
       %o = chain.attention %q, %k, %v kv_mapping MAPPING {head_dim = 1 : i64} : tensor<1x4xf32>, tensor<1x2xf32>, tensor<1x2xf32>
       return %o : tensor<1x4xf32>
     })";
-  auto args = std::vector<HostTensor>{matrix({1, 4}, {1, 1, 1, 1}),
-                                      matrix({1, 2}, {1, 1}),
-                                      matrix({1, 2}, {10, 20})};
+  auto args =
+      std::vector<HostTensor>{matrix({1, 4}, {1, 1, 1, 1}),
+                              matrix({1, 2}, {1, 1}), matrix({1, 2}, {10, 20})};
   std::string grouped = body, tiled = body;
   grouped.replace(grouped.find("MAPPING"), 7, "grouped");
   tiled.replace(tiled.find("MAPPING"), 7, "tiled");
@@ -127,12 +127,13 @@ TEST_F(InterpreterTest, SwigluAndCrossEntropy) {
     })",
                  {matrix({1, 1}, {1}), matrix({1, 1}, {2})});
   EXPECT_NEAR(out[0].data[0], 2.0 / (1.0 + std::exp(-1.0)), 1e-6);
-  auto loss = run(R"(
+  auto loss =
+      run(R"(
     func.func @f(%l: tensor<1x2xf32>, %t: tensor<1xi32>) -> tensor<f32> {
       %c = chain.cross_entropy %l, %t : tensor<1x2xf32>, tensor<1xi32> -> tensor<f32>
       return %c : tensor<f32>
     })",
-                  {matrix({1, 2}, {0, std::log(3.0f)}), HostTensor::tokens({1})});
+          {matrix({1, 2}, {0, std::log(3.0f)}), HostTensor::tokens({1})});
   EXPECT_NEAR(loss[0].data[0], -std::log(0.75), 1e-6);
 }
 
@@ -168,7 +169,8 @@ TEST_F(InterpreterTest, TokenOutsideVocabularyIsAnError) {
     return mlir::success();
   });
   auto func = module->lookupSymbol<mlir::func::FuncOp>("f");
-  EXPECT_TRUE(mlir::failed(interpret(func, {HostTensor::tokens({1, 3})}, params)));
+  EXPECT_TRUE(
+      mlir::failed(interpret(func, {HostTensor::tokens({1, 3})}, params)));
   EXPECT_NE(message.find("token id 3 at position 1"), std::string::npos)
       << message;
   params.clear();

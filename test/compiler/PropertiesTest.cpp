@@ -141,8 +141,7 @@ TEST_P(ChainProperties, SliceEqualsPrefixOfFullModel) {
     full->walk([&](chain::LmHeadOp head) {
       head.setChains(static_cast<uint64_t>(k));
     });
-    EXPECT_LE(maxRelError(logits(*sliced, params), logits(*full, params)),
-              1e-6)
+    EXPECT_LE(maxRelError(logits(*sliced, params), logits(*full, params)), 1e-6)
         << "k=" << k;
   }
 }

@@ -1,9 +1,9 @@
 //===- ChainAttrsTest.cpp - chain layout arithmetic and verifiers ---------===//
 #include "dialect/ChainDialect.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/AsmParser/AsmParser.h"
 
 #include <gtest/gtest.h>
 
@@ -42,8 +42,7 @@ TEST_F(ChainAttrsTest, EncodingRejectsInexactSplitNamingTheChain) {
     message = d.str();
     return success();
   });
-  auto type = parseType("tensor<?x30xf32, #chain.layout<[1, 1, 2]>>",
-                        &context);
+  auto type = parseType("tensor<?x30xf32, #chain.layout<[1, 1, 2]>>", &context);
   EXPECT_FALSE(type);
   EXPECT_NE(message.find("30 does not split exactly into chains [1, 1, 2]"),
             std::string::npos)

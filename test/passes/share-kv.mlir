@@ -5,8 +5,6 @@
 // RUN: colm-opt %s -split-input-file -verify-diagnostics --chain-share-kv --chain-verify-causality | FileCheck %s --check-prefix=AIR
 // RUN: colm-opt %s -split-input-file -verify-diagnostics --chain-share-kv --chain-fold-masks --chain-verify-causality | FileCheck %s --check-prefix=AIR
 // The chain-1 sub-model of CoLM-Air computes its keys from all of its input.
-// (The graphs take token ids: chain-slice mishandles chained function
-// arguments, see test/KNOWN_BUGS.md.)
 // RUN: colm-opt %s -split-input-file -verify-diagnostics --chain-share-kv --chain-slice=chains=1 | FileCheck %s --check-prefix=K1
 
 // chain-share-kv turns CoLM attention (keys and values from chain linears of
@@ -22,10 +20,11 @@
 // AIR-LABEL: func.func @colm_attention(
 // K1-LABEL: func.func @colm_attention(
 func.func @colm_attention(%tokens: tensor<?xi32>) -> tensor<?x16xf32, #l> {
+  // The chain-1 prefix of `a` comes right after the norm that defines it.
   // CHECK: %[[A:.*]] = chain.norm
+  // CHECK-NEXT: %[[A1:.*]] = chain.prefix %[[A]] chains 1 : tensor<?x16xf32, #[[L:layout[0-9]*]]> -> tensor<?x8xf32, #[[L1:layout[0-9]*]]>
   // CHECK: %[[WQ:.*]] = chain.param "model.layers.0.self_attn.q_proj.weight" : tensor<16x16xf32, #blocks>
   // CHECK: %[[Q0:.*]] = chain.linear %[[A]], %[[WQ]]
-  // CHECK: %[[A1:.*]] = chain.prefix %[[A]] chains 1 : tensor<?x16xf32, #[[L:layout[0-9]*]]> -> tensor<?x8xf32, #[[L1:layout[0-9]*]]>
   // CHECK-DAG: %[[WK:.*]] = chain.param "model.layers.0.self_attn.k_proj.weight" : tensor<8x8xf32>
   // CHECK-DAG: %[[WV:.*]] = chain.param "model.layers.0.self_attn.v_proj.weight" : tensor<8x8xf32>
   // CHECK-DAG: %[[K0:.*]] = chain.dense %[[A1]], %[[WK]] : tensor<?x8xf32, #[[L1]]>, tensor<8x8xf32> -> tensor<?x8xf32>
@@ -59,6 +58,36 @@ func.func @colm_attention(%tokens: tensor<?xi32>) -> tensor<?x16xf32, #l> {
   %wo = chain.param "model.layers.0.self_attn.o_proj.weight" : tensor<16x16xf32, #b>
   %o = chain.linear %att, %wo : tensor<?x16xf32, #l>, tensor<16x16xf32, #b> -> tensor<?x16xf32, #l>
   return %o : tensor<?x16xf32, #l>
+}
+
+// -----
+
+#l = #chain.layout<[2, 2]>
+#b = #chain.blocks<[2, 2]>
+
+// Parameters declared before the norm that defines `a`: the prefix still
+// goes after the norm (it used to go at the k projection's parameter, before
+// `a` was defined).
+// CHECK-LABEL: func.func @params_before_norm(
+// CHECK-SAME:      %[[X:.*]]: tensor<?x16xf32, #{{layout[0-9]*}}>)
+// CHECK: %[[G:.*]] = chain.param "g"
+// CHECK-DAG: %[[WK:.*]] = chain.param "k" : tensor<8x8xf32>
+// CHECK-DAG: %[[WV:.*]] = chain.param "v" : tensor<8x8xf32>
+// CHECK: %[[A:.*]] = chain.norm %[[X]], %[[G]]
+// CHECK-NEXT: %[[A1:.*]] = chain.prefix %[[A]] chains 1 : tensor<?x16xf32, #{{layout[0-9]*}}> -> tensor<?x8xf32, #{{layout[0-9]*}}>
+// CHECK-DAG: %[[K:.*]] = chain.dense %[[A1]], %[[WK]]
+// CHECK-DAG: %[[V:.*]] = chain.dense %[[A1]], %[[WV]]
+// CHECK: chain.attention %[[A]], %[[K]], %[[V]] kv_mapping{{ +}}tiled
+// AIR-LABEL: func.func @params_before_norm(
+func.func @params_before_norm(%x: tensor<?x16xf32, #l>) -> tensor<?x16xf32, #l> {
+  %g = chain.param "g" : tensor<16xf32, #l>
+  %wk = chain.param "k" : tensor<8x16xf32, #b>
+  %wv = chain.param "v" : tensor<8x16xf32, #b>
+  %a = chain.norm %x, %g : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %k = chain.linear %a, %wk : tensor<?x16xf32, #l>, tensor<8x16xf32, #b> -> tensor<?x8xf32, #l>
+  %v = chain.linear %a, %wv : tensor<?x16xf32, #l>, tensor<8x16xf32, #b> -> tensor<?x8xf32, #l>
+  %att = chain.attention %a, %k, %v kv_mapping grouped {head_dim = 4} : tensor<?x16xf32, #l>, tensor<?x8xf32, #l>, tensor<?x8xf32, #l>
+  return %att : tensor<?x16xf32, #l>
 }
 
 // -----

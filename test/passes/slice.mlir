@@ -4,10 +4,26 @@
 // The k-chain sub-model obeys the causal rule as the full model does.
 // RUN: colm-opt %s --chain-slice=chains=1 --chain-verify-causality | FileCheck %s --check-prefixes=CHECK,K1
 // RUN: colm-opt %s --chain-slice=chains=2 --chain-verify-causality | FileCheck %s --check-prefixes=CHECK,K2
+// Slicing also works after chain-fold-masks (chain linears lowered to one
+// dense per output chain over chain.weight_block), and the two orders agree.
+// RUN: colm-opt %s --chain-fold-masks --chain-slice=chains=1 --chain-verify-causality | FileCheck %s --check-prefix=FK1
+// RUN: colm-opt %s --chain-fold-masks --chain-slice=chains=2 --chain-verify-causality | FileCheck %s --check-prefix=FK2
+// RUN: colm-opt %s --chain-fold-masks --chain-slice=chains=1 > %t.fold-slice
+// RUN: colm-opt %s --chain-slice=chains=1 --chain-fold-masks > %t.slice-fold
+// RUN: diff %t.fold-slice %t.slice-fold
+// RUN: colm-opt %s --chain-fold-masks --chain-slice=chains=2 > %t.fold-slice
+// RUN: colm-opt %s --chain-slice=chains=2 --chain-fold-masks > %t.slice-fold
+// RUN: diff %t.fold-slice %t.slice-fold
 // RUN: not colm-opt %s --mlir-disable-threading --chain-slice=chains=0 2>&1 | FileCheck %s --check-prefix=ZERO
 // RUN: not colm-opt %s --mlir-disable-threading --chain-slice=chains=4 2>&1 | FileCheck %s --check-prefix=FOUR
+// RUN: not colm-opt %s --mlir-disable-threading --chain-slice=chains=65 2>&1 | FileCheck %s --check-prefix=SIXTYFIVE
 // RUN: echo 'func.func @plain(%%x: tensor<?x8xf32>) -> tensor<?x8xf32> { return %%x : tensor<?x8xf32> }' \
 // RUN:   | not colm-opt --chain-slice=chains=1 2>&1 | FileCheck %s --check-prefix=PLAIN
+// A `stats` group that crosses the sliced width: chains [1, 1, 2] over 16,
+// stats groups [0, 4) and [4, 16); k = 2 keeps [0, 8).
+// RUN: echo '#l = #chain.layout<[1, 1, 2]> func.func @f(%%x: tensor<?x16xf32, #l>, %%g: tensor<16xf32, #l>) -> tensor<?x16xf32, #l> {' \
+// RUN:      '%%y = chain.norm %%x, %%g stats <[1, 3]> : tensor<?x16xf32, #l>, tensor<16xf32, #l> return %%y : tensor<?x16xf32, #l> }' \
+// RUN:   | not colm-opt --chain-slice=chains=2 2>&1 | FileCheck %s --check-prefix=CROSS
 
 // chain-slice=k rewrites a function into the k-chain sub-model: every
 // chained dimension shrinks to its prefix k, parameters to their leading
@@ -16,11 +32,12 @@
 // Chains [1, 1, 2] over D = 16: prefixes 4, 8, 16. Keys/values 8 wide:
 // prefixes 2, 4, 8. h = 8 query heads of size 2, h_kv = 4.
 
-// The number after `chains=` is printed as a raw byte (test/KNOWN_BUGS.md);
-// only the rest of the message is checked.
-// ZERO: error: chain-slice: chains={{.*}} is outside 1..3
-// FOUR: error: chain-slice: chains={{.*}} is outside 1..3
+// `chains=` prints as a number (65 is not the byte `A`).
+// ZERO: error: chain-slice: chains=0 is outside 1..3
+// FOUR: error: chain-slice: chains=4 is outside 1..3
+// SIXTYFIVE: error: chain-slice: chains=65 is outside 1..3
 // PLAIN: error: chain-slice: the function has no chained values
+// CROSS: error: chain-slice: a normalisation statistics group crosses the sliced width 8
 
 // The encodings of the sub-model (aliases print first).
 // K1-DAG: #[[L:layout[0-9]*]] = #chain.layout<[1]>
@@ -169,8 +186,6 @@ func.func @masked_dense(%tokens: tensor<?xi32>) -> tensor<?x4xf32, #l> {
 
 // A chain linear lowered by hand into one dense per output chain: concat
 // keeps its first k inputs, and the parts of the dropped chains vanish.
-// (The same after chain-fold-masks, with chain.weight_block, fails: see
-// test/KNOWN_BUGS.md.)
 // CHECK-LABEL: func.func @lowered_by_chain(
 func.func @lowered_by_chain(%tokens: tensor<?xi32>) -> tensor<?x8xf32, #l> {
   // K1-NOT: "w3"
@@ -196,4 +211,69 @@ func.func @lowered_by_chain(%tokens: tensor<?xi32>) -> tensor<?x8xf32, #l> {
   %y3 = chain.dense %x, %w3 : tensor<?x16xf32, #l>, tensor<4x16xf32> -> tensor<?x4xf32>
   %y = chain.concat %y1, %y2, %y3 : tensor<?x2xf32>, tensor<?x2xf32>, tensor<?x4xf32> -> tensor<?x8xf32, #l>
   return %y : tensor<?x8xf32, #l>
+}
+
+// The same after chain-fold-masks, with chain.weight_block: the blocks of
+// output chains > k and their denses vanish with the concat inputs they fed.
+// FK1-LABEL: func.func @chain_linear(
+// FK1: %[[X:.*]] = chain.embed {{.*}} -> tensor<?x4xf32, #[[L:layout[0-9]*]]>
+// FK1: %[[W:.*]] = chain.param "w" : tensor<2x4xf32, #[[B:blocks[0-9]*]]>
+// FK1-NOT: chain.prefix
+// FK1: %[[W1:.*]] = chain.weight_block %[[W]] out_chain 1 : tensor<2x4xf32, #[[B]]> -> tensor<2x4xf32>
+// FK1: %[[Y1:.*]] = chain.dense %[[X]], %[[W1]] : tensor<?x4xf32, #[[L]]>, tensor<2x4xf32> -> tensor<?x2xf32>
+// FK1-NOT: chain.weight_block
+// FK1-NOT: chain.dense
+// FK1: %[[Y:.*]] = chain.concat %[[Y1]] : tensor<?x2xf32> -> tensor<?x2xf32, #[[L]]>
+// FK1: return %[[Y]] : tensor<?x2xf32, #[[L]]>
+// FK2-LABEL: func.func @chain_linear(
+// FK2: %[[X:.*]] = chain.embed {{.*}} -> tensor<?x8xf32, #[[L:layout[0-9]*]]>
+// FK2: %[[W:.*]] = chain.param "w" : tensor<4x8xf32, #[[B:blocks[0-9]*]]>
+// FK2: %[[X1:.*]] = chain.prefix %[[X]] chains 1 : tensor<?x8xf32, #[[L]]> -> tensor<?x4xf32, #{{layout[0-9]*}}>
+// FK2: %[[W1:.*]] = chain.weight_block %[[W]] out_chain 1 : tensor<4x8xf32, #[[B]]> -> tensor<2x4xf32>
+// FK2: %[[Y1:.*]] = chain.dense %[[X1]], %[[W1]] : tensor<?x4xf32, #{{layout[0-9]*}}>, tensor<2x4xf32> -> tensor<?x2xf32>
+// FK2: %[[W2:.*]] = chain.weight_block %[[W]] out_chain 2 : tensor<4x8xf32, #[[B]]> -> tensor<2x8xf32>
+// FK2: %[[Y2:.*]] = chain.dense %[[X]], %[[W2]] : tensor<?x8xf32, #[[L]]>, tensor<2x8xf32> -> tensor<?x2xf32>
+// FK2-NOT: chain.weight_block
+// FK2-NOT: chain.dense
+// FK2: %[[Y:.*]] = chain.concat %[[Y1]], %[[Y2]] : tensor<?x2xf32>, tensor<?x2xf32> -> tensor<?x4xf32, #[[L]]>
+// FK2: return %[[Y]] : tensor<?x4xf32, #[[L]]>
+// CHECK-LABEL: func.func @chain_linear(
+func.func @chain_linear(%tokens: tensor<?xi32>) -> tensor<?x8xf32, #l> {
+  %emb = chain.param "e" : tensor<32x16xf32, #l>
+  %x = chain.embed %emb[%tokens] : tensor<32x16xf32, #l>, tensor<?xi32> -> tensor<?x16xf32, #l>
+  %w = chain.param "w" : tensor<8x16xf32, #b>
+  %y = chain.linear %x, %w : tensor<?x16xf32, #l>, tensor<8x16xf32, #b> -> tensor<?x8xf32, #l>
+  return %y : tensor<?x8xf32, #l>
+}
+
+// Chained arguments: the function type is sliced with the block arguments.
+// CHECK-LABEL: func.func @chained_arguments(
+// K1-SAME: %{{.*}}: tensor<?x4xf32, #[[L]]>, %{{.*}}: tensor<4x4xf32, #[[B]]>) -> tensor<?x4xf32, #[[L]]>
+// K2-SAME: %{{.*}}: tensor<?x8xf32, #[[L]]>, %{{.*}}: tensor<8x8xf32, #[[B]]>) -> tensor<?x8xf32, #[[L]]>
+// K3-SAME: %{{.*}}: tensor<?x16xf32, #[[L]]>, %{{.*}}: tensor<16x16xf32, #[[B]]>) -> tensor<?x16xf32, #[[L]]>
+// K1: chain.linear %{{.*}}, %{{.*}} : tensor<?x4xf32, #[[L]]>, tensor<4x4xf32, #[[B]]> -> tensor<?x4xf32, #[[L]]>
+// K2: chain.linear %{{.*}}, %{{.*}} : tensor<?x8xf32, #[[L]]>, tensor<8x8xf32, #[[B]]> -> tensor<?x8xf32, #[[L]]>
+func.func @chained_arguments(%x: tensor<?x16xf32, #l>, %w: tensor<16x16xf32, #b>) -> tensor<?x16xf32, #l> {
+  %y = chain.linear %x, %w : tensor<?x16xf32, #l>, tensor<16x16xf32, #b> -> tensor<?x16xf32, #l>
+  return %y : tensor<?x16xf32, #l>
+}
+
+// An explicit `stats` layout is sliced to the groups inside the new width,
+// so the sub-model normalises as the full model's first k chains do:
+// [1, 1, 2] (groups 4, 4, 8) becomes [1, 1] at k = 2 and [1] at k = 1;
+// [1, 1, 1, 1] (groups 4, 4, 4, 4) becomes [1, 1] and [1].
+// CHECK-LABEL: func.func @norm_stats(
+// K1: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x4xf32, #[[L]]>, tensor<4xf32, #[[L]]>
+// K1: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x4xf32, #[[L]]>, tensor<4xf32, #[[L]]>
+// K2: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x8xf32, #[[L]]>, tensor<8xf32, #[[L]]>
+// K2: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x8xf32, #[[L]]>, tensor<8xf32, #[[L]]>
+// K3: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x16xf32, #[[L]]>, tensor<16xf32, #[[L]]>
+// K3: chain.norm %{{.*}}, %{{.*}} stats #{{layout[0-9]*}} : tensor<?x16xf32, #[[L]]>, tensor<16xf32, #[[L]]>
+func.func @norm_stats(%tokens: tensor<?xi32>) -> tensor<?x16xf32, #l> {
+  %emb = chain.param "e" : tensor<32x16xf32, #l>
+  %x = chain.embed %emb[%tokens] : tensor<32x16xf32, #l>, tensor<?xi32> -> tensor<?x16xf32, #l>
+  %g = chain.param "g" : tensor<16xf32, #l>
+  %y = chain.norm %x, %g stats <[1, 1, 2]> : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %z = chain.norm %y, %g stats <[1, 1, 1, 1]> : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  return %z : tensor<?x16xf32, #l>
 }

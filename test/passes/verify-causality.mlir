@@ -263,13 +263,13 @@ func.func @grouped_kv_straddles(%q: tensor<?x16xf32, #l>, %k: tensor<?x8xf32, #l
 
 #l = #chain.layout<[1, 1]>
 
-// CoLM-Air keys computed from all of `a` instead of its chain-1 prefix.
-// (The reason names "chain 1" where it should name chain 2, see
-// test/KNOWN_BUGS.md, so only the part before it is checked.)
+// CoLM-Air keys computed from all of `a` instead of its chain-1 prefix. The
+// keys are unchained (one range), and the reason names the level they depend
+// on (chain 2), not the position of that range.
 func.func @air_keys_from_all_chains(%a: tensor<?x16xf32, #l>, %q: tensor<?x16xf32, #l>) -> tensor<?x16xf32, #l> {
   %wk = chain.param "model.layers.0.self_attn.k_proj.weight" : tensor<8x16xf32>
   %k = chain.dense %a, %wk : tensor<?x16xf32, #l>, tensor<8x16xf32> -> tensor<?x8xf32>
-  // expected-error @+1 {{chain 1 of the result depends on chain 2 (query head 0 reads key/value head 0 (tiled mapping)}}
+  // expected-error @+1 {{chain 1 of the result depends on chain 2 (query head 0 reads key/value head 0 (tiled mapping), which depends on chain 2)}}
   %y = chain.attention %q, %k, %k kv_mapping tiled {head_dim = 8} : tensor<?x16xf32, #l>, tensor<?x8xf32>, tensor<?x8xf32>
   return %y : tensor<?x16xf32, #l>
 }
@@ -300,6 +300,48 @@ func.func @unknown_op(%x: tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l> {
   // expected-error @+1 {{chain 1 of the result depends on chain 2 (through operand #0 of an op the analysis does not know)}}
   %y = "test.mix"(%x) : (tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l>
   return %y : tensor<?x8xf32, #l>
+}
+
+// -----
+
+#l = #chain.layout<[1, 1]>
+
+// An unknown op with several results: each chained result may depend on
+// every chain of the operands.
+func.func private @mix(tensor<?x8xf32, #l>) -> (tensor<?x8xf32, #l>, tensor<?x8xf32, #l>)
+func.func @unknown_op_two_results(%x: tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l> {
+  // expected-error @+1 {{breaks the chain causal rule: chain 1 of result #0 depends on chain 2 (through an op the analysis does not know)}}
+  %a:2 = func.call @mix(%x) : (tensor<?x8xf32, #l>) -> (tensor<?x8xf32, #l>, tensor<?x8xf32, #l>)
+  %y = chain.add %a#0, %x : tensor<?x8xf32, #l>
+  return %y : tensor<?x8xf32, #l>
+}
+
+// -----
+
+#l = #chain.layout<[1, 1]>
+
+// The same when only chain 1 of a result is used: the op is reported, not
+// read past the end of its levels.
+func.func private @mix(tensor<?x8xf32, #l>) -> (tensor<?x8xf32, #l>, tensor<?x8xf32, #l>)
+func.func @unknown_op_two_results_prefix(%x: tensor<?x8xf32, #l>) -> tensor<?x4xf32, #chain.layout<[1]>> {
+  // expected-error @+1 {{breaks the chain causal rule: chain 1 of result #0 depends on chain 2 (through an op the analysis does not know)}}
+  %a:2 = "test.mix2"(%x) : (tensor<?x8xf32, #l>) -> (tensor<?x8xf32, #l>, tensor<?x8xf32, #l>)
+  %y = chain.prefix %a#0 chains 1 : tensor<?x8xf32, #l> -> tensor<?x4xf32, #chain.layout<[1]>>
+  return %y : tensor<?x4xf32, #chain.layout<[1]>>
+}
+
+// -----
+
+#l = #chain.layout<[1, 1]>
+
+// An unknown op with several results whose operands depend on chain 1 only
+// is accepted, and its results carry level 1.
+// CHECK-LABEL: func.func @unknown_op_two_results_chain1(
+func.func @unknown_op_two_results_chain1(%x: tensor<?x8xf32, #l>) -> tensor<?x4xf32, #chain.layout<[1]>> {
+  %x1 = chain.prefix %x chains 1 : tensor<?x8xf32, #l> -> tensor<?x4xf32, #chain.layout<[1]>>
+  %a:2 = "test.mix2"(%x1) : (tensor<?x4xf32, #chain.layout<[1]>>) -> (tensor<?x4xf32, #chain.layout<[1]>>, tensor<?x4xf32>)
+  %y = chain.add %a#0, %a#0 : tensor<?x4xf32, #chain.layout<[1]>>
+  return %y : tensor<?x4xf32, #chain.layout<[1]>>
 }
 
 // -----

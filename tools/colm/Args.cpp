@@ -73,8 +73,8 @@ Status Args::parse(const std::vector<std::string> &argv) {
 }
 
 std::string Args::helpText() const {
-  std::string text = "usage: colm " + command + " " + usage + "\n\n" +
-                     summary + "\n\nflags:\n";
+  std::string text = "usage: colm " + command + " " + usage + "\n\n" + summary +
+                     "\n\nflags:\n";
   for (const Spec &s : specs) {
     std::string left = "  " + s.name;
     if (!s.alias.empty())

@@ -38,8 +38,8 @@ public:
   bool has(const std::string &name) const { return values.count(name) > 0; }
   std::string get(const std::string &name,
                   const std::string &fallback = "") const;
-  Result<int64_t> getInt(const std::string &name, int64_t fallback,
-                         int64_t min, int64_t max) const;
+  Result<int64_t> getInt(const std::string &name, int64_t fallback, int64_t min,
+                         int64_t max) const;
   bool isSet(const std::string &flagName) const {
     return flags.count(flagName) > 0;
   }

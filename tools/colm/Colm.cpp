@@ -18,8 +18,7 @@ const Command commands[] = {
     {"init", "create a freshly initialised model directory", runInit},
     {"graph", "write the chain-dialect graph file of a model", runGraph},
     {"forward", "run a sub-model over tokens and write its logits", runForward},
-    {"demo", "build a small CoLM-Air, run every sub-model, summarise",
-     runDemo},
+    {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
 
 void printUsage(FILE *out) {

@@ -43,8 +43,8 @@ Result<unsigned> chainsFlag(const Args &args, const ModelConfig &config) {
 
 Result<std::vector<int32_t>> tokensFlag(const Args &args,
                                         const ModelConfig &config) {
-  COLM_ASSIGN_OR_RETURN(auto ids, parseIntList(args.get("--tokens"),
-                                               "--tokens"));
+  COLM_ASSIGN_OR_RETURN(auto ids,
+                        parseIntList(args.get("--tokens"), "--tokens"));
   std::vector<int32_t> tokens;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= config.vocabSize)
@@ -71,8 +71,7 @@ Status runInit(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));
   if (done)
     return Status::ok();
-  COLM_ASSIGN_OR_RETURN(int64_t seed,
-                        args.getInt("--seed", 0, 0, INT64_MAX));
+  COLM_ASSIGN_OR_RETURN(int64_t seed, args.getInt("--seed", 0, 0, INT64_MAX));
   COLM_ASSIGN_OR_RETURN(ModelConfig config, loadConfig(args.get("--config")));
   COLM_TRY(validateConfig(config).withContext(args.get("--config")));
   std::string out = args.get("--out");
@@ -92,10 +91,9 @@ Status runGraph(const std::vector<std::string> &argv) {
   Args args("graph", "--model DIR [-o FILE.mlir] [--chains K]",
             "Writes the chain-dialect graph of a model (of its k-chain "
             "sub-model with --chains).");
-  args.option("--model", "DIR", "model directory (or a config.json file)",
-              true)
-      .option("--output", "FILE.mlir", "output file (default: stdout)",
-              false, "-o")
+  args.option("--model", "DIR", "model directory (or a config.json file)", true)
+      .option("--output", "FILE.mlir", "output file (default: stdout)", false,
+              "-o")
       .option("--chains", "K", "extract the K-chain sub-model")
       .flag("--no-locations", "omit source locations");
   COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));

@@ -46,9 +46,9 @@ int64_t multipliedWeights(mlir::ModuleOp module) {
               .getShape();
       chain::BlocksAttr blocks = chain::getBlocks(linear.getWeight().getType());
       for (unsigned i = 1; i <= blocks.numChains(); ++i)
-        total += (blocks.chainEnd(shape[0], i) -
-                  blocks.chainBegin(shape[0], i)) *
-                 blocks.prefixWidth(shape[1], i);
+        total +=
+            (blocks.chainEnd(shape[0], i) - blocks.chainBegin(shape[0], i)) *
+            blocks.prefixWidth(shape[1], i);
     } else if (auto dense = mlir::dyn_cast<chain::DenseOp>(op)) {
       auto shape =
           mlir::cast<mlir::RankedTensorType>(dense.getWeight().getType())
@@ -77,8 +77,9 @@ Status runDemo(const std::vector<std::string> &argv) {
             "Builds a small CoLM-Air (chains [2, 2, 4]) with the C++ DSL, "
             "writes its graph file,\ninitialises it, and runs the prompt "
             "through every k-chain sub-model.");
-  args.option("--out", "DIR", "where to write the model and graph "
-                              "(default colm-demo)")
+  args.option("--out", "DIR",
+              "where to write the model and graph "
+              "(default colm-demo)")
       .option("--prompt", "TEXT", "prompt, tokenised as bytes")
       .option("--seed", "S", "initialisation seed (default 0)");
   COLM_TRY(args.parse(argv));
@@ -117,9 +118,10 @@ Status runDemo(const std::vector<std::string> &argv) {
               (long long)config.hiddenSize, (long long)config.numLayers,
               (long long)config.numHeads, (long long)config.numKvHeads,
               formatChains(config.chains).c_str());
-  std::printf("model   %s/model.safetensors\ngraph   %s/colm_air.mlir (%zu bytes, "
-              "round-trips exactly)\n",
-              out.c_str(), out.c_str(), graph.size());
+  std::printf(
+      "model   %s/model.safetensors\ngraph   %s/colm_air.mlir (%zu bytes, "
+      "round-trips exactly)\n",
+      out.c_str(), out.c_str(), graph.size());
   std::printf("prompt  \"%s\" (%zu byte tokens)\n\n", prompt.c_str(),
               tokens.size());
   std::printf("%-7s %-6s %-6s %-16s %-14s %-12s %s\n", "chains", "width",
