@@ -57,6 +57,10 @@ class CausalityAnalysis {
 public:
   /// Returns failure after reporting the first op that breaks the rule.
   LogicalResult run(func::FuncOp func) {
+    func.walk([&](Operation *op) {
+      for (Type t : op->getResultTypes())
+        highest = std::max<int>(highest, argumentLevels(t).size());
+    });
     for (BlockArgument arg : func.getArguments())
       levels[arg] = argumentLevels(arg.getType());
     WalkResult result = func.walk([&](Operation *op) {
@@ -71,6 +75,17 @@ public:
 
 private:
   DenseMap<Value, SmallVector<int>> levels;
+  /// The most chains any value has: what an unknown value may depend on.
+  int highest = 1;
+
+  /// Levels of a value; one the walk has not seen (a block argument of a
+  /// nested region) may depend on every chain.
+  SmallVector<int> lookupLevels(Value v) {
+    auto it = levels.find(v);
+    if (it != levels.end())
+      return it->second;
+    return SmallVector<int>(argumentLevels(v.getType()).size(), highest);
+  }
 
   static SmallVector<int> argumentLevels(Type type) {
     SmallVector<int> l;
@@ -88,7 +103,7 @@ private:
 
   int maxLevel(Value v) {
     int m = 0;
-    for (int l : levels.lookup(v))
+    for (int l : lookupLevels(v))
       m = std::max(m, l);
     return m;
   }
@@ -97,7 +112,7 @@ private:
   int levelOver(Value v, std::pair<int64_t, int64_t> range, int *chain) {
     int m = 0;
     auto ranges = chainRanges(v.getType());
-    auto lv = levels.lookup(v);
+    auto lv = lookupLevels(v);
     for (auto [j, r] : llvm::enumerate(ranges))
       if (overlaps(r, range) && j < lv.size() && lv[j] > m) {
         m = lv[j];
@@ -168,7 +183,7 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
   // Element-wise: chain i of the result reads chain i of each operand.
   auto elementwise = [&]() {
     for (auto [idx, operand] : llvm::enumerate(op->getOperands())) {
-      auto lv = levels.lookup(operand);
+      auto lv = lookupLevels(operand);
       for (unsigned i = 0; i < n; ++i) {
         int l = lv.size() == n ? lv[i] : maxLevel(operand);
         out[i].raise(l, [&] { return describeOperand(idx, i + 1); });
@@ -192,7 +207,7 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
     return out;
   }
   if (auto embed = dyn_cast<EmbedOp>(op)) {
-    auto table = levels.lookup(embed.getTable());
+    auto table = lookupLevels(embed.getTable());
     for (unsigned i = 0; i < n; ++i) {
       out[i].level = i < table.size() ? table[i] : maxLevel(embed.getTable());
       out[i].raise(maxLevel(embed.getTokens()), [] { return "token ids"; });
@@ -225,8 +240,8 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
     return out;
   }
   if (auto linear = dyn_cast<LinearOp>(op)) {
-    auto x = levels.lookup(linear.getX());
-    auto w = levels.lookup(linear.getWeight());
+    auto x = lookupLevels(linear.getX());
+    auto w = lookupLevels(linear.getWeight());
     for (unsigned i = 0; i < n; ++i) {
       for (unsigned j = 0; j <= i && j < x.size(); ++j)
         out[i].raise(x[j], [&] { return describeOperand(0, j + 1); });
@@ -238,8 +253,8 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
   if (auto dense = dyn_cast<DenseOp>(op))
     return denseLevels(dense);
   if (auto head = dyn_cast<LmHeadOp>(op)) {
-    auto x = levels.lookup(head.getX());
-    auto w = levels.lookup(head.getWeight());
+    auto x = lookupLevels(head.getX());
+    auto w = lookupLevels(head.getWeight());
     for (unsigned j = 0; j < head.getNumHeadChains(); ++j) {
       if (j < x.size())
         out[0].raise(x[j], [&] { return describeOperand(0, j + 1); });
@@ -288,13 +303,13 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
     return out;
   }
   if (auto prefix = dyn_cast<PrefixOp>(op)) {
-    auto x = levels.lookup(prefix.getX());
+    auto x = lookupLevels(prefix.getX());
     for (unsigned i = 0; i < n; ++i)
       out[i].level = i < x.size() ? x[i] : maxLevel(prefix.getX());
     return out;
   }
   if (auto block = dyn_cast<WeightBlockOp>(op)) {
-    auto w = levels.lookup(block.getWeight());
+    auto w = lookupLevels(block.getWeight());
     unsigned i = block.getOutChain() - 1;
     out[0].level = i < w.size() ? w[i] : maxLevel(block.getWeight());
     return out;
@@ -320,7 +335,7 @@ SmallVector<Level> CausalityAnalysis::denseLevels(DenseOp dense) {
   auto cols = chainRanges(dense.getX().getType());
   auto pattern =
       blockPattern(dense.getWeight(), resultType, dense.getX().getType());
-  auto x = levels.lookup(dense.getX());
+  auto x = lookupLevels(dense.getX());
   int w = maxLevel(dense.getWeight());
   SmallVector<Level> out(rows.size());
   for (unsigned i = 0; i < rows.size(); ++i) {

@@ -32,7 +32,12 @@ TEST_F(ChainAttrsTest, LayoutSplitsInRatios) {
   EXPECT_EQ(layout.chainOf(512, 128), 2u);
   EXPECT_EQ(layout.chainOf(512, 511), 3u);
   EXPECT_TRUE(layout.divides(1408));
-  EXPECT_FALSE(layout.divides(100));
+  // Exact when every chain's width X*c_i/S is whole, not only when S divides X:
+  // 100 is 25 + 25 + 50, 102 would give chain 1 25.5.
+  EXPECT_TRUE(layout.divides(100));
+  EXPECT_FALSE(layout.divides(102));
+  EXPECT_TRUE(LayoutAttr::get(&context, {2, 2}).divides(6));
+  EXPECT_FALSE(LayoutAttr::get(&context, {2, 2}).divides(5));
   EXPECT_EQ(layout.prefix(2), LayoutAttr::get(&context, {2, 2}));
 }
 

@@ -16,6 +16,16 @@ func.func @split_not_exact(
 
 // -----
 
+// Ratios that are not coprime: 5 over [2, 2] gives chain 1 2.5 entries.
+// (6 over [2, 2] splits exactly, see roundtrip.mlir.)
+func.func @split_not_exact_not_coprime(
+    // expected-error @+1 {{chained dimension 5 does not split exactly into chains [2, 2]: chain 1 would get 10/4 entries}}
+    %x: tensor<?x5xf32, #chain.layout<[2, 2]>>) {
+  return
+}
+
+// -----
+
 func.func @ratio_zero(
     // expected-error @+1 {{chain 2 has ratio 0; ratios must be positive}}
     %x: tensor<?x8xf32, #chain.layout<[1, 0]>>) {
@@ -387,6 +397,23 @@ func.func @rope_zero_head_dim(%x: tensor<?x16xf32, #chain.layout<[1, 1]>>) {
 func.func @attention_heads_not_multiple(%q: tensor<?x24xf32>, %k: tensor<?x16xf32>) {
   // expected-error @+1 {{'chain.attention' op num_heads 3 is not a multiple of num_kv_heads 2}}
   %y = chain.attention %q, %k, %k kv_mapping grouped {head_dim = 8} : tensor<?x24xf32>, tensor<?x16xf32>, tensor<?x16xf32>
+  return
+}
+
+// -----
+
+// Zero-width keys: no key/value head (and no division by zero).
+func.func @attention_no_kv_heads(%q: tensor<?x16xf32>, %k: tensor<?x0xf32>) {
+  // expected-error @+1 {{'chain.attention' op needs at least one query head and one key/value head}}
+  %y = chain.attention %q, %k, %k kv_mapping grouped {head_dim = 8} : tensor<?x16xf32>, tensor<?x0xf32>, tensor<?x0xf32>
+  return
+}
+
+// -----
+
+func.func @attention_no_query_heads(%q: tensor<?x0xf32>, %k: tensor<?x8xf32>) {
+  // expected-error @+1 {{'chain.attention' op needs at least one query head and one key/value head}}
+  %y = chain.attention %q, %k, %k kv_mapping grouped {head_dim = 8} : tensor<?x0xf32>, tensor<?x8xf32>, tensor<?x8xf32>
   return
 }
 

@@ -11,6 +11,8 @@
 // CHECK-DAG: #[[L1:layout[0-9]*]] = #chain.layout<[1]>
 // CHECK-DAG: #[[L224:layout[0-9]*]] = #chain.layout<[2, 2, 4]>
 // CHECK-DAG: #[[B224:blocks[0-9]*]] = #chain.blocks<[2, 2, 4]>
+// CHECK-DAG: #[[L22:layout[0-9]*]] = #chain.layout<[2, 2]>
+// CHECK-DAG: #[[B22:blocks[0-9]*]] = #chain.blocks<[2, 2]>
 
 #l = #chain.layout<[1, 1]>
 #b = #chain.blocks<[1, 1]>
@@ -138,6 +140,21 @@ func.func @lowered_linear(%x: tensor<?x16xf32, #chain.layout<[2, 2, 4]>>,
   %y3 = chain.dense %x, %w3 : tensor<?x16xf32, #chain.layout<[2, 2, 4]>>, tensor<4x16xf32> -> tensor<?x4xf32>
   %y = chain.concat %y1, %y2, %y3 : tensor<?x2xf32>, tensor<?x2xf32>, tensor<?x4xf32> -> tensor<?x8xf32, #chain.layout<[2, 2, 4]>>
   return %y : tensor<?x8xf32, #chain.layout<[2, 2, 4]>>
+}
+
+// A split is exact when every chain's width X*c_i/S is whole, even when X is
+// not a multiple of S: 6 over [2, 2] is 3 + 3, 4 over [2, 2, 4] is 1 + 1 + 2.
+// CHECK-LABEL: func.func @exact_splits(
+// CHECK-SAME: tensor<?x6xf32, #[[L22]]>, %{{.*}}: tensor<6x6xf32, #[[B22]]>, %{{.*}}: tensor<?x4xf32, #[[L224]]>) -> tensor<?x6xf32, #[[L22]]>
+// CHECK: chain.linear %{{.*}}, %{{.*}} : tensor<?x6xf32, #[[L22]]>, tensor<6x6xf32, #[[B22]]> -> tensor<?x6xf32, #[[L22]]>
+// CHECK: chain.prefix %{{.*}} chains 1 : tensor<?x6xf32, #[[L22]]> -> tensor<?x3xf32, #{{layout[0-9]*}}>
+func.func @exact_splits(%x: tensor<?x6xf32, #chain.layout<[2, 2]>>,
+                        %w: tensor<6x6xf32, #chain.blocks<[2, 2]>>,
+                        %z: tensor<?x4xf32, #chain.layout<[2, 2, 4]>>)
+    -> tensor<?x6xf32, #chain.layout<[2, 2]>> {
+  %y = chain.linear %x, %w : tensor<?x6xf32, #chain.layout<[2, 2]>>, tensor<6x6xf32, #chain.blocks<[2, 2]>> -> tensor<?x6xf32, #chain.layout<[2, 2]>>
+  %y1 = chain.prefix %y chains 1 : tensor<?x6xf32, #chain.layout<[2, 2]>> -> tensor<?x3xf32, #chain.layout<[2]>>
+  return %y : tensor<?x6xf32, #chain.layout<[2, 2]>>
 }
 
 // Result names come from NameLoc (as the DSL sets them); parameters are

@@ -356,3 +356,18 @@ func.func @first_violation_reported(%x: tensor<?x8xf32, #l>, %g: tensor<8xf32, #
   %y = chain.add %x, %n : tensor<?x8xf32, #l>
   return %y : tensor<?x8xf32, #l>
 }
+
+// -----
+
+// Block arguments of a nested region may carry any chain: keys that arrive
+// through one are assumed to depend on every chain.
+#l = #chain.layout<[1, 1]>
+func.func @keys_through_a_region(%x: tensor<?x16xf32, #l>, %q: tensor<?x16xf32, #l>) {
+  "test.region"(%x) ({
+  ^bb0(%k: tensor<?x8xf32>):
+    // expected-error @+1 {{chain 1 of the result depends on chain 2 (query head 0 reads key/value head 0 (tiled mapping), which depends on chain 2)}}
+    %y = chain.attention %q, %k, %k kv_mapping tiled {head_dim = 8} : tensor<?x16xf32, #l>, tensor<?x8xf32>, tensor<?x8xf32>
+    "test.yield"(%y) : (tensor<?x16xf32, #l>) -> ()
+  }) : (tensor<?x16xf32, #l>) -> ()
+  return
+}
