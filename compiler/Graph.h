@@ -150,9 +150,12 @@ private:
 /// Parameter and value names of one layer: "model.layers.3." + name.
 class Scope {
 public:
+  /// Parameters are named `<prefix>.<index>.<name>`; values
+  /// `<first letter of the prefix's last part><index>.<name>` ("l3.q").
   Scope(Graph &graph, const std::string &prefix, int index)
       : graph(graph), paramPrefix(prefix + "." + std::to_string(index) + "."),
-        valuePrefix("l" + std::to_string(index) + ".") {}
+        valuePrefix(prefix.substr(prefix.rfind('.') + 1, 1) +
+                    std::to_string(index) + ".") {}
   Graph &g() { return graph; }
   /// Full parameter name.
   std::string param(const std::string &name) const {

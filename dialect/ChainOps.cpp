@@ -119,16 +119,18 @@ void ParamOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
     nameFromLoc(getOperation(), setNameFn);
     return;
   }
-  // "model.layers.3.self_attn.q_proj.weight" -> "l3.q_proj"
+  // "model.layers.3.self_attn.q_proj.weight" -> "l3.q_proj",
+  // "blocks.0.norm.weight" -> "b0.norm".
   SmallVector<StringRef> parts;
   getName().split(parts, '.');
   std::string hint =
       (parts.size() >= 2 && parts.back() == "weight" ? parts[parts.size() - 2]
                                                      : parts.back())
           .str();
-  for (size_t i = 0; i + 1 < parts.size(); ++i)
-    if (parts[i] == "layers") {
-      hint = "l" + parts[i + 1].str() + "." + hint;
+  for (size_t i = 1; i + 1 < parts.size(); ++i)
+    if (!parts[i].empty() && llvm::all_of(parts[i], llvm::isDigit) &&
+        !parts[i - 1].empty()) {
+      hint = parts[i - 1].take_front(1).str() + parts[i].str() + "." + hint;
       break;
     }
   setNameFn(getResult(), hint);

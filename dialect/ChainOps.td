@@ -72,7 +72,7 @@ def Chain_NormOp : Chain_PureOp<"norm", [AllTypesMatch<["x", "result"]>]> {
                        OptionalAttr<Chain_LayoutAttr>:$stats);
   let results = (outs Chain_F32Tensor:$result);
   let assemblyFormat = [{
-    $x `,` $gain (`stats` $stats^)? attr-dict `:` type($x) `,` type($gain)
+    $x `,` $gain (`stats` `(` qualified($stats)^ `)`)? attr-dict `:` type($x) `,` type($gain)
   }];
   let extraClassDeclaration = [{
     /// The statistics groups: `stats` if present, else x's layout, else one.
@@ -182,7 +182,7 @@ def Chain_AttentionOp : Chain_PureOp<"attention", [AllTypesMatch<["q", "result"]
                        Chain_KvMappingAttr:$kv_mapping);
   let results = (outs Chain_F32Tensor:$result);
   let assemblyFormat = [{
-    $q `,` $k `,` $v `kv_mapping` $kv_mapping attr-dict `:` type($q) `,` type($k) `,` type($v)
+    $q `,` $k `,` $v `kv_mapping` `` $kv_mapping attr-dict `:` type($q) `,` type($k) `,` type($v)
   }];
   let extraClassDeclaration = [{
     int64_t getNumHeads();

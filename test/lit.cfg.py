@@ -26,7 +26,6 @@ config.excludes = [
     "lit.cfg.py",
     "lit.site.cfg.py",
     "lit.site.cfg.py.in",
-    "KNOWN_BUGS.md",
 ]
 
 config.environment["PATH"] = os.pathsep.join(

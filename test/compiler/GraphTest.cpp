@@ -49,7 +49,7 @@ TEST(GraphTest, ValuesHaveModelNamesAndSourceLocations) {
   EXPECT_NE(text.find("chain.param \"model.layers.1.self_attn.k_proj.weight\" "
                       ": tensor<16x16xf32>"),
             std::string::npos);
-  EXPECT_NE(text.find("kv_mapping  tiled"), std::string::npos);
+  EXPECT_NE(text.find("kv_mapping tiled"), std::string::npos);
   EXPECT_NE(text.find("BuildColm.cpp\":"), std::string::npos)
       << "ops carry the C++ location that built them";
 }

@@ -207,7 +207,7 @@ func.func @norm_gain_rank(%x: tensor<?x8xf32, #chain.layout<[1, 1]>>, %g: tensor
 
 func.func @norm_stats_split(%x: tensor<?x8xf32, #chain.layout<[1, 1]>>, %g: tensor<8xf32, #chain.layout<[1, 1]>>) {
   // expected-error @+1 {{'chain.norm' op width 8 does not split into the statistics groups [1, 2]}}
-  %y = chain.norm %x, %g stats <[1, 2]> : tensor<?x8xf32, #chain.layout<[1, 1]>>, tensor<8xf32, #chain.layout<[1, 1]>>
+  %y = chain.norm %x, %g stats(#chain.layout<[1, 2]>) : tensor<?x8xf32, #chain.layout<[1, 1]>>, tensor<8xf32, #chain.layout<[1, 1]>>
   return
 }
 

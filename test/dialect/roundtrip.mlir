@@ -45,7 +45,7 @@ func.func @colm_layer(%tokens: tensor<?xi32>, %targets: tensor<?xi32>) -> tensor
   // CHECK: %[[K:.*]] = chain.rope %[[K0]] {head_dim = 8 : i64} : tensor<?x16xf32, #[[L11]]>
   %q = chain.rope %q0 {head_dim = 8, theta = 500000.0 : f64} : tensor<?x16xf32, #l>
   %k = chain.rope %k0 {head_dim = 8} : tensor<?x16xf32, #l>
-  // CHECK: %[[ATT:.*]] = chain.attention %[[Q]], %[[K]], %[[V]] kv_mapping{{ +}}grouped {head_dim = 8 : i64} : tensor<?x16xf32, #[[L11]]>, tensor<?x16xf32, #[[L11]]>, tensor<?x16xf32, #[[L11]]>
+  // CHECK: %[[ATT:.*]] = chain.attention %[[Q]], %[[K]], %[[V]] kv_mapping grouped {head_dim = 8 : i64} : tensor<?x16xf32, #[[L11]]>, tensor<?x16xf32, #[[L11]]>, tensor<?x16xf32, #[[L11]]>
   %att = chain.attention %q, %k, %v kv_mapping grouped {head_dim = 8} : tensor<?x16xf32, #l>, tensor<?x16xf32, #l>, tensor<?x16xf32, #l>
   %wo = chain.param "model.layers.0.self_attn.o_proj.weight" : tensor<16x16xf32, #b>
   %o = chain.linear %att, %wo : tensor<?x16xf32, #l>, tensor<16x16xf32, #b> -> tensor<?x16xf32, #l>
@@ -64,14 +64,13 @@ func.func @colm_layer(%tokens: tensor<?xi32>, %targets: tensor<?xi32>) -> tensor
   %h = chain.swiglu %gt, %up : tensor<?x32xf32, #l>
   %d = chain.linear %h, %wd : tensor<?x32xf32, #l>, tensor<16x32xf32, #b> -> tensor<?x16xf32, #l>
   %x2 = chain.add %x1, %d : tensor<?x16xf32, #l>
-  // Optional `stats`: one RMSNorm over the whole vector, written stripped
-  // (`<[1]>`) or as an alias. (The full `#chain.layout<[1]>` right before the
-  // `:` does not parse, see test/KNOWN_BUGS.md.)
-  // CHECK: chain.norm %{{.*}}, %{{.*}} stats #[[L1]] : tensor<?x16xf32, #[[L11]]>, tensor<16xf32, #[[L11]]>
-  // CHECK: chain.norm %{{.*}}, %{{.*}} stats #[[L1]] : tensor<?x16xf32, #[[L11]]>, tensor<16xf32, #[[L11]]>
+  // Optional `stats`: one RMSNorm over the whole vector, written in full or
+  // as an alias.
+  // CHECK: chain.norm %{{.*}}, %{{.*}} stats(#[[L1]]) : tensor<?x16xf32, #[[L11]]>, tensor<16xf32, #[[L11]]>
+  // CHECK: chain.norm %{{.*}}, %{{.*}} stats(#[[L1]]) : tensor<?x16xf32, #[[L11]]>, tensor<16xf32, #[[L11]]>
   %gf = chain.param "model.norm.weight" : tensor<16xf32, #l>
-  %xs = chain.norm %x2, %gf stats <[1]> : tensor<?x16xf32, #l>, tensor<16xf32, #l>
-  %xf = chain.norm %xs, %gf stats #whole : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %xs = chain.norm %x2, %gf stats(#chain.layout<[1]>) : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %xf = chain.norm %xs, %gf stats(#whole) : tensor<?x16xf32, #l>, tensor<16xf32, #l>
   // Optional `chains`: absent, then k = 1.
   // CHECK: %[[HEAD:.*]] = chain.param "lm_head.weight" : tensor<32x16xf32, #[[L11]]>
   // CHECK: chain.lm_head %{{.*}}, %[[HEAD]] : tensor<?x16xf32, #[[L11]]>, tensor<32x16xf32, #[[L11]]> -> tensor<?x32xf32>
@@ -98,7 +97,7 @@ func.func @colm_air_attention(%a: tensor<?x16xf32, #l>, %q: tensor<?x16xf32, #l>
   %v = chain.dense %a1, %wv : tensor<?x8xf32, #chain.layout<[1]>>, tensor<8x8xf32> -> tensor<?x8xf32>
   // CHECK: chain.rope %[[K]] {head_dim = 4 : i64} : tensor<?x8xf32>
   %kr = chain.rope %k {head_dim = 4} : tensor<?x8xf32>
-  // CHECK: chain.attention %{{.*}}, %{{.*}}, %{{.*}} kv_mapping{{ +}}tiled {head_dim = 4 : i64} : tensor<?x16xf32, #[[L11]]>, tensor<?x8xf32>, tensor<?x8xf32>
+  // CHECK: chain.attention %{{.*}}, %{{.*}}, %{{.*}} kv_mapping tiled {head_dim = 4 : i64} : tensor<?x16xf32, #[[L11]]>, tensor<?x8xf32>, tensor<?x8xf32>
   %att = chain.attention %q, %kr, %v kv_mapping tiled {head_dim = 4} : tensor<?x16xf32, #l>, tensor<?x8xf32>, tensor<?x8xf32>
   return %att : tensor<?x16xf32, #l>
 }

@@ -22,7 +22,7 @@
 // A `stats` group that crosses the sliced width: chains [1, 1, 2] over 16,
 // stats groups [0, 4) and [4, 16); k = 2 keeps [0, 8).
 // RUN: echo '#l = #chain.layout<[1, 1, 2]> func.func @f(%%x: tensor<?x16xf32, #l>, %%g: tensor<16xf32, #l>) -> tensor<?x16xf32, #l> {' \
-// RUN:      '%%y = chain.norm %%x, %%g stats <[1, 3]> : tensor<?x16xf32, #l>, tensor<16xf32, #l> return %%y : tensor<?x16xf32, #l> }' \
+// RUN:      '%%y = chain.norm %%x, %%g stats(#chain.layout<[1, 3]>) : tensor<?x16xf32, #l>, tensor<16xf32, #l> return %%y : tensor<?x16xf32, #l> }' \
 // RUN:   | not colm-opt --chain-slice=chains=2 2>&1 | FileCheck %s --check-prefix=CROSS
 
 // chain-slice=k rewrites a function into the k-chain sub-model: every
@@ -80,9 +80,9 @@ func.func @colm(%tokens: tensor<?xi32>) -> (tensor<?x32xf32>, tensor<?x32xf32>, 
   %v = chain.linear %a, %wv : tensor<?x16xf32, #l>, tensor<8x16xf32, #b> -> tensor<?x8xf32, #l>
   %q = chain.rope %q0 {head_dim = 2} : tensor<?x16xf32, #l>
   %k = chain.rope %k0 {head_dim = 2} : tensor<?x8xf32, #l>
-  // K1: chain.attention {{.*}} kv_mapping{{ +}}grouped {head_dim = 2 : i64} : tensor<?x4xf32, #[[L]]>, tensor<?x2xf32, #[[L]]>, tensor<?x2xf32, #[[L]]>
-  // K2: chain.attention {{.*}} kv_mapping{{ +}}grouped {head_dim = 2 : i64} : tensor<?x8xf32, #[[L]]>, tensor<?x4xf32, #[[L]]>, tensor<?x4xf32, #[[L]]>
-  // K3: chain.attention {{.*}} kv_mapping{{ +}}grouped {head_dim = 2 : i64} : tensor<?x16xf32, #[[L]]>, tensor<?x8xf32, #[[L]]>, tensor<?x8xf32, #[[L]]>
+  // K1: chain.attention {{.*}} kv_mapping grouped {head_dim = 2 : i64} : tensor<?x4xf32, #[[L]]>, tensor<?x2xf32, #[[L]]>, tensor<?x2xf32, #[[L]]>
+  // K2: chain.attention {{.*}} kv_mapping grouped {head_dim = 2 : i64} : tensor<?x8xf32, #[[L]]>, tensor<?x4xf32, #[[L]]>, tensor<?x4xf32, #[[L]]>
+  // K3: chain.attention {{.*}} kv_mapping grouped {head_dim = 2 : i64} : tensor<?x16xf32, #[[L]]>, tensor<?x8xf32, #[[L]]>, tensor<?x8xf32, #[[L]]>
   %att = chain.attention %q, %k, %v kv_mapping grouped {head_dim = 2} : tensor<?x16xf32, #l>, tensor<?x8xf32, #l>, tensor<?x8xf32, #l>
   %wo = chain.param "model.layers.0.self_attn.o_proj.weight" : tensor<16x16xf32, #b>
   %o = chain.linear %att, %wo : tensor<?x16xf32, #l>, tensor<16x16xf32, #b> -> tensor<?x16xf32, #l>
@@ -263,17 +263,17 @@ func.func @chained_arguments(%x: tensor<?x16xf32, #l>, %w: tensor<16x16xf32, #b>
 // [1, 1, 2] (groups 4, 4, 8) becomes [1, 1] at k = 2 and [1] at k = 1;
 // [1, 1, 1, 1] (groups 4, 4, 4, 4) becomes [1, 1] and [1].
 // CHECK-LABEL: func.func @norm_stats(
-// K1: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x4xf32, #[[L]]>, tensor<4xf32, #[[L]]>
-// K1: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x4xf32, #[[L]]>, tensor<4xf32, #[[L]]>
-// K2: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x8xf32, #[[L]]>, tensor<8xf32, #[[L]]>
-// K2: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x8xf32, #[[L]]>, tensor<8xf32, #[[L]]>
-// K3: chain.norm %{{.*}}, %{{.*}} stats #[[L]] : tensor<?x16xf32, #[[L]]>, tensor<16xf32, #[[L]]>
-// K3: chain.norm %{{.*}}, %{{.*}} stats #{{layout[0-9]*}} : tensor<?x16xf32, #[[L]]>, tensor<16xf32, #[[L]]>
+// K1: chain.norm %{{.*}}, %{{.*}} stats(#[[L]]) : tensor<?x4xf32, #[[L]]>, tensor<4xf32, #[[L]]>
+// K1: chain.norm %{{.*}}, %{{.*}} stats(#[[L]]) : tensor<?x4xf32, #[[L]]>, tensor<4xf32, #[[L]]>
+// K2: chain.norm %{{.*}}, %{{.*}} stats(#[[L]]) : tensor<?x8xf32, #[[L]]>, tensor<8xf32, #[[L]]>
+// K2: chain.norm %{{.*}}, %{{.*}} stats(#[[L]]) : tensor<?x8xf32, #[[L]]>, tensor<8xf32, #[[L]]>
+// K3: chain.norm %{{.*}}, %{{.*}} stats(#[[L]]) : tensor<?x16xf32, #[[L]]>, tensor<16xf32, #[[L]]>
+// K3: chain.norm %{{.*}}, %{{.*}} stats(#{{layout[0-9]*}}) : tensor<?x16xf32, #[[L]]>, tensor<16xf32, #[[L]]>
 func.func @norm_stats(%tokens: tensor<?xi32>) -> tensor<?x16xf32, #l> {
   %emb = chain.param "e" : tensor<32x16xf32, #l>
   %x = chain.embed %emb[%tokens] : tensor<32x16xf32, #l>, tensor<?xi32> -> tensor<?x16xf32, #l>
   %g = chain.param "g" : tensor<16xf32, #l>
-  %y = chain.norm %x, %g stats <[1, 1, 2]> : tensor<?x16xf32, #l>, tensor<16xf32, #l>
-  %z = chain.norm %y, %g stats <[1, 1, 1, 1]> : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %y = chain.norm %x, %g stats(#chain.layout<[1, 1, 2]>) : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %z = chain.norm %y, %g stats(#chain.layout<[1, 1, 1, 1]>) : tensor<?x16xf32, #l>, tensor<16xf32, #l>
   return %z : tensor<?x16xf32, #l>
 }

@@ -12,7 +12,7 @@
 // h_kv = 2, F = 32, and the LM head of the 1-chain and 2-chain sub-models.
 // CHECK-LABEL: func.func @colm_layer(
 // CHECK-COUNT-3: chain.linear
-// CHECK: chain.attention {{.*}} kv_mapping{{ +}}grouped
+// CHECK: chain.attention {{.*}} kv_mapping grouped
 // CHECK-COUNT-4: chain.linear
 // CHECK: chain.lm_head {{.*}} chains 1
 // CHECK: chain.cross_entropy
@@ -64,7 +64,7 @@ func.func @colm_layer(%tokens: tensor<?xi32>, %targets: tensor<?xi32>) -> (tenso
 // CHECK-LABEL: func.func @colm_air_layer(
 // CHECK: chain.prefix {{.*}} chains 1
 // CHECK-COUNT-2: chain.dense
-// CHECK: chain.attention {{.*}} kv_mapping{{ +}}tiled
+// CHECK: chain.attention {{.*}} kv_mapping tiled
 func.func @colm_air_layer(%x: tensor<?x16xf32, #l>) -> tensor<?x16xf32, #l> {
   %g1 = chain.param "model.layers.0.input_layernorm.weight" : tensor<16xf32, #l>
   %a = chain.norm %x, %g1 : tensor<?x16xf32, #l>, tensor<16xf32, #l>
@@ -103,7 +103,7 @@ func.func @grouped_kv_heads(%q: tensor<?x16xf32, #l>, %k: tensor<?x8xf32, #l>) -
 // Statistics finer than the chains are fine.
 // CHECK-LABEL: func.func @fine_stats(
 func.func @fine_stats(%x: tensor<?x8xf32, #l>, %g: tensor<8xf32, #l>) -> tensor<?x8xf32, #l> {
-  %y = chain.norm %x, %g stats <[1, 1, 1, 1]> : tensor<?x8xf32, #l>, tensor<8xf32, #l>
+  %y = chain.norm %x, %g stats(#chain.layout<[1, 1, 1, 1]>) : tensor<?x8xf32, #l>, tensor<8xf32, #l>
   return %y : tensor<?x8xf32, #l>
 }
 
@@ -196,7 +196,7 @@ func.func @mask_upper_block_3(%x: tensor<?x4xf32, #l>) -> tensor<?x4xf32, #l> {
 // One RMSNorm over the whole vector: chain 1 is scaled by chain 2's entries.
 func.func @norm_stats_span_chains(%x: tensor<?x16xf32, #l>, %g: tensor<16xf32, #l>) -> tensor<?x16xf32, #l> {
   // expected-error @+1 {{chain 1 of the result depends on chain 2 (its normalisation statistics span entries [0, 16), which include chain 2)}}
-  %y = chain.norm %x, %g stats <[1]> : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %y = chain.norm %x, %g stats(#chain.layout<[1]>) : tensor<?x16xf32, #l>, tensor<16xf32, #l>
   return %y : tensor<?x16xf32, #l>
 }
 
@@ -208,7 +208,7 @@ func.func @norm_stats_span_chains(%x: tensor<?x16xf32, #l>, %g: tensor<16xf32, #
 // [0, 4).
 func.func @norm_stats_misaligned(%x: tensor<?x16xf32, #l>, %g: tensor<16xf32, #l>) -> tensor<?x16xf32, #l> {
   // expected-error @+1 {{chain 1 of the result depends on chain 2 (its normalisation statistics span entries [0, 8), which include chain 2)}}
-  %y = chain.norm %x, %g stats <[1, 1]> : tensor<?x16xf32, #l>, tensor<16xf32, #l>
+  %y = chain.norm %x, %g stats(#chain.layout<[1, 1]>) : tensor<?x16xf32, #l>, tensor<16xf32, #l>
   return %y : tensor<?x16xf32, #l>
 }
 
@@ -352,7 +352,7 @@ func.func @unknown_op_two_results_chain1(%x: tensor<?x8xf32, #l>) -> tensor<?x4x
 // that breaks the rule is the one reported.
 func.func @first_violation_reported(%x: tensor<?x8xf32, #l>, %g: tensor<8xf32, #l>) -> tensor<?x8xf32, #l> {
   // expected-error @+1 {{normalisation statistics span entries [0, 8)}}
-  %n = chain.norm %x, %g stats <[1]> : tensor<?x8xf32, #l>, tensor<8xf32, #l>
+  %n = chain.norm %x, %g stats(#chain.layout<[1]>) : tensor<?x8xf32, #l>, tensor<8xf32, #l>
   %y = chain.add %x, %n : tensor<?x8xf32, #l>
   return %y : tensor<?x8xf32, #l>
 }
