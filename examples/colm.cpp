@@ -1,29 +1,12 @@
-//===- colm.cpp - writes a graph file with the DSL -------------*- C++ -*-===//
+//===- colm.cpp - writes a graph file with the DSL ---------------------===//
 //
 // A CoLM (no key/value sharing) with chains [2, 2, 4] and grouped-query
-// attention. Usage: colm [OUT.mlir]
+// attention (4 key/value heads: chain i owns h_kv*c_i/h of them).
+// Usage: colm_example [OUT.mlir]
 //
 //===----------------------------------------------------------------------===//
-#include "compiler/BuildColm.h"
 #include "examples/common.h"
 
-#include "mlir/IR/MLIRContext.h"
-
 int main(int argc, char **argv) {
-  colm::ModelConfig config;
-  config.vocabSize = 256;
-  config.hiddenSize = 512;
-  config.intermediateSize = 1408;
-  config.numLayers = 6;
-  config.numHeads = 8;
-  config.numKvHeads = 4;
-  config.chains = {2, 2, 4};
-  config.kvSharing = false;
-  mlir::MLIRContext context;
-  auto module = colm::buildColm(context, config);
-  if (!module.isOk()) {
-    std::fprintf(stderr, "error: %s\n", module.status().message().c_str());
-    return 1;
-  }
-  return writeGraph(**module, argc, argv);
+  return writeColmGraph(benchCpuConfig({2, 2, 4}, 4, false), argc, argv);
 }

@@ -1,30 +1,12 @@
-//===- llama_dense.cpp - writes a graph file with the DSL -------------*- C++
-//-*-===//
+//===- llama_dense.cpp - writes a graph file with the DSL
+//---------------------===//
 //
 // A dense LLaMA-style baseline: one chain holding every head.
-// Usage: llama_dense [OUT.mlir]
+// Usage: llama_dense_example [OUT.mlir]
 //
 //===----------------------------------------------------------------------===//
-#include "compiler/BuildColm.h"
 #include "examples/common.h"
 
-#include "mlir/IR/MLIRContext.h"
-
 int main(int argc, char **argv) {
-  colm::ModelConfig config;
-  config.vocabSize = 256;
-  config.hiddenSize = 512;
-  config.intermediateSize = 1408;
-  config.numLayers = 6;
-  config.numHeads = 8;
-  config.numKvHeads = 2;
-  config.chains = {8};
-  config.kvSharing = false;
-  mlir::MLIRContext context;
-  auto module = colm::buildColm(context, config);
-  if (!module.isOk()) {
-    std::fprintf(stderr, "error: %s\n", module.status().message().c_str());
-    return 1;
-  }
-  return writeGraph(**module, argc, argv);
+  return writeColmGraph(benchCpuConfig({8}, 2, false), argc, argv);
 }
