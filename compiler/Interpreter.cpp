@@ -31,8 +31,12 @@ HostTensor HostTensor::tokens(std::vector<int32_t> ids) {
 HostTensor HostTensor::floats(std::vector<int64_t> shape) {
   HostTensor t;
   t.shape = std::move(shape);
-  t.data.assign(t.numel(), 0.0f);
+  t.data.assign(t.numel(), 0.0);
   return t;
+}
+
+std::vector<float> HostTensor::toFloat() const {
+  return std::vector<float>(data.begin(), data.end());
 }
 
 namespace {
@@ -45,13 +49,15 @@ template <class Attr> unsigned chainAt(Attr layout, int64_t dim, int64_t pos) {
 
 class Interpreter {
 public:
-  explicit Interpreter(const TensorMap &params) : params(params) {}
+  Interpreter(const TensorMap &params, const InterpretOptions &options)
+      : params(params), options(options) {}
 
   FailureOr<std::vector<HostTensor>> run(func::FuncOp func,
                                          const std::vector<HostTensor> &args);
 
 private:
   const TensorMap &params;
+  const InterpretOptions &options;
   DenseMap<mlir::Value, HostTensor> env;
 
   const HostTensor &in(mlir::Value v) { return env.find(v)->second; }
@@ -93,6 +99,10 @@ Interpreter::run(func::FuncOp func, const std::vector<HostTensor> &args) {
     }
     if (failed(exec(&op)))
       return failure();
+    if (!options.fp64)
+      for (mlir::Value r : op.getResults())
+        for (double &v : env[r].data)
+          v = (v);
   }
   return func.emitError("function has no return");
 }
@@ -123,15 +133,14 @@ LogicalResult Interpreter::exec(Operation *op) {
       .Case([&](EmbedOp e) { return embed(e); })
       .Case([&](NormOp n) { return norm(n); })
       .Case([&](AddOp) {
-        return elementwise([](float a, float b) { return a + b; });
+        return elementwise([](double a, double b) { return a + b; });
       })
       .Case([&](MulOp) {
-        return elementwise([](float a, float b) { return a * b; });
+        return elementwise([](double a, double b) { return a * b; });
       })
       .Case([&](SwigluOp) {
-        return elementwise([](float g, float u) {
-          return static_cast<float>(g / (1.0 + std::exp(-double(g))) * u);
-        });
+        return elementwise(
+            [](double g, double u) { return (g / (1.0 + std::exp(-g)) * u); });
       })
       .Case([&](LinearOp l) {
         return matmul(l, l.getX(), l.getWeight(), true,
@@ -200,11 +209,25 @@ LogicalResult Interpreter::exec(Operation *op) {
 }
 
 LogicalResult Interpreter::param(ParamOp op) {
-  auto it = params.find(op.getName().str());
-  if (it == params.end())
+  std::string name = op.getName().str();
+  const std::vector<int64_t> *storedShape = nullptr;
+  const float *floats = nullptr;
+  const double *doubles = nullptr;
+  if (options.paramOverrides && options.paramOverrides->count(name)) {
+    const HostTensor &t = options.paramOverrides->at(name);
+    storedShape = &t.shape;
+    doubles = t.data.data();
+  } else if (auto it = params.find(name); it != params.end()) {
+    storedShape = &it->second.shape;
+    floats = it->second.data.data();
+  } else {
     return op.emitError() << "parameter '" << op.getName()
                           << "' is not in the model";
-  const Tensor &stored = it->second;
+  }
+  struct {
+    const std::vector<int64_t> &shape;
+  } stored{*storedShape};
+  auto at = [&](int64_t i) { return doubles ? doubles[i] : double(floats[i]); };
   auto shape = cast<RankedTensorType>(op.getType()).getShape();
   if (stored.shape.size() != shape.size())
     return op.emitError() << "parameter '" << op.getName() << "' is stored as "
@@ -220,11 +243,12 @@ LogicalResult Interpreter::param(ParamOp op) {
   r.shape.assign(shape.begin(), shape.end());
   r.data.reserve(r.numel());
   if (shape.size() == 1) {
-    r.data.assign(stored.data.begin(), stored.data.begin() + shape[0]);
+    for (int64_t j = 0; j < shape[0]; ++j)
+      r.data.push_back(at(j));
   } else if (shape.size() == 2) {
     for (int64_t i = 0; i < shape[0]; ++i)
-      r.data.insert(r.data.end(), stored.data.begin() + i * stored.shape[1],
-                    stored.data.begin() + i * stored.shape[1] + shape[1]);
+      for (int64_t j = 0; j < shape[1]; ++j)
+        r.data.push_back(at(i * stored.shape[1] + j));
   } else {
     return op.emitError("parameters of rank above 2 are not supported");
   }
@@ -267,8 +291,7 @@ LogicalResult Interpreter::norm(NormOp op) {
         sum += double(x.data[t * width + j]) * x.data[t * width + j];
       double inv = 1.0 / std::sqrt(sum / double(e - b) + eps);
       for (int64_t j = b; j < e; ++j)
-        r.data[t * width + j] =
-            static_cast<float>(x.data[t * width + j] * inv * gain.data[j]);
+        r.data[t * width + j] = (x.data[t * width + j] * inv * gain.data[j]);
     }
   env[op.getResult()] = std::move(r);
   return success();
@@ -291,7 +314,7 @@ LogicalResult Interpreter::matmul(Operation *op, mlir::Value xv, mlir::Value wv,
       double acc = 0;
       for (int64_t c = 0; c < limit; ++c)
         acc += double(x.data[t * xWidth + c]) * w.data[o * wIn + c];
-      r.data[t * out + o] = static_cast<float>(acc);
+      r.data[t * out + o] = (acc);
     }
   }
   env[op->getResult(0)] = std::move(r);
@@ -305,13 +328,13 @@ LogicalResult Interpreter::rope(RopeOp op) {
   HostTensor r = HostTensor::floats(x.shape);
   for (int64_t p = 0; p < x.shape[0]; ++p)
     for (int64_t h = 0; h < width / hd; ++h) {
-      const float *src = &x.data[p * width + h * hd];
-      float *dst = &r.data[p * width + h * hd];
+      const double *src = &x.data[p * width + h * hd];
+      double *dst = &r.data[p * width + h * hd];
       for (int64_t m = 0; m < half; ++m) {
         double angle = double(p) * std::pow(theta, -2.0 * double(m) / hd);
         double c = std::cos(angle), s = std::sin(angle);
-        dst[m] = static_cast<float>(src[m] * c - src[m + half] * s);
-        dst[m + half] = static_cast<float>(src[m + half] * c + src[m] * s);
+        dst[m] = (src[m] * c - src[m + half] * s);
+        dst[m + half] = (src[m + half] * c + src[m] * s);
       }
     }
   env[op.getResult()] = std::move(r);
@@ -346,7 +369,7 @@ LogicalResult Interpreter::attention(AttentionOp op) {
         double acc = 0;
         for (int64_t j = 0; j <= i; ++j)
           acc += scores[j] * v.data[j * kw + kvh * hd + d];
-        r.data[i * qw + h * hd + d] = static_cast<float>(acc / total);
+        r.data[i * qw + h * hd + d] = (acc / total);
       }
     }
   }
@@ -365,7 +388,7 @@ LogicalResult Interpreter::crossEntropy(CrossEntropyOp op) {
       return op.emitError()
              << "target " << target << " at position " << i
              << " is outside the vocabulary [0, " << vocab << ")";
-    const float *row = &logits.data[i * vocab];
+    const double *row = &logits.data[i * vocab];
     double m = -INFINITY;
     for (int64_t j = 0; j < vocab; ++j)
       m = std::max(m, double(row[j]));
@@ -375,7 +398,7 @@ LogicalResult Interpreter::crossEntropy(CrossEntropyOp op) {
     total += m + std::log(sum) - row[target];
   }
   HostTensor r = HostTensor::floats({});
-  r.data = {static_cast<float>(t ? total / t : 0.0)};
+  r.data = {(t ? total / t : 0.0)};
   env[op.getResult()] = std::move(r);
   return success();
 }
@@ -384,8 +407,8 @@ LogicalResult Interpreter::crossEntropy(CrossEntropyOp op) {
 
 FailureOr<std::vector<HostTensor>>
 interpret(func::FuncOp func, const std::vector<HostTensor> &args,
-          const TensorMap &params) {
-  return Interpreter(params).run(func, args);
+          const TensorMap &params, const InterpretOptions &options) {
+  return Interpreter(params, options).run(func, args);
 }
 
 } // namespace colm

@@ -11,20 +11,34 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "runtime/Safetensors.h"
 
+#include <map>
 #include <vector>
 
 namespace colm {
 
-/// A host value: float data, or int32 data for token ids.
+/// A host value: real data (kept in double; rounded to float after every op
+/// in fp32 mode), or int32 data for token ids.
 struct HostTensor {
   std::vector<int64_t> shape;
-  std::vector<float> data;
+  std::vector<double> data;
   std::vector<int32_t> ints;
   bool isInt = false;
 
   int64_t numel() const;
   static HostTensor tokens(std::vector<int32_t> ids);
   static HostTensor floats(std::vector<int64_t> shape);
+  /// The data as float32 (for .npy files and comparisons).
+  std::vector<float> toFloat() const;
+};
+
+struct InterpretOptions {
+  /// fp32 (the default) rounds every op's results to float, as a float32
+  /// backend would store them; fp64 keeps double precision throughout (for
+  /// finite-difference gradient checks).
+  bool fp64 = false;
+  /// Parameters given in double precision; they take precedence over the
+  /// model's float tensors of the same name.
+  const std::map<std::string, HostTensor> *paramOverrides = nullptr;
 };
 
 /// Runs `func` on `args`, binding `chain.param` by name from `params`.
@@ -32,7 +46,7 @@ struct HostTensor {
 /// fit) are reported as diagnostics at the offending op.
 mlir::FailureOr<std::vector<HostTensor>>
 interpret(mlir::func::FuncOp func, const std::vector<HostTensor> &args,
-          const TensorMap &params);
+          const TensorMap &params, const InterpretOptions &options = {});
 
 } // namespace colm
 

@@ -28,7 +28,7 @@ protected:
     return mlir::succeeded(result) ? *result : std::vector<HostTensor>{};
   }
 
-  static HostTensor matrix(std::vector<int64_t> shape, std::vector<float> v) {
+  static HostTensor matrix(std::vector<int64_t> shape, std::vector<double> v) {
     HostTensor t;
     t.shape = std::move(shape);
     t.data = std::move(v);
@@ -91,7 +91,7 @@ TEST_F(InterpreterTest, RopeRotatesHalvesByPosition) {
 }
 
 TEST_F(InterpreterTest, AttentionIsCausalSoftmax) {
-  float ln3 = std::log(3.0f);
+  double ln3 = std::log(3.0);
   auto out = run(R"(
     func.func @f(%q: tensor<2x1xf32>, %k: tensor<2x1xf32>, %v: tensor<2x1xf32>) -> tensor<2x1xf32> {
       %o = chain.attention %q, %k, %v kv_mapping grouped {head_dim = 1 : i64} : tensor<2x1xf32>, tensor<2x1xf32>, tensor<2x1xf32>
@@ -115,8 +115,8 @@ TEST_F(InterpreterTest, KvMappingGroupedAndTiled) {
   std::string grouped = body, tiled = body;
   grouped.replace(grouped.find("MAPPING"), 7, "grouped");
   tiled.replace(tiled.find("MAPPING"), 7, "tiled");
-  EXPECT_EQ(run(grouped, args)[0].data, (std::vector<float>{10, 10, 20, 20}));
-  EXPECT_EQ(run(tiled, args)[0].data, (std::vector<float>{10, 20, 10, 20}));
+  EXPECT_EQ(run(grouped, args)[0].data, (std::vector<double>{10, 10, 20, 20}));
+  EXPECT_EQ(run(tiled, args)[0].data, (std::vector<double>{10, 20, 10, 20}));
 }
 
 TEST_F(InterpreterTest, SwigluAndCrossEntropy) {
@@ -133,7 +133,7 @@ TEST_F(InterpreterTest, SwigluAndCrossEntropy) {
       %c = chain.cross_entropy %l, %t : tensor<1x2xf32>, tensor<1xi32> -> tensor<f32>
       return %c : tensor<f32>
     })",
-          {matrix({1, 2}, {0, std::log(3.0f)}), HostTensor::tokens({1})});
+          {matrix({1, 2}, {0, std::log(3.0)}), HostTensor::tokens({1})});
   EXPECT_NEAR(loss[0].data[0], -std::log(0.75), 1e-6);
 }
 

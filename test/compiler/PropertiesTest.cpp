@@ -68,8 +68,8 @@ TensorMap randomParams(const ModelConfig &config, uint64_t seed) {
   return model.params;
 }
 
-float maxRelError(const HostTensor &a, const HostTensor &b) {
-  float diff = 0, scale = 0;
+double maxRelError(const HostTensor &a, const HostTensor &b) {
+  double diff = 0, scale = 0;
   for (size_t i = 0; i < a.data.size(); ++i) {
     diff = std::max(diff, std::abs(a.data[i] - b.data[i]));
     scale = std::max(scale, std::abs(b.data[i]));

@@ -137,7 +137,8 @@ Status runForward(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(auto module, buildSubModel(context, model.config, k));
   COLM_ASSIGN_OR_RETURN(HostTensor logits,
                         runForward(*module, tokens, model.params));
-  return writeNpy(args.get("--logits-out"), logits.data.data(), logits.shape);
+  std::vector<float> values = logits.toFloat();
+  return writeNpy(args.get("--logits-out"), values.data(), logits.shape);
 }
 
 } // namespace colm::cli

@@ -138,7 +138,7 @@ Status runDemo(const std::vector<std::string> &argv) {
                     std::chrono::steady_clock::now() - start)
                     .count();
     int64_t vocab = logits.shape[1];
-    const float *last = &logits.data[(logits.shape[0] - 1) * vocab];
+    const double *last = &logits.data[(logits.shape[0] - 1) * vocab];
     int best = 0;
     for (int64_t v = 1; v < vocab; ++v)
       if (last[v] > last[best])
