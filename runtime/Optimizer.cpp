@@ -1,0 +1,360 @@
+//===- Optimizer.cpp - SGD and AdamW as PyTorch defines them --------------===//
+
+#include "runtime/Optimizer.h"
+
+#include <cmath>
+
+namespace colm {
+
+const char *optimizerKindName(OptimizerConfig::Kind kind) {
+  return kind == OptimizerConfig::Sgd ? "sgd" : "adamw";
+}
+
+const char *scheduleName(OptimizerConfig::Schedule schedule) {
+  return schedule == OptimizerConfig::Constant ? "constant" : "cosine";
+}
+
+Result<OptimizerConfig::Kind> parseOptimizerKind(std::string_view name) {
+  if (name == "sgd")
+    return OptimizerConfig::Sgd;
+  if (name == "adamw")
+    return OptimizerConfig::AdamW;
+  return Status::error("unknown optimizer '" + std::string(name) +
+                       "' (expected sgd or adamw)");
+}
+
+Result<OptimizerConfig::Schedule> parseSchedule(std::string_view name) {
+  if (name == "constant")
+    return OptimizerConfig::Constant;
+  if (name == "cosine")
+    return OptimizerConfig::Cosine;
+  return Status::error("unknown learning-rate schedule '" + std::string(name) +
+                       "' (expected constant or cosine)");
+}
+
+static std::string num(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", d);
+  return buf;
+}
+
+Status validateOptimizerConfig(const OptimizerConfig &c) {
+  auto check = [](bool ok, const char *flag, double v, const char *what) {
+    if (ok)
+      return Status::ok();
+    return Status::error(std::string(flag) + " must be " + what + ", got " +
+                         num(v));
+  };
+  COLM_TRY(check(std::isfinite(c.lr) && c.lr >= 0, "--lr", c.lr,
+                 "a finite non-negative number"));
+  COLM_TRY(check(c.beta1 >= 0 && c.beta1 < 1, "--beta1", c.beta1, "in [0, 1)"));
+  COLM_TRY(check(c.beta2 >= 0 && c.beta2 < 1, "--beta2", c.beta2, "in [0, 1)"));
+  COLM_TRY(check(std::isfinite(c.eps) && c.eps >= 0, "--eps", c.eps,
+                 "a finite non-negative number"));
+  COLM_TRY(check(std::isfinite(c.weightDecay) && c.weightDecay >= 0,
+                 "--weight-decay", c.weightDecay,
+                 "a finite non-negative number"));
+  COLM_TRY(check(std::isfinite(c.clipGradNorm) && c.clipGradNorm >= 0,
+                 "--clip-grad-norm", c.clipGradNorm,
+                 "a finite non-negative number (0 turns clipping off)"));
+  COLM_TRY(check(c.minLrRatio >= 0 && c.minLrRatio <= 1, "the minimum lr ratio",
+                 c.minLrRatio, "in [0, 1]"));
+  if (c.warmup < 0)
+    return Status::error("--warmup must be non-negative, got " +
+                         std::to_string(c.warmup));
+  if (c.schedule == OptimizerConfig::Cosine && c.totalSteps < 1)
+    return Status::error("the cosine schedule needs the total step count "
+                         "(--steps) to be positive, got " +
+                         std::to_string(c.totalSteps));
+  return Status::ok();
+}
+
+double learningRate(const OptimizerConfig &c, int64_t step) {
+  if (c.warmup > 0 && step <= c.warmup)
+    return c.lr * static_cast<double>(step) / static_cast<double>(c.warmup);
+  if (c.schedule == OptimizerConfig::Constant)
+    return c.lr;
+  double lrMin = c.lr * c.minLrRatio;
+  double p = 1.0;
+  if (c.totalSteps > c.warmup)
+    p = std::min(1.0, static_cast<double>(step - c.warmup) /
+                          static_cast<double>(c.totalSteps - c.warmup));
+  return lrMin + (c.lr - lrMin) * (1.0 + std::cos(M_PI * p)) / 2.0;
+}
+
+std::vector<uint8_t> trainableMask(const ModelConfig &cfg,
+                                   const ParamSpec &spec, int frozenChains) {
+  int64_t numel = 1;
+  for (int64_t d : spec.shape)
+    numel *= d;
+  std::vector<uint8_t> mask(static_cast<size_t>(numel), 0);
+  switch (spec.kind) {
+  case ParamKind::Dense:
+    // CoLM-Air k/v projections belong to chain 1.
+    if (frozenChains < 1)
+      mask.assign(mask.size(), 1);
+    break;
+  case ParamKind::Gain: {
+    int64_t d = spec.shape[0];
+    for (int64_t i = cfg.prefixWidth(d, frozenChains); i < d; ++i)
+      mask[i] = 1;
+    break;
+  }
+  case ParamKind::ChainedColumns: {
+    int64_t rows = spec.shape[0], d = spec.shape[1];
+    int64_t begin = cfg.prefixWidth(d, frozenChains);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = begin; c < d; ++c)
+        mask[r * d + c] = 1;
+    break;
+  }
+  case ParamKind::ChainLinear: {
+    int64_t out = spec.shape[0], in = spec.shape[1];
+    for (int i = frozenChains + 1; i <= cfg.numChains(); ++i) {
+      int64_t colEnd = cfg.prefixWidth(in, i); // on or below the diagonal
+      for (int64_t r = cfg.prefixWidth(out, i - 1); r < cfg.prefixWidth(out, i);
+           ++r)
+        for (int64_t c = 0; c < colEnd; ++c)
+          mask[r * in + c] = 1;
+    }
+    break;
+  }
+  }
+  return mask;
+}
+
+Result<Optimizer> Optimizer::create(const OptimizerConfig &config,
+                                    const ModelConfig &modelConfig,
+                                    const TensorMap &params, int frozenChains) {
+  COLM_TRY(validateOptimizerConfig(config));
+  COLM_TRY(validateConfig(modelConfig));
+  if (frozenChains < 0 || frozenChains >= modelConfig.numChains())
+    return Status::error(
+        "--freeze-chains " + std::to_string(frozenChains) +
+        " is out of range: the model has " +
+        std::to_string(modelConfig.numChains()) + " chains " +
+        formatChains(modelConfig.chains) + ", so at most " +
+        std::to_string(modelConfig.numChains() - 1) +
+        " can be frozen (freezing all of them leaves nothing to train)");
+  COLM_TRY(checkParams(modelConfig, params, "optimizer parameters"));
+  return Optimizer(config, modelConfig, params, frozenChains);
+}
+
+Optimizer::Optimizer(const OptimizerConfig &config,
+                     const ModelConfig &modelConfig, const TensorMap &params,
+                     int frozenChains)
+    : cfg(config), frozen(frozenChains) {
+  (void)params;
+  for (const ParamSpec &spec : modelParams(modelConfig)) {
+    Slot s;
+    s.name = spec.name;
+    s.shape = spec.shape;
+    s.decay = spec.shape.size() == 2;
+    s.mask = trainableMask(modelConfig, spec, frozenChains);
+    for (uint8_t m : s.mask)
+      s.anyTrainable |= m != 0;
+    if (cfg.kind == OptimizerConfig::AdamW) {
+      s.expAvg.assign(s.mask.size(), 0.0f);
+      s.expAvgSq.assign(s.mask.size(), 0.0f);
+    }
+    slots.push_back(std::move(s));
+  }
+}
+
+const Optimizer::Slot *Optimizer::findSlot(const std::string &name) const {
+  for (const Slot &s : slots)
+    if (s.name == name)
+      return &s;
+  return nullptr;
+}
+
+const std::vector<uint8_t> &Optimizer::mask(const std::string &name) const {
+  static const std::vector<uint8_t> empty;
+  const Slot *s = findSlot(name);
+  return s ? s->mask : empty;
+}
+
+Result<StepStats> Optimizer::step(TensorMap &params, const TensorMap &grads,
+                                  int64_t step) {
+  // Check everything before changing anything.
+  std::vector<const Tensor *> g(slots.size(), nullptr);
+  std::vector<Tensor *> p(slots.size(), nullptr);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const Slot &s = slots[i];
+    auto pit = params.find(s.name);
+    if (pit == params.end())
+      return Status::error("optimizer step: missing parameter '" + s.name +
+                           "'");
+    if (pit->second.shape != s.shape ||
+        pit->second.data.size() != s.mask.size())
+      return Status::error("optimizer step: parameter '" + s.name +
+                           "' has shape " + formatShape(pit->second.shape) +
+                           ", expected " + formatShape(s.shape));
+    p[i] = &pit->second;
+    auto git = grads.find(s.name);
+    if (git == grads.end()) {
+      if (s.anyTrainable)
+        return Status::error("optimizer step: no gradient for trainable "
+                             "parameter '" +
+                             s.name + "'");
+      continue;
+    }
+    if (git->second.shape != s.shape ||
+        git->second.data.size() != s.mask.size())
+      return Status::error("optimizer step: gradient of '" + s.name +
+                           "' has shape " + formatShape(git->second.shape) +
+                           ", expected " + formatShape(s.shape));
+    g[i] = &git->second;
+  }
+
+  StepStats stats;
+  double sumSq = 0;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!g[i])
+      continue;
+    const std::vector<uint8_t> &mask = slots[i].mask;
+    const std::vector<float> &gd = g[i]->data;
+    for (size_t j = 0; j < gd.size(); ++j)
+      if (mask[j]) {
+        double x = gd[j];
+        sumSq += x * x;
+      }
+  }
+  stats.gradNorm = std::sqrt(sumSq);
+  if (!std::isfinite(stats.gradNorm))
+    return Status::error("optimizer step " + std::to_string(step) +
+                         ": the gradient norm is " + num(stats.gradNorm) +
+                         "; parameters were not updated");
+  double scale = 1.0;
+  if (cfg.clipGradNorm > 0) {
+    double coef = cfg.clipGradNorm / (stats.gradNorm + 1e-6);
+    if (coef < 1.0) {
+      scale = coef;
+      stats.clipped = true;
+    }
+  }
+  double lr = learningRate(cfg, step);
+  stats.lr = lr;
+  ++steps;
+  double t = static_cast<double>(steps);
+  double bc1 = 1.0 - std::pow(cfg.beta1, t);
+  double bc2 = 1.0 - std::pow(cfg.beta2, t);
+
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!g[i])
+      continue;
+    Slot &s = slots[i];
+    double wd = s.decay ? cfg.weightDecay : 0.0;
+    std::vector<float> &pd = p[i]->data;
+    const std::vector<float> &gd = g[i]->data;
+    if (cfg.kind == OptimizerConfig::Sgd) {
+      for (size_t j = 0; j < pd.size(); ++j) {
+        if (!s.mask[j])
+          continue;
+        double pj = pd[j];
+        double gj = static_cast<double>(gd[j]) * scale;
+        pd[j] = static_cast<float>(pj - lr * (gj + wd * pj));
+      }
+      continue;
+    }
+    for (size_t j = 0; j < pd.size(); ++j) {
+      if (!s.mask[j])
+        continue;
+      double pj = pd[j];
+      double gj = static_cast<double>(gd[j]) * scale;
+      pj -= lr * wd * pj;
+      float m =
+          static_cast<float>(cfg.beta1 * s.expAvg[j] + (1.0 - cfg.beta1) * gj);
+      float v = static_cast<float>(cfg.beta2 * s.expAvgSq[j] +
+                                   (1.0 - cfg.beta2) * gj * gj);
+      s.expAvg[j] = m;
+      s.expAvgSq[j] = v;
+      double mHat = m / bc1;
+      double vHat = v / bc2;
+      pj -= lr * mHat / (std::sqrt(vHat) + cfg.eps);
+      pd[j] = static_cast<float>(pj);
+    }
+  }
+  return stats;
+}
+
+TensorMap Optimizer::stateTensors() const {
+  TensorMap state;
+  Tensor stepT({2});
+  stepT.data[0] = static_cast<float>(steps >> 24);
+  stepT.data[1] = static_cast<float>(steps & 0xFFFFFF);
+  state.emplace("step", std::move(stepT));
+  if (cfg.kind != OptimizerConfig::AdamW)
+    return state;
+  for (const Slot &s : slots) {
+    Tensor m(s.shape), v(s.shape);
+    m.data = s.expAvg;
+    v.data = s.expAvgSq;
+    state.emplace("exp_avg." + s.name, std::move(m));
+    state.emplace("exp_avg_sq." + s.name, std::move(v));
+  }
+  return state;
+}
+
+Status Optimizer::loadState(const TensorMap &state) {
+  const char *kind = optimizerKindName(cfg.kind);
+  auto stepIt = state.find("step");
+  if (stepIt == state.end())
+    return Status::error("optimizer state: missing tensor 'step'");
+  const Tensor &st = stepIt->second;
+  if (st.shape != std::vector<int64_t>{2} || st.data.size() != 2)
+    return Status::error("optimizer state: tensor 'step' has shape " +
+                         formatShape(st.shape) + ", expected [2]");
+  double hi = st.data[0], lo = st.data[1];
+  if (!(hi >= 0 && lo >= 0 && lo < 16777216.0 && hi < 16777216.0) ||
+      hi != std::floor(hi) || lo != std::floor(lo))
+    return Status::error("optimizer state: tensor 'step' does not hold a "
+                         "step count");
+  std::vector<std::pair<std::vector<float> *, const Tensor *>> moves;
+  size_t expected = 1;
+  if (cfg.kind == OptimizerConfig::AdamW) {
+    for (Slot &s : slots) {
+      std::pair<const char *, std::vector<float> *> moments[] = {
+          {"exp_avg.", &s.expAvg}, {"exp_avg_sq.", &s.expAvgSq}};
+      for (auto [prefix, dst] : moments) {
+        std::string name = prefix + s.name;
+        auto it = state.find(name);
+        if (it == state.end())
+          return Status::error(
+              "optimizer state: missing tensor '" + name + "' (the " + kind +
+              " moment of parameter '" + s.name +
+              "'); was the checkpoint written by another optimizer?");
+        if (it->second.shape != s.shape ||
+            it->second.data.size() != s.mask.size())
+          return Status::error("optimizer state: tensor '" + name +
+                               "' has shape " + formatShape(it->second.shape) +
+                               ", expected " + formatShape(s.shape) +
+                               " (the shape of parameter '" + s.name + "')");
+        moves.push_back({dst, &it->second});
+        ++expected;
+      }
+    }
+  }
+  if (state.size() != expected) {
+    for (const auto &[name, t] : state) {
+      bool known = name == "step";
+      if (cfg.kind == OptimizerConfig::AdamW)
+        for (const char *prefix : {"exp_avg.", "exp_avg_sq."})
+          if (name.rfind(prefix, 0) == 0 &&
+              findSlot(name.substr(std::string(prefix).size())))
+            known = true;
+      if (!known)
+        return Status::error(
+            "optimizer state: unexpected tensor '" + name + "' (shape " +
+            formatShape(t.shape) + ") for the " + kind +
+            " optimizer; was the checkpoint written by another optimizer "
+            "or model?");
+    }
+  }
+  for (auto &[dst, src] : moves)
+    *dst = src->data;
+  steps = static_cast<int64_t>(hi) * 16777216 + static_cast<int64_t>(lo);
+  return Status::ok();
+}
+
+} // namespace colm
