@@ -11,6 +11,7 @@
 #ifndef COLM_RUNTIME_RANDOM_H
 #define COLM_RUNTIME_RANDOM_H
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string_view>
@@ -78,6 +79,22 @@ public:
     spare = r * std::sin(theta);
     hasSpare = true;
     return r * std::cos(theta);
+  }
+
+  /// The generator's four state words, to save and restore a stream (the
+  /// uniform stream continues bit-exactly). A pending Box-Muller value is not
+  /// part of the state: setState() discards it.
+  std::array<uint64_t, 4> state() const { return {s[0], s[1], s[2], s[3]}; }
+  void setState(const std::array<uint64_t, 4> &words) {
+    for (int i = 0; i < 4; ++i)
+      s[i] = words[i];
+    hasSpare = false;
+  }
+
+  /// Uniform integer in [0, n) for n > 0 (the high half of next() * n).
+  uint64_t below(uint64_t n) {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >>
+                                 64);
   }
 
 private:
