@@ -150,7 +150,8 @@ Value Graph::rope(Value x, int64_t headDim, double theta,
                   const std::string &name, SourceLoc loc) {
   return wrap(builder.create<chain::RopeOp>(
       location(name, loc), x.type(), x.raw(),
-      builder.getI64IntegerAttr(headDim), builder.getF64FloatAttr(theta)));
+      builder.getI64IntegerAttr(headDim), builder.getF64FloatAttr(theta),
+      /*inverse=*/nullptr));
 }
 
 Value Graph::attention(Value q, Value k, Value v, int64_t headDim,

@@ -1,5 +1,5 @@
 //===- Interpreter.cpp - the reference interpreter --------------*- C++ -*-===//
-#include "compiler/Interpreter.h"
+#include "compiler/InterpreterImpl.h"
 
 #include "dialect/ChainDialect.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -39,38 +39,7 @@ std::vector<float> HostTensor::toFloat() const {
   return std::vector<float>(data.begin(), data.end());
 }
 
-namespace {
-
-/// Chain index (1-based) of entry `pos` of a dimension of size `dim` split by
-/// `layout`; 1 when the dimension is unchained.
-template <class Attr> unsigned chainAt(Attr layout, int64_t dim, int64_t pos) {
-  return layout ? layout.chainOf(dim, pos) : 1;
-}
-
-class Interpreter {
-public:
-  Interpreter(const TensorMap &params, const InterpretOptions &options)
-      : params(params), options(options) {}
-
-  FailureOr<std::vector<HostTensor>> run(func::FuncOp func,
-                                         const std::vector<HostTensor> &args);
-
-private:
-  const TensorMap &params;
-  const InterpretOptions &options;
-  DenseMap<mlir::Value, HostTensor> env;
-
-  const HostTensor &in(mlir::Value v) { return env.find(v)->second; }
-  LogicalResult exec(Operation *op);
-  LogicalResult param(ParamOp op);
-  LogicalResult embed(EmbedOp op);
-  LogicalResult norm(NormOp op);
-  LogicalResult matmul(Operation *op, mlir::Value x, mlir::Value w,
-                       bool blockLowerTriangular, int64_t inWidth);
-  LogicalResult rope(RopeOp op);
-  LogicalResult attention(AttentionOp op);
-  LogicalResult crossEntropy(CrossEntropyOp op);
-};
+namespace detail {
 
 FailureOr<std::vector<HostTensor>>
 Interpreter::run(func::FuncOp func, const std::vector<HostTensor> &args) {
@@ -202,10 +171,7 @@ LogicalResult Interpreter::exec(Operation *op) {
         env[c.getResult()] = std::move(r);
         return success();
       })
-      .Default([&](Operation *other) {
-        return other->emitError("the reference interpreter does not support ")
-               << other->getName();
-      });
+      .Default([&](Operation *other) { return execGrad(other); });
 }
 
 LogicalResult Interpreter::param(ParamOp op) {
@@ -332,7 +298,9 @@ LogicalResult Interpreter::rope(RopeOp op) {
       double *dst = &r.data[p * width + h * hd];
       for (int64_t m = 0; m < half; ++m) {
         double angle = double(p) * std::pow(theta, -2.0 * double(m) / hd);
-        double c = std::cos(angle), s = std::sin(angle);
+        // The inverse rotation (by -angle) is RoPE's gradient.
+        double c = std::cos(angle),
+               s = op.getInverse() ? -std::sin(angle) : std::sin(angle);
         dst[m] = (src[m] * c - src[m + half] * s);
         dst[m + half] = (src[m + half] * c + src[m] * s);
       }
@@ -403,12 +371,12 @@ LogicalResult Interpreter::crossEntropy(CrossEntropyOp op) {
   return success();
 }
 
-} // namespace
+} // namespace detail
 
 FailureOr<std::vector<HostTensor>>
 interpret(func::FuncOp func, const std::vector<HostTensor> &args,
           const TensorMap &params, const InterpretOptions &options) {
-  return Interpreter(params, options).run(func, args);
+  return detail::Interpreter(params, options).run(func, args);
 }
 
 } // namespace colm

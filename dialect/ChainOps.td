@@ -163,9 +163,11 @@ def Chain_RopeOp : Chain_PureOp<"rope", [AllTypesMatch<["x", "result"]>]> {
     For each head of size `head_dim` at position `p`: with
     `inv_f[m] = theta^(-2m/head_dim)`, `x1 = x[:hd/2]`, `x2 = x[hd/2:]`,
     `rope(x) = x*cos + cat(-x2, x1)*sin`, angles `p*inv_f` repeated twice.
+    With `inverse` the rotation is by the negative angles (its gradient).
   }];
   let arguments = (ins Chain_F32Tensor:$x, ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
-                       DefaultValuedAttr<F64Attr, "10000.0">:$theta);
+                       DefaultValuedAttr<F64Attr, "10000.0">:$theta,
+                       UnitAttr:$inverse);
   let results = (outs Chain_F32Tensor:$result);
   let assemblyFormat = "$x attr-dict `:` type($x)";
 }
@@ -236,5 +238,7 @@ def Chain_ConcatOp : Chain_PureOp<"concat"> {
   let results = (outs Chain_F32Tensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` type($inputs) `->` type($result)";
 }
+
+include "dialect/ChainGradOps.td"
 
 #endif // COLM_CHAIN_OPS
