@@ -30,6 +30,7 @@ int64_t headPrefix(LayoutAttr layout, int64_t width,
 } // namespace
 
 LogicalResult Interpreter::execGrad(Operation *op) {
+  // For results of static shape (weight gradients).
   auto resultOf = [&](Operation *o) {
     return HostTensor::floats(std::vector<int64_t>(
         cast<RankedTensorType>(o->getResult(0).getType()).getShape().begin(),
@@ -123,8 +124,8 @@ LogicalResult Interpreter::execGrad(Operation *op) {
       })
       .Case([&](LmHeadGradXOp g) {
         const HostTensor &dl = in(g.getDlogits()), &w = in(g.getWeight());
-        HostTensor r = resultOf(g);
         int64_t vocab = w.shape[0], width = w.shape[1], rows = dl.shape[0];
+        HostTensor r = HostTensor::floats({rows, width});
         int64_t used = headPrefix(getLayout(g.getType()), width, g.getChains());
         for (int64_t t = 0; t < rows; ++t)
           for (int64_t v = 0; v < vocab; ++v)

@@ -57,4 +57,30 @@ def FoldMasks : Pass<"chain-fold-masks", "mlir::func::FuncOp"> {
   ];
 }
 
+def Autodiff : Pass<"chain-autodiff", "mlir::ModuleOp"> {
+  let summary = "Build the training step: the chain loss and every parameter's gradient";
+  let description = [{
+    From `@forward(tokens) -> logits` (logits from a `chain.lm_head`), builds
+    `@train_step(tokens, targets) -> (loss, ce_k..., grads...)` in the chain
+    dialect: the chain loss `sum_k w_k CE(logits_k)` of spec/colm.md section 4
+    and, by reverse-mode differentiation, the gradient of every trainable
+    parameter. Results are named by the `chain.output` result attribute
+    (`loss`, `ce.<k>`, `grad.<parameter>`).
+
+    Weight gradients of chain linears compute only the blocks on and below
+    the diagonal. With `freeze-chains=f`, entries of output chains `1..f`
+    get no gradient at all (they are neither computed nor returned where a
+    whole parameter is frozen, as CoLM-Air's key/value projections are when
+    chain 1 is).
+  }];
+  let options = [
+    Option<"chainLoss", "chain-loss", "std::string", "\"full\"",
+           "sub-model loss weights: full (the whole model), all (1/n each), or w1,...,wn">,
+    Option<"freezeChains", "freeze-chains", "unsigned", "0",
+           "freeze chains 1..f (no gradient for their parameter entries)">,
+    Option<"function", "function", "std::string", "\"forward\"",
+           "the forward function to differentiate">
+  ];
+}
+
 #endif // COLM_CHAIN_PASSES
