@@ -209,7 +209,7 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
     OpBuilder b(module.getBodyRegion());
     b.setInsertionPointAfter(forward);
     auto step = cast<func::FuncOp>(b.clone(*forward));
-    step.setSymName("train_step");
+    step.setSymName(lossOnly ? "eval_step" : "train_step");
     Block &body = step.getBody().front();
     auto i32s = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
     Value targets =
@@ -247,6 +247,15 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
         NameLoc::get(b.getStringAttr("loss"), stepHead.getLoc()), scalar, ces,
         b.getArrayAttr(usedWeights));
 
+    if (lossOnly) {
+      SmallVector<Value> results{loss};
+      results.append(ces.begin(), ces.end());
+      b.create<func::ReturnOp>(stepRet.getLoc(), results);
+      stepRet.erase();
+      finish(step, results, ks, {});
+      return;
+    }
+
     // Backward, in reverse forward order.
     Differentiator diff(b, freezeChains);
     for (auto [lk, w] : llvm::zip(logits, usedWeights)) {
@@ -263,24 +272,33 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
         return signalPassFailure();
 
     SmallVector<Value> results{loss};
-    SmallVector<std::string> names{"loss"};
-    for (auto [ce, k] : llvm::zip(ces, ks)) {
-      results.push_back(ce);
-      names.push_back("ce." + std::to_string(k));
-    }
+    results.append(ces.begin(), ces.end());
+    SmallVector<std::string> gradNames;
     // Gradients in the order the parameters appear in the forward pass.
     for (Operation *op : forwardOps)
       if (auto param = dyn_cast<ParamOp>(op))
         if (Value grad = diff.paramGrads.lookup(param.getName())) {
           results.push_back(grad);
-          names.push_back(("grad." + param.getName()).str());
+          gradNames.push_back(("grad." + param.getName()).str());
         }
     b.create<func::ReturnOp>(stepRet.getLoc(), results);
     stepRet.erase();
+    finish(step, results, ks, gradNames);
+  }
+
+  /// Sets the step's type and names its results (`loss`, `ce.<k>`, grads).
+  static void finish(func::FuncOp step, ArrayRef<Value> results,
+                     ArrayRef<unsigned> ks, ArrayRef<std::string> gradNames) {
+    Builder b(step.getContext());
     SmallVector<Type> types;
     for (Value v : results)
       types.push_back(v.getType());
-    step.setType(b.getFunctionType(body.getArgumentTypes(), types));
+    step.setType(
+        b.getFunctionType(step.getBody().front().getArgumentTypes(), types));
+    SmallVector<std::string> names{"loss"};
+    for (unsigned k : ks)
+      names.push_back("ce." + std::to_string(k));
+    names.append(gradNames.begin(), gradNames.end());
     for (auto [i, name] : llvm::enumerate(names))
       step.setResultAttr(i, "chain.output", b.getStringAttr(name));
   }

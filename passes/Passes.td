@@ -79,7 +79,9 @@ def Autodiff : Pass<"chain-autodiff", "mlir::ModuleOp"> {
     Option<"freezeChains", "freeze-chains", "unsigned", "0",
            "freeze chains 1..f (no gradient for their parameter entries)">,
     Option<"function", "function", "std::string", "\"forward\"",
-           "the forward function to differentiate">
+           "the forward function to differentiate">,
+    Option<"lossOnly", "loss-only", "bool", "false",
+           "build @eval_step(tokens, targets) -> (loss, ce_k...) without gradients">
   ];
 }
 

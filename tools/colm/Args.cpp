@@ -13,6 +13,12 @@ Args &Args::option(const std::string &name, const std::string &valueName,
   return *this;
 }
 
+Args &Args::listOption(const std::string &name, const std::string &valueName,
+                       const std::string &helpText, bool required) {
+  specs.push_back({name, valueName, helpText, "", required, false, true});
+  return *this;
+}
+
 Args &Args::flag(const std::string &name, const std::string &helpText) {
   specs.push_back({name, "", helpText, "", false, true});
   return *this;
@@ -60,6 +66,10 @@ Status Args::parse(const std::vector<std::string> &argv) {
         return Status::error("flag " + spec->name + " needs a value (" +
                              spec->valueName + ")");
       value = argv[++i];
+      // A list takes every following word that is not a flag.
+      while (spec->isList && i + 1 < argv.size() &&
+             argv[i + 1].rfind("--", 0) != 0)
+        value += "," + argv[++i];
     }
     if (values.count(spec->name))
       return Status::error("flag " + spec->name + " is given twice");

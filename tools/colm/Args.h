@@ -27,6 +27,10 @@ public:
   Args &option(const std::string &name, const std::string &valueName,
                const std::string &help, bool required = false,
                const std::string &alias = "");
+  /// Declares a flag that takes one or more values (`--name 2 2` or
+  /// `--name 2,2`); get() returns them joined by commas.
+  Args &listOption(const std::string &name, const std::string &valueName,
+                   const std::string &help, bool required = false);
   /// Declares a boolean flag.
   Args &flag(const std::string &name, const std::string &help);
 
@@ -47,7 +51,7 @@ public:
 private:
   struct Spec {
     std::string name, valueName, help, alias;
-    bool required = false, isFlag = false;
+    bool required = false, isFlag = false, isList = false;
   };
   std::string command, usage, summary;
   std::vector<Spec> specs;

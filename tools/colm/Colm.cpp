@@ -18,6 +18,10 @@ const Command commands[] = {
     {"init", "create a freshly initialised model directory", runInit},
     {"graph", "write the chain-dialect graph file of a model", runGraph},
     {"forward", "run a sub-model over tokens and write its logits", runForward},
+    {"train", "train with the chain loss; checkpoints resume exactly",
+     runTrain},
+    {"eval", "loss and perplexity of every sub-model", runEval},
+    {"expand", "append chains to a model (progressive scaling)", runExpand},
     {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
 

@@ -8,6 +8,7 @@
 #include "runtime/File.h"
 #include "runtime/Model.h"
 #include "runtime/Npy.h"
+#include "runtime/Tokenizer.h"
 #include "tools/colm/Args.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -81,6 +82,7 @@ Status runInit(const std::vector<std::string> &argv) {
                                "overwrite it)");
   Model model = initModel(config, static_cast<uint64_t>(seed));
   COLM_TRY(saveModel(out, model));
+  COLM_TRY(saveTokenizer(out, Tokenizer()));
   std::printf("wrote %s: %d chains %s, %s\n", out.c_str(), config.numChains(),
               formatChains(config.chains).c_str(),
               config.kvSharing ? "CoLM-Air (shared keys/values)" : "CoLM");

@@ -16,6 +16,9 @@ Status runInit(const std::vector<std::string> &args);
 Status runGraph(const std::vector<std::string> &args);
 Status runForward(const std::vector<std::string> &args);
 Status runDemo(const std::vector<std::string> &args);
+Status runTrain(const std::vector<std::string> &args);
+Status runEval(const std::vector<std::string> &args);
+Status runExpand(const std::vector<std::string> &args);
 
 } // namespace colm::cli
 

@@ -1,0 +1,84 @@
+//===- Trainer.cpp - compiled training and evaluation steps -----*- C++ -*-===//
+#include "compiler/Trainer.h"
+
+#include "compiler/BuildColm.h"
+#include "compiler/Pipeline.h"
+#include "mlir/Pass/PassManager.h"
+#include "passes/Passes.h"
+
+using namespace mlir;
+
+namespace colm {
+
+Result<StepProgram> StepProgram::compile(MLIRContext &context,
+                                         const ModelConfig &config,
+                                         const std::string &chainLoss,
+                                         unsigned freezeChains,
+                                         bool withGradients) {
+  auto built = buildColm(context, config);
+  if (!built)
+    return built.status();
+  StepProgram program;
+  program.moduleOp = built.take();
+  DiagnosticCapture capture(context);
+  PassManager pm(&context);
+  pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
+  chain::AutodiffOptions options;
+  options.chainLoss = chainLoss;
+  options.freezeChains = freezeChains;
+  options.lossOnly = !withGradients;
+  pm.addPass(chain::createAutodiff(options));
+  if (failed(pm.run(*program.moduleOp)))
+    return capture.status("compiling the training step failed");
+  program.step = program.moduleOp->lookupSymbol<func::FuncOp>(
+      withGradients ? "train_step" : "eval_step");
+  for (unsigned i = 0; i < program.step.getNumResults(); ++i)
+    program.outputNames.push_back(
+        program.step.getResultAttrOfType<StringAttr>(i, "chain.output").str());
+  return program;
+}
+
+Result<StepOutputs> StepProgram::run(const TensorMap &params,
+                                     const Batch &batch) const {
+  StepOutputs out;
+  size_t rows = batch.inputs.size();
+  if (rows == 0)
+    return Status::error("empty batch");
+  std::map<std::string, std::vector<double>> gradSums;
+  std::map<std::string, std::vector<int64_t>> gradShapes;
+  DiagnosticCapture capture(*step.getContext());
+  for (size_t r = 0; r < rows; ++r) {
+    auto results = interpret(step,
+                             {HostTensor::tokens(batch.inputs[r]),
+                              HostTensor::tokens(batch.targets[r])},
+                             params);
+    if (failed(results))
+      return capture.status("the training step failed");
+    for (auto [name, value] : llvm::zip(outputNames, *results)) {
+      if (name == "loss") {
+        out.loss += value.data[0] / rows;
+      } else if (name.rfind("ce.", 0) == 0) {
+        out.subModelLoss[std::stoi(name.substr(3))] += value.data[0] / rows;
+      } else {
+        std::vector<double> &sum = gradSums[name.substr(5)];
+        if (sum.empty()) {
+          sum.assign(value.data.size(), 0.0);
+          gradShapes[name.substr(5)] = value.shape;
+        }
+        for (size_t i = 0; i < sum.size(); ++i)
+          sum[i] += value.data[i];
+      }
+    }
+  }
+  for (auto &[name, sum] : gradSums) {
+    Tensor t;
+    t.shape = gradShapes[name];
+    t.data.reserve(sum.size());
+    for (double v : sum)
+      t.data.push_back(static_cast<float>(v / rows));
+    out.grads[name] = std::move(t);
+  }
+  return out;
+}
+
+} // namespace colm

@@ -1,0 +1,59 @@
+//===- Trainer.h - compiled training and evaluation steps -------*- C++ -*-===//
+//
+// The training step is a program the compiler builds (chain-autodiff on the
+// model's forward graph); this runs it, on the reference interpreter for now,
+// one sequence at a time, and averages over the batch.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_COMPILER_TRAINER_H
+#define COLM_COMPILER_TRAINER_H
+
+#include "compiler/Interpreter.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "runtime/Config.h"
+#include "runtime/Status.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace colm {
+
+/// One batch: B rows of T input tokens and T target tokens.
+struct Batch {
+  std::vector<std::vector<int32_t>> inputs, targets;
+};
+
+/// Outputs of a step, averaged over the batch.
+struct StepOutputs {
+  double loss = 0;
+  /// Cross-entropy of each sub-model in the loss, by k.
+  std::map<unsigned, double> subModelLoss;
+  /// Gradient of every trainable parameter, by name (float32).
+  TensorMap grads;
+};
+
+class StepProgram {
+public:
+  /// `@train_step` (withGradients) or `@eval_step` for the model of `config`,
+  /// compiled through buildColm and chain-autodiff.
+  static Result<StepProgram> compile(mlir::MLIRContext &context,
+                                     const ModelConfig &config,
+                                     const std::string &chainLoss,
+                                     unsigned freezeChains, bool withGradients);
+
+  /// Runs the step on every row of the batch and averages.
+  Result<StepOutputs> run(const TensorMap &params, const Batch &batch) const;
+
+  mlir::ModuleOp module() { return *moduleOp; }
+
+private:
+  mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
+  mutable mlir::func::FuncOp step;
+  std::vector<std::string> outputNames;
+};
+
+} // namespace colm
+
+#endif // COLM_COMPILER_TRAINER_H
