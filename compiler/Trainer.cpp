@@ -4,7 +4,10 @@
 #include "compiler/BuildColm.h"
 #include "compiler/Pipeline.h"
 #include "mlir/Pass/PassManager.h"
+
 #include "passes/Passes.h"
+#include <atomic>
+#include <thread>
 
 using namespace mlir;
 
@@ -47,11 +50,28 @@ Result<StepOutputs> StepProgram::run(const TensorMap &params,
   std::map<std::string, std::vector<double>> gradSums;
   std::map<std::string, std::vector<int64_t>> gradShapes;
   DiagnosticCapture capture(*step.getContext());
+  // Rows are independent: run them on all cores, then sum in row order so
+  // the result does not depend on the thread count.
+  std::vector<FailureOr<std::vector<HostTensor>>> perRow(rows, failure());
+  unsigned workers =
+      std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
+                                      static_cast<unsigned>(rows)));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t r; (r = next++) < rows;)
+      perRow[r] = interpret(step,
+                            {HostTensor::tokens(batch.inputs[r]),
+                             HostTensor::tokens(batch.targets[r])},
+                            params);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned w = 1; w < workers; ++w)
+    pool.emplace_back(work);
+  work();
+  for (std::thread &t : pool)
+    t.join();
   for (size_t r = 0; r < rows; ++r) {
-    auto results = interpret(step,
-                             {HostTensor::tokens(batch.inputs[r]),
-                              HostTensor::tokens(batch.targets[r])},
-                             params);
+    FailureOr<std::vector<HostTensor>> &results = perRow[r];
     if (failed(results))
       return capture.status("the training step failed");
     for (auto [name, value] : llvm::zip(outputNames, *results)) {

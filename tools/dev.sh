@@ -30,7 +30,19 @@ case "${1:-}" in
   build) setup; build ;;
   main)
     setup; build
-    "$build_dir/bin/colm" demo --out "$build_dir/colm-demo"
+    colm="$build_dir/bin/colm"
+    "$colm" demo --out "$build_dir/colm-demo"
+    # Train a small CoLM-Air on the Brown corpus with the multi-chain loss.
+    data="${COLM_CACHE_DIR:-$HOME/.cache/colm}/data"
+    out="$build_dir/brown"
+    rm -rf "$out"
+    "$colm" init --config examples/configs/brown-air.json --out "$out/init"
+    "$colm" train --model "$out/init" --data "$data/brown-train.txt" \
+      --val "$data/brown-val.txt" --eval-every 60 --steps "${COLM_MAIN_STEPS:-480}" \
+      --batch 8 --seq 128 --optimizer adamw --lr 3e-3 --schedule cosine \
+      --warmup 20 --chain-loss all --save "$out/model" --log "$out/train.jsonl"
+    "$colm" eval --model "$out/model" --data "$data/brown-val.txt" --seq 128 \
+      --max-batches 16
     ;;
   test)
     setup; build

@@ -522,10 +522,20 @@ Status runEval(const std::vector<std::string> &argv) {
     progress.update(static_cast<int64_t>(i + 1), "");
   }
   progress.finish();
+  // The loss of the best model that ignores context, for comparison.
+  std::map<int32_t, double> counts;
+  for (int32_t id : data.ids)
+    counts[id] += 1;
+  double unigram = 0;
+  for (auto [id, n] : counts) {
+    double p = n / double(data.size());
+    unigram -= p * std::log(p);
+  }
   const ModelConfig &c = model.config;
   if (args.isSet("--json")) {
     JsonValue out = JsonValue::object();
     out.set("tokens", JsonValue::integer(static_cast<int64_t>(windows) * T));
+    out.set("unigram_entropy", JsonValue::number(unigram));
     JsonValue subs = JsonValue::array();
     for (auto [k, s] : sums) {
       JsonValue e = JsonValue::object();
@@ -546,6 +556,9 @@ Status runEval(const std::vector<std::string> &argv) {
     std::printf(
         "%-7u %-6lld %-8s %s\n", k, (long long)c.prefixWidth(c.hiddenSize, k),
         fixed(s / windows).c_str(), fixed(std::exp(s / windows), 2).c_str());
+  std::printf("unigram entropy of the data: %s nats/token (perplexity %s), "
+              "the loss of a model that ignores context\n",
+              fixed(unigram).c_str(), fixed(std::exp(unigram), 2).c_str());
   return Status::ok();
 }
 
