@@ -42,8 +42,10 @@ void Progress::update(int64_t done, const std::string &info) {
     return;
   }
   int64_t tenth = std::max<int64_t>(1, (total - first) / 10);
-  bool due = done == total || done - std::max(lastPrinted, first) >= tenth ||
-             std::chrono::duration<double>(now - lastTime).count() >= 30;
+  double quiet = std::chrono::duration<double>(now - lastTime).count();
+  bool due = done == total ||
+             (done - std::max(lastPrinted, first) >= tenth && quiet >= 5) ||
+             quiet >= 30;
   if (!due)
     return;
   std::fprintf(stderr, "%s %lld/%lld  %s  elapsed %s  ETA %s\n", label.c_str(),
