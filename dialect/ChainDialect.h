@@ -28,6 +28,9 @@ LayoutAttr getLayout(mlir::Type type);
 BlocksAttr getBlocks(mlir::Type type);
 /// Size of the last dimension of a ranked tensor type.
 int64_t lastDim(mlir::Type type);
+/// Names a single result after the op's NameLoc (as the DSL sets them).
+void nameResultFromLoc(mlir::Operation *op,
+                       mlir::OpAsmSetValueNameFn setNameFn);
 /// "[2, 2, 4]": ratios as they appear in messages.
 std::string formatRatios(llvm::ArrayRef<int64_t> ratios);
 

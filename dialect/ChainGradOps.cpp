@@ -38,18 +38,11 @@ LogicalResult expectWidth(Operation *op, Value v, int64_t width,
   return success();
 }
 
-void nameFromLoc(Operation *op, OpAsmSetValueNameFn setNameFn) {
-  if (op->getNumResults() != 1)
-    return;
-  if (auto name = dyn_cast<NameLoc>(op->getLoc()))
-    setNameFn(op->getResult(0), name.getName().strref());
-}
-
 } // namespace
 
 #define COLM_NAME_FROM_LOC(Op)                                                 \
   void Op::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {                  \
-    nameFromLoc(getOperation(), setNameFn);                                    \
+    nameResultFromLoc(getOperation(), setNameFn);                              \
   }
 COLM_NAME_FROM_LOC(EmbedGradOp)
 COLM_NAME_FROM_LOC(NormGradOp)

@@ -16,12 +16,8 @@ using namespace colm::chain;
 #define GET_OP_CLASSES
 #include "dialect/ChainOps.cpp.inc"
 
-namespace {
-
-RankedTensorType ranked(Value v) { return cast<RankedTensorType>(v.getType()); }
-
-/// Names results after their NameLoc, as the DSL sets them.
-void nameFromLoc(Operation *op, OpAsmSetValueNameFn setNameFn) {
+void colm::chain::nameResultFromLoc(Operation *op,
+                                    OpAsmSetValueNameFn setNameFn) {
   if (op->getNumResults() != 1)
     return;
   Location loc = op->getLoc();
@@ -32,6 +28,10 @@ void nameFromLoc(Operation *op, OpAsmSetValueNameFn setNameFn) {
   if (auto name = dyn_cast<NameLoc>(loc))
     setNameFn(op->getResult(0), name.getName().strref());
 }
+
+namespace {
+
+RankedTensorType ranked(Value v) { return cast<RankedTensorType>(v.getType()); }
 
 /// Rank check with a message that names the operand.
 LogicalResult expectRank(Operation *op, Value v, StringRef what, int64_t rank) {
@@ -92,7 +92,7 @@ LogicalResult verifyMatmulShapes(Operation *op, Value x, Value weight,
 
 #define COLM_NAME_FROM_LOC(Op)                                                 \
   void Op::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {                  \
-    nameFromLoc(getOperation(), setNameFn);                                    \
+    nameResultFromLoc(getOperation(), setNameFn);                              \
   }
 COLM_NAME_FROM_LOC(EmbedOp)
 COLM_NAME_FROM_LOC(NormOp)
@@ -116,7 +116,7 @@ COLM_NAME_FROM_LOC(ConcatOp)
 
 void ParamOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
   if (isa<NameLoc>(getLoc())) {
-    nameFromLoc(getOperation(), setNameFn);
+    nameResultFromLoc(getOperation(), setNameFn);
     return;
   }
   // "model.layers.3.self_attn.q_proj.weight" -> "l3.q_proj",

@@ -2,6 +2,7 @@
 #include "tools/colm/Args.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 namespace colm::cli {
@@ -80,6 +81,13 @@ Status Args::parse(const std::vector<std::string> &argv) {
       return Status::error("missing required flag " + s.name + " " +
                            s.valueName + " (see colm " + command + " --help)");
   return Status::ok();
+}
+
+Result<bool> Args::parseOrPrintHelp(const std::vector<std::string> &argv) {
+  COLM_TRY(parse(argv));
+  if (help)
+    std::fputs(helpText().c_str(), stdout);
+  return help;
 }
 
 std::string Args::helpText() const {

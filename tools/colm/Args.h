@@ -37,6 +37,9 @@ public:
   /// Parses argv; `--help` sets helpRequested() and skips required checks.
   Status parse(const std::vector<std::string> &argv);
   bool helpRequested() const { return help; }
+  /// parse(), and on --help print the help to stdout; true when it did (the
+  /// command then has nothing more to do).
+  Result<bool> parseOrPrintHelp(const std::vector<std::string> &argv);
   std::string helpText() const;
 
   bool has(const std::string &name) const { return values.count(name) > 0; }

@@ -20,16 +20,6 @@
 namespace colm::cli {
 namespace {
 
-/// Parses flags; on --help prints the help and returns a "done" marker.
-Result<bool> parseArgs(Args &args, const std::vector<std::string> &argv) {
-  COLM_TRY(args.parse(argv));
-  if (args.helpRequested()) {
-    std::fputs(args.helpText().c_str(), stdout);
-    return true;
-  }
-  return false;
-}
-
 Result<unsigned> chainsFlag(const Args &args, const ModelConfig &config) {
   int n = config.numChains();
   if (!args.has("--chains"))
@@ -69,7 +59,7 @@ Status runInit(const std::vector<std::string> &argv) {
       .option("--out", "DIR", "model directory to create", true)
       .option("--seed", "S", "random seed (default 0)")
       .flag("--force", "overwrite a model that already exists in DIR");
-  COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));
+  COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();
   COLM_ASSIGN_OR_RETURN(int64_t seed, args.getInt("--seed", 0, 0, INT64_MAX));
@@ -98,7 +88,7 @@ Status runGraph(const std::vector<std::string> &argv) {
               "-o")
       .option("--chains", "K", "extract the K-chain sub-model")
       .flag("--no-locations", "omit source locations");
-  COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));
+  COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();
   std::string path = args.get("--model");
@@ -128,7 +118,7 @@ Status runForward(const std::vector<std::string> &argv) {
       .option("--tokens", "IDS", "comma-separated token ids", true)
       .option("--chains", "K", "number of chains to run, 1..n (default n)")
       .option("--logits-out", "FILE.npy", "where to write the logits", true);
-  COLM_ASSIGN_OR_RETURN(bool done, parseArgs(args, argv));
+  COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));

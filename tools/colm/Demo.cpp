@@ -82,11 +82,9 @@ Status runDemo(const std::vector<std::string> &argv) {
               "(default colm-demo)")
       .option("--prompt", "TEXT", "prompt, tokenised as bytes")
       .option("--seed", "S", "initialisation seed (default 0)");
-  COLM_TRY(args.parse(argv));
-  if (args.helpRequested()) {
-    std::fputs(args.helpText().c_str(), stdout);
+  COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
+  if (helped)
     return Status::ok();
-  }
   std::string out = args.get("--out", "colm-demo");
   std::string prompt = args.get("--prompt", "Chain-of-Model learning");
   COLM_ASSIGN_OR_RETURN(int64_t seed, args.getInt("--seed", 0, 0, INT64_MAX));

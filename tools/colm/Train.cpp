@@ -262,11 +262,9 @@ Status runTrain(const std::vector<std::string> &argv) {
       .option("--log", "FILE.jsonl", "append one JSON object per step")
       .option("--eval-every", "N", "evaluate on --val every N steps")
       .option("--val", "FILE", "validation data");
-  COLM_TRY(args.parse(argv));
-  if (args.helpRequested()) {
-    std::fputs(args.helpText().c_str(), stdout);
+  COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
+  if (helped)
     return Status::ok();
-  }
 
   // The model, the settings and where the run starts.
   Model model;
@@ -491,11 +489,9 @@ Status runEval(const std::vector<std::string> &argv) {
       .option("--seq", "T", "tokens per window (default 128)")
       .option("--max-batches", "N", "evaluate at most N batches (default all)")
       .flag("--json", "print JSON instead of a table");
-  COLM_TRY(args.parse(argv));
-  if (args.helpRequested()) {
-    std::fputs(args.helpText().c_str(), stdout);
+  COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
+  if (helped)
     return Status::ok();
-  }
   COLM_ASSIGN_OR_RETURN(int64_t B, args.getInt("--batch", 8, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t T, args.getInt("--seq", 128, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t maxBatches,
@@ -576,11 +572,9 @@ Status runExpand(const std::vector<std::string> &argv) {
       .option("--out", "DIR2", "where to write the expanded model", true)
       .option("--seed", "S", "seed of the new weights (default 0)")
       .flag("--force", "overwrite a model that already exists in DIR2");
-  COLM_TRY(args.parse(argv));
-  if (args.helpRequested()) {
-    std::fputs(args.helpText().c_str(), stdout);
+  COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
+  if (helped)
     return Status::ok();
-  }
   COLM_ASSIGN_OR_RETURN(auto add,
                         parseIntList(args.get("--add-chains"), "--add-chains"));
   COLM_ASSIGN_OR_RETURN(int64_t seed, args.getInt("--seed", 0, 0, INT64_MAX));
