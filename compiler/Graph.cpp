@@ -70,6 +70,18 @@ Value Graph::inputTokens(const std::string &name) {
       type, NameLoc::get(builder.getStringAttr(name))));
 }
 
+Value Graph::input(Type type, const std::string &name) {
+  argTypes.push_back(type);
+  return wrap(func.getBody().front().addArgument(
+      type, NameLoc::get(builder.getStringAttr(name))));
+}
+
+Value Graph::append(Value past, Value rows, const std::string &name,
+                    SourceLoc loc) {
+  return wrap(builder.create<chain::AppendOp>(location(name, loc), past.type(),
+                                              past.raw(), rows.raw()));
+}
+
 Value Graph::inputFeatures(int64_t width, const std::string &name) {
   Type type = plain(width);
   argTypes.push_back(type);
@@ -147,9 +159,9 @@ Value Graph::prefix(Value x, unsigned k, const std::string &name,
 }
 
 Value Graph::rope(Value x, int64_t headDim, double theta,
-                  const std::string &name, SourceLoc loc) {
+                  const std::string &name, Value positions, SourceLoc loc) {
   return wrap(builder.create<chain::RopeOp>(
-      location(name, loc), x.type(), x.raw(),
+      location(name, loc), x.type(), x.raw(), positions.raw(),
       builder.getI64IntegerAttr(headDim), builder.getF64FloatAttr(theta),
       /*inverse=*/nullptr));
 }

@@ -74,6 +74,8 @@ public:
   //===--- Inputs and parameters -----------------------------------------===//
   /// Token ids `[T]`.
   Value inputTokens(const std::string &name = "tokens");
+  /// An argument of the given type.
+  Value input(mlir::Type type, const std::string &name);
   /// Plain `[?, width]` float inputs (features), belonging to no chain.
   Value inputFeatures(int64_t width, const std::string &name = "features");
   /// A parameter `[out, in]` split into chain blocks (a chain linear).
@@ -110,8 +112,12 @@ public:
   /// The first k chains of x.
   Value prefix(Value x, unsigned k, const std::string &name,
                SourceLoc loc = SourceLoc::current());
+  /// RoPE; rows are at positions 0..T-1, or at `positions` when given.
   Value rope(Value x, int64_t headDim, double theta, const std::string &name,
-             SourceLoc loc = SourceLoc::current());
+             Value positions = Value(), SourceLoc loc = SourceLoc::current());
+  /// The rows of `rows` after those of `past` (a key/value cache).
+  Value append(Value past, Value rows, const std::string &name,
+               SourceLoc loc = SourceLoc::current());
   Value attention(Value q, Value k, Value v, int64_t headDim,
                   chain::KvMapping mapping, const std::string &name = "attn",
                   SourceLoc loc = SourceLoc::current());

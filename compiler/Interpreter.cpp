@@ -71,7 +71,7 @@ Interpreter::run(func::FuncOp func, const std::vector<HostTensor> &args) {
     if (!options.fp64)
       for (mlir::Value r : op.getResults())
         for (double &v : env[r].data)
-          v = (v);
+          v = static_cast<float>(v);
   }
   return func.emitError("function has no return");
 }
@@ -129,6 +129,14 @@ LogicalResult Interpreter::exec(Operation *op) {
       .Case([&](RopeOp r) { return rope(r); })
       .Case([&](AttentionOp a) { return attention(a); })
       .Case([&](CrossEntropyOp c) { return crossEntropy(c); })
+      .Case([&](AppendOp a) {
+        HostTensor r = in(a.getPast());
+        const HostTensor &rows = in(a.getRows());
+        r.shape[0] += rows.shape[0];
+        r.data.insert(r.data.end(), rows.data.begin(), rows.data.end());
+        env[a.getResult()] = std::move(r);
+        return success();
+      })
       .Case([&](PrefixOp p) {
         const HostTensor &x = in(p.getX());
         int64_t width = x.shape.back(), keep = lastDim(p.getType());
@@ -291,13 +299,16 @@ LogicalResult Interpreter::rope(RopeOp op) {
   const HostTensor &x = in(op.getX());
   int64_t hd = op.getHeadDim(), width = x.shape[1], half = hd / 2;
   double theta = op.getTheta().convertToDouble();
+  const HostTensor *positions =
+      op.getPositions() ? &in(op.getPositions()) : nullptr;
   HostTensor r = HostTensor::floats(x.shape);
-  for (int64_t p = 0; p < x.shape[0]; ++p)
+  for (int64_t t = 0; t < x.shape[0]; ++t)
     for (int64_t h = 0; h < width / hd; ++h) {
-      const double *src = &x.data[p * width + h * hd];
-      double *dst = &r.data[p * width + h * hd];
+      const double *src = &x.data[t * width + h * hd];
+      double *dst = &r.data[t * width + h * hd];
+      double p = positions ? double(positions->ints[t]) : double(t);
       for (int64_t m = 0; m < half; ++m) {
-        double angle = double(p) * std::pow(theta, -2.0 * double(m) / hd);
+        double angle = p * std::pow(theta, -2.0 * double(m) / hd);
         // The inverse rotation (by -angle) is RoPE's gradient.
         double c = std::cos(angle),
                s = op.getInverse() ? -std::sin(angle) : std::sin(angle);
@@ -313,17 +324,22 @@ LogicalResult Interpreter::attention(AttentionOp op) {
   const HostTensor &q = in(op.getQ()), &k = in(op.getK()), &v = in(op.getV());
   int64_t t = q.shape[0], hd = op.getHeadDim();
   int64_t qw = q.shape[1], kw = k.shape[1];
+  // Queries are the last t of the key positions.
+  int64_t offset = k.shape[0] - t;
+  if (offset < 0)
+    return op.emitError() << t << " queries but only " << k.shape[0] << " keys";
   double scale = 1.0 / std::sqrt(double(hd));
   HostTensor r = HostTensor::floats(q.shape);
-  std::vector<double> scores(t);
+  std::vector<double> scores(k.shape[0]);
   for (int64_t h = 0; h < op.getNumHeads(); ++h) {
     int64_t kvh = op.kvHeadOf(h);
-    for (int64_t i = 0; i < t; ++i) {
+    for (int64_t qi = 0; qi < t; ++qi) {
       double maxScore = -INFINITY;
+      int64_t i = qi + offset; // the query's position among the keys
       for (int64_t j = 0; j <= i; ++j) {
         double dot = 0;
         for (int64_t d = 0; d < hd; ++d)
-          dot += double(q.data[i * qw + h * hd + d]) *
+          dot += double(q.data[qi * qw + h * hd + d]) *
                  k.data[j * kw + kvh * hd + d];
         scores[j] = dot * scale;
         maxScore = std::max(maxScore, scores[j]);
@@ -337,7 +353,7 @@ LogicalResult Interpreter::attention(AttentionOp op) {
         double acc = 0;
         for (int64_t j = 0; j <= i; ++j)
           acc += scores[j] * v.data[j * kw + kvh * hd + d];
-        r.data[i * qw + h * hd + d] = (acc / total);
+        r.data[qi * qw + h * hd + d] = (acc / total);
       }
     }
   }

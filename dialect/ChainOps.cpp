@@ -108,6 +108,7 @@ COLM_NAME_FROM_LOC(CrossEntropyOp)
 COLM_NAME_FROM_LOC(PrefixOp)
 COLM_NAME_FROM_LOC(WeightBlockOp)
 COLM_NAME_FROM_LOC(ConcatOp)
+COLM_NAME_FROM_LOC(AppendOp)
 #undef COLM_NAME_FROM_LOC
 
 //===----------------------------------------------------------------------===//
@@ -212,6 +213,11 @@ LogicalResult NormOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult AddOp::verify() { return success(); }
+LogicalResult AppendOp::verify() {
+  if (ranked(getResult()).getRank() != 2)
+    return emitOpError("appends rows of [T, width] values");
+  return success();
+}
 LogicalResult MulOp::verify() { return success(); }
 LogicalResult SwigluOp::verify() { return success(); }
 
@@ -283,6 +289,9 @@ LogicalResult LmHeadOp::verify() {
 LogicalResult RopeOp::verify() {
   if (failed(expectRank(*this, getX(), "input", 2)))
     return failure();
+  if (getPositions() && !sameDim(ranked(getPositions()).getShape()[0],
+                                 ranked(getX()).getShape()[0]))
+    return emitOpError("needs one position per row");
   int64_t hd = getHeadDim(), width = lastDim(getX().getType());
   if (hd % 2 != 0)
     return emitOpError() << "head_dim " << hd << " must be even for RoPE";
@@ -320,8 +329,10 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "query width " << qw << " and key/value width "
                          << kw << " must be whole numbers of heads of size "
                          << hd;
-  if (!sameDim(ranked(getQ()).getShape()[0], ranked(getK()).getShape()[0]))
-    return emitOpError("queries and keys must have the same positions");
+  int64_t tq = ranked(getQ()).getShape()[0], tk = ranked(getK()).getShape()[0];
+  if (!ShapedType::isDynamic(tq) && !ShapedType::isDynamic(tk) && tq > tk)
+    return emitOpError() << tq << " queries but only " << tk
+                         << " keys: queries are the last positions of the keys";
   int64_t h = qw / hd, hkv = kw / hd;
   if (h == 0 || hkv == 0)
     return emitOpError("needs at least one query head and one key/value head");

@@ -163,19 +163,27 @@ def Chain_RopeOp : Chain_PureOp<"rope", [AllTypesMatch<["x", "result"]>]> {
     For each head of size `head_dim` at position `p`: with
     `inv_f[m] = theta^(-2m/head_dim)`, `x1 = x[:hd/2]`, `x2 = x[hd/2:]`,
     `rope(x) = x*cos + cat(-x2, x1)*sin`, angles `p*inv_f` repeated twice.
-    With `inverse` the rotation is by the negative angles (its gradient).
+    Row `t` is at position `t`, or at `positions[t]` when given (decoding
+    with a key/value cache). With `inverse` the rotation is by the negative
+    angles (its gradient).
   }];
-  let arguments = (ins Chain_F32Tensor:$x, ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
+  let arguments = (ins Chain_F32Tensor:$x, Optional<Chain_I32Tensor>:$positions,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$head_dim,
                        DefaultValuedAttr<F64Attr, "10000.0">:$theta,
                        UnitAttr:$inverse);
   let results = (outs Chain_F32Tensor:$result);
-  let assemblyFormat = "$x attr-dict `:` type($x)";
+  let assemblyFormat = [{
+    $x (`at` $positions^)? attr-dict `:` type($x) (`,` type($positions)^)?
+  }];
 }
 
 def Chain_AttentionOp : Chain_PureOp<"attention", [AllTypesMatch<["q", "result"]>]> {
   let summary = "Causal softmax attention, heads concatenated in head order";
   let description = [{
-    `q` is `[T, h*hd]`, `k` and `v` are `[T, h_kv*hd]`; scale `1/sqrt(hd)`.
+    `q` is `[Tq, h*hd]`, `k` and `v` are `[Tk, h_kv*hd]` with `Tq <= Tk`: the
+    queries are the last `Tq` positions, so query `i` attends keys
+    `0..i + Tk - Tq` (`Tq = Tk` in training; fewer queries than keys when
+    decoding with a cache). Scale `1/sqrt(hd)`.
     Query head `j` reads key/value head `floor(j*h_kv/h)` (`grouped`, CoLM) or
     `j mod h_kv` (`tiled`, CoLM-Air).
   }];
@@ -192,6 +200,13 @@ def Chain_AttentionOp : Chain_PureOp<"attention", [AllTypesMatch<["q", "result"]
     /// The key/value head that query head j reads.
     int64_t kvHeadOf(int64_t j);
   }];
+}
+
+def Chain_AppendOp : Chain_PureOp<"append", [AllTypesMatch<["past", "rows", "result"]>]> {
+  let summary = "`rows` after the rows of `past` (a key/value cache)";
+  let arguments = (ins Chain_F32Tensor:$past, Chain_F32Tensor:$rows);
+  let results = (outs Chain_F32Tensor:$result);
+  let assemblyFormat = "$past `,` $rows attr-dict `:` type($result)";
 }
 
 //===----------------------------------------------------------------------===//

@@ -138,8 +138,9 @@ LogicalResult Differentiator::backward(Operation *op) {
   }
   if (auto rope = dyn_cast<RopeOp>(op)) {
     accumulate(rope.getX(),
-               b.create<RopeOp>(loc, rope.getType(), g, rope.getHeadDimAttr(),
-                                rope.getThetaAttr(), b.getUnitAttr()));
+               b.create<RopeOp>(loc, rope.getType(), g, rope.getPositions(),
+                                rope.getHeadDimAttr(), rope.getThetaAttr(),
+                                b.getUnitAttr()));
     return success();
   }
   if (auto attn = dyn_cast<AttentionOp>(op)) {

@@ -202,7 +202,7 @@ SmallVector<Level> CausalityAnalysis::transfer(Operation *op) {
   }
   if (isa<arith::ConstantOp>(op))
     return out;
-  if (isa<AddOp, MulOp, SwigluOp>(op)) {
+  if (isa<AddOp, MulOp, SwigluOp, AppendOp>(op)) {
     elementwise();
     return out;
   }

@@ -181,3 +181,25 @@ TEST_F(InterpreterTest, TokenOutsideVocabularyIsAnError) {
 }
 
 } // namespace
+
+namespace {
+
+TEST_F(InterpreterTest, Fp32ModeRoundsEveryResultToFloat) {
+  const char *body = R"(
+    func.func @f(%a: tensor<1x1xf32>, %b: tensor<1x1xf32>) -> tensor<1x1xf32> {
+      %c = chain.add %a, %b : tensor<1x1xf32>
+      return %c : tensor<1x1xf32>
+    })";
+  auto out = run(body, {matrix({1, 1}, {1.0}), matrix({1, 1}, {1e-10})});
+  EXPECT_EQ(out[0].data[0], 1.0); // 1 + 1e-10 is 1 in float32
+  module = mlir::parseSourceString<mlir::ModuleOp>(body, &context);
+  InterpretOptions fp64;
+  fp64.fp64 = true;
+  auto exact =
+      interpret(module->lookupSymbol<mlir::func::FuncOp>("f"),
+                {matrix({1, 1}, {1.0}), matrix({1, 1}, {1e-10})}, params, fp64);
+  ASSERT_TRUE(mlir::succeeded(exact));
+  EXPECT_EQ((*exact)[0].data[0], 1.0 + 1e-10);
+}
+
+} // namespace

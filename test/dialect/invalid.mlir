@@ -443,9 +443,11 @@ func.func @attention_partial_head(%q: tensor<?x16xf32>, %k: tensor<?x12xf32>) {
 
 // -----
 
-func.func @attention_positions(%q: tensor<3x16xf32>, %k: tensor<4x16xf32>) {
-  // expected-error @+1 {{'chain.attention' op queries and keys must have the same positions}}
-  %y = chain.attention %q, %k, %k kv_mapping grouped {head_dim = 8} : tensor<3x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
+// Queries are the last positions of the keys (decoding with a cache), so
+// there cannot be more of them.
+func.func @attention_positions(%q: tensor<5x16xf32>, %k: tensor<4x16xf32>) {
+  // expected-error @+1 {{'chain.attention' op 5 queries but only 4 keys: queries are the last positions of the keys}}
+  %y = chain.attention %q, %k, %k kv_mapping grouped {head_dim = 8} : tensor<5x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
   return
 }
 

@@ -1,0 +1,260 @@
+//===- Generator.cpp - prefill, decode and chain switching ------*- C++ -*-===//
+#include "compiler/Generator.h"
+
+#include "compiler/BuildColm.h"
+#include "compiler/Pipeline.h"
+#include "mlir/Pass/PassManager.h"
+#include "passes/Passes.h"
+
+#include <chrono>
+
+using namespace mlir;
+
+namespace colm {
+
+namespace {
+
+/// buildColmStep sliced to k chains and proven causal.
+Result<OwningOpRef<ModuleOp>> compileStep(MLIRContext &context,
+                                          const ModelConfig &config, unsigned k,
+                                          bool withLogits) {
+  auto built = buildColmStep(context, config, withLogits);
+  if (!built)
+    return built.status();
+  OwningOpRef<ModuleOp> module = built.take();
+  DiagnosticCapture capture(context);
+  PassManager pm(&context);
+  if (static_cast<int>(k) != config.numChains()) {
+    chain::SliceChainsOptions options;
+    options.chains = k;
+    pm.addNestedPass<func::FuncOp>(chain::createSliceChains(options));
+  }
+  pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
+  if (failed(pm.run(*module)))
+    return capture.status("compiling the " + std::to_string(k) +
+                          "-chain step failed");
+  return module;
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+} // namespace
+
+Result<std::unique_ptr<Generator>> Generator::create(MLIRContext &context,
+                                                     const Model &model) {
+  std::unique_ptr<Generator> g(new Generator(context, model));
+  for (int k = 1; k <= model.config.numChains(); ++k) {
+    COLM_ASSIGN_OR_RETURN(auto module,
+                          compileStep(context, model.config, k, true));
+    Program &p = g->steps[k];
+    p.module = std::move(module);
+    p.func = p.module->lookupSymbol<func::FuncOp>("step");
+  }
+  if (model.config.kvSharing) {
+    COLM_ASSIGN_OR_RETURN(auto module,
+                          compileStep(context, model.config, 1, false));
+    g->keysOnly.module = std::move(module);
+    g->keysOnly.func = g->keysOnly.module->lookupSymbol<func::FuncOp>("step");
+  }
+  return g;
+}
+
+Result<Sequence> Generator::newSequence(int64_t maxContext) const {
+  COLM_ASSIGN_OR_RETURN(KvCache cache,
+                        KvCache::create(model.config, maxContext));
+  return Sequence{std::move(cache), {}};
+}
+
+Result<std::vector<HostTensor>>
+Generator::run(const Program &program, const Sequence &seq,
+               const std::vector<int32_t> &tokens, int64_t start, int64_t cols,
+               bool usePast) const {
+  std::vector<HostTensor> args{HostTensor::tokens(tokens)};
+  std::vector<int32_t> positions;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    positions.push_back(static_cast<int32_t>(start + i));
+  args.push_back(HostTensor::tokens(positions));
+  int64_t past = usePast ? seq.cache.length() : 0;
+  for (int l = 0; l < seq.cache.numLayers(); ++l) {
+    for (bool keys : {true, false}) {
+      HostTensor t = HostTensor::floats({past, cols});
+      if (past) {
+        COLM_ASSIGN_OR_RETURN(std::vector<float> rows,
+                              keys ? seq.cache.keys(l, cols)
+                                   : seq.cache.values(l, cols));
+        t.data.assign(rows.begin(), rows.end());
+      }
+      args.push_back(std::move(t));
+    }
+  }
+  DiagnosticCapture capture(context);
+  auto results = interpret(program.func, args, model.params);
+  if (failed(results))
+    return capture.status("the decoding step failed");
+  return std::move(*results);
+}
+
+Status Generator::appendNew(Sequence &seq,
+                            const std::vector<HostTensor> &results,
+                            size_t first, int64_t rows, int64_t cols) const {
+  std::vector<std::vector<float>> k, v;
+  for (int l = 0; l < seq.cache.numLayers(); ++l) {
+    k.push_back(results[first + 2 * l].toFloat());
+    v.push_back(results[first + 2 * l + 1].toFloat());
+  }
+  return seq.cache.appendPositions(rows, k, v, cols);
+}
+
+Result<std::vector<float>>
+Generator::prefill(Sequence &seq, const std::vector<int32_t> &prompt,
+                   unsigned k, bool chain1Prefill,
+                   GenerationStats *stats) const {
+  if (prompt.empty())
+    return Status::error("the prompt is empty");
+  if (!steps.count(k))
+    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
+                         std::to_string(model.config.numChains()));
+  if (chain1Prefill && !model.config.kvSharing)
+    return Status::error("chain-1 prefill needs CoLM-Air (kv_sharing): a "
+                         "CoLM's keys and values need every chain");
+  if (seq.cache.length() + static_cast<int64_t>(prompt.size()) >
+      seq.cache.maxContext())
+    return Status::error(
+        "the prompt has " + std::to_string(prompt.size()) +
+        " tokens but the context holds " +
+        std::to_string(seq.cache.maxContext() - seq.cache.length()) +
+        " more (raise --max-context)");
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> logits;
+  if (chain1Prefill && prompt.size() > 1) {
+    // Every key and value of CoLM-Air comes from chain 1: the chain-1
+    // program fills the cache for all but the last position.
+    std::vector<int32_t> head(prompt.begin(), prompt.end() - 1);
+    int64_t cols = seq.cache.width();
+    COLM_ASSIGN_OR_RETURN(
+        auto results, run(keysOnly, seq, head, seq.cache.length(), cols, true));
+    COLM_TRY(appendNew(seq, results, 0, head.size(), cols));
+    seq.tokens.insert(seq.tokens.end(), head.begin(), head.end());
+    if (stats) {
+      stats->prefillSeconds += secondsSince(t0);
+      stats->prefillTokens += head.size();
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    COLM_ASSIGN_OR_RETURN(logits, decode(seq, prompt.back(), k, nullptr));
+    if (stats) {
+      stats->prefillSeconds += secondsSince(t1);
+      stats->prefillTokens += 1;
+    }
+    return logits;
+  }
+  int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
+  if (seq.cache.length() && cols > seq.cache.validColumns())
+    return Status::error("internal error: prefill after a narrower history");
+  COLM_ASSIGN_OR_RETURN(auto results, run(steps.at(k), seq, prompt,
+                                          seq.cache.length(), cols, true));
+  COLM_TRY(appendNew(seq, results, 1, prompt.size(), cols));
+  seq.tokens.insert(seq.tokens.end(), prompt.begin(), prompt.end());
+  const HostTensor &all = results[0];
+  int64_t vocab = all.shape[1];
+  logits.assign(all.data.end() - vocab, all.data.end());
+  if (stats) {
+    stats->prefillSeconds += secondsSince(t0);
+    stats->prefillTokens += prompt.size();
+  }
+  return logits;
+}
+
+Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
+                                             unsigned k,
+                                             GenerationStats *stats) const {
+  if (!steps.count(k))
+    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
+                         std::to_string(model.config.numChains()));
+  if (token < 0 || token >= model.config.vocabSize)
+    return Status::error("token id " + std::to_string(token) +
+                         " is outside the vocabulary");
+  if (seq.cache.remaining() < 1)
+    return Status::error(
+        "the context is full: " + std::to_string(seq.cache.maxContext()) +
+        " positions (raise --max-context)");
+  const Program &program = steps.at(k);
+  int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
+  if (cols > seq.cache.validColumns()) {
+    // CoLM switching up: the wider sub-model's keys and values for the whole
+    // history, from the tokens (chain j needs the hidden states of 1..j).
+    auto t0 = std::chrono::steady_clock::now();
+    COLM_ASSIGN_OR_RETURN(auto results,
+                          run(program, seq, seq.tokens, 0, cols, false));
+    std::vector<std::vector<float>> kk, vv;
+    for (int l = 0; l < seq.cache.numLayers(); ++l) {
+      kk.push_back(results[1 + 2 * l].toFloat());
+      vv.push_back(results[2 + 2 * l].toFloat());
+    }
+    COLM_TRY(seq.cache.overwriteHistory(kk, vv, cols));
+    if (stats) {
+      stats->recomputeSeconds += secondsSince(t0);
+      stats->recomputedTokens += seq.tokens.size();
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  COLM_ASSIGN_OR_RETURN(
+      auto results, run(program, seq, {token}, seq.cache.length(), cols, true));
+  COLM_TRY(appendNew(seq, results, 1, 1, cols));
+  seq.tokens.push_back(token);
+  if (stats) {
+    stats->decodeSeconds += secondsSince(t0);
+    stats->decodeTokens += 1;
+  }
+  return results[0].toFloat();
+}
+
+Result<std::vector<std::pair<int64_t, unsigned>>>
+parseChainSchedule(const std::string &spec, unsigned numChains) {
+  std::vector<std::pair<int64_t, unsigned>> schedule;
+  size_t pos = 0;
+  while (pos < spec.size()) {
+    size_t comma = spec.find(',', pos);
+    std::string item = spec.substr(
+        pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t colon = item.find(':');
+    char *end1 = nullptr, *end2 = nullptr;
+    long long index =
+        colon == std::string::npos ? -1 : std::strtoll(item.c_str(), &end1, 10);
+    long long chains = colon == std::string::npos
+                           ? 0
+                           : std::strtoll(item.c_str() + colon + 1, &end2, 10);
+    if (colon == std::string::npos || end1 != item.c_str() + colon ||
+        *end2 != '\0' || index < 0 || chains < 1 ||
+        chains > static_cast<long long>(numChains))
+      return Status::error("--chain-schedule: '" + item +
+                           "' is not INDEX:CHAINS with CHAINS in 1.." +
+                           std::to_string(numChains));
+    if (!schedule.empty() && index <= schedule.back().first)
+      return Status::error("--chain-schedule: token indices must increase, "
+                           "got " +
+                           std::to_string(index) + " after " +
+                           std::to_string(schedule.back().first));
+    schedule.push_back({index, static_cast<unsigned>(chains)});
+    if (comma == std::string::npos)
+      break;
+    pos = comma + 1;
+  }
+  if (schedule.empty() || schedule.front().first != 0)
+    return Status::error(
+        "--chain-schedule must start at token 0 (\"0:K,...\")");
+  return schedule;
+}
+
+unsigned chainsAt(const std::vector<std::pair<int64_t, unsigned>> &schedule,
+                  int64_t index) {
+  unsigned k = schedule.front().second;
+  for (auto [from, chains] : schedule)
+    if (index >= from)
+      k = chains;
+  return k;
+}
+
+} // namespace colm

@@ -1,0 +1,93 @@
+//===- Generator.h - prefill, decode and chain switching --------*- C++ -*-===//
+//
+// Generation runs programs the compiler builds: `@step` (buildColmStep) sliced
+// to each chain count, and for CoLM-Air a keys-and-values-only chain-1
+// program for prefill. The runtime's KvCache holds every sequence's keys and
+// values; this class decides which program fills which columns.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_COMPILER_GENERATOR_H
+#define COLM_COMPILER_GENERATOR_H
+
+#include "compiler/Interpreter.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "runtime/KvCache.h"
+#include "runtime/Model.h"
+
+#include <map>
+#include <memory>
+
+namespace colm {
+
+/// One sequence being generated: its cache and the tokens whose keys and
+/// values the cache holds.
+struct Sequence {
+  KvCache cache;
+  std::vector<int32_t> tokens;
+};
+
+/// Where time went, for --stats and benchmarks.
+struct GenerationStats {
+  double prefillSeconds = 0, decodeSeconds = 0, recomputeSeconds = 0;
+  int64_t prefillTokens = 0, decodeTokens = 0, recomputedTokens = 0;
+};
+
+class Generator {
+public:
+  /// Compiles the step programs of every chain count for `model`.
+  static Result<std::unique_ptr<Generator>> create(mlir::MLIRContext &context,
+                                                   const Model &model);
+
+  const ModelConfig &config() const { return model.config; }
+  Result<Sequence> newSequence(int64_t maxContext) const;
+
+  /// Runs the prompt; returns the logits [V] for the next token from the
+  /// k-chain sub-model. With chain1Prefill (CoLM-Air only) all but the last
+  /// prompt position run the chain-1 program, which computes every key and
+  /// value the cache needs; the last position runs the k-chain model.
+  Result<std::vector<float>> prefill(Sequence &seq,
+                                     const std::vector<int32_t> &prompt,
+                                     unsigned k, bool chain1Prefill,
+                                     GenerationStats *stats = nullptr) const;
+
+  /// Appends `token` and returns the k-chain logits [V] for the next one.
+  /// CoLM switching up first recomputes the missing chains' keys and values
+  /// over the history; switching down reads a prefix of the cache.
+  Result<std::vector<float>> decode(Sequence &seq, int32_t token, unsigned k,
+                                    GenerationStats *stats = nullptr) const;
+
+private:
+  struct Program {
+    mlir::OwningOpRef<mlir::ModuleOp> module;
+    mlir::func::FuncOp func;
+  };
+  Generator(mlir::MLIRContext &context, const Model &model)
+      : context(context), model(model) {}
+
+  /// Runs a step program over `tokens` at positions start.. with the cache's
+  /// first `cols` columns; returns logits (if any) and appends nothing.
+  Result<std::vector<HostTensor>> run(const Program &program,
+                                      const Sequence &seq,
+                                      const std::vector<int32_t> &tokens,
+                                      int64_t start, int64_t cols,
+                                      bool usePast) const;
+  Status appendNew(Sequence &seq, const std::vector<HostTensor> &results,
+                   size_t first, int64_t rows, int64_t cols) const;
+
+  mlir::MLIRContext &context;
+  const Model &model;
+  std::map<unsigned, Program> steps; // by chain count
+  Program keysOnly;                  // CoLM-Air chain-1 prefill
+};
+
+/// "0:1,8:3,16:2" -> from generated token 0 use 1 chain, from 8 use 3, ...
+Result<std::vector<std::pair<int64_t, unsigned>>>
+parseChainSchedule(const std::string &spec, unsigned numChains);
+/// The chain count for generated token `index` under `schedule`.
+unsigned chainsAt(const std::vector<std::pair<int64_t, unsigned>> &schedule,
+                  int64_t index);
+
+} // namespace colm
+
+#endif // COLM_COMPILER_GENERATOR_H
