@@ -22,6 +22,8 @@ const Command commands[] = {
      runTrain},
     {"eval", "loss and perplexity of every sub-model", runEval},
     {"expand", "append chains to a model (progressive scaling)", runExpand},
+    {"generate", "generate text with a KV cache and elastic chains",
+     runGenerate},
     {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
 

@@ -19,6 +19,7 @@ Status runDemo(const std::vector<std::string> &args);
 Status runTrain(const std::vector<std::string> &args);
 Status runEval(const std::vector<std::string> &args);
 Status runExpand(const std::vector<std::string> &args);
+Status runGenerate(const std::vector<std::string> &args);
 
 } // namespace colm::cli
 

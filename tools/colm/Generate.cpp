@@ -1,0 +1,202 @@
+//===- Generate.cpp - colm generate -----------------------------*- C++ -*-===//
+#include "tools/colm/Commands.h"
+
+#include "compiler/Generator.h"
+#include "compiler/Graph.h"
+#include "runtime/File.h"
+#include "runtime/Model.h"
+#include "runtime/Sampling.h"
+#include "runtime/Tokenizer.h"
+#include "tools/colm/Args.h"
+#include "tools/colm/GenerateFlags.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <cstdio>
+
+namespace colm::cli {
+
+Result<SamplingConfig> samplingFlags(const Args &args) {
+  SamplingConfig s;
+  s.greedy = args.isSet("--greedy");
+  auto number = [&](const std::string &flag,
+                    double fallback) -> Result<double> {
+    if (!args.has(flag))
+      return fallback;
+    std::string text = args.get(flag);
+    char *end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0')
+      return Status::error(flag + " expects a number, got '" + text + "'");
+    return v;
+  };
+  if (s.greedy)
+    for (const char *f : {"--temperature", "--top-k", "--top-p"})
+      if (args.has(f))
+        return Status::error(std::string(f) + " has no effect with --greedy");
+  COLM_ASSIGN_OR_RETURN(s.temperature, number("--temperature", 1.0));
+  COLM_ASSIGN_OR_RETURN(s.topK, args.getInt("--top-k", 0, 0, INT64_MAX));
+  COLM_ASSIGN_OR_RETURN(s.topP, number("--top-p", 1.0));
+  COLM_ASSIGN_OR_RETURN(s.repetitionPenalty,
+                        number("--repetition-penalty", 1.0));
+  COLM_ASSIGN_OR_RETURN(int64_t seed, args.getInt("--seed", 0, 0, INT64_MAX));
+  s.seed = static_cast<uint64_t>(seed);
+  COLM_TRY(validateSamplingConfig(s));
+  return s;
+}
+
+Result<std::vector<std::pair<int64_t, unsigned>>>
+chainScheduleFlags(const Args &args, const ModelConfig &config) {
+  unsigned n = static_cast<unsigned>(config.numChains());
+  if (args.has("--chains") && args.has("--chain-schedule"))
+    return Status::error("give --chains or --chain-schedule, not both");
+  if (args.has("--chain-schedule"))
+    return parseChainSchedule(args.get("--chain-schedule"), n);
+  COLM_ASSIGN_OR_RETURN(int64_t k, args.getInt("--chains", n, 1, n));
+  return std::vector<std::pair<int64_t, unsigned>>{{0, unsigned(k)}};
+}
+
+Result<bool> prefillFlag(const Args &args, const ModelConfig &config) {
+  std::string p = args.get("--prefill-chains", config.kvSharing ? "1" : "all");
+  if (p != "1" && p != "all")
+    return Status::error("--prefill-chains must be 1 or all, got '" + p + "'");
+  if (p == "1" && !config.kvSharing)
+    return Status::error("--prefill-chains 1 needs a CoLM-Air model "
+                         "(kv_sharing): a CoLM's keys and values need every "
+                         "chain");
+  return p == "1";
+}
+
+Status runGenerate(const std::vector<std::string> &argv) {
+  Args args("generate",
+            "--model DIR (--prompt TEXT | --prompt-tokens 1,2,3) --max-new N "
+            "[flags]",
+            "Generates text with a KV cache. Any sub-model can be chosen, and "
+            "changed at any token\nwith --chain-schedule; CoLM-Air fills the "
+            "cache of every sub-model by running only\nchain 1 over the "
+            "prompt.");
+  args.option("--model", "DIR", "model directory", true)
+      .option("--prompt", "TEXT",
+              "prompt text (tokenized with the model's "
+              "tokenizer)")
+      .option("--prompt-tokens", "IDS", "prompt as comma-separated token ids")
+      .option("--max-new", "N", "tokens to generate", true)
+      .flag("--greedy", "always take the most likely token")
+      .option("--temperature", "T", "sampling temperature (default 1)")
+      .option("--top-k", "K", "sample among the K most likely (0 = all)")
+      .option("--top-p", "P",
+              "sample from the smallest set with probability "
+              ">= P (default 1)")
+      .option("--repetition-penalty", "R",
+              "penalise tokens already present (1 = off)")
+      .option("--seed", "S", "sampling seed (default 0)")
+      .option("--chains", "K", "run the K-chain sub-model (default all)")
+      .option("--chain-schedule", "SPEC",
+              "\"0:1,8:3,16:2\": from generated token 0 use 1 chain, from 8 "
+              "use 3, ...")
+      .option("--prefill-chains", "1|all",
+              "chains run over the prompt (default 1 for CoLM-Air, all for "
+              "CoLM)")
+      .listOption("--stop", "TEXT", "stop when the text contains TEXT")
+      .option("--max-context", "N",
+              "positions the cache holds (default: max_position_embeddings)")
+      .option("--tokens-out", "FILE",
+              "write the generated ids, comma-separated")
+      .flag("--stats", "print prefill and decode time and tokens/s");
+  COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
+  if (helped)
+    return Status::ok();
+  COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
+  COLM_ASSIGN_OR_RETURN(Tokenizer tokenizer,
+                        loadTokenizer(args.get("--model")));
+  const ModelConfig &config = model.config;
+  if (args.has("--prompt") == args.has("--prompt-tokens"))
+    return Status::error("give exactly one of --prompt TEXT and "
+                         "--prompt-tokens IDS");
+  std::vector<int32_t> prompt;
+  if (args.has("--prompt")) {
+    prompt = tokenizer.encode(args.get("--prompt"));
+  } else {
+    COLM_ASSIGN_OR_RETURN(
+        auto ids, parseIntList(args.get("--prompt-tokens"), "--prompt-tokens"));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= config.vocabSize)
+        return Status::error("--prompt-tokens: token id " +
+                             std::to_string(ids[i]) + " at position " +
+                             std::to_string(i) +
+                             " is outside the vocabulary [0, " +
+                             std::to_string(config.vocabSize) + ")");
+      prompt.push_back(static_cast<int32_t>(ids[i]));
+    }
+  }
+  if (prompt.empty())
+    return Status::error("the prompt is empty");
+  COLM_ASSIGN_OR_RETURN(int64_t maxNew,
+                        args.getInt("--max-new", 0, 0, INT64_MAX));
+  COLM_ASSIGN_OR_RETURN(SamplingConfig sampling, samplingFlags(args));
+  COLM_ASSIGN_OR_RETURN(auto schedule, chainScheduleFlags(args, config));
+  COLM_ASSIGN_OR_RETURN(bool chain1, prefillFlag(args, config));
+  COLM_ASSIGN_OR_RETURN(
+      int64_t maxContext,
+      args.getInt("--max-context", config.maxPositionEmbeddings, 1, INT64_MAX));
+  std::vector<std::string> stops;
+  if (args.has("--stop"))
+    stops.push_back(args.get("--stop"));
+
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  COLM_ASSIGN_OR_RETURN(auto generator, Generator::create(context, model));
+  COLM_ASSIGN_OR_RETURN(Sequence seq, generator->newSequence(maxContext));
+  GenerationStats stats;
+  TokenSampler sampler(sampling);
+  StopChecker stop(stops);
+  std::vector<int32_t> generated, history = prompt;
+  Result<std::vector<float>> logits =
+      maxNew ? generator->prefill(seq, prompt, chainsAt(schedule, 0), chain1,
+                                  &stats)
+             : std::vector<float>();
+  if (!logits)
+    return logits.status();
+  for (int64_t i = 0; i < maxNew; ++i) {
+    int32_t token = sampler.sample(logits->data(), config.vocabSize, history);
+    generated.push_back(token);
+    history.push_back(token);
+    bool stopped = stop.feed(tokenizer.decode({token}));
+    std::string ready = stop.takeReady(stopped || i + 1 == maxNew);
+    std::fwrite(ready.data(), 1, ready.size(), stdout);
+    std::fflush(stdout);
+    if (stopped || i + 1 == maxNew)
+      break;
+    logits = generator->decode(seq, token, chainsAt(schedule, i + 1), &stats);
+    if (!logits) {
+      std::fputc('\n', stdout);
+      return logits.status();
+    }
+  }
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  if (args.has("--tokens-out")) {
+    std::string text;
+    for (size_t i = 0; i < generated.size(); ++i)
+      text += (i ? "," : "") + std::to_string(generated[i]);
+    COLM_TRY(writeFileAtomic(args.get("--tokens-out"), text + "\n"));
+  }
+  if (args.isSet("--stats")) {
+    auto rate = [](int64_t n, double s) { return s > 0 ? n / s : 0.0; };
+    std::fprintf(stderr,
+                 "prefill  %lld tokens in %.3f s (%.1f tokens/s)%s\n"
+                 "decode   %lld tokens in %.3f s (%.1f tokens/s)\n",
+                 (long long)stats.prefillTokens, stats.prefillSeconds,
+                 rate(stats.prefillTokens, stats.prefillSeconds),
+                 chain1 ? ", chain-1 prefill" : "",
+                 (long long)stats.decodeTokens, stats.decodeSeconds,
+                 rate(stats.decodeTokens, stats.decodeSeconds));
+    if (stats.recomputedTokens)
+      std::fprintf(stderr,
+                   "switching up recomputed %lld history positions in %.3f s\n",
+                   (long long)stats.recomputedTokens, stats.recomputeSeconds);
+  }
+  return Status::ok();
+}
+
+} // namespace colm::cli

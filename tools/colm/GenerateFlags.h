@@ -1,0 +1,21 @@
+//===- GenerateFlags.h - flags shared by generate and serve -----*- C++ -*-===//
+#ifndef COLM_TOOLS_GENERATEFLAGS_H
+#define COLM_TOOLS_GENERATEFLAGS_H
+
+#include "runtime/Config.h"
+#include "runtime/Sampling.h"
+#include "tools/colm/Args.h"
+
+namespace colm::cli {
+
+/// --greedy, --temperature, --top-k, --top-p, --repetition-penalty, --seed.
+Result<SamplingConfig> samplingFlags(const Args &args);
+/// --chains K or --chain-schedule SPEC.
+Result<std::vector<std::pair<int64_t, unsigned>>>
+chainScheduleFlags(const Args &args, const ModelConfig &config);
+/// --prefill-chains 1|all: true for chain-1 prefill.
+Result<bool> prefillFlag(const Args &args, const ModelConfig &config);
+
+} // namespace colm::cli
+
+#endif // COLM_TOOLS_GENERATEFLAGS_H
