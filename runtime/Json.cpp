@@ -98,10 +98,38 @@ const char *JsonValue::kindName(Kind kind) {
 // Writer
 //===----------------------------------------------------------------------===//
 
+/// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
+static size_t utf8Length(const std::string &s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80           ? 1
+             : (c >> 5) == 0x6  ? 2
+             : (c >> 4) == 0xE  ? 3
+             : (c >> 3) == 0x1E ? 4
+                                : 0;
+  if (n == 0 || i + n > s.size())
+    return 0;
+  for (size_t j = 1; j < n; ++j)
+    if ((static_cast<unsigned char>(s[i + j]) >> 6) != 0x2)
+      return 0;
+  return n;
+}
+
 static void writeString(std::string &out, const std::string &s) {
   out += '"';
-  for (char ch : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char ch = s[i];
     unsigned char c = static_cast<unsigned char>(ch);
+    if (c >= 0x80) {
+      // JSON text is UTF-8: copy valid sequences, replace stray bytes.
+      size_t n = utf8Length(s, i);
+      if (n == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(s, i, n);
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
     case '"':
       out += "\\\"";

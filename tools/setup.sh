@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build lld-19 clang-19 libclang-rt-19-dev
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
-  libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
+  libfmt-dev libcpp-httplib-dev pkg-config libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   python3 python3-numpy python3-torch git ca-certificates
 )
 missing=()

@@ -126,3 +126,11 @@ TEST(JsonTest, WriterEscapesControlCharacters) {
   EXPECT_EQ(writeJson(s, 0), "\"a\\u0001z\"");
   EXPECT_EQ(parseOk(writeJson(s, 0)).asString(), s.asString());
 }
+
+TEST(JsonTest, WriterKeepsUtf8AndReplacesStrayBytes) {
+  // "é" (two bytes) stays; a lone 0xff and a cut-off 3-byte lead become
+  // U+FFFD, so the output is always valid JSON text.
+  JsonValue s = JsonValue::string(std::string("\xc3\xa9 \xff \xe2\x82", 7));
+  EXPECT_EQ(writeJson(s, 0), "\"\xc3\xa9 \\ufffd \\ufffd\\ufffd\"");
+  EXPECT_TRUE(parseJson(writeJson(s, 0), "test").isOk());
+}

@@ -24,6 +24,7 @@ const Command commands[] = {
     {"expand", "append chains to a model (progressive scaling)", runExpand},
     {"generate", "generate text with a KV cache and elastic chains",
      runGenerate},
+    {"serve", "serve OpenAI-style completions over HTTP", runServe},
     {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
 

@@ -20,6 +20,7 @@ Status runTrain(const std::vector<std::string> &args);
 Status runEval(const std::vector<std::string> &args);
 Status runExpand(const std::vector<std::string> &args);
 Status runGenerate(const std::vector<std::string> &args);
+Status runServe(const std::vector<std::string> &args);
 
 } // namespace colm::cli
 
