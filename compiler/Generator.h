@@ -40,6 +40,9 @@ public:
                                                    const Model &model);
 
   const ModelConfig &config() const { return model.config; }
+  /// The compiled programs, for inspection and FLOP counts.
+  mlir::ModuleOp stepModule(unsigned k) const { return *steps.at(k).module; }
+  mlir::ModuleOp keysOnlyModule() const { return *keysOnly.module; }
   Result<Sequence> newSequence(int64_t maxContext) const;
 
   /// Runs the prompt; returns the logits [V] for the next token from the

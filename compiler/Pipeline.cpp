@@ -64,4 +64,31 @@ Result<HostTensor> runForward(ModuleOp module,
   return std::move((*results)[0]);
 }
 
+// Weight entries a forward pass multiplies per token (linears and LM head;
+// the chain rule's zero blocks excluded), read off the graph itself.
+int64_t multipliedWeights(ModuleOp module) {
+  int64_t total = 0;
+  module.walk([&](Operation *op) {
+    if (auto linear = dyn_cast<chain::LinearOp>(op)) {
+      auto shape =
+          cast<RankedTensorType>(linear.getWeight().getType()).getShape();
+      chain::BlocksAttr blocks = chain::getBlocks(linear.getWeight().getType());
+      for (unsigned i = 1; i <= blocks.numChains(); ++i)
+        total +=
+            (blocks.chainEnd(shape[0], i) - blocks.chainBegin(shape[0], i)) *
+            blocks.prefixWidth(shape[1], i);
+    } else if (auto dense = dyn_cast<chain::DenseOp>(op)) {
+      auto shape =
+          cast<RankedTensorType>(dense.getWeight().getType()).getShape();
+      total += shape[0] * shape[1];
+    } else if (auto head = dyn_cast<chain::LmHeadOp>(op)) {
+      chain::LayoutAttr layout = chain::getLayout(head.getX().getType());
+      int64_t width = chain::lastDim(head.getX().getType());
+      total += chain::lastDim(head.getType()) *
+               layout.prefixWidth(width, head.getNumHeadChains());
+    }
+  });
+  return total;
+}
+
 } // namespace colm

@@ -34,6 +34,12 @@ Result<HostTensor> runForward(mlir::ModuleOp module,
                               const std::vector<int32_t> &tokens,
                               const TensorMap &params);
 
+/// Weight entries one token's forward pass multiplies in `module` (every
+/// chain linear counted without its zero blocks, dense linears, LM heads
+/// over their chain prefix; not the embedding). FLOPs per token are twice
+/// this.
+int64_t multipliedWeights(mlir::ModuleOp module);
+
 } // namespace colm
 
 #endif // COLM_COMPILER_PIPELINE_H

@@ -25,6 +25,7 @@ const Command commands[] = {
     {"generate", "generate text with a KV cache and elastic chains",
      runGenerate},
     {"serve", "serve OpenAI-style completions over HTTP", runServe},
+    {"bench", "prefill and decode speed, side by side", runBench},
     {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
 

@@ -21,6 +21,7 @@ Status runEval(const std::vector<std::string> &args);
 Status runExpand(const std::vector<std::string> &args);
 Status runGenerate(const std::vector<std::string> &args);
 Status runServe(const std::vector<std::string> &args);
+Status runBench(const std::vector<std::string> &args);
 
 } // namespace colm::cli
 

@@ -35,35 +35,6 @@ const char *kDemoConfig = R"({
   "kv_sharing": true
 })";
 
-/// Weight entries a forward pass multiplies (linears and LM head; the chain
-/// rule's zero blocks excluded), read off the graph itself.
-int64_t multipliedWeights(mlir::ModuleOp module) {
-  int64_t total = 0;
-  module.walk([&](mlir::Operation *op) {
-    if (auto linear = mlir::dyn_cast<chain::LinearOp>(op)) {
-      auto shape =
-          mlir::cast<mlir::RankedTensorType>(linear.getWeight().getType())
-              .getShape();
-      chain::BlocksAttr blocks = chain::getBlocks(linear.getWeight().getType());
-      for (unsigned i = 1; i <= blocks.numChains(); ++i)
-        total +=
-            (blocks.chainEnd(shape[0], i) - blocks.chainBegin(shape[0], i)) *
-            blocks.prefixWidth(shape[1], i);
-    } else if (auto dense = mlir::dyn_cast<chain::DenseOp>(op)) {
-      auto shape =
-          mlir::cast<mlir::RankedTensorType>(dense.getWeight().getType())
-              .getShape();
-      total += shape[0] * shape[1];
-    } else if (auto head = mlir::dyn_cast<chain::LmHeadOp>(op)) {
-      chain::LayoutAttr layout = chain::getLayout(head.getX().getType());
-      int64_t width = chain::lastDim(head.getX().getType());
-      total += chain::lastDim(head.getType()) *
-               layout.prefixWidth(width, head.getNumHeadChains());
-    }
-  });
-  return total;
-}
-
 std::string printable(int token) {
   if (token >= 32 && token < 127)
     return std::string("'") + static_cast<char>(token) + "'";
