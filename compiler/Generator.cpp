@@ -91,7 +91,9 @@ Generator::run(const Program &program, const Sequence &seq,
     }
   }
   DiagnosticCapture capture(context);
-  auto results = interpret(program.func, args, model.params);
+  InterpretOptions options;
+  options.paramCache = &paramCache;
+  auto results = interpret(program.func, args, model.params, options);
   if (failed(results))
     return capture.status("the decoding step failed");
   return std::move(*results);

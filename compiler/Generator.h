@@ -80,6 +80,7 @@ private:
 
   mlir::MLIRContext &context;
   const Model &model;
+  mutable ParamCache paramCache;     // the weights never change here
   std::map<unsigned, Program> steps; // by chain count
   Program keysOnly;                  // CoLM-Air chain-1 prefill
 };

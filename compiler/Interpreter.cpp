@@ -35,6 +35,18 @@ HostTensor HostTensor::floats(std::vector<int64_t> shape) {
   return t;
 }
 
+std::shared_ptr<const HostTensor> ParamCache::find(const std::string &key) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = bound.find(key);
+  return it == bound.end() ? nullptr : it->second;
+}
+
+void ParamCache::insert(const std::string &key,
+                        std::shared_ptr<const HostTensor> value) {
+  std::lock_guard<std::mutex> lock(mutex);
+  bound.emplace(key, std::move(value));
+}
+
 std::vector<float> HostTensor::toFloat() const {
   return std::vector<float>(data.begin(), data.end());
 }
@@ -57,7 +69,7 @@ Interpreter::run(func::FuncOp func, const std::vector<HostTensor> &args) {
       if (!ShapedType::isDynamic(d) && d != s)
         return func.emitError()
                << "argument #" << arg.getArgNumber() << " must be " << type;
-    env[arg] = value;
+    set(arg, value);
   }
   for (Operation &op : func.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -68,9 +80,11 @@ Interpreter::run(func::FuncOp func, const std::vector<HostTensor> &args) {
     }
     if (failed(exec(&op)))
       return failure();
-    if (!options.fp64)
+    // Parameters come from float storage (or are shared from the cache):
+    // only computed results need rounding, and they are not shared yet.
+    if (!options.fp64 && !isa<ParamOp>(op))
       for (mlir::Value r : op.getResults())
-        for (double &v : env[r].data)
+        for (double &v : const_cast<HostTensor &>(*env[r]).data)
           v = static_cast<float>(v);
   }
   return func.emitError("function has no return");
@@ -82,7 +96,7 @@ LogicalResult Interpreter::exec(Operation *op) {
     HostTensor r = HostTensor::floats(a.shape);
     for (int64_t i = 0; i < r.numel(); ++i)
       r.data[i] = fn(a.data[i], b.data[i]);
-    env[op->getResult(0)] = std::move(r);
+    set(op->getResult(0), std::move(r));
     return success();
   };
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
@@ -96,7 +110,7 @@ LogicalResult Interpreter::exec(Operation *op) {
         r.shape.assign(type.getShape().begin(), type.getShape().end());
         for (float v : values.getValues<float>())
           r.data.push_back(v);
-        env[c.getResult()] = std::move(r);
+        set(c.getResult(), std::move(r));
         return success();
       })
       .Case([&](EmbedOp e) { return embed(e); })
@@ -134,7 +148,7 @@ LogicalResult Interpreter::exec(Operation *op) {
         const HostTensor &rows = in(a.getRows());
         r.shape[0] += rows.shape[0];
         r.data.insert(r.data.end(), rows.data.begin(), rows.data.end());
-        env[a.getResult()] = std::move(r);
+        set(a.getResult(), std::move(r));
         return success();
       })
       .Case([&](PrefixOp p) {
@@ -146,7 +160,7 @@ LogicalResult Interpreter::exec(Operation *op) {
         for (int64_t i = 0; i < x.numel() / width; ++i)
           r.data.insert(r.data.end(), x.data.begin() + i * width,
                         x.data.begin() + i * width + keep);
-        env[p.getResult()] = std::move(r);
+        set(p.getResult(), std::move(r));
         return success();
       })
       .Case([&](WeightBlockOp b) {
@@ -160,7 +174,7 @@ LogicalResult Interpreter::exec(Operation *op) {
         for (int64_t row = r0; row < r1; ++row)
           for (int64_t c = 0; c < cols; ++c)
             r.data[(row - r0) * cols + c] = w.data[row * w.shape[1] + c];
-        env[b.getResult()] = std::move(r);
+        set(b.getResult(), std::move(r));
         return success();
       })
       .Case([&](ConcatOp c) {
@@ -176,7 +190,7 @@ LogicalResult Interpreter::exec(Operation *op) {
               r.data[t * width + offset + j] = part.data[t * w + j];
           offset += w;
         }
-        env[c.getResult()] = std::move(r);
+        set(c.getResult(), std::move(r));
         return success();
       })
       .Default([&](Operation *other) { return execGrad(other); });
@@ -184,49 +198,58 @@ LogicalResult Interpreter::exec(Operation *op) {
 
 LogicalResult Interpreter::param(ParamOp op) {
   std::string name = op.getName().str();
-  const std::vector<int64_t> *storedShape = nullptr;
+  const std::vector<int64_t> *stored = nullptr;
   const float *floats = nullptr;
   const double *doubles = nullptr;
   if (options.paramOverrides && options.paramOverrides->count(name)) {
     const HostTensor &t = options.paramOverrides->at(name);
-    storedShape = &t.shape;
+    stored = &t.shape;
     doubles = t.data.data();
   } else if (auto it = params.find(name); it != params.end()) {
-    storedShape = &it->second.shape;
+    stored = &it->second.shape;
     floats = it->second.data.data();
   } else {
     return op.emitError() << "parameter '" << op.getName()
                           << "' is not in the model";
   }
-  struct {
-    const std::vector<int64_t> &shape;
-  } stored{*storedShape};
-  auto at = [&](int64_t i) { return doubles ? doubles[i] : double(floats[i]); };
   auto shape = cast<RankedTensorType>(op.getType()).getShape();
-  if (stored.shape.size() != shape.size())
+  std::string key;
+  if (options.paramCache && !doubles) {
+    key = name + formatShape(std::vector<int64_t>(shape.begin(), shape.end()));
+    if (auto hit = options.paramCache->find(key)) {
+      env[op.getResult()] = std::move(hit);
+      return success();
+    }
+  }
+  if (stored->size() != shape.size())
     return op.emitError() << "parameter '" << op.getName() << "' is stored as "
-                          << formatShape(stored.shape) << " but used with rank "
+                          << formatShape(*stored) << " but used with rank "
                           << shape.size();
+  if (shape.size() > 2 || shape.empty())
+    return op.emitError("parameters must have rank 1 or 2");
   for (size_t d = 0; d < shape.size(); ++d)
-    if (shape[d] > stored.shape[d])
+    if (shape[d] > (*stored)[d])
       return op.emitError() << "parameter '" << op.getName()
-                            << "' is stored as " << formatShape(stored.shape)
+                            << "' is stored as " << formatShape(*stored)
                             << ", smaller than its use as " << op.getType();
-  // The leading slice: how a sub-model uses the full model's parameters.
+  // The leading slice (how a sub-model uses the full model's parameters),
+  // copied a row at a time.
   HostTensor r;
   r.shape.assign(shape.begin(), shape.end());
-  r.data.reserve(r.numel());
-  if (shape.size() == 1) {
-    for (int64_t j = 0; j < shape[0]; ++j)
-      r.data.push_back(at(j));
-  } else if (shape.size() == 2) {
-    for (int64_t i = 0; i < shape[0]; ++i)
-      for (int64_t j = 0; j < shape[1]; ++j)
-        r.data.push_back(at(i * stored.shape[1] + j));
-  } else {
-    return op.emitError("parameters of rank above 2 are not supported");
+  int64_t rows = shape.size() == 2 ? shape[0] : 1, cols = shape.back();
+  int64_t stride = stored->back();
+  r.data.resize(rows * cols);
+  for (int64_t i = 0; i < rows; ++i) {
+    double *dst = r.data.data() + i * cols;
+    if (doubles)
+      std::copy(doubles + i * stride, doubles + i * stride + cols, dst);
+    else
+      std::copy(floats + i * stride, floats + i * stride + cols, dst);
   }
-  env[op.getResult()] = std::move(r);
+  auto bound = std::make_shared<const HostTensor>(std::move(r));
+  if (!key.empty())
+    options.paramCache->insert(key, bound);
+  env[op.getResult()] = std::move(bound);
   return success();
 }
 
@@ -246,7 +269,7 @@ LogicalResult Interpreter::embed(EmbedOp op) {
     for (int64_t j = 0; j < width; ++j)
       r.data[i * width + j] = table.data[id * dim + j];
   }
-  env[op.getResult()] = std::move(r);
+  set(op.getResult(), std::move(r));
   return success();
 }
 
@@ -267,7 +290,7 @@ LogicalResult Interpreter::norm(NormOp op) {
       for (int64_t j = b; j < e; ++j)
         r.data[t * width + j] = (x.data[t * width + j] * inv * gain.data[j]);
     }
-  env[op.getResult()] = std::move(r);
+  set(op.getResult(), std::move(r));
   return success();
 }
 
@@ -291,7 +314,7 @@ LogicalResult Interpreter::matmul(Operation *op, mlir::Value xv, mlir::Value wv,
       r.data[t * out + o] = (acc);
     }
   }
-  env[op->getResult(0)] = std::move(r);
+  set(op->getResult(0), std::move(r));
   return success();
 }
 
@@ -316,7 +339,7 @@ LogicalResult Interpreter::rope(RopeOp op) {
         dst[m + half] = (src[m + half] * c + src[m] * s);
       }
     }
-  env[op.getResult()] = std::move(r);
+  set(op.getResult(), std::move(r));
   return success();
 }
 
@@ -357,7 +380,7 @@ LogicalResult Interpreter::attention(AttentionOp op) {
       }
     }
   }
-  env[op.getResult()] = std::move(r);
+  set(op.getResult(), std::move(r));
   return success();
 }
 
@@ -383,7 +406,7 @@ LogicalResult Interpreter::crossEntropy(CrossEntropyOp op) {
   }
   HostTensor r = HostTensor::floats({});
   r.data = {(t ? total / t : 0.0)};
-  env[op.getResult()] = std::move(r);
+  set(op.getResult(), std::move(r));
   return success();
 }
 

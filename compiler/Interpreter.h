@@ -12,6 +12,8 @@
 #include "runtime/Safetensors.h"
 
 #include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace colm {
@@ -31,6 +33,18 @@ struct HostTensor {
   std::vector<float> toFloat() const;
 };
 
+/// Parameters bound (converted and sliced) once and shared by later runs of
+/// programs over the same, unchanging weights (generation). Thread-safe.
+class ParamCache {
+public:
+  std::shared_ptr<const HostTensor> find(const std::string &key);
+  void insert(const std::string &key, std::shared_ptr<const HostTensor> value);
+
+private:
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<const HostTensor>> bound;
+};
+
 struct InterpretOptions {
   /// fp32 (the default) rounds every op's results to float, as a float32
   /// backend would store them; fp64 keeps double precision throughout (for
@@ -39,6 +53,9 @@ struct InterpretOptions {
   /// Parameters given in double precision; they take precedence over the
   /// model's float tensors of the same name.
   const std::map<std::string, HostTensor> *paramOverrides = nullptr;
+  /// Reuse bound parameters across runs; only while the weights do not
+  /// change.
+  ParamCache *paramCache = nullptr;
 };
 
 /// Runs `func` on `args`, binding `chain.param` by name from `params`.

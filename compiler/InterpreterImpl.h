@@ -11,6 +11,8 @@
 #include "dialect/ChainDialect.h"
 #include "llvm/ADT/DenseMap.h"
 
+#include <memory>
+
 namespace colm::detail {
 
 using namespace mlir;
@@ -34,9 +36,11 @@ public:
 private:
   const TensorMap &params;
   const InterpretOptions &options;
-  DenseMap<mlir::Value, HostTensor> env;
+  // Shared so that parameters bound once (InterpretOptions::paramCache) are
+  // not copied on every run.
+  DenseMap<mlir::Value, std::shared_ptr<const HostTensor>> env;
 
-  const HostTensor &in(mlir::Value v) { return env.find(v)->second; }
+  const HostTensor &in(mlir::Value v) { return *env.find(v)->second; }
   LogicalResult exec(Operation *op);
   LogicalResult param(ParamOp op);
   LogicalResult embed(EmbedOp op);
@@ -51,7 +55,9 @@ private:
   LogicalResult execGrad(Operation *op);
   LogicalResult normGrad(NormGradOp op);
   LogicalResult attentionGrad(AttentionGradOp op);
-  void set(mlir::Value v, HostTensor t) { env[v] = std::move(t); }
+  void set(mlir::Value v, HostTensor t) {
+    env[v] = std::make_shared<const HostTensor>(std::move(t));
+  }
 };
 
 } // namespace colm::detail
