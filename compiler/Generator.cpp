@@ -228,9 +228,9 @@ parseChainSchedule(const std::string &spec, unsigned numChains) {
     long long chains = colon == std::string::npos
                            ? 0
                            : std::strtoll(item.c_str() + colon + 1, &end2, 10);
-    if (colon == std::string::npos || end1 != item.c_str() + colon ||
-        *end2 != '\0' || index < 0 || chains < 1 ||
-        chains > static_cast<long long>(numChains))
+    if (colon == std::string::npos || colon == 0 ||
+        end1 != item.c_str() + colon || *end2 != '\0' || index < 0 ||
+        chains < 1 || chains > static_cast<long long>(numChains))
       return Status::error("--chain-schedule: '" + item +
                            "' is not INDEX:CHAINS with CHAINS in 1.." +
                            std::to_string(numChains));

@@ -19,14 +19,24 @@ void ChainDialect::registerAttributes() {
 }
 
 namespace {
+constexpr int64_t kMaxRatioSum = 1 << 20;
+// Chained dimensions above this would overflow dim * ratio arithmetic.
+constexpr int64_t kMaxChainedDim = int64_t(1) << 40;
+
 LogicalResult verifyRatios(function_ref<InFlightDiagnostic()> emitError,
                            ArrayRef<int64_t> ratios) {
   if (ratios.empty())
     return emitError() << "a chain layout needs at least one chain";
-  for (auto [i, c] : llvm::enumerate(ratios))
+  int64_t sum = 0;
+  for (auto [i, c] : llvm::enumerate(ratios)) {
     if (c <= 0)
       return emitError() << "chain " << i + 1 << " has ratio " << c
                          << "; ratios must be positive";
+    // Ratios are head counts: bounding them keeps dim * ratio in range.
+    sum += std::min<int64_t>(c, kMaxRatioSum + 1);
+    if (sum > kMaxRatioSum)
+      return emitError() << "chain ratios sum to more than " << kMaxRatioSum;
+  }
   return success();
 }
 
@@ -101,6 +111,9 @@ LayoutAttr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
                            function_ref<InFlightDiagnostic()> emitError) const {
   if (shape.empty())
     return emitError() << "a chained tensor needs at least one dimension";
+  if (shape.back() > kMaxChainedDim)
+    return emitError() << "chained dimension " << shape.back()
+                       << " is too large";
   if (!divides(shape.back()))
     return splitError(emitError, "chained dimension", shape.back(),
                       getRatios());
@@ -113,6 +126,9 @@ BlocksAttr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
   if (shape.size() != 2)
     return emitError() << "a chain-block weight must be [out, in], got rank "
                        << shape.size();
+  if (shape[0] > kMaxChainedDim || shape[1] > kMaxChainedDim)
+    return emitError() << "chain-block weight " << shape[0] << "x" << shape[1]
+                       << " is too large";
   if (!divides(shape[0]))
     return splitError(emitError, "output dimension", shape[0], getRatios());
   if (!divides(shape[1]))

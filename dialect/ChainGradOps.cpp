@@ -19,20 +19,41 @@ LogicalResult expectSameType(Operation *op, Value v, Value like,
   return success();
 }
 
-/// `[rows, cols]` check for weight gradients and transposed products.
-LogicalResult expectMatrix(Operation *op, Value v, int64_t rows, int64_t cols,
+bool sameDim(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+LogicalResult expectRank2(Operation *op, Value v, StringRef what) {
+  if (shapeOf(v).size() != 2)
+    return op->emitOpError()
+           << what << " must have rank 2, got " << v.getType();
+  return success();
+}
+
+/// `v` is `[width of rowsOf, width of colsOf]` (a weight gradient); a
+/// dynamic size matches anything, as in the forward ops.
+LogicalResult expectMatrix(Operation *op, Value v, Value rowsOf, Value colsOf,
                            StringRef what) {
+  if (failed(expectRank2(op, v, what)) ||
+      failed(expectRank2(op, rowsOf, "operand")) ||
+      failed(expectRank2(op, colsOf, "operand")))
+    return failure();
+  int64_t rows = shapeOf(rowsOf)[1], cols = shapeOf(colsOf)[1];
   auto s = shapeOf(v);
-  if (s.size() != 2 || s[0] != rows || s[1] != cols)
+  if (!sameDim(s[0], rows) || !sameDim(s[1], cols))
     return op->emitOpError() << what << " must be [" << rows << ", " << cols
                              << "], got " << v.getType();
   return success();
 }
 
-LogicalResult expectWidth(Operation *op, Value v, int64_t width,
+/// `v` is `[T, width]` where width is dimension `dim` of `of`.
+LogicalResult expectWidth(Operation *op, Value v, Value of, unsigned dim,
                           StringRef what) {
-  auto s = shapeOf(v);
-  if (s.size() != 2 || s[1] != width)
+  if (failed(expectRank2(op, v, what)) ||
+      failed(expectRank2(op, of, "operand")))
+    return failure();
+  int64_t width = shapeOf(of)[dim];
+  if (!sameDim(shapeOf(v)[1], width))
     return op->emitOpError()
            << what << " must be [T, " << width << "], got " << v.getType();
   return success();
@@ -61,7 +82,8 @@ COLM_NAME_FROM_LOC(WeightedSumOp)
 
 LogicalResult EmbedGradOp::verify() {
   auto r = shapeOf(getResult()), dy = shapeOf(getDy());
-  if (r.size() != 2 || dy.size() != 2 || dy[1] > r[1])
+  if (r.size() != 2 || dy.size() != 2 || ShapedType::isDynamic(r[1]) ||
+      ShapedType::isDynamic(dy[1]) || dy[1] > r[1])
     return emitOpError() << "result must be a [V, D] table at least as wide "
                          << "as the gradient " << getDy().getType();
   return success();
@@ -86,29 +108,25 @@ LogicalResult LinearGradXOp::verify() {
   BlocksAttr blocks = getBlocks(getWeight().getType());
   if (!blocks)
     return emitOpError("weight carries no #chain.blocks encoding");
-  auto w = shapeOf(getWeight());
-  if (failed(expectWidth(*this, getDy(), w[0], "dy")))
+  if (failed(expectWidth(*this, getDy(), getWeight(), 0, "dy")))
     return failure();
-  return expectWidth(*this, getResult(), w[1], "dx");
+  return expectWidth(*this, getResult(), getWeight(), 1, "dx");
 }
 
 LogicalResult LinearGradWOp::verify() {
   if (!getBlocks(getResult().getType()))
     return emitOpError("result must carry #chain.blocks");
-  return expectMatrix(*this, getResult(), lastDim(getDy().getType()),
-                      lastDim(getX().getType()), "dW");
+  return expectMatrix(*this, getResult(), getDy(), getX(), "dW");
 }
 
 LogicalResult DenseGradXOp::verify() {
-  auto w = shapeOf(getWeight());
-  if (failed(expectWidth(*this, getDy(), w[0], "dy")))
+  if (failed(expectWidth(*this, getDy(), getWeight(), 0, "dy")))
     return failure();
-  return expectWidth(*this, getResult(), w[1], "dx");
+  return expectWidth(*this, getResult(), getWeight(), 1, "dx");
 }
 
 LogicalResult DenseGradWOp::verify() {
-  return expectMatrix(*this, getResult(), lastDim(getDy().getType()),
-                      lastDim(getX().getType()), "dW");
+  return expectMatrix(*this, getResult(), getDy(), getX(), "dW");
 }
 
 LogicalResult AttentionGradOp::verify() {
@@ -127,12 +145,11 @@ LogicalResult SwigluGradOp::verify() {
 }
 
 LogicalResult LmHeadGradXOp::verify() {
-  return expectWidth(*this, getResult(), shapeOf(getWeight())[1], "dx");
+  return expectWidth(*this, getResult(), getWeight(), 1, "dx");
 }
 
 LogicalResult LmHeadGradWOp::verify() {
-  return expectMatrix(*this, getResult(), lastDim(getDlogits().getType()),
-                      lastDim(getX().getType()), "dW");
+  return expectMatrix(*this, getResult(), getDlogits(), getX(), "dW");
 }
 
 LogicalResult CrossEntropyGradOp::verify() {

@@ -10,6 +10,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace colm::chain;
 
@@ -30,6 +32,9 @@ void colm::chain::nameResultFromLoc(Operation *op,
 }
 
 namespace {
+
+// More heads than this is not a model; the bound keeps per-head loops short.
+constexpr int64_t kMaxHeads = 1 << 20;
 
 RankedTensorType ranked(Value v) { return cast<RankedTensorType>(v.getType()); }
 
@@ -203,8 +208,9 @@ LogicalResult NormOp::verify() {
     return emitOpError() << "width " << width
                          << " does not split into the statistics groups "
                          << formatRatios(getStatsLayout().getRatios());
-  if (getEps().convertToDouble() < 0)
-    return emitOpError("eps must not be negative");
+  if (!(getEps().convertToDouble() >= 0) ||
+      !std::isfinite(getEps().convertToDouble()))
+    return emitOpError("eps must be a non-negative number");
   return success();
 }
 
@@ -271,9 +277,9 @@ LogicalResult LmHeadOp::verify() {
   if (!sameRatios(x, w))
     return emitOpError() << "input has " << describeLayout(x)
                          << " but the head weight has " << describeLayout(w);
-  unsigned n = x ? x.numChains() : 1;
-  if (getNumHeadChains() > n)
-    return emitOpError() << "uses " << getNumHeadChains()
+  uint64_t n = x ? x.numChains() : 1;
+  if (getChains() && *getChains() > n)
+    return emitOpError() << "uses " << *getChains()
                          << " chains but the input has only " << n;
   if (getResult().getType() !=
       RankedTensorType::get(ranked(getResult()).getShape(),
@@ -289,17 +295,22 @@ LogicalResult LmHeadOp::verify() {
 LogicalResult RopeOp::verify() {
   if (failed(expectRank(*this, getX(), "input", 2)))
     return failure();
-  if (getPositions() && !sameDim(ranked(getPositions()).getShape()[0],
-                                 ranked(getX()).getShape()[0]))
-    return emitOpError("needs one position per row");
+  if (getPositions() && (ranked(getPositions()).getRank() != 1 ||
+                         !sameDim(ranked(getPositions()).getShape()[0],
+                                  ranked(getX()).getShape()[0])))
+    return emitOpError("needs positions [T]: one per row");
   int64_t hd = getHeadDim(), width = lastDim(getX().getType());
   if (hd % 2 != 0)
     return emitOpError() << "head_dim " << hd << " must be even for RoPE";
   if (width % hd != 0)
     return emitOpError() << "width " << width
                          << " is not a whole number of heads of size " << hd;
-  if (getTheta().convertToDouble() <= 0)
-    return emitOpError("theta must be positive");
+  if (!(getTheta().convertToDouble() > 0) ||
+      !std::isfinite(getTheta().convertToDouble()))
+    return emitOpError("theta must be a positive number");
+  if (ShapedType::isDynamic(width) || width / hd > kMaxHeads)
+    return emitOpError() << "width " << width << " must be static and at most "
+                         << kMaxHeads << " heads";
   return success();
 }
 
@@ -334,6 +345,10 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << tq << " queries but only " << tk
                          << " keys: queries are the last positions of the keys";
   int64_t h = qw / hd, hkv = kw / hd;
+  if (ShapedType::isDynamic(qw) || ShapedType::isDynamic(kw) || h > kMaxHeads ||
+      hkv > kMaxHeads)
+    return emitOpError() << "query and key widths must be static and at most "
+                         << kMaxHeads << " heads";
   if (h == 0 || hkv == 0)
     return emitOpError("needs at least one query head and one key/value head");
   if (h % hkv != 0)
@@ -364,7 +379,7 @@ LogicalResult PrefixOp::verify() {
   LayoutAttr in = getLayout(getX().getType());
   if (!in)
     return emitOpError("input carries no chain layout");
-  if (getChains() > in.numChains())
+  if (getChains() > uint64_t(in.numChains()))
     return emitOpError() << "takes " << getChains()
                          << " chains of a value with " << in.numChains();
   auto xs = ranked(getX()).getShape();
@@ -381,10 +396,11 @@ LogicalResult WeightBlockOp::verify() {
   BlocksAttr blocks = getBlocks(getWeight().getType());
   if (!blocks)
     return emitOpError("weight carries no #chain.blocks encoding");
-  unsigned i = getOutChain();
-  if (i > blocks.numChains())
-    return emitOpError() << "out_chain " << i << " of a weight with "
-                         << blocks.numChains() << " chains";
+  if (getOutChain() > blocks.numChains())
+    return emitOpError() << "out_chain " << getOutChain()
+                         << " of a weight with " << blocks.numChains()
+                         << " chains";
+  unsigned i = static_cast<unsigned>(getOutChain());
   auto ws = ranked(getWeight()).getShape();
   auto expected = RankedTensorType::get(
       {blocks.chainEnd(ws[0], i) - blocks.chainBegin(ws[0], i),

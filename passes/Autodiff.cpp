@@ -4,6 +4,9 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
+
+#include <cmath>
 
 namespace colm::chain {
 #define GEN_PASS_DEF_AUTODIFF
@@ -34,11 +37,16 @@ FailureOr<SmallVector<double>> parseChainLoss(StringRef spec, unsigned n,
     return emitError(loc) << "chain-autodiff: chain-loss '" << spec
                           << "' gives " << parts.size()
                           << " weights for a model with " << n << " chains";
+  bool any = false;
   for (auto [i, p] : llvm::enumerate(parts)) {
-    if (p.trim().getAsDouble(w[i]) || w[i] < 0)
+    if (p.trim().getAsDouble(w[i]) || !(w[i] >= 0) || !std::isfinite(w[i]))
       return emitError(loc) << "chain-autodiff: chain-loss weight '" << p
-                            << "' is not a non-negative number";
+                            << "' is not a finite non-negative number";
+    any |= w[i] > 0;
   }
+  if (!any)
+    return emitError(loc) << "chain-autodiff: chain-loss '" << spec
+                          << "' weighs every sub-model 0";
   return w;
 }
 
@@ -91,8 +99,11 @@ LogicalResult Differentiator::backward(Operation *op) {
     return success();
   Location loc = gradLoc(op, ".grad");
   if (auto param = dyn_cast<ParamOp>(op)) {
-    if (!wholyFrozen(param.getResult()))
-      paramGrads[param.getName()] = g;
+    if (wholyFrozen(param.getResult()))
+      return success();
+    // The same parameter may be referenced by several chain.param ops.
+    Value &sum = paramGrads[param.getName()];
+    sum = sum ? b.create<AddOp>(g.getLoc(), sum, g).getResult() : g;
     return success();
   }
   if (auto add = dyn_cast<AddOp>(op)) {
@@ -180,8 +191,15 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     auto forward = module.lookupSymbol<func::FuncOp>(function);
-    if (!forward) {
-      module.emitError() << "chain-autodiff: no function @" << function;
+    if (!forward || forward.isExternal()) {
+      module.emitError() << "chain-autodiff: no function @" << function
+                         << " with a body";
+      return signalPassFailure();
+    }
+    StringRef stepName = lossOnly ? "eval_step" : "train_step";
+    if (module.lookupSymbol(stepName)) {
+      module.emitError() << "chain-autodiff: the module already has @"
+                         << stepName;
       return signalPassFailure();
     }
     auto ret = cast<func::ReturnOp>(forward.getBody().back().getTerminator());
@@ -210,7 +228,7 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
     OpBuilder b(module.getBodyRegion());
     b.setInsertionPointAfter(forward);
     auto step = cast<func::FuncOp>(b.clone(*forward));
-    step.setSymName(lossOnly ? "eval_step" : "train_step");
+    step.setSymName(stepName);
     Block &body = step.getBody().front();
     auto i32s = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
     Value targets =
@@ -276,12 +294,14 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
     results.append(ces.begin(), ces.end());
     SmallVector<std::string> gradNames;
     // Gradients in the order the parameters appear in the forward pass.
+    llvm::StringSet<> returned;
     for (Operation *op : forwardOps)
       if (auto param = dyn_cast<ParamOp>(op))
-        if (Value grad = diff.paramGrads.lookup(param.getName())) {
-          results.push_back(grad);
-          gradNames.push_back(("grad." + param.getName()).str());
-        }
+        if (Value grad = diff.paramGrads.lookup(param.getName()))
+          if (returned.insert(param.getName()).second) {
+            results.push_back(grad);
+            gradNames.push_back(("grad." + param.getName()).str());
+          }
     b.create<func::ReturnOp>(stepRet.getLoc(), results);
     stepRet.erase();
     finish(step, results, ks, gradNames);

@@ -25,7 +25,8 @@ def SliceChains : Pass<"chain-slice", "mlir::func::FuncOp"> {
     Rewrites the function into the sub-model that uses only chains `1..k`:
     every chained dimension shrinks to its prefix `k`, parameters to their
     leading slices, LM heads to at most `k` chains. The result computes
-    exactly the first-k-chain outputs of the original.
+    exactly the first-k-chain outputs of the original. Functions without
+    chained values are left as they are.
   }];
   let options = [
     Option<"chains", "chains", "unsigned", "0", "number of chains k to keep (1..n)">

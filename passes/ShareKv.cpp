@@ -39,9 +39,19 @@ struct ShareKvPass : public colm::chain::impl::ShareKvBase<ShareKvPass> {
       return attn.emitError("chain-share-kv: keys and values must be chain "
                             "linears (keys optionally through chain.rope) of "
                             "one normalised input");
+    if (kProj == vProj)
+      return attn.emitError("chain-share-kv: keys and values come from the "
+                            "same projection; CoLM has one for each");
+    for (LinearOp proj : {kProj, vProj})
+      if (!proj->hasOneUse())
+        return proj.emitError("chain-share-kv: this key/value projection has "
+                              "other uses than the attention");
     Value a = kProj.getX();
     LayoutAttr layout = getLayout(a.getType());
     LayoutAttr qLayout = getLayout(attn.getQ().getType());
+    if (!qLayout || !layout)
+      return attn.emitError("chain-share-kv: queries and the normalised input "
+                            "must be chained");
     int64_t hd = attn.getHeadDim();
     int64_t qWidth = lastDim(attn.getQ().getType());
     int64_t kvWidth = lastDim(attn.getK().getType());

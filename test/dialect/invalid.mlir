@@ -214,7 +214,7 @@ func.func @norm_stats_split(%x: tensor<?x8xf32, #chain.layout<[1, 1]>>, %g: tens
 // -----
 
 func.func @norm_eps(%x: tensor<?x8xf32, #chain.layout<[1, 1]>>, %g: tensor<8xf32, #chain.layout<[1, 1]>>) {
-  // expected-error @+1 {{'chain.norm' op eps must not be negative}}
+  // expected-error @+1 {{'chain.norm' op eps must be a non-negative number}}
   %y = chain.norm %x, %g {eps = -1.0 : f64} : tensor<?x8xf32, #chain.layout<[1, 1]>>, tensor<8xf32, #chain.layout<[1, 1]>>
   return
 }
@@ -378,7 +378,7 @@ func.func @rope_partial_head(%x: tensor<?x12xf32, #chain.layout<[1, 1]>>) {
 // -----
 
 func.func @rope_theta(%x: tensor<?x16xf32, #chain.layout<[1, 1]>>) {
-  // expected-error @+1 {{'chain.rope' op theta must be positive}}
+  // expected-error @+1 {{'chain.rope' op theta must be a positive number}}
   %y = chain.rope %x {head_dim = 8, theta = 0.0 : f64} : tensor<?x16xf32, #chain.layout<[1, 1]>>
   return
 }

@@ -36,6 +36,10 @@ Result<std::vector<int32_t>> tokensFlag(const Args &args,
                                         const ModelConfig &config) {
   COLM_ASSIGN_OR_RETURN(auto ids,
                         parseIntList(args.get("--tokens"), "--tokens"));
+  if (static_cast<int64_t>(ids.size()) > config.maxPositionEmbeddings)
+    return Status::error("--tokens: " + std::to_string(ids.size()) +
+                         " tokens are more than max_position_embeddings " +
+                         std::to_string(config.maxPositionEmbeddings));
   std::vector<int32_t> tokens;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= config.vocabSize)

@@ -212,6 +212,8 @@ Status runServe(const std::vector<std::string> &argv) {
                         args.getInt("--max-batch", 16, 1, 4096));
   COLM_ASSIGN_OR_RETURN(int64_t threads, args.getInt("--threads", 16, 1, 1024));
   std::string host = args.get("--host", "127.0.0.1");
+  if (host.empty())
+    return Status::error("--host is empty (use 127.0.0.1 or 0.0.0.0)");
 
   mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
   dsl::loadDialects(context);

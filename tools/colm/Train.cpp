@@ -312,6 +312,10 @@ Status runTrain(const std::vector<std::string> &argv) {
     return Status::error("--eval-every needs --val FILE");
   settings.opt.totalSteps = steps;
   COLM_TRY(validateOptimizerConfig(settings.opt));
+  if (settings.seq > model.config.maxPositionEmbeddings)
+    return Status::error("--seq " + std::to_string(settings.seq) +
+                         " is more than max_position_embeddings " +
+                         std::to_string(model.config.maxPositionEmbeddings));
 
   // Data.
   COLM_ASSIGN_OR_RETURN(TokenData data,
@@ -497,6 +501,10 @@ Status runEval(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(int64_t maxBatches,
                         args.getInt("--max-batches", 0, 0, INT64_MAX));
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
+  if (T > model.config.maxPositionEmbeddings)
+    return Status::error("--seq " + std::to_string(T) +
+                         " is more than max_position_embeddings " +
+                         std::to_string(model.config.maxPositionEmbeddings));
   COLM_ASSIGN_OR_RETURN(TokenData data,
                         loadTokens(args.get("--data"), model.config.vocabSize));
   COLM_TRY(checkWindow(data, T));
