@@ -3,8 +3,6 @@
 
 #include "compiler/BuildColm.h"
 #include "compiler/Pipeline.h"
-#include "mlir/Pass/PassManager.h"
-#include "passes/Passes.h"
 
 #include <chrono>
 
@@ -22,17 +20,7 @@ Result<OwningOpRef<ModuleOp>> compileStep(MLIRContext &context,
   if (!built)
     return built.status();
   OwningOpRef<ModuleOp> module = built.take();
-  DiagnosticCapture capture(context);
-  PassManager pm(&context);
-  if (static_cast<int>(k) != config.numChains()) {
-    chain::SliceChainsOptions options;
-    options.chains = k;
-    pm.addNestedPass<func::FuncOp>(chain::createSliceChains(options));
-  }
-  pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
-  if (failed(pm.run(*module)))
-    return capture.status("compiling the " + std::to_string(k) +
-                          "-chain step failed");
+  COLM_TRY(sliceAndVerify(*module, config, k));
   return module;
 }
 

@@ -37,6 +37,12 @@ buildSubModel(MLIRContext &context, const ModelConfig &config, unsigned k) {
   if (!built)
     return built.status();
   OwningOpRef<ModuleOp> module = built.take();
+  COLM_TRY(sliceAndVerify(*module, config, k));
+  return module;
+}
+
+Status sliceAndVerify(ModuleOp module, const ModelConfig &config, unsigned k) {
+  MLIRContext &context = *module.getContext();
   DiagnosticCapture capture(context);
   PassManager pm(&context);
   if (k != 0 && static_cast<int>(k) != config.numChains()) {
@@ -45,10 +51,10 @@ buildSubModel(MLIRContext &context, const ModelConfig &config, unsigned k) {
     pm.addNestedPass<func::FuncOp>(chain::createSliceChains(options));
   }
   pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
-  if (failed(pm.run(*module)))
+  if (failed(pm.run(module)))
     return capture.status("compiling the " + std::to_string(k) +
                           "-chain sub-model failed");
-  return module;
+  return Status::ok();
 }
 
 Result<HostTensor> runForward(ModuleOp module,

@@ -29,6 +29,11 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>>
 buildSubModel(mlir::MLIRContext &context, const ModelConfig &config,
               unsigned k);
 
+/// chain-slice{chains=k} (unless k is 0 or all chains), then
+/// chain-verify-causality, on every function of `module`.
+Status sliceAndVerify(mlir::ModuleOp module, const ModelConfig &config,
+                      unsigned k);
+
 /// Runs `@forward` of `module` on token ids and returns the logits [T, V].
 Result<HostTensor> runForward(mlir::ModuleOp module,
                               const std::vector<int32_t> &tokens,
