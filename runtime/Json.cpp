@@ -98,18 +98,36 @@ const char *JsonValue::kindName(Kind kind) {
 // Writer
 //===----------------------------------------------------------------------===//
 
-/// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
+/// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one
+/// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
 static size_t utf8Length(const std::string &s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80           ? 1
-             : (c >> 5) == 0x6  ? 2
-             : (c >> 4) == 0xE  ? 3
-             : (c >> 3) == 0x1E ? 4
-                                : 0;
-  if (n == 0 || i + n > s.size())
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned char lo = 0x80, hi = 0xBF; // allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0)
+      lo = 0xA0;
+    if (c == 0xED)
+      hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0)
+      lo = 0x90;
+    if (c == 0xF4)
+      hi = 0x8F;
+  } else {
     return 0;
-  for (size_t j = 1; j < n; ++j)
-    if ((static_cast<unsigned char>(s[i + j]) >> 6) != 0x2)
+  }
+  if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi)
+    return 0;
+  for (size_t k = 2; k < n; ++k)
+    if ((byte(i + k) >> 6) != 0x2)
       return 0;
   return n;
 }

@@ -133,4 +133,8 @@ TEST(JsonTest, WriterKeepsUtf8AndReplacesStrayBytes) {
   JsonValue s = JsonValue::string(std::string("\xc3\xa9 \xff \xe2\x82", 7));
   EXPECT_EQ(writeJson(s, 0), "\"\xc3\xa9 \\ufffd \\ufffd\\ufffd\"");
   EXPECT_TRUE(parseJson(writeJson(s, 0), "test").isOk());
+  // Overlong forms and surrogates are not UTF-8 either.
+  EXPECT_EQ(writeJson(JsonValue::string("\xc0\xb0"), 0), "\"\\ufffd\\ufffd\"");
+  EXPECT_EQ(writeJson(JsonValue::string("\xed\xa0\x80"), 0),
+            "\"\\ufffd\\ufffd\\ufffd\"");
 }

@@ -108,9 +108,22 @@ void Scheduler::loop() {
         waiting.pop_front();
       }
     }
+    // Clients that went away free their slot.
+    for (auto &a : active)
+      if (a->request->cancelled) {
+        finish(*a, "cancelled", "the client disconnected");
+        a->request.reset();
+      }
+    std::erase_if(active,
+                  [](const std::unique_ptr<Active> &a) { return !a->request; });
     // Prefill the newcomers.
     for (auto &request : admitted) {
-      auto seq = generator.newSequence(maxContext);
+      if (request->cancelled)
+        continue;
+      // The cache holds what this request can use, not the whole context.
+      int64_t need = static_cast<int64_t>(request->prompt.size()) +
+                     std::max<int64_t>(request->maxTokens, 1);
+      auto seq = generator.newSequence(std::min(maxContext, need));
       if (!seq) {
         std::lock_guard<std::mutex> lock(request->mutex);
         request->error = seq.status().message();

@@ -13,6 +13,7 @@
 #include "runtime/Sampling.h"
 #include "runtime/Tokenizer.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -37,6 +38,8 @@ struct CompletionRequest {
   std::string error;
   std::string finishReason;
   int64_t completionTokens = 0;
+  /// Set when the client went away; the scheduler drops the sequence.
+  std::atomic<bool> cancelled{false};
   std::vector<int32_t> tokens; // generated ids
 
   /// Blocks until there is text or the request finished; moves the text out.

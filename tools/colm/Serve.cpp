@@ -15,15 +15,19 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 namespace colm::cli {
 namespace {
 
-httplib::Server *runningServer = nullptr;
+// The handler only counts; a watcher thread does the shutting down. A
+// second signal exits at once.
+std::atomic<int> signalsSeen{0};
 
 void onSignal(int) {
-  if (runningServer)
-    runningServer->stop();
+  if (signalsSeen.fetch_add(1) > 0)
+    std::_Exit(130);
 }
 
 std::string errorJson(const std::string &message, const char *type) {
@@ -169,8 +173,9 @@ Result<ParsedRequest> parseRequest(const std::string &body,
     return Status::error("\"prompt\" is empty");
   if (hasChains && hasSchedule)
     return Status::error("give \"chains\" or \"chain_schedule\", not both");
+  // The last generated token needs no cache position.
   int64_t total = static_cast<int64_t>(r.prompt.size()) + r.maxTokens;
-  if (total > maxContext)
+  if (total - 1 > maxContext)
     return Status::error(
         "the prompt (" + std::to_string(r.prompt.size()) +
         " tokens) plus max_tokens (" + std::to_string(r.maxTokens) +
@@ -196,7 +201,9 @@ Status runServe(const std::vector<std::string> &argv) {
       .option("--max-context", "N",
               "positions per sequence (default max_position_embeddings)")
       .option("--max-batch", "B", "sequences decoded together (default 16)")
-      .option("--threads", "N", "HTTP worker threads (default 16)");
+      .option("--threads", "N",
+              "HTTP worker threads; each waiting client holds one (default "
+              "4 x --max-batch + 8)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
@@ -210,7 +217,8 @@ Status runServe(const std::vector<std::string> &argv) {
                                     model.config.maxPositionEmbeddings));
   COLM_ASSIGN_OR_RETURN(int64_t maxBatch,
                         args.getInt("--max-batch", 16, 1, 4096));
-  COLM_ASSIGN_OR_RETURN(int64_t threads, args.getInt("--threads", 16, 1, 1024));
+  COLM_ASSIGN_OR_RETURN(int64_t threads,
+                        args.getInt("--threads", 4 * maxBatch + 8, 1, 65536));
   std::string host = args.get("--host", "127.0.0.1");
   if (host.empty())
     return Status::error("--host is empty (use 127.0.0.1 or 0.0.0.0)");
@@ -281,8 +289,10 @@ Status runServe(const std::vector<std::string> &argv) {
             while (request->next(text)) {
               std::string event =
                   "data: " + writeJson(chunk(text, nullptr), 0) + "\n\n";
-              if (!sink.write(event.data(), event.size()))
+              if (!sink.write(event.data(), event.size())) {
+                request->cancelled = true; // the client went away
                 return false;
+              }
             }
             std::string last =
                 request->error.empty()
@@ -347,15 +357,28 @@ Status runServe(const std::vector<std::string> &argv) {
     return Status::error("cannot listen on " + host + ":" +
                          std::to_string(port) +
                          " (in use, or not an address of this machine)");
-  runningServer = &server;
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
+  // On a signal: end every generation first (their handlers answer), then
+  // stop accepting and join the workers.
+  std::atomic<bool> listening{true};
+  std::thread watcher([&] {
+    while (listening) {
+      if (signalsSeen > 0) {
+        scheduler.stop();
+        server.stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
   std::printf("colm serve: %s (%d chains %s) listening on http://%s:%d\n",
               modelName.c_str(), model.config.numChains(),
               formatChains(model.config.chains).c_str(), host.c_str(), bound);
   std::fflush(stdout);
   server.listen_after_bind();
-  runningServer = nullptr;
+  listening = false;
+  watcher.join();
   scheduler.stop();
   std::printf("colm serve: stopped\n");
   return Status::ok();

@@ -94,6 +94,7 @@ struct RunSettings {
     o.set("chain_loss", JsonValue::string(chainLoss));
     o.set("freeze_chains", JsonValue::integer(freeze));
     o.set("seed", JsonValue::integer(static_cast<int64_t>(seed)));
+    o.set("total_steps", JsonValue::integer(opt.totalSteps));
     return o;
   }
 };
@@ -199,8 +200,10 @@ Result<RunSettings> settingsFromCheckpoint(const JsonValue &o,
   COLM_ASSIGN_OR_RETURN(s.chainLoss, str("chain_loss"));
   COLM_ASSIGN_OR_RETURN(double freeze, num("freeze_chains"));
   s.freeze = static_cast<int64_t>(freeze);
-  COLM_ASSIGN_OR_RETURN(double seed, num("seed"));
-  s.seed = static_cast<uint64_t>(seed);
+  const JsonValue *seed = o.find("seed");
+  if (!seed || !seed->isInteger())
+    return Status::error(dir + "/training_state.json: missing \"seed\"");
+  s.seed = static_cast<uint64_t>(seed->asInt()); // exact, not via a double
   return s;
 }
 
@@ -210,6 +213,8 @@ Status checkResumeFlags(const Args &args, const RunSettings &stored) {
                         settingsFromFlags(args, stored, /*fresh=*/false));
   JsonValue a = given.toJson(), b = stored.toJson();
   for (const std::string &key : b.keys()) {
+    if (key == "total_steps")
+      continue; // --steps may grow on resume
     std::string x = writeJson(*a.find(key), 0), y = writeJson(*b.find(key), 0);
     if (x != y) {
       std::string flag = "--" + key;
@@ -310,6 +315,14 @@ Status runTrain(const std::vector<std::string> &argv) {
                         args.getInt("--eval-every", 0, 0, INT64_MAX));
   if (evalEvery && !args.has("--val"))
     return Status::error("--eval-every needs --val FILE");
+  if (!resume.empty() && settings.opt.schedule == OptimizerConfig::Cosine) {
+    const JsonValue *planned = state.args.find("total_steps");
+    if (planned && planned->isInteger() && planned->asInt() != steps)
+      return Status::error(
+          "the cosine schedule of " + resume + " was planned for " +
+          std::to_string(planned->asInt()) + " steps; --steps " +
+          std::to_string(steps) + " would change the learning rates");
+  }
   settings.opt.totalSteps = steps;
   COLM_TRY(validateOptimizerConfig(settings.opt));
   if (settings.seq > model.config.maxPositionEmbeddings)
@@ -356,18 +369,36 @@ Status runTrain(const std::vector<std::string> &argv) {
     COLM_TRY(optimizer.loadState(state.optimizer).withContext(resume));
   state.args = settings.toJson();
 
-  std::ofstream log;
-  if (args.has("--log")) {
-    log.open(args.get("--log"), std::ios::app);
-    if (!log)
-      return Status::error("cannot open --log " + args.get("--log"));
-  }
   auto checkpoint = [&](int64_t step) -> Status {
     state.step = step;
     state.samplerRng = sampler.state();
     state.optimizer = optimizer.stateTensors();
     return saveCheckpoint(save, model, state, tokenizer);
   };
+  // Find an unwritable --save now, not after the training: the run's
+  // starting point is its first checkpoint.
+  COLM_TRY(checkpoint(state.step));
+  std::ofstream log;
+  if (args.has("--log")) {
+    // A resumed run drops what was logged after its checkpoint.
+    std::vector<std::string> kept;
+    if (!resume.empty()) {
+      std::ifstream old(args.get("--log"));
+      for (std::string line; std::getline(old, line);) {
+        auto v = parseJson(line, args.get("--log"));
+        const JsonValue *s = v ? v->find("step") : nullptr;
+        if (s && s->isNumber() && s->asDouble() <= double(state.step))
+          kept.push_back(line);
+      }
+    }
+    std::string text;
+    for (const std::string &line : kept)
+      text += line + "\n";
+    COLM_TRY(writeFileAtomic(args.get("--log"), text));
+    log.open(args.get("--log"), std::ios::app);
+    if (!log)
+      return Status::error("cannot open --log " + args.get("--log"));
+  }
 
   std::fprintf(
       stderr,
@@ -393,10 +424,8 @@ Status runTrain(const std::vector<std::string> &argv) {
                      batch.targets[r]);
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, batch));
     auto lastGood = [&] {
-      return state.step > 0 || !resume.empty()
-                 ? "; the last good checkpoint is " + save + " (step " +
-                       std::to_string(state.step) + ")"
-                 : std::string("; no checkpoint was written");
+      return "; the last good checkpoint is " + save + " (step " +
+             std::to_string(state.step) + ")";
     };
     if (!std::isfinite(out.loss)) {
       progress.finish();
@@ -410,6 +439,14 @@ Status runTrain(const std::vector<std::string> &argv) {
       return Status::error("step " + std::to_string(step) + ": " +
                            stats.status().message() + lastGood());
     }
+    for (const auto &[name, t] : model.params)
+      for (float v : t.data)
+        if (!std::isfinite(v)) {
+          progress.finish();
+          return Status::error(
+              "step " + std::to_string(step) + ": the update made " + name +
+              " non-finite (is --lr too large?), stopping" + lastGood());
+        }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -473,8 +510,8 @@ Status runTrain(const std::vector<std::string> &argv) {
     std::vector<PlotSeries> extra;
     for (auto &[k, series] : val)
       extra.push_back(series);
-    std::string svgPath = args.get("--log");
-    svgPath = svgPath.substr(0, svgPath.rfind('.')) + ".svg";
+    std::string svgPath =
+        std::filesystem::path(args.get("--log")).replace_extension(".svg");
     COLM_TRY(writeFileAtomic(svgPath,
                              lossCurveSvg(train, extra, "colm train: loss")));
     std::fprintf(stderr, "loss curve: %s\n", svgPath.c_str());
