@@ -84,6 +84,10 @@ Status renamePath(const std::string &from, const std::string &to) {
 Status recover(const SavePaths &p) {
   if (!exists(p.dir) && isDirectory(p.backup))
     COLM_TRY(renamePath(p.backup, p.dir));
+  // Both present: a save finished its swap but not its clean-up; the backup
+  // is the older checkpoint and would block the next fallback rename.
+  if (isDirectory(p.dir) && isDirectory(p.backup))
+    COLM_TRY(removeTree(p.backup));
   if (exists(p.tmp))
     COLM_TRY(removeTree(p.tmp));
   return Status::ok();
