@@ -2,6 +2,7 @@
 #include "tools/colm/Scheduler.h"
 
 #include <atomic>
+#include <cstdio>
 
 namespace colm::cli {
 
@@ -87,6 +88,10 @@ void Scheduler::finish(Active &a, const std::string &reason,
   r.finishReason = reason;
   r.error = error;
   r.completionTokens = a.index;
+  // One line per request: the server's access log.
+  std::fprintf(stderr, "%s: %zu prompt + %lld generated tokens, %s%s%s\n",
+               r.id.c_str(), r.prompt.size(), (long long)a.index,
+               reason.c_str(), error.empty() ? "" : ": ", error.c_str());
   r.done = true;
   r.changed.notify_all();
 }

@@ -30,6 +30,7 @@ struct CompletionRequest {
   std::vector<std::pair<int64_t, unsigned>> schedule;
   bool chain1Prefill = false;
   std::vector<std::string> stops;
+  std::string id; // for the server's log
 
   std::mutex mutex;
   std::condition_variable changed;

@@ -260,6 +260,7 @@ Status runServe(const std::vector<std::string> &argv) {
     }
     std::shared_ptr<CompletionRequest> request = parsed->request;
     std::string id = "cmpl-" + std::to_string(++ids);
+    request->id = id;
     int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();

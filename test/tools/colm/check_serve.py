@@ -130,6 +130,40 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
     check(server.returncode == 0, f"server stops cleanly on SIGTERM (exit {server.returncode})")
+    log = server.stdout.read()
+    check("cmpl-1: " in log and "generated tokens, length" in log,
+          "the server logs one line per request")
+
+    # A streaming client that disconnects: its generation is cancelled
+    # instead of running to max_tokens (a model slow enough per token).
+    big = os.path.join(a.tmp, "big")
+    with open(os.path.join(a.tmp, "big.json"), "w") as f:
+        json.dump({"vocab_size": 256, "hidden_size": 256, "intermediate_size": 512,
+                   "num_hidden_layers": 2, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "chains": [2, 2], "kv_sharing": True,
+                   "max_position_embeddings": 2048}, f)
+    subprocess.run([a.colm, "init", "--config", os.path.join(a.tmp, "big.json"),
+                    "--out", big, "--force"], check=True, capture_output=True)
+    server = subprocess.Popen([a.colm, "serve", "--model", big, "--port", "0",
+                               "--max-batch", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = int(server.stdout.readline().rsplit(":", 1)[1])
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/completions",
+            data=json.dumps({"prompt": "a", "max_tokens": 2000, "stream": True}).encode())
+        r = urllib.request.urlopen(req, timeout=60)
+        r.readline()  # the first event arrived: generation is running
+        r.close()     # and the client goes away
+        status, _ = post(port, {"prompt": "b", "max_tokens": 1})
+        check(status == 200, "the next request is served")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    log = server.stdout.read()
+    check("cancelled: the client disconnected" in log,
+          "a disconnected stream is cancelled: " +
+          next((l for l in log.splitlines() if "cmpl-1:" in l), "(no log line)"))
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
