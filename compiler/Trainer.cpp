@@ -6,8 +6,7 @@
 #include "mlir/Pass/PassManager.h"
 
 #include "passes/Passes.h"
-#include <atomic>
-#include <thread>
+#include "runtime/Parallel.h"
 
 using namespace mlir;
 
@@ -53,23 +52,12 @@ Result<StepOutputs> StepProgram::run(const TensorMap &params,
   // Rows are independent: run them on all cores, then sum in row order so
   // the result does not depend on the thread count.
   std::vector<FailureOr<std::vector<HostTensor>>> perRow(rows, failure());
-  unsigned workers =
-      std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
-                                      static_cast<unsigned>(rows)));
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t r; (r = next++) < rows;)
-      perRow[r] = interpret(step,
-                            {HostTensor::tokens(batch.inputs[r]),
-                             HostTensor::tokens(batch.targets[r])},
-                            params);
-  };
-  std::vector<std::thread> pool;
-  for (unsigned w = 1; w < workers; ++w)
-    pool.emplace_back(work);
-  work();
-  for (std::thread &t : pool)
-    t.join();
+  parallelFor(rows, [&](size_t r) {
+    perRow[r] = interpret(step,
+                          {HostTensor::tokens(batch.inputs[r]),
+                           HostTensor::tokens(batch.targets[r])},
+                          params);
+  });
   for (size_t r = 0; r < rows; ++r) {
     FailureOr<std::vector<HostTensor>> &results = perRow[r];
     if (failed(results))

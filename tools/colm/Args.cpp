@@ -2,6 +2,7 @@
 #include "tools/colm/Args.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -130,6 +131,18 @@ Result<int64_t> Args::getInt(const std::string &name, int64_t fallback,
     return Status::error(name + " " + text + " is outside " +
                          std::to_string(min) + ".." + std::to_string(max));
   return static_cast<int64_t>(v);
+}
+
+Result<double> Args::getDouble(const std::string &name, double fallback) const {
+  auto it = values.find(name);
+  if (it == values.end())
+    return fallback;
+  const std::string &text = it->second;
+  char *end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v))
+    return Status::error(name + " expects a number, got '" + text + "'");
+  return v;
 }
 
 Result<std::vector<int64_t>> parseIntList(const std::string &text,

@@ -47,6 +47,8 @@ public:
                   const std::string &fallback = "") const;
   Result<int64_t> getInt(const std::string &name, int64_t fallback, int64_t min,
                          int64_t max) const;
+  /// A finite number; errors name the flag.
+  Result<double> getDouble(const std::string &name, double fallback) const;
   bool isSet(const std::string &flagName) const {
     return flags.count(flagName) > 0;
   }

@@ -19,26 +19,15 @@ namespace colm::cli {
 Result<SamplingConfig> samplingFlags(const Args &args) {
   SamplingConfig s;
   s.greedy = args.isSet("--greedy");
-  auto number = [&](const std::string &flag,
-                    double fallback) -> Result<double> {
-    if (!args.has(flag))
-      return fallback;
-    std::string text = args.get(flag);
-    char *end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0')
-      return Status::error(flag + " expects a number, got '" + text + "'");
-    return v;
-  };
   if (s.greedy)
     for (const char *f : {"--temperature", "--top-k", "--top-p"})
       if (args.has(f))
         return Status::error(std::string(f) + " has no effect with --greedy");
-  COLM_ASSIGN_OR_RETURN(s.temperature, number("--temperature", 1.0));
+  COLM_ASSIGN_OR_RETURN(s.temperature, args.getDouble("--temperature", 1.0));
   COLM_ASSIGN_OR_RETURN(s.topK, args.getInt("--top-k", 0, 0, INT64_MAX));
-  COLM_ASSIGN_OR_RETURN(s.topP, number("--top-p", 1.0));
+  COLM_ASSIGN_OR_RETURN(s.topP, args.getDouble("--top-p", 1.0));
   COLM_ASSIGN_OR_RETURN(s.repetitionPenalty,
-                        number("--repetition-penalty", 1.0));
+                        args.getDouble("--repetition-penalty", 1.0));
   COLM_ASSIGN_OR_RETURN(int64_t seed, args.getInt("--seed", 0, 0, INT64_MAX));
   s.seed = static_cast<uint64_t>(seed);
   COLM_TRY(validateSamplingConfig(s));

@@ -1,6 +1,8 @@
 //===- Scheduler.cpp - continuous batching for colm serve -------*- C++ -*-===//
 #include "tools/colm/Scheduler.h"
 
+#include "runtime/Parallel.h"
+
 #include <atomic>
 #include <cstdio>
 
@@ -182,23 +184,11 @@ void Scheduler::loop() {
     }
     // Decode steps of different sequences are independent: run them on all
     // cores.
-    std::atomic<size_t> cursor{0};
-    auto work = [&] {
-      for (size_t i; (i = cursor++) < decoding.size();) {
-        Active &a = *decoding[i];
-        a.logits = generator.decode(a.seq, next[i],
-                                    chainsAt(a.request->schedule, a.index));
-      }
-    };
-    unsigned workers = std::max<unsigned>(
-        1, std::min<unsigned>(std::thread::hardware_concurrency(),
-                              static_cast<unsigned>(decoding.size())));
-    std::vector<std::thread> pool;
-    for (unsigned w = 1; w < workers; ++w)
-      pool.emplace_back(work);
-    work();
-    for (std::thread &t : pool)
-      t.join();
+    parallelFor(decoding.size(), [&](size_t i) {
+      Active &a = *decoding[i];
+      a.logits = generator.decode(a.seq, next[i],
+                                  chainsAt(a.request->schedule, a.index));
+    });
     for (Active *a : decoding)
       if (!a->logits) {
         finish(*a, "error", a->logits.status().message());

@@ -112,32 +112,23 @@ Result<RunSettings> settingsFromFlags(const Args &args, const RunSettings &base,
   COLM_ASSIGN_OR_RETURN(s.opt.kind,
                         parseOptimizerKind(args.get(
                             "--optimizer", optimizerKindName(base.opt.kind))));
-  auto number = [&](const std::string &flag,
-                    double fallback) -> Result<double> {
-    if (!args.has(flag))
-      return fallback;
-    std::string text = args.get(flag);
-    char *end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(v))
-      return Status::error(flag + " expects a number, got '" + text + "'");
-    return v;
-  };
-  COLM_ASSIGN_OR_RETURN(s.opt.lr, number("--lr", base.opt.lr));
-  COLM_ASSIGN_OR_RETURN(s.opt.beta1, number("--beta1", base.opt.beta1));
-  COLM_ASSIGN_OR_RETURN(s.opt.beta2, number("--beta2", base.opt.beta2));
-  COLM_ASSIGN_OR_RETURN(s.opt.eps, number("--eps", base.opt.eps));
+  COLM_ASSIGN_OR_RETURN(s.opt.lr, args.getDouble("--lr", base.opt.lr));
+  COLM_ASSIGN_OR_RETURN(s.opt.beta1, args.getDouble("--beta1", base.opt.beta1));
+  COLM_ASSIGN_OR_RETURN(s.opt.beta2, args.getDouble("--beta2", base.opt.beta2));
+  COLM_ASSIGN_OR_RETURN(s.opt.eps, args.getDouble("--eps", base.opt.eps));
   // PyTorch's defaults: AdamW decays 0.01, SGD does not.
   double decay = fresh ? (s.opt.kind == OptimizerConfig::AdamW ? 0.01 : 0.0)
                        : base.opt.weightDecay;
-  COLM_ASSIGN_OR_RETURN(s.opt.weightDecay, number("--weight-decay", decay));
+  COLM_ASSIGN_OR_RETURN(s.opt.weightDecay,
+                        args.getDouble("--weight-decay", decay));
   COLM_ASSIGN_OR_RETURN(
       s.opt.schedule,
       parseSchedule(args.get("--schedule", scheduleName(base.opt.schedule))));
   COLM_ASSIGN_OR_RETURN(s.opt.warmup,
                         args.getInt("--warmup", base.opt.warmup, 0, INT64_MAX));
-  COLM_ASSIGN_OR_RETURN(s.opt.clipGradNorm,
-                        number("--clip-grad-norm", base.opt.clipGradNorm));
+  COLM_ASSIGN_OR_RETURN(
+      s.opt.clipGradNorm,
+      args.getDouble("--clip-grad-norm", base.opt.clipGradNorm));
   s.sampler = args.get("--sampler", base.sampler);
   COLM_TRY(parseSamplerKind(s.sampler).status().isOk()
                ? Status::ok()
