@@ -9,7 +9,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <functional>
 #include <set>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -216,41 +218,21 @@ Status writeAll(const std::string &dir, const Model &model,
   return writeFileAtomic(dir + "/" + kStateJson, stateJson(state));
 }
 
-} // namespace
-
-Status saveCheckpoint(const std::string &dirArg, const Model &model,
-                      const TrainingState &state, const Tokenizer &tokenizer) {
-  if (dirArg.empty())
-    return Status::error("cannot save a checkpoint: empty directory name");
-  SavePaths p = savePaths(dirArg);
-  // Check what can be checked before touching the file system.
-  COLM_TRY(validateConfig(model.config).withContext(p.dir));
-  COLM_TRY(checkParams(model.config, model.params, p.dir));
-  if (state.step < 0)
-    return Status::error(p.dir + ": the training step must be non-negative");
-  if (!state.args.isObject())
-    return Status::error(p.dir + ": the run arguments must be a JSON object");
-  COLM_TRY(makeDirectories(p.parent).withContext("cannot save checkpoint '" +
-                                                 p.dir + "'"));
-  COLM_TRY(recover(p));
-
-  std::vector<std::string> extra;
-  bool replacing = exists(p.dir);
-  if (replacing) {
-    if (!isDirectory(p.dir))
-      return Status::error("cannot save checkpoint '" + p.dir +
-                           "': a file with that name exists");
-    COLM_ASSIGN_OR_RETURN(extra, extraFiles(p.dir));
-  }
-
+/// Writes a new version of `p.dir` through `write` (called with the temporary
+/// sibling directory) and swaps it in atomically as a whole. `extra` names
+/// regular files of the old version that the new one keeps (hard links).
+Status replaceDirectory(const SavePaths &p, bool replacing,
+                        const std::vector<std::string> &extra,
+                        const std::function<Status(const std::string &)> &write,
+                        const std::string &what) {
   if (::mkdir(p.tmp.c_str(), 0755) != 0)
-    return Status::error("cannot save checkpoint '" + p.dir +
+    return Status::error("cannot save " + what + " '" + p.dir +
                          "': cannot create '" + p.tmp + "': " + errnoText());
   auto fail = [&](const Status &st) {
     (void)removeTree(p.tmp);
-    return st.withContext("cannot save checkpoint '" + p.dir + "'");
+    return st.withContext("cannot save " + what + " '" + p.dir + "'");
   };
-  Status written = writeAll(p.tmp, model, state, tokenizer);
+  Status written = write(p.tmp);
   if (!written)
     return fail(written);
   for (const std::string &name : extra) {
@@ -267,7 +249,7 @@ Status saveCheckpoint(const std::string &dirArg, const Model &model,
       return fail(st);
   } else if (::renameat2(AT_FDCWD, p.tmp.c_str(), AT_FDCWD, p.dir.c_str(),
                          RENAME_EXCHANGE) == 0) {
-    // p.tmp now holds the old checkpoint.
+    // p.tmp now holds the old version.
     syncDirectory(p.parent);
     (void)removeTree(p.tmp);
   } else {
@@ -289,6 +271,86 @@ Status saveCheckpoint(const std::string &dirArg, const Model &model,
   }
   syncDirectory(p.parent);
   return Status::ok();
+}
+
+} // namespace
+
+Status saveCheckpoint(const std::string &dirArg, const Model &model,
+                      const TrainingState &state, const Tokenizer &tokenizer,
+                      bool keepOtherFiles) {
+  if (dirArg.empty())
+    return Status::error("cannot save a checkpoint: empty directory name");
+  SavePaths p = savePaths(dirArg);
+  // Check what can be checked before touching the file system.
+  COLM_TRY(validateConfig(model.config).withContext(p.dir));
+  COLM_TRY(checkParams(model.config, model.params, p.dir));
+  if (state.step < 0)
+    return Status::error(p.dir + ": the training step must be non-negative");
+  if (!state.args.isObject())
+    return Status::error(p.dir + ": the run arguments must be a JSON object");
+  COLM_TRY(makeDirectories(p.parent).withContext("cannot save checkpoint '" +
+                                                 p.dir + "'"));
+  COLM_TRY(recover(p));
+
+  std::vector<std::string> extra;
+  bool replacing = exists(p.dir);
+  if (replacing) {
+    if (!isDirectory(p.dir))
+      return Status::error("cannot save checkpoint '" + p.dir +
+                           "': a file with that name exists");
+    COLM_ASSIGN_OR_RETURN(extra, extraFiles(p.dir));
+    if (!keepOtherFiles)
+      extra.clear();
+  }
+  return replaceDirectory(
+      p, replacing, extra,
+      [&](const std::string &tmp) {
+        return writeAll(tmp, model, state, tokenizer);
+      },
+      "checkpoint");
+}
+
+Status
+writeModelDirectory(const std::string &dirArg, bool replace,
+                    const std::function<Status(const std::string &)> &write) {
+  if (dirArg.empty())
+    return Status::error("cannot write a model: empty directory name");
+  SavePaths p = savePaths(dirArg);
+  COLM_TRY(makeDirectories(p.parent).withContext("cannot write model '" +
+                                                 p.dir + "'"));
+  COLM_TRY(recover(p));
+  COLM_TRY(checkModelDirectoryWritable(p.dir, replace));
+  return replaceDirectory(p, exists(p.dir), {}, write, "model");
+}
+
+Status checkModelDirectoryWritable(const std::string &dirArg, bool replace) {
+  SavePaths p = savePaths(dirArg);
+  if (!exists(p.dir))
+    return Status::ok();
+  if (!isDirectory(p.dir))
+    return Status::error("cannot write model '" + p.dir +
+                         "': a file with that name exists");
+  // Only a model directory (or an empty one) is ours to replace, even with
+  // --force: never delete a directory of the user's files.
+  COLM_ASSIGN_OR_RETURN(std::vector<std::string> extra, extraFiles(p.dir));
+  (void)extra;
+  std::error_code ec;
+  if (!fs::is_empty(p.dir, ec) && !replace)
+    return Status::error(
+        p.dir + " already holds a " +
+        (isTrainingCheckpoint(p.dir) ? "training checkpoint" : "model") +
+        " (use --force to replace it)");
+  return Status::ok();
+}
+
+Status saveModelDirectory(const std::string &dir, const Model &model,
+                          const Tokenizer &tokenizer, bool replace) {
+  COLM_TRY(validateConfig(model.config).withContext(dir));
+  COLM_TRY(checkParams(model.config, model.params, dir));
+  return writeModelDirectory(dir, replace, [&](const std::string &tmp) {
+    COLM_TRY(saveModel(tmp, model));
+    return saveTokenizer(tmp, tokenizer);
+  });
 }
 
 Result<Checkpoint> loadCheckpoint(const std::string &dirArg) {
@@ -323,6 +385,61 @@ bool isTrainingCheckpoint(const std::string &dirArg) {
   if (!exists(dir) && isDirectory(p.backup))
     dir = p.backup;
   return exists(dir + "/" + kStateJson);
+}
+
+Result<DirectoryLock> DirectoryLock::acquire(const std::string &dirArg,
+                                             const std::string &holder) {
+  SavePaths p = savePaths(dirArg);
+  COLM_TRY(makeDirectories(p.parent));
+  size_t slash = p.dir.find_last_of('/');
+  std::string base =
+      slash == std::string::npos ? p.dir : p.dir.substr(slash + 1);
+  std::string path =
+      (p.parent == "." && slash == std::string::npos ? std::string()
+                                                     : p.parent + "/") +
+      "." + base + ".lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return Status::error("cannot lock '" + p.dir + "': cannot open '" + path +
+                         "': " + errnoText());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[512] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK)
+      return Status::error("cannot lock '" + p.dir + "' (" + path +
+                           "): " + std::strerror(err));
+    std::string who = n > 0 ? std::string(buf, static_cast<size_t>(n))
+                            : std::string("another process");
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' '))
+      who.pop_back();
+    return Status::error(p.dir + " is in use by " + who +
+                         "; wait for it to finish, or write to another "
+                         "directory");
+  }
+  std::string text =
+      "pid " + std::to_string(::getpid()) + " (" + holder + ")\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) !=
+                                     static_cast<ssize_t>(text.size())) {
+    // The lock holds without its note; only the message would be poorer.
+  }
+  return DirectoryLock(fd);
+}
+
+DirectoryLock &DirectoryLock::operator=(DirectoryLock &&other) noexcept {
+  if (this != &other) {
+    if (fd >= 0)
+      ::close(fd);
+    fd = other.fd;
+    other.fd = -1;
+  }
+  return *this;
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd >= 0)
+    ::close(fd); // releases the flock
 }
 
 } // namespace colm

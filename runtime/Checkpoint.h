@@ -32,6 +32,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace colm {
@@ -61,13 +62,56 @@ struct Checkpoint {
 /// directories are created. An existing `dir` must be a model directory (it
 /// has config.json) or empty; other regular files in it (a log, a plot) are
 /// carried into the new version as hard links. Parameters are stored as F32.
+/// With `keepOtherFiles` false nothing of the old directory survives (a fresh
+/// run that replaces an older one with --force).
 Status saveCheckpoint(const std::string &dir, const Model &model,
                       const TrainingState &state,
-                      const Tokenizer &tokenizer = Tokenizer());
+                      const Tokenizer &tokenizer = Tokenizer(),
+                      bool keepOtherFiles = true);
+
+/// Writes a model directory as a whole: `write` fills a temporary sibling
+/// directory, which then replaces `dir` atomically, so nothing of an older
+/// model (training_state.*, a log) survives. An existing non-empty `dir` is
+/// refused unless `replace` (--force); one that is not a model directory (no
+/// config.json) is refused always.
+Status
+writeModelDirectory(const std::string &dir, bool replace,
+                    const std::function<Status(const std::string &)> &write);
+
+/// The checks of writeModelDirectory() alone, to fail before long work.
+Status checkModelDirectoryWritable(const std::string &dir, bool replace);
+
+/// writeModelDirectory() with config.json, model.safetensors and
+/// tokenizer.json.
+Status saveModelDirectory(const std::string &dir, const Model &model,
+                          const Tokenizer &tokenizer, bool replace);
 
 /// Reads a checkpoint written by saveCheckpoint(). A model directory without
 /// training state is an error ("DIR is a model, not a training checkpoint").
 Result<Checkpoint> loadCheckpoint(const std::string &dir);
+
+/// An exclusive lock on writing a directory, held while a process may write
+/// it (a whole training run). It is an flock() on the sibling file
+/// `.NAME.lock`, which survives the directory swaps of the saves; the kernel
+/// drops it when the process dies, so a crash never leaves a stale lock.
+class DirectoryLock {
+public:
+  /// Takes the lock of `dir` or fails at once with a message that names the
+  /// holder (its pid and what it is, from `holder` of the other process).
+  static Result<DirectoryLock> acquire(const std::string &dir,
+                                       const std::string &holder);
+  DirectoryLock(DirectoryLock &&other) noexcept : fd(other.fd) {
+    other.fd = -1;
+  }
+  DirectoryLock &operator=(DirectoryLock &&other) noexcept;
+  DirectoryLock(const DirectoryLock &) = delete;
+  DirectoryLock &operator=(const DirectoryLock &) = delete;
+  ~DirectoryLock();
+
+private:
+  explicit DirectoryLock(int fd) : fd(fd) {}
+  int fd = -1;
+};
 
 /// Whether `dir` (or its interrupted-save backup) holds training state.
 bool isTrainingCheckpoint(const std::string &dir);

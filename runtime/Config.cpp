@@ -14,6 +14,7 @@ namespace colm {
 // Sizes above this are surely a mistake, and the bound keeps every product of
 // two sizes (dim * S_k) inside int64.
 static constexpr int64_t kMaxSize = (int64_t{1} << 31) - 1;
+static constexpr int64_t kMaxLayers = 1024;
 
 int64_t ModelConfig::chainSum() const { return chainPrefixSum(numChains()); }
 
@@ -266,6 +267,11 @@ Status validateConfig(const ModelConfig &cfg) {
   COLM_TRY(checkPositive("hidden_size", cfg.hiddenSize));
   COLM_TRY(checkPositive("intermediate_size", cfg.intermediateSize));
   COLM_TRY(checkPositive("num_hidden_layers", cfg.numLayers));
+  // Far deeper than any real model; the compiled graphs grow with the depth.
+  if (cfg.numLayers > kMaxLayers)
+    return Status::error("num_hidden_layers " + std::to_string(cfg.numLayers) +
+                         " is more than " + std::to_string(kMaxLayers) +
+                         ", the deepest model colm compiles");
   COLM_TRY(checkPositive("num_attention_heads", cfg.numHeads));
   COLM_TRY(checkPositive("num_key_value_heads", cfg.numKvHeads));
   COLM_TRY(checkPositive("max_position_embeddings", cfg.maxPositionEmbeddings));

@@ -3,6 +3,10 @@
 #include "runtime/Data.h"
 
 #include "runtime/File.h"
+#include "runtime/Memory.h"
+
+#include <cstring>
+#include <sys/stat.h>
 
 namespace colm {
 
@@ -11,12 +15,38 @@ static bool endsWith(std::string_view s, std::string_view suffix) {
          s.substr(s.size() - suffix.size()) == suffix;
 }
 
+uint64_t dataFingerprint(std::string_view bytes) {
+  uint64_t h = 0x243f6a8885a308d3ull ^ static_cast<uint64_t>(bytes.size());
+  auto mix = [&h](uint64_t w) {
+    h ^= w;
+    h *= 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  };
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + i, 8);
+    mix(w);
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, bytes.data() + i, bytes.size() - i);
+  mix(tail ^ (0xffull << 56));
+  return h;
+}
+
 Result<TokenData> loadTokens(const std::string &path, int64_t vocabSize) {
+  // The ids take 4 bytes a token (2 a byte for .bin): check before reading.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    COLM_TRY(checkMemoryFits(5.0 * double(st.st_size),
+                             "reading data file '" + path + "'"));
   Result<std::string> bytes = readFile(path);
   if (!bytes)
     return bytes.status().withContext("data file");
   TokenData data;
   data.source = path;
+  data.fileBytes = bytes->size();
+  data.fingerprint = dataFingerprint(*bytes);
   if (bytes->empty())
     return Status::error("data file '" + path + "' is empty");
   if (endsWith(path, ".bin")) {

@@ -24,6 +24,10 @@ struct TokenData {
   std::vector<int32_t> ids;
   /// The file the ids came from (for messages).
   std::string source;
+  /// What identifies the data independent of its path: the file's size and
+  /// a 64-bit hash of its bytes (dataFingerprint()).
+  uint64_t fileBytes = 0;
+  uint64_t fingerprint = 0;
 
   int64_t size() const { return static_cast<int64_t>(ids.size()); }
 };
@@ -33,6 +37,10 @@ struct TokenData {
 /// vocabSize >= 256. Errors: missing or empty file, an id >= vocabSize (the
 /// message gives the id and its position).
 Result<TokenData> loadTokens(const std::string &path, int64_t vocabSize);
+
+/// A 64-bit hash of `bytes` (not cryptographic): equal files give equal
+/// fingerprints, and a change anywhere changes it with near certainty.
+uint64_t dataFingerprint(std::string_view bytes);
 
 /// Checks that `data` holds at least one window of T inputs plus the one
 /// further target (N >= T + 1), and that T > 0.

@@ -12,15 +12,47 @@ namespace colm {
 
 static std::string errnoText() { return std::strerror(errno); }
 
-Result<std::string> readFile(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+const char *fileKindName(unsigned mode) {
+  switch (mode & S_IFMT) {
+  case S_IFDIR:
+    return "a directory";
+  case S_IFCHR:
+    return "a character device";
+  case S_IFBLK:
+    return "a block device";
+  case S_IFIFO:
+    return "a pipe (FIFO)";
+  case S_IFSOCK:
+    return "a socket";
+  default:
+    return "a special file";
+  }
+}
+
+Result<std::string> readFile(const std::string &path, uint64_t maxBytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+  // below like every other file that is not a regular one.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return Status::error("cannot open '" + path + "': " + errnoText());
   struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    std::string msg = "cannot stat '" + path + "': " + errnoText();
     ::close(fd);
-    return Status::error("cannot read '" + path + "': it is a directory");
+    return Status::error(msg);
   }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::error("cannot read '" + path + "': it is " +
+                         fileKindName(st.st_mode) + ", not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > maxBytes) {
+    ::close(fd);
+    return Status::error("cannot read '" + path + "': it has " +
+                         std::to_string(st.st_size) + " bytes, more than the " +
+                         std::to_string(maxBytes) + " this reader accepts");
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   std::string bytes;
   if (st.st_size > 0)
     bytes.reserve(static_cast<size_t>(st.st_size));
@@ -36,6 +68,12 @@ Result<std::string> readFile(const std::string &path) {
     }
     if (n == 0)
       break;
+    // The file may grow while it is read: keep the bound.
+    if (bytes.size() + static_cast<size_t>(n) > maxBytes) {
+      ::close(fd);
+      return Status::error("cannot read '" + path + "': it grew past " +
+                           std::to_string(maxBytes) + " bytes while read");
+    }
     bytes.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);

@@ -3,10 +3,13 @@
 #include "runtime/Model.h"
 
 #include "runtime/File.h"
+#include "runtime/Memory.h"
 #include "runtime/Random.h"
 
+#include <cmath>
 #include <cstdio>
 #include <set>
+#include <sys/stat.h>
 
 namespace colm {
 
@@ -138,7 +141,52 @@ Status checkParams(const ModelConfig &cfg, const TensorMap &params,
     if (spec.kind == ParamKind::ChainLinear)
       COLM_TRY(checkBlockLowerTriangular(cfg, spec.name, params.at(spec.name))
                    .withContext(source));
+  for (const ParamSpec &spec : specs)
+    COLM_TRY(checkFinite(spec.name, params.at(spec.name)).withContext(source));
   return Status::ok();
+}
+
+Status checkFinite(const std::string &name, const Tensor &t) {
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    float x = t.data[i];
+    if (std::isfinite(x))
+      continue;
+    std::string index;
+    size_t rest = i;
+    for (size_t d = t.shape.size(); d-- > 0;) {
+      size_t extent = static_cast<size_t>(t.shape[d]);
+      std::string part = std::to_string(extent ? rest % extent : rest);
+      index = d + 1 == t.shape.size() ? part : part + ", " + index;
+      rest = extent ? rest / extent : 0;
+    }
+    return Status::error(
+        "tensor '" + name + "' holds " + (std::isnan(x) ? "NaN" : "Inf") +
+        " at [" + index +
+        "]; non-finite weights are damage (a diverged run or a corrupted "
+        "file), refusing to use them");
+  }
+  return Status::ok();
+}
+
+double modelParamCount(const ModelConfig &c) {
+  double d = double(c.hiddenSize), f = double(c.intermediateSize),
+         v = double(c.vocabSize);
+  double hd = c.numHeads > 0 ? d / double(c.numHeads) : 0;
+  double q = double(c.numHeads) * hd, kv = double(c.numKvHeads) * hd;
+  double kvIn = d;
+  if (c.kvSharing && c.chainSum() > 0 && !c.chains.empty())
+    kvIn = d * double(c.chains[0]) / double(c.chainSum());
+  double layer = 2 * d + 2 * q * d + 2 * kv * kvIn + 3 * f * d;
+  return 2 * v * d + d + double(c.numLayers) * layer;
+}
+
+Status checkModelFits(const ModelConfig &config, double copies,
+                      double extraBytes, const std::string &what) {
+  double params = modelParamCount(config);
+  double bytes = copies * 4.0 * params + extraBytes;
+  char count[32];
+  std::snprintf(count, sizeof count, "%.3g", params);
+  return checkMemoryFits(bytes, what + " (" + count + " parameters)");
 }
 
 Result<Model> loadModel(const std::string &dir) {
@@ -147,6 +195,12 @@ Result<Model> loadModel(const std::string &dir) {
   Model model;
   COLM_ASSIGN_OR_RETURN(model.config, loadConfig(configPath));
   COLM_TRY(validateConfig(model.config).withContext(configPath));
+  // The file's bytes and the fp32 tensors are held at once while reading.
+  struct stat st;
+  double fileBytes =
+      ::stat(weightsPath.c_str(), &st) == 0 ? double(st.st_size) : 0.0;
+  COLM_TRY(checkModelFits(model.config, 1, fileBytes,
+                          "loading the model in " + dir));
   COLM_ASSIGN_OR_RETURN(model.params, readSafetensors(weightsPath));
   COLM_TRY(checkParams(model.config, model.params, weightsPath));
   return model;

@@ -57,13 +57,28 @@ Status checkBlockLowerTriangular(const ModelConfig &config,
 void applyChainMask(const ModelConfig &config, Tensor &t);
 
 /// Checks `params` against modelParams(config): missing, unexpected and
-/// mis-shaped tensors, and the zero blocks of chain linears. `source` names
-/// the file in errors.
+/// mis-shaped tensors, non-finite values (a NaN or Inf weight is damage, never
+/// a model), and the zero blocks of chain linears. `source` names the file in
+/// errors.
 Status checkParams(const ModelConfig &config, const TensorMap &params,
                    const std::string &source);
 
+/// The error for the first NaN or Inf of `t`, naming the tensor and the index.
+Status checkFinite(const std::string &name, const Tensor &t);
+
+/// The number of parameters of `config` as stored (dense, zero blocks
+/// included), computed without building the list; a double, so that absurd
+/// configs cannot overflow.
+double modelParamCount(const ModelConfig &config);
+
+/// An error naming the estimate when `copies` fp32 copies of the parameters
+/// plus `extraBytes` do not fit in the available memory; `what` says what
+/// needs it ("colm init", "training with --batch 8 --seq 128").
+Status checkModelFits(const ModelConfig &config, double copies,
+                      double extraBytes, const std::string &what);
+
 /// Reads dir/config.json and dir/model.safetensors, validates the config and
-/// checks the parameters.
+/// checks the parameters (their memory is checked before they are read).
 Result<Model> loadModel(const std::string &dir);
 
 /// Creates `dir` if needed and writes config.json and model.safetensors

@@ -330,6 +330,8 @@ Status Optimizer::loadState(const TensorMap &state) {
                                "' has shape " + formatShape(it->second.shape) +
                                ", expected " + formatShape(s.shape) +
                                " (the shape of parameter '" + s.name + "')");
+        COLM_TRY(checkFinite(name, it->second)
+                     .withContext("optimizer state (a diverged run?)"));
         moves.push_back({dst, &it->second});
         ++expected;
       }

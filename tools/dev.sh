@@ -31,7 +31,7 @@ case "${1:-}" in
   main)
     setup; build
     colm="$build_dir/bin/colm"
-    "$colm" demo --out "$build_dir/colm-demo"
+    "$colm" demo --out "$build_dir/colm-demo" --force
     # Train a small CoLM-Air on the Brown corpus with the multi-chain loss.
     data="${COLM_CACHE_DIR:-$HOME/.cache/colm}/data"
     out="$build_dir/brown"

@@ -163,3 +163,59 @@ TEST(CheckpointTest, ClearErrors) {
                             "\"version\": 1, \"step\": 3, \"seed\": \"-1\"}"));
   EXPECT_ERROR(loadCheckpoint(ck), "training_state.json", "\"seed\"");
 }
+
+TEST(CheckpointTest, ModelDirectoriesAreReplacedOnlyWhenAskedAndWhole) {
+  TempDir tmp;
+  Model m = initModel(smallConfig({1, 1, 2}), 3);
+  std::string dir = tmp.path("model");
+  ASSERT_OK(saveCheckpoint(dir, m, sampleState(m)));
+  ASSERT_OK(writeFileAtomic(dir + "/train.jsonl", "{}\n"));
+  // Without --force an existing model or checkpoint is kept, and the
+  // message says which it is.
+  Model other = initModel(smallConfig({1, 1, 2}), 4);
+  EXPECT_ERROR(saveModelDirectory(dir, other, Tokenizer(), false),
+               "already holds a training checkpoint", "--force");
+  EXPECT_TRUE(isTrainingCheckpoint(dir));
+  // With it, nothing of the old directory survives: no training state that
+  // --resume would pick up with the new weights, no old log.
+  ASSERT_OK(saveModelDirectory(dir, other, Tokenizer(), true));
+  EXPECT_FALSE(isTrainingCheckpoint(dir));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/training_state.safetensors"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/train.jsonl"));
+  Result<Model> back = loadModel(dir);
+  ASSERT_OK(back);
+  EXPECT_EQ(back->params.at("lm_head.weight").data,
+            other.params.at("lm_head.weight").data);
+  EXPECT_EQ(countEntries(tmp.str()), 1); // no temporary or backup left
+}
+
+TEST(CheckpointTest, ForceNeverReplacesADirectoryOfOtherFiles) {
+  TempDir tmp;
+  ASSERT_OK(makeDirectories(tmp.path("home")));
+  ASSERT_OK(writeFileAtomic(tmp.path("home/notes.txt"), "mine"));
+  Model m = initModel(smallConfig(), 0);
+  EXPECT_ERROR(saveModelDirectory(tmp.path("home"), m, Tokenizer(), true),
+               "not a model directory");
+  EXPECT_EQ(*readFile(tmp.path("home/notes.txt")), "mine");
+  EXPECT_ERROR(checkModelDirectoryWritable(tmp.path("home/notes.txt"), true),
+               "a file with that name exists");
+  // An empty directory is fine.
+  ASSERT_OK(makeDirectories(tmp.path("empty")));
+  EXPECT_OK(saveModelDirectory(tmp.path("empty"), m, Tokenizer(), false));
+}
+
+TEST(CheckpointTest, ADirectoryHasOneWriter) {
+  TempDir tmp;
+  std::string dir = tmp.path("run");
+  Result<DirectoryLock> first = DirectoryLock::acquire(dir, "colm train A");
+  ASSERT_TRUE(first.isOk()) << first.status().message();
+  // flock() locks belong to the open file, so a second acquire in this
+  // process conflicts just as another process would.
+  EXPECT_ERROR(DirectoryLock::acquire(dir + "/", "colm train B"),
+               "is in use by pid", "colm train A");
+  {
+    DirectoryLock moved = first.take();
+  }
+  // Released with its owner: the next run gets it.
+  EXPECT_OK(DirectoryLock::acquire(dir, "colm train C"));
+}

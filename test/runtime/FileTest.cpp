@@ -67,3 +67,21 @@ TEST(FileTest, MakeDirectoriesNested) {
   EXPECT_ERROR(makeDirectories(dir.path("f")), "f");
   EXPECT_ERROR(makeDirectories(dir.path("f/g")), "f/g");
 }
+
+TEST(FileTest, OnlyRegularFilesAreRead) {
+  // A device would be read forever, a FIFO would block: both are refused
+  // at once.
+  EXPECT_ERROR(readFile("/dev/zero"), "/dev/zero", "a character device",
+               "not a regular file");
+  TempDir dir;
+  std::string fifo = dir.path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  EXPECT_ERROR(readFile(fifo), "pipe", "FIFO", "not a regular file");
+}
+
+TEST(FileTest, ReadsAreBounded) {
+  TempDir dir;
+  ASSERT_OK(writeFileAtomic(dir.path("x"), "0123456789"));
+  EXPECT_OK(readFile(dir.path("x"), 10));
+  EXPECT_ERROR(readFile(dir.path("x"), 9), "10 bytes", "more than the 9");
+}

@@ -219,3 +219,33 @@ TEST(ModelTest, LlamaCheckpointIsOneChainModel) {
   ASSERT_OK(back);
   EXPECT_EQ(back->config.numChains(), 1);
 }
+
+TEST_F(LoadModelErrors, NonFiniteWeightNamesTensorAndIndex) {
+  model.params.at("model.layers.1.mlp.down_proj.weight").at(2, 7) = NAN;
+  EXPECT_ERROR(writeAndLoad(), "model.safetensors",
+               "model.layers.1.mlp.down_proj.weight", "NaN at [2, 7]");
+  model.params.at("model.layers.1.mlp.down_proj.weight").at(2, 7) = 0.0f;
+  model.params.at("model.norm.weight").data[3] = -INFINITY;
+  EXPECT_ERROR(writeAndLoad(), "model.norm.weight", "Inf at [3]");
+  // Nor can such weights be saved.
+  EXPECT_ERROR(saveModel(dir.path("again"), model), "model.norm.weight", "Inf");
+}
+
+TEST(ModelTest, ParamCountMatchesTheTensors) {
+  for (auto cfg : {smallConfig({1, 1, 2}), smallConfig({2, 2}, 2, true)}) {
+    Model m = initModel(cfg, 0);
+    double n = 0;
+    for (const auto &[name, t] : m.params)
+      n += double(t.numel());
+    EXPECT_EQ(modelParamCount(cfg), n);
+  }
+}
+
+TEST(ModelTest, HugeConfigsAreRefusedWithTheEstimate) {
+  ModelConfig c = smallConfig();
+  c.vocabSize = (int64_t{1} << 31) - 1;
+  c.hiddenSize = 1 << 20;
+  EXPECT_ERROR(checkModelFits(c, 1, 0, "colm init"), "colm init", "needs about",
+               "PiB", "available");
+  EXPECT_OK(checkModelFits(smallConfig(), 4, 1e6, "training"));
+}

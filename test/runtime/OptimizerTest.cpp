@@ -339,3 +339,14 @@ TEST(OptimizerTest, LargeStepCountRoundTrips) {
   EXPECT_EQ(a.stepCount(), 3 * 16777216 + 5);
   EXPECT_EQ(a.stateTensors().at("step").data, st.at("step").data);
 }
+
+TEST(OptimizerTest, NonFiniteStateIsRefusedOnLoad) {
+  ModelConfig mc = smallConfig();
+  Model m = initModel(mc, 9);
+  Optimizer opt(adamw(0.01, 0.1), mc, m.params, 0);
+  TensorMap state = opt.stateTensors();
+  state.at(std::string("exp_avg_sq.") + kQ).data[5] = NAN;
+  Optimizer other(adamw(0.01, 0.1), mc, m.params, 0);
+  EXPECT_ERROR(other.loadState(state), "optimizer state", "exp_avg_sq.", kQ,
+               "NaN");
+}

@@ -1,6 +1,11 @@
 //===- Colm.cpp - the colm driver -------------------------------*- C++ -*-===//
 #include "tools/colm/Commands.h"
 
+#include "runtime/Memory.h"
+
+#include "llvm/Config/llvm-config.h"
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -29,6 +34,35 @@ const Command commands[] = {
     {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
 
+#ifndef COLM_VERSION
+#define COLM_VERSION "0.0.0"
+#endif
+
+void printVersion() {
+  std::printf("colm %s\n", COLM_VERSION);
+  std::printf("  built with  %s\n",
+#ifdef __clang__
+              "clang " __clang_version__
+#else
+              "gcc " __VERSION__
+#endif
+  );
+  std::printf("  MLIR        %s\n", LLVM_VERSION_STRING);
+  std::printf("  backends    reference (interpreter)\n");
+}
+
+/// Output that could not be written is a failure of the command: a full
+/// disk behind `> file` must not look like success.
+int checkStdout(int code) {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "error: cannot write to standard output: %s\n",
+                 errno ? std::strerror(errno) : "write error");
+    return code == 0 ? 1 : code;
+  }
+  return code;
+}
+
 void printUsage(FILE *out) {
   std::fprintf(out, "usage: colm <command> [flags]\n\n"
                     "colm compiles and runs Chain-of-Model language models.\n\n"
@@ -36,12 +70,13 @@ void printUsage(FILE *out) {
   for (const Command &c : commands)
     std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
   std::fprintf(out, "\nRun 'colm <command> --help' for the flags of a "
-                    "command.\n");
+                    "command, 'colm --version' for the build.\n");
 }
 
 } // namespace
 
 int colmMain(int argc, char **argv) {
+  installOutOfMemoryHandler();
   if (argc < 2) {
     printUsage(stderr);
     return 2;
@@ -49,7 +84,11 @@ int colmMain(int argc, char **argv) {
   std::string name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
     printUsage(stdout);
-    return 0;
+    return checkStdout(0);
+  }
+  if (name == "--version" || name == "version") {
+    printVersion();
+    return checkStdout(0);
   }
   for (const Command &c : commands) {
     if (name != c.name)
@@ -58,9 +97,9 @@ int colmMain(int argc, char **argv) {
     Status status = c.run(args);
     if (!status.isOk()) {
       std::fprintf(stderr, "error: %s\n", status.message().c_str());
-      return 1;
+      return checkStdout(1);
     }
-    return 0;
+    return checkStdout(0);
   }
   std::fprintf(stderr, "error: unknown command '%s' (see colm --help)\n",
                name.c_str());

@@ -5,6 +5,7 @@
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
 #include "dialect/ChainDialect.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/File.h"
 #include "runtime/Model.h"
 #include "runtime/Npy.h"
@@ -62,7 +63,8 @@ Status runInit(const std::vector<std::string> &argv) {
   args.option("--config", "FILE.json", "model configuration", true)
       .option("--out", "DIR", "model directory to create", true)
       .option("--seed", "S", "random seed (default 0)")
-      .flag("--force", "overwrite a model that already exists in DIR");
+      .flag("--force", "replace a model that already exists in DIR (all of "
+                       "it, training state included)");
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();
@@ -70,13 +72,11 @@ Status runInit(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(ModelConfig config, loadConfig(args.get("--config")));
   COLM_TRY(validateConfig(config).withContext(args.get("--config")));
   std::string out = args.get("--out");
-  if (!args.isSet("--force") &&
-      std::filesystem::exists(out + "/model.safetensors"))
-    return Status::error(out + " already holds a model (use --force to "
-                               "overwrite it)");
+  bool force = args.isSet("--force");
+  COLM_TRY(checkModelDirectoryWritable(out, force));
+  COLM_TRY(checkModelFits(config, 1, 0, "colm init"));
   Model model = initModel(config, static_cast<uint64_t>(seed));
-  COLM_TRY(saveModel(out, model));
-  COLM_TRY(saveTokenizer(out, Tokenizer()));
+  COLM_TRY(saveModelDirectory(out, model, Tokenizer(), force));
   std::printf("wrote %s: %d chains %s, %s\n", out.c_str(), config.numChains(),
               formatChains(config.chains).c_str(),
               config.kvSharing ? "CoLM-Air (shared keys/values)" : "CoLM");
@@ -121,7 +121,8 @@ Status runForward(const std::vector<std::string> &argv) {
   args.option("--model", "DIR", "model directory", true)
       .option("--tokens", "IDS", "comma-separated token ids", true)
       .option("--chains", "K", "number of chains to run, 1..n (default n)")
-      .option("--logits-out", "FILE.npy", "where to write the logits", true);
+      .option("--logits-out", "FILE.npy", "where to write the logits", true,
+              "-o");
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();

@@ -9,6 +9,7 @@
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
 #include "dialect/ChainDialect.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/File.h"
 #include "runtime/Model.h"
 #include "tools/colm/Args.h"
@@ -52,7 +53,9 @@ Status runDemo(const std::vector<std::string> &argv) {
               "where to write the model and graph "
               "(default colm-demo)")
       .option("--prompt", "TEXT", "prompt, tokenised as bytes")
-      .option("--seed", "S", "initialisation seed (default 0)");
+      .option("--seed", "S", "initialisation seed (default 0)")
+      .flag("--force", "replace a model that already exists in DIR (all of "
+                       "it)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
@@ -64,16 +67,19 @@ Status runDemo(const std::vector<std::string> &argv) {
 
   COLM_ASSIGN_OR_RETURN(ModelConfig config,
                         parseConfig(kDemoConfig, "<demo config>"));
-  COLM_TRY(makeDirectories(out));
-  COLM_TRY(saveConfig(out + "/config.json", config));
+  bool force = args.isSet("--force");
+  COLM_TRY(checkModelDirectoryWritable(out, force));
   Model model = initModel(config, static_cast<uint64_t>(seed));
-  COLM_TRY(saveModel(out, model));
 
   mlir::MLIRContext context;
   dsl::loadDialects(context);
   COLM_ASSIGN_OR_RETURN(auto full, buildSubModel(context, config, 0));
   std::string graph = dsl::printGraph(*full);
-  COLM_TRY(writeFileAtomic(out + "/colm_air.mlir", graph));
+  COLM_TRY(writeModelDirectory(out, force, [&](const std::string &tmp) {
+    COLM_TRY(saveModel(tmp, model));
+    COLM_TRY(saveTokenizer(tmp, Tokenizer()));
+    return writeFileAtomic(tmp + "/colm_air.mlir", graph);
+  }));
   // The graph file is the model: it must read back to the same text.
   auto reparsed = mlir::parseSourceString<mlir::ModuleOp>(graph, &context);
   if (!reparsed || dsl::printGraph(*reparsed) != graph)

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 namespace colm::cli {
 namespace {
@@ -75,10 +76,18 @@ struct RunSettings {
   int64_t batch = 8, seq = 128, freeze = 0;
   uint64_t seed = 0;
   std::string data, chainLoss = "full", sampler = "random";
+  /// What identifies the data whatever its path (0: not recorded, an older
+  /// checkpoint).
+  uint64_t dataBytes = 0, dataFingerprint = 0;
+  /// Where the run logs and evaluates; a resumed run keeps them by default.
+  std::string log, val;
+  int64_t evalEvery = 0, saveEvery = 0;
 
   JsonValue toJson() const {
     JsonValue o = JsonValue::object();
     o.set("data", JsonValue::string(data));
+    o.set("data_bytes", JsonValue::string(std::to_string(dataBytes)));
+    o.set("data_fingerprint", JsonValue::string(hex(dataFingerprint)));
     o.set("batch", JsonValue::integer(batch));
     o.set("seq", JsonValue::integer(seq));
     o.set("optimizer", JsonValue::string(optimizerKindName(opt.kind)));
@@ -95,15 +104,38 @@ struct RunSettings {
     o.set("freeze_chains", JsonValue::integer(freeze));
     o.set("seed", JsonValue::integer(static_cast<int64_t>(seed)));
     o.set("total_steps", JsonValue::integer(opt.totalSteps));
+    o.set("log", JsonValue::string(log));
+    o.set("val", JsonValue::string(val));
+    o.set("eval_every", JsonValue::integer(evalEvery));
+    o.set("save_every", JsonValue::integer(saveEvery));
     return o;
   }
+
+  static std::string hex(uint64_t x) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)x);
+    return buf;
+  }
 };
+
+/// An absolute, normalised path (the file need not exist), so a checkpoint
+/// resumes from any working directory.
+std::string absolutePath(const std::string &path) {
+  if (path.empty())
+    return path;
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  if (ec)
+    return path;
+  auto p = std::filesystem::weakly_canonical(abs, ec);
+  return ec ? abs.lexically_normal().string() : p.string();
+}
 
 /// The settings of `base` with the flags given on the command line applied.
 Result<RunSettings> settingsFromFlags(const Args &args, const RunSettings &base,
                                       bool fresh) {
   RunSettings s = base;
-  s.data = args.get("--data", base.data);
+  s.data = args.has("--data") ? absolutePath(args.get("--data")) : base.data;
   if (s.data.empty())
     return Status::error("missing required flag --data FILE");
   COLM_ASSIGN_OR_RETURN(s.batch,
@@ -140,6 +172,12 @@ Result<RunSettings> settingsFromFlags(const Args &args, const RunSettings &base,
       int64_t seed,
       args.getInt("--seed", static_cast<int64_t>(base.seed), 0, INT64_MAX));
   s.seed = static_cast<uint64_t>(seed);
+  s.log = args.has("--log") ? absolutePath(args.get("--log")) : base.log;
+  s.val = args.has("--val") ? absolutePath(args.get("--val")) : base.val;
+  COLM_ASSIGN_OR_RETURN(
+      s.evalEvery, args.getInt("--eval-every", base.evalEvery, 0, INT64_MAX));
+  COLM_ASSIGN_OR_RETURN(
+      s.saveEvery, args.getInt("--save-every", base.saveEvery, 0, INT64_MAX));
   return s;
 }
 
@@ -155,26 +193,33 @@ RunSettings defaultSettings() {
 
 Result<RunSettings> settingsFromCheckpoint(const JsonValue &o,
                                            const std::string &dir) {
+  std::string where = dir + "/training_state.json";
   auto str = [&](const char *key) -> Result<std::string> {
     const JsonValue *v = o.find(key);
     if (!v || !v->isString())
-      return Status::error(dir + "/training_state.json: missing \"" +
-                           std::string(key) + "\"");
+      return Status::error(where + ": missing \"" + std::string(key) + "\"");
     return v->asString();
   };
   auto num = [&](const char *key) -> Result<double> {
     const JsonValue *v = o.find(key);
-    if (!v || !v->isNumber())
-      return Status::error(dir + "/training_state.json: missing \"" +
-                           std::string(key) + "\"");
+    if (!v || !v->isNumber() || !std::isfinite(v->asDouble()))
+      return Status::error(where + ": missing \"" + std::string(key) + "\"");
     return v->asDouble();
   };
+  auto count = [&](const char *key, int64_t lo, int64_t hi) -> Result<int64_t> {
+    const JsonValue *v = o.find(key);
+    if (!v || !v->isInteger() || v->asInt() < lo || v->asInt() > hi)
+      return Status::error(where + ": \"" + std::string(key) +
+                           "\" must be an integer in [" + std::to_string(lo) +
+                           ", " + std::to_string(hi) + "]");
+    return v->asInt();
+  };
+  // Keys that older checkpoints lack.
+  auto optional = [&](const char *key) { return o.find(key) != nullptr; };
   RunSettings s;
   COLM_ASSIGN_OR_RETURN(s.data, str("data"));
-  COLM_ASSIGN_OR_RETURN(double batch, num("batch"));
-  COLM_ASSIGN_OR_RETURN(double seq, num("seq"));
-  s.batch = static_cast<int64_t>(batch);
-  s.seq = static_cast<int64_t>(seq);
+  COLM_ASSIGN_OR_RETURN(s.batch, count("batch", 1, 1 << 20));
+  COLM_ASSIGN_OR_RETURN(s.seq, count("seq", 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(std::string kind, str("optimizer"));
   COLM_ASSIGN_OR_RETURN(s.opt.kind, parseOptimizerKind(kind));
   COLM_ASSIGN_OR_RETURN(s.opt.lr, num("lr"));
@@ -184,54 +229,137 @@ Result<RunSettings> settingsFromCheckpoint(const JsonValue &o,
   COLM_ASSIGN_OR_RETURN(s.opt.weightDecay, num("weight_decay"));
   COLM_ASSIGN_OR_RETURN(std::string schedule, str("schedule"));
   COLM_ASSIGN_OR_RETURN(s.opt.schedule, parseSchedule(schedule));
-  COLM_ASSIGN_OR_RETURN(double warmup, num("warmup"));
-  s.opt.warmup = static_cast<int64_t>(warmup);
+  COLM_ASSIGN_OR_RETURN(s.opt.warmup, count("warmup", 0, INT64_MAX));
   COLM_ASSIGN_OR_RETURN(s.opt.clipGradNorm, num("clip_grad_norm"));
   COLM_ASSIGN_OR_RETURN(s.sampler, str("sampler"));
   COLM_ASSIGN_OR_RETURN(s.chainLoss, str("chain_loss"));
-  COLM_ASSIGN_OR_RETURN(double freeze, num("freeze_chains"));
-  s.freeze = static_cast<int64_t>(freeze);
-  const JsonValue *seed = o.find("seed");
-  if (!seed || !seed->isInteger())
-    return Status::error(dir + "/training_state.json: missing \"seed\"");
-  s.seed = static_cast<uint64_t>(seed->asInt()); // exact, not via a double
+  COLM_ASSIGN_OR_RETURN(s.freeze, count("freeze_chains", 0, 1024));
+  COLM_ASSIGN_OR_RETURN(int64_t seed, count("seed", 0, INT64_MAX));
+  s.seed = static_cast<uint64_t>(seed); // exact, not via a double
+  COLM_ASSIGN_OR_RETURN(s.opt.totalSteps, count("total_steps", 0, INT64_MAX));
+  if (optional("data_fingerprint")) {
+    COLM_ASSIGN_OR_RETURN(std::string bytes, str("data_bytes"));
+    COLM_ASSIGN_OR_RETURN(std::string fp, str("data_fingerprint"));
+    char *end = nullptr;
+    s.dataBytes = std::strtoull(bytes.c_str(), &end, 10);
+    bool ok = !bytes.empty() && *end == '\0';
+    s.dataFingerprint = std::strtoull(fp.c_str(), &end, 16);
+    if (!ok || fp.size() != 16 || *end != '\0')
+      return Status::error(where + ": \"data_bytes\" and \"data_fingerprint\" "
+                                   "must be a decimal and a 16-digit hex "
+                                   "string");
+  }
+  if (optional("log")) {
+    COLM_ASSIGN_OR_RETURN(s.log, str("log"));
+    COLM_ASSIGN_OR_RETURN(s.val, str("val"));
+    COLM_ASSIGN_OR_RETURN(s.evalEvery, count("eval_every", 0, INT64_MAX));
+    COLM_ASSIGN_OR_RETURN(s.saveEvery, count("save_every", 0, INT64_MAX));
+  }
   return s;
 }
 
-/// A resumed run keeps its settings; a flag that disagrees is an error.
-Status checkResumeFlags(const Args &args, const RunSettings &stored) {
-  COLM_ASSIGN_OR_RETURN(RunSettings given,
-                        settingsFromFlags(args, stored, /*fresh=*/false));
+/// What a resumed run changes. The settings that define the run's data
+/// stream and its optimizer state are fixed (an error names the flag); the
+/// rest may change, and each change is listed ("--lr 0.003 -> 0.001").
+Result<std::vector<std::string>> resumeChanges(const RunSettings &stored,
+                                               const RunSettings &given) {
+  static const std::set<std::string> fixed = {
+      "batch", "seq", "optimizer", "sampler", "freeze_chains", "seed"};
+  static const std::set<std::string> notFlags = {
+      "data", "data_bytes", "data_fingerprint", "total_steps"};
   JsonValue a = given.toJson(), b = stored.toJson();
+  std::vector<std::string> changes;
   for (const std::string &key : b.keys()) {
-    if (key == "total_steps")
-      continue; // --steps may grow on resume
+    if (notFlags.count(key))
+      continue;
     std::string x = writeJson(*a.find(key), 0), y = writeJson(*b.find(key), 0);
-    if (x != y) {
-      std::string flag = "--" + key;
-      for (char &c : flag)
-        if (c == '_')
-          c = '-';
+    if (x == y)
+      continue;
+    std::string flag = "--" + key;
+    for (char &c : flag)
+      if (c == '_')
+        c = '-';
+    if (fixed.count(key))
       return Status::error(flag + " " + x + " differs from the checkpoint's " +
-                           y + "; a resumed run keeps its settings");
-    }
+                           y +
+                           "; a resumed run keeps the settings of its data "
+                           "stream and optimizer state (start a new run to "
+                           "change " +
+                           flag + ")");
+    auto shown = [](const std::string &v) {
+      return v == "\"\"" ? std::string("(none)") : v;
+    };
+    changes.push_back(flag + " " + shown(y) + " -> " + shown(x));
   }
-  return Status::ok();
+  return changes;
+}
+
+/// The stored data when it is the same as `data` (by size and content hash,
+/// whatever the path); an error that says what differs otherwise.
+Status checkSameData(const RunSettings &stored, const TokenData &data,
+                     const std::string &resume) {
+  if (stored.dataFingerprint == 0)
+    return Status::ok(); // an older checkpoint: nothing to compare
+  if (data.fileBytes == stored.dataBytes &&
+      data.fingerprint == stored.dataFingerprint)
+    return Status::ok();
+  std::string was = std::to_string(stored.dataBytes) + " bytes, fingerprint " +
+                    RunSettings::hex(stored.dataFingerprint);
+  std::string now = std::to_string(data.fileBytes) + " bytes, fingerprint " +
+                    RunSettings::hex(data.fingerprint);
+  if (data.source == stored.data)
+    return Status::error("the data " + data.source + " of " + resume +
+                         " changed since the checkpoint (" + was + ", now " +
+                         now +
+                         "): resuming on other data would not continue the "
+                         "run bit for bit; restore the file, give the "
+                         "original with --data, or start a new run");
+  return Status::error(
+      "the data " + data.source + " (" + std::to_string(data.fileBytes) +
+      " bytes, fingerprint " + RunSettings::hex(data.fingerprint) +
+      ") is not the data of the run in " + resume + " (" + stored.data + ", " +
+      std::to_string(stored.dataBytes) + " bytes, fingerprint " +
+      RunSettings::hex(stored.dataFingerprint) +
+      "): resuming on changed data would not continue the run; restore the "
+      "file, give the same data with --data, or start a new run");
+}
+
+/// An estimate of what a training step holds: parameters, gradients and
+/// optimizer moments in fp32, and the interpreter's activations in double
+/// (every layer's intermediates and attention probabilities, the logits).
+Status checkTrainingFits(const ModelConfig &c, const RunSettings &s) {
+  double rows = double(s.batch) * double(s.seq);
+  double perToken = 8.0 * double(c.hiddenSize) +
+                    4.0 * double(c.intermediateSize) +
+                    2.0 * double(c.qWidth() + c.kvWidth()) +
+                    double(c.numHeads) * double(s.seq);
+  double activations = 8.0 * rows *
+                       (double(c.numLayers) * perToken +
+                        3.0 * double(c.vocabSize) * double(c.numChains()));
+  double copies = s.opt.kind == OptimizerConfig::AdamW ? 4.0 : 2.0;
+  return checkModelFits(c, copies, activations,
+                        "training with --batch " + std::to_string(s.batch) +
+                            " --seq " + std::to_string(s.seq));
 }
 
 } // namespace
 
 Status runTrain(const std::vector<std::string> &argv) {
   Args args("train",
-            "--model DIR --data FILE --steps N --save OUT [flags]\n"
-            "       colm train --resume OUT --steps N [flags]",
+            "--model DIR --data FILE --steps N --out OUT [flags]\n"
+            "       colm train --resume OUT [--steps N] [flags]",
             "Trains a model with the chain loss of spec/colm.md section 4, "
             "using the training step\nthat chain-autodiff compiles from the "
             "model's graph. Checkpoints hold the optimizer\nstate, the step "
-            "and the data position: --resume continues bit for bit.");
+            "and the data position: --resume continues bit for bit. A resumed "
+            "run\nmay change --steps (a cosine schedule re-plans its tail), "
+            "--lr, --beta1/2, --eps,\n--weight-decay, --schedule, --warmup, "
+            "--clip-grad-norm, --chain-loss, --log, --val,\n--eval-every and "
+            "--save-every; it prints what changed.");
   args.option("--model", "DIR", "model directory to start from")
       .option("--data", "FILE", "training data: text (bytes) or .bin (uint16)")
-      .option("--steps", "N", "total optimizer steps of the run", true)
+      .option("--steps", "N",
+              "total optimizer steps of the run (required for a new run)")
       .option("--batch", "B", "sequences per step (default 8)")
       .option("--seq", "T", "tokens per sequence (default 128)")
       .option("--optimizer", "sgd|adamw", "optimizer (default adamw)")
@@ -252,7 +380,10 @@ Status runTrain(const std::vector<std::string> &argv) {
       .option("--freeze-chains", "F",
               "freeze chains 1..F (chain tuning; default 0)")
       .option("--seed", "S", "seed of the random sampler (default 0)")
-      .option("--save", "OUT", "checkpoint directory (default: --resume's)")
+      .option("--out", "OUT", "checkpoint directory (default: --resume's)",
+              false, "--save")
+      .flag("--force", "replace a model or checkpoint that already exists in "
+                       "OUT")
       .option("--save-every", "N", "also checkpoint every N steps")
       .option("--resume", "OUT", "continue the run saved in OUT")
       .option("--log", "FILE.jsonl", "append one JSON object per step")
@@ -265,9 +396,10 @@ Status runTrain(const std::vector<std::string> &argv) {
   // The model, the settings and where the run starts.
   Model model;
   Tokenizer tokenizer;
-  RunSettings settings;
+  RunSettings settings, stored;
   TrainingState state;
   std::string resume = args.get("--resume");
+  std::vector<std::string> changes;
   if (!resume.empty()) {
     COLM_ASSIGN_OR_RETURN(Checkpoint ckpt, loadCheckpoint(resume));
     if (args.has("--model") &&
@@ -276,9 +408,11 @@ Status runTrain(const std::vector<std::string> &argv) {
       return Status::error("--model " + args.get("--model") +
                            " is not the resumed checkpoint " + resume +
                            " (omit --model or name the same directory)");
-    COLM_ASSIGN_OR_RETURN(settings,
+    COLM_ASSIGN_OR_RETURN(stored,
                           settingsFromCheckpoint(ckpt.state.args, resume));
-    COLM_TRY(checkResumeFlags(args, settings));
+    COLM_ASSIGN_OR_RETURN(settings,
+                          settingsFromFlags(args, stored, /*fresh=*/false));
+    COLM_ASSIGN_OR_RETURN(changes, resumeChanges(stored, settings));
     model = std::move(ckpt.model);
     tokenizer = ckpt.tokenizer;
     state = std::move(ckpt.state);
@@ -286,44 +420,114 @@ Status runTrain(const std::vector<std::string> &argv) {
     if (!args.has("--model"))
       return Status::error("missing required flag --model DIR (or --resume "
                            "OUT)");
+    if (!args.has("--steps"))
+      return Status::error("missing required flag --steps N");
     COLM_ASSIGN_OR_RETURN(settings,
                           settingsFromFlags(args, defaultSettings(), true));
     COLM_ASSIGN_OR_RETURN(model, loadModel(args.get("--model")));
     COLM_ASSIGN_OR_RETURN(tokenizer, loadTokenizer(args.get("--model")));
     state.seed = settings.seed;
   }
-  std::string save = args.get("--save", resume);
+  std::string save = args.get("--out", resume);
   if (save.empty())
-    return Status::error("missing required flag --save OUT");
-  COLM_ASSIGN_OR_RETURN(int64_t steps, args.getInt("--steps", 0, 1, INT64_MAX));
-  if (state.step >= steps)
-    return Status::error(resume + " is already at step " +
-                         std::to_string(state.step) + " of --steps " +
-                         std::to_string(steps));
-  COLM_ASSIGN_OR_RETURN(int64_t saveEvery,
-                        args.getInt("--save-every", 0, 0, INT64_MAX));
-  COLM_ASSIGN_OR_RETURN(int64_t evalEvery,
-                        args.getInt("--eval-every", 0, 0, INT64_MAX));
-  if (evalEvery && !args.has("--val"))
-    return Status::error("--eval-every needs --val FILE");
-  if (!resume.empty() && settings.opt.schedule == OptimizerConfig::Cosine) {
-    const JsonValue *planned = state.args.find("total_steps");
-    if (planned && planned->isInteger() && planned->asInt() != steps)
-      return Status::error(
-          "the cosine schedule of " + resume + " was planned for " +
-          std::to_string(planned->asInt()) + " steps; --steps " +
-          std::to_string(steps) + " would change the learning rates");
+    return Status::error("missing required flag --out OUT");
+  COLM_ASSIGN_OR_RETURN(int64_t steps,
+                        args.getInt("--steps",
+                                    resume.empty() ? 0 : stored.opt.totalSteps,
+                                    1, INT64_MAX));
+  if (!resume.empty() && state.step >= steps) {
+    if (state.step == steps && !args.has("--steps")) {
+      std::fprintf(stderr,
+                   "%s is finished: it is at step %lld of %lld; nothing to "
+                   "do (give a larger --steps to train on)\n",
+                   resume.c_str(), (long long)state.step, (long long)steps);
+      return Status::ok();
+    }
+    if (state.step == steps) {
+      std::fprintf(stderr,
+                   "%s is already at step %lld of --steps %lld; nothing to "
+                   "do\n",
+                   resume.c_str(), (long long)state.step, (long long)steps);
+      return Status::ok();
+    }
+    return Status::error("--steps " + std::to_string(steps) + " is less than " +
+                         "the " + std::to_string(state.step) + " steps that " +
+                         resume + " has done");
   }
+  if (!resume.empty() && steps != stored.opt.totalSteps)
+    changes.push_back("--steps " + std::to_string(stored.opt.totalSteps) +
+                      " -> " + std::to_string(steps));
+  bool sameDir =
+      !resume.empty() && std::filesystem::weakly_canonical(save) ==
+                             std::filesystem::weakly_canonical(resume);
+  // A new run (or a resumed one written elsewhere) must not silently
+  // replace another model or checkpoint.
+  std::error_code ec;
+  bool occupied = !sameDir && std::filesystem::exists(save, ec) &&
+                  !(std::filesystem::is_directory(save, ec) &&
+                    std::filesystem::is_empty(save, ec));
+  if (occupied && !args.isSet("--force"))
+    return Status::error(
+        save + " already holds " +
+        (isTrainingCheckpoint(save)
+             ? "a training checkpoint"
+             : std::string(std::filesystem::exists(save + "/config.json", ec)
+                               ? "a model"
+                               : "files")) +
+        " (use --force to replace it, or --resume " + save +
+        " to continue that run)");
+  // One writer per checkpoint directory.
+  COLM_ASSIGN_OR_RETURN(
+      DirectoryLock lock,
+      DirectoryLock::acquire(save, "colm train, writing " + save));
+
+  int64_t saveEvery = settings.saveEvery, evalEvery = settings.evalEvery;
+  if (evalEvery && settings.val.empty())
+    return Status::error("--eval-every needs --val FILE");
+
+  // A resumed run follows the schedule that its (new) --steps, --lr and
+  // --warmup define: a longer cosine re-plans the tail from here on.
   settings.opt.totalSteps = steps;
+  if (!resume.empty() && !changes.empty()) {
+    double before = learningRate(stored.opt, state.step + 1);
+    double after = learningRate(settings.opt, state.step + 1);
+    if (before != after) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "the learning rate of step %lld is %.4g (%.4g under the "
+                    "old plan)",
+                    (long long)state.step + 1, after, before);
+      changes.push_back(buf);
+    }
+  }
   COLM_TRY(validateOptimizerConfig(settings.opt));
   if (settings.seq > model.config.maxPositionEmbeddings)
     return Status::error("--seq " + std::to_string(settings.seq) +
                          " is more than max_position_embeddings " +
                          std::to_string(model.config.maxPositionEmbeddings));
+  COLM_TRY(checkTrainingFits(model.config, settings));
 
-  // Data.
+  // Data: the same contents, under whatever path.
+  if (!resume.empty() && !args.has("--data") &&
+      !std::filesystem::exists(settings.data, ec))
+    return Status::error("the data of " + resume + ", " + settings.data +
+                         ", is gone; give --data FILE (the same contents "
+                         "under another path resume exactly)");
   COLM_ASSIGN_OR_RETURN(TokenData data,
                         loadTokens(settings.data, model.config.vocabSize));
+  if (!resume.empty()) {
+    COLM_TRY(checkSameData(stored, data, resume));
+    if (stored.dataFingerprint == 0)
+      std::fprintf(stderr,
+                   "warning: %s records no fingerprint of its data; "
+                   "cannot check that %s is unchanged\n",
+                   resume.c_str(), settings.data.c_str());
+    else if (settings.data != stored.data)
+      changes.push_back("--data " + stored.data + " -> " + settings.data +
+                        " (the same contents)");
+  }
+  settings.dataBytes = data.fileBytes;
+  settings.dataFingerprint = data.fingerprint;
   COLM_TRY(checkWindow(data, settings.seq));
   COLM_ASSIGN_OR_RETURN(Sampler::Kind samplerKind,
                         parseSamplerKind(settings.sampler));
@@ -331,9 +535,9 @@ Status runTrain(const std::vector<std::string> &argv) {
   if (!resume.empty())
     sampler.setState(state.samplerRng);
   std::vector<Batch> valBatches;
-  if (args.has("--val")) {
-    COLM_ASSIGN_OR_RETURN(
-        TokenData val, loadTokens(args.get("--val"), model.config.vocabSize));
+  if (!settings.val.empty()) {
+    COLM_ASSIGN_OR_RETURN(TokenData val,
+                          loadTokens(settings.val, model.config.vocabSize));
     COLM_TRY(checkWindow(val, settings.seq));
     valBatches = evalBatches(val, settings.batch, settings.seq, 4);
   }
@@ -360,23 +564,27 @@ Status runTrain(const std::vector<std::string> &argv) {
     COLM_TRY(optimizer.loadState(state.optimizer).withContext(resume));
   state.args = settings.toJson();
 
+  bool replaceAll = occupied; // --force on another run: nothing of it stays
   auto checkpoint = [&](int64_t step) -> Status {
     state.step = step;
     state.samplerRng = sampler.state();
     state.optimizer = optimizer.stateTensors();
-    return saveCheckpoint(save, model, state, tokenizer);
+    Status st = saveCheckpoint(save, model, state, tokenizer, !replaceAll);
+    replaceAll = false;
+    return st;
   };
-  // Find an unwritable --save now, not after the training: the run's
+  // Find an unwritable --out now, not after the training: the run's
   // starting point is its first checkpoint.
   COLM_TRY(checkpoint(state.step));
   std::ofstream log;
-  if (args.has("--log")) {
+  std::string logPath = settings.log;
+  if (!logPath.empty()) {
     // A resumed run drops what was logged after its checkpoint.
     std::vector<std::string> kept;
     if (!resume.empty()) {
-      std::ifstream old(args.get("--log"));
+      std::ifstream old(logPath);
       for (std::string line; std::getline(old, line);) {
-        auto v = parseJson(line, args.get("--log"));
+        auto v = parseJson(line, logPath);
         const JsonValue *s = v ? v->find("step") : nullptr;
         if (s && s->isNumber() && s->asDouble() <= double(state.step))
           kept.push_back(line);
@@ -385,10 +593,20 @@ Status runTrain(const std::vector<std::string> &argv) {
     std::string text;
     for (const std::string &line : kept)
       text += line + "\n";
-    COLM_TRY(writeFileAtomic(args.get("--log"), text));
-    log.open(args.get("--log"), std::ios::app);
+    COLM_TRY(writeFileAtomic(logPath, text));
+    log.open(logPath, std::ios::app);
     if (!log)
-      return Status::error("cannot open --log " + args.get("--log"));
+      return Status::error("cannot open --log " + logPath);
+  }
+  if (!resume.empty()) {
+    std::string list;
+    for (const std::string &c : changes)
+      list += "\n  " + c;
+    std::fprintf(stderr, "resuming %s at step %lld: %s%s\n", resume.c_str(),
+                 (long long)state.step,
+                 changes.empty() ? "settings unchanged (bit-exact)"
+                                 : "changed:",
+                 list.c_str());
   }
 
   std::fprintf(
@@ -463,8 +681,14 @@ Status runTrain(const std::vector<std::string> &argv) {
       entry.set("val_ce", v);
       valInfo = "  val " + fixed(val.rbegin()->second, 3);
     }
-    if (log.is_open())
+    if (log.is_open()) {
       log << writeJson(entry, 0) << "\n" << std::flush;
+      if (!log) {
+        progress.finish();
+        return Status::error("cannot write --log " + logPath +
+                             " (disk full?); stopping" + lastGood());
+      }
+    }
     progress.update(step, "loss " + fixed(out.loss, 3) + valInfo + "  " +
                               fixed(tokensPerSecond, 0) + " tok/s");
     if (saveEvery && step % saveEvery == 0 && step != steps)
@@ -479,14 +703,14 @@ Status runTrain(const std::vector<std::string> &argv) {
                (long long)steps, formatDuration(total).c_str());
 
   // A loss-curve picture next to the log.
-  if (args.has("--log")) {
+  if (!logPath.empty()) {
     log.close();
-    std::ifstream in(args.get("--log"));
+    std::ifstream in(logPath);
     std::vector<std::pair<double, double>> train;
     std::map<std::string, PlotSeries> val;
     std::string line;
     while (std::getline(in, line)) {
-      auto v = parseJson(line, args.get("--log"));
+      auto v = parseJson(line, logPath);
       if (!v || !v->find("step") || !v->find("loss"))
         continue;
       double s = v->find("step")->asDouble();
@@ -502,7 +726,7 @@ Status runTrain(const std::vector<std::string> &argv) {
     for (auto &[k, series] : val)
       extra.push_back(series);
     std::string svgPath =
-        std::filesystem::path(args.get("--log")).replace_extension(".svg");
+        std::filesystem::path(logPath).replace_extension(".svg");
     COLM_TRY(writeFileAtomic(svgPath,
                              lossCurveSvg(train, extra, "colm train: loss")));
     std::fprintf(stderr, "loss curve: %s\n", svgPath.c_str());
@@ -607,7 +831,8 @@ Status runExpand(const std::vector<std::string> &argv) {
                   true)
       .option("--out", "DIR2", "where to write the expanded model", true)
       .option("--seed", "S", "seed of the new weights (default 0)")
-      .flag("--force", "overwrite a model that already exists in DIR2");
+      .flag("--force", "replace a model that already exists in DIR2 (all of "
+                       "it, training state included)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
@@ -615,17 +840,14 @@ Status runExpand(const std::vector<std::string> &argv) {
                         parseIntList(args.get("--add-chains"), "--add-chains"));
   COLM_ASSIGN_OR_RETURN(int64_t seed, args.getInt("--seed", 0, 0, INT64_MAX));
   std::string out = args.get("--out");
-  if (!args.isSet("--force") &&
-      std::filesystem::exists(out + "/model.safetensors"))
-    return Status::error(out + " already holds a model (use --force to "
-                               "overwrite it)");
+  bool force = args.isSet("--force");
+  COLM_TRY(checkModelDirectoryWritable(out, force));
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
   COLM_ASSIGN_OR_RETURN(Tokenizer tokenizer,
                         loadTokenizer(args.get("--model")));
   COLM_ASSIGN_OR_RETURN(Model expanded,
                         expandModel(model, add, static_cast<uint64_t>(seed)));
-  COLM_TRY(saveModel(out, expanded));
-  COLM_TRY(saveTokenizer(out, tokenizer));
+  COLM_TRY(saveModelDirectory(out, expanded, tokenizer, force));
 
   // The promise of expansion, checked on a few tokens.
   std::vector<int32_t> probe;
