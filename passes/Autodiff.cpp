@@ -1,6 +1,8 @@
 //===- Autodiff.cpp - the training step by reverse-mode AD ------*- C++ -*-===//
+#include "passes/CausalityAnalysis.h"
 #include "passes/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringExtras.h"
@@ -55,13 +57,18 @@ class Differentiator {
 public:
   Differentiator(OpBuilder &b, unsigned frozen) : b(b), frozen(frozen) {}
 
-  void accumulate(Value v, Value g) {
+  /// Adds `g` to the gradient of `v`. `frozenZero`: `g` is zero on the
+  /// frozen chains (a backward op with `from_chain`, or such a gradient
+  /// passed on unchanged).
+  void accumulate(Value v, Value g, bool frozenZero = false) {
     auto it = grads.find(v);
     if (it == grads.end()) {
       grads[v] = g;
+      clean[v] = frozenZero;
       return;
     }
     it->second = b.create<AddOp>(g.getLoc(), it->second, g);
+    clean[v] = clean[v] && frozenZero;
   }
 
   /// Emits the backward of `op` given the gradient of its result.
@@ -70,6 +77,8 @@ public:
   /// Gradients of parameters, by parameter name, in forward order.
   llvm::MapVector<StringRef, Value> paramGrads;
   DenseMap<Value, Value> grads;
+  /// Whether grads[v] is zero on the frozen chains.
+  DenseMap<Value, bool> clean;
 
 private:
   OpBuilder &b;
@@ -92,23 +101,42 @@ private:
 };
 
 LogicalResult Differentiator::backward(Operation *op) {
-  if (op->getNumResults() != 1)
+  if (op->getNumResults() != 1) {
+    // Gradients must not stop silently at an op with several results.
+    for (Value r : op->getResults())
+      if (grads.count(r))
+        return op->emitError()
+               << "chain-autodiff: cannot differentiate " << op->getName();
     return success();
+  }
   Value g = grads.lookup(op->getResult(0));
   if (!g)
     return success();
+  bool gClean = clean.lookup(op->getResult(0));
   Location loc = gradLoc(op, ".grad");
+  if (isa<arith::ConstantOp>(op))
+    return success(); // constants are not trained
   if (auto param = dyn_cast<ParamOp>(op)) {
     if (wholyFrozen(param.getResult()))
       return success();
+    // A chained parameter keeps its frozen chains only if every part of
+    // its gradient leaves them out.
+    if (frozen > 0 && !gClean)
+      return param.emitError()
+             << "chain-autodiff: freeze-chains=" << frozen
+             << " cannot keep chains 1.." << frozen << " of parameter '"
+             << param.getName()
+             << "' fixed: part of its gradient comes through an op that does "
+                "not freeze per chain (only chain.linear weights, chain.embed "
+                "tables, chain.norm gains and chain.lm_head weights do)";
     // The same parameter may be referenced by several chain.param ops.
     Value &sum = paramGrads[param.getName()];
     sum = sum ? b.create<AddOp>(g.getLoc(), sum, g).getResult() : g;
     return success();
   }
   if (auto add = dyn_cast<AddOp>(op)) {
-    accumulate(add.getLhs(), g);
-    accumulate(add.getRhs(), g);
+    accumulate(add.getLhs(), g, gClean);
+    accumulate(add.getRhs(), g, gClean);
     return success();
   }
   if (auto head = dyn_cast<LmHeadOp>(op)) {
@@ -118,7 +146,8 @@ LogicalResult Differentiator::backward(Operation *op) {
     accumulate(head.getWeight(),
                b.create<LmHeadGradWOp>(loc, head.getWeight().getType(), g,
                                        head.getX(), head.getChainsAttr(),
-                                       fromChain()));
+                                       fromChain()),
+               true);
     return success();
   }
   if (auto norm = dyn_cast<NormOp>(op)) {
@@ -126,7 +155,7 @@ LogicalResult Differentiator::backward(Operation *op) {
                                      norm.getEpsAttr(), norm.getStatsAttr(),
                                      fromChain());
     accumulate(norm.getX(), grad.getDx());
-    accumulate(norm.getGain(), grad.getDgain());
+    accumulate(norm.getGain(), grad.getDgain(), true);
     return success();
   }
   if (auto linear = dyn_cast<LinearOp>(op)) {
@@ -135,10 +164,22 @@ LogicalResult Differentiator::backward(Operation *op) {
                                        linear.getWeight()));
     accumulate(linear.getWeight(),
                b.create<LinearGradWOp>(loc, linear.getWeight().getType(), g,
-                                       linear.getX(), fromChain()));
+                                       linear.getX(), fromChain()),
+               true);
     return success();
   }
   if (auto dense = dyn_cast<DenseOp>(op)) {
+    // The rows of a dense weight with a chained result belong to every
+    // chain: it cannot be frozen for some of them.
+    LayoutAttr rows = getLayout(dense.getType());
+    if (frozen > 0 && rows && rows.numChains() > 1)
+      return dense.emitError()
+             << "chain-autodiff: freeze-chains=" << frozen
+             << " cannot freeze part of this dense linear's weight: its rows "
+                "belong to chains 1.."
+             << rows.numChains()
+             << " (a chain.linear freezes per chain; chain-fold-masks "
+                "lower-linears=false makes one of a masked dense linear)";
     accumulate(dense.getX(), b.create<DenseGradXOp>(loc, dense.getX().getType(),
                                                     g, dense.getWeight()));
     if (!wholyFrozen(dense.getWeight()))
@@ -173,12 +214,13 @@ LogicalResult Differentiator::backward(Operation *op) {
   if (auto embed = dyn_cast<EmbedOp>(op)) {
     accumulate(embed.getTable(),
                b.create<EmbedGradOp>(loc, embed.getTable().getType(), g,
-                                     embed.getTokens(), fromChain()));
+                                     embed.getTokens(), fromChain()),
+               true);
     return success();
   }
   if (auto prefix = dyn_cast<PrefixOp>(op)) {
     accumulate(prefix.getX(),
-               b.create<ExtendOp>(loc, prefix.getX().getType(), g));
+               b.create<ExtendOp>(loc, prefix.getX().getType(), g), gClean);
     return success();
   }
   return op->emitError() << "chain-autodiff: cannot differentiate "
@@ -202,6 +244,10 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
                          << stepName;
       return signalPassFailure();
     }
+    // The chain loss needs the k-chain logits of the full model to be the
+    // k-chain sub-model's: only a causal graph guarantees that.
+    if (failed(proveCausality(forward, "chain-autodiff")))
+      return signalPassFailure();
     auto ret = cast<func::ReturnOp>(forward.getBody().back().getTerminator());
     auto head = ret.getNumOperands() == 1
                     ? ret.getOperand(0).getDefiningOp<LmHeadOp>()

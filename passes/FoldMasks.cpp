@@ -1,4 +1,5 @@
 //===- FoldMasks.cpp - masks to chain linears to block matmuls --*- C++ -*-===//
+#include "passes/CausalityAnalysis.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -121,6 +122,10 @@ struct FoldMasksPass : public colm::chain::impl::FoldMasksBase<FoldMasksPass> {
   using FoldMasksBase::FoldMasksBase;
 
   void runOnOperation() override {
+    // Lowering keeps every block on and below the diagonal; only in a
+    // causal graph is that all the graph computes.
+    if (failed(proveCausality(getOperation(), "chain-fold-masks")))
+      return signalPassFailure();
     SmallVector<DenseOp> denses;
     getOperation().walk([&](DenseOp op) { denses.push_back(op); });
     for (DenseOp op : denses)

@@ -16,6 +16,21 @@ def VerifyCausality : Pass<"chain-verify-causality", "mlir::func::FuncOp"> {
 
     Unchained inputs (token ids, features) belong to no chain. Unchained
     parameters belong to chain 1, as CoLM-Air's key/value projections do.
+
+    In a training step (the output of `chain-autodiff`), the results of the
+    backward ops (`chain.*_grad`) and every value computed from them are
+    gradients: chain `i` of a gradient depends on chains `i..n` by
+    construction, so the rule does not apply to them. The forward values of
+    the step are checked as in the forward function.
+
+    An op the analysis does not know (a call, an op of another dialect) may
+    mix every chain of its operands. Where that could break the rule, the
+    pass fails naming that op as unsupported, rather than claiming that the
+    graph breaks the rule.
+
+    The transform passes (`chain-slice`, `chain-fold-masks`,
+    `chain-share-kv`, `chain-autodiff`) run this analysis themselves and
+    refuse graphs it cannot prove causal.
   }];
 }
 
@@ -27,6 +42,14 @@ def SliceChains : Pass<"chain-slice", "mlir::func::FuncOp"> {
     leading slices, LM heads to at most `k` chains. The result computes
     exactly the first-k-chain outputs of the original. Functions without
     chained values are left as they are.
+
+    Where it cannot guarantee that, the pass fails with an error instead of
+    slicing: a graph `chain-verify-causality` cannot prove causal (slicing
+    would drop blocks it reads), an op it does not know that chained values
+    reach, a value without chains that depends on a chain above `k` (other
+    than logits, which become the sub-model's), and an attention whose kept
+    query heads would read other key/value heads (a grouped mapping over
+    key/value heads that do not shrink with the queries).
   }];
   let options = [
     Option<"chains", "chains", "unsigned", "0", "number of chains k to keep (1..n)">
@@ -40,7 +63,8 @@ def ShareKv : Pass<"chain-share-kv", "mlir::func::FuncOp"> {
     normalised input `a` is rewritten so that keys and values are dense
     projections of chain 1 of `a`, with tiled key/value heads. Parameters
     keep their names and become `[h_kv*hd, D_1]`. Configurations where some
-    chain's head count is not a multiple of `h_kv` are rejected.
+    chain's head count is not a multiple of `h_kv` are rejected. The
+    rewritten function must be proven causal, or the pass fails.
   }];
 }
 
@@ -51,6 +75,9 @@ def FoldMasks : Pass<"chain-fold-masks", "mlir::func::FuncOp"> {
     lower-triangular mask becomes a chain linear. (b) Every chain linear is
     lowered to one dense matmul per output chain over the input prefix, so
     no block above the diagonal is ever computed.
+
+    The input must be proven causal (`chain-verify-causality`'s analysis):
+    a graph that computes a block above the diagonal elsewhere is refused.
   }];
   let options = [
     Option<"lowerLinears", "lower-linears", "bool", "true",
@@ -73,6 +100,14 @@ def Autodiff : Pass<"chain-autodiff", "mlir::ModuleOp"> {
     get no gradient at all (they are neither computed nor returned where a
     whole parameter is frozen, as CoLM-Air's key/value projections are when
     chain 1 is).
+
+    The forward function must be proven causal (`chain-verify-causality`'s
+    analysis), since only then are its k-chain logits those of the k-chain
+    sub-model. With `freeze-chains`, a parameter whose frozen entries would
+    still get a gradient (a dense weight whose rows span chains, a chained
+    parameter used other than as a chain-linear weight, embedding table,
+    norm gain or LM-head weight) is refused, as is an op it cannot
+    differentiate.
   }];
   let options = [
     Option<"chainLoss", "chain-loss", "std::string", "\"full\"",

@@ -1,4 +1,5 @@
 //===- ShareKv.cpp - CoLM to CoLM-Air ---------------------------*- C++ -*-===//
+#include "passes/CausalityAnalysis.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -30,6 +31,11 @@ struct ShareKvPass : public colm::chain::impl::ShareKvBase<ShareKvPass> {
     for (AttentionOp attn : attentions)
       if (failed(rewrite(attn)))
         return signalPassFailure();
+    // Keys and values are replaced, so their old split does not matter (a
+    // CoLM with too few key/value heads per chain still becomes a CoLM-Air);
+    // the result must obey the rule.
+    if (failed(proveCausality(getOperation(), "chain-share-kv")))
+      return signalPassFailure();
   }
 
   LogicalResult rewrite(AttentionOp attn) {

@@ -1,4 +1,5 @@
 //===- SliceChains.cpp - extract the k-chain sub-model ----------*- C++ -*-===//
+#include "passes/CausalityAnalysis.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -49,6 +50,42 @@ unsigned numChainsOf(Type type) {
   return 0;
 }
 
+/// Replaces the value of a constant by its leading `sliced` part (every
+/// dimension a prefix of the old one).
+LogicalResult sliceConstant(arith::ConstantOp constant,
+                            RankedTensorType sliced) {
+  auto values = dyn_cast<DenseElementsAttr>(constant.getValue());
+  auto type = dyn_cast<RankedTensorType>(constant.getType());
+  if (!values || !type || !type.hasStaticShape() ||
+      !values.getElementType().isF32() || type.getRank() != sliced.getRank())
+    return failure();
+  if (values.isSplat()) {
+    constant.setValueAttr(
+        DenseElementsAttr::get(sliced, values.getSplatValue<Attribute>()));
+    constant.getResult().setType(sliced);
+    return success();
+  }
+  ArrayRef<int64_t> shape = type.getShape(), keep = sliced.getShape();
+  SmallVector<float> kept;
+  SmallVector<int64_t> index(shape.size(), 0);
+  for (float v : values.getValues<float>()) {
+    bool inside = true;
+    for (size_t d = 0; d < shape.size(); ++d)
+      inside &= index[d] < keep[d];
+    if (inside)
+      kept.push_back(v);
+    // Row-major: advance the last index first.
+    for (size_t d = shape.size(); d-- > 0;) {
+      if (++index[d] < shape[d])
+        break;
+      index[d] = 0;
+    }
+  }
+  constant.setValueAttr(DenseElementsAttr::get(sliced, ArrayRef(kept)));
+  constant.getResult().setType(sliced);
+  return success();
+}
+
 /// Shrinks an unchained weight (a parameter, a constant or a product of
 /// them) to its leading [rows, cols] slice, as a sliced dense linear needs.
 LogicalResult sliceWeight(Value weight, int64_t rows, int64_t cols) {
@@ -71,22 +108,8 @@ LogicalResult sliceWeight(Value weight, int64_t rows, int64_t cols) {
     weight.setType(sliced);
     return success();
   }
-  if (auto constant = dyn_cast<arith::ConstantOp>(def)) {
-    auto values = dyn_cast<DenseElementsAttr>(constant.getValue());
-    if (!values)
-      return failure();
-    int64_t inWidth = type.getShape()[1];
-    SmallVector<float> kept;
-    int64_t idx = 0;
-    for (float v : values.getValues<float>()) {
-      if (idx / inWidth < rows && idx % inWidth < cols)
-        kept.push_back(v);
-      ++idx;
-    }
-    constant.setValueAttr(DenseElementsAttr::get(sliced, ArrayRef(kept)));
-    weight.setType(sliced);
-    return success();
-  }
+  if (auto constant = dyn_cast<arith::ConstantOp>(def))
+    return sliceConstant(constant, sliced);
   return failure();
 }
 
@@ -116,6 +139,30 @@ LogicalResult sliceStats(NormOp norm, int64_t oldWidth, int64_t newWidth) {
   return success();
 }
 
+bool isChained(Type type) { return getLayout(type) || getBlocks(type); }
+
+/// The ops whose sub-model chain-slice knows how to form.
+bool isSliceable(Operation *op) {
+  return isa<ParamOp, EmbedOp, NormOp, AddOp, MulOp, SwigluOp, LinearOp,
+             DenseOp, LmHeadOp, RopeOp, AttentionOp, AppendOp, CrossEntropyOp,
+             PrefixOp, WeightBlockOp, ConcatOp, WeightedSumOp,
+             arith::ConstantOp, func::ReturnOp>(op);
+}
+
+/// Whether chains reach `op`: through its operands, results, or the
+/// arguments of blocks nested in it.
+bool carriesChains(Operation *op) {
+  auto chained = [](Value v) { return isChained(v.getType()); };
+  if (llvm::any_of(op->getOperands(), chained) ||
+      llvm::any_of(op->getResults(), chained))
+    return true;
+  for (Region &region : op->getRegions())
+    for (Block &block : region)
+      if (llvm::any_of(block.getArguments(), chained))
+        return true;
+  return false;
+}
+
 struct SliceChainsPass
     : public colm::chain::impl::SliceChainsBase<SliceChainsPass> {
   using SliceChainsBase::SliceChainsBase;
@@ -140,6 +187,47 @@ struct SliceChainsPass
       return signalPassFailure();
     }
     unsigned k = chains;
+    // The sub-model is exactly the first k chains only of a causal graph.
+    FailureOr<ChainLevels> levels = proveCausality(func, "chain-slice");
+    if (failed(levels))
+      return signalPassFailure();
+    WalkResult unknown = func.walk([&](Operation *op) -> WalkResult {
+      if (op == func.getOperation() || isSliceable(op) || !carriesChains(op))
+        return WalkResult::advance();
+      if (isBackwardOp(op) || isa<ExtendOp>(op))
+        op->emitError() << "chain-slice: cannot slice a training step ('"
+                        << op->getName()
+                        << "'); slice the forward function, then run "
+                           "chain-autodiff";
+      else
+        op->emitError() << "chain-slice: cannot slice '" << op->getName()
+                        << "', an op it does not know, whose operands or "
+                           "results carry chains";
+      return WalkResult::interrupt();
+    });
+    if (unknown.wasInterrupted())
+      return signalPassFailure();
+    // Values without chains are not sliced, so every one the sub-model
+    // keeps must depend on chains 1..k only; logits (and what is computed
+    // from them) are the exception: LM heads become the sub-model's.
+    DenseSet<Value> logits;
+    func.walk([&](Operation *op) {
+      if (isa<LmHeadOp>(op) || llvm::any_of(op->getOperands(), [&](Value v) {
+            return logits.contains(v);
+          }))
+        logits.insert(op->result_begin(), op->result_end());
+    });
+    // Which key/value head each kept query head reads, to check that
+    // slicing does not change it.
+    DenseMap<Operation *, SmallVector<int64_t>> kvHeads;
+    func.walk([&](AttentionOp attn) {
+      int64_t hd = attn.getHeadDim();
+      int64_t kept = lastDim(sliceType(attn.getQ().getType(), k)) / hd;
+      SmallVector<int64_t> &heads = kvHeads[attn];
+      for (int64_t h = 0; h < kept; ++h)
+        heads.push_back(attn.kvHeadOf(h));
+    });
+
     for (BlockArgument arg : func.getArguments())
       arg.setType(sliceType(arg.getType(), k));
 
@@ -156,6 +244,16 @@ struct SliceChainsPass
         Type sliced = sliceType(norm.getType(), k);
         if (failed(sliceStats(norm, lastDim(norm.getType()), lastDim(sliced))))
           return WalkResult::interrupt();
+      }
+      if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+        auto sliced =
+            dyn_cast<RankedTensorType>(sliceType(constant.getType(), k));
+        if (sliced && sliced != constant.getType() &&
+            failed(sliceConstant(constant, sliced))) {
+          constant.emitError("chain-slice: cannot slice this constant");
+          return WalkResult::interrupt();
+        }
+        return WalkResult::advance();
       }
       for (Value r : op->getResults())
         r.setType(sliceType(r.getType(), k));
@@ -191,6 +289,25 @@ struct SliceChainsPass
     for (Operation *op : llvm::reverse(ops))
       if (op->getNumResults() && op->use_empty() && isPure(op))
         op->erase();
+    WalkResult beyond = func.walk([&](Operation *op) -> WalkResult {
+      for (Value r : op->getResults()) {
+        if (isChained(r.getType()) || logits.contains(r) ||
+            levels->isGradient(r))
+          continue;
+        int l = levels->maxLevel(r);
+        if (l <= static_cast<int>(k))
+          continue;
+        op->emitError() << "chain-slice: this value has no chains but "
+                        << "depends on chain " << l << ", so the " << k
+                        << "-chain sub-model cannot compute it (slicing "
+                        << "would drop what chains " << k + 1 << ".." << l
+                        << " contribute)";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (beyond.wasInterrupted())
+      return signalPassFailure();
     auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
     func.setType(FunctionType::get(
         &getContext(), func.front().getArgumentTypes(), ret.getOperandTypes()));
@@ -202,6 +319,29 @@ struct SliceChainsPass
                           "well-formed (see the error above)";
       return signalPassFailure();
     }
+    // A grouped mapping over key/value heads that do not shrink with the
+    // queries would pair the kept query heads with other key/value heads.
+    WalkResult remapped = func.walk([&](AttentionOp attn) -> WalkResult {
+      auto it = kvHeads.find(attn);
+      if (it == kvHeads.end())
+        return WalkResult::advance();
+      for (auto [h, before] : llvm::enumerate(it->second)) {
+        int64_t after = attn.kvHeadOf(h);
+        if (after == before)
+          continue;
+        attn.emitError() << "chain-slice: in the " << k
+                         << "-chain sub-model query head " << h
+                         << " would read key/value head " << after
+                         << " instead of " << before << " ("
+                         << stringifyKvMapping(attn.getKvMapping())
+                         << " mapping over key/value heads that do not "
+                            "shrink with the queries)";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (remapped.wasInterrupted())
+      return signalPassFailure();
   }
 };
 

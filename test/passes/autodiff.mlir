@@ -1,5 +1,9 @@
 // RUN: colm-opt %s -split-input-file -verify-diagnostics --chain-autodiff="chain-loss=all freeze-chains=1" | FileCheck %s
 // RUN: colm-opt %s -split-input-file -verify-diagnostics --chain-autodiff | FileCheck %s --check-prefix=FULL
+// The training step proves causal: chain-verify-causality knows the
+// backward ops (gradients are exempt from the rule, the forward part is not).
+// RUN: colm-opt %s -split-input-file -verify-diagnostics --chain-autodiff="chain-loss=all freeze-chains=1" --chain-verify-causality | FileCheck %s
+// RUN: colm-opt %s -split-input-file -verify-diagnostics --chain-autodiff --chain-verify-causality | FileCheck %s --check-prefix=FULL
 // RUN: not colm-opt %s -split-input-file --chain-autodiff="chain-loss=1,2,3" 2>&1 | FileCheck %s --check-prefix=COUNT
 // RUN: not colm-opt %s -split-input-file --chain-autodiff="freeze-chains=2" 2>&1 | FileCheck %s --check-prefix=FROZEN
 

@@ -20,7 +20,8 @@
 // RUN: echo 'func.func @plain(%%x: tensor<?x8xf32>) -> tensor<?x8xf32> { return %%x : tensor<?x8xf32> }' \
 // RUN:   | colm-opt --chain-slice=chains=1 2>&1 | FileCheck %s --check-prefix=PLAIN
 // A `stats` group that crosses the sliced width: chains [1, 1, 2] over 16,
-// stats groups [0, 4) and [4, 16); k = 2 keeps [0, 8).
+// stats groups [0, 4) and [4, 16); k = 2 keeps [0, 8). Chain 2 depends on
+// chain 3, so the graph is refused as not causal.
 // RUN: echo '#l = #chain.layout<[1, 1, 2]> func.func @f(%%x: tensor<?x16xf32, #l>, %%g: tensor<16xf32, #l>) -> tensor<?x16xf32, #l> {' \
 // RUN:      '%%y = chain.norm %%x, %%g stats(#chain.layout<[1, 3]>) : tensor<?x16xf32, #l>, tensor<16xf32, #l> return %%y : tensor<?x16xf32, #l> }' \
 // RUN:   | not colm-opt --chain-slice=chains=2 2>&1 | FileCheck %s --check-prefix=CROSS
@@ -38,7 +39,7 @@
 // SIXTYFIVE: error: chain-slice: chains=65 is outside 1..3
 // A function without chains is its own sub-model: left as it is.
 // PLAIN: func.func @plain(%arg0: tensor<?x8xf32>) -> tensor<?x8xf32>
-// CROSS: error: chain-slice: a normalisation statistics group crosses the sliced width 8
+// CROSS: error: chain-slice: refusing an op that breaks the chain causal rule: chain 2 of the result depends on chain 3 (its normalisation statistics span entries [4, 16), which include chain 3)
 
 // The encodings of the sub-model (aliases print first).
 // K1-DAG: #[[L:layout[0-9]*]] = #chain.layout<[1]>
