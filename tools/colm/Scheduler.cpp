@@ -4,7 +4,12 @@
 #include "runtime/Parallel.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace colm::cli {
 
@@ -29,28 +34,51 @@ std::string completeUtf8(std::string &text) {
   text.erase(0, keep);
   return ready;
 }
+
+/// Gives freed memory (caches of finished sequences, response buffers of
+/// every thread's arena) back to the system, so an idle server returns to
+/// its idle size.
+void releaseFreeMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 } // namespace
 
-bool CompletionRequest::next(std::string &text) {
+bool CompletionRequest::next(std::vector<std::pair<size_t, StreamPiece>> &out,
+                             std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex);
-  changed.wait(lock, [&] { return done || !pieces.empty(); });
-  text.clear();
-  while (!pieces.empty()) {
-    text += pieces.front();
-    pieces.pop_front();
-  }
-  return !text.empty() || !done;
+  auto ready = [&] {
+    if (finished == results.size())
+      return true;
+    for (const ChoiceResult &r : results)
+      if (!r.pieces.empty())
+        return true;
+    return false;
+  };
+  changed.wait_for(lock, timeout, ready);
+  bool any = false;
+  for (size_t i = 0; i < results.size(); ++i)
+    while (!results[i].pieces.empty()) {
+      out.push_back({i, std::move(results[i].pieces.front())});
+      results[i].pieces.pop_front();
+      any = true;
+    }
+  return any || finished < results.size();
 }
 
 struct Scheduler::Active {
-  std::shared_ptr<CompletionRequest> request;
+  Slot slot;
+  const serve::GenerationParams &params;
   Sequence seq;
   TokenSampler sampler;
   StopChecker stop;
-  std::vector<int32_t> history;
+  std::vector<int32_t> history;   // prompt and generated tokens
+  std::vector<int32_t> generated; // for the frequency and presence penalties
   Result<std::vector<float>> logits = std::vector<float>();
   int64_t index = 0;    // generated tokens so far
   std::string utf8Tail; // bytes of a character not complete yet
+  std::vector<serve::TokenLogprob> logprobs; // not sent yet
 };
 
 Scheduler::Scheduler(const Generator &generator, Tokenizer tokenizer,
@@ -63,9 +91,15 @@ Scheduler::~Scheduler() { stop(); }
 void Scheduler::submit(std::shared_ptr<CompletionRequest> request) {
   {
     std::lock_guard<std::mutex> lock(mutex);
-    waiting.push_back(std::move(request));
+    if (!stopping) {
+      for (size_t i = 0; i < request->choices.size(); ++i)
+        waiting.push_back({request, i});
+      wake.notify_one();
+      return;
+    }
   }
-  wake.notify_one();
+  for (size_t i = 0; i < request->choices.size(); ++i)
+    finish({request, i}, {}, 0, "error", "the server is shutting down");
 }
 
 void Scheduler::stop() {
@@ -80,28 +114,129 @@ void Scheduler::stop() {
     thread.join();
 }
 
+void Scheduler::finish(const Slot &slot, StreamPiece rest, int64_t generated,
+                       const std::string &reason, const std::string &error) {
+  CompletionRequest &r = *slot.request;
+  std::lock_guard<std::mutex> lock(r.mutex);
+  ChoiceResult &c = r.results[slot.choice];
+  if (c.done)
+    return;
+  if (!rest.text.empty() || !rest.logprobs.empty())
+    c.pieces.push_back(std::move(rest));
+  c.finishReason = reason;
+  c.completionTokens = generated;
+  c.done = true;
+  if (!error.empty() && r.error.empty()) {
+    r.error = error;
+    r.cancelled = true; // the request failed: its other choices stop too
+  }
+  if (++r.finished == r.results.size()) {
+    // One line per request: the server's access log.
+    int64_t prompt = 0, total = 0;
+    std::string reasons;
+    for (size_t i = 0; i < r.results.size(); ++i) {
+      prompt += static_cast<int64_t>(r.choices[i].prompt.size());
+      total += r.results[i].completionTokens;
+      const std::string &why = r.results[i].finishReason;
+      if (reasons.find(why) == std::string::npos)
+        reasons += (reasons.empty() ? "" : ",") + why;
+    }
+    std::string choices = r.results.size() > 1
+                              ? std::to_string(r.results.size()) + " choices, "
+                              : "";
+    std::fprintf(stderr, "%s: %s%lld prompt + %lld generated tokens, %s%s%s\n",
+                 r.id.c_str(), choices.c_str(), (long long)prompt,
+                 (long long)total, reasons.c_str(), r.error.empty() ? "" : ": ",
+                 r.error.c_str());
+  }
+  r.changed.notify_all();
+}
+
 void Scheduler::finish(Active &a, const std::string &reason,
                        const std::string &error) {
-  CompletionRequest &r = *a.request;
-  std::string rest = a.utf8Tail + a.stop.takeReady(/*final=*/true);
-  std::lock_guard<std::mutex> lock(r.mutex);
-  if (!rest.empty())
-    r.pieces.push_back(rest);
-  r.finishReason = reason;
-  r.error = error;
-  r.completionTokens = a.index;
-  // One line per request: the server's access log.
-  std::fprintf(stderr, "%s: %zu prompt + %lld generated tokens, %s%s%s\n",
-               r.id.c_str(), r.prompt.size(), (long long)a.index,
-               reason.c_str(), error.empty() ? "" : ": ", error.c_str());
-  r.done = true;
-  r.changed.notify_all();
+  StreamPiece rest;
+  rest.text = a.utf8Tail + a.stop.takeReady(/*final=*/true);
+  rest.logprobs = std::move(a.logprobs);
+  finish(a.slot, std::move(rest), a.index, reason, error);
+}
+
+std::unique_ptr<Scheduler::Active> Scheduler::admit(const Slot &slot) {
+  CompletionRequest &r = *slot.request;
+  const serve::GenerationParams &p = r.choices[slot.choice];
+  if (r.cancelled) {
+    finish(slot, {}, 0, "cancelled", "the client disconnected");
+    return nullptr;
+  }
+  // The cache holds what this request can use, not the whole context.
+  int64_t need =
+      static_cast<int64_t>(p.prompt.size()) + std::max<int64_t>(p.maxTokens, 1);
+  auto seq = generator.newSequence(std::min(maxContext, need));
+  if (!seq) {
+    finish(slot, {}, 0, "error", seq.status().message());
+    return nullptr;
+  }
+  unsigned k = chainsAt(p.schedule, 0);
+  if (p.echo) {
+    StreamPiece echo;
+    echo.prompt = true;
+    echo.text = tokenizer.decode(p.prompt);
+    if (p.logprobs >= 0) {
+      // Each prompt token under the k-chain model given the ones before it,
+      // in a cache of its own (the generation below stays exactly as without
+      // echo).
+      int64_t vocab = generator.config().vocabSize;
+      serve::TokenLogprob first;
+      first.token = p.prompt[0];
+      first.logprob = std::numeric_limits<double>::quiet_NaN();
+      echo.logprobs.push_back(first);
+      if (p.prompt.size() > 1) {
+        auto scratch = generator.newSequence(
+            std::min<int64_t>(maxContext, p.prompt.size()));
+        if (!scratch) {
+          finish(slot, {}, 0, "error", scratch.status().message());
+          return nullptr;
+        }
+        auto logits = generator.prefill(*scratch, {p.prompt[0]}, k, false);
+        for (size_t i = 1; logits && i < p.prompt.size(); ++i) {
+          echo.logprobs.push_back(serve::tokenLogprob(logits->data(), vocab,
+                                                      p.prompt[i], p.logprobs));
+          if (i + 1 < p.prompt.size())
+            logits = generator.decode(*scratch, p.prompt[i], k);
+        }
+        if (!logits) {
+          finish(slot, {}, 0, "error", logits.status().message());
+          return nullptr;
+        }
+      }
+    }
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.results[slot.choice].pieces.push_back(std::move(echo));
+    r.changed.notify_all();
+  }
+  auto a = std::unique_ptr<Active>(new Active{slot, p, seq.take(),
+                                              TokenSampler(p.sampling),
+                                              StopChecker(p.stops), p.prompt});
+  if (p.maxTokens == 0) {
+    finish(*a, "length", "");
+    return nullptr;
+  }
+  a->logits = generator.prefill(a->seq, p.prompt, k, p.chain1Prefill);
+  if (!a->logits) {
+    finish(*a, "error", a->logits.status().message());
+    return nullptr;
+  }
+  return a;
 }
 
 void Scheduler::loop() {
   std::vector<std::unique_ptr<Active>> active;
+  bool worked = false;
   for (;;) {
-    std::vector<std::shared_ptr<CompletionRequest>> admitted;
+    if (active.empty() && worked) {
+      releaseFreeMemory();
+      worked = false;
+    }
+    std::vector<Slot> admitted;
     {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] {
@@ -111,72 +246,58 @@ void Scheduler::loop() {
         break;
       while (!waiting.empty() &&
              static_cast<int64_t>(active.size() + admitted.size()) < maxBatch) {
-        admitted.push_back(waiting.front());
+        admitted.push_back(std::move(waiting.front()));
         waiting.pop_front();
       }
     }
+    worked = true;
     // Clients that went away free their slot.
     for (auto &a : active)
-      if (a->request->cancelled) {
+      if (a->slot.request->cancelled) {
         finish(*a, "cancelled", "the client disconnected");
-        a->request.reset();
+        a.reset();
       }
-    std::erase_if(active,
-                  [](const std::unique_ptr<Active> &a) { return !a->request; });
+    std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
     // Prefill the newcomers.
-    for (auto &request : admitted) {
-      if (request->cancelled)
-        continue;
-      // The cache holds what this request can use, not the whole context.
-      int64_t need = static_cast<int64_t>(request->prompt.size()) +
-                     std::max<int64_t>(request->maxTokens, 1);
-      auto seq = generator.newSequence(std::min(maxContext, need));
-      if (!seq) {
-        std::lock_guard<std::mutex> lock(request->mutex);
-        request->error = seq.status().message();
-        request->done = true;
-        request->changed.notify_all();
-        continue;
-      }
-      auto a = std::make_unique<Active>(
-          Active{request, seq.take(), TokenSampler(request->sampling),
-                 StopChecker(request->stops), request->prompt});
-      if (request->maxTokens == 0) {
-        finish(*a, "length", "");
-        continue;
-      }
-      a->logits = generator.prefill(a->seq, request->prompt,
-                                    chainsAt(request->schedule, 0),
-                                    request->chain1Prefill);
-      if (!a->logits) {
-        finish(*a, "error", a->logits.status().message());
-        continue;
-      }
-      active.push_back(std::move(a));
-    }
+    for (const Slot &slot : admitted)
+      if (auto a = admit(slot))
+        active.push_back(std::move(a));
     // One token for every active sequence.
     std::vector<Active *> decoding;
     std::vector<int32_t> next;
+    int64_t vocab = generator.config().vocabSize;
     for (auto &a : active) {
-      int32_t token = a->sampler.sample(
-          a->logits->data(), generator.config().vocabSize, a->history);
+      const serve::GenerationParams &p = a->params;
+      std::vector<float> &logits = *a->logits;
+      std::vector<float> raw;
+      if (p.logprobs >= 0)
+        raw = logits; // log-probabilities are the model's own
+      serve::applyOpenAiPenalties(logits.data(), vocab, a->generated, p);
+      int32_t token = a->sampler.sample(logits.data(), vocab, a->history);
+      if (p.logprobs >= 0)
+        a->logprobs.push_back(
+            serve::tokenLogprob(raw.data(), vocab, token, p.logprobs));
       a->history.push_back(token);
+      a->generated.push_back(token);
       ++a->index;
       bool stopped = a->stop.feed(tokenizer.decode({token}));
-      bool length = a->index >= a->request->maxTokens;
+      bool length = a->index >= p.maxTokens;
       a->utf8Tail += a->stop.takeReady(stopped || length);
       std::string ready = completeUtf8(a->utf8Tail);
       {
-        std::lock_guard<std::mutex> lock(a->request->mutex);
-        a->request->tokens.push_back(token);
+        CompletionRequest &r = *a->slot.request;
+        std::lock_guard<std::mutex> lock(r.mutex);
+        r.results[a->slot.choice].tokens.push_back(token);
         if (!ready.empty()) {
-          a->request->pieces.push_back(ready);
-          a->request->changed.notify_all();
+          r.results[a->slot.choice].pieces.push_back(
+              {std::move(ready), std::move(a->logprobs), false});
+          a->logprobs.clear();
+          r.changed.notify_all();
         }
       }
       if (stopped || length) {
         finish(*a, stopped ? "stop" : "length", "");
-        a->request.reset();
+        a.reset();
         continue;
       }
       decoding.push_back(a.get());
@@ -187,26 +308,25 @@ void Scheduler::loop() {
     parallelFor(decoding.size(), [&](size_t i) {
       Active &a = *decoding[i];
       a.logits = generator.decode(a.seq, next[i],
-                                  chainsAt(a.request->schedule, a.index));
+                                  chainsAt(a.params.schedule, a.index));
     });
-    for (Active *a : decoding)
-      if (!a->logits) {
+    for (auto &a : active)
+      if (a && !a->logits) {
         finish(*a, "error", a->logits.status().message());
-        a->request.reset();
+        a.reset();
       }
-    std::erase_if(active,
-                  [](const std::unique_ptr<Active> &a) { return !a->request; });
+    std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
   }
   // Shutting down: nobody waits forever.
   for (auto &a : active)
     finish(*a, "error", "the server is shutting down");
-  std::lock_guard<std::mutex> lock(mutex);
-  for (auto &request : waiting) {
-    std::lock_guard<std::mutex> rlock(request->mutex);
-    request->error = "the server is shutting down";
-    request->done = true;
-    request->changed.notify_all();
+  std::deque<Slot> left;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    left.swap(waiting);
   }
+  for (const Slot &slot : left)
+    finish(slot, {}, 0, "error", "the server is shutting down");
 }
 
 } // namespace colm::cli

@@ -1,4 +1,14 @@
-//===- Serve.cpp - colm serve: an OpenAI-style completions server ---------===//
+//===- Serve.cpp - colm serve: an OpenAI-compatible completions server ----===//
+//
+// HTTP comes from Debian's cpp-httplib (0.11, a shared library), with its
+// connection handling replaced: an accepted connection waits in a "parking
+// lot" (one poll() thread) until it sends something, so idle connections
+// never hold a worker; the lot holds a bounded number of them and closes the
+// oldest and those idle past the timeout. The listening socket has
+// SO_REUSEADDR only (httplib's default adds SO_REUSEPORT, which would let a
+// second server share the port) and a large backlog.
+//
+//===----------------------------------------------------------------------===//
 #include "tools/colm/Commands.h"
 
 #include "compiler/Graph.h"
@@ -6,20 +16,35 @@
 #include "runtime/Model.h"
 #include "tools/colm/Args.h"
 #include "tools/colm/Scheduler.h"
+#include "tools/colm/ServeRequest.h"
 
 #include "mlir/IR/MLIRContext.h"
 
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
 #include <thread>
 
 namespace colm::cli {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // The handler only counts; a watcher thread does the shutting down. A
 // second signal exits at once.
@@ -30,172 +55,719 @@ void onSignal(int) {
     std::_Exit(130);
 }
 
-std::string errorJson(const std::string &message, const char *type) {
+//===----------------------------------------------------------------------===//
+// Errors in OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
+//===----------------------------------------------------------------------===//
+
+JsonValue stringOrNull(const std::string &s) {
+  return s.empty() ? JsonValue::null() : JsonValue::string(s);
+}
+
+std::string errorJson(const std::string &message, const char *type,
+                      const std::string &param = "",
+                      const std::string &code = "") {
   JsonValue e = JsonValue::object();
   e.set("message", JsonValue::string(message));
   e.set("type", JsonValue::string(type));
+  e.set("param", stringOrNull(param));
+  e.set("code", stringOrNull(code));
   JsonValue o = JsonValue::object();
   o.set("error", e);
   return writeJson(o, 0);
 }
 
-void fail(httplib::Response &res, int status, const std::string &message) {
+void fail(httplib::Response &res, int status, const std::string &message,
+          const std::string &param = "", const std::string &code = "") {
   res.status = status;
-  res.set_content(errorJson(message, status >= 500 ? "server_error"
-                                                   : "invalid_request_error"),
-                  "application/json");
+  res.set_content(
+      errorJson(message,
+                status >= 500 ? "server_error" : "invalid_request_error", param,
+                code),
+      "application/json");
 }
 
-/// The request body as a CompletionRequest; every problem is a message that
-/// names the field.
-struct ParsedRequest {
-  std::shared_ptr<CompletionRequest> request;
-  bool stream = false;
-  unsigned chains = 0;
+//===----------------------------------------------------------------------===//
+// Connections.
+//===----------------------------------------------------------------------===//
+
+struct Connection {
+  explicit Connection(int fd) : fd(fd) {}
+  ~Connection() {
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+  }
+  Connection(const Connection &) = delete;
+  Connection &operator=(const Connection &) = delete;
+
+  bool hasBuffered() const { return pos < buffer.size(); }
+
+  int fd;
+  std::string buffer; // read from the socket, not consumed yet from `pos`
+  size_t pos = 0;
+  int64_t requests = 0;
+  Clock::time_point idleSince = Clock::now();
 };
 
-Result<ParsedRequest> parseRequest(const std::string &body,
-                                   const ModelConfig &config,
-                                   const Tokenizer &tokenizer,
-                                   int64_t maxContext) {
-  COLM_ASSIGN_OR_RETURN(JsonValue o, parseJson(body, "request body"));
-  if (!o.isObject())
-    return Status::error("the request body must be a JSON object");
-  ParsedRequest p;
-  p.request = std::make_shared<CompletionRequest>();
-  CompletionRequest &r = *p.request;
-  unsigned n = static_cast<unsigned>(config.numChains());
-  r.schedule = {{0, n}};
-  r.chain1Prefill = config.kvSharing;
-  bool hasPrompt = false, hasChains = false, hasSchedule = false;
-  auto number = [&](const JsonValue &v, const std::string &key, double lo,
-                    double hi) -> Result<double> {
-    if (!v.isNumber() || v.asDouble() < lo || v.asDouble() > hi)
-      return Status::error("\"" + key + "\" must be a number in [" +
-                           std::to_string(lo) + ", " + std::to_string(hi) +
-                           "]");
-    return v.asDouble();
-  };
-  auto integer = [&](const JsonValue &v, const std::string &key, int64_t lo,
-                     int64_t hi) -> Result<int64_t> {
-    if (!v.isInteger() || v.asInt() < lo || v.asInt() > hi)
-      return Status::error("\"" + key + "\" must be an integer in [" +
-                           std::to_string(lo) + ", " + std::to_string(hi) +
-                           "]");
-    return v.asInt();
-  };
-  double temperature = 1.0;
-  for (const std::string &key : o.keys()) {
-    const JsonValue &v = *o.find(key);
-    if (key == "prompt") {
-      hasPrompt = true;
-      if (v.isString()) {
-        r.prompt = tokenizer.encode(v.asString());
-      } else if (v.isArray()) {
-        for (const JsonValue &id : v.elements()) {
-          if (!id.isInteger() || id.asInt() < 0 ||
-              id.asInt() >= config.vocabSize)
-            return Status::error("\"prompt\" token ids must be integers in "
-                                 "[0, " +
-                                 std::to_string(config.vocabSize) + ")");
-          r.prompt.push_back(static_cast<int32_t>(id.asInt()));
-        }
-      } else {
-        return Status::error("\"prompt\" must be a string or an array of "
-                             "token ids");
+/// The connection of the request this worker thread is handling, and
+/// whether it must be closed after the response (an unread body).
+thread_local Connection *currentConnection = nullptr;
+thread_local bool closeAfterResponse = false;
+
+bool waitFor(int fd, short events, int timeoutMs) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int n = ::poll(&p, 1, timeoutMs);
+    if (n < 0 && errno == EINTR)
+      continue;
+    return n > 0 && (p.revents & (events | POLLHUP | POLLERR));
+  }
+}
+
+/// True once the client closed its side (with nothing more to read); a
+/// client that sent its next request already is still there.
+bool peerClosed(const Connection &c) {
+  if (c.hasBuffered())
+    return false;
+  pollfd p{c.fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+  if (::poll(&p, 1, 0) <= 0)
+    return false;
+  if (p.revents & (POLLHUP | POLLERR | POLLRDHUP))
+    return true;
+  char byte;
+  ssize_t n = ::recv(c.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0;
+}
+
+/// httplib's Stream over a Connection: buffered reads, writes that never
+/// raise SIGPIPE, both with a timeout.
+class ConnectionStream : public httplib::Stream {
+public:
+  ConnectionStream(Connection &c, int timeoutMs) : c(c), timeoutMs(timeoutMs) {}
+  using httplib::Stream::write;
+
+  bool is_readable() const override {
+    return c.hasBuffered() || waitFor(c.fd, POLLIN, timeoutMs);
+  }
+  bool is_writable() const override {
+    return waitFor(c.fd, POLLOUT, timeoutMs) && !peerClosed(c);
+  }
+  ssize_t read(char *ptr, size_t size) override {
+    if (!c.hasBuffered()) {
+      if (!waitFor(c.fd, POLLIN, timeoutMs))
+        return -1;
+      c.buffer.resize(4096);
+      c.pos = 0;
+      ssize_t n;
+      do
+        n = ::recv(c.fd, c.buffer.data(), c.buffer.size(), 0);
+      while (n < 0 && errno == EINTR);
+      c.buffer.resize(n > 0 ? static_cast<size_t>(n) : 0);
+      if (n <= 0)
+        return n;
+    }
+    size_t n = std::min(size, c.buffer.size() - c.pos);
+    std::memcpy(ptr, c.buffer.data() + c.pos, n);
+    c.pos += n;
+    return static_cast<ssize_t>(n);
+  }
+  ssize_t write(const char *ptr, size_t size) override {
+    if (!waitFor(c.fd, POLLOUT, timeoutMs))
+      return -1;
+    ssize_t n;
+    do
+      n = ::send(c.fd, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void get_remote_ip_and_port(std::string &ip, int &port) const override {
+    address(/*peer=*/true, ip, port);
+  }
+  void get_local_ip_and_port(std::string &ip, int &port) const override {
+    address(/*peer=*/false, ip, port);
+  }
+  socket_t socket() const override { return c.fd; }
+
+private:
+  void address(bool peer, std::string &ip, int &port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int rc =
+        peer ? ::getpeername(c.fd, reinterpret_cast<sockaddr *>(&addr), &len)
+             : ::getsockname(c.fd, reinterpret_cast<sockaddr *>(&addr), &len);
+    char host[NI_MAXHOST] = "", serv[NI_MAXSERV] = "0";
+    if (rc == 0)
+      ::getnameinfo(reinterpret_cast<sockaddr *>(&addr), len, host,
+                    sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV);
+    ip = host;
+    port = std::atoi(serv);
+  }
+
+  Connection &c;
+  int timeoutMs;
+};
+
+/// Runs httplib's per-connection job in the accepting thread: it only parks
+/// the connection.
+class InlineQueue : public httplib::TaskQueue {
+public:
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
+/// A fixed set of worker threads. Jobs queued when it shuts down are
+/// dropped (their connections close).
+class WorkerPool {
+public:
+  explicit WorkerPool(size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      threads.emplace_back([this] { work(); });
+  }
+  ~WorkerPool() { shutdown(); }
+  void enqueue(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (stopping)
+        return;
+      jobs.push_back(std::move(job));
+    }
+    ready.notify_one();
+  }
+  void shutdown() {
+    std::deque<std::function<void()>> dropped;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+      dropped.swap(jobs);
+    }
+    ready.notify_all();
+    for (std::thread &t : threads)
+      if (t.joinable())
+        t.join();
+  }
+
+private:
+  void work() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        ready.wait(lock, [&] { return stopping || !jobs.empty(); });
+        if (stopping)
+          return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
       }
-    } else if (key == "max_tokens") {
-      COLM_ASSIGN_OR_RETURN(r.maxTokens, integer(v, key, 0, maxContext));
-    } else if (key == "temperature") {
-      COLM_ASSIGN_OR_RETURN(temperature, number(v, key, 0, 100));
-    } else if (key == "top_p") {
-      COLM_ASSIGN_OR_RETURN(r.sampling.topP, number(v, key, 1e-9, 1));
-    } else if (key == "top_k") {
-      COLM_ASSIGN_OR_RETURN(r.sampling.topK,
-                            integer(v, key, 0, config.vocabSize));
-    } else if (key == "repetition_penalty") {
-      COLM_ASSIGN_OR_RETURN(r.sampling.repetitionPenalty,
-                            number(v, key, 1e-6, 1e6));
-    } else if (key == "seed") {
-      COLM_ASSIGN_OR_RETURN(int64_t seed, integer(v, key, 0, INT64_MAX));
-      r.sampling.seed = static_cast<uint64_t>(seed);
-    } else if (key == "stop") {
-      if (v.isString()) {
-        r.stops.push_back(v.asString());
-      } else if (v.isArray() && v.size() <= 4) {
-        for (const JsonValue &s : v.elements()) {
-          if (!s.isString())
-            return Status::error("\"stop\" must hold strings");
-          r.stops.push_back(s.asString());
-        }
-      } else {
-        return Status::error("\"stop\" must be a string or up to 4 strings");
-      }
-    } else if (key == "stream") {
-      if (!v.isBool())
-        return Status::error("\"stream\" must be true or false");
-      p.stream = v.asBool();
-    } else if (key == "chains") {
-      COLM_ASSIGN_OR_RETURN(int64_t k, integer(v, key, 1, n));
-      r.schedule = {{0, static_cast<unsigned>(k)}};
-      hasChains = true;
-    } else if (key == "chain_schedule") {
-      if (!v.isString())
-        return Status::error("\"chain_schedule\" must be a string like "
-                             "\"0:1,8:3\"");
-      COLM_ASSIGN_OR_RETURN(r.schedule, parseChainSchedule(v.asString(), n));
-      hasSchedule = true;
-    } else if (key == "prefill_chains") {
-      if (!v.isString() || (v.asString() != "1" && v.asString() != "all"))
-        return Status::error("\"prefill_chains\" must be \"1\" or \"all\"");
-      if (v.asString() == "1" && !config.kvSharing)
-        return Status::error("\"prefill_chains\": \"1\" needs a CoLM-Air "
-                             "model");
-      r.chain1Prefill = v.asString() == "1";
-    } else if (key == "n") {
-      if (!v.isInteger() || v.asInt() != 1)
-        return Status::error("\"n\" must be 1");
-    } else if (key == "model" || key == "user") {
-      // Accepted for compatibility; this server serves one model.
-    } else {
-      return Status::error("unknown field \"" + key + "\"");
+      job();
     }
   }
-  if (!hasPrompt)
-    return Status::error("missing \"prompt\"");
-  for (size_t i = 0; i < r.prompt.size(); ++i)
-    if (r.prompt[i] >= config.vocabSize)
-      return Status::error("\"prompt\" token " + std::to_string(r.prompt[i]) +
-                           " at position " + std::to_string(i) +
-                           " is outside the model's vocabulary of " +
-                           std::to_string(config.vocabSize));
-  if (r.prompt.empty())
-    return Status::error("\"prompt\" is empty");
-  if (hasChains && hasSchedule)
-    return Status::error("give \"chains\" or \"chain_schedule\", not both");
-  // The last generated token needs no cache position.
-  int64_t total = static_cast<int64_t>(r.prompt.size()) + r.maxTokens;
-  if (total - 1 > maxContext)
-    return Status::error(
-        "the prompt (" + std::to_string(r.prompt.size()) +
-        " tokens) plus max_tokens (" + std::to_string(r.maxTokens) +
-        ") exceed the context of " + std::to_string(maxContext) + " tokens");
-  r.sampling.greedy = temperature == 0.0;
-  r.sampling.temperature = temperature == 0.0 ? 1.0 : temperature;
-  COLM_TRY(validateSamplingConfig(r.sampling));
-  p.chains = r.schedule.front().second;
-  return p;
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<std::function<void()>> jobs;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+};
+
+struct HttpOptions {
+  size_t threads = 72;
+  size_t maxIdle = 256;
+  int idleTimeoutSec = 5;
+  int ioTimeoutMs = 5000;
+  int64_t maxRequestsPerConnection = 100;
+  int backlog = 1024;
+};
+
+class HttpServer : public httplib::Server {
+public:
+  explicit HttpServer(const HttpOptions &options)
+      : options(options), pool(options.threads) {
+    new_task_queue = [] { return new InlineQueue(); };
+    set_keep_alive_timeout(options.idleTimeoutSec);
+    set_keep_alive_max_count(static_cast<size_t>(
+        std::max<int64_t>(options.maxRequestsPerConnection, 1)));
+    set_read_timeout(options.ioTimeoutMs / 1000,
+                     (options.ioTimeoutMs % 1000) * 1000);
+    set_write_timeout(options.ioTimeoutMs / 1000,
+                      (options.ioTimeoutMs % 1000) * 1000);
+    // SO_REUSEADDR only: a port another server listens on stays its own.
+    set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+    if (::pipe(wakePipe) != 0)
+      wakePipe[0] = wakePipe[1] = -1;
+    lot = std::thread([this] { watch(); });
+  }
+  ~HttpServer() override {
+    finish();
+    for (int fd : wakePipe)
+      if (fd >= 0)
+        ::close(fd);
+  }
+
+  /// Binds (port 0: any free port); on failure says why.
+  Result<int> bindTo(const std::string &host, int port) {
+    errno = 0;
+    int bound = port == 0 ? bind_to_any_port(host)
+                          : (bind_to_port(host, port) ? port : -1);
+    if (bound < 0) {
+      int e = errno;
+      std::string where = host + ":" + std::to_string(port);
+      if (e == EADDRINUSE)
+        return Status::error("cannot listen on " + where +
+                             ": the address is already in use (another "
+                             "server listens there)");
+      if (e == EADDRNOTAVAIL)
+        return Status::error("cannot listen on " + where +
+                             ": not an address of this machine");
+      if (e == EACCES)
+        return Status::error("cannot listen on " + where +
+                             ": permission denied");
+      return Status::error("cannot listen on " + where +
+                           (e ? std::string(": ") + std::strerror(e)
+                              : std::string(" (in use, or not an address of "
+                                            "this machine)")));
+    }
+    // httplib listens with a backlog of 5; a burst of clients must not see
+    // refused or retried connections.
+    ::listen(svr_sock_, options.backlog);
+    return bound;
+  }
+
+  /// After listen_after_bind() returned: closes idle connections, drops
+  /// queued ones and waits for the workers.
+  void finish() {
+    {
+      std::lock_guard<std::mutex> lock(parkMutex);
+      if (stopping)
+        return;
+      stopping = true;
+    }
+    wakeLot();
+    if (lot.joinable())
+      lot.join();
+    pool.shutdown();
+  }
+
+private:
+  bool process_and_close_socket(socket_t sock) override {
+    park(std::make_shared<Connection>(sock));
+    return true;
+  }
+
+  void wakeLot() {
+    char x = 1;
+    if (wakePipe[1] >= 0)
+      (void)!::write(wakePipe[1], &x, 1);
+  }
+
+  void park(std::shared_ptr<Connection> c) {
+    if (c->hasBuffered()) { // the next request is here already
+      dispatch(std::move(c));
+      return;
+    }
+    c->idleSince = Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(parkMutex);
+      if (stopping)
+        return;
+      arrivals.push_back(std::move(c));
+    }
+    wakeLot();
+  }
+
+  void dispatch(std::shared_ptr<Connection> c) {
+    pool.enqueue([this, c] { serve(c); });
+  }
+
+  void serve(const std::shared_ptr<Connection> &c) {
+    currentConnection = c.get();
+    closeAfterResponse = false;
+    ConnectionStream stream(*c, options.ioTimeoutMs);
+    bool closing =
+        stopping.load() || ++c->requests >= options.maxRequestsPerConnection;
+    bool connectionClosed = false;
+    bool ok = process_request(stream, closing, connectionClosed, nullptr);
+    currentConnection = nullptr;
+    if (ok && !closing && !connectionClosed && !closeAfterResponse && !stopping)
+      park(c);
+  }
+
+  /// The parking lot: waits for parked connections to send something.
+  void watch() {
+    std::vector<std::shared_ptr<Connection>> parked;
+    std::vector<pollfd> fds;
+    auto timeout = std::chrono::seconds(options.idleTimeoutSec);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(parkMutex);
+        if (stopping)
+          return;
+        for (auto &c : arrivals)
+          parked.push_back(std::move(c));
+        arrivals.clear();
+      }
+      // Bounded: the oldest go first (parked is in arrival order).
+      if (parked.size() > options.maxIdle)
+        parked.erase(parked.begin(),
+                     parked.begin() + (parked.size() - options.maxIdle));
+      fds.assign(1, pollfd{wakePipe[0], POLLIN, 0});
+      for (auto &c : parked)
+        fds.push_back(pollfd{c->fd, static_cast<short>(POLLIN | POLLRDHUP), 0});
+      int n = ::poll(fds.data(), fds.size(), 100);
+      if (n < 0 && errno != EINTR)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (fds[0].revents & POLLIN) {
+        char drain[256];
+        (void)!::read(wakePipe[0], drain, sizeof(drain));
+      }
+      Clock::time_point now = Clock::now();
+      std::vector<std::shared_ptr<Connection>> still;
+      for (size_t i = 0; i < parked.size(); ++i) {
+        if (n > 0 && fds[i + 1].revents) {
+          dispatch(std::move(parked[i])); // a request (or the close) came
+        } else if (now - parked[i]->idleSince < timeout) {
+          still.push_back(std::move(parked[i]));
+        } // else idle too long: closed
+      }
+      parked.swap(still);
+    }
+  }
+
+  HttpOptions options;
+  WorkerPool pool;
+  std::mutex parkMutex;
+  std::vector<std::shared_ptr<Connection>> arrivals;
+  std::atomic<bool> stopping{false};
+  int wakePipe[2] = {-1, -1};
+  std::thread lot;
+};
+
+//===----------------------------------------------------------------------===//
+// Responses.
+//===----------------------------------------------------------------------===//
+
+JsonValue logprobOrNull(double x) {
+  return std::isnan(x)      ? JsonValue::null()
+         : std::isfinite(x) ? JsonValue::number(x)
+                            : JsonValue::number(-9999.0);
+}
+
+JsonValue byteArray(const std::string &s) {
+  JsonValue a = JsonValue::array();
+  for (unsigned char c : s)
+    a.push(JsonValue::integer(c));
+  return a;
+}
+
+/// OpenAI's legacy completions table; `offset` is the text offset of the
+/// first token and moves past the last.
+JsonValue completionLogprobs(const std::vector<serve::TokenLogprob> &lps,
+                             const Tokenizer &tokenizer, int64_t &offset) {
+  JsonValue tokens = JsonValue::array(), values = JsonValue::array(),
+            tops = JsonValue::array(), offsets = JsonValue::array();
+  for (const serve::TokenLogprob &t : lps) {
+    tokens.push(JsonValue::string(serve::tokenDisplay(tokenizer, t.token)));
+    values.push(logprobOrNull(t.logprob));
+    if (std::isnan(t.logprob)) {
+      tops.push(JsonValue::null());
+    } else {
+      JsonValue top = JsonValue::object();
+      for (auto [id, lp] : t.top)
+        top.set(serve::tokenDisplay(tokenizer, id), logprobOrNull(lp));
+      // "up to logprobs + 1": the sampled token is always there.
+      top.set(serve::tokenDisplay(tokenizer, t.token),
+              logprobOrNull(t.logprob));
+      tops.push(top);
+    }
+    offsets.push(JsonValue::integer(offset));
+    offset += static_cast<int64_t>(tokenizer.decode({t.token}).size());
+  }
+  JsonValue o = JsonValue::object();
+  o.set("tokens", tokens);
+  o.set("token_logprobs", values);
+  o.set("top_logprobs", tops);
+  o.set("text_offset", offsets);
+  return o;
+}
+
+JsonValue chatLogprobs(const std::vector<serve::TokenLogprob> &lps,
+                       const Tokenizer &tokenizer) {
+  auto entry = [&](int32_t id, double lp) {
+    JsonValue e = JsonValue::object();
+    e.set("token", JsonValue::string(serve::tokenDisplay(tokenizer, id)));
+    e.set("logprob", logprobOrNull(lp));
+    e.set("bytes", byteArray(tokenizer.decode({id})));
+    return e;
+  };
+  JsonValue content = JsonValue::array();
+  for (const serve::TokenLogprob &t : lps) {
+    JsonValue e = entry(t.token, t.logprob);
+    JsonValue top = JsonValue::array();
+    for (auto [id, lp] : t.top)
+      top.push(entry(id, lp));
+    e.set("top_logprobs", top);
+    content.push(e);
+  }
+  JsonValue o = JsonValue::object();
+  o.set("content", content);
+  return o;
+}
+
+/// What one request needs to write its answers.
+struct Reply {
+  serve::ServeRequest parsed;
+  std::shared_ptr<CompletionRequest> request;
+  std::string id, model;
+  int64_t created = 0;
+  const Tokenizer *tokenizer = nullptr;
+
+  bool chat() const { return parsed.api == serve::Api::Chat; }
+
+  JsonValue envelope(const char *object) const {
+    JsonValue o = JsonValue::object();
+    o.set("id", JsonValue::string(id));
+    o.set("object", JsonValue::string(object));
+    o.set("created", JsonValue::integer(created));
+    o.set("model", JsonValue::string(model));
+    // An extension: the chains of the sub-model at generated token 0.
+    o.set("chains", JsonValue::integer(parsed.chains));
+    return o;
+  }
+
+  JsonValue usage() const {
+    int64_t prompt = 0, completion = 0;
+    std::lock_guard<std::mutex> lock(request->mutex);
+    for (size_t i = 0; i < request->choices.size(); ++i) {
+      if (i % static_cast<size_t>(parsed.n) == 0)
+        prompt += static_cast<int64_t>(request->choices[i].prompt.size());
+      completion += request->results[i].completionTokens;
+    }
+    JsonValue u = JsonValue::object();
+    u.set("prompt_tokens", JsonValue::integer(prompt));
+    u.set("completion_tokens", JsonValue::integer(completion));
+    u.set("total_tokens", JsonValue::integer(prompt + completion));
+    return u;
+  }
+};
+
+/// Waits for every choice; false when the client went away first.
+bool collect(const Reply &r, std::vector<std::string> &texts,
+             std::vector<std::vector<serve::TokenLogprob>> &logprobs) {
+  size_t n = r.request->choices.size();
+  texts.assign(n, "");
+  logprobs.assign(n, {});
+  std::vector<std::pair<size_t, StreamPiece>> pieces;
+  Connection *conn = currentConnection;
+  for (;;) {
+    pieces.clear();
+    bool more = r.request->next(pieces, std::chrono::milliseconds(100));
+    for (auto &[i, piece] : pieces) {
+      texts[i] += piece.text;
+      for (auto &lp : piece.logprobs)
+        logprobs[i].push_back(std::move(lp));
+    }
+    if (!more)
+      return true;
+    if (conn && peerClosed(*conn)) {
+      r.request->cancelled = true; // nobody is waiting for the answer
+      closeAfterResponse = true;
+      return false;
+    }
+  }
+}
+
+void answer(const Reply &r, httplib::Response &res) {
+  std::vector<std::string> texts;
+  std::vector<std::vector<serve::TokenLogprob>> logprobs;
+  if (!collect(r, texts, logprobs)) {
+    fail(res, 500, "the client disconnected");
+    return;
+  }
+  JsonValue usage = r.usage();
+  std::lock_guard<std::mutex> lock(r.request->mutex);
+  if (!r.request->error.empty()) {
+    fail(res, 500, r.request->error);
+    return;
+  }
+  JsonValue o = r.envelope(r.chat() ? "chat.completion" : "text_completion");
+  JsonValue choices = JsonValue::array();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const serve::GenerationParams &p = r.request->choices[i];
+    const ChoiceResult &c = r.request->results[i];
+    JsonValue choice = JsonValue::object();
+    choice.set("index", JsonValue::integer(static_cast<int64_t>(i)));
+    if (r.chat()) {
+      JsonValue message = JsonValue::object();
+      message.set("role", JsonValue::string("assistant"));
+      message.set("content", JsonValue::string(texts[i]));
+      choice.set("message", message);
+      choice.set("logprobs", p.logprobs >= 0
+                                 ? chatLogprobs(logprobs[i], *r.tokenizer)
+                                 : JsonValue::null());
+    } else {
+      choice.set("text", JsonValue::string(texts[i]));
+      int64_t offset = 0;
+      choice.set("logprobs",
+                 p.logprobs >= 0
+                     ? completionLogprobs(logprobs[i], *r.tokenizer, offset)
+                     : JsonValue::null());
+    }
+    choice.set("finish_reason", JsonValue::string(c.finishReason));
+    // An extension: the generated token ids, exact where text is lossy.
+    JsonValue ids = JsonValue::array();
+    for (int32_t t : c.tokens)
+      ids.push(JsonValue::integer(t));
+    choice.set("tokens", ids);
+    choices.push(choice);
+  }
+  o.set("choices", choices);
+  o.set("usage", usage);
+  res.set_content(writeJson(o, 0), "application/json");
+}
+
+void stream(std::shared_ptr<Reply> r, httplib::Response &res) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream", [r](size_t, httplib::DataSink &sink) {
+        Connection *conn = currentConnection;
+        size_t n = r->request->choices.size();
+        const char *object =
+            r->chat() ? "chat.completion.chunk" : "text_completion";
+        auto send = [&](const std::string &data) {
+          std::string event = "data: " + data + "\n\n";
+          if (sink.write(event.data(), event.size()))
+            return true;
+          r->request->cancelled = true; // the client went away
+          return false;
+        };
+        auto chunk = [&](size_t i, const JsonValue *text,
+                         const std::vector<serve::TokenLogprob> *lps,
+                         int64_t *offset, const std::string &finish,
+                         bool role = false) {
+          JsonValue o = r->envelope(object);
+          JsonValue choice = JsonValue::object();
+          choice.set("index", JsonValue::integer(static_cast<int64_t>(i)));
+          bool withLogprobs = lps && r->request->choices[i].logprobs >= 0;
+          if (r->chat()) {
+            JsonValue delta = JsonValue::object();
+            if (role)
+              delta.set("role", JsonValue::string("assistant"));
+            if (text)
+              delta.set("content", *text);
+            choice.set("delta", delta);
+            choice.set("logprobs", withLogprobs
+                                       ? chatLogprobs(*lps, *r->tokenizer)
+                                       : JsonValue::null());
+          } else {
+            choice.set("text", text ? *text : JsonValue::string(""));
+            choice.set("logprobs",
+                       withLogprobs
+                           ? completionLogprobs(*lps, *r->tokenizer, *offset)
+                           : JsonValue::null());
+          }
+          choice.set("finish_reason", stringOrNull(finish));
+          JsonValue choices = JsonValue::array();
+          choices.push(choice);
+          o.set("choices", choices);
+          if (r->parsed.includeUsage)
+            o.set("usage", JsonValue::null());
+          return writeJson(o, 0);
+        };
+        if (r->chat()) {
+          JsonValue empty = JsonValue::string("");
+          for (size_t i = 0; i < n; ++i)
+            if (!send(chunk(i, &empty, nullptr, nullptr, "", /*role=*/true)))
+              return false;
+        }
+        std::vector<int64_t> offsets(n, 0);
+        std::vector<bool> ended(n, false);
+        std::vector<std::pair<size_t, StreamPiece>> pieces;
+        for (;;) {
+          pieces.clear();
+          bool more = r->request->next(pieces, std::chrono::milliseconds(100));
+          for (auto &[i, piece] : pieces) {
+            JsonValue text = JsonValue::string(piece.text);
+            if (!send(chunk(i, &text, &piece.logprobs, &offsets[i], "")))
+              return false;
+          }
+          // Choices that ended get their finish_reason as soon as they end.
+          std::vector<std::pair<size_t, std::string>> finished;
+          {
+            std::lock_guard<std::mutex> lock(r->request->mutex);
+            if (r->request->error.empty())
+              for (size_t i = 0; i < n; ++i)
+                if (!ended[i] && r->request->results[i].done &&
+                    r->request->results[i].pieces.empty()) {
+                  ended[i] = true;
+                  finished.push_back({i, r->request->results[i].finishReason});
+                }
+          }
+          for (auto &[i, why] : finished)
+            if (!send(chunk(i, nullptr, nullptr, nullptr, why)))
+              return false;
+          if (!more)
+            break;
+          if (conn && peerClosed(*conn)) {
+            r->request->cancelled = true;
+            return false;
+          }
+        }
+        std::string error;
+        {
+          std::lock_guard<std::mutex> lock(r->request->mutex);
+          error = r->request->error;
+        }
+        if (!error.empty()) {
+          if (!send(errorJson(error, "server_error")))
+            return false;
+        } else if (r->parsed.includeUsage) {
+          JsonValue o = r->envelope(object);
+          o.set("choices", JsonValue::array());
+          o.set("usage", r->usage());
+          if (!send(writeJson(o, 0)))
+            return false;
+        }
+        std::string done = "data: [DONE]\n\n";
+        sink.write(done.data(), done.size());
+        sink.done();
+        return true;
+      });
+}
+
+/// The directory's name, never its path.
+std::string directoryName(std::string path) {
+  while (path.size() > 1 && path.back() == '/')
+    path.pop_back();
+  size_t slash = path.rfind('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  return name.empty() || name == "." || name == ".." || name == "/" ? "colm"
+                                                                    : name;
+}
+
+/// The methods each endpoint answers, for 405s.
+const std::vector<std::string> *allowedMethods(const std::string &path) {
+  static const std::vector<std::string> get = {"GET", "HEAD"}, post = {"POST"};
+  if (path == "/health" || path == "/v1/models" ||
+      path.rfind("/v1/models/", 0) == 0)
+    return &get;
+  if (path == "/v1/completions" || path == "/v1/chat/completions")
+    return &post;
+  return nullptr;
 }
 
 } // namespace
 
 Status runServe(const std::vector<std::string> &argv) {
   Args args("serve", "--model DIR [--host 127.0.0.1] [--port 8080]",
-            "Serves the model over HTTP with an OpenAI-style POST "
-            "/v1/completions (streaming with\nserver-sent events or not). A "
-            "request may choose its sub-model with \"chains\" or\n"
-            "\"chain_schedule\"; concurrent requests are decoded together.");
+            "Serves the model over HTTP, compatible with OpenAI's API: POST "
+            "/v1/completions and\n/v1/chat/completions (streaming with "
+            "server-sent events or not), GET /v1/models.\nA request may "
+            "choose its sub-model with \"chains\" or \"chain_schedule\"; "
+            "concurrent\nrequests are decoded together.");
   args.option("--model", "DIR", "model directory", true)
+      .option("--model-name", "NAME",
+              "the model's id in the API (default: the directory's name)")
       .option("--host", "ADDR", "address to listen on (default 127.0.0.1)")
       .option("--port", "P", "port (default 8080; 0 picks a free one)")
       .option("--max-context", "N",
@@ -203,7 +775,12 @@ Status runServe(const std::vector<std::string> &argv) {
       .option("--max-batch", "B", "sequences decoded together (default 16)")
       .option("--threads", "N",
               "HTTP worker threads; each waiting client holds one (default "
-              "4 x --max-batch + 8)");
+              "4 x --max-batch + 8)")
+      .option("--max-idle-connections", "N",
+              "idle keep-alive connections kept open at most; the oldest "
+              "are closed first (default 256)")
+      .option("--idle-timeout", "S",
+              "seconds a connection may stay idle (default 5)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
@@ -219,145 +796,185 @@ Status runServe(const std::vector<std::string> &argv) {
                         args.getInt("--max-batch", 16, 1, 4096));
   COLM_ASSIGN_OR_RETURN(int64_t threads,
                         args.getInt("--threads", 4 * maxBatch + 8, 1, 65536));
+  COLM_ASSIGN_OR_RETURN(int64_t maxIdle,
+                        args.getInt("--max-idle-connections", 256, 1, 65536));
+  COLM_ASSIGN_OR_RETURN(int64_t idleTimeout,
+                        args.getInt("--idle-timeout", 5, 1, 3600));
   std::string host = args.get("--host", "127.0.0.1");
   if (host.empty())
     return Status::error("--host is empty (use 127.0.0.1 or 0.0.0.0)");
+  std::string modelName =
+      args.get("--model-name", directoryName(args.get("--model")));
+  if (modelName.empty())
+    return Status::error("--model-name is empty");
+
+  // Bind first: a port in use fails before the model is compiled.
+  HttpOptions options;
+  options.threads = static_cast<size_t>(threads);
+  options.maxIdle = static_cast<size_t>(maxIdle);
+  options.idleTimeoutSec = static_cast<int>(idleTimeout);
+  HttpServer server(options);
+  COLM_ASSIGN_OR_RETURN(int bound, server.bindTo(host, static_cast<int>(port)));
 
   mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
   dsl::loadDialects(context);
   COLM_ASSIGN_OR_RETURN(auto generator, Generator::create(context, model));
   Scheduler scheduler(*generator, tokenizer, maxContext, maxBatch);
-  std::string modelName = args.get("--model");
   std::atomic<int64_t> ids{0};
+  int64_t started = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  const uint64_t seedBase =
+      (static_cast<uint64_t>(std::random_device{}()) << 32) ^
+      std::random_device{}();
 
-  httplib::Server server;
-  server.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<size_t>(threads));
-  };
   server.set_payload_max_length(1 << 20);
+  // Before the body is read: wrong methods, and POSTs without a body (which
+  // httplib would wait for until the read timeout).
+  server.set_pre_routing_handler(
+      [](const httplib::Request &req, httplib::Response &res) {
+        using R = httplib::Server::HandlerResponse;
+        const std::vector<std::string> *allowed = allowedMethods(req.path);
+        bool bodyAnnounced = req.has_header("Content-Length") ||
+                             req.has_header("Transfer-Encoding");
+        if (allowed) {
+          std::string methods;
+          for (const std::string &m : *allowed)
+            methods += (methods.empty() ? "" : ", ") + m;
+          if (std::find(allowed->begin(), allowed->end(), req.method) ==
+              allowed->end()) {
+            res.set_header("Allow", methods);
+            fail(res, 405,
+                 req.method + " is not allowed on " + req.path + " (use " +
+                     methods + ")",
+                 "", "method_not_allowed");
+            if (bodyAnnounced) {
+              closeAfterResponse = true; // its body is not read
+              res.set_header("Connection", "close");
+            }
+            return R::Handled;
+          }
+        }
+        if (req.method == "POST" && !bodyAnnounced) {
+          fail(res, 400,
+               "the request has no body: send a JSON object with a "
+               "Content-Length");
+          return R::Handled;
+        }
+        return R::Unhandled;
+      });
   server.Get("/health", [](const httplib::Request &, httplib::Response &res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });
+  auto modelJson = [&] {
+    JsonValue m = JsonValue::object();
+    m.set("id", JsonValue::string(modelName));
+    m.set("object", JsonValue::string("model"));
+    m.set("created", JsonValue::integer(started));
+    m.set("owned_by", JsonValue::string("colm"));
+    m.set("chains", JsonValue::integer(model.config.numChains()));
+    return m;
+  };
+  auto noSuchModel = [&](httplib::Response &res, const std::string &name) {
+    fail(res, 404,
+         "The model '" + name + "' does not exist (this server serves '" +
+             modelName + "')",
+         "model", "model_not_found");
+  };
   server.Get("/v1/models",
              [&](const httplib::Request &, httplib::Response &res) {
-               JsonValue m = JsonValue::object();
-               m.set("id", JsonValue::string(modelName));
-               m.set("object", JsonValue::string("model"));
-               m.set("chains", JsonValue::integer(model.config.numChains()));
                JsonValue list = JsonValue::array();
-               list.push(m);
+               list.push(modelJson());
                JsonValue o = JsonValue::object();
                o.set("object", JsonValue::string("list"));
                o.set("data", list);
                res.set_content(writeJson(o, 0), "application/json");
              });
-  server.Post("/v1/completions", [&](const httplib::Request &req,
-                                     httplib::Response &res) {
-    auto parsed = parseRequest(req.body, model.config, tokenizer, maxContext);
+  server.Get(R"(/v1/models/(.+))",
+             [&](const httplib::Request &req, httplib::Response &res) {
+               std::string name = req.matches[1];
+               if (name != modelName) {
+                 noSuchModel(res, name);
+                 return;
+               }
+               res.set_content(writeJson(modelJson(), 0), "application/json");
+             });
+  auto complete = [&](serve::Api api, const httplib::Request &req,
+                      httplib::Response &res) {
+    bool chat = api == serve::Api::Chat;
+    int64_t number = ++ids;
+    serve::ServeLimits limits;
+    limits.config = &model.config;
+    limits.tokenizer = &tokenizer;
+    limits.maxContext = maxContext;
+    limits.defaultSeed = seedBase + static_cast<uint64_t>(number) * 1000003u;
+    serve::RequestError error;
+    if (req.body.empty()) {
+      fail(res, 400, "the request body is empty: send a JSON object");
+      return;
+    }
+    auto parsed = chat
+                      ? serve::parseChatRequest(req.body, limits, &error)
+                      : serve::parseCompletionRequest(req.body, limits, &error);
     if (!parsed) {
-      fail(res, 400, parsed.status().message());
+      fail(res, 400, error.message, error.param);
       return;
     }
-    std::shared_ptr<CompletionRequest> request = parsed->request;
-    std::string id = "cmpl-" + std::to_string(++ids);
-    request->id = id;
-    int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-    auto chunk = [=](const std::string &text, const char *finish) {
-      JsonValue choice = JsonValue::object();
-      choice.set("text", JsonValue::string(text));
-      choice.set("index", JsonValue::integer(0));
-      choice.set("finish_reason",
-                 finish ? JsonValue::string(finish) : JsonValue::null());
-      JsonValue choices = JsonValue::array();
-      choices.push(choice);
-      JsonValue o = JsonValue::object();
-      o.set("id", JsonValue::string(id));
-      o.set("object", JsonValue::string("text_completion"));
-      o.set("created", JsonValue::integer(created));
-      o.set("model", JsonValue::string(modelName));
-      o.set("chains", JsonValue::integer(parsed->chains));
-      o.set("choices", choices);
-      return o;
-    };
-    scheduler.submit(request);
-    if (parsed->stream) {
-      res.set_chunked_content_provider(
-          "text/event-stream",
-          [request, chunk](size_t, httplib::DataSink &sink) {
-            std::string text;
-            while (request->next(text)) {
-              std::string event =
-                  "data: " + writeJson(chunk(text, nullptr), 0) + "\n\n";
-              if (!sink.write(event.data(), event.size())) {
-                request->cancelled = true; // the client went away
-                return false;
-              }
-            }
-            std::string last =
-                request->error.empty()
-                    ? "data: " +
-                          writeJson(chunk("", request->finishReason.c_str()),
-                                    0) +
-                          "\n\n"
-                    : "data: " + errorJson(request->error, "server_error") +
-                          "\n\n";
-            last += "data: [DONE]\n\n";
-            sink.write(last.data(), last.size());
-            sink.done();
-            return true;
-          });
+    if (!parsed->model.empty() && parsed->model != modelName) {
+      noSuchModel(res, parsed->model);
       return;
     }
-    std::string text, all;
-    while (request->next(text))
-      all += text;
-    if (!request->error.empty()) {
-      fail(res, 500, request->error);
-      return;
+    auto reply = std::make_shared<Reply>();
+    reply->id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(number);
+    reply->model = modelName;
+    reply->tokenizer = &tokenizer;
+    reply->created = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    if (!parsed->ignored.empty()) {
+      std::string list;
+      for (const std::string &f : parsed->ignored)
+        list += (list.empty() ? "" : ", ") + f;
+      std::fprintf(stderr, "%s: ignoring unsupported fields: %s\n",
+                   reply->id.c_str(), list.c_str());
     }
-    JsonValue o = chunk(all, request->finishReason.c_str());
-    // An extension: the generated token ids, exact where text is lossy.
-    JsonValue ids = JsonValue::array();
-    for (int32_t t : request->tokens)
-      ids.push(JsonValue::integer(t));
-    JsonValue choices = JsonValue::array();
-    JsonValue choice = o.find("choices")->elements()[0];
-    choice.set("tokens", ids);
-    choices.push(choice);
-    o.set("choices", choices);
-    JsonValue usage = JsonValue::object();
-    int64_t promptTokens = static_cast<int64_t>(request->prompt.size());
-    usage.set("prompt_tokens", JsonValue::integer(promptTokens));
-    usage.set("completion_tokens",
-              JsonValue::integer(request->completionTokens));
-    usage.set("total_tokens",
-              JsonValue::integer(promptTokens + request->completionTokens));
-    o.set("usage", usage);
-    res.set_content(writeJson(o, 0), "application/json");
+    reply->request = std::make_shared<CompletionRequest>(parsed->choices);
+    reply->request->id = reply->id;
+    reply->parsed = parsed.take();
+    scheduler.submit(reply->request);
+    if (reply->parsed.stream)
+      stream(reply, res);
+    else
+      answer(*reply, res);
+  };
+  server.Post("/v1/completions",
+              [&](const httplib::Request &req, httplib::Response &res) {
+                complete(serve::Api::Completions, req, res);
+              });
+  server.Post("/v1/chat/completions",
+              [&](const httplib::Request &req, httplib::Response &res) {
+                complete(serve::Api::Chat, req, res);
+              });
+  server.set_error_handler([](const httplib::Request &req,
+                              httplib::Response &res) {
+    if (!res.body.empty())
+      return;
+    if (res.status == 400 || res.status == 413 || res.status == 414) {
+      // A body that was not read, or a request that did not parse: the
+      // rest of the connection cannot be trusted.
+      closeAfterResponse = true;
+      res.set_header("Connection", "close");
+    }
+    std::string message =
+        res.status == 404   ? "no such endpoint: " + req.method + " " + req.path
+        : res.status == 413 ? "the request body is larger than 1 MiB"
+        : res.status == 400 ? "malformed HTTP request"
+                            : "HTTP error " + std::to_string(res.status);
+    res.set_content(errorJson(message, "invalid_request_error"),
+                    "application/json");
   });
-  server.set_error_handler(
-      [](const httplib::Request &req, httplib::Response &res) {
-        if (!res.body.empty())
-          return;
-        std::string message =
-            res.status == 404   ? "no such endpoint: " + req.path
-            : res.status == 405 ? "method not allowed on " + req.path
-            : res.status == 413 ? "the request body is larger than 1 MiB"
-                                : "HTTP error " + std::to_string(res.status);
-        res.set_content(errorJson(message, "invalid_request_error"),
-                        "application/json");
-      });
 
-  int bound = port == 0 ? server.bind_to_any_port(host)
-                        : (server.bind_to_port(host, static_cast<int>(port))
-                               ? static_cast<int>(port)
-                               : -1);
-  if (bound < 0)
-    return Status::error("cannot listen on " + host + ":" +
-                         std::to_string(port) +
-                         " (in use, or not an address of this machine)");
+  std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
   // On a signal: end every generation first (their handlers answer), then
@@ -381,6 +998,7 @@ Status runServe(const std::vector<std::string> &argv) {
   listening = false;
   watcher.join();
   scheduler.stop();
+  server.finish();
   std::printf("colm serve: stopped\n");
   return Status::ok();
 }
