@@ -113,8 +113,9 @@ Generator::prefill(Sequence &seq, const std::vector<int32_t> &prompt,
   if (seq.cache.length() + static_cast<int64_t>(prompt.size()) >
       seq.cache.maxContext())
     return Status::error(
-        "the prompt has " + std::to_string(prompt.size()) +
-        " tokens but the context holds " +
+        "the prompt has " +
+        countOf(static_cast<int64_t>(prompt.size()), "token") +
+        " but the context holds " +
         std::to_string(seq.cache.maxContext() - seq.cache.length()) +
         " more (raise --max-context)");
   auto t0 = std::chrono::steady_clock::now();

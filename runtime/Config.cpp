@@ -81,8 +81,8 @@ public:
   Status checkSize(const char *name, const JsonValue &v, int64_t &out) const {
     if (!v.isNumber())
       return error(name, v,
-                   std::string("must be a positive integer, got a ") +
-                       JsonValue::kindName(v.kind()));
+                   std::string("must be a positive integer, got ") +
+                       JsonValue::kindWithArticle(v.kind()));
     if (!v.isInteger())
       return error(name, v,
                    "must be a positive integer, got " + writeJson(v, 0));
@@ -119,8 +119,8 @@ public:
       return Status::ok();
     if (!v->isNumber())
       return error(name, *v,
-                   std::string("must be a number, got a ") +
-                       JsonValue::kindName(v->kind()));
+                   std::string("must be a number, got ") +
+                       JsonValue::kindWithArticle(v->kind()));
     double d = v->asDouble();
     if (!(d > 0) && !(allowZero && d == 0))
       return error(name, *v,
@@ -137,8 +137,8 @@ public:
       return Status::ok();
     if (!v->isBool())
       return error(name, *v,
-                   std::string("must be true or false, got a ") +
-                       JsonValue::kindName(v->kind()));
+                   std::string("must be true or false, got ") +
+                       JsonValue::kindWithArticle(v->kind()));
     out = v->asBool();
     return Status::ok();
   }
@@ -149,8 +149,8 @@ public:
       return Status::ok();
     if (!v->isString())
       return error(name, *v,
-                   std::string("must be a string, got a ") +
-                       JsonValue::kindName(v->kind()));
+                   std::string("must be a string, got ") +
+                       JsonValue::kindWithArticle(v->kind()));
     out = v->asString();
     return Status::ok();
   }
@@ -162,10 +162,9 @@ public:
     if (!v)
       return Status::ok();
     if (!v->isArray())
-      return error(
-          name, *v,
-          std::string("must be an array of positive integers, got a ") +
-              JsonValue::kindName(v->kind()));
+      return error(name, *v,
+                   std::string("must be an array of positive integers, got ") +
+                       JsonValue::kindWithArticle(v->kind()));
     if (v->size() == 0)
       return error(name, *v, "must list at least one chain");
     for (size_t i = 0; i < v->size(); ++i) {
@@ -189,8 +188,8 @@ Result<ModelConfig> parseConfig(std::string_view json,
   COLM_ASSIGN_OR_RETURN(JsonValue root, parseJson(json, source));
   if (!root.isObject())
     return Status::error(std::string(source) +
-                         ": the config must be a JSON object, got a " +
-                         JsonValue::kindName(root.kind()));
+                         ": the config must be a JSON object, got " +
+                         JsonValue::kindWithArticle(root.kind()));
   FieldReader r(root, source);
   ModelConfig cfg;
   COLM_TRY(r.string("model_type", cfg.modelType));
@@ -385,6 +384,10 @@ std::string configToJson(const ModelConfig &cfg) {
 
 Status saveConfig(const std::string &path, const ModelConfig &config) {
   return writeFileAtomic(path, configToJson(config));
+}
+
+std::string countOf(int64_t n, const std::string &singular) {
+  return std::to_string(n) + " " + singular + (n == 1 ? "" : "s");
 }
 
 } // namespace colm

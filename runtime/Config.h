@@ -78,6 +78,9 @@ Status saveConfig(const std::string &path, const ModelConfig &config);
 /// "[1,1,2]".
 std::string formatChains(const std::vector<int64_t> &chains);
 
+/// "1 chain", "3 chains": a count with its noun, singular or plural.
+std::string countOf(int64_t n, const std::string &singular);
+
 } // namespace colm
 
 #endif // COLM_RUNTIME_CONFIG_H

@@ -2,6 +2,7 @@
 
 #include "runtime/Data.h"
 
+#include "runtime/Config.h"
 #include "runtime/File.h"
 #include "runtime/Memory.h"
 
@@ -89,8 +90,8 @@ Status checkWindow(const TokenData &data, int64_t T) {
                          std::to_string(T));
   if (data.size() < T + 1)
     return Status::error(
-        "data file '" + data.source + "' has " + std::to_string(data.size()) +
-        " tokens, shorter than one window of T+1 = " + std::to_string(T + 1) +
+        "data file '" + data.source + "' has " + countOf(data.size(), "token") +
+        ", shorter than one window of T+1 = " + std::to_string(T + 1) +
         " (--seq " + std::to_string(T) + ")");
   return Status::ok();
 }

@@ -94,6 +94,24 @@ const char *JsonValue::kindName(Kind kind) {
   return "?";
 }
 
+const char *JsonValue::kindWithArticle(Kind kind) {
+  switch (kind) {
+  case Kind::Null:
+    return "null";
+  case Kind::Bool:
+    return "a boolean";
+  case Kind::Number:
+    return "a number";
+  case Kind::String:
+    return "a string";
+  case Kind::Array:
+    return "an array";
+  case Kind::Object:
+    return "an object";
+  }
+  return "?";
+}
+
 //===----------------------------------------------------------------------===//
 // Writer
 //===----------------------------------------------------------------------===//

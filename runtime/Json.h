@@ -73,6 +73,8 @@ public:
 
   /// "null", "boolean", "number", "string", "array" or "object".
   static const char *kindName(Kind kind);
+  /// "an array", "an object", "a string", "a number", "a boolean", "null".
+  static const char *kindWithArticle(Kind kind);
 
 private:
   Kind k = Kind::Null;

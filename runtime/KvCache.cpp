@@ -98,7 +98,7 @@ Status KvCache::checkLayers(const std::vector<std::vector<float>> &k,
   if (static_cast<int64_t>(k.size()) != layers ||
       static_cast<int64_t>(v.size()) != layers)
     return Status::error(std::string(what) + ": expected keys and values for " +
-                         std::to_string(layers) + " layers, got " +
+                         countOf(layers, "layer") + ", got " +
                          std::to_string(k.size()) + " and " +
                          std::to_string(v.size()));
   size_t expected = static_cast<size_t>(rows * cols);
@@ -177,8 +177,7 @@ Result<std::vector<float>> KvCache::read(const std::vector<float> &store,
     return Status::error(
         "the KV cache holds " + std::to_string(validColumns()) +
         " valid key/value columns at every position (" +
-        std::to_string(validChains()) + " chains), not " +
-        std::to_string(cols) +
+        countOf(validChains(), "chain") + "), not " + std::to_string(cols) +
         ": compute the missing chains' keys and values for the history first");
   std::vector<float> out(static_cast<size_t>(len * cols));
   const float *src = store.data() + layerOffset(layer);

@@ -51,6 +51,12 @@ Status validateOptimizerConfig(const OptimizerConfig &c) {
   COLM_TRY(check(c.beta2 >= 0 && c.beta2 < 1, "--beta2", c.beta2, "in [0, 1)"));
   COLM_TRY(check(std::isfinite(c.eps) && c.eps >= 0, "--eps", c.eps,
                  "a finite non-negative number"));
+  // AdamW divides by sqrt(v) + eps, and v stays 0 for an entry whose
+  // gradient has always been 0: eps 0 would make it 0/0.
+  if (c.kind == OptimizerConfig::AdamW && !(c.eps > 0))
+    return Status::error("--eps must be positive for AdamW, got " + num(c.eps) +
+                         ": with --eps 0 an entry whose gradient is 0 divides "
+                         "0 by 0");
   COLM_TRY(check(std::isfinite(c.weightDecay) && c.weightDecay >= 0,
                  "--weight-decay", c.weightDecay,
                  "a finite non-negative number"));
@@ -132,7 +138,7 @@ Result<Optimizer> Optimizer::create(const OptimizerConfig &config,
     return Status::error(
         "--freeze-chains " + std::to_string(frozenChains) +
         " is out of range: the model has " +
-        std::to_string(modelConfig.numChains()) + " chains " +
+        countOf(modelConfig.numChains(), "chain") + " " +
         formatChains(modelConfig.chains) + ", so at most " +
         std::to_string(modelConfig.numChains() - 1) +
         " can be frozen (freezing all of them leaves nothing to train)");

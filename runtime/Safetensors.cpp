@@ -39,8 +39,8 @@ static Status parseEntry(const std::string &where, const std::string &name,
                          const JsonValue &v, Entry &out) {
   std::string at = where + ": tensor '" + name + "'";
   if (!v.isObject())
-    return Status::error(at + ": header entry must be an object, got a " +
-                         JsonValue::kindName(v.kind()));
+    return Status::error(at + ": header entry must be an object, got " +
+                         JsonValue::kindWithArticle(v.kind()));
   const JsonValue *dtype = v.find("dtype");
   const JsonValue *shape = v.find("shape");
   const JsonValue *offsets = v.find("data_offsets");
@@ -51,15 +51,15 @@ static Status parseEntry(const std::string &where, const std::string &name,
   if (!offsets)
     return Status::error(at + ": missing \"data_offsets\"");
   if (!dtype->isString())
-    return Status::error(at + ": \"dtype\" must be a string, got a " +
-                         JsonValue::kindName(dtype->kind()));
+    return Status::error(at + ": \"dtype\" must be a string, got " +
+                         JsonValue::kindWithArticle(dtype->kind()));
   std::optional<DType> dt = parseDType(dtype->asString());
   if (!dt)
     return Status::error(at + ": unsupported dtype '" + dtype->asString() +
                          "'; only F32, F16 and BF16 are supported");
   if (!shape->isArray())
-    return Status::error(at + ": \"shape\" must be an array, got a " +
-                         JsonValue::kindName(shape->kind()));
+    return Status::error(at + ": \"shape\" must be an array, got " +
+                         JsonValue::kindWithArticle(shape->kind()));
   // Element count, checked against overflow: bytes = numel * size must fit.
   uint64_t numel = 1;
   bool overflow = false;
@@ -146,8 +146,8 @@ Result<TensorMap> parseSafetensors(std::string_view bytes,
   COLM_ASSIGN_OR_RETURN(JsonValue header,
                         parseJson(headerText, where + " (header)"));
   if (!header.isObject())
-    return Status::error(where + ": header must be a JSON object, got a " +
-                         JsonValue::kindName(header.kind()));
+    return Status::error(where + ": header must be a JSON object, got " +
+                         JsonValue::kindWithArticle(header.kind()));
 
   std::vector<Entry> entries;
   for (size_t i = 0; i < header.size(); ++i) {

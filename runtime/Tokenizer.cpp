@@ -42,8 +42,8 @@ Result<Tokenizer> parseTokenizer(std::string_view json,
   COLM_ASSIGN_OR_RETURN(JsonValue root, parseJson(json, source));
   std::string src(source);
   if (!root.isObject())
-    return Status::error(src + ": a tokenizer must be a JSON object, got a " +
-                         JsonValue::kindName(root.kind()));
+    return Status::error(src + ": a tokenizer must be a JSON object, got " +
+                         JsonValue::kindWithArticle(root.kind()));
   const JsonValue *type = root.find("type");
   if (!type || !type->isString())
     return Status::error(src + ": missing string field \"type\"");

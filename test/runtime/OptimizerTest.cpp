@@ -264,6 +264,13 @@ TEST(OptimizerTest, ConfigValidation) {
   c = OptimizerConfig();
   c.schedule = OptimizerConfig::Cosine;
   EXPECT_ERROR(validateOptimizerConfig(c), "cosine", "--steps");
+  // eps 0 is an AdamW problem, named as such (not a learning-rate one).
+  c = OptimizerConfig();
+  c.eps = 0;
+  EXPECT_ERROR(validateOptimizerConfig(c), "--eps must be positive for AdamW",
+               "got 0");
+  c.kind = OptimizerConfig::Sgd;
+  EXPECT_OK(validateOptimizerConfig(c));
   EXPECT_ERROR(parseOptimizerKind("adam"), "unknown optimizer 'adam'");
   EXPECT_EQ(*parseSchedule("cosine"), OptimizerConfig::Cosine);
   ModelConfig mc = smallConfig({1, 1, 2});

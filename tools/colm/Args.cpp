@@ -159,9 +159,9 @@ Result<std::vector<int64_t>> parseIntList(const std::string &text,
     errno = 0;
     long long v = std::strtoll(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || errno == ERANGE)
-      return Status::error(what + ": '" + item + "' at item " +
-                           std::to_string(out.size() + 1) +
-                           " is not an integer");
+      return Status::error(what + ": '" + item + "' at position " +
+                           std::to_string(out.size()) +
+                           " is not an integer (positions count from 0)");
     out.push_back(v);
     if (comma == std::string::npos)
       break;

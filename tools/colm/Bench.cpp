@@ -80,7 +80,8 @@ Status runBench(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
-  bool prefill = args.isSet("--prefill") || !args.isSet("--decode");
+  bool explicitPrefill = args.isSet("--prefill");
+  bool prefill = explicitPrefill || !args.isSet("--decode");
   bool decode = args.isSet("--decode") || !args.isSet("--prefill");
   COLM_ASSIGN_OR_RETURN(int64_t promptLen,
                         args.getInt("--prompt-len", 1024, 2, 1 << 20));
@@ -94,7 +95,38 @@ Status runBench(const std::vector<std::string> &argv) {
     model = initModel(benchCpu(), 0);
   }
   const ModelConfig &c = model.config;
-  int64_t context = promptLen + decodeTokens + 1;
+  // Decode feeds every measured token: the prompt plus all of them need a
+  // position (one more than generation, which never feeds its last token).
+  if (prefill && !c.kvSharing) {
+    if (explicitPrefill)
+      return Status::error("--prefill compares chain-1 prefill, which needs "
+                           "a CoLM-Air model");
+    // Without flags: measure what applies to a CoLM.
+    std::printf("(a CoLM model: chain-1 prefill needs CoLM-Air, so only "
+                "decode is measured)\n");
+    prefill = false;
+  }
+  if (!decode)
+    decodeTokens = 0;
+  if (promptLen + decodeTokens > c.maxPositionEmbeddings) {
+    std::string limit = "the model's max_position_embeddings is " +
+                        std::to_string(c.maxPositionEmbeddings);
+    if (!decode)
+      return Status::error("--prompt-len " + std::to_string(promptLen) +
+                           " is too long: " + limit);
+    if (promptLen >= c.maxPositionEmbeddings)
+      return Status::error("--prompt-len " + std::to_string(promptLen) +
+                           " leaves no room to decode: " + limit +
+                           "; the largest --prompt-len is " +
+                           std::to_string(c.maxPositionEmbeddings - 1));
+    return Status::error(
+        "--prompt-len " + std::to_string(promptLen) + " plus --decode-tokens " +
+        std::to_string(decodeTokens) + " need " +
+        std::to_string(promptLen + decodeTokens) + " positions, but " + limit +
+        "; the largest --decode-tokens that fits is " +
+        std::to_string(c.maxPositionEmbeddings - promptLen));
+  }
+  int64_t context = promptLen + decodeTokens;
   std::vector<int32_t> prompt;
   for (int64_t i = 0; i < promptLen; ++i)
     prompt.push_back(static_cast<int32_t>((i * 131 + 7) % c.vocabSize));
@@ -110,9 +142,6 @@ Status runBench(const std::vector<std::string> &argv) {
               (long long)c.numKvHeads, formatChains(c.chains).c_str());
 
   if (prefill) {
-    if (!c.kvSharing)
-      return Status::error("--prefill compares chain-1 prefill, which needs "
-                           "a CoLM-Air model");
     auto time = [&](bool chain1) -> Result<double> {
       double best = 1e300;
       for (int64_t r = 0; r < repeat; ++r) {

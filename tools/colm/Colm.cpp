@@ -57,7 +57,8 @@ int checkStdout(int code) {
   errno = 0;
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     std::fprintf(stderr, "error: cannot write to standard output: %s\n",
-                 errno ? std::strerror(errno) : "write error");
+                 errno ? std::strerror(errno)
+                       : "a write failed (is the disk full?)");
     return code == 0 ? 1 : code;
   }
   return code;

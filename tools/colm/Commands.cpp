@@ -28,7 +28,7 @@ Result<unsigned> chainsFlag(const Args &args, const ModelConfig &config) {
   auto k = args.getInt("--chains", n, 1, n);
   if (!k)
     return Status::error(k.status().message() + " (the model has " +
-                         std::to_string(n) + " chains " +
+                         countOf(n, "chain") + " " +
                          formatChains(config.chains) + ")");
   return static_cast<unsigned>(*k);
 }

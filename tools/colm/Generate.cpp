@@ -12,9 +12,48 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace colm::cli {
+
+std::string tokens(int64_t n) {
+  return std::to_string(n) + (n == 1 ? " token" : " tokens");
+}
+
+Status checkContextFits(int64_t promptTokens, int64_t maxNew,
+                        int64_t maxContext, bool contextGiven,
+                        int64_t maxPositions, const char *newFlag) {
+  if (maxContext > maxPositions)
+    return Status::error("--max-context " + std::to_string(maxContext) +
+                         " is more than the model's max_position_embeddings " +
+                         std::to_string(maxPositions));
+  // The last new token is sampled, never fed back: it needs no position.
+  int64_t need = promptTokens + std::max<int64_t>(maxNew - 1, 0);
+  if (need <= maxContext)
+    return Status::ok();
+  std::string holds = contextGiven
+                          ? "--max-context is " + std::to_string(maxContext)
+                          : "the model's max_position_embeddings is " +
+                                std::to_string(maxContext);
+  std::string raise = contextGiven && maxContext < maxPositions
+                          ? " (or raise --max-context, at most " +
+                                std::to_string(maxPositions) + ")"
+                          : "";
+  if (promptTokens > maxContext)
+    return Status::error(
+        "the context is full before the first new token: the prompt has " +
+        tokens(promptTokens) + " but " + holds + "; shorten the prompt" +
+        raise);
+  return Status::error("the context is full before the end: the prompt's " +
+                       tokens(promptTokens) + " plus " + newFlag + " " +
+                       std::to_string(maxNew) + " need " +
+                       std::to_string(need) + " positions, but " + holds +
+                       "; the largest " + newFlag + " that fits is " +
+                       std::to_string(maxContext - promptTokens + 1) + raise);
+}
 
 Result<SamplingConfig> samplingFlags(const Args &args) {
   SamplingConfig s;
@@ -91,6 +130,8 @@ Status runGenerate(const std::vector<std::string> &argv) {
               "positions the cache holds (default: max_position_embeddings)")
       .option("--tokens-out", "FILE",
               "write the generated ids, comma-separated")
+      .option("--output", "FILE", "also write the generated text to FILE",
+              false, "-o")
       .flag("--stats", "print prefill and decode time and tokens/s");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
@@ -131,6 +172,9 @@ Status runGenerate(const std::vector<std::string> &argv) {
   std::vector<std::string> stops;
   if (args.has("--stop"))
     stops.push_back(args.get("--stop"));
+  COLM_TRY(checkContextFits(static_cast<int64_t>(prompt.size()), maxNew,
+                            maxContext, args.has("--max-context"),
+                            config.maxPositionEmbeddings, "--max-new"));
 
   mlir::MLIRContext context;
   dsl::loadDialects(context);
@@ -140,6 +184,7 @@ Status runGenerate(const std::vector<std::string> &argv) {
   TokenSampler sampler(sampling);
   StopChecker stop(stops);
   std::vector<int32_t> generated, history = prompt;
+  std::string text;
   Result<std::vector<float>> logits =
       maxNew ? generator->prefill(seq, prompt, chainsAt(schedule, 0), chain1,
                                   &stats)
@@ -152,8 +197,12 @@ Status runGenerate(const std::vector<std::string> &argv) {
     history.push_back(token);
     bool stopped = stop.feed(tokenizer.decode({token}));
     std::string ready = stop.takeReady(stopped || i + 1 == maxNew);
+    text += ready;
     std::fwrite(ready.data(), 1, ready.size(), stdout);
-    std::fflush(stdout);
+    // A reader that went away (or a full disk) ends the generation now.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      return Status::error(std::string("cannot write to standard output: ") +
+                           std::strerror(errno));
     if (stopped || i + 1 == maxNew)
       break;
     logits = generator->decode(seq, token, chainsAt(schedule, i + 1), &stats);
@@ -165,11 +214,13 @@ Status runGenerate(const std::vector<std::string> &argv) {
   std::fputc('\n', stdout);
   std::fflush(stdout);
   if (args.has("--tokens-out")) {
-    std::string text;
+    std::string ids;
     for (size_t i = 0; i < generated.size(); ++i)
-      text += (i ? "," : "") + std::to_string(generated[i]);
-    COLM_TRY(writeFileAtomic(args.get("--tokens-out"), text + "\n"));
+      ids += (i ? "," : "") + std::to_string(generated[i]);
+    COLM_TRY(writeFileAtomic(args.get("--tokens-out"), ids + "\n"));
   }
+  if (args.has("--output"))
+    COLM_TRY(writeFileAtomic(args.get("--output"), text));
   if (args.isSet("--stats")) {
     auto rate = [](int64_t n, double s) { return s > 0 ? n / s : 0.0; };
     std::fprintf(stderr,

@@ -8,6 +8,16 @@
 
 namespace colm::cli {
 
+/// "1 token", "5 tokens".
+std::string tokens(int64_t n);
+
+/// An error, before any work, when a prompt of `promptTokens` and `maxNew`
+/// new tokens cannot fit the context; it names the largest `newFlag` value
+/// that fits. `contextGiven`: whether --max-context was given.
+Status checkContextFits(int64_t promptTokens, int64_t maxNew,
+                        int64_t maxContext, bool contextGiven,
+                        int64_t maxPositions, const char *newFlag);
+
 /// --greedy, --temperature, --top-k, --top-p, --repetition-penalty, --seed.
 Result<SamplingConfig> samplingFlags(const Args &args);
 /// --chains K or --chain-schedule SPEC.

@@ -476,7 +476,11 @@ Status runTrain(const std::vector<std::string> &argv) {
                                : "files")) +
         " (use --force to replace it, or --resume " + save +
         " to continue that run)");
-  // One writer per checkpoint directory.
+  // One writer per checkpoint directory (its lock lives next to it).
+  std::string parent = std::filesystem::path(save).parent_path().string();
+  if (!parent.empty())
+    COLM_TRY(makeDirectories(parent).withContext("cannot save checkpoint '" +
+                                                 save + "'"));
   COLM_ASSIGN_OR_RETURN(
       DirectoryLock lock,
       DirectoryLock::acquire(save, "colm train, writing " + save));

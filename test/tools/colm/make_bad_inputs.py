@@ -15,6 +15,9 @@ DIR/unexpected_tensor  an extra tensor model.layers.0.self_attn.extra_proj.weigh
 DIR/nonzero_upper      model.layers.1.self_attn.q_proj.weight non-zero above the chain diagonal
 DIR/bad_divide         chains [1,1,2] with intermediate_size 30 (not split exactly)
 DIR/bad_json           config.json is not valid JSON
+DIR/nan_weight         a NaN in model.layers.1.mlp.down_proj.weight (a diverged run)
+DIR/inf_weight         an Inf in model.embed_tokens.weight
+DIR/fifo_config        config.json is a FIFO (reading it must not block)
 """
 
 import json
@@ -141,6 +144,25 @@ def main():
     ok_params["model.layers.0.mlp.down_proj.weight"] = np.zeros((D, 30))
     d = os.path.join(root, "bad_divide")
     ref.write_model(d, bad_cfg, ok_params)
+
+    # non-finite weights (below the chain diagonal, where a value is allowed)
+    d = variant(root, "nan_weight")
+    p = dict(params)
+    w = params["model.layers.1.mlp.down_proj.weight"].copy()
+    w[3, 0] = np.nan
+    p["model.layers.1.mlp.down_proj.weight"] = w
+    ref.write_safetensors(os.path.join(d, ST), p)
+    d = variant(root, "inf_weight")
+    p = dict(params)
+    w = params["model.embed_tokens.weight"].copy()
+    w[5, 2] = np.inf
+    p["model.embed_tokens.weight"] = w
+    ref.write_safetensors(os.path.join(d, ST), p)
+
+    # config.json that is not a regular file
+    d = variant(root, "fifo_config")
+    os.remove(os.path.join(d, "config.json"))
+    os.mkfifo(os.path.join(d, "config.json"))
 
     # malformed config JSON
     d = variant(root, "bad_json")
