@@ -7,7 +7,24 @@
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <cstring>
+#include <vector>
+
 int main(int argc, char **argv) {
+  // An error names its op and its line; printing the op too (MLIR's default)
+  // dumps a whole function for a function-level error. Ask for it with
+  // --mlir-print-op-on-diagnostic.
+  std::vector<char *> args(argv, argv + argc);
+  bool asked = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], "--mlir-print-op-on-diagnostic", 29) == 0 ||
+        std::strncmp(argv[i], "-mlir-print-op-on-diagnostic", 28) == 0)
+      asked = true;
+  static char quiet[] = "--mlir-print-op-on-diagnostic=false";
+  if (!asked)
+    args.insert(args.begin() + 1, quiet);
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   mlir::DialectRegistry registry;
   registry.insert<colm::chain::ChainDialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect>();
