@@ -2,6 +2,8 @@
 
 #include "runtime/KvCache.h"
 
+#include "runtime/Memory.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +34,9 @@ Result<KvCache> KvCache::create(const ModelConfig &config, int64_t maxContext) {
                          " GiB, more than the " +
                          std::to_string(kMaxBytes >> 30) + " GiB limit");
   }
+  COLM_TRY(checkMemoryFits(2.0 * double(maxContext) * double(perPosition),
+                           "a KV cache of --max-context " +
+                               std::to_string(maxContext)));
   KvCache cache;
   cache.config = config;
   cache.layers = static_cast<int>(config.numLayers);

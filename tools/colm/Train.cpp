@@ -327,7 +327,8 @@ Status checkSameData(const RunSettings &stored, const TokenData &data,
 /// An estimate of what a training step holds: parameters, gradients and
 /// optimizer moments in fp32, and the interpreter's activations in double
 /// (every layer's intermediates and attention probabilities, the logits).
-Status checkTrainingFits(const ModelConfig &c, const RunSettings &s) {
+Status checkTrainingFits(const ModelConfig &c, const RunSettings &s,
+                         bool training = true) {
   double rows = double(s.batch) * double(s.seq);
   double perToken = 8.0 * double(c.hiddenSize) +
                     4.0 * double(c.intermediateSize) +
@@ -336,9 +337,12 @@ Status checkTrainingFits(const ModelConfig &c, const RunSettings &s) {
   double activations = 8.0 * rows *
                        (double(c.numLayers) * perToken +
                         3.0 * double(c.vocabSize) * double(c.numChains()));
-  double copies = s.opt.kind == OptimizerConfig::AdamW ? 4.0 : 2.0;
+  double copies = !training                              ? 1.0
+                  : s.opt.kind == OptimizerConfig::AdamW ? 4.0
+                                                         : 2.0;
   return checkModelFits(c, copies, activations,
-                        "training with --batch " + std::to_string(s.batch) +
+                        std::string(training ? "training" : "evaluating") +
+                            " with --batch " + std::to_string(s.batch) +
                             " --seq " + std::to_string(s.seq));
 }
 
@@ -761,6 +765,10 @@ Status runEval(const std::vector<std::string> &argv) {
     return Status::error("--seq " + std::to_string(T) +
                          " is more than max_position_embeddings " +
                          std::to_string(model.config.maxPositionEmbeddings));
+  RunSettings shape;
+  shape.batch = B;
+  shape.seq = T;
+  COLM_TRY(checkTrainingFits(model.config, shape, /*training=*/false));
   COLM_ASSIGN_OR_RETURN(TokenData data,
                         loadTokens(args.get("--data"), model.config.vocabSize));
   COLM_TRY(checkWindow(data, T));
