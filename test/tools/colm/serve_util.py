@@ -28,10 +28,10 @@ def summary():
 
 
 def tiny_model(tmp, name, vocab=256, chains=(1, 1, 2), kv_sharing=True, seed=3,
-               max_position=128):
+               max_position=128, head_dim=4):
     """A random CoLM(-Air) small enough for the reference interpreter."""
-    config = colm_ref.make_config(list(chains), kv_sharing=kv_sharing, hd=4, vocab=vocab,
-                                  layers=2)
+    config = colm_ref.make_config(list(chains), kv_sharing=kv_sharing, hd=head_dim,
+                                  vocab=vocab, layers=2)
     config["max_position_embeddings"] = max_position
     path = os.path.join(tmp, name)
     colm_ref.random_model(config, seed=seed, out_dir=path, std=0.5)
