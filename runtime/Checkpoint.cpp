@@ -318,6 +318,10 @@ writeModelDirectory(const std::string &dirArg, bool replace,
   SavePaths p = savePaths(dirArg);
   COLM_TRY(makeDirectories(p.parent).withContext("cannot write model '" +
                                                  p.dir + "'"));
+  // Not while a training run writes there (nor two of these at once).
+  COLM_ASSIGN_OR_RETURN(
+      DirectoryLock lock,
+      DirectoryLock::acquire(p.dir, "colm, writing a model to " + p.dir));
   COLM_TRY(recover(p));
   COLM_TRY(checkModelDirectoryWritable(p.dir, replace));
   return replaceDirectory(p, exists(p.dir), {}, write, "model");
@@ -379,6 +383,11 @@ Result<Checkpoint> loadCheckpoint(const std::string &dirArg) {
   return ck;
 }
 
+Status parseTrainingState(std::string_view text, const std::string &path,
+                          TrainingState &state) {
+  return parseStateJson(text, path, state);
+}
+
 bool isTrainingCheckpoint(const std::string &dirArg) {
   SavePaths p = savePaths(dirArg);
   std::string dir = p.dir;
@@ -395,51 +404,67 @@ Result<DirectoryLock> DirectoryLock::acquire(const std::string &dirArg,
   std::string base =
       slash == std::string::npos ? p.dir : p.dir.substr(slash + 1);
   std::string path =
-      (p.parent == "." && slash == std::string::npos ? std::string()
-                                                     : p.parent + "/") +
-      "." + base + ".lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      (slash == std::string::npos ? std::string() : p.parent + "/") + "." +
+      base + ".lock";
+  // The holder removes the file when it is done, so a lock taken on a file
+  // that was meanwhile unlinked (or replaced) is no lock: take it again.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return Status::error("cannot lock '" + p.dir + "': cannot open '" + path +
+                           "': " + errnoText());
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      char buf[512] = {0};
+      ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      ::close(fd);
+      if (err != EWOULDBLOCK)
+        return Status::error("cannot lock '" + p.dir + "' (" + path +
+                             "): " + std::strerror(err));
+      std::string who = n > 0 ? std::string(buf, static_cast<size_t>(n))
+                              : std::string("another process");
+      while (!who.empty() && (who.back() == '\n' || who.back() == ' '))
+        who.pop_back();
+      return Status::error(p.dir + " is in use by " + who +
+                           "; wait for it to finish, or write to another "
+                           "directory");
+    }
+    struct stat held, named;
+    if (::fstat(fd, &held) != 0 || ::stat(path.c_str(), &named) != 0 ||
+        held.st_ino != named.st_ino || held.st_dev != named.st_dev) {
+      ::close(fd);
+      continue;
+    }
+    std::string text =
+        "pid " + std::to_string(::getpid()) + " (" + holder + ")\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) !=
+                                       static_cast<ssize_t>(text.size())) {
+      // The lock holds without its note; only a message would be poorer.
+    }
+    return DirectoryLock(fd, path);
+  }
+  return Status::error("cannot lock '" + p.dir + "': " + path +
+                       " keeps changing");
+}
+
+void DirectoryLock::release() {
   if (fd < 0)
-    return Status::error("cannot lock '" + p.dir + "': cannot open '" + path +
-                         "': " + errnoText());
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    char buf[512] = {0};
-    ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
-    ::close(fd);
-    if (err != EWOULDBLOCK)
-      return Status::error("cannot lock '" + p.dir + "' (" + path +
-                           "): " + std::strerror(err));
-    std::string who = n > 0 ? std::string(buf, static_cast<size_t>(n))
-                            : std::string("another process");
-    while (!who.empty() && (who.back() == '\n' || who.back() == ' '))
-      who.pop_back();
-    return Status::error(p.dir + " is in use by " + who +
-                         "; wait for it to finish, or write to another "
-                         "directory");
-  }
-  std::string text =
-      "pid " + std::to_string(::getpid()) + " (" + holder + ")\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) !=
-                                     static_cast<ssize_t>(text.size())) {
-    // The lock holds without its note; only the message would be poorer.
-  }
-  return DirectoryLock(fd);
+    return;
+  ::unlink(path.c_str()); // while still held: nobody can take a stale copy
+  ::close(fd);            // releases the flock
+  fd = -1;
 }
 
 DirectoryLock &DirectoryLock::operator=(DirectoryLock &&other) noexcept {
   if (this != &other) {
-    if (fd >= 0)
-      ::close(fd);
+    release();
     fd = other.fd;
+    path = std::move(other.path);
     other.fd = -1;
   }
   return *this;
 }
 
-DirectoryLock::~DirectoryLock() {
-  if (fd >= 0)
-    ::close(fd); // releases the flock
-}
+DirectoryLock::~DirectoryLock() { release(); }
 
 } // namespace colm

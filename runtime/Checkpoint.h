@@ -91,16 +91,18 @@ Status saveModelDirectory(const std::string &dir, const Model &model,
 Result<Checkpoint> loadCheckpoint(const std::string &dir);
 
 /// An exclusive lock on writing a directory, held while a process may write
-/// it (a whole training run). It is an flock() on the sibling file
-/// `.NAME.lock`, which survives the directory swaps of the saves; the kernel
-/// drops it when the process dies, so a crash never leaves a stale lock.
+/// it (a whole training run, or one model save). It is an flock() on the
+/// sibling file `.NAME.lock`, which survives the directory swaps of the
+/// saves and is removed on release; the kernel drops the lock when the
+/// process dies, so a crash never leaves a stale lock (at most the file).
 class DirectoryLock {
 public:
   /// Takes the lock of `dir` or fails at once with a message that names the
   /// holder (its pid and what it is, from `holder` of the other process).
   static Result<DirectoryLock> acquire(const std::string &dir,
                                        const std::string &holder);
-  DirectoryLock(DirectoryLock &&other) noexcept : fd(other.fd) {
+  DirectoryLock(DirectoryLock &&other) noexcept
+      : fd(other.fd), path(std::move(other.path)) {
     other.fd = -1;
   }
   DirectoryLock &operator=(DirectoryLock &&other) noexcept;
@@ -109,9 +111,17 @@ public:
   ~DirectoryLock();
 
 private:
-  explicit DirectoryLock(int fd) : fd(fd) {}
+  DirectoryLock(int fd, std::string path) : fd(fd), path(std::move(path)) {}
+  void release();
   int fd = -1;
+  std::string path;
 };
+
+/// Reads the text of training_state.json (as loadCheckpoint() does) into
+/// the step, seed, sampler stream and args of `state`; `path` names the file
+/// in errors. The optimizer tensors are left as they are.
+Status parseTrainingState(std::string_view text, const std::string &path,
+                          TrainingState &state);
 
 /// Whether `dir` (or its interrupted-save backup) holds training state.
 bool isTrainingCheckpoint(const std::string &dir);

@@ -213,9 +213,16 @@ TEST(CheckpointTest, ADirectoryHasOneWriter) {
   // process conflicts just as another process would.
   EXPECT_ERROR(DirectoryLock::acquire(dir + "/", "colm train B"),
                "is in use by pid", "colm train A");
+  // Nor can a model be written there meanwhile (colm init --force while a
+  // run trains into the directory).
+  Model m = initModel(smallConfig(), 0);
+  EXPECT_ERROR(saveModelDirectory(dir, m, Tokenizer(), true),
+               "is in use by pid", "colm train A");
   {
     DirectoryLock moved = first.take();
   }
+  EXPECT_FALSE(std::filesystem::exists(tmp.path(".run.lock")));
+  EXPECT_OK(saveModelDirectory(dir, m, Tokenizer(), true));
   // Released with its owner: the next run gets it.
   EXPECT_OK(DirectoryLock::acquire(dir, "colm train C"));
 }
