@@ -68,14 +68,15 @@ def main():
             check(backlog >= 128, f"listen backlog {backlog}")
 
         # 16. A POST with no body: 400 at once, not after the read timeout.
+        # (httplib waited for the body until its 5 s read timeout.)
         t, status, text = raw_http(port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n\r\n",
-                                   timeout=3)
-        check(status == 400 and t is not None and t < 1.0 and "no body" in text,
+                                   timeout=4)
+        check(status == 400 and t is not None and t < 2.5 and "no body" in text,
               f"a POST without a body: {status} after {t if t is None else round(t, 3)}s")
         t, status, text = raw_http(
             port, b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-            timeout=3)
-        check(status == 400 and t is not None and t < 1.0 and "empty" in text,
+            timeout=4)
+        check(status == 400 and t is not None and t < 2.5 and "empty" in text,
               f"a POST with an empty body: {status} after {t if t is None else round(t, 3)}s")
 
         # Wrong methods: 405 with the allowed ones.
@@ -103,7 +104,7 @@ def main():
         start = time.time()
         status, _, _ = request(first.url + "/health", timeout=10)
         took = time.time() - start
-        check(status == 200 and took < 1.0,
+        check(status == 200 and took < 2.5,  # httplib: about 5 s
               f"/health with 100 idle connections open: {status} in {took:.3f}s")
         status, out, _ = request(first.url + "/v1/completions",
                                  {"prompt": [1, 2, 3], "max_tokens": 3, "temperature": 0},
@@ -143,7 +144,7 @@ def main():
                   f"60 idle connections, at most 20 kept: {sum(closed)} closed, the newest kept")
             status, _, _ = request(srv.url + "/health", timeout=5)
             check(status == 200, "/health answers")
-            time.sleep(1.6)
+            time.sleep(2.0)
             closed = [closed_by_server(s) for s in idle]
             check(all(closed), f"after the idle timeout every idle connection is closed "
                   f"({sum(closed)}/60)")
