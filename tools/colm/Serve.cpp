@@ -859,6 +859,9 @@ Status runServe(const std::vector<std::string> &argv) {
           fail(res, 400,
                "the request has no body: send a JSON object with a "
                "Content-Length");
+          // Whatever the client sends next is no request of its own.
+          closeAfterResponse = true;
+          res.set_header("Connection", "close");
           return R::Handled;
         }
         return R::Unhandled;
@@ -981,11 +984,17 @@ Status runServe(const std::vector<std::string> &argv) {
   // stop accepting and join the workers.
   std::atomic<bool> listening{true};
   std::thread watcher([&] {
+    bool stopped = false;
     while (listening) {
-      if (signalsSeen > 0) {
+      // A signal that came before listen_after_bind() started is not lost:
+      // the server is stopped once it runs (httplib's stop() does nothing
+      // before, and must not be called twice).
+      if (signalsSeen > 0 && !stopped) {
         scheduler.stop();
-        server.stop();
-        return;
+        if (server.is_running()) {
+          server.stop();
+          stopped = true;
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
