@@ -139,10 +139,14 @@ bool peerClosed(const Connection &c) {
 }
 
 /// httplib's Stream over a Connection: buffered reads, writes that never
-/// raise SIGPIPE, both with a timeout.
+/// raise SIGPIPE, both with a timeout; the request's head (request line and
+/// headers) must arrive whole within `headTimeoutMs`, so a client that
+/// trickles it holds a worker no longer.
 class ConnectionStream : public httplib::Stream {
 public:
-  ConnectionStream(Connection &c, int timeoutMs) : c(c), timeoutMs(timeoutMs) {}
+  ConnectionStream(Connection &c, int timeoutMs, int headTimeoutMs)
+      : c(c), timeoutMs(timeoutMs),
+        headDeadline(Clock::now() + std::chrono::milliseconds(headTimeoutMs)) {}
   using httplib::Stream::write;
 
   bool is_readable() const override {
@@ -153,7 +157,16 @@ public:
   }
   ssize_t read(char *ptr, size_t size) override {
     if (!c.hasBuffered()) {
-      if (!waitFor(c.fd, POLLIN, timeoutMs))
+      int wait = timeoutMs;
+      if (!headRead) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        headDeadline - Clock::now())
+                        .count();
+        if (left <= 0)
+          return -1;
+        wait = static_cast<int>(std::min<int64_t>(wait, left));
+      }
+      if (!waitFor(c.fd, POLLIN, wait))
         return -1;
       c.buffer.resize(4096);
       c.pos = 0;
@@ -168,6 +181,12 @@ public:
     size_t n = std::min(size, c.buffer.size() - c.pos);
     std::memcpy(ptr, c.buffer.data() + c.pos, n);
     c.pos += n;
+    // The head ends at the first empty line: "\r\n\r\n".
+    for (size_t i = 0; i < n && !headRead; ++i) {
+      static const char end[] = "\r\n\r\n";
+      matched = ptr[i] == end[matched] ? matched + 1 : ptr[i] == '\r' ? 1 : 0;
+      headRead = matched == 4;
+    }
     return static_cast<ssize_t>(n);
   }
   ssize_t write(const char *ptr, size_t size) override {
@@ -205,6 +224,9 @@ private:
 
   Connection &c;
   int timeoutMs;
+  Clock::time_point headDeadline;
+  bool headRead = false;
+  int matched = 0; // bytes of "\r\n\r\n" seen
 };
 
 /// Runs httplib's per-connection job in the accepting thread: it only parks
@@ -383,7 +405,8 @@ private:
   void serve(const std::shared_ptr<Connection> &c) {
     currentConnection = c.get();
     closeAfterResponse = false;
-    ConnectionStream stream(*c, options.ioTimeoutMs);
+    ConnectionStream stream(*c, options.ioTimeoutMs,
+                            options.idleTimeoutSec * 1000);
     bool closing =
         stopping.load() || ++c->requests >= options.maxRequestsPerConnection;
     bool connectionClosed = false;
@@ -780,7 +803,8 @@ Status runServe(const std::vector<std::string> &argv) {
               "idle keep-alive connections kept open at most; the oldest "
               "are closed first (default 256)")
       .option("--idle-timeout", "S",
-              "seconds a connection may stay idle (default 5)");
+              "seconds a connection may stay idle, and may take to send a "
+              "request's head (default 5)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();

@@ -151,6 +151,30 @@ def main():
             for s in idle:
                 s.close()
 
+            # A client that trickles its headers is cut off after the timeout.
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.settimeout(0.05)
+            start, cut, answer = time.time(), None, b""
+            try:
+                s.sendall(b"GET /health HTTP/1.1\r\n")
+                while time.time() - start < 4 and cut is None:
+                    try:
+                        s.sendall(b"X-Slow: 1\r\n")
+                        b = s.recv(4096)
+                        answer += b
+                        if not b or answer.startswith(b"HTTP/"):
+                            cut = time.time() - start
+                    except socket.timeout:
+                        pass
+                    except OSError:
+                        cut = time.time() - start
+                    time.sleep(0.25)
+            finally:
+                s.close()
+            check(cut is not None and cut < 2.5,
+                  f"headers trickled for longer than --idle-timeout 1: cut off after "
+                  f"{cut if cut is None else round(cut, 2)}s {answer[:12]!r}")
+
     # A non-streaming client that disconnects: its generation is cancelled.
     big = slow_model(a.colm, a.tmp)
     with Server(a.colm, big, a.tmp, "--max-batch", "1", name="disconnect") as srv:
