@@ -18,7 +18,7 @@ import socket
 import subprocess
 import time
 
-from serve_util import Server, check, raw_http, request, slow_model, summary, tiny_model
+from serve_util import Server, run, check, raw_http, request, slow_model, summary, tiny_model
 
 
 def closed_by_server(s):
@@ -198,4 +198,4 @@ def main():
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -21,7 +21,7 @@ import random
 import socket
 import time
 
-from serve_util import Server, check, post, stream, summary, tiny_model
+from serve_util import Server, run, check, post, stream, summary, tiny_model
 
 MAX_BATCH = 4
 IN_FLIGHT = 16  # 4 x MAX_BATCH
@@ -216,4 +216,4 @@ def main():
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -21,7 +21,7 @@ import subprocess
 
 import numpy as np
 
-from serve_util import Server, check, post, request, stream, summary, tiny_model
+from serve_util import Server, run, check, post, request, stream, summary, tiny_model
 
 MAX_CONTEXT = 64
 
@@ -268,4 +268,4 @@ def main():
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -156,3 +156,14 @@ def raw_http(port, data, timeout=5.0):
         return first, status, text
     finally:
         s.close()
+
+
+def run(main):
+    """Runs a test's main(); an unexpected exception is a FAIL line too."""
+    import traceback
+    try:
+        return main()
+    except Exception:  # noqa: BLE001 - report anything, then fail
+        traceback.print_exc()
+        check(False, "unexpected exception (traceback above)")
+        return summary()
