@@ -407,3 +407,26 @@ func.func @forward_part_of_a_step(%x: tensor<?x8xf32, #l>, %g: tensor<8xf32, #l>
   %d = chain.cross_entropy_grad %logits, %t : tensor<?x10xf32>, tensor<?xi32> -> tensor<?x10xf32>
   return %d : tensor<?x10xf32>
 }
+
+// -----
+
+// Values that are not ranked tensors (found by hand; crashed the analysis):
+// they carry no chains.
+// CHECK-LABEL: func.func @not_tensors(
+func.func @not_tensors(%a: i32, %t: tensor<*xf32>) -> (i32, tensor<*xf32>) {
+  %c = "test.op"(%a) : (i32) -> i32
+  %u = "test.op"(%t) : (tensor<*xf32>) -> tensor<*xf32>
+  return %c, %u : i32, tensor<*xf32>
+}
+
+// -----
+
+#b = #chain.blocks<[1, 1]>
+
+// A norm over a chain-block value (read past the end of the chain ranges):
+// its chains are the block columns, and one statistics group spans both.
+func.func @norm_on_blocks(%x: tensor<8x8xf32, #b>, %g: tensor<8xf32>) -> tensor<8x8xf32, #b> {
+  // expected-error @+1 {{breaks the chain causal rule: chain 1 of the result depends on chain 2 (its normalisation statistics span entries [0, 8), which include chain 2)}}
+  %y = chain.norm %x, %g : tensor<8x8xf32, #b>, tensor<8xf32>
+  return %y : tensor<8x8xf32, #b>
+}

@@ -1,0 +1,9 @@
+#l = #chain.layout<[1, 1]>
+
+func.func @unchained_dense(%x: tensor<?x2xf32, #chain.layout<[1]>>) -> tensor<?x2xf32> {
+  %w = chain.param "w" : tensor<2x2xf32>
+  %m = arith.constant dense<[[1.0, 0.0], [1.0, 1.0]]> : tensor<2x2xf32>
+  %wm = chain.mul %w, %m : tensor<2x2xf32>
+  %y = chain.dense %x, %wm : tensor<?x2xf32, #chain.layout<[1]>>, tensor<2x2xf32> -> tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}

@@ -1,0 +1,4 @@
+func.func @param_not_f32() {
+  %w = chain.param "w" : tensor<8x8xf16>
+  return
+}

@@ -1,0 +1,4 @@
+func.func @chained_scalar(
+    %x: tensor<f32, #chain.layout<[1]>>) {
+  return
+}

@@ -1,0 +1,13 @@
+#l = #chain.layout<[1, 1, 2]>
+#b = #chain.blocks<[1, 1, 2]>
+
+func.func @mqa(%tokens: tensor<?xi32>) -> tensor<?x16xf32, #l> {
+  %emb = chain.param "model.embed_tokens.weight" : tensor<32x16xf32, #l>
+  %a = chain.embed %emb[%tokens] : tensor<32x16xf32, #l>, tensor<?xi32> -> tensor<?x16xf32, #l>
+  %wk = chain.param "k" : tensor<4x16xf32, #b>
+  %wv = chain.param "v" : tensor<4x16xf32, #b>
+  %k = chain.linear %a, %wk : tensor<?x16xf32, #l>, tensor<4x16xf32, #b> -> tensor<?x4xf32, #l>
+  %v = chain.linear %a, %wv : tensor<?x16xf32, #l>, tensor<4x16xf32, #b> -> tensor<?x4xf32, #l>
+  %att = chain.attention %a, %k, %v kv_mapping grouped {head_dim = 4} : tensor<?x16xf32, #l>, tensor<?x4xf32, #l>, tensor<?x4xf32, #l>
+  return %att : tensor<?x16xf32, #l>
+}

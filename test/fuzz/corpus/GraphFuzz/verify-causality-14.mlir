@@ -1,0 +1,6 @@
+#l = #chain.layout<[1, 3]>
+
+func.func @grouped_kv_straddles(%q: tensor<?x16xf32, #l>, %k: tensor<?x8xf32, #l>) -> tensor<?x16xf32, #l> {
+  %y = chain.attention %q, %k, %k kv_mapping grouped {head_dim = 4} : tensor<?x16xf32, #l>, tensor<?x8xf32, #l>, tensor<?x8xf32, #l>
+  return %y : tensor<?x16xf32, #l>
+}

@@ -1,0 +1,6 @@
+#l = #chain.layout<[1, 1]>
+
+func.func @unknown_op(%x: tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l> {
+  %y = "test.mix"(%x) : (tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l>
+  return %y : tensor<?x8xf32, #l>
+}
