@@ -85,13 +85,6 @@ private:
   Program keysOnly;                  // CoLM-Air chain-1 prefill
 };
 
-/// "0:1,8:3,16:2" -> from generated token 0 use 1 chain, from 8 use 3, ...
-Result<std::vector<std::pair<int64_t, unsigned>>>
-parseChainSchedule(const std::string &spec, unsigned numChains);
-/// The chain count for generated token `index` under `schedule`.
-unsigned chainsAt(const std::vector<std::pair<int64_t, unsigned>> &schedule,
-                  int64_t index);
-
 } // namespace colm
 
 #endif // COLM_COMPILER_GENERATOR_H

@@ -10,7 +10,10 @@ using namespace mlir;
 namespace colm {
 
 DiagnosticCapture::DiagnosticCapture(MLIRContext &context)
-    : handler(&context, [this](Diagnostic &diag) {
+    : owner(std::this_thread::get_id()),
+      handler(&context, [this](Diagnostic &diag) {
+        if (std::this_thread::get_id() != owner)
+          return failure(); // the next handler: the other thread's
         if (diag.getSeverity() != DiagnosticSeverity::Error)
           return success();
         if (first.empty()) {

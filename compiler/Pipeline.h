@@ -9,6 +9,8 @@
 #include "runtime/Config.h"
 #include "runtime/Status.h"
 
+#include <thread>
+
 namespace colm {
 
 /// Turns MLIR diagnostics into a Status: while alive, errors are collected
@@ -19,6 +21,9 @@ public:
   Status status(const std::string &fallback) const;
 
 private:
+  /// Errors of other threads pass on to their own capture: the context has
+  /// one handler stack for every thread.
+  std::thread::id owner;
   mlir::ScopedDiagnosticHandler handler;
   std::string first;
 };

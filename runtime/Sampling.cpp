@@ -3,6 +3,7 @@
 #include "runtime/Sampling.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -180,6 +181,62 @@ std::string StopChecker::takeReady(bool final) {
   std::string out = buffer.substr(taken, end - taken);
   taken = end;
   return out;
+}
+
+Result<ChainSchedule> parseChainSchedule(std::string_view spec,
+                                         unsigned numChains,
+                                         const std::string &what) {
+  ChainSchedule schedule;
+  auto bad = [&](std::string_view item) {
+    return Status::error(what + ": '" + std::string(item) +
+                         "' is not INDEX:CHAINS with CHAINS in 1.." +
+                         std::to_string(numChains));
+  };
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t comma = spec.find(',', pos);
+    std::string_view item = spec.substr(pos, comma == std::string_view::npos
+                                                 ? std::string_view::npos
+                                                 : comma - pos);
+    size_t colon = item.find(':');
+    if (colon == std::string_view::npos || colon == 0 ||
+        colon + 1 == item.size() || colon > 18 || item.size() - colon > 11)
+      return bad(item);
+    int64_t index = 0, chains = 0;
+    for (size_t i = 0; i < colon; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(item[i])))
+        return bad(item);
+      index = index * 10 + (item[i] - '0');
+    }
+    for (size_t i = colon + 1; i < item.size(); ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(item[i])))
+        return bad(item);
+      chains = chains * 10 + (item[i] - '0');
+    }
+    if (chains < 1 || chains > static_cast<int64_t>(numChains))
+      return bad(item);
+    if (!schedule.empty() && index <= schedule.back().first)
+      return Status::error(what +
+                           ": token indices must increase, "
+                           "got " +
+                           std::to_string(index) + " after " +
+                           std::to_string(schedule.back().first));
+    schedule.push_back({index, static_cast<unsigned>(chains)});
+    if (comma == std::string_view::npos)
+      break;
+    pos = comma + 1;
+  }
+  if (schedule.empty() || schedule.front().first != 0)
+    return Status::error(what + " must start at token 0 (\"0:K,...\")");
+  return schedule;
+}
+
+unsigned chainsAt(const ChainSchedule &schedule, int64_t index) {
+  unsigned k = schedule.front().second;
+  for (auto [from, chains] : schedule)
+    if (index >= from)
+      k = chains;
+  return k;
 }
 
 } // namespace colm

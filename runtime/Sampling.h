@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace colm {
@@ -99,6 +101,18 @@ private:
   bool hit = false;
   size_t taken = 0;
 };
+
+/// When each chain count starts: {generated-token index, chains}, sorted,
+/// the first at index 0.
+using ChainSchedule = std::vector<std::pair<int64_t, unsigned>>;
+
+/// "0:1,8:3,16:2": from generated token 0 use 1 chain, from 8 use 3, from 16
+/// use 2. `what` names the flag or field in errors ("--chain-schedule").
+Result<ChainSchedule> parseChainSchedule(std::string_view spec,
+                                         unsigned numChains,
+                                         const std::string &what);
+/// The chain count for generated token `index` under `schedule`.
+unsigned chainsAt(const ChainSchedule &schedule, int64_t index);
 
 } // namespace colm
 

@@ -8,6 +8,7 @@
 #include "compiler/Generator.h"
 #include "compiler/BuildColm.h"
 #include "compiler/Pipeline.h"
+#include "runtime/Sampling.h"
 
 #include "mlir/IR/MLIRContext.h"
 

@@ -125,7 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   // The schedule grammar on its own.
   if (size < 64) {
-    auto schedule = colm::serve::parseChainScheduleSpec(body, 3);
+    auto schedule = colm::parseChainSchedule(body, 3, "chain_schedule");
     if (schedule) {
       require(!schedule->empty() && schedule->front().first == 0);
       for (size_t i = 1; i < schedule->size(); ++i)

@@ -79,7 +79,8 @@ chainScheduleFlags(const Args &args, const ModelConfig &config) {
   if (args.has("--chains") && args.has("--chain-schedule"))
     return Status::error("give --chains or --chain-schedule, not both");
   if (args.has("--chain-schedule"))
-    return parseChainSchedule(args.get("--chain-schedule"), n);
+    return parseChainSchedule(args.get("--chain-schedule"), n,
+                              "--chain-schedule");
   COLM_ASSIGN_OR_RETURN(int64_t k, args.getInt("--chains", n, 1, n));
   return std::vector<std::pair<int64_t, unsigned>>{{0, unsigned(k)}};
 }

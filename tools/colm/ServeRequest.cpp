@@ -366,7 +366,7 @@ Status Parser::field(const std::string &key, const JsonValue &v) {
   } else if (key == "chain_schedule") {
     if (!v.isString())
       return fail(key, "\"chain_schedule\" must be a string like \"0:1,8:3\"");
-    auto schedule = parseChainScheduleSpec(v.asString(), n);
+    auto schedule = parseChainSchedule(v.asString(), n, "\"chain_schedule\"");
     if (!schedule)
       return fail(key, schedule.status().message());
     base.schedule = schedule.take();
@@ -492,53 +492,6 @@ std::string plainChatPrompt(const std::vector<ChatMessage> &messages) {
     text += (m.role == "developer" ? std::string("system") : m.role) + ": " +
             m.content + "\n";
   return text + "assistant:";
-}
-
-Result<ChainSchedule> parseChainScheduleSpec(std::string_view spec,
-                                             unsigned numChains) {
-  ChainSchedule schedule;
-  auto bad = [&](std::string_view item) {
-    return Status::error("\"chain_schedule\": '" + std::string(item) +
-                         "' is not INDEX:CHAINS with CHAINS in 1.." +
-                         std::to_string(numChains));
-  };
-  size_t pos = 0;
-  while (pos <= spec.size()) {
-    size_t comma = spec.find(',', pos);
-    std::string_view item = spec.substr(pos, comma == std::string_view::npos
-                                                 ? std::string_view::npos
-                                                 : comma - pos);
-    size_t colon = item.find(':');
-    if (colon == std::string_view::npos || colon == 0 ||
-        colon + 1 == item.size() || colon > 18 || item.size() - colon > 11)
-      return bad(item);
-    int64_t index = 0, chains = 0;
-    for (size_t i = 0; i < colon; ++i) {
-      if (!std::isdigit(static_cast<unsigned char>(item[i])))
-        return bad(item);
-      index = index * 10 + (item[i] - '0');
-    }
-    for (size_t i = colon + 1; i < item.size(); ++i) {
-      if (!std::isdigit(static_cast<unsigned char>(item[i])))
-        return bad(item);
-      chains = chains * 10 + (item[i] - '0');
-    }
-    if (chains < 1 || chains > static_cast<int64_t>(numChains))
-      return bad(item);
-    if (!schedule.empty() && index <= schedule.back().first)
-      return Status::error("\"chain_schedule\": token indices must increase, "
-                           "got " +
-                           std::to_string(index) + " after " +
-                           std::to_string(schedule.back().first));
-    schedule.push_back({index, static_cast<unsigned>(chains)});
-    if (comma == std::string_view::npos)
-      break;
-    pos = comma + 1;
-  }
-  if (schedule.empty() || schedule.front().first != 0)
-    return Status::error(
-        "\"chain_schedule\" must start at token 0 (\"0:K,...\")");
-  return schedule;
 }
 
 TokenLogprob tokenLogprob(const float *logits, int64_t vocab, int32_t token,

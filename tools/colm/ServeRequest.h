@@ -24,7 +24,7 @@
 namespace colm::serve {
 
 /// From generated token `first` on, use `chains` chains.
-using ChainSchedule = std::vector<std::pair<int64_t, unsigned>>;
+using colm::ChainSchedule;
 
 /// Everything the scheduler needs to generate one choice.
 struct GenerationParams {
@@ -102,11 +102,6 @@ struct ChatMessage {
 };
 std::string plainChatPrompt(const std::vector<ChatMessage> &messages);
 inline constexpr const char *kChatTurnStop = "\nuser:";
-
-/// "0:1,8:3,16:2": from generated token 0 use 1 chain, from 8 use 3, ...
-/// (the rules of `colm generate --chain-schedule`).
-Result<ChainSchedule> parseChainScheduleSpec(std::string_view spec,
-                                             unsigned numChains);
 
 /// A token's log-probability under log-softmax(logits), and the `top` most
 /// likely tokens (ties to the lower id) with theirs. NaN logits count as
