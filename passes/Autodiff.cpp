@@ -248,8 +248,13 @@ struct AutodiffPass : public colm::chain::impl::AutodiffBase<AutodiffPass> {
     // k-chain sub-model's: only a causal graph guarantees that.
     if (failed(proveCausality(forward, "chain-autodiff")))
       return signalPassFailure();
-    auto ret = cast<func::ReturnOp>(forward.getBody().back().getTerminator());
-    auto head = ret.getNumOperands() == 1
+    // One block: the step is that block followed by the backward pass.
+    if (!forward.getBody().hasOneBlock()) {
+      forward.emitError("chain-autodiff: the function must be a single block");
+      return signalPassFailure();
+    }
+    auto ret = dyn_cast<func::ReturnOp>(forward.front().getTerminator());
+    auto head = ret && ret.getNumOperands() == 1
                     ? ret.getOperand(0).getDefiningOp<LmHeadOp>()
                     : LmHeadOp();
     if (!head) {

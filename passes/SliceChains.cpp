@@ -187,6 +187,11 @@ struct SliceChainsPass
       return signalPassFailure();
     }
     unsigned k = chains;
+    // Arguments of later blocks would keep their chains.
+    if (!func.getBody().hasOneBlock()) {
+      func.emitError("chain-slice: cannot slice a function of several blocks");
+      return signalPassFailure();
+    }
     // The sub-model is exactly the first k chains only of a causal graph.
     FailureOr<ChainLevels> levels = proveCausality(func, "chain-slice");
     if (failed(levels))
@@ -308,9 +313,14 @@ struct SliceChainsPass
     });
     if (beyond.wasInterrupted())
       return signalPassFailure();
-    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
-    func.setType(FunctionType::get(
-        &getContext(), func.front().getArgumentTypes(), ret.getOperandTypes()));
+    SmallVector<Type> results;
+    if (auto ret = dyn_cast<func::ReturnOp>(func.front().getTerminator()))
+      llvm::append_range(results, ret.getOperandTypes());
+    else // another terminator: it carries no chains (checked above)
+      for (Type t : func.getResultTypes())
+        results.push_back(sliceType(t, k));
+    func.setType(FunctionType::get(&getContext(),
+                                   func.front().getArgumentTypes(), results));
     // Widths that were legal for n chains may not be for k (a head that now
     // straddles the cut): report that here rather than as broken IR.
     if (failed(verify(func))) {

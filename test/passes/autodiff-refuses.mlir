@@ -78,3 +78,18 @@ func.func @forward(%tokens: tensor<?xi32>) -> tensor<?x10xf32> {
   %logits = chain.lm_head %y, %h : tensor<?x4xf32, #l>, tensor<10x4xf32, #l> -> tensor<?x10xf32>
   return %logits : tensor<?x10xf32>
 }
+
+// -----
+
+#l = #chain.layout<[1, 1]>
+
+// Found by GraphFuzz (read past the operands of the entry block's
+// terminator): the step is built from a single block.
+// expected-error @+1 {{chain-autodiff: the function must be a single block}}
+func.func @forward(%x: tensor<?x8xf32, #l>) -> tensor<?x10xf32> {
+  "test.br"()[^bb1] : () -> ()
+^bb1:
+  %w = chain.param "lm_head.weight" : tensor<10x8xf32, #l>
+  %logits = chain.lm_head %x, %w : tensor<?x8xf32, #l>, tensor<10x8xf32, #l> -> tensor<?x10xf32>
+  return %logits : tensor<?x10xf32>
+}

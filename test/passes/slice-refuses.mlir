@@ -111,3 +111,15 @@ func.func @chained_constant(%x: tensor<?x4xf32, #l>) -> tensor<?x4xf32, #l> {
   %y = chain.norm %x, %g : tensor<?x4xf32, #l>, tensor<4xf32, #l>
   return %y : tensor<?x4xf32, #l>
 }
+
+// -----
+
+#l = #chain.layout<[1, 1]>
+
+// Found by GraphFuzz: arguments of later blocks would keep their chains.
+// expected-error @+1 {{chain-slice: cannot slice a function of several blocks}}
+func.func @several_blocks(%x: tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l> {
+  "test.br"()[^bb1] : () -> ()
+^bb1:
+  return %x : tensor<?x8xf32, #l>
+}
