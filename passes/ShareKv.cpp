@@ -52,6 +52,11 @@ struct ShareKvPass : public colm::chain::impl::ShareKvBase<ShareKvPass> {
       if (!proj->hasOneUse())
         return proj.emitError("chain-share-kv: this key/value projection has "
                               "other uses than the attention");
+    // The rope between projection and attention changes type with them.
+    for (Value kv : {attn.getK(), attn.getV()})
+      if (auto rope = kv.getDefiningOp<RopeOp>(); rope && !rope->hasOneUse())
+        return rope.emitError("chain-share-kv: these rotated keys/values have "
+                              "other uses than the attention");
     Value a = kProj.getX();
     LayoutAttr layout = getLayout(a.getType());
     LayoutAttr qLayout = getLayout(attn.getQ().getType());

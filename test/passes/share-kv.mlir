@@ -193,3 +193,21 @@ func.func @already_air(%tokens: tensor<?xi32>) -> tensor<?x16xf32, #l> {
   %att = chain.attention %q, %k, %k kv_mapping tiled {head_dim = 8} : tensor<?x16xf32, #l>, tensor<?x8xf32>, tensor<?x8xf32>
   return %att : tensor<?x16xf32, #l>
 }
+
+// -----
+
+#l = #chain.layout<[1, 1]>
+#b = #chain.blocks<[1, 1]>
+
+// GraphFuzz's check that a pass leaves valid IR caught this: rotated
+// keys that are also returned (the rewrite changed their type).
+func.func @rotated_keys_used_twice(%a: tensor<?x16xf32, #l>) -> (tensor<?x16xf32, #l>, tensor<?x8xf32, #l>) {
+  %wk = chain.param "k" : tensor<8x16xf32, #b>
+  %wv = chain.param "v" : tensor<8x16xf32, #b>
+  %k0 = chain.linear %a, %wk : tensor<?x16xf32, #l>, tensor<8x16xf32, #b> -> tensor<?x8xf32, #l>
+  // expected-error @+1 {{chain-share-kv: these rotated keys/values have other uses than the attention}}
+  %k = chain.rope %k0 {head_dim = 4} : tensor<?x8xf32, #l>
+  %v = chain.linear %a, %wv : tensor<?x16xf32, #l>, tensor<8x16xf32, #b> -> tensor<?x8xf32, #l>
+  %att = chain.attention %a, %k, %v kv_mapping grouped {head_dim = 4} : tensor<?x16xf32, #l>, tensor<?x8xf32, #l>, tensor<?x8xf32, #l>
+  return %att, %k : tensor<?x16xf32, #l>, tensor<?x8xf32, #l>
+}
