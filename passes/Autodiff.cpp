@@ -131,6 +131,12 @@ LogicalResult Differentiator::backward(Operation *op) {
                 "tables, chain.norm gains and chain.lm_head weights do)";
     // The same parameter may be referenced by several chain.param ops.
     Value &sum = paramGrads[param.getName()];
+    if (sum && sum.getType() != g.getType())
+      return param.emitError()
+             << "chain-autodiff: parameter '" << param.getName()
+             << "' is also used as " << sum.getType()
+             << "; the gradients of different slices of one parameter "
+                "cannot be summed";
     sum = sum ? b.create<AddOp>(g.getLoc(), sum, g).getResult() : g;
     return success();
   }

@@ -83,13 +83,28 @@ func.func @forward(%tokens: tensor<?xi32>) -> tensor<?x10xf32> {
 
 #l = #chain.layout<[1, 1]>
 
-// Found by GraphFuzz (read past the operands of the entry block's
+// Caught by GraphFuzz under ASan (read past the operands of the entry block's
 // terminator): the step is built from a single block.
 // expected-error @+1 {{chain-autodiff: the function must be a single block}}
 func.func @forward(%x: tensor<?x8xf32, #l>) -> tensor<?x10xf32> {
   "test.br"()[^bb1] : () -> ()
 ^bb1:
   %w = chain.param "lm_head.weight" : tensor<10x8xf32, #l>
+  %logits = chain.lm_head %x, %w : tensor<?x8xf32, #l>, tensor<10x8xf32, #l> -> tensor<?x10xf32>
+  return %logits : tensor<?x10xf32>
+}
+
+// -----
+
+#l = #chain.layout<[1, 1]>
+
+// Caught by GraphFuzz (the step summed gradients of different types): one
+// parameter used as two different slices.
+func.func @forward(%t: tensor<?xi32>) -> tensor<?x10xf32> {
+  // expected-error @+1 {{chain-autodiff: parameter 'w' is also used as 'tensor<10x8xf32, #chain.layout<[1, 1]>>'; the gradients of different slices of one parameter cannot be summed}}
+  %e = chain.param "w" : tensor<20x8xf32, #l>
+  %x = chain.embed %e[%t] : tensor<20x8xf32, #l>, tensor<?xi32> -> tensor<?x8xf32, #l>
+  %w = chain.param "w" : tensor<10x8xf32, #l>
   %logits = chain.lm_head %x, %w : tensor<?x8xf32, #l>, tensor<10x8xf32, #l> -> tensor<?x10xf32>
   return %logits : tensor<?x10xf32>
 }

@@ -116,7 +116,8 @@ func.func @chained_constant(%x: tensor<?x4xf32, #l>) -> tensor<?x4xf32, #l> {
 
 #l = #chain.layout<[1, 1]>
 
-// Found by GraphFuzz: arguments of later blocks would keep their chains.
+// Arguments of later blocks would keep their chains (the same input as
+// chain-autodiff's several-blocks case in autodiff-refuses.mlir).
 // expected-error @+1 {{chain-slice: cannot slice a function of several blocks}}
 func.func @several_blocks(%x: tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l> {
   "test.br"()[^bb1] : () -> ()
