@@ -327,6 +327,7 @@ CpuJit::compile(const std::vector<KernelSource> &kernels,
   std::vector<Job> jobs;
   std::vector<size_t> jobOf(kernels.size());
   std::map<std::string, size_t> jobByKey; // identical sources build once
+  std::map<std::string, const std::string *> sourceByName;
 
   for (size_t i = 0; i < kernels.size(); ++i) {
     const KernelSource &k = kernels[i];
@@ -334,6 +335,11 @@ CpuJit::compile(const std::vector<KernelSource> &kernels,
       return Status::error("kernel name '" + k.name +
                            "' is not a valid file name (use letters, digits, "
                            "'_', '-', '.'; not starting with '.')");
+    // One name, one file in the dump and override directories.
+    auto [named, first] = sourceByName.emplace(k.name, &k.source);
+    if (!first && *named->second != k.source)
+      return Status::error("kernel name '" + k.name +
+                           "' is given twice with different sources");
     Job job;
     job.name = k.name;
     job.source = k.source;
@@ -441,6 +447,12 @@ CpuJit::compile(const std::vector<KernelSource> &kernels,
   if (!misses.empty())
     jitStats.compileSeconds += secondsSince(t1);
 
+  auto countBuilt = [&] {
+    int64_t built = 0;
+    for (const Job &job : jobs)
+      built += job.status && !job.hit ? 1 : 0;
+    return built;
+  };
   size_t failed = 0;
   const Status *firstError = nullptr;
   for (const Job &job : jobs)
@@ -450,6 +462,7 @@ CpuJit::compile(const std::vector<KernelSource> &kernels,
         firstError = &job.status;
     }
   if (firstError) {
+    jitStats.compiled += countBuilt();
     if (failed == 1)
       return *firstError;
     return Status::error(firstError->message() + " (and " +
@@ -481,9 +494,7 @@ CpuJit::compile(const std::vector<KernelSource> &kernels,
   }
   jitStats.loadSeconds += lookupSeconds + secondsSince(t2);
 
-  int64_t built = 0;
-  for (const Job &job : jobs)
-    built += job.hit ? 0 : 1;
+  int64_t built = countBuilt();
   jitStats.compiled += built;
   jitStats.cacheHits += int64_t(kernels.size()) - built;
 

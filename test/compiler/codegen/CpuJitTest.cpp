@@ -220,6 +220,8 @@ TEST_F(CpuJitTest, OneFailureAmongSeveralIsReported) {
       jit->compile(
           {adder("ok1", 1), {"broken", "syntax error"}, adder("ok2", 2)}),
       "kernel 'broken'");
+  EXPECT_EQ(jit->stats().compiled, 2) << "the others were built and cached";
+  EXPECT_TRUE(jit->cache().lookup(jit->keyFor(adder("ok2", 2).source)));
 }
 
 TEST_F(CpuJitTest, OverrideDirectoryIsUsedAndLogged) {
@@ -299,6 +301,13 @@ TEST_F(CpuJitTest, IdenticalSourcesCompileOnce) {
   EXPECT_EQ(jit->stats().compiled, 1);
   EXPECT_EQ(jit->stats().cacheHits, 1);
   EXPECT_EQ(call((*libs)[1], "add", 1, 1), 2);
+}
+
+TEST_F(CpuJitTest, OneNameWithTwoSourcesIsRefused) {
+  Result<CpuJit> jit = makeJit();
+  ASSERT_OK(jit);
+  EXPECT_ERROR(jit->compile({adder("k", 1), adder("k", 2)}),
+               "kernel name 'k' is given twice with different sources");
 }
 
 TEST_F(CpuJitTest, BadKernelNamesAreRefused) {
