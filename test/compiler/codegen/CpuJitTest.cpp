@@ -191,7 +191,7 @@ TEST_F(CpuJitTest, CompileErrorNamesTheKernelAndQuotesTheCompiler) {
   ASSERT_OK(jit);
   const char *bad = "extern \"C\" int bad(int a) {\n  return a + y;\n}\n";
   auto libs = jit->compile({{"bad", bad}});
-  EXPECT_ERROR(libs, "kernel 'bad'", "error", "'y'", "failed (exit status");
+  EXPECT_ERROR(libs, "kernel 'bad'", "error", "y", "failed (exit status");
   // The message points at a source that still exists and has the code.
   std::string msg = libs.status().message();
   std::string kept = jit->cache().directory() + "/failed/bad.cpp";
