@@ -1,0 +1,188 @@
+//===- ChainGemm.cpp - The block-skipping chain GEMM kernel ---------------===//
+
+#include "compiler/codegen/ChainGemm.h"
+
+#include <cstdio>
+#include <numeric>
+
+namespace colm::codegen {
+namespace {
+
+/// Where chain i (0-based) of a dimension split by `chains` begins.
+int64_t prefix(const std::vector<int64_t> &chains, int64_t dim, size_t i) {
+  int64_t sum = std::accumulate(chains.begin(), chains.end(), int64_t{0});
+  int64_t part =
+      std::accumulate(chains.begin(), chains.begin() + i, int64_t{0});
+  return dim * part / sum;
+}
+
+const char *useName(GemmUse use) {
+  switch (use) {
+  case GemmUse::Forward:
+    return "fwd";
+  case GemmUse::InputGrad:
+    return "dx";
+  case GemmUse::WeightGrad:
+    return "dw";
+  case GemmUse::Dense:
+    return "dense";
+  }
+  return "?";
+}
+
+} // namespace
+
+std::string ChainGemmSpec::name() const {
+  // The blocks are summarised by a short hash: the name stays readable and
+  // still differs whenever the structure does.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](int64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= static_cast<uint64_t>(v >> (8 * i)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  };
+  for (const GemmBlock &b : blocks)
+    for (int64_t v : {b.nBegin, b.nEnd, b.kBegin, b.kEnd, b.mBegin, b.mEnd})
+      mix(v);
+  for (int64_t v :
+       {m, int64_t(aTransposed), int64_t(bTransposed), int64_t(accumulate)})
+    mix(v);
+  auto dim = [](int64_t v) {
+    return v < 0 ? std::string("d") : std::to_string(v);
+  };
+  char buf[160];
+  std::snprintf(
+      buf, sizeof buf, "gemm_%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
+      useName(use), dim(m).c_str(), (long long)n, dim(k).c_str(), blocks.size(),
+      knobs.mr, knobs.nr, knobs.kc, knobs.mc, (unsigned long long)(h & 0xffff));
+  return buf;
+}
+
+double ChainGemmSpec::multiplyAddsPerRow() const {
+  double total = 0;
+  for (const GemmBlock &b : blocks) {
+    double cols = double(b.nEnd - b.nBegin);
+    double red = b.kEnd < 0 ? 1.0 : double(b.kEnd - b.kBegin);
+    double rows = b.mEnd < 0 ? 1.0 : double(b.mEnd - b.mBegin);
+    total += cols * red * rows;
+  }
+  return total;
+}
+
+ChainGemmSpec chainLinearForward(const std::vector<int64_t> &chains, int64_t in,
+                                 int64_t out) {
+  ChainGemmSpec s;
+  s.use = GemmUse::Forward;
+  s.m = -1;
+  s.n = out;
+  s.k = in;
+  s.bTransposed = true; // W is [out, in]
+  for (size_t i = 0; i < chains.size(); ++i)
+    s.blocks.push_back({prefix(chains, out, i), prefix(chains, out, i + 1), 0,
+                        prefix(chains, in, i + 1), 0, -1});
+  return s;
+}
+
+ChainGemmSpec chainLinearInputGrad(const std::vector<int64_t> &chains,
+                                   int64_t in, int64_t out) {
+  ChainGemmSpec s;
+  s.use = GemmUse::InputGrad;
+  s.m = -1;
+  s.n = in;
+  s.k = out;
+  s.bTransposed = false; // W[out, in] is B[K, N]
+  for (size_t j = 0; j < chains.size(); ++j)
+    s.blocks.push_back({prefix(chains, in, j), prefix(chains, in, j + 1),
+                        prefix(chains, out, j), out, 0, -1});
+  return s;
+}
+
+ChainGemmSpec chainLinearWeightGrad(const std::vector<int64_t> &chains,
+                                    int64_t in, int64_t out) {
+  ChainGemmSpec s;
+  s.use = GemmUse::WeightGrad;
+  s.m = out;
+  s.n = in;
+  s.k = -1;              // the tokens
+  s.aTransposed = true;  // dY[tokens, out] is A^T
+  s.bTransposed = false; // X[tokens, in] is B[K, N]
+  for (size_t j = 0; j < chains.size(); ++j)
+    s.blocks.push_back({prefix(chains, in, j), prefix(chains, in, j + 1), 0, -1,
+                        prefix(chains, out, j), out});
+  return s;
+}
+
+ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed) {
+  ChainGemmSpec s;
+  s.use = GemmUse::Dense;
+  s.m = -1;
+  s.n = n;
+  s.k = k;
+  s.bTransposed = bTransposed;
+  s.blocks.push_back({0, n, 0, k, 0, -1});
+  return s;
+}
+
+Status validateChainGemm(const ChainGemmSpec &s) {
+  auto bad = [&](const std::string &what) {
+    return Status::error(s.name() + ": " + what);
+  };
+  if (s.n <= 0)
+    return bad("N must be positive");
+  if ((s.m < 0) == (s.k < 0) && !(s.m > 0 && s.k > 0))
+    return bad("exactly one of M and K may be dynamic (-1)");
+  if (s.m == 0 || s.k == 0)
+    return bad("M and K must be positive or dynamic");
+  if (s.blocks.empty())
+    return bad("no blocks");
+  int64_t next = 0;
+  for (const GemmBlock &b : s.blocks) {
+    if (b.nBegin != next || b.nEnd <= b.nBegin)
+      return bad("blocks must cover the columns in order without gaps");
+    next = b.nEnd;
+    if (b.kBegin < 0 || (s.k < 0 && b.kBegin != 0) ||
+        (s.k >= 0 && b.kBegin > (b.kEnd < 0 ? s.k : b.kEnd)) ||
+        (s.k >= 0 && b.kEnd > s.k) || (s.k < 0 && b.kEnd >= 0))
+      return bad("a block's reduction range is outside K (a dynamic K is "
+                 "reduced whole)");
+    if (b.mBegin < 0 || (s.m < 0 && b.mBegin != 0) ||
+        (s.m >= 0 && b.mBegin > (b.mEnd < 0 ? s.m : b.mEnd)) ||
+        (s.m >= 0 && b.mEnd > s.m) || (s.m < 0 && b.mEnd >= 0))
+      return bad("a block's row range is outside M (a dynamic M is kept "
+                 "whole)");
+  }
+  if (next != s.n)
+    return bad("blocks must cover all N columns");
+  const GemmKnobs &k = s.knobs;
+  if (k.mr < 1 || k.mr > 16 || k.nr < 8 || k.nr > 64 || k.nr % 8 != 0 ||
+      k.kc < 16 || k.kc > 4096 || k.mc < k.mr || k.mc % k.mr != 0)
+    return bad("unsupported knobs (mr 1..16, nr a multiple of 8 up to 64, kc "
+               "16..4096, mc a multiple of mr)");
+  return Status::ok();
+}
+
+void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
+  int64_t M = s.m < 0 ? args.m : s.m, K = s.k < 0 ? args.k : s.k;
+  auto a = [&](int64_t i, int64_t p) {
+    return double(s.aTransposed ? args.a[p * args.lda + i]
+                                : args.a[i * args.lda + p]);
+  };
+  auto b = [&](int64_t p, int64_t j) {
+    return double(s.bTransposed ? args.b[j * args.ldb + p]
+                                : args.b[p * args.ldb + j]);
+  };
+  for (const GemmBlock &blk : s.blocks) {
+    int64_t kEnd = blk.kEnd < 0 ? K : blk.kEnd;
+    int64_t mEnd = blk.mEnd < 0 ? M : blk.mEnd;
+    for (int64_t i = blk.mBegin; i < mEnd; ++i)
+      for (int64_t j = blk.nBegin; j < blk.nEnd; ++j) {
+        double acc = s.accumulate ? double(args.c[i * args.ldc + j]) : 0.0;
+        for (int64_t p = blk.kBegin; p < kEnd; ++p)
+          acc += a(i, p) * b(p, j);
+        args.c[i * args.ldc + j] = static_cast<float>(acc);
+      }
+  }
+}
+
+} // namespace colm::codegen

@@ -1,0 +1,96 @@
+//===- ChainGemm.h - The block-skipping chain GEMM kernel -------*- C++ -*-===//
+//
+// A kernel description shared by every renderer (host C++ now, CUDA C++
+// later): C (+)= op(A) * op(B), where C's columns fall into blocks and each
+// block keeps only a range of rows and of the reduction. The three products
+// of a chain linear (spec/colm.md section 2) are this one kernel:
+//
+//   forward       Y[M, out] = X[M, in] * W[out, in]^T
+//                 column block i (output chain i) reduces over input chains
+//                 1..i only;
+//   input grad    dX[M, in] = dY[M, out] * W[out, in]
+//                 column block j (input chain j) reduces over output chains
+//                 j..n only;
+//   weight grad   dW[out, in] = dY[M, out]^T * X[M, in]
+//                 column block j keeps rows of output chains j..n only (the
+//                 blocks above the diagonal are never computed).
+//
+// So the useful FLOPs are the chain fraction of the dense product.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_COMPILER_CODEGEN_CHAINGEMM_H
+#define COLM_COMPILER_CODEGEN_CHAINGEMM_H
+
+#include "runtime/KernelAbi.h"
+#include "runtime/Status.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace colm::codegen {
+
+/// Columns [nBegin, nEnd) of C reduce over [kBegin, kEnd) and compute rows
+/// [mBegin, mEnd) only. -1 as an end means "to the dynamic size".
+struct GemmBlock {
+  int64_t nBegin = 0, nEnd = 0;
+  int64_t kBegin = 0, kEnd = -1;
+  int64_t mBegin = 0, mEnd = -1;
+  bool operator==(const GemmBlock &) const = default;
+};
+
+/// Tuning knobs: the micro-kernel tile (mr rows x nr columns of C held in
+/// registers) and the cache blocking (kc of the reduction, mc rows of A per
+/// packed B panel). Values, never semantics: every choice computes the same
+/// numbers, in the same order per output element.
+struct GemmKnobs {
+  int mr = 8, nr = 32;
+  int kc = 256, mc = 96;
+  bool operator==(const GemmKnobs &) const = default;
+};
+
+enum class GemmUse { Forward, InputGrad, WeightGrad, Dense };
+
+struct ChainGemmSpec {
+  GemmUse use = GemmUse::Dense;
+  /// Static sizes; -1 marks the dynamic one (M for forward and input grad,
+  /// K for weight grad: the token count).
+  int64_t m = -1, n = 0, k = 0;
+  /// A stored [K, M] instead of [M, K]; B stored [N, K] instead of [K, N].
+  bool aTransposed = false, bTransposed = false;
+  /// C += product instead of C = product (rows and columns outside every
+  /// block are never written either way).
+  bool accumulate = false;
+  std::vector<GemmBlock> blocks;
+  GemmKnobs knobs;
+
+  /// A stable name for caches and dumps, e.g.
+  /// "gemm_fwd_n512_k512_b3_8x32_kc256_mc96_3f2a".
+  std::string name() const;
+  /// Multiply-adds per row of the dynamic dimension (or in total when M and
+  /// K are static), counting only the kept blocks.
+  double multiplyAddsPerRow() const;
+};
+
+/// The chain products of a chain linear W[out, in] with chain ratios
+/// `chains` (the same ratios split both dimensions).
+ChainGemmSpec chainLinearForward(const std::vector<int64_t> &chains, int64_t in,
+                                 int64_t out);
+ChainGemmSpec chainLinearInputGrad(const std::vector<int64_t> &chains,
+                                   int64_t in, int64_t out);
+ChainGemmSpec chainLinearWeightGrad(const std::vector<int64_t> &chains,
+                                    int64_t in, int64_t out);
+/// A dense C[M, N] = A[M, K] * B (B stored [N, K] when bTransposed).
+ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed);
+
+/// Checks the spec: block columns in order, disjoint and covering [0, n);
+/// ranges inside the static sizes; knobs the renderers support.
+Status validateChainGemm(const ChainGemmSpec &spec);
+
+/// The reference: plain loops in double, rounded to float once per output
+/// element. Every renderer is checked against it.
+void chainGemmReference(const ChainGemmSpec &spec, const ColmGemmArgs &args);
+
+} // namespace colm::codegen
+
+#endif // COLM_COMPILER_CODEGEN_CHAINGEMM_H

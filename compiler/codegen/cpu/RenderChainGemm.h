@@ -1,0 +1,41 @@
+//===- RenderChainGemm.h - The chain GEMM as host C++ -----------*- C++ -*-===//
+#ifndef COLM_COMPILER_CODEGEN_CPU_RENDERCHAINGEMM_H
+#define COLM_COMPILER_CODEGEN_CPU_RENDERCHAINGEMM_H
+
+#include "compiler/codegen/ChainGemm.h"
+
+#include <string>
+
+namespace colm::codegen::cpu {
+
+/// What the renderer needs to know of the CPU: the float lanes of one vector
+/// register (16 with AVX-512, 8 with AVX2) and how many such registers there
+/// are (32 / 16), which bound the micro-kernel tile.
+struct VectorIsa {
+  int lanes = 16;
+  int registers = 32;
+};
+
+/// An error when the tile does not fit the registers (mr * nr / lanes
+/// accumulators plus the B vectors and one broadcast) or nr is not a
+/// multiple of the lanes.
+Status checkKnobsFit(const GemmKnobs &knobs, const VectorIsa &isa);
+
+/// Good defaults for `isa`: the largest tile that fits, kc/mc for the L1/L2
+/// of these machines (the autotuner refines them).
+GemmKnobs defaultKnobs(const VectorIsa &isa);
+
+/// The entry point's symbol: "colm_" + spec.name().
+std::string chainGemmSymbol(const ChainGemmSpec &spec);
+
+/// C++17 source of the kernel (runtime/KernelAbi.h's ColmKernelFn taking a
+/// ColmGemmArgs): B packed in kc x nr panels, an mr x nr register tile,
+/// blocks outside the spec never touched, threads over column strips split
+/// by work. Each output element is one fused multiply-add chain over the
+/// reduction in ascending order, so the result is bit-identical for every
+/// knob and thread count.
+std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa);
+
+} // namespace colm::codegen::cpu
+
+#endif // COLM_COMPILER_CODEGEN_CPU_RENDERCHAINGEMM_H

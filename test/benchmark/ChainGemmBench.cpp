@@ -1,0 +1,170 @@
+//===- ChainGemmBench.cpp - Generated chain GEMMs beside OpenBLAS ---------===//
+//
+// The chain products of bench-cpu's linears (spec/bench.md: D = 512,
+// F = 1408, chains [2, 2, 4], 8 x 256 tokens) with the generated kernels on
+// every core, each beside OpenBLAS's dense sgemm of the same shape, in one
+// run. GFLOP/s counts the useful (kept-block) FLOPs for the chain kernels and
+// the dense FLOPs for sgemm; "vs_dense" is sgemm's time over ours.
+//
+//   build/bin/colm-gemm-bench [--benchmark_filter=...]
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/codegen/ChainGemm.h"
+#include "compiler/codegen/cpu/CpuJit.h"
+#include "compiler/codegen/cpu/RenderChainGemm.h"
+#include "runtime/CpuInfo.h"
+#include "runtime/ThreadPool.h"
+
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cstdio>
+#include <memory>
+#include <random>
+
+using namespace colm;
+using namespace colm::codegen;
+
+namespace {
+
+struct Shape {
+  const char *name;
+  int64_t in, out;
+};
+
+cpu::VectorIsa hostIsa() {
+  const CpuInfo &cpu = CpuInfo::host();
+  if (cpu.avx512f)
+    return {16, 32};
+  if (cpu.avx2)
+    return {8, 16};
+  return {4, 16};
+}
+
+struct Prepared {
+  ChainGemmSpec spec;
+  ColmKernelFn fn = nullptr;
+  std::shared_ptr<DynamicLibrary> library;
+};
+
+std::vector<float> randomVector(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = normal(rng);
+  return v;
+}
+
+ThreadPool &pool() {
+  static ThreadPool p(CpuInfo::host().threads);
+  return p;
+}
+
+void runChain(benchmark::State &state, const Prepared &p, int64_t tokens) {
+  const ChainGemmSpec &s = p.spec;
+  int64_t M = s.m < 0 ? tokens : s.m, K = s.k < 0 ? tokens : s.k, N = s.n;
+  std::vector<float> a = randomVector(M * K, 1), b = randomVector(K * N, 2),
+                     c(M * N);
+  ColmGemmArgs args{a.data(),
+                    b.data(),
+                    c.data(),
+                    M,
+                    N,
+                    K,
+                    s.aTransposed ? M : K,
+                    s.bTransposed ? K : N,
+                    N};
+  for (auto _ : state)
+    pool().launch(p.fn, &args);
+  double flops =
+      2.0 * s.multiplyAddsPerRow() * double(s.m < 0 || s.k < 0 ? tokens : 1);
+  state.counters["GFLOP"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::kIs1000);
+  state.counters["GFLOP"].value /= 1e9;
+}
+
+void runSgemm(benchmark::State &state, int64_t M, int64_t N, int64_t K,
+              bool bTransposed) {
+  std::vector<float> a = randomVector(M * K, 1), b = randomVector(K * N, 2),
+                     c(M * N);
+  for (auto _ : state)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans,
+                bTransposed ? CblasTrans : CblasNoTrans, int(M), int(N), int(K),
+                1.0f, a.data(), int(K), b.data(), int(bTransposed ? K : N),
+                0.0f, c.data(), int(N));
+  state.counters["GFLOP"] =
+      benchmark::Counter(2.0 * double(M) * double(N) * double(K),
+                         benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP"].value /= 1e9;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  const int64_t tokens = 8 * 256;
+  const std::vector<int64_t> chains = {2, 2, 4};
+  const Shape shapes[] = {
+      {"q_proj", 512, 512}, {"gate_proj", 512, 1408}, {"down_proj", 1408, 512}};
+  std::vector<Prepared> kernels;
+  std::vector<KernelSource> sources;
+  cpu::VectorIsa isa = hostIsa();
+  for (const Shape &sh : shapes)
+    for (ChainGemmSpec s : {chainLinearForward(chains, sh.in, sh.out),
+                            chainLinearInputGrad(chains, sh.in, sh.out),
+                            chainLinearWeightGrad(chains, sh.in, sh.out)}) {
+      s.knobs = cpu::defaultKnobs(isa);
+      kernels.push_back({s});
+      sources.push_back({s.name(), cpu::renderChainGemm(s, isa)});
+    }
+  auto jit = CpuJit::create();
+  if (!jit) {
+    std::fprintf(stderr, "error: %s\n", jit.status().message().c_str());
+    return 1;
+  }
+  auto libs = jit->compile(sources);
+  if (!libs) {
+    std::fprintf(stderr, "error: %s\n", libs.status().message().c_str());
+    return 1;
+  }
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    kernels[i].library = (*libs)[i];
+    auto sym =
+        kernels[i].library->symbol(cpu::chainGemmSymbol(kernels[i].spec));
+    if (!sym) {
+      std::fprintf(stderr, "error: %s\n", sym.status().message().c_str());
+      return 1;
+    }
+    kernels[i].fn = reinterpret_cast<ColmKernelFn>(*sym);
+  }
+  std::fprintf(stderr, "%s; %s, %d threads\n", jit->stats().summary().c_str(),
+               CpuInfo::host().isaSummary().c_str(), pool().threads());
+
+  size_t i = 0;
+  for (const Shape &sh : shapes) {
+    const char *uses[] = {"forward", "input_grad", "weight_grad"};
+    for (const char *use : uses) {
+      const Prepared &p = kernels[i++];
+      std::string name = std::string(sh.name) + "/" + use;
+      benchmark::RegisterBenchmark(
+          (name + "/chain").c_str(),
+          [&p, tokens](benchmark::State &st) { runChain(st, p, tokens); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      int64_t M = p.spec.m < 0 ? tokens : p.spec.m;
+      int64_t K = p.spec.k < 0 ? tokens : p.spec.k, N = p.spec.n;
+      bool bt = p.spec.bTransposed;
+      benchmark::RegisterBenchmark(
+          (name + "/openblas_dense").c_str(),
+          [M, N, K, bt](benchmark::State &st) { runSgemm(st, M, N, K, bt); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

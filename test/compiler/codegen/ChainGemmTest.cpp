@@ -1,0 +1,285 @@
+//===- ChainGemmTest.cpp - The chain GEMM against its reference -----------===//
+//
+// Every product of a chain linear (forward, input grad, weight grad), for
+// several chain layouts, ragged shapes and tile shapes, rendered, compiled
+// with the host compiler and run on 1..3 threads, against the plain-loop
+// reference; and bit for bit the same result for every thread count and
+// knob (one FMA chain per output element, in ascending order).
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/codegen/ChainGemm.h"
+#include "compiler/codegen/cpu/CpuJit.h"
+#include "compiler/codegen/cpu/RenderChainGemm.h"
+#include "runtime/CpuInfo.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+using namespace colm;
+using namespace colm::codegen;
+
+namespace {
+
+cpu::VectorIsa hostIsa() {
+  const CpuInfo &cpu = CpuInfo::host();
+  if (cpu.avx512f)
+    return {16, 32};
+  if (cpu.avx2)
+    return {8, 16};
+  return {4, 16}; // generic vectors; the compiler lowers them
+}
+
+struct Case {
+  GemmUse use;
+  std::vector<int64_t> chains;
+  int64_t in, out, rows; // rows: the dynamic size (tokens)
+};
+
+ChainGemmSpec specFor(const Case &c) {
+  switch (c.use) {
+  case GemmUse::Forward:
+    return chainLinearForward(c.chains, c.in, c.out);
+  case GemmUse::InputGrad:
+    return chainLinearInputGrad(c.chains, c.in, c.out);
+  case GemmUse::WeightGrad:
+    return chainLinearWeightGrad(c.chains, c.in, c.out);
+  case GemmUse::Dense:
+    return denseGemm(c.out, c.in, true);
+  }
+  return {};
+}
+
+struct Operands {
+  std::vector<float> a, b, c;
+  ColmGemmArgs args{};
+};
+
+Operands operands(const ChainGemmSpec &s, int64_t dynamic, unsigned seed) {
+  Operands o;
+  int64_t M = s.m < 0 ? dynamic : s.m, K = s.k < 0 ? dynamic : s.k, N = s.n;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  o.a.resize(M * K);
+  o.b.resize(K * N);
+  o.c.assign(M * N, 0.0f);
+  for (float &x : o.a)
+    x = normal(rng);
+  for (float &x : o.b)
+    x = normal(rng);
+  for (float &x : o.c)
+    x = normal(rng); // what a kernel must overwrite, add to, or leave alone
+  o.args = {o.a.data(),
+            o.b.data(),
+            o.c.data(),
+            M,
+            N,
+            K,
+            s.aTransposed ? M : K,
+            s.bTransposed ? K : N,
+            N};
+  return o;
+}
+
+void runOnThreads(ColmKernelFn fn, const ColmGemmArgs &args, int threads) {
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] { fn(&args, t, threads); });
+  for (std::thread &t : pool)
+    t.join();
+}
+
+class ChainGemmTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    cacheDir = (std::filesystem::temp_directory_path() /
+                ("colm-gemm-test-" + std::to_string(::getpid())))
+                   .string();
+    CpuJitOptions options = CpuJitOptions::fromEnvironment();
+    options.cacheRoot = cacheDir;
+    auto created = CpuJit::create(options);
+    ASSERT_TRUE(created.isOk()) << created.status().message();
+    jit = new CpuJit(created.take());
+  }
+  static void TearDownTestSuite() {
+    delete jit;
+    std::error_code ec;
+    std::filesystem::remove_all(cacheDir, ec);
+  }
+
+  /// Compiles all specs at once (in parallel) and returns their entry
+  /// points, in order.
+  std::vector<ColmKernelFn> compile(const std::vector<ChainGemmSpec> &specs) {
+    std::vector<KernelSource> sources;
+    for (const ChainGemmSpec &s : specs) {
+      EXPECT_TRUE(validateChainGemm(s).isOk())
+          << validateChainGemm(s).message();
+      sources.push_back({s.name(), cpu::renderChainGemm(s, hostIsa())});
+    }
+    auto libs = jit->compile(sources);
+    EXPECT_TRUE(libs.isOk()) << libs.status().message();
+    std::vector<ColmKernelFn> fns;
+    if (!libs.isOk())
+      return fns;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      libraries.push_back((*libs)[i]);
+      auto sym = (*libs)[i]->symbol(cpu::chainGemmSymbol(specs[i]));
+      EXPECT_TRUE(sym.isOk()) << sym.status().message();
+      fns.push_back(sym.isOk() ? reinterpret_cast<ColmKernelFn>(*sym)
+                               : nullptr);
+    }
+    return fns;
+  }
+
+  static std::string cacheDir;
+  static CpuJit *jit;
+  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
+};
+
+std::string ChainGemmTest::cacheDir;
+CpuJit *ChainGemmTest::jit = nullptr;
+
+/// |got - want| <= tol * (sum over the reduction of |a||b|): the bound of
+/// any fp32 summation order, with a margin.
+void expectClose(const ChainGemmSpec &s, const Operands &o,
+                 const std::vector<float> &got, const std::vector<float> &want,
+                 const std::vector<float> &initial, const std::string &what) {
+  int64_t M = o.args.m, N = o.args.n, K = o.args.k;
+  int bad = 0;
+  for (const GemmBlock &blk : s.blocks) {
+    int64_t kEnd = blk.kEnd < 0 ? K : blk.kEnd,
+            mEnd = blk.mEnd < 0 ? M : blk.mEnd;
+    for (int64_t i = blk.mBegin; i < mEnd; ++i)
+      for (int64_t j = blk.nBegin; j < blk.nEnd; ++j) {
+        double scale = s.accumulate ? std::abs(initial[i * N + j]) : 0.0;
+        for (int64_t p = blk.kBegin; p < kEnd; ++p) {
+          double a =
+              s.aTransposed ? o.a[p * o.args.lda + i] : o.a[i * o.args.lda + p];
+          double b =
+              s.bTransposed ? o.b[j * o.args.ldb + p] : o.b[p * o.args.ldb + j];
+          scale += std::abs(a * b);
+        }
+        double tol = 4e-7 * double(kEnd - blk.kBegin + 2) * (scale + 1e-30);
+        if (std::abs(double(got[i * N + j]) - want[i * N + j]) > tol &&
+            bad++ < 5)
+          ADD_FAILURE() << what << ": C[" << i << ", " << j
+                        << "] = " << got[i * N + j] << ", reference "
+                        << want[i * N + j];
+      }
+  }
+  // Outside every block C is untouched.
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      bool kept = false;
+      for (const GemmBlock &blk : s.blocks) {
+        int64_t mEnd = blk.mEnd < 0 ? M : blk.mEnd;
+        kept |= j >= blk.nBegin && j < blk.nEnd && i >= blk.mBegin && i < mEnd;
+      }
+      if (!kept && got[i * N + j] != initial[i * N + j] && bad++ < 5)
+        ADD_FAILURE() << what << ": C[" << i << ", " << j
+                      << "] outside the blocks was written";
+    }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+} // namespace
+
+TEST_F(ChainGemmTest, EveryChainProductMatchesTheReference) {
+  std::vector<Case> cases;
+  for (GemmUse use :
+       {GemmUse::Forward, GemmUse::InputGrad, GemmUse::WeightGrad})
+    for (auto chains : std::vector<std::vector<int64_t>>{
+             {1}, {1, 1}, {2, 2, 4}, {1, 1, 2}, {3, 1}})
+      cases.push_back({use, chains, 48, 80, 37});
+  // Ragged strips and row tiles, and a dense product.
+  cases.push_back({GemmUse::Forward, {2, 2, 4}, 40, 104, 13});
+  cases.push_back({GemmUse::WeightGrad, {1, 1, 2}, 24, 56, 29});
+  cases.push_back({GemmUse::Dense, {1}, 33, 70, 5});
+  std::vector<ChainGemmSpec> specs;
+  for (const Case &c : cases) {
+    ChainGemmSpec s = specFor(c);
+    s.knobs = cpu::defaultKnobs(hostIsa());
+    s.knobs.kc = 32; // several reduction chunks even at these sizes
+    specs.push_back(s);
+  }
+  // The accumulating forms too (C += ...).
+  for (size_t i = 0; i < 3; ++i) {
+    ChainGemmSpec s = specs[i * 5 + 2];
+    s.accumulate = true;
+    specs.push_back(s);
+    cases.push_back(cases[i * 5 + 2]);
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ChainGemmSpec &s = specs[i];
+    Operands o = operands(s, cases[i].rows, static_cast<unsigned>(i));
+    std::vector<float> initial = o.c, want = o.c;
+    ColmGemmArgs ref = o.args;
+    ref.c = want.data();
+    chainGemmReference(s, ref);
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      o.c = initial;
+      o.args.c = o.c.data();
+      runOnThreads(fns[i], o.args, threads);
+      expectClose(s, o, o.c, want, initial,
+                  s.name() + " on " + std::to_string(threads) + " threads");
+      if (threads == 1)
+        first = o.c;
+      else
+        EXPECT_EQ(o.c, first)
+            << s.name() << ": " << threads << " threads differ from one";
+    }
+  }
+}
+
+TEST_F(ChainGemmTest, EveryTileAndBlockingGivesTheSameBits) {
+  cpu::VectorIsa isa = hostIsa();
+  ChainGemmSpec base = chainLinearForward({2, 2, 4}, 64, 96);
+  std::vector<ChainGemmSpec> specs;
+  for (GemmKnobs k :
+       {GemmKnobs{1, isa.lanes, 16, 1}, GemmKnobs{4, 2 * isa.lanes, 48, 8},
+        GemmKnobs{6, 2 * isa.lanes, 256, 12}}) {
+    ChainGemmSpec s = base;
+    s.knobs = k;
+    ASSERT_TRUE(cpu::checkKnobsFit(k, isa).isOk());
+    specs.push_back(s);
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  std::vector<float> first;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    Operands o = operands(specs[i], 23, 7);
+    runOnThreads(fns[i], o.args, 2);
+    if (i == 0)
+      first = o.c;
+    else
+      EXPECT_EQ(o.c, first) << specs[i].name();
+  }
+}
+
+TEST(ChainGemmSpecTest, BlocksSkipWhatTheChainRuleZeroes) {
+  // [2, 2, 4] over in = out = 8: forward column block i reduces over the
+  // first 2, 4, 8 inputs; the useful work is 2*2 + 2*4 + 4*8 = 44 of 64.
+  ChainGemmSpec f = chainLinearForward({2, 2, 4}, 8, 8);
+  ASSERT_EQ(f.blocks.size(), 3u);
+  EXPECT_EQ(f.blocks[1], (GemmBlock{2, 4, 0, 4, 0, -1}));
+  EXPECT_EQ(f.multiplyAddsPerRow(), 44);
+  // The input gradient and the weight gradient skip the same blocks.
+  EXPECT_EQ(chainLinearInputGrad({2, 2, 4}, 8, 8).multiplyAddsPerRow(), 44);
+  EXPECT_EQ(chainLinearWeightGrad({2, 2, 4}, 8, 8).multiplyAddsPerRow(), 44);
+  EXPECT_TRUE(validateChainGemm(f).isOk());
+  ChainGemmSpec gap = f;
+  gap.blocks[1].nBegin = 3;
+  EXPECT_FALSE(validateChainGemm(gap).isOk());
+  ChainGemmSpec knobs = f;
+  knobs.knobs.nr = 12;
+  EXPECT_FALSE(validateChainGemm(knobs).isOk());
+  EXPECT_FALSE(cpu::checkKnobsFit({16, 64, 256, 16}, {16, 32}).isOk());
+}
