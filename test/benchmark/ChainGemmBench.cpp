@@ -20,6 +20,7 @@
 #include <cblas.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 
@@ -116,6 +117,19 @@ int main(int argc, char **argv) {
                             chainLinearInputGrad(chains, sh.in, sh.out),
                             chainLinearWeightGrad(chains, sh.in, sh.out)}) {
       s.knobs = cpu::defaultKnobs(isa);
+      // COLM_GEMM_KNOBS=mr,nr,kc,mc tries other knobs (by hand, until
+      // `colm tune` measures them).
+      if (const char *k = std::getenv("COLM_GEMM_KNOBS"))
+        std::sscanf(k, "%d,%d,%d,%d", &s.knobs.mr, &s.knobs.nr, &s.knobs.kc,
+                    &s.knobs.mc);
+      if (Status st = validateChainGemm(s); !st) {
+        std::fprintf(stderr, "error: %s\n", st.message().c_str());
+        return 1;
+      }
+      if (Status st = cpu::checkKnobsFit(s.knobs, isa); !st) {
+        std::fprintf(stderr, "error: %s\n", st.message().c_str());
+        return 1;
+      }
       kernels.push_back({s});
       sources.push_back({s.name(), cpu::renderChainGemm(s, isa)});
     }
