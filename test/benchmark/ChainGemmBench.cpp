@@ -34,15 +34,6 @@ struct Shape {
   int64_t in, out;
 };
 
-cpu::VectorIsa hostIsa() {
-  const CpuInfo &cpu = CpuInfo::host();
-  if (cpu.avx512f)
-    return {16, 32};
-  if (cpu.avx2)
-    return {8, 16};
-  return {4, 16};
-}
-
 struct Prepared {
   ChainGemmSpec spec;
   ColmKernelFn fn = nullptr;
@@ -111,7 +102,7 @@ int main(int argc, char **argv) {
       {"q_proj", 512, 512}, {"gate_proj", 512, 1408}, {"down_proj", 1408, 512}};
   std::vector<Prepared> kernels;
   std::vector<KernelSource> sources;
-  cpu::VectorIsa isa = hostIsa();
+  cpu::VectorIsa isa = cpu::hostVectorIsa();
   for (const Shape &sh : shapes)
     for (ChainGemmSpec s : {chainLinearForward(chains, sh.in, sh.out),
                             chainLinearInputGrad(chains, sh.in, sh.out),

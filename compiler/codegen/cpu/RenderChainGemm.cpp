@@ -2,6 +2,8 @@
 
 #include "compiler/codegen/cpu/RenderChainGemm.h"
 
+#include "runtime/CpuInfo.h"
+
 #include <algorithm>
 #include <string>
 
@@ -265,6 +267,15 @@ void replaceAll(std::string &s, const std::string &from,
 }
 
 } // namespace
+
+VectorIsa hostVectorIsa() {
+  const CpuInfo &cpu = CpuInfo::host();
+  if (cpu.avx512f)
+    return {16, 32};
+  if (cpu.avx2)
+    return {8, 16};
+  return {4, 16};
+}
 
 Status checkKnobsFit(const GemmKnobs &k, const VectorIsa &isa) {
   if (k.nr % isa.lanes != 0)

@@ -16,6 +16,10 @@ struct VectorIsa {
   int registers = 32;
 };
 
+/// The host's vectors, from runtime/CpuInfo (AVX-512, AVX2, else 4 lanes of
+/// generic vectors that the compiler lowers as it can).
+VectorIsa hostVectorIsa();
+
 /// An error when the tile does not fit the registers (mr * nr / lanes
 /// accumulators plus the B vectors and one broadcast) or nr is not a
 /// multiple of the lanes.

@@ -26,15 +26,6 @@ using namespace colm::codegen;
 
 namespace {
 
-cpu::VectorIsa hostIsa() {
-  const CpuInfo &cpu = CpuInfo::host();
-  if (cpu.avx512f)
-    return {16, 32};
-  if (cpu.avx2)
-    return {8, 16};
-  return {4, 16}; // generic vectors; the compiler lowers them
-}
-
 struct Case {
   GemmUse use;
   std::vector<int64_t> chains;
@@ -119,7 +110,8 @@ protected:
     for (const ChainGemmSpec &s : specs) {
       EXPECT_TRUE(validateChainGemm(s).isOk())
           << validateChainGemm(s).message();
-      sources.push_back({s.name(), cpu::renderChainGemm(s, hostIsa())});
+      sources.push_back(
+          {s.name(), cpu::renderChainGemm(s, cpu::hostVectorIsa())});
     }
     auto libs = jit->compile(sources);
     EXPECT_TRUE(libs.isOk()) << libs.status().message();
@@ -203,7 +195,7 @@ TEST_F(ChainGemmTest, EveryChainProductMatchesTheReference) {
   std::vector<ChainGemmSpec> specs;
   for (const Case &c : cases) {
     ChainGemmSpec s = specFor(c);
-    s.knobs = cpu::defaultKnobs(hostIsa());
+    s.knobs = cpu::defaultKnobs(cpu::hostVectorIsa());
     s.knobs.kc = 32; // several reduction chunks even at these sizes
     specs.push_back(s);
   }
@@ -240,7 +232,7 @@ TEST_F(ChainGemmTest, EveryChainProductMatchesTheReference) {
 }
 
 TEST_F(ChainGemmTest, EveryTileAndBlockingGivesTheSameBits) {
-  cpu::VectorIsa isa = hostIsa();
+  cpu::VectorIsa isa = cpu::hostVectorIsa();
   ChainGemmSpec base = chainLinearForward({2, 2, 4}, 64, 96);
   std::vector<ChainGemmSpec> specs;
   for (GemmKnobs k :
