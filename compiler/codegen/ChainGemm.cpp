@@ -59,6 +59,26 @@ std::string ChainGemmSpec::name() const {
   return buf;
 }
 
+std::string ChainGemmSpec::shapeKey() const {
+  // Written out in full (no hash): two specs share tuned knobs only if they
+  // are the same kernel, and a person can read what was tuned.
+  auto dim = [](int64_t v) {
+    return v < 0 ? std::string("d") : std::to_string(v);
+  };
+  std::string key = std::string(useName(use)) + " m=" + dim(m) +
+                    " n=" + std::to_string(n) + " k=" + dim(k) +
+                    " at=" + (aTransposed ? "1" : "0") +
+                    " bt=" + (bTransposed ? "1" : "0") +
+                    " acc=" + (accumulate ? "1" : "0") + " blocks=";
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const GemmBlock &b = blocks[i];
+    key += (i ? "," : "") + std::to_string(b.nBegin) + "-" +
+           std::to_string(b.nEnd) + ":" + std::to_string(b.kBegin) + "-" +
+           dim(b.kEnd) + ":" + std::to_string(b.mBegin) + "-" + dim(b.mEnd);
+  }
+  return key;
+}
+
 double ChainGemmSpec::multiplyAddsPerRow() const {
   double total = 0;
   for (const GemmBlock &b : blocks) {
