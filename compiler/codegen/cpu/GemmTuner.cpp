@@ -65,14 +65,6 @@ Operands makeOperands(const ChainGemmSpec &s, int64_t dynamicSize) {
 
 } // namespace
 
-VectorIsa vectorIsaOf(const CpuInfo &cpu) {
-  if (cpu.avx512f)
-    return {16, 32};
-  if (cpu.avx2)
-    return {8, 16};
-  return {4, 16}; // generic vectors; the compiler lowers them
-}
-
 std::vector<GemmKnobs> gemmCandidates(const VectorIsa &isa) {
   GemmKnobs def = defaultKnobs(isa);
   // Tiles: nr of 2 or 4 vectors, mr from a few row counts. Two FMA ports
@@ -151,7 +143,7 @@ Result<TuneResult> tuneChainGemm(const ChainGemmSpec &spec, int64_t dynamicSize,
   if (options.repeats < 1)
     return Status::error("tuning " + spec.name() +
                          ": at least one repeat is needed");
-  VectorIsa isa = vectorIsaOf(CpuInfo::host());
+  VectorIsa isa = hostVectorIsa();
   GemmKnobs def = defaultKnobs(isa);
   std::vector<GemmKnobs> knobs =
       options.candidates.empty() ? gemmCandidates(isa) : options.candidates;

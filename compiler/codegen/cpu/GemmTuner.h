@@ -14,7 +14,6 @@
 #include "compiler/codegen/TuningCache.h"
 #include "compiler/codegen/cpu/CpuJit.h"
 #include "compiler/codegen/cpu/RenderChainGemm.h"
-#include "runtime/CpuInfo.h"
 #include "runtime/Status.h"
 #include "runtime/ThreadPool.h"
 
@@ -23,10 +22,6 @@
 #include <vector>
 
 namespace colm::codegen::cpu {
-
-/// The vector registers the renderer may use on `cpu`: 32 x 16 floats with
-/// AVX-512, 16 x 8 with AVX2, else 16 x 4 (generic vectors).
-VectorIsa vectorIsaOf(const CpuInfo &cpu);
 
 /// The knobs worth measuring on `isa`, defaultKnobs(isa) first: the tiles
 /// that fit the registers with enough accumulators to hide the FMA latency

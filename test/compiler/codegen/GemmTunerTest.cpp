@@ -70,22 +70,11 @@ TEST_F(GemmTunerTest, CandidatesFitTheRegistersAndValidate) {
   }
 }
 
-TEST_F(GemmTunerTest, VectorIsaFollowsTheCpu) {
-  CpuInfo cpu;
-  EXPECT_EQ(vectorIsaOf(cpu).lanes, 4);
-  cpu.avx2 = true;
-  EXPECT_EQ(vectorIsaOf(cpu).lanes, 8);
-  EXPECT_EQ(vectorIsaOf(cpu).registers, 16);
-  cpu.avx512f = true;
-  EXPECT_EQ(vectorIsaOf(cpu).lanes, 16);
-  EXPECT_EQ(vectorIsaOf(cpu).registers, 32);
-}
-
 TEST_F(GemmTunerTest, TuningATinySpecPicksACandidateAndIsStored) {
   Result<CpuJit> jit = CpuJit::create();
   ASSERT_OK(jit);
   ThreadPool pool(2);
-  VectorIsa isa = vectorIsaOf(CpuInfo::host());
+  VectorIsa isa = hostVectorIsa();
   std::vector<GemmKnobs> all = gemmCandidates(isa);
   TuningCache cache = TuningCache::forHost();
   cache.load();
