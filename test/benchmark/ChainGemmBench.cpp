@@ -12,6 +12,7 @@
 
 #include "compiler/codegen/ChainGemm.h"
 #include "compiler/codegen/cpu/CpuJit.h"
+#include "compiler/codegen/cpu/GemmTuner.h"
 #include "compiler/codegen/cpu/RenderChainGemm.h"
 #include "runtime/CpuInfo.h"
 #include "runtime/ThreadPool.h"
@@ -107,12 +108,26 @@ int main(int argc, char **argv) {
     for (ChainGemmSpec s : {chainLinearForward(chains, sh.in, sh.out),
                             chainLinearInputGrad(chains, sh.in, sh.out),
                             chainLinearWeightGrad(chains, sh.in, sh.out)}) {
-      s.knobs = cpu::defaultKnobs(isa);
-      // COLM_GEMM_KNOBS=mr,nr,kc,mc tries other knobs (by hand, until
-      // `colm tune` measures them).
-      if (const char *k = std::getenv("COLM_GEMM_KNOBS"))
+      // The knobs `colm tune` stored for this device, else the defaults;
+      // COLM_GEMM_KNOBS=mr,nr,kc,mc overrides both (hand sweeps).
+      static TuningCache tuning = [] {
+        TuningCache c = TuningCache::forHost();
+        c.load();
+        return c;
+      }();
+      bool tuned = false;
+      s.knobs = cpu::chooseKnobs(s, isa, &tuning, &tuned);
+      const char *knobsFrom = tuned ? "tuned" : "default";
+      if (const char *k = std::getenv("COLM_GEMM_KNOBS")) {
         std::sscanf(k, "%d,%d,%d,%d", &s.knobs.mr, &s.knobs.nr, &s.knobs.kc,
                     &s.knobs.mc);
+        knobsFrom = "COLM_GEMM_KNOBS";
+      }
+      std::fprintf(stderr, "%s %s: %s knobs (%s)\n", sh.name,
+                   s.use == GemmUse::Forward     ? "forward"
+                   : s.use == GemmUse::InputGrad ? "input_grad"
+                                                 : "weight_grad",
+                   knobsFrom, cpu::describeKnobs(s.knobs).c_str());
       if (Status st = validateChainGemm(s); !st) {
         std::fprintf(stderr, "error: %s\n", st.message().c_str());
         return 1;

@@ -31,6 +31,7 @@ const Command commands[] = {
      runGenerate},
     {"serve", "serve OpenAI-style completions over HTTP", runServe},
     {"bench", "prefill and decode speed, side by side", runBench},
+    {"tune", "measure kernel knobs on this device, store the fastest", runTune},
     {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
 

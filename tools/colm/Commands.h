@@ -22,6 +22,7 @@ Status runExpand(const std::vector<std::string> &args);
 Status runGenerate(const std::vector<std::string> &args);
 Status runServe(const std::vector<std::string> &args);
 Status runBench(const std::vector<std::string> &args);
+Status runTune(const std::vector<std::string> &args);
 
 } // namespace colm::cli
 
