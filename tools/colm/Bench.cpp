@@ -1,9 +1,10 @@
 //===- Bench.cpp - colm bench: prefill and decode speed ---------*- C++ -*-===//
 //
 // Measures side by side in one run (the machines are shared and noisy):
+// training tokens/s and model FLOP/s against this machine's FMA peak,
 // CoLM-Air prefill with the full model against chain-1 prefill, and decode
 // tokens/s of every sub-model. Reports time ratios next to FLOP ratios
-// counted from the compiled programs.
+// counted from the compiled programs; --json ends with one JSON object.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/colm/Commands.h"
@@ -11,14 +12,22 @@
 #include "compiler/Generator.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
+#include "compiler/Trainer.h"
+#include "compiler/codegen/cpu/CpuJit.h"
+#include "compiler/codegen/cpu/FmaPeak.h"
 #include "dialect/ChainDialect.h"
+#include "runtime/CpuInfo.h"
+#include "runtime/Json.h"
 #include "runtime/Model.h"
+#include "runtime/Optimizer.h"
+#include "runtime/Random.h"
 #include "tools/colm/Args.h"
 
 #include "mlir/IR/MLIRContext.h"
 
 #include <chrono>
 #include <cstdio>
+#include <sys/resource.h>
 
 namespace colm::cli {
 namespace {
@@ -52,51 +61,164 @@ double attentionFlops(mlir::ModuleOp module, int64_t tq, int64_t tk) {
   return total;
 }
 
+/// The process's peak resident memory (max RSS), in bytes.
+int64_t peakMemoryBytes() {
+  struct rusage usage;
+  if (::getrusage(RUSAGE_SELF, &usage) != 0)
+    return 0;
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
 double now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
+/// Training steps on random tokens: tokens/s, model FLOP/s (spec/bench.md:
+/// 6 x the weights the chain rule leaves non-zero, per token) and the
+/// fraction of `peak`.
+Status benchTrain(mlir::MLIRContext &context, Model &model, int64_t batch,
+                  int64_t seq, int64_t steps, double peak, JsonValue &json) {
+  const ModelConfig &c = model.config;
+  COLM_ASSIGN_OR_RETURN(StepProgram program,
+                        StepProgram::compile(context, c, "full", 0, true));
+  OptimizerConfig oc;
+  oc.kind = OptimizerConfig::AdamW;
+  oc.lr = 1e-3;
+  oc.weightDecay = 0.01;
+  oc.clipGradNorm = 1.0;
+  COLM_ASSIGN_OR_RETURN(Optimizer optimizer,
+                        Optimizer::create(oc, c, model.params, 0));
+  COLM_ASSIGN_OR_RETURN(auto forward, buildSubModel(context, c, 0));
+  double flopsPerToken = 6.0 * double(multipliedWeights(*forward));
+  Random rng = Random::forName(7, "bench");
+  Batch b;
+  b.inputs.assign(batch, std::vector<int32_t>(seq));
+  b.targets.assign(batch, std::vector<int32_t>(seq));
+  for (int64_t r = 0; r < batch; ++r)
+    for (int64_t t = 0; t < seq; ++t) {
+      b.inputs[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
+      b.targets[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
+    }
+  std::printf("\ntraining, %lld x %lld tokens, AdamW, %lld step%s\n",
+              (long long)batch, (long long)seq, (long long)steps,
+              steps == 1 ? "" : "s");
+  double t0 = now();
+  for (int64_t step = 1; step <= steps; ++step) {
+    COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
+    COLM_TRY(optimizer.step(model.params, out.grads, step).status());
+  }
+  double seconds = (now() - t0) / double(steps);
+  double tokensPerSecond = double(batch * seq) / seconds;
+  double modelFlops = flopsPerToken * tokensPerSecond;
+  std::printf("  %.3f s/step  %.1f tokens/s  %.2f model GFLOP/s", seconds,
+              tokensPerSecond, modelFlops / 1e9);
+  if (peak > 0)
+    std::printf("  (%.2f%% of the %.0f GFLOP/s FMA peak)",
+                100 * modelFlops / peak, peak / 1e9);
+  std::printf("\n");
+  json.set("tokens_per_second", JsonValue::number(tokensPerSecond));
+  json.set("step_seconds", JsonValue::number(seconds));
+  json.set("model_flops_per_second", JsonValue::number(modelFlops));
+  json.set("peak_fraction",
+           peak > 0 ? JsonValue::number(modelFlops / peak) : JsonValue());
+  json.set("peak_memory_bytes", JsonValue::integer(peakMemoryBytes()));
+  return Status::ok();
+}
+
 } // namespace
 
 Status runBench(const std::vector<std::string> &argv) {
-  Args args("bench", "[--prefill] [--decode] [--model DIR] [flags]",
-            "Prefill time of CoLM-Air with every chain against chain-1 "
-            "prefill, and decode tokens/s\nof every sub-model, measured side "
-            "by side in one run on the reference interpreter.\nWithout "
-            "--model: the bench-cpu configuration of spec/bench.md with "
-            "random weights.");
-  args.flag("--prefill", "benchmark prefill (default: both)")
-      .flag("--decode", "benchmark decode (default: both)")
+  Args args("bench",
+            "[--model DIR | --config FILE.json] [--train] [--prefill] "
+            "[--decode] [flags]",
+            "Measures, side by side in one run on the reference interpreter: "
+            "training tokens/s and\nmodel FLOP/s against this machine's "
+            "measured fp32 FMA peak (--train), CoLM-Air prefill\nwith every "
+            "chain against chain-1 prefill (--prefill), and decode tokens/s "
+            "of every\nsub-model (--decode). Without a mode flag: prefill and "
+            "decode. Without --model or\n--config: the bench-cpu CoLM-Air of "
+            "spec/bench.md with random weights.");
+  args.flag("--train", "benchmark training steps")
+      .flag("--prefill", "benchmark prefill")
+      .flag("--decode", "benchmark decode")
       .option("--model", "DIR", "model directory (default: bench-cpu)")
+      .option("--config", "FILE.json", "a model config, random weights")
+      .option("--batch", "B", "training sequences per step (default 8)")
+      .option("--seq", "T",
+              "tokens per training sequence (default 256); the prompt "
+              "length too unless --prompt-len is given")
+      .option("--steps", "N", "training steps timed (default 1)")
       .option("--prompt-len", "T", "prompt tokens (default 1024)")
       .option("--decode-tokens", "N",
               "tokens decoded per sub-model "
               "(default 16)")
       .option("--repeat", "R",
-              "runs of each measurement; the best counts "
-              "(default 1)");
+              "runs of each prefill/decode measurement; the best counts "
+              "(default 1)")
+      .flag("--json", "end with one JSON object of the results on the last "
+                      "line of stdout")
+      .flag("--no-peak", "skip measuring the FMA peak (no peak_fraction)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
+  bool train = args.isSet("--train");
   bool explicitPrefill = args.isSet("--prefill");
-  bool prefill = explicitPrefill || !args.isSet("--decode");
-  bool decode = args.isSet("--decode") || !args.isSet("--prefill");
-  COLM_ASSIGN_OR_RETURN(int64_t promptLen,
-                        args.getInt("--prompt-len", 1024, 2, 1 << 20));
+  bool anyMode = train || explicitPrefill || args.isSet("--decode");
+  bool prefill = explicitPrefill || !anyMode;
+  bool decode = args.isSet("--decode") || !anyMode;
+  COLM_ASSIGN_OR_RETURN(int64_t batch, args.getInt("--batch", 8, 1, 1 << 16));
+  COLM_ASSIGN_OR_RETURN(int64_t seq, args.getInt("--seq", 256, 1, 1 << 20));
+  COLM_ASSIGN_OR_RETURN(int64_t steps, args.getInt("--steps", 1, 1, 1 << 20));
+  COLM_ASSIGN_OR_RETURN(
+      int64_t promptLen,
+      args.getInt("--prompt-len", args.has("--seq") ? seq : 1024, 2, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t decodeTokens,
                         args.getInt("--decode-tokens", 16, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t repeat, args.getInt("--repeat", 1, 1, 100));
+  if (args.has("--model") && args.has("--config"))
+    return Status::error("give --model DIR or --config FILE.json, not both");
   Model model;
   if (args.has("--model")) {
     COLM_ASSIGN_OR_RETURN(model, loadModel(args.get("--model")));
   } else {
-    model = initModel(benchCpu(), 0);
+    ModelConfig config = benchCpu();
+    if (args.has("--config")) {
+      COLM_ASSIGN_OR_RETURN(config, loadConfig(args.get("--config")));
+      COLM_TRY(validateConfig(config).withContext(args.get("--config")));
+    }
+    COLM_TRY(checkModelFits(config, 1, 0, "colm bench"));
+    model = initModel(config, 0);
   }
   const ModelConfig &c = model.config;
-  // Decode feeds every measured token: the prompt plus all of them need a
-  // position (one more than generation, which never feeds its last token).
+  std::printf("model: %s, D=%lld, %lld layers, %lld heads (%lld key/value), "
+              "chains %s\n",
+              c.kvSharing ? "CoLM-Air" : "CoLM", (long long)c.hiddenSize,
+              (long long)c.numLayers, (long long)c.numHeads,
+              (long long)c.numKvHeads, formatChains(c.chains).c_str());
+  JsonValue json = JsonValue::object();
+  json.set("backend", JsonValue::string("reference"));
+  json.set("threads", JsonValue::integer(CpuInfo::host().threads));
+  mlir::MLIRContext mlirContext;
+  dsl::loadDialects(mlirContext);
+  if (train) {
+    double peak = 0;
+    if (!args.isSet("--no-peak")) {
+      COLM_ASSIGN_OR_RETURN(auto jit, CpuJit::create());
+      ThreadPool pool(CpuInfo::host().threads);
+      COLM_ASSIGN_OR_RETURN(peak, codegen::cpu::measureFmaPeak(jit, pool));
+      std::printf("fp32 FMA peak: %.1f GFLOP/s on %d thread%s\n", peak / 1e9,
+                  pool.threads(), pool.threads() == 1 ? "" : "s");
+      json.set("fma_peak_flops_per_second", JsonValue::number(peak));
+    }
+    COLM_TRY(benchTrain(mlirContext, model, batch, seq, steps, peak, json));
+  }
+  if (!prefill && !decode) {
+    if (args.isSet("--json"))
+      std::printf("%s\n", writeJson(json, 0).c_str());
+    return Status::ok();
+  }
   if (prefill && !c.kvSharing) {
     if (explicitPrefill)
       return Status::error("--prefill compares chain-1 prefill, which needs "
@@ -131,23 +253,17 @@ Status runBench(const std::vector<std::string> &argv) {
   for (int64_t i = 0; i < promptLen; ++i)
     prompt.push_back(static_cast<int32_t>((i * 131 + 7) % c.vocabSize));
 
-  mlir::MLIRContext mlirContext;
-  dsl::loadDialects(mlirContext);
   COLM_ASSIGN_OR_RETURN(auto generator, Generator::create(mlirContext, model));
   unsigned n = static_cast<unsigned>(c.numChains());
-  std::printf("model: %s, D=%lld, %lld layers, %lld heads (%lld key/value), "
-              "chains %s\n",
-              c.kvSharing ? "CoLM-Air" : "CoLM", (long long)c.hiddenSize,
-              (long long)c.numLayers, (long long)c.numHeads,
-              (long long)c.numKvHeads, formatChains(c.chains).c_str());
 
   if (prefill) {
     auto time = [&](bool chain1) -> Result<double> {
       double best = 1e300;
       for (int64_t r = 0; r < repeat; ++r) {
-        COLM_ASSIGN_OR_RETURN(Sequence seq, generator->newSequence(context));
+        COLM_ASSIGN_OR_RETURN(Sequence sequence,
+                              generator->newSequence(context));
         double t0 = now();
-        COLM_TRY(generator->prefill(seq, prompt, n, chain1).status());
+        COLM_TRY(generator->prefill(sequence, prompt, n, chain1).status());
         best = std::min(best, now() - t0);
       }
       return best;
@@ -179,6 +295,9 @@ Status runBench(const std::vector<std::string> &argv) {
                 "attention)\n",
                 full / chain1, fullFlops / chain1Flops,
                 (fullFlops + fullAttn) / (chain1Flops + chain1Attn));
+    json.set("prefill_tokens", JsonValue::integer(promptLen));
+    json.set("prefill_seconds_full", JsonValue::number(full));
+    json.set("prefill_seconds_chain1", JsonValue::number(chain1));
   }
   if (decode) {
     std::printf("\ndecode after a %lld-token prompt, %lld tokens per "
@@ -186,22 +305,29 @@ Status runBench(const std::vector<std::string> &argv) {
                 (long long)promptLen, (long long)decodeTokens);
     COLM_ASSIGN_OR_RETURN(Sequence base, generator->newSequence(context));
     COLM_TRY(generator->prefill(base, prompt, n, c.kvSharing).status());
+    JsonValue rates = JsonValue::object();
     for (unsigned k = 1; k <= n; ++k) {
       double best = 1e300;
       for (int64_t r = 0; r < repeat; ++r) {
-        COLM_ASSIGN_OR_RETURN(Sequence seq, generator->newSequence(context));
-        COLM_TRY(generator->prefill(seq, prompt, k, c.kvSharing).status());
+        COLM_ASSIGN_OR_RETURN(Sequence sequence,
+                              generator->newSequence(context));
+        COLM_TRY(generator->prefill(sequence, prompt, k, c.kvSharing).status());
         double t0 = now();
         int32_t token = 1;
         for (int64_t i = 0; i < decodeTokens; ++i)
-          COLM_TRY(generator->decode(seq, token, k).status());
+          COLM_TRY(generator->decode(sequence, token, k).status());
         best = std::min(best, now() - t0);
       }
       int64_t weights = multipliedWeights(generator->stepModule(k));
       std::printf("  %u chain%s  %8.1f tokens/s  %8.3f MFLOP/token\n", k,
                   k == 1 ? " " : "s", decodeTokens / best, 2.0 * weights / 1e6);
+      rates.set(std::to_string(k), JsonValue::number(decodeTokens / best));
     }
+    json.set("decode_tokens_per_second", rates);
   }
+  json.set("peak_memory_bytes", JsonValue::integer(peakMemoryBytes()));
+  if (args.isSet("--json"))
+    std::printf("%s\n", writeJson(json, 0).c_str());
   return Status::ok();
 }
 
