@@ -185,7 +185,8 @@ Result<TuneResult> tuneChainGemm(const ChainGemmSpec &spec, int64_t dynamicSize,
   // a candidate that disagrees with the first in one bit is a renderer bug.
   std::vector<float> reference;
   for (size_t i = 0; i < fns.size(); ++i) {
-    o.c = o.c0;
+    // Copied into place: o.args.c keeps pointing at o.c's buffer.
+    std::copy(o.c0.begin(), o.c0.end(), o.c.begin());
     pool.launch(fns[i], &o.args);
     if (i == 0) {
       reference = o.c;
