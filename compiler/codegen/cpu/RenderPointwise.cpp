@@ -1,0 +1,256 @@
+//===- RenderPointwise.cpp - The row-wise kernels as host C++ -------------===//
+
+#include "compiler/codegen/cpu/RenderPointwise.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#define COLM_STRINGIFY_(...) #__VA_ARGS__
+#define COLM_STRINGIFY(...) COLM_STRINGIFY_(__VA_ARGS__)
+
+namespace colm::codegen::cpu {
+namespace {
+
+// What every source starts with: the args structs, and no contraction into
+// FMAs, so the kernel rounds where its reference does (it would be
+// deterministic either way: every element runs the same code).
+const char *kPrologue = R"CPP(
+#include <math.h>
+#include <stdint.h>
+#pragma clang fp contract(off)
+
+namespace {
+// Rows [rows * t / T, rows * (t + 1) / T): depends only on rows and T.
+inline void share(int64_t n, int thread, int threads, int64_t &b,
+                  int64_t &e) {
+  b = n * thread / threads;
+  e = n * (thread + 1) / threads;
+}
+} // namespace
+)CPP";
+
+const char *kNorm = R"CPP(
+namespace {
+constexpr int64_t W = @W@;
+constexpr int NG = @NG@;
+static const int64_t kBounds[NG + 1] = {@BOUNDS@};
+constexpr double EPS = @EPS@;
+constexpr int64_t DGAIN0 = @DGAIN0@;
+
+// Sum of p[j] * q[j] over [b, e) in double: four partial sums by position,
+// combined in a fixed order; the same function wherever a statistic is
+// needed, so the dx and dgain passes see the same bits.
+inline double dot(const float *p, const float *q, int64_t b, int64_t e) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t j = b;
+  for (; j + 4 <= e; j += 4) {
+    s0 += double(p[j]) * q[j];
+    s1 += double(p[j + 1]) * q[j + 1];
+    s2 += double(p[j + 2]) * q[j + 2];
+    s3 += double(p[j + 3]) * q[j + 3];
+  }
+  for (; j < e; ++j)
+    s0 += double(p[j]) * q[j];
+  return (s0 + s1) + (s2 + s3);
+}
+
+inline double rstd(const float *x, int64_t b, int64_t e) {
+  return 1.0 / sqrt(dot(x, x, b, e) / double(e - b) + EPS);
+}
+} // namespace
+
+extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
+  const ColmNormArgs *a = (const ColmNormArgs *)argp;
+  int64_t r0, r1;
+  share(a->rows, thread, threads, r0, r1);
+  if (!@BACKWARD@) {
+    for (int64_t t = r0; t < r1; ++t) {
+      const float *x = a->x + t * W;
+      float *y = a->y + t * W;
+      for (int g = 0; g < NG; ++g) {
+        int64_t b = kBounds[g], e = kBounds[g + 1];
+        double r = rstd(x, b, e);
+        for (int64_t j = b; j < e; ++j)
+          y[j] = float(x[j] * r * a->gain[j]);
+      }
+    }
+    return;
+  }
+  // dx over this thread's rows.
+  for (int64_t t = r0; t < r1; ++t) {
+    const float *x = a->x + t * W, *dy = a->dy + t * W;
+    float *dx = a->dx + t * W;
+    for (int g = 0; g < NG; ++g) {
+      int64_t b = kBounds[g], e = kBounds[g + 1];
+      double n = double(e - b), r = rstd(x, b, e);
+      // sum dy * gain * x, with dy * gain formed in double per element.
+      double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+      int64_t j = b;
+      for (; j + 4 <= e; j += 4) {
+        d0 += double(dy[j]) * a->gain[j] * x[j];
+        d1 += double(dy[j + 1]) * a->gain[j + 1] * x[j + 1];
+        d2 += double(dy[j + 2]) * a->gain[j + 2] * x[j + 2];
+        d3 += double(dy[j + 3]) * a->gain[j + 3] * x[j + 3];
+      }
+      for (; j < e; ++j)
+        d0 += double(dy[j]) * a->gain[j] * x[j];
+      double d = (d0 + d1) + (d2 + d3), k = r * r * r / n * d;
+      for (j = b; j < e; ++j)
+        dx[j] = float(r * a->gain[j] * dy[j] - k * x[j]);
+    }
+  }
+  // dgain over this thread's share of the trainable columns, every column
+  // summed over all rows in ascending order.
+  if (thread == 0)
+    for (int64_t j = 0; j < DGAIN0; ++j)
+      a->dgain[j] = 0.0f;
+  int64_t c0, c1;
+  share(W - DGAIN0, thread, threads, c0, c1);
+  c0 += DGAIN0;
+  c1 += DGAIN0;
+  if (c0 >= c1)
+    return;
+  double acc[W]; // only [c0, c1) used
+  for (int64_t j = c0; j < c1; ++j)
+    acc[j] = 0;
+  for (int64_t t = 0; t < a->rows; ++t) {
+    const float *x = a->x + t * W, *dy = a->dy + t * W;
+    for (int g = 0; g < NG; ++g) {
+      int64_t b = kBounds[g], e = kBounds[g + 1];
+      int64_t lo = b > c0 ? b : c0, hi = e < c1 ? e : c1;
+      if (lo >= hi)
+        continue;
+      double r = rstd(x, b, e);
+      for (int64_t j = lo; j < hi; ++j)
+        acc[j] += double(dy[j]) * x[j] * r;
+    }
+  }
+  for (int64_t j = c0; j < c1; ++j)
+    a->dgain[j] = float(acc[j]);
+}
+)CPP";
+
+const char *kRope = R"CPP(
+namespace {
+constexpr int64_t W = @W@, HD = @HD@, HALF = HD / 2;
+static const double kInvFreq[HALF] = {@INVFREQ@};
+} // namespace
+
+extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
+  const ColmRopeArgs *a = (const ColmRopeArgs *)argp;
+  int64_t r0, r1;
+  share(a->rows, thread, threads, r0, r1);
+  double c[HALF], s[HALF];
+  for (int64_t t = r0; t < r1; ++t) {
+    double p = a->positions ? double(a->positions[t]) : double(t);
+    for (int64_t m = 0; m < HALF; ++m) {
+      double angle = p * kInvFreq[m];
+      c[m] = cos(angle);
+      s[m] = @INVERSE@ ? -sin(angle) : sin(angle);
+    }
+    for (int64_t h = 0; h < W / HD; ++h) {
+      const float *src = a->x + t * W + h * HD;
+      float *dst = a->y + t * W + h * HD;
+      for (int64_t m = 0; m < HALF; ++m) {
+        double lo = src[m], hi = src[m + HALF]; // both read first: y may be x
+        dst[m] = float(lo * c[m] - hi * s[m]);
+        dst[m + HALF] = float(hi * c[m] + lo * s[m]);
+      }
+    }
+  }
+}
+)CPP";
+
+const char *kSwiGlu = R"CPP(
+namespace {
+constexpr int64_t W = @W@;
+} // namespace
+
+extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
+  const ColmSwiGluArgs *a = (const ColmSwiGluArgs *)argp;
+  int64_t r0, r1;
+  share(a->rows, thread, threads, r0, r1);
+  for (int64_t i = r0 * W; i < r1 * W; ++i) {
+    double g = a->gate[i], u = a->up[i], sg = 1.0 / (1.0 + exp(-g));
+    if (!@BACKWARD@) {
+      a->y[i] = float(g * sg * u);
+    } else {
+      double dy = a->dy[i];
+      a->dgate[i] = float(dy * u * sg * (1.0 + g * (1.0 - sg)));
+      a->dup[i] = float(dy * g * sg);
+    }
+  }
+}
+)CPP";
+
+void replaceAll(std::string &s, const std::string &from,
+                const std::string &to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos;
+       pos += to.size())
+    s.replace(pos, from.size(), to);
+}
+
+/// A double as an exact C++ literal.
+std::string exact(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+std::string assemble(const std::string &name, const char *argsStruct,
+                     const std::string &body) {
+  return "// Generated by colm: " + name + "\n" + kPrologue + argsStruct +
+         "\n" + body;
+}
+
+} // namespace
+
+std::string chainNormSymbol(const ChainNormSpec &spec) {
+  return "colm_" + spec.name();
+}
+std::string ropeSymbol(const RopeSpec &spec) { return "colm_" + spec.name(); }
+std::string swiGluSymbol(const SwiGluSpec &spec) {
+  return "colm_" + spec.name();
+}
+
+std::string renderChainNorm(const ChainNormSpec &spec) {
+  std::string bounds;
+  for (int64_t b : spec.groupBounds)
+    bounds += std::to_string(b) + ", ";
+  std::string body = kNorm;
+  replaceAll(body, "@SYMBOL@", chainNormSymbol(spec));
+  replaceAll(body, "@W@", std::to_string(spec.width));
+  replaceAll(body, "@NG@", std::to_string(spec.groupBounds.size() - 1));
+  replaceAll(body, "@BOUNDS@", bounds);
+  replaceAll(body, "@EPS@", exact(spec.eps));
+  replaceAll(body, "@DGAIN0@", std::to_string(spec.dgainBegin));
+  replaceAll(body, "@BACKWARD@", spec.backward ? "true" : "false");
+  return assemble(spec.name(), COLM_STRINGIFY(COLM_NORM_ARGS_STRUCT), body);
+}
+
+std::string renderRope(const RopeSpec &spec) {
+  // The same expression as the reference's, so the same doubles.
+  std::string freqs;
+  for (int64_t m = 0; m < spec.headDim / 2; ++m)
+    freqs +=
+        exact(std::pow(spec.theta, -2.0 * double(m) / double(spec.headDim))) +
+        ", ";
+  std::string body = kRope;
+  replaceAll(body, "@SYMBOL@", ropeSymbol(spec));
+  replaceAll(body, "@W@", std::to_string(spec.width));
+  replaceAll(body, "@HD@", std::to_string(spec.headDim));
+  replaceAll(body, "@INVFREQ@", freqs);
+  replaceAll(body, "@INVERSE@", spec.inverse ? "true" : "false");
+  return assemble(spec.name(), COLM_STRINGIFY(COLM_ROPE_ARGS_STRUCT), body);
+}
+
+std::string renderSwiGlu(const SwiGluSpec &spec) {
+  std::string body = kSwiGlu;
+  replaceAll(body, "@SYMBOL@", swiGluSymbol(spec));
+  replaceAll(body, "@W@", std::to_string(spec.width));
+  replaceAll(body, "@BACKWARD@", spec.backward ? "true" : "false");
+  return assemble(spec.name(), COLM_STRINGIFY(COLM_SWIGLU_ARGS_STRUCT), body);
+}
+
+} // namespace colm::codegen::cpu
