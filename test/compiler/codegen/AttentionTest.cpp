@@ -1,0 +1,368 @@
+//===- AttentionTest.cpp - Fused attention against its reference ----------===//
+//
+// The forward (online softmax over key tiles, out and log-sum-exp) and the
+// backward (dQ, dK, dV recomputed from the log-sum-exp), for grouped and
+// tiled key/value mappings, h_kv < h and h_kv = h, Tq = Tk and Tq < Tk (a
+// cache, and decode with Tq = 1), lengths that are not multiples of the
+// tiles, rendered, compiled with the host compiler and run on 1..3 threads
+// against the plain-loop reference in double; bit for bit the same on every
+// thread count. The reference itself is checked against a naive
+// softmax(QK^T)V.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/codegen/Attention.h"
+#include "compiler/codegen/cpu/CpuJit.h"
+#include "compiler/codegen/cpu/RenderAttention.h"
+#include "runtime/KernelAbi.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+using namespace colm;
+using namespace colm::codegen;
+
+namespace {
+
+struct Case {
+  int64_t h, hkv, hd;
+  KvMap map;
+  int64_t tq, tk;
+  AttentionKnobs knobs;
+  bool causal = true;
+  int64_t pad = 0; // extra columns in every row: leading dimensions count
+};
+
+AttentionSpec specFor(const Case &c, AttentionPass pass) {
+  AttentionSpec s;
+  s.pass = pass;
+  s.numHeads = c.h;
+  s.numKvHeads = c.hkv;
+  s.headDim = c.hd;
+  s.mapping = c.map;
+  s.causal = c.causal;
+  s.knobs = c.knobs;
+  return s;
+}
+
+/// Random q, k, v, dout; out, lse, dq, dk, dv filled with a sentinel (the
+/// padding columns must keep it).
+struct Tensors {
+  int64_t ldq, ldk;
+  std::vector<float> q, k, v, dout, out, lse, dq, dk, dv;
+};
+
+constexpr float kSentinel = 12345.0f;
+
+Tensors tensors(const Case &c, unsigned seed) {
+  Tensors t;
+  t.ldq = c.h * c.hd + c.pad;
+  t.ldk = c.hkv * c.hd + c.pad;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  auto fill = [&](std::vector<float> &x, size_t n) {
+    x.resize(n);
+    for (float &e : x)
+      e = normal(rng);
+  };
+  fill(t.q, c.tq * t.ldq);
+  fill(t.k, c.tk * t.ldk);
+  fill(t.v, c.tk * t.ldk);
+  fill(t.dout, c.tq * t.ldq);
+  t.out.assign(c.tq * t.ldq, kSentinel);
+  t.dq.assign(c.tq * t.ldq, kSentinel);
+  t.dk.assign(c.tk * t.ldk, kSentinel);
+  t.dv.assign(c.tk * t.ldk, kSentinel);
+  t.lse.assign(c.h * c.tq, kSentinel);
+  return t;
+}
+
+ColmAttentionArgs fwdArgs(const Case &c, Tensors &t) {
+  return {t.q.data(), t.k.data(), t.v.data(), t.out.data(), t.lse.data(),
+          c.tq,       c.tk,       t.ldq,      t.ldk};
+}
+
+ColmAttentionGradArgs bwdArgs(const Case &c, Tensors &t) {
+  return {t.q.data(),   t.k.data(),  t.v.data(),  t.out.data(), t.dout.data(),
+          t.lse.data(), t.dq.data(), t.dk.data(), t.dv.data(),  c.tq,
+          c.tk,         t.ldq,       t.ldk};
+}
+
+template <class Args>
+void runOnThreads(ColmKernelFn fn, const Args &args, int threads) {
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] { fn(&args, t, threads); });
+  for (std::thread &t : pool)
+    t.join();
+}
+
+/// Elements of `got` against `want` within `tol(i)`; columns past `width`
+/// in each row of `ld` must still hold the sentinel.
+template <class Tol>
+void expectClose(const std::vector<float> &got, const std::vector<float> &want,
+                 int64_t ld, int64_t width, Tol tol, const std::string &what) {
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    bool inside = int64_t(i % ld) < width;
+    bool ok = inside ? std::abs(double(got[i]) - want[i]) <= tol(i)
+                     : got[i] == kSentinel;
+    if (!ok && bad++ < 5)
+      ADD_FAILURE() << what << "[" << i / ld << ", " << i % ld
+                    << "] = " << got[i] << ", reference " << want[i];
+  }
+  EXPECT_EQ(bad, 0) << what;
+}
+
+double maxAbs(const std::vector<float> &x) {
+  double m = 0;
+  for (float e : x)
+    if (e != kSentinel)
+      m = std::max(m, double(std::abs(e)));
+  return m;
+}
+
+class AttentionTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    cacheDir = (std::filesystem::temp_directory_path() /
+                ("colm-attention-test-" + std::to_string(::getpid())))
+                   .string();
+    CpuJitOptions options = CpuJitOptions::fromEnvironment();
+    options.cacheRoot = cacheDir;
+    auto created = CpuJit::create(options);
+    ASSERT_TRUE(created.isOk()) << created.status().message();
+    jit = new CpuJit(created.take());
+  }
+  static void TearDownTestSuite() {
+    delete jit;
+    std::error_code ec;
+    std::filesystem::remove_all(cacheDir, ec);
+  }
+
+  /// Compiles all specs at once (in parallel); their entry points, in order.
+  std::vector<ColmKernelFn> compile(const std::vector<AttentionSpec> &specs) {
+    std::vector<KernelSource> sources;
+    for (const AttentionSpec &s : specs) {
+      EXPECT_TRUE(validateAttention(s).isOk())
+          << validateAttention(s).message();
+      sources.push_back({s.name(), cpu::renderAttention(s)});
+    }
+    auto libs = jit->compile(sources);
+    EXPECT_TRUE(libs.isOk()) << libs.status().message();
+    std::vector<ColmKernelFn> fns;
+    if (!libs.isOk())
+      return fns;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      libraries.push_back((*libs)[i]);
+      auto sym = (*libs)[i]->symbol(cpu::attentionSymbol(specs[i]));
+      EXPECT_TRUE(sym.isOk()) << sym.status().message();
+      fns.push_back(sym.isOk() ? reinterpret_cast<ColmKernelFn>(*sym)
+                               : nullptr);
+    }
+    return fns;
+  }
+
+  static std::string cacheDir;
+  static CpuJit *jit;
+  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
+};
+
+std::string AttentionTest::cacheDir;
+CpuJit *AttentionTest::jit = nullptr;
+
+std::vector<Case> forwardCases() {
+  return {
+      // Tq = Tk, ragged against both tiles, h_kv < h, both mappings.
+      {4, 2, 16, KvMap::Grouped, 37, 37, {8, 16}},
+      {4, 2, 16, KvMap::Tiled, 37, 37, {8, 16}, true, 3},
+      // h_kv = h.
+      {3, 3, 8, KvMap::Grouped, 20, 20, {4, 8}},
+      // A cache: fewer queries than keys; decode with one query.
+      {4, 1, 16, KvMap::Tiled, 5, 29, {4, 8}, true, 1},
+      {4, 2, 16, KvMap::Grouped, 1, 33, {32, 16}},
+      {6, 2, 8, KvMap::Tiled, 1, 7, {1, 1}},
+      // Lengths that are multiples of the tiles, default knobs.
+      {2, 1, 32, KvMap::Grouped, 64, 64, {}},
+      // Without the causal mask.
+      {2, 2, 8, KvMap::Grouped, 7, 19, {4, 8}, false},
+  };
+}
+
+} // namespace
+
+TEST(AttentionSpecTest, ReferenceIsSoftmaxOfQKTimesV) {
+  // The naive form: the whole masked score matrix, its row softmax, times V.
+  Case c{4, 2, 8, KvMap::Tiled, 5, 9, {}};
+  for (KvMap map : {KvMap::Grouped, KvMap::Tiled}) {
+    c.map = map;
+    AttentionSpec s = specFor(c, AttentionPass::Forward);
+    Tensors t = tensors(c, 3);
+    attentionReference(s, fwdArgs(c, t));
+    int64_t off = c.tk - c.tq;
+    for (int64_t h = 0; h < c.h; ++h) {
+      int64_t g = map == KvMap::Tiled ? h % c.hkv : h / (c.h / c.hkv);
+      std::vector<double> S(c.tq * c.tk);
+      for (int64_t i = 0; i < c.tq; ++i)
+        for (int64_t j = 0; j < c.tk; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < c.hd; ++d)
+            dot += double(t.q[i * t.ldq + h * c.hd + d]) *
+                   t.k[j * t.ldk + g * c.hd + d];
+          S[i * c.tk + j] =
+              j <= i + off ? dot / std::sqrt(double(c.hd)) : -INFINITY;
+        }
+      for (int64_t i = 0; i < c.tq; ++i) {
+        double *row = &S[i * c.tk];
+        double mx = *std::max_element(row, row + c.tk), sum = 0;
+        for (int64_t j = 0; j < c.tk; ++j)
+          sum += std::exp(row[j] - mx);
+        EXPECT_NEAR(t.lse[h * c.tq + i], mx + std::log(sum),
+                    1e-6 * (1 + std::abs(mx + std::log(sum))));
+        for (int64_t d = 0; d < c.hd; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < c.tk; ++j)
+            o += std::exp(row[j] - mx) / sum * t.v[j * t.ldk + g * c.hd + d];
+          // Both in double, rounded to float once.
+          EXPECT_NEAR(t.out[i * t.ldq + h * c.hd + d], o,
+                      1e-6 * (1 + std::abs(o)));
+        }
+      }
+    }
+  }
+}
+
+TEST(AttentionSpecTest, ValidatesHeadsAndTiles) {
+  AttentionSpec s;
+  s.numHeads = 8;
+  s.numKvHeads = 2;
+  s.headDim = 16;
+  EXPECT_TRUE(validateAttention(s).isOk());
+  EXPECT_EQ(s.kvHeadOf(6), 1); // floor(6 * 2 / 8)
+  AttentionSpec tiled = s;
+  tiled.mapping = KvMap::Tiled;
+  EXPECT_EQ(tiled.kvHeadOf(6), 0); // 6 mod 2
+  EXPECT_NE(tiled.name(), s.name());
+  AttentionSpec bad = s;
+  bad.numKvHeads = 3;
+  EXPECT_FALSE(validateAttention(bad).isOk());
+  bad = s;
+  bad.headDim = 0;
+  EXPECT_FALSE(validateAttention(bad).isOk());
+  bad = s;
+  bad.knobs.blockK = 0;
+  EXPECT_FALSE(validateAttention(bad).isOk());
+}
+
+TEST_F(AttentionTest, ForwardMatchesTheReference) {
+  std::vector<Case> cases = forwardCases();
+  std::vector<AttentionSpec> specs;
+  for (const Case &c : cases)
+    specs.push_back(specFor(c, AttentionPass::Forward));
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  for (size_t n = 0; n < cases.size(); ++n) {
+    const Case &c = cases[n];
+    Tensors want = tensors(c, unsigned(n));
+    attentionReference(specs[n], fwdArgs(c, want));
+    // out is a convex combination of V: fp32 scores are off by about
+    // eps*sqrt(hd) (1e-6 here), which moves it by that times |v|. 1e-5 *
+    // max|v| leaves a 10x margin and still catches one key too many or too
+    // few (a shift of p_j |v_j| >= 1e-2 at these lengths).
+    double vmax = maxAbs(want.v);
+    std::vector<float> firstOut, firstLse;
+    for (int threads : {1, 2, 3}) {
+      Tensors t = tensors(c, unsigned(n));
+      runOnThreads(fns[n], fwdArgs(c, t), threads);
+      std::string what = specs[n].name() + " tq=" + std::to_string(c.tq) +
+                         " tk=" + std::to_string(c.tk) + " on " +
+                         std::to_string(threads) + " threads: ";
+      expectClose(
+          t.out, want.out, t.ldq, c.h * c.hd,
+          [&](size_t) { return 1e-5 * vmax; }, what + "out");
+      expectClose(
+          t.lse, want.lse, c.tq, c.tq,
+          [&](size_t i) { return 1e-5 * (1 + std::abs(want.lse[i])); },
+          what + "lse");
+      if (threads == 1) {
+        firstOut = t.out;
+        firstLse = t.lse;
+      } else {
+        EXPECT_EQ(t.out, firstOut) << what << "differs from one thread";
+        EXPECT_EQ(t.lse, firstLse) << what << "differs from one thread";
+      }
+    }
+  }
+}
+
+TEST_F(AttentionTest, BackwardMatchesTheReference) {
+  std::vector<Case> cases = {
+      {4, 2, 16, KvMap::Grouped, 37, 37, {8, 16}},
+      {4, 2, 16, KvMap::Tiled, 37, 37, {8, 16}, true, 3},
+      {3, 3, 8, KvMap::Grouped, 20, 20, {4, 8}},
+      {4, 1, 16, KvMap::Tiled, 29, 29, {4, 64}, true, 1},
+      {2, 1, 32, KvMap::Grouped, 64, 64, {}},
+      // Beyond what chain.attention_grad needs: a cache, and no mask.
+      {4, 2, 8, KvMap::Grouped, 5, 21, {4, 8}},
+      {2, 2, 8, KvMap::Tiled, 7, 19, {4, 8}, false},
+  };
+  std::vector<AttentionSpec> specs;
+  for (const Case &c : cases)
+    specs.push_back(specFor(c, AttentionPass::Backward));
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  for (size_t n = 0; n < cases.size(); ++n) {
+    const Case &c = cases[n];
+    AttentionSpec fwd = specFor(c, AttentionPass::Forward);
+    Tensors want = tensors(c, unsigned(100 + n));
+    attentionReference(fwd, fwdArgs(c, want));
+    attentionGradReference(specs[n], bwdArgs(c, want));
+    std::vector<float> first[3];
+    for (int threads : {1, 2, 3}) {
+      Tensors t = tensors(c, unsigned(100 + n));
+      t.out = want.out; // the forward's results, as training saves them
+      t.lse = want.lse;
+      runOnThreads(fns[n], bwdArgs(c, t), threads);
+      std::string what = specs[n].name() + " tq=" + std::to_string(c.tq) +
+                         " tk=" + std::to_string(c.tk) + " on " +
+                         std::to_string(threads) + " threads: ";
+      auto check = [&](const std::vector<float> &got,
+                       const std::vector<float> &ref, int64_t ld, int64_t width,
+                       const char *name) {
+        double rms = 0;
+        int64_t count = 0;
+        for (size_t i = 0; i < ref.size(); ++i)
+          if (int64_t(i % ld) < width) {
+            rms += double(ref[i]) * ref[i];
+            ++count;
+          }
+        rms = std::sqrt(rms / std::max<int64_t>(count, 1));
+        // Each gradient is an fp32 sum over up to T terms of products
+        // of O(hd) fp32 dots, some of which cancel (ds sums to zero over a
+        // row), hence the tensor's rms as the floor. Measured worst at
+        // T = 64: 3.5e-6; 2e-5 leaves a margin and catches any wrong term.
+        expectClose(
+            got, ref, ld, width,
+            [&](size_t i) { return 2e-5 * (std::abs(ref[i]) + rms); },
+            what + name);
+      };
+      check(t.dq, want.dq, t.ldq, c.h * c.hd, "dq");
+      check(t.dk, want.dk, t.ldk, c.hkv * c.hd, "dk");
+      check(t.dv, want.dv, t.ldk, c.hkv * c.hd, "dv");
+      if (threads == 1) {
+        first[0] = t.dq;
+        first[1] = t.dk;
+        first[2] = t.dv;
+      } else {
+        EXPECT_EQ(t.dq, first[0]) << what << "dq differs from one thread";
+        EXPECT_EQ(t.dk, first[1]) << what << "dk differs from one thread";
+        EXPECT_EQ(t.dv, first[2]) << what << "dv differs from one thread";
+      }
+    }
+  }
+}
