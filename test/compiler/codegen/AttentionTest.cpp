@@ -237,6 +237,47 @@ TEST(AttentionSpecTest, ReferenceIsSoftmaxOfQKTimesV) {
   }
 }
 
+TEST(AttentionSpecTest, GradReferenceIsTheForwardsDerivative) {
+  // Central differences of L = sum(dout * out) through the forward
+  // reference. Its outputs are rounded to float, so with a step of 1e-2 the
+  // quotient is good to about 1e-4 (rounding 3e-7 / 2e-2, and the O(step^2)
+  // truncation); a wrong term in a gradient is off by O(1).
+  for (KvMap map : {KvMap::Grouped, KvMap::Tiled}) {
+    Case c{4, 2, 4, map, 4, 6, {}};
+    AttentionSpec fwd = specFor(c, AttentionPass::Forward),
+                  bwd = specFor(c, AttentionPass::Backward);
+    Tensors t = tensors(c, 11);
+    attentionGradReference(bwd, bwdArgs(c, t));
+    auto loss = [&] {
+      Tensors u = t;
+      attentionReference(fwd, fwdArgs(c, u));
+      double l = 0;
+      for (size_t i = 0; i < u.out.size(); ++i)
+        l += double(u.dout[i]) * u.out[i];
+      return l;
+    };
+    auto check = [&](std::vector<float> &x, const std::vector<float> &grad,
+                     const char *name) {
+      for (size_t i = 0; i < x.size(); ++i) {
+        float saved = x[i];
+        x[i] = saved + 1e-2f;
+        float up = x[i];
+        double lUp = loss();
+        x[i] = saved - 1e-2f;
+        float down = x[i];
+        double lDown = loss();
+        x[i] = saved;
+        double fd = (lUp - lDown) / (double(up) - double(down));
+        EXPECT_NEAR(grad[i], fd, 1e-3 * (1 + std::abs(fd)))
+            << name << "[" << i << "]";
+      }
+    };
+    check(t.q, t.dq, "dq");
+    check(t.k, t.dk, "dk");
+    check(t.v, t.dv, "dv");
+  }
+}
+
 TEST(AttentionSpecTest, ValidatesHeadsAndTiles) {
   AttentionSpec s;
   s.numHeads = 8;
