@@ -81,7 +81,7 @@ template <class Args> void launch(ColmKernelFn fn, const Args &args) {
 /// The largest error in units of the tolerance (> 1 fails), with the first
 /// offending entries reported.
 double compare(const std::vector<float> &got, const HostTensor &want,
-               double rtol, const std::string &what) {
+               double rtol, const std::string &what, bool quiet = false) {
   EXPECT_EQ(got.size(), want.data.size()) << what;
   double sq = 0;
   for (double w : want.data)
@@ -92,14 +92,14 @@ double compare(const std::vector<float> &got, const HostTensor &want,
   for (size_t i = 0; i < got.size() && i < want.data.size(); ++i) {
     double tol = rtol * (std::abs(want.data[i]) + rms) + 1e-30;
     double err = std::abs(double(got[i]) - want.data[i]) / tol;
-    if (!(err <= 1.0) && bad++ < 5)
+    if (!(err <= 1.0) && !quiet && bad++ < 5)
       ADD_FAILURE() << what << ": [" << i << "] = " << got[i]
                     << ", interpreter " << want.data[i] << " (rms " << rms
                     << ")";
     if (!(err <= worst))
       worst = std::isnan(err) ? INFINITY : std::max(worst, err);
   }
-  if (std::getenv("COLM_CROSSBACKEND_VERBOSE"))
+  if (std::getenv("COLM_CROSSBACKEND_VERBOSE") && !quiet)
     std::printf("%s: worst error %.3g of the tolerance\n", what.c_str(), worst);
   return worst;
 }
@@ -516,6 +516,323 @@ TEST_F(CrossBackendTest, LmHeadCrossEntropyLoss) {
     EXPECT_LE(compare({float(loss)}, want[0], kFloatRtol, specs[i].name()),
               1.0);
   }
+}
+
+//===----------------------------------------------------------------------===//
+// Backward: the grad ops as chain-autodiff emits them, one at a time
+//===----------------------------------------------------------------------===//
+
+TEST_F(CrossBackendTest, LinearAndDenseGradients) {
+  // chain.linear_grad_x / _w (and dense_grad_x / _w: one chain).
+  struct Case {
+    std::vector<int64_t> chains; // {1} with dense: chain.dense_grad_*
+    bool dense;
+    int64_t in, out, rows;
+  };
+  std::vector<Case> cases = {{{1, 1}, false, 32, 48, 13},
+                             {{2, 2, 4}, false, 48, 64, 11},
+                             {{1, 1, 2}, false, 32, 16, 17},
+                             {{1}, true, 24, 40, 9}};
+  cpu::VectorIsa isa = cpu::hostVectorIsa();
+  std::vector<KernelSource> sources;
+  std::vector<std::string> symbols;
+  for (const Case &c : cases)
+    for (ChainGemmSpec s : {chainLinearInputGrad(c.chains, c.in, c.out),
+                            chainLinearWeightGrad(c.chains, c.in, c.out)}) {
+      s.knobs = cpu::defaultKnobs(isa);
+      ASSERT_TRUE(validateChainGemm(s).isOk())
+          << validateChainGemm(s).message();
+      sources.push_back({s.name(), cpu::renderChainGemm(s, isa)});
+      symbols.push_back(cpu::chainGemmSymbol(s));
+    }
+  std::vector<ColmKernelFn> fns = compile(sources, symbols);
+  ASSERT_EQ(fns.size(), sources.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case &c = cases[i];
+    std::string l = c.dense ? layout({1}) : layout(c.chains);
+    std::string wt = mat(c.out, c.in, c.dense ? "" : blocksOf(c.chains));
+    std::string xt = act(c.in, l), yt = act(c.out, c.dense ? "" : l);
+    std::string op = c.dense ? "chain.dense" : "chain.linear";
+    std::string text = "func.func @f(%x: " + xt + ", %w: " + wt +
+                       ", %dy: " + yt + ") -> (" + xt + ", " + wt +
+                       ") {\n  %dx = " + op + "_grad_x %dy, %w : " + yt + ", " +
+                       wt + " -> " + xt + "\n  %dw = " + op +
+                       "_grad_w %dy, %x : " + yt + ", " + xt + " -> " + wt +
+                       "\n  return %dx, %dw : " + xt + ", " + wt + "\n}";
+    std::vector<float> x = randomVector(c.rows * c.in, unsigned(i) + 10),
+                       w = randomVector(c.out * c.in, unsigned(i) + 20),
+                       dy = randomVector(c.rows * c.out, unsigned(i) + 30);
+    auto want = interpretText(text, {hostFloats({c.rows, c.in}, x),
+                                     hostFloats({c.out, c.in}, w),
+                                     hostFloats({c.rows, c.out}, dy)});
+    ASSERT_EQ(want.size(), 2u);
+    std::vector<float> dx(c.rows * c.in, 7.0f);
+    // Blocks above the diagonal are never written: the interpreter's zeros.
+    std::vector<float> dw(c.out * c.in, 0.0f);
+    ColmGemmArgs ax{dy.data(), w.data(), dx.data(), c.rows, c.in,
+                    c.out,     c.out,    c.in,      c.in};
+    ColmGemmArgs aw{dy.data(), x.data(), dw.data(), c.out, c.in,
+                    c.rows,    c.out,    c.in,      c.in};
+    launch(fns[2 * i], ax);
+    launch(fns[2 * i + 1], aw);
+    EXPECT_LE(compare(dx, want[0], kFloatRtol, sources[2 * i].name), 1.0);
+    EXPECT_LE(compare(dw, want[1], kFloatRtol, sources[2 * i + 1].name), 1.0);
+  }
+}
+
+TEST_F(CrossBackendTest, NormAndSwiGluGradients) {
+  struct Case {
+    std::vector<int64_t> chains, stats; // stats empty: x's layout
+    unsigned fromChain;                 // 0: none
+    int64_t width;
+  };
+  std::vector<Case> cases = {{{2, 2, 4}, {}, 0, 32},
+                             {{1, 1}, {1}, 0, 24},
+                             {{1, 1, 2}, {1}, 2, 32},
+                             {{2, 2, 4}, {}, 3, 32}};
+  const int64_t rows = 7, swigluWidth = 40;
+  std::vector<KernelSource> sources;
+  std::vector<std::string> symbols;
+  for (const Case &c : cases) {
+    ChainNormSpec s = chainNorm(c.stats.empty() ? c.chains : c.stats, c.width,
+                                1e-5, true, c.chains, c.fromChain);
+    ASSERT_TRUE(validateChainNorm(s).isOk());
+    sources.push_back({s.name(), cpu::renderChainNorm(s)});
+    symbols.push_back(cpu::chainNormSymbol(s));
+  }
+  SwiGluSpec sw{swigluWidth, true};
+  sources.push_back({sw.name(), cpu::renderSwiGlu(sw)});
+  symbols.push_back(cpu::swiGluSymbol(sw));
+  std::vector<ColmKernelFn> fns = compile(sources, symbols);
+  ASSERT_EQ(fns.size(), sources.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case &c = cases[i];
+    std::string l = layout(c.chains), xt = act(c.width, l),
+                gt = vec(c.width, l);
+    std::string stats =
+        c.stats.empty() ? "" : " stats(" + layout(c.stats) + ")";
+    std::string from =
+        c.fromChain ? " from_chain " + std::to_string(c.fromChain) : "";
+    std::string text = "func.func @f(%x: " + xt + ", %g: " + gt +
+                       ", %dy: " + xt + ") -> (" + xt + ", " + gt +
+                       ") {\n  %dx, %dg = chain.norm_grad %x, %g, %dy" + stats +
+                       from + " {eps = 1.0e-05 : f64} : " + xt + ", " + gt +
+                       "\n  return %dx, %dg : " + xt + ", " + gt + "\n}";
+    std::vector<float> x = randomVector(rows * c.width, unsigned(i), 2.0f),
+                       g = randomVector(c.width, unsigned(i) + 50),
+                       dy = randomVector(rows * c.width, unsigned(i) + 60);
+    auto want = interpretText(text, {hostFloats({rows, c.width}, x),
+                                     hostFloats({c.width}, g),
+                                     hostFloats({rows, c.width}, dy)});
+    ASSERT_EQ(want.size(), 2u);
+    std::vector<float> dx(rows * c.width, 7.0f), dg(c.width, 7.0f);
+    ColmNormArgs a{x.data(),  g.data(),  dy.data(), nullptr,
+                   dx.data(), dg.data(), rows};
+    launch(fns[i], a);
+    EXPECT_LE(compare(dx, want[0], kDoubleRtol, sources[i].name + " dx"), 1.0);
+    EXPECT_LE(compare(dg, want[1], kDoubleRtol, sources[i].name + " dgain"),
+              1.0);
+  }
+  {
+    std::string xt = act(swigluWidth, layout({1, 1}));
+    std::string text =
+        "func.func @f(%g: " + xt + ", %u: " + xt + ", %dy: " + xt + ") -> (" +
+        xt + ", " + xt +
+        ") {\n  %dg, %du = chain.swiglu_grad %g, %u, %dy : " + xt +
+        "\n  return %dg, %du : " + xt + ", " + xt + "\n}";
+    std::vector<float> g = randomVector(rows * swigluWidth, 41, 3.0f),
+                       u = randomVector(rows * swigluWidth, 42),
+                       dy = randomVector(rows * swigluWidth, 43);
+    auto want = interpretText(text, {hostFloats({rows, swigluWidth}, g),
+                                     hostFloats({rows, swigluWidth}, u),
+                                     hostFloats({rows, swigluWidth}, dy)});
+    ASSERT_EQ(want.size(), 2u);
+    std::vector<float> dg(rows * swigluWidth, 7.0f),
+        du(rows * swigluWidth, 7.0f);
+    ColmSwiGluArgs a{g.data(),  u.data(),  dy.data(), nullptr,
+                     dg.data(), du.data(), rows};
+    launch(fns.back(), a);
+    EXPECT_LE(compare(dg, want[0], kDoubleRtol, sw.name() + " dgate"), 1.0);
+    EXPECT_LE(compare(du, want[1], kDoubleRtol, sw.name() + " dup"), 1.0);
+  }
+}
+
+TEST_F(CrossBackendTest, AttentionGradient) {
+  // The interpreter's attention_grad is the training form, Tq == Tk (it
+  // indexes keys by query row), so only that is compared here.
+  std::vector<AttnCase> cases = {{4, 2, 8, KvMap::Grouped, 9, 9, false},
+                                 {4, 2, 8, KvMap::Tiled, 9, 9, false},
+                                 {6, 3, 4, KvMap::Tiled, 11, 11, false},
+                                 {2, 1, 16, KvMap::Grouped, 6, 6, false}};
+  std::vector<KernelSource> sources;
+  std::vector<std::string> symbols;
+  for (const AttnCase &c : cases)
+    for (AttentionPass pass :
+         {AttentionPass::Forward, AttentionPass::Backward}) {
+      AttentionSpec s = attentionSpec(c, pass);
+      ASSERT_TRUE(validateAttention(s).isOk());
+      sources.push_back({s.name(), cpu::renderAttention(s)});
+      symbols.push_back(cpu::attentionSymbol(s));
+    }
+  std::vector<ColmKernelFn> fns = compile(sources, symbols);
+  ASSERT_EQ(fns.size(), sources.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const AttnCase &c = cases[i];
+    int64_t qw = c.h * c.hd, kw = c.hkv * c.hd, t = c.tq;
+    std::string map = c.mapping == KvMap::Tiled ? "tiled" : "grouped";
+    std::string qt = act(qw, layout({1, 1})), kt = act(kw);
+    std::string text =
+        "func.func @f(%q: " + qt + ", %k: " + kt + ", %v: " + kt +
+        ", %do: " + qt + ") -> (" + qt + ", " + kt + ", " + kt +
+        ") {\n  %dq, %dk, %dv = chain.attention_grad %q, %k, "
+        "%v, %do kv_mapping " +
+        map + " {head_dim = " + std::to_string(c.hd) + "} : " + qt + ", " + kt +
+        "\n  return %dq, %dk, %dv : " + qt + ", " + kt + ", " + kt + "\n}";
+    std::vector<float> q = randomVector(t * qw, unsigned(i) + 1),
+                       k = randomVector(t * kw, unsigned(i) + 2),
+                       v = randomVector(t * kw, unsigned(i) + 3),
+                       dout = randomVector(t * qw, unsigned(i) + 4);
+    auto want = interpretText(
+        text, {hostFloats({t, qw}, q), hostFloats({t, kw}, k),
+               hostFloats({t, kw}, v), hostFloats({t, qw}, dout)});
+    ASSERT_EQ(want.size(), 3u);
+    std::vector<float> out(t * qw, 7.0f), lse(c.h * t, 7.0f), dq(t * qw, 7.0f),
+        dk(t * kw, 7.0f), dv(t * kw, 7.0f);
+    ColmAttentionArgs fa{q.data(), k.data(), v.data(), out.data(), lse.data(),
+                         t,        t,        qw,       kw};
+    launch(fns[2 * i], fa);
+    ColmAttentionGradArgs ba{q.data(),    k.data(),   v.data(),  out.data(),
+                             dout.data(), lse.data(), dq.data(), dk.data(),
+                             dv.data(),   t,          t,         qw,
+                             kw};
+    launch(fns[2 * i + 1], ba);
+    std::string name = sources[2 * i + 1].name;
+    EXPECT_LE(compare(dq, want[0], kFloatRtol, name + " dq"), 1.0);
+    EXPECT_LE(compare(dk, want[1], kFloatRtol, name + " dk"), 1.0);
+    EXPECT_LE(compare(dv, want[2], kFloatRtol, name + " dv"), 1.0);
+  }
+}
+
+TEST_F(CrossBackendTest, LmHeadCrossEntropyGradients) {
+  // cross_entropy_grad, then lm_head_grad_x and lm_head_grad_w (frozen
+  // chains below from_chain) against the fused kernel's dX and dW.
+  struct Case {
+    std::vector<int64_t> chains;
+    unsigned k, fromChain; // fromChain 0: every chain trains
+    int64_t width, vocab, rows;
+    double scale;
+  };
+  std::vector<Case> cases = {{{1, 1}, 2, 0, 16, 40, 7, 1.0},
+                             {{1, 1, 2}, 2, 2, 32, 24, 5, 0.5},
+                             {{2, 2, 4}, 3, 2, 32, 56, 9, 2.0}};
+  std::vector<KernelSource> sources;
+  std::vector<std::string> symbols;
+  std::vector<CrossEntropySpec> specs;
+  auto prefix = [](const std::vector<int64_t> &chains, int64_t width,
+                   unsigned k) {
+    int64_t total = 0, kept = 0;
+    for (size_t j = 0; j < chains.size(); ++j)
+      total += chains[j], kept += j < k ? chains[j] : 0;
+    return width * kept / total;
+  };
+  for (const Case &c : cases) {
+    CrossEntropySpec s;
+    s.vocab = c.vocab;
+    s.width = prefix(c.chains, c.width, c.k);
+    s.dwBegin = c.fromChain ? prefix(c.chains, c.width, c.fromChain - 1) : 0;
+    s.chunkRows = 4;
+    ASSERT_TRUE(validateCrossEntropy(s).isOk());
+    specs.push_back(s);
+    for (CrossEntropySpec p : {crossEntropyRows(s), crossEntropyVocab(s)}) {
+      sources.push_back({p.name(), cpu::renderCrossEntropy(p)});
+      symbols.push_back(cpu::crossEntropySymbol(p));
+    }
+  }
+  std::vector<ColmKernelFn> fns = compile(sources, symbols);
+  ASSERT_EQ(fns.size(), sources.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case &c = cases[i];
+    std::string l = layout(c.chains), xt = act(c.width, l),
+                wt = mat(c.vocab, c.width, l),
+                lt = "tensor<?x" + std::to_string(c.vocab) + "xf32>";
+    std::string k = " chains " + std::to_string(c.k);
+    std::string from =
+        c.fromChain ? " from_chain " + std::to_string(c.fromChain) : "";
+    char scale[64];
+    snprintf(scale, sizeof scale, "{scale = %.17e : f64}", c.scale);
+    std::string text =
+        "func.func @f(%x: " + xt + ", %w: " + wt + ", %t: tensor<?xi32>) -> (" +
+        xt + ", " + wt + ") {\n  %l = chain.lm_head %x, %w" + k + " : " + xt +
+        ", " + wt + " -> " + lt + "\n  %dl = chain.cross_entropy_grad %l, %t " +
+        scale + " : " + lt + ", tensor<?xi32> -> " + lt +
+        "\n  %dx = chain.lm_head_grad_x %dl, %w" + k + " : " + lt + ", " + wt +
+        " -> " + xt + "\n  %dw = chain.lm_head_grad_w %dl, %x" + k + from +
+        " : " + lt + ", " + xt + " -> " + wt + "\n  return %dx, %dw : " + xt +
+        ", " + wt + "\n}";
+    std::vector<float> x = randomVector(c.rows * c.width, unsigned(i) + 5),
+                       w = randomVector(c.vocab * c.width, unsigned(i) + 6,
+                                        0.5f);
+    std::vector<int32_t> targets(c.rows);
+    for (int64_t r = 0; r < c.rows; ++r)
+      targets[r] = int32_t((r * 7 + i) % c.vocab);
+    auto want = interpretText(text, {hostFloats({c.rows, c.width}, x),
+                                     hostFloats({c.vocab, c.width}, w),
+                                     HostTensor::tokens(targets)});
+    ASSERT_EQ(want.size(), 2u);
+    // Columns the kernel never touches are the interpreter's zeros.
+    std::vector<float> dx(c.rows * c.width, 0.0f), dw(c.vocab * c.width, 0.0f);
+    std::vector<double> workspace(3 * c.rows, 0.0);
+    double loss = NAN;
+    ColmCrossEntropyArgs a{
+        x.data(),         w.data(), targets.data(), dx.data(), dw.data(),
+        workspace.data(), &loss,    c.rows,         c.width,   c.width,
+        c.width,          c.width,  c.scale};
+    launch(fns[2 * i], a);
+    launch(fns[2 * i + 1], a);
+    EXPECT_LE(compare(dx, want[0], kFloatRtol, specs[i].name() + " dx"), 1.0);
+    EXPECT_LE(compare(dw, want[1], kFloatRtol, specs[i].name() + " dw"), 1.0);
+  }
+}
+
+// The comparison is not vacuous: plausible wrong kernels (a dense product
+// that reads the blocks above the chain diagonal; one norm group instead of
+// the chains') are off by far more than the tolerance.
+TEST_F(CrossBackendTest, TheToleranceCatchesPlausibleBugs) {
+  cpu::VectorIsa isa = cpu::hostVectorIsa();
+  const int64_t in = 32, out = 32, rows = 5, width = 32;
+  ChainGemmSpec dense = denseGemm(out, in, true);
+  dense.knobs = cpu::defaultKnobs(isa);
+  ChainNormSpec oneGroup = chainNorm({1}, width, 1e-5, false);
+  std::vector<ColmKernelFn> fns =
+      compile({{dense.name(), cpu::renderChainGemm(dense, isa)},
+               {oneGroup.name(), cpu::renderChainNorm(oneGroup)}},
+              {cpu::chainGemmSymbol(dense), cpu::chainNormSymbol(oneGroup)});
+  ASSERT_EQ(fns.size(), 2u);
+  std::string l = layout({1, 1}), b = blocksOf({1, 1});
+  std::vector<float> x = randomVector(rows * in, 1),
+                     w = randomVector(out * in, 2), g = randomVector(width, 3);
+  auto linear = interpretText(
+      "func.func @f(%x: " + act(in, l) + ", %w: " + mat(out, in, b) + ") -> " +
+          act(out, l) + " {\n  %y = chain.linear %x, %w : " + act(in, l) +
+          ", " + mat(out, in, b) + " -> " + act(out, l) +
+          "\n  return %y : " + act(out, l) + "\n}",
+      {hostFloats({rows, in}, x), hostFloats({out, in}, w)});
+  ASSERT_EQ(linear.size(), 1u);
+  std::vector<float> y(rows * out, 0.0f);
+  ColmGemmArgs a{x.data(), w.data(), y.data(), rows, out, in, in, in, out};
+  launch(fns[0], a);
+  EXPECT_GT(compare(y, linear[0], kFloatRtol, "dense as linear", true), 100.0);
+  auto norm = interpretText(
+      "func.func @f(%x: " + act(width, l) + ", %g: " + vec(width, l) + ") -> " +
+          act(width, l) + " {\n  %y = chain.norm %x, %g : " + act(width, l) +
+          ", " + vec(width, l) + "\n  return %y : " + act(width, l) + "\n}",
+      {hostFloats({rows, width}, x), hostFloats({width}, g)});
+  ASSERT_EQ(norm.size(), 1u);
+  std::vector<float> n(rows * width, 0.0f);
+  ColmNormArgs na{x.data(), g.data(), nullptr, n.data(),
+                  nullptr,  nullptr,  rows};
+  launch(fns[1], na);
+  EXPECT_GT(compare(n, norm[0], kDoubleRtol, "one norm group", true), 100.0);
 }
 
 } // namespace
