@@ -2,6 +2,7 @@
 
 #include "compiler/codegen/ChainGemm.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <numeric>
 
@@ -119,7 +120,11 @@ ChainGemmSpec chainLinearInputGrad(const std::vector<int64_t> &chains,
 }
 
 ChainGemmSpec chainLinearWeightGrad(const std::vector<int64_t> &chains,
-                                    int64_t in, int64_t out) {
+                                    int64_t in, int64_t out,
+                                    unsigned fromChain) {
+  size_t frozen =
+      std::min<size_t>(fromChain > 1 ? fromChain - 1 : 0, chains.size());
+  int64_t frozenRows = prefix(chains, out, frozen);
   ChainGemmSpec s;
   s.use = GemmUse::WeightGrad;
   s.m = out;
@@ -129,7 +134,7 @@ ChainGemmSpec chainLinearWeightGrad(const std::vector<int64_t> &chains,
   s.bTransposed = false; // X[tokens, in] is B[K, N]
   for (size_t j = 0; j < chains.size(); ++j)
     s.blocks.push_back({prefix(chains, in, j), prefix(chains, in, j + 1), 0, -1,
-                        prefix(chains, out, j), out});
+                        std::max(prefix(chains, out, j), frozenRows), out});
   return s;
 }
 

@@ -82,8 +82,11 @@ ChainGemmSpec chainLinearForward(const std::vector<int64_t> &chains, int64_t in,
                                  int64_t out);
 ChainGemmSpec chainLinearInputGrad(const std::vector<int64_t> &chains,
                                    int64_t in, int64_t out);
+/// `fromChain` > 1: chains 1..fromChain-1 are frozen (chain tuning, the
+/// `from_chain` of chain.linear_grad_w): their output rows are not computed.
 ChainGemmSpec chainLinearWeightGrad(const std::vector<int64_t> &chains,
-                                    int64_t in, int64_t out);
+                                    int64_t in, int64_t out,
+                                    unsigned fromChain = 1);
 /// A dense C[M, N] = A[M, K] * B (B stored [N, K] when bTransposed).
 ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed);
 

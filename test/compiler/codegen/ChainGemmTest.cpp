@@ -266,6 +266,11 @@ TEST(ChainGemmSpecTest, BlocksSkipWhatTheChainRuleZeroes) {
   // The input gradient and the weight gradient skip the same blocks.
   EXPECT_EQ(chainLinearInputGrad({2, 2, 4}, 8, 8).multiplyAddsPerRow(), 44);
   EXPECT_EQ(chainLinearWeightGrad({2, 2, 4}, 8, 8).multiplyAddsPerRow(), 44);
+  // With chain 1 frozen its two output rows are never computed: 44 - 2*2.
+  ChainGemmSpec frozen = chainLinearWeightGrad({2, 2, 4}, 8, 8, 2);
+  EXPECT_EQ(frozen.multiplyAddsPerRow(), 40);
+  EXPECT_EQ(frozen.blocks[0].mBegin, 2);
+  EXPECT_EQ(frozen.blocks[2].mBegin, 4);
   EXPECT_TRUE(validateChainGemm(f).isOk());
   ChainGemmSpec gap = f;
   gap.blocks[1].nBegin = 3;
