@@ -1,6 +1,7 @@
 //===- FmaPeak.cpp - This machine's fp32 FMA rate -------------------------===//
 
 #include "compiler/codegen/cpu/FmaPeak.h"
+#include "compiler/codegen/cpu/RenderUtil.h"
 
 #include <algorithm>
 #include <chrono>
@@ -49,9 +50,7 @@ struct FmaPeakArgs {
 
 std::string renderFmaPeak(const VectorIsa &isa) {
   std::string s = kPeak;
-  const std::string token = "@LANES@", lanes = std::to_string(isa.lanes);
-  for (size_t pos; (pos = s.find(token)) != std::string::npos;)
-    s.replace(pos, token.size(), lanes);
+  replaceAll(s, "@LANES@", std::to_string(isa.lanes));
   return s;
 }
 

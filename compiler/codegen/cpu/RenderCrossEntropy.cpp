@@ -1,11 +1,9 @@
 //===- RenderCrossEntropy.cpp - LM head + cross-entropy as host C++ -------===//
 
 #include "compiler/codegen/cpu/RenderCrossEntropy.h"
+#include "compiler/codegen/cpu/RenderUtil.h"
 
 #include <string>
-
-#define COLM_STRINGIFY_(...) #__VA_ARGS__
-#define COLM_STRINGIFY(...) COLM_STRINGIFY_(__VA_ARGS__)
 
 namespace colm::codegen::cpu {
 namespace {
@@ -169,13 +167,6 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
     vocabPhase(a, thread, threads);
 }
 )CPP";
-
-void replaceAll(std::string &s, const std::string &from,
-                const std::string &to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos;
-       pos += to.size())
-    s.replace(pos, from.size(), to);
-}
 
 } // namespace
 

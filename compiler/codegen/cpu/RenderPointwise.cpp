@@ -1,13 +1,11 @@
 //===- RenderPointwise.cpp - The row-wise kernels as host C++ -------------===//
 
 #include "compiler/codegen/cpu/RenderPointwise.h"
+#include "compiler/codegen/cpu/RenderUtil.h"
 
 #include <cmath>
 #include <cstdio>
 #include <string>
-
-#define COLM_STRINGIFY_(...) #__VA_ARGS__
-#define COLM_STRINGIFY(...) COLM_STRINGIFY_(__VA_ARGS__)
 
 namespace colm::codegen::cpu {
 namespace {
@@ -183,13 +181,6 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   }
 }
 )CPP";
-
-void replaceAll(std::string &s, const std::string &from,
-                const std::string &to) {
-  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos;
-       pos += to.size())
-    s.replace(pos, from.size(), to);
-}
 
 /// A double as an exact C++ literal.
 std::string exact(double v) {

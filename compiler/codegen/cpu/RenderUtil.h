@@ -1,0 +1,24 @@
+//===- RenderUtil.h - What every host C++ renderer uses ---------*- C++ -*-===//
+#ifndef COLM_COMPILER_CODEGEN_CPU_RENDERUTIL_H
+#define COLM_COMPILER_CODEGEN_CPU_RENDERUTIL_H
+
+#include <string>
+
+/// The text of a macro's expansion, so a renderer pastes exactly the ABI
+/// structs of runtime/KernelAbi.h and runtime/abi/*.h into its source.
+#define COLM_STRINGIFY_(...) #__VA_ARGS__
+#define COLM_STRINGIFY(...) COLM_STRINGIFY_(__VA_ARGS__)
+
+namespace colm::codegen::cpu {
+
+/// Replaces every `from` in `text` (the @PLACEHOLDER@s of a kernel body).
+inline void replaceAll(std::string &text, const std::string &from,
+                       const std::string &to) {
+  for (size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos;
+       pos += to.size())
+    text.replace(pos, from.size(), to);
+}
+
+} // namespace colm::codegen::cpu
+
+#endif // COLM_COMPILER_CODEGEN_CPU_RENDERUTIL_H
