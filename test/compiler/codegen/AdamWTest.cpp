@@ -17,6 +17,8 @@
 #include "runtime/Model.h"
 #include "runtime/Optimizer.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -88,52 +90,20 @@ Layout layoutFor(const ModelConfig &cfg, int frozen) {
   return l;
 }
 
-class AdamWTest : public ::testing::Test {
+class AdamWTest : public colm::test::KernelTest {
 protected:
-  static void SetUpTestSuite() {
-    cacheDir = (std::filesystem::temp_directory_path() /
-                ("colm-adamw-test-" + std::to_string(::getpid())))
-                   .string();
-    CpuJitOptions options = CpuJitOptions::fromEnvironment();
-    options.cacheRoot = cacheDir;
-    auto created = CpuJit::create(options);
-    ASSERT_TRUE(created.isOk()) << created.status().message();
-    jit = new CpuJit(created.take());
-  }
-  static void TearDownTestSuite() {
-    delete jit;
-    std::error_code ec;
-    std::filesystem::remove_all(cacheDir, ec);
-  }
-
   std::vector<ColmKernelFn> compile(const std::vector<AdamWSpec> &specs) {
     std::vector<KernelSource> sources;
     for (const AdamWSpec &s : specs) {
       EXPECT_TRUE(validateAdamW(s).isOk()) << validateAdamW(s).message();
       sources.push_back({s.name(), cpu::renderAdamW(s)});
     }
-    auto libs = jit->compile(sources);
-    EXPECT_TRUE(libs.isOk()) << libs.status().message();
-    std::vector<ColmKernelFn> fns;
-    if (!libs.isOk())
-      return fns;
-    for (size_t i = 0; i < specs.size(); ++i) {
-      libraries.push_back((*libs)[i]);
-      auto sym = (*libs)[i]->symbol(cpu::adamWSymbol(specs[i]));
-      EXPECT_TRUE(sym.isOk()) << sym.status().message();
-      fns.push_back(sym.isOk() ? reinterpret_cast<ColmKernelFn>(*sym)
-                               : nullptr);
-    }
-    return fns;
+    std::vector<std::string> symbols;
+    for (const auto &s : specs)
+      symbols.push_back(cpu::adamWSymbol(s));
+    return KernelTest::compile(sources, symbols);
   }
-
-  static std::string cacheDir;
-  static CpuJit *jit;
-  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
 };
-
-std::string AdamWTest::cacheDir;
-CpuJit *AdamWTest::jit = nullptr;
 
 bool sameBits(const float *a, const float *b, size_t n) {
   return std::memcmp(a, b, n * sizeof(float)) == 0;

@@ -16,6 +16,8 @@
 #include "compiler/codegen/cpu/RenderAttention.h"
 #include "runtime/KernelAbi.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -127,24 +129,8 @@ double maxAbs(const std::vector<float> &x) {
   return m;
 }
 
-class AttentionTest : public ::testing::Test {
+class AttentionTest : public colm::test::KernelTest {
 protected:
-  static void SetUpTestSuite() {
-    cacheDir = (std::filesystem::temp_directory_path() /
-                ("colm-attention-test-" + std::to_string(::getpid())))
-                   .string();
-    CpuJitOptions options = CpuJitOptions::fromEnvironment();
-    options.cacheRoot = cacheDir;
-    auto created = CpuJit::create(options);
-    ASSERT_TRUE(created.isOk()) << created.status().message();
-    jit = new CpuJit(created.take());
-  }
-  static void TearDownTestSuite() {
-    delete jit;
-    std::error_code ec;
-    std::filesystem::remove_all(cacheDir, ec);
-  }
-
   /// Compiles all specs at once (in parallel); their entry points, in order.
   std::vector<ColmKernelFn> compile(const std::vector<AttentionSpec> &specs) {
     std::vector<KernelSource> sources;
@@ -153,28 +139,12 @@ protected:
           << validateAttention(s).message();
       sources.push_back({s.name(), cpu::renderAttention(s)});
     }
-    auto libs = jit->compile(sources);
-    EXPECT_TRUE(libs.isOk()) << libs.status().message();
-    std::vector<ColmKernelFn> fns;
-    if (!libs.isOk())
-      return fns;
-    for (size_t i = 0; i < specs.size(); ++i) {
-      libraries.push_back((*libs)[i]);
-      auto sym = (*libs)[i]->symbol(cpu::attentionSymbol(specs[i]));
-      EXPECT_TRUE(sym.isOk()) << sym.status().message();
-      fns.push_back(sym.isOk() ? reinterpret_cast<ColmKernelFn>(*sym)
-                               : nullptr);
-    }
-    return fns;
+    std::vector<std::string> symbols;
+    for (const auto &s : specs)
+      symbols.push_back(cpu::attentionSymbol(s));
+    return KernelTest::compile(sources, symbols);
   }
-
-  static std::string cacheDir;
-  static CpuJit *jit;
-  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
 };
-
-std::string AttentionTest::cacheDir;
-CpuJit *AttentionTest::jit = nullptr;
 
 std::vector<Case> forwardCases() {
   return {

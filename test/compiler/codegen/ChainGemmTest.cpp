@@ -13,6 +13,8 @@
 #include "compiler/codegen/cpu/RenderChainGemm.h"
 #include "runtime/CpuInfo.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -85,24 +87,8 @@ void runOnThreads(ColmKernelFn fn, const ColmGemmArgs &args, int threads) {
     t.join();
 }
 
-class ChainGemmTest : public ::testing::Test {
+class ChainGemmTest : public colm::test::KernelTest {
 protected:
-  static void SetUpTestSuite() {
-    cacheDir = (std::filesystem::temp_directory_path() /
-                ("colm-gemm-test-" + std::to_string(::getpid())))
-                   .string();
-    CpuJitOptions options = CpuJitOptions::fromEnvironment();
-    options.cacheRoot = cacheDir;
-    auto created = CpuJit::create(options);
-    ASSERT_TRUE(created.isOk()) << created.status().message();
-    jit = new CpuJit(created.take());
-  }
-  static void TearDownTestSuite() {
-    delete jit;
-    std::error_code ec;
-    std::filesystem::remove_all(cacheDir, ec);
-  }
-
   /// Compiles all specs at once (in parallel) and returns their entry
   /// points, in order.
   std::vector<ColmKernelFn> compile(const std::vector<ChainGemmSpec> &specs) {
@@ -113,28 +99,12 @@ protected:
       sources.push_back(
           {s.name(), cpu::renderChainGemm(s, cpu::hostVectorIsa())});
     }
-    auto libs = jit->compile(sources);
-    EXPECT_TRUE(libs.isOk()) << libs.status().message();
-    std::vector<ColmKernelFn> fns;
-    if (!libs.isOk())
-      return fns;
-    for (size_t i = 0; i < specs.size(); ++i) {
-      libraries.push_back((*libs)[i]);
-      auto sym = (*libs)[i]->symbol(cpu::chainGemmSymbol(specs[i]));
-      EXPECT_TRUE(sym.isOk()) << sym.status().message();
-      fns.push_back(sym.isOk() ? reinterpret_cast<ColmKernelFn>(*sym)
-                               : nullptr);
-    }
-    return fns;
+    std::vector<std::string> symbols;
+    for (const auto &s : specs)
+      symbols.push_back(cpu::chainGemmSymbol(s));
+    return KernelTest::compile(sources, symbols);
   }
-
-  static std::string cacheDir;
-  static CpuJit *jit;
-  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
 };
-
-std::string ChainGemmTest::cacheDir;
-CpuJit *ChainGemmTest::jit = nullptr;
 
 /// |got - want| <= tol * (sum over the reduction of |a||b|): the bound of
 /// any fp32 summation order, with a margin.

@@ -34,6 +34,8 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -105,26 +107,9 @@ double compare(const std::vector<float> &got, const HostTensor &want,
   return worst;
 }
 
-class CrossBackendTest : public ::testing::Test {
+class CrossBackendTest : public colm::test::KernelTest {
 protected:
   CrossBackendTest() { dsl::loadDialects(context); }
-
-  static void SetUpTestSuite() {
-    cacheDir = (std::filesystem::temp_directory_path() /
-                ("colm-crossbackend-test-" + std::to_string(::getpid())))
-                   .string();
-    CpuJitOptions options = CpuJitOptions::fromEnvironment();
-    options.cacheRoot = cacheDir;
-    auto created = CpuJit::create(options);
-    ASSERT_TRUE(created.isOk()) << created.status().message();
-    jit = new CpuJit(created.take());
-  }
-  static void TearDownTestSuite() {
-    delete jit;
-    jit = nullptr;
-    std::error_code ec;
-    std::filesystem::remove_all(cacheDir, ec);
-  }
 
   /// Runs `@f` of `body` in the interpreter (fp32); fails the test on error.
   std::vector<HostTensor> interpretText(const std::string &body,
@@ -143,35 +128,9 @@ protected:
     return mlir::succeeded(result) ? *result : std::vector<HostTensor>{};
   }
 
-  /// Compiles all sources in one call; the entry points in order.
-  std::vector<ColmKernelFn> compile(const std::vector<KernelSource> &sources,
-                                    const std::vector<std::string> &symbols) {
-    std::vector<ColmKernelFn> fns;
-    if (!jit)
-      return fns;
-    auto libs = jit->compile(sources);
-    EXPECT_TRUE(libs.isOk()) << libs.status().message();
-    if (!libs.isOk())
-      return fns;
-    for (size_t i = 0; i < sources.size(); ++i) {
-      libraries.push_back((*libs)[i]);
-      auto sym = (*libs)[i]->symbol(symbols[i]);
-      EXPECT_TRUE(sym.isOk()) << sym.status().message();
-      fns.push_back(sym.isOk() ? reinterpret_cast<ColmKernelFn>(*sym)
-                               : nullptr);
-    }
-    return fns;
-  }
-
-  static std::string cacheDir;
-  static CpuJit *jit;
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module;
-  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
 };
-
-std::string CrossBackendTest::cacheDir;
-CpuJit *CrossBackendTest::jit = nullptr;
 
 std::string ratios(const std::vector<int64_t> &chains) {
   std::string s = "[";

@@ -15,6 +15,8 @@
 #include "compiler/codegen/cpu/RenderCrossEntropy.h"
 #include "runtime/KernelAbi.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -103,24 +105,8 @@ Problem problem(const CrossEntropySpec &spec, int64_t t, double scale,
   return p;
 }
 
-class CrossEntropyTest : public ::testing::Test {
+class CrossEntropyTest : public colm::test::KernelTest {
 protected:
-  static void SetUpTestSuite() {
-    cacheDir = (std::filesystem::temp_directory_path() /
-                ("colm-xent-test-" + std::to_string(::getpid())))
-                   .string();
-    CpuJitOptions options = CpuJitOptions::fromEnvironment();
-    options.cacheRoot = cacheDir;
-    auto created = CpuJit::create(options);
-    ASSERT_TRUE(created.isOk()) << created.status().message();
-    jit = new CpuJit(created.take());
-  }
-  static void TearDownTestSuite() {
-    delete jit;
-    std::error_code ec;
-    std::filesystem::remove_all(cacheDir, ec);
-  }
-
   /// Both phases of every spec, compiled at once: {rows, vocab} per spec.
   std::vector<std::pair<ColmKernelFn, ColmKernelFn>>
   compile(const std::vector<CrossEntropySpec> &specs) {
@@ -150,14 +136,7 @@ protected:
       fns.push_back({flat[2 * i], flat[2 * i + 1]});
     return fns;
   }
-
-  static std::string cacheDir;
-  static CpuJit *jit;
-  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
 };
-
-std::string CrossEntropyTest::cacheDir;
-CpuJit *CrossEntropyTest::jit = nullptr;
 
 /// Error bounds of the kernel's fp32 arithmetic against the exact values:
 /// logits are dot products of width terms; a logit error e moves the

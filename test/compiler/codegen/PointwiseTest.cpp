@@ -22,6 +22,8 @@
 #include "compiler/codegen/cpu/RenderPointwise.h"
 #include "runtime/KernelAbi.h"
 
+#include "KernelTestUtil.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -68,49 +70,9 @@ int expectClose(const std::vector<float> &got, const std::vector<float> &want,
   return bad;
 }
 
-class PointwiseTest : public ::testing::Test {
+class PointwiseTest : public colm::test::KernelTest {
 protected:
-  static void SetUpTestSuite() {
-    cacheDir = (std::filesystem::temp_directory_path() /
-                ("colm-pointwise-test-" + std::to_string(::getpid())))
-                   .string();
-    CpuJitOptions options = CpuJitOptions::fromEnvironment();
-    options.cacheRoot = cacheDir;
-    auto created = CpuJit::create(options);
-    ASSERT_TRUE(created.isOk()) << created.status().message();
-    jit = new CpuJit(created.take());
-  }
-  static void TearDownTestSuite() {
-    delete jit;
-    std::error_code ec;
-    std::filesystem::remove_all(cacheDir, ec);
-  }
-
-  /// Compiles all sources at once (in parallel); the entry points in order.
-  std::vector<ColmKernelFn> compile(const std::vector<KernelSource> &sources,
-                                    const std::vector<std::string> &symbols) {
-    auto libs = jit->compile(sources);
-    EXPECT_TRUE(libs.isOk()) << libs.status().message();
-    std::vector<ColmKernelFn> fns;
-    if (!libs.isOk())
-      return fns;
-    for (size_t i = 0; i < sources.size(); ++i) {
-      libraries.push_back((*libs)[i]);
-      auto sym = (*libs)[i]->symbol(symbols[i]);
-      EXPECT_TRUE(sym.isOk()) << sym.status().message();
-      fns.push_back(sym.isOk() ? reinterpret_cast<ColmKernelFn>(*sym)
-                               : nullptr);
-    }
-    return fns;
-  }
-
-  static std::string cacheDir;
-  static CpuJit *jit;
-  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
 };
-
-std::string PointwiseTest::cacheDir;
-CpuJit *PointwiseTest::jit = nullptr;
 
 /// Runs `fn` on 1..3 threads through `run(threads) -> outputs`, checks each
 /// against `want` and every thread count against one thread, bit for bit.
