@@ -16,11 +16,12 @@ Result<StepProgram> StepProgram::compile(MLIRContext &context,
                                          const ModelConfig &config,
                                          const std::string &chainLoss,
                                          unsigned freezeChains,
-                                         bool withGradients) {
+                                         bool withGradients, Backend backend) {
   auto built = buildColm(context, config);
   if (!built)
     return built.status();
   StepProgram program;
+  program.engine = backend;
   program.moduleOp = built.take();
   DiagnosticCapture capture(context);
   PassManager pm(&context);
@@ -42,6 +43,8 @@ Result<StepProgram> StepProgram::compile(MLIRContext &context,
 
 Result<StepOutputs> StepProgram::run(const TensorMap &params,
                                      const Batch &batch) const {
+  if (engine == Backend::Cpu)
+    return runCpu(params, batch);
   StepOutputs out;
   size_t rows = batch.inputs.size();
   if (rows == 0)
@@ -85,6 +88,69 @@ Result<StepOutputs> StepProgram::run(const TensorMap &params,
     for (double v : sum)
       t.data.push_back(static_cast<float>(v / rows));
     out.grads[name] = std::move(t);
+  }
+  return out;
+}
+
+Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
+                                        const Batch &batch) const {
+  int64_t sequences = static_cast<int64_t>(batch.inputs.size());
+  if (sequences == 0)
+    return Status::error("empty batch");
+  int64_t length = static_cast<int64_t>(batch.inputs[0].size());
+  for (size_t r = 0; r < batch.inputs.size(); ++r)
+    if (static_cast<int64_t>(batch.inputs[r].size()) != length ||
+        batch.targets[r].size() != batch.inputs[r].size())
+      return Status::error("the cpu backend needs every row of a batch to "
+                           "have the same number of tokens and targets");
+  if (length == 0)
+    return Status::error("empty batch rows");
+  if (!cpu || cpu->kernels.program.sizes.at("sequences") != sequences ||
+      cpu->kernels.program.sizes.at("sequence_length") != length) {
+    codegen::LoweringOptions options;
+    options.sequences = sequences;
+    options.sequenceLength = length;
+    COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(step, options));
+    cpu = std::make_shared<CompiledFunction>(std::move(f));
+  }
+  CpuExecutor &e = *cpu->executor;
+  std::vector<int32_t> tokens, targets;
+  for (size_t r = 0; r < batch.inputs.size(); ++r) {
+    tokens.insert(tokens.end(), batch.inputs[r].begin(), batch.inputs[r].end());
+    targets.insert(targets.end(), batch.targets[r].begin(),
+                   batch.targets[r].end());
+  }
+  std::vector<int32_t> positions = sequencePositions(sequences, length);
+  int64_t bytes = static_cast<int64_t>(tokens.size()) * 4;
+  if (Status s = e.bind("arg0", tokens.data(), bytes); !s)
+    return s;
+  if (Status s = e.bind("arg1", targets.data(), bytes); !s)
+    return s;
+  if (e.has("positions", BufferRole::Input))
+    if (Status s = e.bind("positions", positions.data(), bytes); !s)
+      return s;
+  if (Status s = bindParams(e, params, paramSlices); !s)
+    return s;
+  if (Status s = e.run(); !s)
+    return s;
+  StepOutputs out;
+  const Program &p = e.program();
+  for (const std::string &name : outputNames) {
+    COLM_ASSIGN_OR_RETURN(const void *data, e.output(name));
+    const ProgramBuffer &b = p.buffers[p.findBuffer(name)];
+    if (name == "loss" || name.rfind("ce.", 0) == 0) {
+      double v = *static_cast<const double *>(data);
+      if (name == "loss")
+        out.loss = v;
+      else
+        out.subModelLoss[std::stoi(name.substr(3))] = v;
+      continue;
+    }
+    Tensor t;
+    t.shape = b.shape;
+    const float *f = static_cast<const float *>(data);
+    t.data.assign(f, f + b.elements());
+    out.grads[name.substr(5)] = std::move(t);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #ifndef COLM_COMPILER_TRAINER_H
 #define COLM_COMPILER_TRAINER_H
 
+#include "compiler/CpuBackend.h"
 #include "compiler/Interpreter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -38,20 +39,33 @@ class StepProgram {
 public:
   /// `@train_step` (withGradients) or `@eval_step` for the model of `config`,
   /// compiled through buildColm and chain-autodiff.
+  /// `backend` runs it: the reference interpreter, or kernels compiled for
+  /// the CPU (on the first run of each batch shape).
   static Result<StepProgram> compile(mlir::MLIRContext &context,
                                      const ModelConfig &config,
                                      const std::string &chainLoss,
-                                     unsigned freezeChains, bool withGradients);
+                                     unsigned freezeChains, bool withGradients,
+                                     Backend backend = Backend::Reference);
 
   /// Runs the step on every row of the batch and averages.
   Result<StepOutputs> run(const TensorMap &params, const Batch &batch) const;
+
+  Backend backend() const { return engine; }
+  /// The cpu backend's compiled step for the last batch shape run (null
+  /// before the first run, and on the reference backend).
+  const CompiledFunction *compiled() const { return cpu.get(); }
 
   mlir::ModuleOp module() { return *moduleOp; }
 
 private:
   mlir::OwningOpRef<mlir::ModuleOp> moduleOp;
+  Result<StepOutputs> runCpu(const TensorMap &params, const Batch &batch) const;
+
   mutable mlir::func::FuncOp step;
   std::vector<std::string> outputNames;
+  Backend engine = Backend::Reference;
+  mutable std::shared_ptr<CompiledFunction> cpu;
+  mutable std::vector<std::vector<float>> paramSlices;
 };
 
 } // namespace colm

@@ -1,0 +1,160 @@
+//===- CpuBackend.cpp - Functions compiled to CPU kernels -----------------===//
+#include "compiler/CpuBackend.h"
+
+#include "compiler/codegen/TuningCache.h"
+#include "compiler/codegen/cpu/CompileProgram.h"
+#include "compiler/codegen/cpu/GemmTuner.h"
+#include "runtime/CpuInfo.h"
+
+#include <cstdio>
+#include <mutex>
+
+namespace colm {
+using codegen::TuningCache;
+
+Result<Backend> parseBackend(const std::string &name) {
+  if (name == "reference")
+    return Backend::Reference;
+  if (name == "cpu")
+    return Backend::Cpu;
+  return Status::error("unknown backend '" + name +
+                       "' (choose reference or cpu)");
+}
+
+const char *backendName(Backend backend) {
+  return backend == Backend::Cpu ? "cpu" : "reference";
+}
+
+int kernelThreads() { return CpuInfo::host().threads; }
+
+namespace {
+
+/// One JIT and one tuning cache per process: the JIT's statistics then sum
+/// over every function compiled.
+struct HostCompiler {
+  std::mutex mutex;
+  std::optional<CpuJit> jit;
+  std::optional<TuningCache> tuning;
+  Status status;
+};
+
+HostCompiler &hostCompiler() {
+  static HostCompiler h;
+  return h;
+}
+
+std::string mib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+
+} // namespace
+
+Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
+                                       codegen::LoweringOptions options) {
+  HostCompiler &host = hostCompiler();
+  std::lock_guard<std::mutex> lock(host.mutex);
+  if (!host.jit && host.status.isOk()) {
+    auto jit = CpuJit::create();
+    if (!jit)
+      host.status = jit.status().withContext("the cpu backend");
+    else
+      host.jit.emplace(jit.take());
+    host.tuning.emplace(TuningCache::forHost());
+    host.tuning->load();
+  }
+  if (!host.status)
+    return host.status;
+  codegen::cpu::VectorIsa isa = codegen::cpu::hostVectorIsa();
+  if (!options.gemmKnobs) {
+    const TuningCache *tuning = &*host.tuning;
+    options.gemmKnobs = [isa, tuning](const codegen::ChainGemmSpec &spec) {
+      return codegen::cpu::chooseKnobs(spec, isa, tuning);
+    };
+  }
+  CompiledFunction f;
+  COLM_ASSIGN_OR_RETURN(f.kernels, codegen::lowerToKernels(func, options));
+  JitStats before = host.jit->stats();
+  COLM_ASSIGN_OR_RETURN(auto libraries,
+                        codegen::cpu::compileProgram(f.kernels, *host.jit));
+  JitStats after = host.jit->stats();
+  COLM_ASSIGN_OR_RETURN(f.executor, CpuExecutor::create(f.kernels.program,
+                                                        std::move(libraries),
+                                                        kernelThreads()));
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "%zu kernels (%lld compiled in %.1f s), %zu launches, arena %s "
+                "(%s unplanned)",
+                f.kernels.specs.size(),
+                static_cast<long long>(after.compiled - before.compiled),
+                after.compileSeconds - before.compileSeconds,
+                f.kernels.program.launches.size(),
+                mib(double(f.kernels.program.arenaBytes)).c_str(),
+                mib(double(f.kernels.program.unplannedBytes())).c_str());
+  f.summary = buf;
+  return f;
+}
+
+Status bindParams(CpuExecutor &executor, const TensorMap &params,
+                  std::vector<std::vector<float>> &owned) {
+  owned.clear();
+  const Program &p = executor.program();
+  size_t slices = 0;
+  for (const ProgramBuffer &b : p.buffers)
+    slices += b.role == BufferRole::Param;
+  // No reallocation while pointers into `owned` are handed out.
+  owned.reserve(slices);
+  for (const ProgramBuffer &b : p.buffers) {
+    if (b.role != BufferRole::Param)
+      continue;
+    auto it = params.find(b.name);
+    if (it == params.end())
+      return Status::error("the model has no parameter '" + b.name + "'");
+    const Tensor &t = it->second;
+    if (t.shape == b.shape) {
+      if (Status s = executor.bind(b.name, t.data.data(),
+                                   static_cast<int64_t>(t.data.size()) * 4);
+          !s)
+        return s;
+      continue;
+    }
+    // The leading block of each dimension (a sub-model's prefix).
+    if (t.shape.size() != b.shape.size())
+      return Status::error("parameter '" + b.name + "' is " +
+                           formatShape(t.shape) + ", the program needs " +
+                           formatShape(b.shape));
+    for (size_t d = 0; d < t.shape.size(); ++d)
+      if (b.shape[d] > t.shape[d])
+        return Status::error("parameter '" + b.name + "' is " +
+                             formatShape(t.shape) + ", smaller than the " +
+                             formatShape(b.shape) + " the program needs");
+    std::vector<float> &slice = owned.emplace_back(b.elements());
+    if (b.shape.size() == 1) {
+      std::copy(t.data.begin(), t.data.begin() + b.shape[0], slice.begin());
+    } else if (b.shape.size() == 2) {
+      for (int64_t r = 0; r < b.shape[0]; ++r)
+        std::copy(t.data.begin() + r * t.shape[1],
+                  t.data.begin() + r * t.shape[1] + b.shape[1],
+                  slice.begin() + r * b.shape[1]);
+    } else {
+      return Status::error("parameter '" + b.name +
+                           "': only 1-D and 2-D slices are supported");
+    }
+    if (Status s = executor.bind(b.name, slice.data(),
+                                 static_cast<int64_t>(slice.size()) * 4);
+        !s)
+      return s;
+  }
+  return Status::ok();
+}
+
+std::vector<int32_t> sequencePositions(int64_t sequences, int64_t length) {
+  std::vector<int32_t> positions(static_cast<size_t>(sequences * length));
+  for (int64_t s = 0; s < sequences; ++s)
+    for (int64_t t = 0; t < length; ++t)
+      positions[s * length + t] = static_cast<int32_t>(t);
+  return positions;
+}
+
+} // namespace colm

@@ -1,0 +1,54 @@
+//===- CpuBackend.h - Functions compiled to CPU kernels ---------*- C++ -*-===//
+//
+// The cpu backend's compiler half: a chain-dialect function lowered for one
+// batch shape (codegen/LowerToKernels), its kernels rendered and compiled
+// through the process's CpuJit (cached on disk), and a runtime executor to
+// run it. GEMM knobs come from this device's tuning cache when present.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_COMPILER_CPUBACKEND_H
+#define COLM_COMPILER_CPUBACKEND_H
+
+#include "compiler/codegen/LowerToKernels.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "runtime/Safetensors.h"
+#include "runtime/cpu/CpuExecutor.h"
+
+#include <memory>
+#include <string>
+
+namespace colm {
+
+/// Which engine runs a model's programs.
+enum class Backend { Reference, Cpu };
+/// "reference" or "cpu"; anything else is an error listing both.
+Result<Backend> parseBackend(const std::string &name);
+const char *backendName(Backend backend);
+
+/// The host's thread count for kernels: $COLM_THREADS, else every core.
+int kernelThreads();
+
+struct CompiledFunction {
+  codegen::KernelProgram kernels;
+  std::unique_ptr<CpuExecutor> executor;
+  /// "41 kernels: 41 cached ...; arena 120.5 MiB (unplanned 1.9 GiB)".
+  std::string summary;
+};
+
+/// Lowers, compiles and loads `func` for `options`' batch. The GEMM knobs
+/// of `options` are filled in from the tuning cache unless set.
+Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
+                                       codegen::LoweringOptions options);
+
+/// Binds every Param of `executor` from `params`: the tensor itself when its
+/// shape matches, else (a sub-model's slice) the leading block copied into
+/// `owned`, which must outlive the runs.
+Status bindParams(CpuExecutor &executor, const TensorMap &params,
+                  std::vector<std::vector<float>> &owned);
+
+/// Position of every row within its sequence, for the "positions" input.
+std::vector<int32_t> sequencePositions(int64_t sequences, int64_t length);
+
+} // namespace colm
+
+#endif // COLM_COMPILER_CPUBACKEND_H

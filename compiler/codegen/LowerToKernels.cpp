@@ -1,0 +1,861 @@
+//===- LowerToKernels.cpp - A chain-dialect function as kernels -----------===//
+#include "compiler/codegen/LowerToKernels.h"
+
+#include "dialect/ChainDialect.h"
+#include "runtime/KernelAbi.h"
+#include "runtime/abi/AttentionAbi.h"
+#include "runtime/abi/CrossEntropyAbi.h"
+#include "runtime/abi/MovementAbi.h"
+#include "runtime/abi/PointwiseAbi.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cstddef>
+
+using namespace mlir;
+using namespace colm::chain;
+
+namespace colm::codegen {
+
+namespace {
+
+std::vector<int64_t> ratiosOf(LayoutAttr layout) {
+  if (!layout)
+    return {};
+  return {layout.getRatios().begin(), layout.getRatios().end()};
+}
+std::vector<int64_t> ratiosOf(BlocksAttr blocks) {
+  if (!blocks)
+    return {1};
+  return {blocks.getRatios().begin(), blocks.getRatios().end()};
+}
+
+/// A value's memory: a buffer and the first element.
+struct Ref {
+  int buffer = -1;
+  int64_t element = 0;
+};
+
+/// One launch under construction.
+struct LaunchBuilder {
+  ProgramLaunch launch;
+  std::vector<int> reads;
+
+  void pointer(size_t offset, Ref ref, int64_t element = 0) {
+    ProgramArg a;
+    a.kind = ProgramArg::Kind::Pointer;
+    a.offset = static_cast<int64_t>(offset);
+    a.buffer = ref.buffer;
+    a.element = ref.buffer >= 0 ? ref.element + element : 0;
+    launch.args.push_back(a);
+  }
+  void integer(size_t offset, int64_t v) {
+    ProgramArg a;
+    a.kind = ProgramArg::Kind::Int;
+    a.offset = static_cast<int64_t>(offset);
+    a.intValue = v;
+    launch.args.push_back(a);
+  }
+  void real(size_t offset, double v) {
+    ProgramArg a;
+    a.kind = ProgramArg::Kind::Float;
+    a.offset = static_cast<int64_t>(offset);
+    a.floatValue = v;
+    launch.args.push_back(a);
+  }
+};
+
+class Lowering {
+public:
+  Lowering(func::FuncOp func, const LoweringOptions &options)
+      : func(func), options(options),
+        rows(options.sequences * options.sequenceLength) {}
+
+  Result<KernelProgram> run();
+
+private:
+  Status error(Operation *op, const std::string &what) {
+    std::string loc;
+    llvm::raw_string_ostream os(loc);
+    op->getLoc().print(os);
+    return Status::error(loc + ": " + op->getName().getStringRef().str() +
+                         ": " + what);
+  }
+
+  std::vector<int64_t> shapeOf(Type type) {
+    auto t = cast<RankedTensorType>(type);
+    std::vector<int64_t> shape;
+    for (int64_t d : t.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? rows : d);
+    return shape;
+  }
+  int64_t rowsOf(Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getRank() == 0)
+      return 1;
+    int64_t r = 1;
+    for (int64_t i = 0; i + 1 < t.getRank(); ++i)
+      r *= ShapedType::isDynamic(t.getDimSize(i)) ? rows : t.getDimSize(i);
+    return r;
+  }
+
+  int addBuffer(std::string name, BufferRole role, ElementType type,
+                std::vector<int64_t> shape) {
+    ProgramBuffer b;
+    b.name = std::move(name);
+    b.role = role;
+    b.type = type;
+    b.shape = std::move(shape);
+    kp.program.buffers.push_back(std::move(b));
+    firstUse.push_back(static_cast<int64_t>(kp.program.launches.size()));
+    lastUse.push_back(static_cast<int64_t>(kp.program.launches.size()));
+    return static_cast<int>(kp.program.buffers.size() - 1);
+  }
+  Ref temporary(const std::string &name, ElementType type,
+                std::vector<int64_t> shape) {
+    return {addBuffer(name, BufferRole::Temporary, type, std::move(shape)), 0};
+  }
+  /// The memory of an op's result, made on first use.
+  Ref result(Value v) {
+    auto it = values.find(v);
+    if (it != values.end())
+      return it->second;
+    auto t = cast<RankedTensorType>(v.getType());
+    ElementType type = t.getRank() == 0                   ? ElementType::F64
+                       : t.getElementType().isInteger(32) ? ElementType::I32
+                                                          : ElementType::F32;
+    Ref r = temporary("%" + std::to_string(nextValue++), type,
+                      shapeOf(v.getType()));
+    values[v] = r;
+    return r;
+  }
+  Result<Ref> operand(Operation *op, Value v) {
+    auto it = values.find(v);
+    if (it == values.end())
+      return error(op, "an operand has no buffer (defined by an op the "
+                       "lowering skipped)");
+    return it->second;
+  }
+  Ref positions() {
+    if (positionsRef.buffer < 0)
+      positionsRef = {
+          addBuffer("positions", BufferRole::Input, ElementType::I32, {rows}),
+          0};
+    return positionsRef;
+  }
+
+  /// Appends a launch of `spec`; `reads` and every pointer argument keep
+  /// their buffers alive up to it.
+  void emit(const KernelSpec &spec, LaunchBuilder b, size_t argBytes,
+            std::string label, double flops) {
+    b.launch.kernel = kp.kernelFor(spec);
+    b.launch.argBytes = static_cast<int64_t>(argBytes);
+    b.launch.label = std::move(label);
+    b.launch.flops = flops;
+    int64_t index = static_cast<int64_t>(kp.program.launches.size());
+    auto touch = [&](int buffer) {
+      if (buffer < 0)
+        return;
+      int base = kp.program.buffers[buffer].viewOf >= 0
+                     ? kp.program.buffers[buffer].viewOf
+                     : buffer;
+      firstUse[base] = std::min(firstUse[base], index);
+      lastUse[base] = std::max(lastUse[base], index);
+    };
+    for (const ProgramArg &a : b.launch.args)
+      if (a.kind == ProgramArg::Kind::Pointer)
+        touch(a.buffer);
+    for (int z : b.launch.zero)
+      touch(z);
+    kp.program.launches.push_back(std::move(b.launch));
+  }
+
+  std::string labelOf(Operation *op) {
+    std::string name = op->getName().getStringRef().str();
+    if (name.rfind("chain.", 0) == 0)
+      name = name.substr(6);
+    // The parameter the op multiplies names it best.
+    for (Value v : op->getOperands())
+      if (auto p = v.getDefiningOp<ParamOp>())
+        return p.getName().str() + " " + name;
+    if (auto loc = dyn_cast<NameLoc>(op->getLoc()))
+      return loc.getName().str() + " " + name;
+    return name;
+  }
+
+  void gemm(ChainGemmSpec spec, Ref a, int64_t lda, Ref b, int64_t ldb, Ref c,
+            int64_t ldc, int64_t m, int64_t n, int64_t k, bool zeroC,
+            const std::string &label) {
+    if (options.gemmKnobs)
+      spec.knobs = options.gemmKnobs(spec);
+    LaunchBuilder lb;
+    lb.pointer(offsetof(ColmGemmArgs, a), a);
+    lb.pointer(offsetof(ColmGemmArgs, b), b);
+    lb.pointer(offsetof(ColmGemmArgs, c), c);
+    lb.integer(offsetof(ColmGemmArgs, m), m);
+    lb.integer(offsetof(ColmGemmArgs, n), n);
+    lb.integer(offsetof(ColmGemmArgs, k), k);
+    lb.integer(offsetof(ColmGemmArgs, lda), lda);
+    lb.integer(offsetof(ColmGemmArgs, ldb), ldb);
+    lb.integer(offsetof(ColmGemmArgs, ldc), ldc);
+    if (zeroC)
+      lb.launch.zero.push_back(c.buffer);
+    double dynamic = spec.m < 0 ? m : spec.k < 0 ? k : 1;
+    emit(spec, std::move(lb), sizeof(ColmGemmArgs), label,
+         2 * spec.multiplyAddsPerRow() * dynamic);
+  }
+
+  void copy(const CopySpec &spec, Ref x, Ref y, int64_t copyRows,
+            const std::string &label) {
+    LaunchBuilder lb;
+    lb.pointer(offsetof(ColmCopyArgs, x), x);
+    lb.pointer(offsetof(ColmCopyArgs, y), y);
+    lb.integer(offsetof(ColmCopyArgs, rows), copyRows);
+    emit(spec, std::move(lb), sizeof(ColmCopyArgs), label, 0);
+  }
+
+  Status lowerOp(Operation *op);
+  Status lowerParam(ParamOp op);
+  Status lowerAttention(AttentionOp op);
+  Status lowerAttentionGrad(AttentionGradOp op);
+  Status lowerLmHead(LmHeadOp op);
+  void planBuffers();
+
+  func::FuncOp func;
+  const LoweringOptions &options;
+  int64_t rows;
+  KernelProgram kp;
+  llvm::DenseMap<Value, Ref> values;
+  std::map<std::string, int> params;
+  std::vector<int64_t> firstUse, lastUse;
+  Ref positionsRef;
+  int nextValue = 0;
+  /// Ops already lowered as part of a fused kernel.
+  llvm::DenseSet<Operation *> done;
+  /// The log-sum-exp of each forward attention, for its gradient.
+  struct SavedAttention {
+    AttentionOp op;
+    Ref out, lse;
+  };
+  std::vector<SavedAttention> attentions;
+};
+
+Result<KernelProgram> Lowering::run() {
+  if (options.sequences < 1 || options.sequenceLength < 1)
+    return Status::error("lowering " + func.getName().str() +
+                         ": the batch needs at least one sequence of one "
+                         "token");
+  kp.program.target = "cpu";
+  kp.program.function = func.getName().str();
+  kp.program.sizes["sequences"] = options.sequences;
+  kp.program.sizes["sequence_length"] = options.sequenceLength;
+  for (BlockArgument arg : func.getArguments()) {
+    auto t = dyn_cast<RankedTensorType>(arg.getType());
+    if (!t || !t.getElementType().isInteger(32))
+      return Status::error("lowering " + func.getName().str() +
+                           ": only i32 token arguments are supported, "
+                           "argument " +
+                           std::to_string(arg.getArgNumber()) + " is not one");
+    values[arg] = {addBuffer("arg" + std::to_string(arg.getArgNumber()),
+                             BufferRole::Input, ElementType::I32, shapeOf(t)),
+                   0};
+  }
+  // The sub-model losses that a chain.weighted_sum adds share one array, so
+  // that the sum reads them in order.
+  func.walk([&](WeightedSumOp w) {
+    Ref losses =
+        temporary("losses." + std::to_string(nextValue++), ElementType::F64,
+                  {static_cast<int64_t>(w.getInputs().size())});
+    for (auto [i, v] : llvm::enumerate(w.getInputs()))
+      if (!values.count(v))
+        values[v] = {losses.buffer, static_cast<int64_t>(i)};
+  });
+  for (Operation &op : func.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+        COLM_ASSIGN_OR_RETURN(Ref r, operand(&op, v));
+        auto name = func.getResultAttrOfType<StringAttr>(i, "chain.output");
+        ProgramBuffer &base = kp.program.buffers[r.buffer];
+        if (!base.produced())
+          return error(&op, "returning an argument or a parameter is not "
+                            "supported");
+        std::string outName = name ? name.str() : "result" + std::to_string(i);
+        std::vector<int64_t> shape = shapeOf(v.getType());
+        int64_t elements = 1;
+        for (int64_t d : shape)
+          elements *= d;
+        if (r.element == 0 && base.elements() == elements &&
+            base.role == BufferRole::Temporary && !base.isView()) {
+          base.role = BufferRole::Output;
+          base.name = outName;
+        } else {
+          // A part of a larger buffer: a view, and the whole stays alive.
+          int whole = base.isView() ? base.viewOf : r.buffer;
+          kp.program.buffers[whole].role = BufferRole::Output;
+          int view = addBuffer(outName, BufferRole::Output, base.type, shape);
+          kp.program.buffers[view].viewOf = whole;
+          kp.program.buffers[view].viewElement = r.element;
+        }
+      }
+      continue;
+    }
+    if (done.count(&op))
+      continue;
+    if (Status s = lowerOp(&op); !s)
+      return s;
+  }
+  planBuffers();
+  if (Status s = kp.program.validate(); !s)
+    return s.withContext("lowering " + func.getName().str());
+  return std::move(kp);
+}
+
+Status Lowering::lowerParam(ParamOp op) {
+  std::string name = op.getName().str();
+  std::vector<int64_t> shape = shapeOf(op.getType());
+  auto it = params.find(name);
+  if (it != params.end()) {
+    if (kp.program.buffers[it->second].shape != shape)
+      return error(op, "parameter '" + name + "' is used with two shapes");
+    values[op.getResult()] = {it->second, 0};
+    return Status::ok();
+  }
+  int b = addBuffer(name, BufferRole::Param, ElementType::F32, shape);
+  params[name] = b;
+  values[op.getResult()] = {b, 0};
+  return Status::ok();
+}
+
+Status Lowering::lowerOp(Operation *op) {
+  std::string label = labelOf(op);
+  auto in = [&](Value v) { return operand(op, v); };
+  return llvm::TypeSwitch<Operation *, Status>(op)
+      .Case([&](ParamOp p) { return lowerParam(p); })
+      .Case([&](EmbedOp e) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref table, in(e.getTable()));
+        COLM_ASSIGN_OR_RETURN(Ref tokens, in(e.getTokens()));
+        auto tableType = cast<RankedTensorType>(e.getTable().getType());
+        EmbedSpec spec;
+        spec.vocab = tableType.getDimSize(0);
+        spec.width = tableType.getDimSize(1);
+        spec.backward = false;
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmEmbedArgs, table), table);
+        lb.pointer(offsetof(ColmEmbedArgs, tokens), tokens);
+        lb.pointer(offsetof(ColmEmbedArgs, y), result(e.getResult()));
+        lb.integer(offsetof(ColmEmbedArgs, rows), rowsOf(e.getResult()));
+        emit(spec, std::move(lb), sizeof(ColmEmbedArgs), label, 0);
+        return Status::ok();
+      })
+      .Case([&](EmbedGradOp g) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref dy, in(g.getDy()));
+        COLM_ASSIGN_OR_RETURN(Ref tokens, in(g.getTokens()));
+        std::vector<int64_t> shape = shapeOf(g.getType());
+        EmbedSpec spec;
+        spec.vocab = shape[0];
+        spec.width = shape[1];
+        spec.backward = true;
+        if (auto from = g.getFromChain(); from && *from > 1)
+          if (LayoutAttr layout = getLayout(g.getType()))
+            spec.dBegin = layout.prefixWidth(
+                spec.width, std::min<unsigned>(*from - 1, layout.numChains()));
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmEmbedArgs, tokens), tokens);
+        lb.pointer(offsetof(ColmEmbedArgs, dy), dy);
+        lb.pointer(offsetof(ColmEmbedArgs, dtable), result(g.getResult()));
+        lb.integer(offsetof(ColmEmbedArgs, rows), rowsOf(g.getDy()));
+        emit(spec, std::move(lb), sizeof(ColmEmbedArgs), label, 0);
+        return Status::ok();
+      })
+      .Case([&](NormOp n) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref x, in(n.getX()));
+        COLM_ASSIGN_OR_RETURN(Ref gain, in(n.getGain()));
+        int64_t width = lastDim(n.getX().getType());
+        ChainNormSpec spec = chainNorm(ratiosOf(n.getStatsLayout()), width,
+                                       n.getEps().convertToDouble(), false);
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmNormArgs, x), x);
+        lb.pointer(offsetof(ColmNormArgs, gain), gain);
+        lb.pointer(offsetof(ColmNormArgs, y), result(n.getResult()));
+        lb.integer(offsetof(ColmNormArgs, rows), rowsOf(n.getX()));
+        emit(spec, std::move(lb), sizeof(ColmNormArgs), label, 0);
+        return Status::ok();
+      })
+      .Case([&](NormGradOp n) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref x, in(n.getX()));
+        COLM_ASSIGN_OR_RETURN(Ref gain, in(n.getGain()));
+        COLM_ASSIGN_OR_RETURN(Ref dy, in(n.getDy()));
+        int64_t width = lastDim(n.getX().getType());
+        auto from = n.getFromChain();
+        ChainNormSpec spec = chainNorm(
+            ratiosOf(n.getStatsLayout()), width, n.getEps().convertToDouble(),
+            true, ratiosOf(getLayout(n.getGain().getType())),
+            from ? static_cast<unsigned>(*from) : 0);
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmNormArgs, x), x);
+        lb.pointer(offsetof(ColmNormArgs, gain), gain);
+        lb.pointer(offsetof(ColmNormArgs, dy), dy);
+        lb.pointer(offsetof(ColmNormArgs, dx), result(n.getDx()));
+        lb.pointer(offsetof(ColmNormArgs, dgain), result(n.getDgain()));
+        lb.integer(offsetof(ColmNormArgs, rows), rowsOf(n.getX()));
+        emit(spec, std::move(lb), sizeof(ColmNormArgs), label, 0);
+        return Status::ok();
+      })
+      .Case<AddOp, MulOp>([&](Operation *e) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref a, in(e->getOperand(0)));
+        COLM_ASSIGN_OR_RETURN(Ref b, in(e->getOperand(1)));
+        auto type = cast<RankedTensorType>(e->getResult(0).getType());
+        if (type.getRank() == 0)
+          return error(e, "scalar arithmetic is not supported");
+        ElementwiseSpec spec;
+        spec.op =
+            isa<AddOp>(e) ? ElementwiseSpec::Op::Add : ElementwiseSpec::Op::Mul;
+        spec.width = lastDim(type);
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmElementwiseArgs, a), a);
+        lb.pointer(offsetof(ColmElementwiseArgs, b), b);
+        lb.pointer(offsetof(ColmElementwiseArgs, y), result(e->getResult(0)));
+        lb.integer(offsetof(ColmElementwiseArgs, rows),
+                   rowsOf(e->getResult(0)));
+        emit(spec, std::move(lb), sizeof(ColmElementwiseArgs), label, 0);
+        return Status::ok();
+      })
+      .Case([&](SwigluOp s) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref gate, in(s.getOperand(0)));
+        COLM_ASSIGN_OR_RETURN(Ref up, in(s.getOperand(1)));
+        SwiGluSpec spec;
+        spec.width = lastDim(s.getType());
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmSwiGluArgs, gate), gate);
+        lb.pointer(offsetof(ColmSwiGluArgs, up), up);
+        lb.pointer(offsetof(ColmSwiGluArgs, y), result(s.getResult()));
+        lb.integer(offsetof(ColmSwiGluArgs, rows), rowsOf(s.getResult()));
+        emit(spec, std::move(lb), sizeof(ColmSwiGluArgs), label, 0);
+        return Status::ok();
+      })
+      .Case([&](SwigluGradOp s) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref gate, in(s.getGate()));
+        COLM_ASSIGN_OR_RETURN(Ref up, in(s.getUp()));
+        COLM_ASSIGN_OR_RETURN(Ref dy, in(s.getDy()));
+        SwiGluSpec spec;
+        spec.width = lastDim(s.getGate().getType());
+        spec.backward = true;
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmSwiGluArgs, gate), gate);
+        lb.pointer(offsetof(ColmSwiGluArgs, up), up);
+        lb.pointer(offsetof(ColmSwiGluArgs, dy), dy);
+        lb.pointer(offsetof(ColmSwiGluArgs, dgate), result(s.getDgate()));
+        lb.pointer(offsetof(ColmSwiGluArgs, dup), result(s.getDup()));
+        lb.integer(offsetof(ColmSwiGluArgs, rows), rowsOf(s.getGate()));
+        emit(spec, std::move(lb), sizeof(ColmSwiGluArgs), label, 0);
+        return Status::ok();
+      })
+      .Case<LinearOp, DenseOp>([&](Operation *l) -> Status {
+        Value xv = l->getOperand(0), wv = l->getOperand(1);
+        COLM_ASSIGN_OR_RETURN(Ref x, in(xv));
+        COLM_ASSIGN_OR_RETURN(Ref w, in(wv));
+        auto wt = cast<RankedTensorType>(wv.getType());
+        int64_t out = wt.getDimSize(0), inW = wt.getDimSize(1);
+        std::vector<int64_t> chains = isa<LinearOp>(l)
+                                          ? ratiosOf(getBlocks(wt))
+                                          : std::vector<int64_t>{1};
+        gemm(chainLinearForward(chains, inW, out), x, inW, w, inW,
+             result(l->getResult(0)), out, rowsOf(xv), out, inW, false, label);
+        return Status::ok();
+      })
+      .Case<LinearGradXOp, DenseGradXOp>([&](Operation *l) -> Status {
+        Value dyv = l->getOperand(0), wv = l->getOperand(1);
+        COLM_ASSIGN_OR_RETURN(Ref dy, in(dyv));
+        COLM_ASSIGN_OR_RETURN(Ref w, in(wv));
+        auto wt = cast<RankedTensorType>(wv.getType());
+        int64_t out = wt.getDimSize(0), inW = wt.getDimSize(1);
+        std::vector<int64_t> chains = isa<LinearGradXOp>(l)
+                                          ? ratiosOf(getBlocks(wt))
+                                          : std::vector<int64_t>{1};
+        gemm(chainLinearInputGrad(chains, inW, out), dy, out, w, inW,
+             result(l->getResult(0)), inW, rowsOf(dyv), inW, out, false, label);
+        return Status::ok();
+      })
+      .Case<LinearGradWOp, DenseGradWOp>([&](Operation *l) -> Status {
+        Value dyv = l->getOperand(0), xv = l->getOperand(1);
+        COLM_ASSIGN_OR_RETURN(Ref dy, in(dyv));
+        COLM_ASSIGN_OR_RETURN(Ref x, in(xv));
+        auto rt = cast<RankedTensorType>(l->getResult(0).getType());
+        int64_t out = rt.getDimSize(0), inW = rt.getDimSize(1);
+        std::vector<int64_t> chains{1};
+        unsigned from = 1;
+        if (auto g = dyn_cast<LinearGradWOp>(l)) {
+          chains = ratiosOf(getBlocks(rt));
+          if (auto f = g.getFromChain())
+            from = static_cast<unsigned>(*f);
+        }
+        gemm(chainLinearWeightGrad(chains, inW, out, from), dy, out, x, inW,
+             result(l->getResult(0)), inW, out, inW, rowsOf(dyv), true, label);
+        return Status::ok();
+      })
+      .Case([&](LmHeadOp h) { return lowerLmHead(h); })
+      .Case([&](RopeOp r) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref x, in(r.getX()));
+        Ref pos;
+        if (r.getPositions()) {
+          COLM_ASSIGN_OR_RETURN(pos, in(r.getPositions()));
+        } else {
+          pos = positions();
+        }
+        RopeSpec spec;
+        spec.width = lastDim(r.getType());
+        spec.headDim = r.getHeadDim();
+        spec.theta = r.getTheta().convertToDouble();
+        spec.inverse = r.getInverse();
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmRopeArgs, x), x);
+        lb.pointer(offsetof(ColmRopeArgs, positions), pos);
+        lb.pointer(offsetof(ColmRopeArgs, y), result(r.getResult()));
+        lb.integer(offsetof(ColmRopeArgs, rows), rowsOf(r.getX()));
+        emit(spec, std::move(lb), sizeof(ColmRopeArgs), label, 0);
+        return Status::ok();
+      })
+      .Case([&](AttentionOp a) { return lowerAttention(a); })
+      .Case([&](AttentionGradOp a) { return lowerAttentionGrad(a); })
+      .Case([&](PrefixOp p) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref x, in(p.getX()));
+        int64_t width = lastDim(p.getX().getType()),
+                keep = lastDim(p.getType());
+        CopySpec spec;
+        spec.width = keep;
+        spec.srcStride = width;
+        spec.dstStride = keep;
+        copy(spec, x, result(p.getResult()), rowsOf(p.getX()), label);
+        return Status::ok();
+      })
+      .Case([&](ExtendOp e) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref x, in(e.getX()));
+        int64_t w = lastDim(e.getX().getType()), width = lastDim(e.getType());
+        CopySpec spec;
+        spec.width = w;
+        spec.srcStride = w;
+        spec.dstStride = width;
+        spec.zeroRest = true;
+        copy(spec, x, result(e.getResult()), rowsOf(e.getX()), label);
+        return Status::ok();
+      })
+      .Case([&](ConcatOp c) -> Status {
+        Ref y = result(c.getResult());
+        int64_t width = lastDim(c.getType()), offset = 0;
+        for (Value v : c.getInputs()) {
+          COLM_ASSIGN_OR_RETURN(Ref x, in(v));
+          int64_t w = lastDim(v.getType());
+          CopySpec spec;
+          spec.width = w;
+          spec.srcStride = w;
+          spec.dstStride = width;
+          spec.dstOffset = offset;
+          copy(spec, x, y, rowsOf(v), label);
+          offset += w;
+        }
+        return Status::ok();
+      })
+      .Case([&](WeightBlockOp b) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref w, in(b.getWeight()));
+        auto wt = cast<RankedTensorType>(b.getWeight().getType());
+        BlocksAttr blocks = getBlocks(wt);
+        unsigned i = b.getOutChain();
+        int64_t r0 = blocks.chainBegin(wt.getDimSize(0), i),
+                r1 = blocks.chainEnd(wt.getDimSize(0), i),
+                cols = blocks.prefixWidth(wt.getDimSize(1), i);
+        CopySpec spec;
+        spec.width = cols;
+        spec.srcStride = wt.getDimSize(1);
+        spec.dstStride = cols;
+        copy(spec, {w.buffer, w.element + r0 * wt.getDimSize(1)},
+             result(b.getResult()), r1 - r0, label);
+        return Status::ok();
+      })
+      .Case([&](WeightedSumOp w) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref first, in(w.getInputs()[0]));
+        for (auto [i, v] : llvm::enumerate(w.getInputs())) {
+          COLM_ASSIGN_OR_RETURN(Ref r, in(v));
+          if (r.buffer != first.buffer ||
+              r.element != first.element + static_cast<int64_t>(i))
+            return error(w, "the inputs must be distinct losses that "
+                            "nothing else sums");
+        }
+        WeightedSumSpec spec;
+        for (Attribute a : w.getWeights())
+          spec.weights.push_back(cast<FloatAttr>(a).getValueAsDouble());
+        LaunchBuilder lb;
+        lb.pointer(offsetof(ColmWeightedSumArgs, inputs), first);
+        lb.pointer(offsetof(ColmWeightedSumArgs, outDouble),
+                   result(w.getResult()));
+        emit(spec, std::move(lb), sizeof(ColmWeightedSumArgs), label, 0);
+        return Status::ok();
+      })
+      .Case([&](CrossEntropyOp c) -> Status {
+        return error(c, "the cpu backend computes cross-entropy only fused "
+                        "with the chain.lm_head that makes its logits");
+      })
+      .Default([&](Operation *other) -> Status {
+        return error(other, "not supported by the kernel lowering yet");
+      });
+}
+
+Status Lowering::lowerAttention(AttentionOp a) {
+  COLM_ASSIGN_OR_RETURN(Ref q, operand(a, a.getQ()));
+  COLM_ASSIGN_OR_RETURN(Ref k, operand(a, a.getK()));
+  COLM_ASSIGN_OR_RETURN(Ref v, operand(a, a.getV()));
+  if (rowsOf(a.getQ()) != rows || rowsOf(a.getK()) != rows)
+    return error(a, "only attention over the batch's own tokens (no key/value "
+                    "cache) is supported yet");
+  AttentionSpec spec;
+  spec.numHeads = a.getNumHeads();
+  spec.numKvHeads = a.getNumKvHeads();
+  spec.headDim = a.getHeadDim();
+  spec.mapping =
+      a.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
+  int64_t T = options.sequenceLength, ldq = lastDim(a.getQ().getType()),
+          ldk = lastDim(a.getK().getType());
+  Ref out = result(a.getResult());
+  Ref lse = temporary("lse." + std::to_string(nextValue++), ElementType::F32,
+                      {options.sequences, spec.numHeads, T});
+  std::string label = labelOf(a);
+  // One launch per sequence: attention stays within it.
+  for (int64_t s = 0; s < options.sequences; ++s) {
+    LaunchBuilder lb;
+    lb.pointer(offsetof(ColmAttentionArgs, q), q, s * T * ldq);
+    lb.pointer(offsetof(ColmAttentionArgs, k), k, s * T * ldk);
+    lb.pointer(offsetof(ColmAttentionArgs, v), v, s * T * ldk);
+    lb.pointer(offsetof(ColmAttentionArgs, out), out, s * T * ldq);
+    lb.pointer(offsetof(ColmAttentionArgs, lse), lse, s * spec.numHeads * T);
+    lb.integer(offsetof(ColmAttentionArgs, tq), T);
+    lb.integer(offsetof(ColmAttentionArgs, tk), T);
+    lb.integer(offsetof(ColmAttentionArgs, ldq), ldq);
+    lb.integer(offsetof(ColmAttentionArgs, ldk), ldk);
+    // Scores and the weighted sum: 2 x T(T+1)/2 x head_dim per head.
+    double flops = 2.0 * spec.numHeads * spec.headDim * T * (T + 1);
+    emit(spec, std::move(lb), sizeof(ColmAttentionArgs), label, flops);
+  }
+  attentions.push_back({a, out, lse});
+  return Status::ok();
+}
+
+Status Lowering::lowerAttentionGrad(AttentionGradOp g) {
+  COLM_ASSIGN_OR_RETURN(Ref q, operand(g, g.getQ()));
+  COLM_ASSIGN_OR_RETURN(Ref k, operand(g, g.getK()));
+  COLM_ASSIGN_OR_RETURN(Ref v, operand(g, g.getV()));
+  COLM_ASSIGN_OR_RETURN(Ref dout, operand(g, g.getDout()));
+  SavedAttention *saved = nullptr;
+  for (SavedAttention &s : attentions)
+    if (s.op.getQ() == g.getQ() && s.op.getK() == g.getK() &&
+        s.op.getV() == g.getV() && s.op.getHeadDim() == g.getHeadDim() &&
+        s.op.getKvMapping() == g.getKvMapping())
+      saved = &s;
+  if (!saved)
+    return error(g, "the kernel lowering needs the forward chain.attention "
+                    "of the same q, k and v (its log-sum-exp)");
+  AttentionSpec spec;
+  spec.pass = AttentionPass::Backward;
+  spec.numHeads = lastDim(g.getQ().getType()) / g.getHeadDim();
+  spec.numKvHeads = lastDim(g.getK().getType()) / g.getHeadDim();
+  spec.headDim = g.getHeadDim();
+  spec.mapping =
+      g.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
+  int64_t T = options.sequenceLength, ldq = lastDim(g.getQ().getType()),
+          ldk = lastDim(g.getK().getType());
+  Ref dq = result(g.getDq()), dk = result(g.getDk()), dv = result(g.getDv());
+  std::string label = labelOf(g);
+  for (int64_t s = 0; s < options.sequences; ++s) {
+    LaunchBuilder lb;
+    lb.pointer(offsetof(ColmAttentionGradArgs, q), q, s * T * ldq);
+    lb.pointer(offsetof(ColmAttentionGradArgs, k), k, s * T * ldk);
+    lb.pointer(offsetof(ColmAttentionGradArgs, v), v, s * T * ldk);
+    lb.pointer(offsetof(ColmAttentionGradArgs, out), saved->out, s * T * ldq);
+    lb.pointer(offsetof(ColmAttentionGradArgs, dout), dout, s * T * ldq);
+    lb.pointer(offsetof(ColmAttentionGradArgs, lse), saved->lse,
+               s * spec.numHeads * T);
+    lb.pointer(offsetof(ColmAttentionGradArgs, dq), dq, s * T * ldq);
+    lb.pointer(offsetof(ColmAttentionGradArgs, dk), dk, s * T * ldk);
+    lb.pointer(offsetof(ColmAttentionGradArgs, dv), dv, s * T * ldk);
+    lb.integer(offsetof(ColmAttentionGradArgs, tq), T);
+    lb.integer(offsetof(ColmAttentionGradArgs, tk), T);
+    lb.integer(offsetof(ColmAttentionGradArgs, ldq), ldq);
+    lb.integer(offsetof(ColmAttentionGradArgs, ldk), ldk);
+    double flops = 2.0 * 2.5 * spec.numHeads * spec.headDim * T * (T + 1);
+    emit(spec, std::move(lb), sizeof(ColmAttentionGradArgs), label, flops);
+  }
+  return Status::ok();
+}
+
+/// The LM head and the cross-entropy of its logits (with their gradients)
+/// as one kernel, when that is all the logits are used for; otherwise the
+/// logits as a GEMM.
+Status Lowering::lowerLmHead(LmHeadOp h) {
+  COLM_ASSIGN_OR_RETURN(Ref x, operand(h, h.getX()));
+  COLM_ASSIGN_OR_RETURN(Ref w, operand(h, h.getWeight()));
+  auto wt = cast<RankedTensorType>(h.getWeight().getType());
+  int64_t vocab = wt.getDimSize(0), width = wt.getDimSize(1);
+  LayoutAttr layout = getLayout(h.getX().getType());
+  int64_t used =
+      layout ? layout.prefixWidth(width, h.getNumHeadChains()) : width;
+  std::string label = labelOf(h);
+
+  std::vector<CrossEntropyOp> losses;
+  CrossEntropyGradOp grad;
+  bool fusable = true;
+  for (Operation *user : h.getResult().getUsers()) {
+    if (auto c = dyn_cast<CrossEntropyOp>(user))
+      losses.push_back(c);
+    else if (auto g = dyn_cast<CrossEntropyGradOp>(user); g && !grad)
+      grad = g;
+    else
+      fusable = false;
+  }
+  Value targets = !losses.empty() ? losses[0].getTargets()
+                  : grad          ? grad.getTargets()
+                                  : Value();
+  for (CrossEntropyOp c : losses)
+    fusable &= c.getTargets() == targets;
+  LmHeadGradXOp gradX;
+  LmHeadGradWOp gradW;
+  if (grad) {
+    fusable &= grad.getTargets() == targets;
+    for (Operation *user : grad.getResult().getUsers()) {
+      if (auto gx = dyn_cast<LmHeadGradXOp>(user);
+          gx && !gradX && gx.getWeight() == h.getWeight() &&
+          gx.getChains() == h.getChains())
+        gradX = gx;
+      else if (auto gw = dyn_cast<LmHeadGradWOp>(user);
+               gw && !gradW && gw.getX() == h.getX() &&
+               gw.getChains() == h.getChains())
+        gradW = gw;
+      else
+        fusable = false;
+    }
+  }
+  if (losses.empty() || !fusable) {
+    gemm(denseGemm(vocab, used, true), x, width, w, width,
+         result(h.getResult()), vocab, rowsOf(h.getX()), vocab, used, false,
+         label);
+    return Status::ok();
+  }
+  COLM_ASSIGN_OR_RETURN(Ref tg, operand(h, targets));
+  int64_t n = rowsOf(h.getX());
+  // Without gradients the kernel still writes dX and dW: scratch.
+  Ref dx = gradX ? result(gradX.getResult())
+                 : temporary("dx.scratch." + std::to_string(nextValue++),
+                             ElementType::F32, {n, used});
+  int64_t lddx = gradX ? width : used;
+  Ref dw = gradW ? result(gradW.getResult())
+                 : temporary("dw.scratch." + std::to_string(nextValue++),
+                             ElementType::F32, {vocab, used});
+  int64_t lddw = gradW ? width : used;
+  Ref workspace = temporary("xent.workspace." + std::to_string(nextValue++),
+                            ElementType::F64, {3 * n});
+  Ref loss = result(losses[0].getResult());
+  CrossEntropySpec spec;
+  spec.vocab = vocab;
+  spec.width = used;
+  spec.chunkRows = options.crossEntropyChunkRows;
+  // Zeroed first: the columns the kernel does not write hold 0, as the
+  // interpreter's do.
+  spec.accumulate = true;
+  if (gradW)
+    if (auto from = gradW.getFromChain(); from && *from > 1 && layout)
+      spec.dwBegin = std::min(
+          used, layout.prefixWidth(
+                    width, std::min<unsigned>(*from - 1, layout.numChains())));
+  double scale = grad ? grad.getScale().convertToDouble() : 1.0;
+  for (CrossEntropyPhase phase :
+       {CrossEntropyPhase::Rows, CrossEntropyPhase::Vocab}) {
+    spec.phase = phase;
+    LaunchBuilder lb;
+    lb.pointer(offsetof(ColmCrossEntropyArgs, x), x);
+    lb.pointer(offsetof(ColmCrossEntropyArgs, w), w);
+    lb.pointer(offsetof(ColmCrossEntropyArgs, targets), tg);
+    lb.pointer(offsetof(ColmCrossEntropyArgs, dx), dx);
+    lb.pointer(offsetof(ColmCrossEntropyArgs, dw), dw);
+    lb.pointer(offsetof(ColmCrossEntropyArgs, workspace), workspace);
+    lb.pointer(offsetof(ColmCrossEntropyArgs, loss), loss);
+    lb.integer(offsetof(ColmCrossEntropyArgs, t), n);
+    lb.integer(offsetof(ColmCrossEntropyArgs, ldx), width);
+    lb.integer(offsetof(ColmCrossEntropyArgs, ldw), width);
+    lb.integer(offsetof(ColmCrossEntropyArgs, lddx), lddx);
+    lb.integer(offsetof(ColmCrossEntropyArgs, lddw), lddw);
+    lb.real(offsetof(ColmCrossEntropyArgs, scale), scale);
+    if (phase == CrossEntropyPhase::Rows)
+      lb.launch.zero.push_back(dx.buffer);
+    else
+      lb.launch.zero.push_back(dw.buffer);
+    // Rows: logits and dX; vocab: the logits again and dW.
+    double flops = 2.0 * 2 * n * vocab * used;
+    emit(spec, std::move(lb), sizeof(ColmCrossEntropyArgs),
+         label +
+             (phase == CrossEntropyPhase::Rows ? " xent rows" : " xent vocab"),
+         flops);
+  }
+  // Further losses of the same logits are copies of the first.
+  for (size_t i = 1; i < losses.size(); ++i)
+    values[losses[i].getResult()] = loss;
+  for (CrossEntropyOp c : losses)
+    done.insert(c);
+  if (grad)
+    done.insert(grad);
+  if (gradX)
+    done.insert(gradX);
+  if (gradW)
+    done.insert(gradW);
+  return Status::ok();
+}
+
+/// Greedy by size: each arena buffer, largest first, goes at the lowest
+/// 64-byte-aligned offset that no buffer with an overlapping live range
+/// occupies. Outputs live to the end.
+void Lowering::planBuffers() {
+  std::vector<ProgramBuffer> &buffers = kp.program.buffers;
+  int64_t end = static_cast<int64_t>(kp.program.launches.size());
+  std::vector<int> order;
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].inArena()) {
+      if (buffers[i].role == BufferRole::Output)
+        lastUse[i] = end;
+      order.push_back(static_cast<int>(i));
+    }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return buffers[a].bytes() > buffers[b].bytes();
+  });
+  struct Placed {
+    int64_t begin, end;
+    int buffer;
+  };
+  std::vector<Placed> placed;
+  int64_t arena = 0;
+  for (int i : order) {
+    int64_t size = (buffers[i].bytes() + 63) / 64 * 64;
+    std::vector<std::pair<int64_t, int64_t>> taken;
+    for (const Placed &p : placed)
+      if (firstUse[p.buffer] <= lastUse[i] && firstUse[i] <= lastUse[p.buffer])
+        taken.push_back({p.begin, p.end});
+    std::sort(taken.begin(), taken.end());
+    int64_t offset = 0;
+    for (auto [b, e] : taken) {
+      if (offset + size <= b)
+        break;
+      offset = std::max(offset, e);
+    }
+    buffers[i].offset = offset;
+    placed.push_back({offset, offset + size, i});
+    arena = std::max(arena, offset + size);
+  }
+  kp.program.arenaBytes = arena;
+}
+
+} // namespace
+
+Result<KernelProgram> lowerToKernels(func::FuncOp func,
+                                     const LoweringOptions &options) {
+  return Lowering(func, options).run();
+}
+
+} // namespace colm::codegen

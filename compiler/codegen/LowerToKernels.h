@@ -1,0 +1,47 @@
+//===- LowerToKernels.h - A chain-dialect function as kernels ---*- C++ -*-===//
+//
+// Lowers one function of the chain dialect (a forward pass, or a training or
+// evaluation step from chain-autodiff) to a KernelProgram for a batch of
+// `sequences` sequences of `sequenceLength` tokens packed row after row:
+// every per-token tensor has sequences x sequenceLength rows, so each GEMM
+// multiplies the whole batch at once, while attention and RoPE positions
+// stay within a sequence. The LM head with its cross-entropy (and their
+// gradients) becomes one fused kernel in row chunks, never holding the
+// batch's logits. Buffers get a liveness plan in one arena.
+//
+// Inputs are named "arg0", "arg1", ... (i32 [rows] for token ids); RoPE
+// without explicit positions reads the input "positions" (i32 [rows], row r
+// of a sequence at r), which the caller fills. Outputs take the names of the
+// function's `chain.output` result attributes ("result<i>" without one);
+// scalars (losses) are f64.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_COMPILER_CODEGEN_LOWERTOKERNELS_H
+#define COLM_COMPILER_CODEGEN_LOWERTOKERNELS_H
+
+#include "compiler/codegen/KernelProgram.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "runtime/Status.h"
+
+#include <functional>
+
+namespace colm::codegen {
+
+struct LoweringOptions {
+  int64_t sequences = 1;
+  int64_t sequenceLength = 1;
+  /// The knobs of each GEMM (the target's tuned or default ones); unset:
+  /// the spec's defaults.
+  std::function<GemmKnobs(const ChainGemmSpec &)> gemmKnobs;
+  /// Rows of the LM head's logits held at once per thread.
+  int64_t crossEntropyChunkRows = 32;
+};
+
+/// An op the lowering does not support yet is an error naming it and its
+/// location in the graph.
+Result<KernelProgram> lowerToKernels(mlir::func::FuncOp func,
+                                     const LoweringOptions &options);
+
+} // namespace colm::codegen
+
+#endif // COLM_COMPILER_CODEGEN_LOWERTOKERNELS_H

@@ -1,0 +1,78 @@
+//===- CpuExecutor.h - Runs a compiled program on the host CPU --*- C++ -*-===//
+//
+// Owns the arena of a Program, the loaded kernel libraries and a thread
+// pool; the caller binds inputs and parameters by name, runs, and reads the
+// outputs. Launches run in program order, each on every thread of the pool.
+// No MLIR and no compiler: the kernels arrive as loaded libraries or as the
+// shared objects of an artifact directory.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_RUNTIME_CPU_CPUEXECUTOR_H
+#define COLM_RUNTIME_CPU_CPUEXECUTOR_H
+
+#include "runtime/DynamicLibrary.h"
+#include "runtime/KernelAbi.h"
+#include "runtime/Program.h"
+#include "runtime/ThreadPool.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace colm {
+
+/// Time and work of one launch, summed over the runs since the last reset.
+struct LaunchProfile {
+  std::string label;
+  std::string kernel;
+  double seconds = 0;
+  double flops = 0;
+  int64_t calls = 0;
+};
+
+class CpuExecutor {
+public:
+  /// `libraries[i]` holds kernel i's symbol. `threads` >= 1.
+  static Result<std::unique_ptr<CpuExecutor>>
+  create(Program program,
+         std::vector<std::shared_ptr<DynamicLibrary>> libraries, int threads);
+  /// An artifact directory: program.json and kernels/NAME.so.
+  static Result<std::unique_ptr<CpuExecutor>> load(const std::string &dir,
+                                                   int threads);
+
+  const Program &program() const { return prog; }
+
+  /// Binds an Input or Param buffer to caller memory of exactly its size
+  /// (the memory must outlive the runs that use it).
+  Status bind(const std::string &name, const void *data, int64_t bytes);
+  /// True when the program has a buffer of that name and role.
+  bool has(const std::string &name, BufferRole role) const;
+  /// Runs every launch; every Input and Param must be bound.
+  Status run();
+  /// An Output (or any arena) buffer's memory after a run.
+  Result<const void *> output(const std::string &name) const;
+
+  /// Profiling (off by default): times every launch.
+  void setProfiling(bool on) { profiling = on; }
+  /// Per launch, in program order.
+  const std::vector<LaunchProfile> &profile() const { return launchProfile; }
+  void resetProfile();
+
+private:
+  CpuExecutor(Program program, int threads);
+
+  Program prog;
+  std::vector<std::shared_ptr<DynamicLibrary>> libraries;
+  std::vector<ColmKernelFn> entries;
+  std::unique_ptr<ThreadPool> pool;
+  /// 64-byte aligned.
+  std::unique_ptr<uint8_t[], void (*)(void *)> arena{nullptr, nullptr};
+  std::vector<void *> bound;
+  std::vector<std::vector<uint8_t>> argStructs;
+  bool profiling = false;
+  std::vector<LaunchProfile> launchProfile;
+};
+
+} // namespace colm
+
+#endif // COLM_RUNTIME_CPU_CPUEXECUTOR_H
