@@ -25,7 +25,9 @@
 
 #include "mlir/IR/MLIRContext.h"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <sys/resource.h>
 
@@ -78,11 +80,63 @@ double now() {
 /// Training steps on random tokens: tokens/s, model FLOP/s (spec/bench.md:
 /// 6 x the weights the chain rule leaves non-zero, per token) and the
 /// fraction of `peak`.
-Status benchTrain(mlir::MLIRContext &context, Model &model, int64_t batch,
-                  int64_t seq, int64_t steps, double peak, JsonValue &json) {
+/// Where the cpu backend's step spends its time: per kind of kernel, then
+/// the slowest launches.
+void printProfile(const CpuExecutor &executor, int64_t steps) {
+  struct Row {
+    std::string label;
+    double seconds = 0, flops = 0;
+    int64_t calls = 0;
+  };
+  auto add = [](std::map<std::string, Row> &rows, const std::string &key,
+                const LaunchProfile &p) {
+    Row &r = rows[key];
+    r.label = key;
+    r.seconds += p.seconds;
+    r.flops += p.flops;
+    r.calls += p.calls;
+  };
+  std::map<std::string, Row> byKind, byLaunch;
+  double total = 0;
+  for (const LaunchProfile &p : executor.profile()) {
+    add(byKind, p.kernel.substr(0, p.kernel.find('_')), p);
+    // Attention launches once per sequence: one row for all of them.
+    add(byLaunch, p.label + " [" + p.kernel + "]", p);
+    total += p.seconds;
+  }
+  auto print = [&](const std::map<std::string, Row> &rows, size_t limit,
+                   const char *what) {
+    std::vector<Row> sorted;
+    for (auto &[k, r] : rows)
+      sorted.push_back(r);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const Row &a, const Row &b) { return a.seconds > b.seconds; });
+    std::printf("  %8s %6s %9s  %s\n", "ms/step", "share", "GFLOP/s", what);
+    for (size_t i = 0; i < sorted.size() && i < limit; ++i) {
+      const Row &r = sorted[i];
+      double ms = 1e3 * r.seconds / double(steps);
+      if (r.flops > 0)
+        std::printf("  %8.2f %5.1f%% %9.1f  %s\n", ms, 100 * r.seconds / total,
+                    r.flops / r.seconds / 1e9, r.label.c_str());
+      else
+        std::printf("  %8.2f %5.1f%% %9s  %s\n", ms, 100 * r.seconds / total,
+                    "", r.label.c_str());
+    }
+  };
+  std::printf("\nprofile: %zu launches, %.1f ms per step in kernels\n",
+              executor.profile().size(), 1e3 * total / double(steps));
+  print(byKind, byKind.size(), "kernel kind");
+  std::printf("\n");
+  print(byLaunch, 25, "launch (the 25 slowest)");
+}
+
+Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
+                  int64_t batch, int64_t seq, int64_t steps, double peak,
+                  bool profile, JsonValue &json) {
   const ModelConfig &c = model.config;
-  COLM_ASSIGN_OR_RETURN(StepProgram program,
-                        StepProgram::compile(context, c, "full", 0, true));
+  COLM_ASSIGN_OR_RETURN(
+      StepProgram program,
+      StepProgram::compile(context, c, "full", 0, true, backend));
   OptimizerConfig oc;
   oc.kind = OptimizerConfig::AdamW;
   oc.lr = 1e-3;
@@ -101,9 +155,22 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, int64_t batch,
       b.inputs[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
       b.targets[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
     }
-  std::printf("\ntraining, %lld x %lld tokens, AdamW, %lld step%s\n",
-              (long long)batch, (long long)seq, (long long)steps,
-              steps == 1 ? "" : "s");
+  std::printf("\ntraining on the %s backend, %lld x %lld tokens, AdamW, %lld "
+              "step%s\n",
+              backendName(backend), (long long)batch, (long long)seq,
+              (long long)steps, steps == 1 ? "" : "s");
+  if (backend == Backend::Cpu) {
+    // The first step compiles (or loads from the cache): not timed.
+    double c0 = now();
+    COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
+    (void)out;
+    std::printf("  compiled in %.2f s: %s\n", now() - c0,
+                program.compiled()->summary.c_str());
+    json.set("compile_seconds", JsonValue::number(now() - c0));
+    json.set("arena_bytes",
+             JsonValue::integer(program.compiled()->kernels.program.arenaBytes));
+    program.compiled()->executor->setProfiling(profile);
+  }
   double t0 = now();
   for (int64_t step = 1; step <= steps; ++step) {
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
@@ -124,6 +191,8 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, int64_t batch,
   json.set("peak_fraction",
            peak > 0 ? JsonValue::number(modelFlops / peak) : JsonValue());
   json.set("peak_memory_bytes", JsonValue::integer(peakMemoryBytes()));
+  if (profile && program.compiled())
+    printProfile(*program.compiled()->executor, steps);
   return Status::ok();
 }
 
@@ -159,7 +228,12 @@ Status runBench(const std::vector<std::string> &argv) {
               "(default 1)")
       .flag("--json", "end with one JSON object of the results on the last "
                       "line of stdout")
-      .flag("--no-peak", "skip measuring the FMA peak (no peak_fraction)");
+      .flag("--no-peak", "skip measuring the FMA peak (no peak_fraction)")
+      .option("--backend", "NAME",
+              "reference or cpu (default cpu; prefill and decode run on the "
+              "reference interpreter for now)")
+      .flag("--profile", "time every kernel launch of the training step "
+                         "(cpu backend) and print them, slowest first");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
@@ -177,6 +251,8 @@ Status runBench(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(int64_t decodeTokens,
                         args.getInt("--decode-tokens", 16, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t repeat, args.getInt("--repeat", 1, 1, 100));
+  COLM_ASSIGN_OR_RETURN(Backend backend,
+                        parseBackend(args.get("--backend", "cpu")));
   if (args.has("--model") && args.has("--config"))
     return Status::error("give --model DIR or --config FILE.json, not both");
   Model model;
@@ -198,7 +274,7 @@ Status runBench(const std::vector<std::string> &argv) {
               (long long)c.numLayers, (long long)c.numHeads,
               (long long)c.numKvHeads, formatChains(c.chains).c_str());
   JsonValue json = JsonValue::object();
-  json.set("backend", JsonValue::string("reference"));
+  json.set("backend", JsonValue::string(backendName(backend)));
   json.set("threads", JsonValue::integer(CpuInfo::host().threads));
   mlir::MLIRContext mlirContext;
   dsl::loadDialects(mlirContext);
@@ -212,7 +288,8 @@ Status runBench(const std::vector<std::string> &argv) {
                   pool.threads(), pool.threads() == 1 ? "" : "s");
       json.set("fma_peak_flops_per_second", JsonValue::number(peak));
     }
-    COLM_TRY(benchTrain(mlirContext, model, batch, seq, steps, peak, json));
+    COLM_TRY(benchTrain(mlirContext, model, backend, batch, seq, steps, peak,
+                        args.isSet("--profile"), json));
   }
   if (!prefill && !decode) {
     if (args.isSet("--json"))
