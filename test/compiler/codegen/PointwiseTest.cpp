@@ -358,6 +358,49 @@ TEST(PointwiseReferenceTest, RopeByHandAndItsGradientIsTheTranspose) {
   EXPECT_FALSE(validateRope({30, 5, 10000.0, false}).isOk());
 }
 
+// The kernel's own exp (vectorised, no libm) at the edges: huge gates on
+// both sides, tiny ones, exact zeros and the range where exp(-g) is
+// subnormal or overflows.
+TEST_F(PointwiseTest, SwiGluAtExtremeGatesMatchesTheReference) {
+  const std::vector<float> edges = {
+      0.0f,   -0.0f,  1e-30f, -1e-30f, 1e-7f,   0.5f,   -1.278f, 20.0f,
+      -20.0f, 87.0f,  -87.0f, 100.0f,  -100.0f, 700.0f, -700.0f, 709.0f,
+      -709.0f, 710.0f, -710.0f, 744.0f, -744.0f, 746.0f, -746.0f, 3e38f,
+      -3e38f, 1.5f,   -2.5f,  33.0f,   -45.0f,  6.0f,   -6.0f,   0.1f};
+  for (bool backward : {false, true}) {
+    SwiGluSpec s{static_cast<int64_t>(edges.size()), backward};
+    std::vector<ColmKernelFn> fns =
+        compile({{s.name(), cpu::renderSwiGlu(s)}}, {cpu::swiGluSymbol(s)});
+    ASSERT_EQ(fns.size(), 1u);
+    std::vector<float> up(edges.size(), 1.25f), dy(edges.size(), -0.75f);
+    auto run = [&](bool reference) {
+      std::vector<float> o1(edges.size(), 7.0f), o2(edges.size(), 7.0f);
+      ColmSwiGluArgs a{edges.data(), up.data(), dy.data(), nullptr,
+                       nullptr,      nullptr,   1};
+      if (backward) {
+        a.dgate = o1.data();
+        a.dup = o2.data();
+      } else {
+        a.y = o1.data();
+      }
+      if (reference)
+        swiGluReference(s, a);
+      else
+        runOnThreads(fns[0], a, 1);
+      if (backward)
+        o1.insert(o1.end(), o2.begin(), o2.end());
+      return o1;
+    };
+    std::vector<float> want = run(true), got = run(false);
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (got[i] == want[i] || (std::isnan(got[i]) && std::isnan(want[i])))
+        continue;
+      EXPECT_NEAR(got[i], want[i], 2.4e-7 * std::abs(want[i]) + 1e-37)
+          << s.name() << " gate " << edges[i % edges.size()];
+    }
+  }
+}
+
 TEST(PointwiseReferenceTest, SwiGluByHandAndItsGradientIsTheFiniteDifference) {
   SwiGluSpec f{3, false}, b{3, true};
   std::vector<float> gate = {0.0f, 1.0f, -2.5f}, up = {2.0f, 3.0f, 0.5f}, y(3);
