@@ -149,6 +149,37 @@ Status bindParams(CpuExecutor &executor, const TensorMap &params,
   return Status::ok();
 }
 
+Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
+                               const std::vector<int32_t> &tokens,
+                               const TensorMap &params) {
+  auto forward = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  if (!forward)
+    return Status::error("the module has no @forward function");
+  if (tokens.empty())
+    return Status::error("no tokens to run");
+  codegen::LoweringOptions options;
+  options.sequences = 1;
+  options.sequenceLength = static_cast<int64_t>(tokens.size());
+  COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(forward, options));
+  CpuExecutor &e = *f.executor;
+  int64_t bytes = static_cast<int64_t>(tokens.size()) * 4;
+  std::vector<int32_t> positions = sequencePositions(1, options.sequenceLength);
+  COLM_TRY(e.bind("arg0", tokens.data(), bytes));
+  if (e.has("positions", BufferRole::Input))
+    COLM_TRY(e.bind("positions", positions.data(), bytes));
+  std::vector<std::vector<float>> slices;
+  COLM_TRY(bindParams(e, params, slices));
+  COLM_TRY(e.run());
+  COLM_ASSIGN_OR_RETURN(const void *data, e.output("result0"));
+  const ProgramBuffer &b =
+      e.program().buffers[e.program().findBuffer("result0")];
+  Tensor logits;
+  logits.shape = b.shape;
+  const float *values = static_cast<const float *>(data);
+  logits.data.assign(values, values + b.elements());
+  return logits;
+}
+
 std::vector<int32_t> sequencePositions(int64_t sequences, int64_t length) {
   std::vector<int32_t> positions(static_cast<size_t>(sequences * length));
   for (int64_t s = 0; s < sequences; ++s)

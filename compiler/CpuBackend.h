@@ -11,6 +11,7 @@
 
 #include "compiler/codegen/LowerToKernels.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "runtime/Safetensors.h"
 #include "runtime/cpu/CpuExecutor.h"
 
@@ -45,6 +46,12 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
 /// `owned`, which must outlive the runs.
 Status bindParams(CpuExecutor &executor, const TensorMap &params,
                   std::vector<std::vector<float>> &owned);
+
+/// Runs `@forward` of `module` on token ids with the cpu backend (compiled
+/// for one sequence of their length) and returns the logits [T, V].
+Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
+                               const std::vector<int32_t> &tokens,
+                               const TensorMap &params);
 
 /// Position of every row within its sequence, for the "positions" input.
 std::vector<int32_t> sequencePositions(int64_t sequences, int64_t length);

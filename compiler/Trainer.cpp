@@ -105,15 +105,20 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
                            "have the same number of tokens and targets");
   if (length == 0)
     return Status::error("empty batch rows");
-  if (!cpu || cpu->kernels.program.sizes.at("sequences") != sequences ||
-      cpu->kernels.program.sizes.at("sequence_length") != length) {
+  std::shared_ptr<CompiledFunction> &compiled = cpu[{sequences, length}];
+  if (!compiled) {
     codegen::LoweringOptions options;
     options.sequences = sequences;
     options.sequenceLength = length;
-    COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(step, options));
-    cpu = std::make_shared<CompiledFunction>(std::move(f));
+    auto f = compileForCpu(step, options);
+    if (!f) {
+      cpu.erase({sequences, length});
+      return f.status();
+    }
+    compiled = std::make_shared<CompiledFunction>(f.take());
   }
-  CpuExecutor &e = *cpu->executor;
+  last = compiled;
+  CpuExecutor &e = *compiled->executor;
   std::vector<int32_t> tokens, targets;
   for (size_t r = 0; r < batch.inputs.size(); ++r) {
     tokens.insert(tokens.end(), batch.inputs[r].begin(), batch.inputs[r].end());

@@ -53,7 +53,7 @@ public:
   Backend backend() const { return engine; }
   /// The cpu backend's compiled step for the last batch shape run (null
   /// before the first run, and on the reference backend).
-  const CompiledFunction *compiled() const { return cpu.get(); }
+  const CompiledFunction *compiled() const { return last.get(); }
 
   mlir::ModuleOp module() { return *moduleOp; }
 
@@ -64,7 +64,12 @@ private:
   mutable mlir::func::FuncOp step;
   std::vector<std::string> outputNames;
   Backend engine = Backend::Reference;
-  mutable std::shared_ptr<CompiledFunction> cpu;
+  /// By (sequences, sequence length): a final short batch of an
+  /// evaluation gets its own.
+  mutable std::map<std::pair<int64_t, int64_t>,
+                   std::shared_ptr<CompiledFunction>>
+      cpu;
+  mutable std::shared_ptr<CompiledFunction> last;
   mutable std::vector<std::vector<float>> paramSlices;
 };
 

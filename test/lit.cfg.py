@@ -32,6 +32,12 @@ config.environment["PATH"] = os.pathsep.join(
     [config.colm_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")]
 )
 
+# Kernels compiled by one test are reused by the others (tests keep their
+# own COLM_CACHE_DIR for everything else), so each shape compiles once.
+config.environment["COLM_KERNEL_CACHE_DIR"] = os.environ.get(
+    "COLM_KERNEL_CACHE_DIR", os.path.join(config.test_exec_root, "kernel-cache")
+)
+
 tool = lambda name: os.path.join(config.colm_tools_dir, name)
 config.substitutions.append(("%colm-opt", tool("colm-opt")))
 config.substitutions.append(("%colmc", tool("colmc")))

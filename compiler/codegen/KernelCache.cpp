@@ -108,6 +108,19 @@ std::string cacheRoot() {
   return root;
 }
 
+std::string kernelCacheRoot() {
+  if (const char *env = std::getenv("COLM_KERNEL_CACHE_DIR"); env && *env) {
+    std::string root = env;
+    if (root[0] != '/') {
+      char cwd[4096];
+      if (::getcwd(cwd, sizeof(cwd)))
+        root = std::string(cwd) + "/" + root;
+    }
+    return root;
+  }
+  return cacheRoot();
+}
+
 namespace {
 
 struct FileDigest {

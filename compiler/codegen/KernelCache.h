@@ -69,6 +69,10 @@ private:
 
 /// $COLM_CACHE_DIR, else $HOME/.cache/colm (else /tmp/colm-cache-<uid>).
 std::string cacheRoot();
+/// Where compiled kernels are cached: $COLM_KERNEL_CACHE_DIR when set (so
+/// that runs with separate caches otherwise can share compiled kernels, as
+/// the test suite does), else cacheRoot().
+std::string kernelCacheRoot();
 
 class KernelCache {
 public:

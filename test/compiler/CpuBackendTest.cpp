@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Graph.h"
+#include "compiler/Pipeline.h"
 #include "compiler/Trainer.h"
 #include "runtime/Model.h"
 #include "runtime/Random.h"
@@ -125,6 +126,33 @@ TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
   EXPECT_EQ(again->loss, got->loss);
   for (auto &[name, g] : got->grads)
     EXPECT_EQ(again->grads.at(name).data, g.data) << name;
+}
+
+// The logits of every k-chain sub-model (its parameters are slices of the
+// full model's, bound by copy).
+TEST_P(CpuBackendStep, ForwardLogitsOfEverySubModelMatch) {
+  const Case &c = GetParam();
+  ModelConfig config = makeConfig(c);
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  Model model = initModel(config, 12);
+  for (auto &[name, t] : model.params)
+    for (float &v : t.data)
+      v *= 3.0f;
+  std::vector<int32_t> tokens;
+  Random rng(9);
+  for (int t = 0; t < 45; ++t)
+    tokens.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
+  for (unsigned k = 1; k <= unsigned(config.numChains()); ++k) {
+    auto module = buildSubModel(context, config, k);
+    ASSERT_TRUE(module.isOk()) << module.status().message();
+    auto want = runForward(**module, tokens, model.params);
+    ASSERT_TRUE(want.isOk()) << want.status().message();
+    auto got = runForwardOnCpu(**module, tokens, model.params);
+    ASSERT_TRUE(got.isOk()) << got.status().message();
+    ASSERT_EQ(got->shape, want->shape);
+    EXPECT_LT(relError(got->data, want->toFloat()), 1e-4) << "k = " << k;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, CpuBackendStep,

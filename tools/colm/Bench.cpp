@@ -27,8 +27,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <cstdio>
+#include <map>
 #include <sys/resource.h>
 
 namespace colm::cli {
@@ -167,8 +167,9 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
     std::printf("  compiled in %.2f s: %s\n", now() - c0,
                 program.compiled()->summary.c_str());
     json.set("compile_seconds", JsonValue::number(now() - c0));
-    json.set("arena_bytes",
-             JsonValue::integer(program.compiled()->kernels.program.arenaBytes));
+    json.set(
+        "arena_bytes",
+        JsonValue::integer(program.compiled()->kernels.program.arenaBytes));
     program.compiled()->executor->setProfiling(profile);
   }
   double t0 = now();

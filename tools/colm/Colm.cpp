@@ -23,6 +23,7 @@ const Command commands[] = {
     {"init", "create a freshly initialised model directory", runInit},
     {"graph", "write the chain-dialect graph file of a model", runGraph},
     {"forward", "run a sub-model over tokens and write its logits", runForward},
+    {"run", "run an artifact compiled by colmc (runtime only)", runRun},
     {"train", "train with the chain loss; checkpoints resume exactly",
      runTrain},
     {"eval", "loss and perplexity of every sub-model", runEval},
@@ -49,7 +50,8 @@ void printVersion() {
 #endif
   );
   std::printf("  MLIR        %s\n", LLVM_VERSION_STRING);
-  std::printf("  backends    reference (interpreter)\n");
+  std::printf("  backends    cpu (generated kernels, the default), reference "
+              "(interpreter)\n");
 }
 
 /// Output that could not be written is a failure of the command: a full

@@ -2,6 +2,7 @@
 #include "tools/colm/Commands.h"
 
 #include "compiler/BuildColm.h"
+#include "compiler/CpuBackend.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
 #include "dialect/ChainDialect.h"
@@ -116,22 +117,30 @@ Status runForward(const std::vector<std::string> &argv) {
   Args args("forward",
             "--model DIR --tokens 3,1,4,1 [--chains K] --logits-out FILE.npy",
             "Runs the K-chain sub-model (default: all chains) over the tokens "
-            "with the reference\ninterpreter and writes float32 logits of "
-            "shape [T, V].");
+            "and writes float32\nlogits of shape [T, V].");
   args.option("--model", "DIR", "model directory", true)
       .option("--tokens", "IDS", "comma-separated token ids", true)
       .option("--chains", "K", "number of chains to run, 1..n (default n)")
       .option("--logits-out", "FILE.npy", "where to write the logits", true,
-              "-o");
+              "-o")
+      .option("--backend", "NAME",
+              "reference or cpu: what runs the model (default cpu)");
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();
+  COLM_ASSIGN_OR_RETURN(Backend backend,
+                        parseBackend(args.get("--backend", "cpu")));
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
   COLM_ASSIGN_OR_RETURN(unsigned k, chainsFlag(args, model.config));
   COLM_ASSIGN_OR_RETURN(auto tokens, tokensFlag(args, model.config));
   mlir::MLIRContext context;
   dsl::loadDialects(context);
   COLM_ASSIGN_OR_RETURN(auto module, buildSubModel(context, model.config, k));
+  if (backend == Backend::Cpu) {
+    COLM_ASSIGN_OR_RETURN(Tensor logits,
+                          runForwardOnCpu(*module, tokens, model.params));
+    return writeNpy(args.get("--logits-out"), logits.data.data(), logits.shape);
+  }
   COLM_ASSIGN_OR_RETURN(HostTensor logits,
                         runForward(*module, tokens, model.params));
   std::vector<float> values = logits.toFloat();

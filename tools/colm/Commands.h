@@ -23,6 +23,7 @@ Status runGenerate(const std::vector<std::string> &args);
 Status runServe(const std::vector<std::string> &args);
 Status runBench(const std::vector<std::string> &args);
 Status runTune(const std::vector<std::string> &args);
+Status runRun(const std::vector<std::string> &args);
 
 } // namespace colm::cli
 

@@ -27,10 +27,14 @@ Status runEval(const std::vector<std::string> &argv) {
       .option("--batch", "B", "windows per batch (default 8)")
       .option("--seq", "T", "tokens per window (default 128)")
       .option("--max-batches", "N", "evaluate at most N batches (default all)")
-      .flag("--json", "print JSON instead of a table");
+      .flag("--json", "print JSON instead of a table")
+      .option("--backend", "NAME",
+              "reference or cpu: what runs the model (default cpu)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
+  COLM_ASSIGN_OR_RETURN(Backend backend,
+                        parseBackend(args.get("--backend", "cpu")));
   COLM_ASSIGN_OR_RETURN(int64_t B, args.getInt("--batch", 8, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t T, args.getInt("--seq", 128, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t maxBatches,
@@ -51,7 +55,7 @@ Status runEval(const std::vector<std::string> &argv) {
   dsl::loadDialects(context);
   COLM_ASSIGN_OR_RETURN(
       StepProgram program,
-      StepProgram::compile(context, model.config, "all", 0, false));
+      StepProgram::compile(context, model.config, "all", 0, false, backend));
   std::vector<Batch> batches = evalBatches(data, B, T, maxBatches);
   Progress progress("batch", 0, static_cast<int64_t>(batches.size()));
   std::map<unsigned, double> sums;

@@ -72,10 +72,14 @@ Status runTrain(const std::vector<std::string> &argv) {
       .option("--resume", "OUT", "continue the run saved in OUT")
       .option("--log", "FILE.jsonl", "append one JSON object per step")
       .option("--eval-every", "N", "evaluate on --val every N steps")
-      .option("--val", "FILE", "validation data");
+      .option("--val", "FILE", "validation data")
+      .option("--backend", "NAME",
+              "reference or cpu: what runs the steps (default cpu)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
+  COLM_ASSIGN_OR_RETURN(Backend backend,
+                        parseBackend(args.get("--backend", "cpu")));
 
   // The model, the settings and where the run starts.
   Model model;
@@ -236,12 +240,13 @@ Status runTrain(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(
       StepProgram program,
       StepProgram::compile(context, model.config, settings.chainLoss,
-                           static_cast<unsigned>(settings.freeze), true));
+                           static_cast<unsigned>(settings.freeze), true,
+                           backend));
   std::optional<StepProgram> evalProgram;
   if (!valBatches.empty()) {
     COLM_ASSIGN_OR_RETURN(
         StepProgram p,
-        StepProgram::compile(context, model.config, "all", 0, false));
+        StepProgram::compile(context, model.config, "all", 0, false, backend));
     evalProgram = std::move(p);
   }
   COLM_ASSIGN_OR_RETURN(Optimizer optimizer,

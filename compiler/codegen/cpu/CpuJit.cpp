@@ -207,7 +207,7 @@ CpuJitOptions CpuJitOptions::fromEnvironment() {
     return v ? v : "";
   };
   o.compiler = env("COLM_CXX");
-  o.cacheRoot = colm::cacheRoot();
+  o.cacheRoot = colm::kernelCacheRoot();
   o.dumpDir = env("COLM_DUMP_KERNELS");
   o.overrideDir = env("COLM_KERNEL_OVERRIDE_DIR");
   return o;
@@ -249,7 +249,7 @@ Result<CpuJit> CpuJit::create(CpuJitOptions options) {
     words[0] = found;
   }
   if (options.cacheRoot.empty())
-    options.cacheRoot = colm::cacheRoot();
+    options.cacheRoot = colm::kernelCacheRoot();
   if (options.jobs <= 0)
     options.jobs = CpuInfo::host().threads;
 

@@ -1,0 +1,252 @@
+//===- Colmc.cpp - The compiler driver on graph files ---------------------===//
+//
+// graph file -> chain (parsed, verified, proven causal; differentiated for
+// --step train|eval) -> kernels (the lowered kernel program with its buffer
+// plan) -> source (every kernel rendered) -> binary (the artifact `colm run`
+// loads). Each phase can be the last (--compile-to) and each can be dumped
+// (--dump-phases-to).
+//
+//===----------------------------------------------------------------------===//
+#include "tools/colmc/Colmc.h"
+
+#include "compiler/Graph.h"
+#include "compiler/codegen/LowerToKernels.h"
+#include "compiler/codegen/cpu/CompileProgram.h"
+#include "compiler/codegen/cpu/GemmTuner.h"
+#include "passes/Passes.h"
+#include "runtime/File.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+#include <map>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+namespace colm {
+
+namespace {
+
+enum class Phase { Chain, Kernels, Source, Binary };
+
+cl::OptionCategory category("colmc options");
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<graph file .mlir>"),
+                               cl::Required, cl::cat(category));
+cl::opt<std::string> target("target", cl::desc("code generation target"),
+                            cl::init("cpu"), cl::cat(category));
+cl::opt<Phase> compileTo(
+    "compile-to", cl::desc("the last phase to run"), cl::init(Phase::Binary),
+    cl::values(
+        clEnumValN(Phase::Chain, "chain",
+                   "the chain dialect, verified and proven causal (after "
+                   "chain-autodiff for --step train|eval)"),
+        clEnumValN(Phase::Kernels, "kernels",
+                   "the kernel program: kernels, launches, buffer plan (JSON)"),
+        clEnumValN(Phase::Source, "source",
+                   "program.json and every kernel's C++ source in -o DIR"),
+        clEnumValN(Phase::Binary, "binary",
+                   "the artifact in -o DIR: program.json, kernels/*.cpp and "
+                   "*.so (runs with `colm run`)")),
+    cl::cat(category));
+cl::opt<std::string> output("o",
+                            cl::desc("output file (chain, kernels; '-' "
+                                     "is stdout) or directory (source, "
+                                     "binary)"),
+                            cl::value_desc("OUT"), cl::init("-"),
+                            cl::cat(category));
+cl::opt<std::string>
+    dumpPhasesTo("dump-phases-to",
+                 cl::desc("also write every phase reached into DIR"),
+                 cl::value_desc("DIR"), cl::cat(category));
+cl::opt<std::string> step("step",
+                          cl::desc("forward (the function as it is), train "
+                                   "(loss and gradients) or eval (losses)"),
+                          cl::init("forward"), cl::cat(category));
+cl::opt<std::string> chainLoss("chain-loss",
+                               cl::desc("train/eval: full, all or w1,...,wn"),
+                               cl::init("full"), cl::cat(category));
+cl::opt<unsigned> freezeChains("freeze-chains",
+                               cl::desc("train: chains 1..F get no gradient"),
+                               cl::init(0), cl::cat(category));
+cl::opt<int64_t> sequences("batch", cl::desc("sequences per run"), cl::init(1),
+                           cl::cat(category));
+cl::opt<int64_t> sequenceLength("seq", cl::desc("tokens per sequence"),
+                                cl::init(128), cl::cat(category));
+
+int fail(const std::string &message) {
+  llvm::errs() << "colmc: error: " << message << "\n";
+  return 1;
+}
+
+Status writeOut(const std::string &path, const std::string &text) {
+  if (path == "-") {
+    llvm::outs() << text;
+    return Status::ok();
+  }
+  return writeFileAtomic(path, text);
+}
+
+std::string moduleText(ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.print(os);
+  return text;
+}
+
+std::string kernelsJson(const codegen::KernelProgram &kp) {
+  JsonValue json = kp.program.toJson();
+  return writeJson(json) + "\n";
+}
+
+std::string mib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / (1 << 20));
+  return buf;
+}
+
+} // namespace
+
+int colmcMain(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerAsmPrinterCLOptions();
+  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "colmc: compiles a chain-dialect graph file (as `colm graph` writes "
+      "it)\nto the kernel program and the artifact that `colm run` loads.\n"
+      "\n  colmc model.mlir --step train --batch 8 --seq 256 -o model.colm\n"
+      "  colmc model.mlir --compile-to kernels      (the plan, as JSON)\n");
+  if (target != "cpu")
+    return fail("--target " + target +
+                ": only the cpu target exists yet (cuda is planned)");
+  if (step != "forward" && step != "train" && step != "eval")
+    return fail("--step " + step + ": choose forward, train or eval");
+  if (sequences < 1 || sequenceLength < 1)
+    return fail("--batch and --seq must be positive");
+  if (compileTo >= Phase::Source && output == "-")
+    return fail("-o DIR is needed for --compile-to source and binary");
+
+  MLIRContext context;
+  dsl::loadDialects(context);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  std::string errorMessage;
+  auto file = openInputFile(inputFile, &errorMessage);
+  if (!file)
+    return fail(errorMessage);
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1; // the diagnostic handler has printed where
+
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
+  std::string function = "forward";
+  if (step != "forward") {
+    chain::AutodiffOptions options;
+    options.chainLoss = chainLoss;
+    options.freezeChains = freezeChains;
+    options.lossOnly = step == "eval";
+    pm.addPass(chain::createAutodiff(options));
+    function = step == "train" ? "train_step" : "eval_step";
+  }
+  if (failed(pm.run(*module)))
+    return 1;
+  std::string chainText = moduleText(*module);
+  if (!dumpPhasesTo.empty()) {
+    if (Status s = makeDirectories(dumpPhasesTo); !s)
+      return fail(s.message());
+    if (Status s = writeFileAtomic(dumpPhasesTo + "/1-chain.mlir", chainText);
+        !s)
+      return fail(s.message());
+  }
+  if (compileTo == Phase::Chain) {
+    Status s = writeOut(output, chainText);
+    return s ? 0 : fail(s.message());
+  }
+
+  auto func = module->lookupSymbol<func::FuncOp>(function);
+  if (!func)
+    return fail(inputFile + " has no @" + function + " function");
+  codegen::LoweringOptions options;
+  options.sequences = sequences;
+  options.sequenceLength = sequenceLength;
+  codegen::cpu::VectorIsa isa = codegen::cpu::hostVectorIsa();
+  codegen::TuningCache tuning = codegen::TuningCache::forHost();
+  tuning.load();
+  options.gemmKnobs = [&](const codegen::ChainGemmSpec &spec) {
+    return codegen::cpu::chooseKnobs(spec, isa, &tuning);
+  };
+  auto lowered = codegen::lowerToKernels(func, options);
+  if (!lowered)
+    return fail(lowered.status().message());
+  codegen::KernelProgram &kp = *lowered;
+  std::map<std::string, int> kinds;
+  for (const codegen::KernelSpec &k : kp.specs)
+    ++kinds[codegen::kernelKind(k)];
+  std::string kindList;
+  for (auto &[k, n] : kinds)
+    kindList += (kindList.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+  llvm::errs() << "colmc: @" << function << " for " << sequences << " x "
+               << sequenceLength << " tokens: " << kp.specs.size()
+               << " kernels (" << kindList << "), "
+               << kp.program.launches.size() << " launches; peak activation "
+               << "memory " << mib(kp.program.arenaBytes) << " ("
+               << mib(kp.program.unplannedBytes()) << " without the plan)\n";
+  std::string json = kernelsJson(kp);
+  if (!dumpPhasesTo.empty())
+    if (Status s = writeFileAtomic(dumpPhasesTo + "/2-kernels.json", json); !s)
+      return fail(s.message());
+  if (compileTo == Phase::Kernels) {
+    Status s = writeOut(output, json);
+    return s ? 0 : fail(s.message());
+  }
+
+  auto writeSources = [&](const std::string &dir) -> Status {
+    COLM_TRY(makeDirectories(dir + "/kernels"));
+    for (const codegen::KernelSpec &k : kp.specs) {
+      KernelSource src = codegen::cpu::renderKernel(k, isa);
+      COLM_TRY(
+          writeFileAtomic(dir + "/kernels/" + src.name + ".cpp", src.source));
+    }
+    return saveProgram(kp.program, dir);
+  };
+  if (!dumpPhasesTo.empty())
+    if (Status s = writeSources(dumpPhasesTo + "/3-source"); !s)
+      return fail(s.message());
+  if (compileTo == Phase::Source) {
+    Status s = writeSources(output);
+    return s ? 0 : fail(s.message());
+  }
+
+  auto jit = CpuJit::create();
+  if (!jit)
+    return fail(jit.status().message());
+  auto libraries = codegen::cpu::compileProgram(kp, *jit);
+  if (!libraries)
+    return fail(libraries.status().message());
+  llvm::errs() << "colmc: " << jit->stats().summary() << "\n";
+  if (Status s = codegen::cpu::writeArtifact(kp, *libraries, output); !s)
+    return fail(s.message());
+  llvm::errs() << "colmc: wrote " << output
+               << " (run it with: colm run --artifact " << output
+               << " --model DIR --tokens ...)\n";
+  return 0;
+}
+
+} // namespace colm
