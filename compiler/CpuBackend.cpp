@@ -6,6 +6,7 @@
 #include "compiler/codegen/cpu/GemmTuner.h"
 #include "runtime/CpuInfo.h"
 
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 
@@ -53,6 +54,7 @@ std::string mib(double bytes) {
 
 Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                                        codegen::LoweringOptions options) {
+  auto start = std::chrono::steady_clock::now();
   HostCompiler &host = hostCompiler();
   std::lock_guard<std::mutex> lock(host.mutex);
   if (!host.jit && host.status.isOk()) {
@@ -85,7 +87,7 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
   char buf[160];
   std::snprintf(buf, sizeof buf,
                 "%zu kernels (%lld compiled in %.1f s), %zu launches, arena %s "
-                "(%s unplanned)",
+                "(%s without the plan)",
                 f.kernels.specs.size(),
                 static_cast<long long>(after.compiled - before.compiled),
                 after.compileSeconds - before.compileSeconds,
@@ -93,6 +95,9 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                 mib(double(f.kernels.program.arenaBytes)).c_str(),
                 mib(double(f.kernels.program.unplannedBytes())).c_str());
   f.summary = buf;
+  f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                            start)
+                  .count();
   return f;
 }
 

@@ -32,8 +32,10 @@ int kernelThreads();
 struct CompiledFunction {
   codegen::KernelProgram kernels;
   std::unique_ptr<CpuExecutor> executor;
-  /// "41 kernels: 41 cached ...; arena 120.5 MiB (unplanned 1.9 GiB)".
+  /// "41 kernels (0 compiled in 0.0 s), 343 launches, arena ...".
   std::string summary;
+  /// Wall time of lowering, compiling (or finding in the cache) and loading.
+  double seconds = 0;
 };
 
 /// Lowers, compiles and loads `func` for `options`' batch. The GEMM knobs
