@@ -2,6 +2,8 @@
 
 #include "runtime/Optimizer.h"
 
+#include "runtime/Parallel.h"
+
 #include <cmath>
 
 namespace colm {
@@ -213,19 +215,34 @@ Result<StepStats> Optimizer::step(TensorMap &params, const TensorMap &grads,
     g[i] = &git->second;
   }
 
-  StepStats stats;
-  double sumSq = 0;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    if (!g[i])
-      continue;
-    const std::vector<uint8_t> &mask = slots[i].mask;
-    const std::vector<float> &gd = g[i]->data;
-    for (size_t j = 0; j < gd.size(); ++j)
+  // Fixed chunks, each summed in order and the partial sums added in
+  // chunk order: the same bits whatever the number of threads.
+  struct Chunk {
+    size_t slot, begin, end;
+  };
+  constexpr size_t kChunk = size_t(1) << 16;
+  std::vector<Chunk> chunks;
+  for (size_t i = 0; i < slots.size(); ++i)
+    if (g[i])
+      for (size_t b = 0; b < g[i]->data.size(); b += kChunk)
+        chunks.push_back({i, b, std::min(g[i]->data.size(), b + kChunk)});
+  std::vector<double> partial(chunks.size(), 0.0);
+  parallelFor(chunks.size(), [&](size_t c) {
+    const Chunk &k = chunks[c];
+    const std::vector<uint8_t> &mask = slots[k.slot].mask;
+    const std::vector<float> &gd = g[k.slot]->data;
+    double sum = 0;
+    for (size_t j = k.begin; j < k.end; ++j)
       if (mask[j]) {
         double x = gd[j];
-        sumSq += x * x;
+        sum += x * x;
       }
-  }
+    partial[c] = sum;
+  });
+  StepStats stats;
+  double sumSq = 0;
+  for (double v : partial)
+    sumSq += v;
   stats.gradNorm = std::sqrt(sumSq);
   if (!std::isfinite(stats.gradNorm))
     return Status::error("optimizer step " + std::to_string(step) +
@@ -246,24 +263,24 @@ Result<StepStats> Optimizer::step(TensorMap &params, const TensorMap &grads,
   double bc1 = 1.0 - std::pow(cfg.beta1, t);
   double bc2 = 1.0 - std::pow(cfg.beta2, t);
 
-  for (size_t i = 0; i < slots.size(); ++i) {
-    if (!g[i])
-      continue;
-    Slot &s = slots[i];
+  // Every entry is updated on its own: chunks run on all cores.
+  parallelFor(chunks.size(), [&](size_t c) {
+    const Chunk &k = chunks[c];
+    Slot &s = slots[k.slot];
     double wd = s.decay ? cfg.weightDecay : 0.0;
-    std::vector<float> &pd = p[i]->data;
-    const std::vector<float> &gd = g[i]->data;
+    std::vector<float> &pd = p[k.slot]->data;
+    const std::vector<float> &gd = g[k.slot]->data;
     if (cfg.kind == OptimizerConfig::Sgd) {
-      for (size_t j = 0; j < pd.size(); ++j) {
+      for (size_t j = k.begin; j < k.end; ++j) {
         if (!s.mask[j])
           continue;
         double pj = pd[j];
         double gj = static_cast<double>(gd[j]) * scale;
         pd[j] = static_cast<float>(pj - lr * (gj + wd * pj));
       }
-      continue;
+      return;
     }
-    for (size_t j = 0; j < pd.size(); ++j) {
+    for (size_t j = k.begin; j < k.end; ++j) {
       if (!s.mask[j])
         continue;
       double pj = pd[j];
@@ -280,7 +297,7 @@ Result<StepStats> Optimizer::step(TensorMap &params, const TensorMap &grads,
       pj -= lr * mHat / (std::sqrt(vHat) + cfg.eps);
       pd[j] = static_cast<float>(pj);
     }
-  }
+  });
   return stats;
 }
 
