@@ -95,9 +95,9 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                 mib(double(f.kernels.program.arenaBytes)).c_str(),
                 mib(double(f.kernels.program.unplannedBytes())).c_str());
   f.summary = buf;
-  f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                            start)
-                  .count();
+  f.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return f;
 }
 
@@ -117,7 +117,8 @@ Status bindParams(CpuExecutor &executor, const TensorMap &params,
     if (it == params.end())
       return Status::error("the model has no parameter '" + b.name + "'");
     const Tensor &t = it->second;
-    if (t.shape == b.shape) {
+    std::vector<int64_t> shape = b.shapeAt(p.maxSizes);
+    if (t.shape == shape) {
       if (Status s = executor.bind(b.name, t.data.data(),
                                    static_cast<int64_t>(t.data.size()) * 4);
           !s)
@@ -125,23 +126,23 @@ Status bindParams(CpuExecutor &executor, const TensorMap &params,
       continue;
     }
     // The leading block of each dimension (a sub-model's prefix).
-    if (t.shape.size() != b.shape.size())
+    if (t.shape.size() != shape.size())
       return Status::error("parameter '" + b.name + "' is " +
                            formatShape(t.shape) + ", the program needs " +
-                           formatShape(b.shape));
+                           formatShape(shape));
     for (size_t d = 0; d < t.shape.size(); ++d)
-      if (b.shape[d] > t.shape[d])
+      if (shape[d] > t.shape[d])
         return Status::error("parameter '" + b.name + "' is " +
                              formatShape(t.shape) + ", smaller than the " +
-                             formatShape(b.shape) + " the program needs");
-    std::vector<float> &slice = owned.emplace_back(b.elements());
-    if (b.shape.size() == 1) {
-      std::copy(t.data.begin(), t.data.begin() + b.shape[0], slice.begin());
-    } else if (b.shape.size() == 2) {
-      for (int64_t r = 0; r < b.shape[0]; ++r)
+                             formatShape(shape) + " the program needs");
+    std::vector<float> &slice = owned.emplace_back(b.elements(p.maxSizes));
+    if (shape.size() == 1) {
+      std::copy(t.data.begin(), t.data.begin() + shape[0], slice.begin());
+    } else if (shape.size() == 2) {
+      for (int64_t r = 0; r < shape[0]; ++r)
         std::copy(t.data.begin() + r * t.shape[1],
-                  t.data.begin() + r * t.shape[1] + b.shape[1],
-                  slice.begin() + r * b.shape[1]);
+                  t.data.begin() + r * t.shape[1] + shape[1],
+                  slice.begin() + r * shape[1]);
     } else {
       return Status::error("parameter '" + b.name +
                            "': only 1-D and 2-D slices are supported");
@@ -176,12 +177,10 @@ Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
   COLM_TRY(bindParams(e, params, slices));
   COLM_TRY(e.run());
   COLM_ASSIGN_OR_RETURN(const void *data, e.output("result0"));
-  const ProgramBuffer &b =
-      e.program().buffers[e.program().findBuffer("result0")];
   Tensor logits;
-  logits.shape = b.shape;
+  COLM_ASSIGN_OR_RETURN(logits.shape, e.shapeOf("result0"));
   const float *values = static_cast<const float *>(data);
-  logits.data.assign(values, values + b.elements());
+  logits.data.assign(values, values + logits.numel());
   return logits;
 }
 

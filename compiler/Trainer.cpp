@@ -142,7 +142,6 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
   const Program &p = e.program();
   for (const std::string &name : outputNames) {
     COLM_ASSIGN_OR_RETURN(const void *data, e.output(name));
-    const ProgramBuffer &b = p.buffers[p.findBuffer(name)];
     if (name == "loss" || name.rfind("ce.", 0) == 0) {
       double v = *static_cast<const double *>(data);
       if (name == "loss")
@@ -152,9 +151,9 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
       continue;
     }
     Tensor t;
-    t.shape = b.shape;
+    COLM_ASSIGN_OR_RETURN(t.shape, e.shapeOf(name));
     const float *f = static_cast<const float *>(data);
-    t.data.assign(f, f + b.elements());
+    t.data.assign(f, f + t.numel());
     out.grads[name.substr(5)] = std::move(t);
   }
   return out;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 
 namespace colm {
 
@@ -83,7 +84,79 @@ bool parseName(const std::string &name, const Enum (&values)[N],
   return false;
 }
 
+JsonValue sizeJson(const SizeExpr &e, const std::vector<std::string> &vars) {
+  if (e.isConstant())
+    return JsonValue::integer(e.constant);
+  JsonValue o = JsonValue::object();
+  if (e.constant)
+    o.set("constant", JsonValue::integer(e.constant));
+  for (auto [v, k] : e.terms)
+    o.set(v >= 0 && v < static_cast<int>(vars.size()) ? vars[v] : "?",
+          JsonValue::integer(k));
+  return o;
+}
+
+/// An integer, or {"constant": c, "VARIABLE": coefficient, ...}.
+Result<SizeExpr> sizeFromJson(const JsonValue &v,
+                              const std::vector<std::string> &vars,
+                              const std::string &where) {
+  if (v.isInteger())
+    return SizeExpr(v.asInt());
+  if (!v.isObject())
+    return Status::error(where + " must be an integer or an object of "
+                                 "coefficients");
+  SizeExpr e;
+  for (size_t i = 0; i < v.keys().size(); ++i) {
+    const JsonValue &k = v.elements()[i];
+    if (!k.isInteger())
+      return Status::error(where + ": \"" + v.keys()[i] +
+                           "\" must be an integer");
+    if (v.keys()[i] == "constant") {
+      e.constant = k.asInt();
+      continue;
+    }
+    auto it = std::find(vars.begin(), vars.end(), v.keys()[i]);
+    if (it == vars.end())
+      return Status::error(where + ": unknown size \"" + v.keys()[i] + "\"");
+    if (k.asInt() <= 0)
+      return Status::error(where + ": the coefficient of \"" + v.keys()[i] +
+                           "\" must be positive");
+    e.terms.push_back({static_cast<int>(it - vars.begin()), k.asInt()});
+  }
+  std::sort(e.terms.begin(), e.terms.end());
+  return e;
+}
+
 } // namespace
+
+int64_t SizeExpr::eval(const std::vector<int64_t> &sizes) const {
+  int64_t v = constant;
+  for (auto [i, k] : terms)
+    v += k * (i >= 0 && i < static_cast<int>(sizes.size()) ? sizes[i] : 0);
+  return v;
+}
+
+SizeExpr SizeExpr::operator+(const SizeExpr &other) const {
+  SizeExpr r;
+  r.constant = constant + other.constant;
+  std::map<int, int64_t> sum;
+  for (auto [i, k] : terms)
+    sum[i] += k;
+  for (auto [i, k] : other.terms)
+    sum[i] += k;
+  for (auto [i, k] : sum)
+    r.terms.push_back({i, k});
+  return r;
+}
+
+SizeExpr SizeExpr::operator*(int64_t factor) const {
+  SizeExpr r;
+  r.constant = constant * factor;
+  if (factor != 0)
+    for (auto [i, k] : terms)
+      r.terms.push_back({i, k * factor});
+  return r;
+}
 
 const char *elementTypeName(ElementType type) {
   switch (type) {
@@ -115,11 +188,26 @@ const char *bufferRoleName(BufferRole role) {
   return "?";
 }
 
-int64_t ProgramBuffer::elements() const {
+std::vector<int64_t>
+ProgramBuffer::shapeAt(const std::vector<int64_t> &sizes) const {
+  std::vector<int64_t> s;
+  for (const SizeExpr &d : shape)
+    s.push_back(d.eval(sizes));
+  return s;
+}
+
+int64_t ProgramBuffer::elements(const std::vector<int64_t> &sizes) const {
   int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
+  for (const SizeExpr &d : shape)
+    n *= d.eval(sizes);
   return n;
+}
+
+int Program::findVariable(const std::string &name) const {
+  for (size_t i = 0; i < variables.size(); ++i)
+    if (variables[i] == name)
+      return static_cast<int>(i);
+  return -1;
 }
 
 int Program::findBuffer(const std::string &name) const {
@@ -133,13 +221,27 @@ int64_t Program::unplannedBytes() const {
   int64_t total = 0;
   for (const ProgramBuffer &b : buffers)
     if (b.inArena())
-      total += b.bytes();
+      total += b.bytes(maxSizes);
   return total;
 }
 
 Status Program::validate() const {
   if (arenaBytes < 0)
     return Status::error("the arena size is negative");
+  if (variables.size() != maxSizes.size())
+    return Status::error("every size needs a maximum");
+  for (size_t i = 0; i < maxSizes.size(); ++i)
+    if (maxSizes[i] < 1 || maxSizes[i] > (int64_t(1) << 32))
+      return Status::error("size '" + variables[i] + "' has maximum " +
+                           std::to_string(maxSizes[i]));
+  auto exprOk = [&](const SizeExpr &e) {
+    for (auto [v, k] : e.terms)
+      if (v < 0 || v >= static_cast<int>(variables.size()) || k <= 0 ||
+          k > (int64_t(1) << 32))
+        return false;
+    return e.constant >= -(int64_t(1) << 40) &&
+           e.constant <= (int64_t(1) << 40);
+  };
   for (size_t i = 0; i < kernels.size(); ++i)
     if (kernels[i].name.empty() || kernels[i].symbol.empty() ||
         kernels[i].name.find_first_of("/\\") != std::string::npos ||
@@ -149,25 +251,26 @@ Status Program::validate() const {
   for (size_t i = 0; i < buffers.size(); ++i) {
     const ProgramBuffer &b = buffers[i];
     std::string what = "buffer " + std::to_string(i) + " '" + b.name + "'";
-    for (int64_t d : b.shape)
-      if (d < 0 || d > (int64_t(1) << 40))
+    for (const SizeExpr &d : b.shape)
+      if (!exprOk(d) || d.constant < 0 || d.eval(maxSizes) > (int64_t(1) << 40))
         return Status::error(what + " has a dimension out of range");
-    if (b.elements() > (int64_t(1) << 40))
+    if (b.elements(maxSizes) > (int64_t(1) << 40))
       return Status::error(what + " is too large");
     if (b.isView()) {
       if (!b.produced() || b.viewOf >= static_cast<int>(buffers.size()) ||
           buffers[b.viewOf].isView() || !buffers[b.viewOf].produced() ||
           buffers[b.viewOf].type != b.type || b.viewElement < 0 ||
-          b.viewElement > buffers[b.viewOf].elements() - b.elements())
+          b.viewElement >
+              buffers[b.viewOf].elements(maxSizes) - b.elements(maxSizes))
         return Status::error(what + " is not a view inside another buffer");
       continue;
     }
     if (b.inArena() && (b.offset < 0 || b.offset % 64 != 0 ||
-                        b.offset > arenaBytes - b.bytes()))
+                        b.offset > arenaBytes - b.bytes(maxSizes)))
       return Status::error(what + " does not lie in the arena (offset " +
                            std::to_string(b.offset) + ", " +
-                           std::to_string(b.bytes()) + " bytes, arena " +
-                           std::to_string(arenaBytes) + ")");
+                           std::to_string(b.bytes(maxSizes)) +
+                           " bytes, arena " + std::to_string(arenaBytes) + ")");
   }
   for (size_t i = 0; i < launches.size(); ++i) {
     const ProgramLaunch &l = launches[i];
@@ -187,12 +290,15 @@ Status Program::validate() const {
         return Status::error(what + " has an argument field at offset " +
                              std::to_string(a.offset) + " outside its " +
                              std::to_string(l.argBytes) + "-byte struct");
+      if (!exprOk(a.element) || !exprOk(a.intValue))
+        return Status::error(what + " has a size expression out of range");
       if (a.kind != ProgramArg::Kind::Pointer)
         continue;
       if (a.buffer < -1 || a.buffer >= static_cast<int>(buffers.size()))
         return Status::error(what + " points at a buffer out of range");
       if (a.buffer >= 0 &&
-          (a.element < 0 || a.element > buffers[a.buffer].elements()))
+          (a.element.constant < 0 ||
+           a.element.eval(maxSizes) > buffers[a.buffer].elements(maxSizes)))
         return Status::error(what + " points past the end of buffer '" +
                              buffers[a.buffer].name + "'");
     }
@@ -210,6 +316,10 @@ JsonValue Program::toJson() const {
   for (const auto &[k, v] : sizes)
     sizeObject.set(k, JsonValue::integer(v));
   root.set("sizes", std::move(sizeObject));
+  JsonValue vars = JsonValue::object();
+  for (size_t i = 0; i < variables.size(); ++i)
+    vars.set(variables[i], JsonValue::integer(maxSizes[i]));
+  root.set("dynamic_sizes", std::move(vars));
   root.set("arena_bytes", JsonValue::integer(arenaBytes));
   JsonValue ks = JsonValue::array();
   for (const ProgramKernel &k : kernels) {
@@ -226,8 +336,8 @@ JsonValue Program::toJson() const {
     o.set("role", JsonValue::string(bufferRoleName(b.role)));
     o.set("type", JsonValue::string(elementTypeName(b.type)));
     JsonValue shape = JsonValue::array();
-    for (int64_t d : b.shape)
-      shape.push(JsonValue::integer(d));
+    for (const SizeExpr &d : b.shape)
+      shape.push(sizeJson(d, variables));
     o.set("shape", std::move(shape));
     if (b.inArena())
       o.set("offset", JsonValue::integer(b.offset));
@@ -257,10 +367,10 @@ JsonValue Program::toJson() const {
       switch (a.kind) {
       case ProgramArg::Kind::Pointer:
         f.set("buffer", JsonValue::integer(a.buffer));
-        f.set("element", JsonValue::integer(a.element));
+        f.set("element", sizeJson(a.element, variables));
         break;
       case ProgramArg::Kind::Int:
-        f.set("value", JsonValue::integer(a.intValue));
+        f.set("value", sizeJson(a.intValue, variables));
         break;
       case ProgramArg::Kind::Float:
         f.set("value", JsonValue::number(a.floatValue));
@@ -301,6 +411,18 @@ Result<Program> Program::fromJson(const JsonValue &json,
                          "\" must be an integer");
       p.sizes[sizes->keys()[i]] = v.asInt();
     }
+  const JsonValue *vars = json.find("dynamic_sizes");
+  if (vars && !vars->isObject())
+    return top.error("\"dynamic_sizes\" must be an object");
+  if (vars)
+    for (size_t i = 0; i < vars->keys().size(); ++i) {
+      const JsonValue &v = vars->elements()[i];
+      if (!v.isInteger())
+        return top.error("the maximum of size \"" + vars->keys()[i] +
+                         "\" must be an integer");
+      p.variables.push_back(vars->keys()[i]);
+      p.maxSizes.push_back(v.asInt());
+    }
   const JsonValue *ks = top.array("kernels");
   const JsonValue *bs = top.array("buffers");
   const JsonValue *ls = top.array("launches");
@@ -333,9 +455,9 @@ Result<Program> Program::fromJson(const JsonValue &json,
     if (!parseName(type, types, elementTypeName, b.type))
       return r.error("unknown element type \"" + type + "\"");
     for (const JsonValue &d : shape->elements()) {
-      if (!d.isInteger())
-        return r.error("\"shape\" must hold integers");
-      b.shape.push_back(d.asInt());
+      COLM_ASSIGN_OR_RETURN(SizeExpr e,
+                            sizeFromJson(d, p.variables, r.where + ".shape"));
+      b.shape.push_back(e);
     }
     if (b.produced() && bs->elements()[i].find("view_of")) {
       int64_t base = r.integer("view_of");
@@ -382,10 +504,20 @@ Result<Program> Program::fromJson(const JsonValue &json,
         if (buffer < -1 || buffer > std::numeric_limits<int>::max())
           return f.error("buffer index out of range");
         a.buffer = static_cast<int>(buffer);
-        a.element = f.integer("element");
+        if (const JsonValue *e = (*args)[j].find("element")) {
+          COLM_ASSIGN_OR_RETURN(
+              a.element, sizeFromJson(*e, p.variables, f.where + ".element"));
+        } else {
+          return f.error("missing \"element\"");
+        }
       } else if (kind == "int") {
         a.kind = ProgramArg::Kind::Int;
-        a.intValue = f.integer("value");
+        if (const JsonValue *e = (*args)[j].find("value")) {
+          COLM_ASSIGN_OR_RETURN(
+              a.intValue, sizeFromJson(*e, p.variables, f.where + ".value"));
+        } else {
+          return f.error("missing \"value\"");
+        }
       } else if (kind == "float") {
         a.kind = ProgramArg::Kind::Float;
         a.floatValue = f.number("value");

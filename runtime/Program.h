@@ -25,6 +25,29 @@
 
 namespace colm {
 
+/// constant + sum of coefficient x size: a dimension, a count or an offset
+/// that depends on the sizes a program runs at (the tokens of a decode step,
+/// the length of a cache). Coefficients are positive, so a value at sizes no
+/// larger than the program's maxima is no larger than at the maxima.
+struct SizeExpr {
+  int64_t constant = 0;
+  /// (index into Program::variables, coefficient), by index.
+  std::vector<std::pair<int, int64_t>> terms;
+
+  SizeExpr() = default;
+  SizeExpr(int64_t c) : constant(c) {}
+  static SizeExpr variable(int index) {
+    SizeExpr e;
+    e.terms.push_back({index, 1});
+    return e;
+  }
+  bool isConstant() const { return terms.empty(); }
+  int64_t eval(const std::vector<int64_t> &sizes) const;
+  SizeExpr operator+(const SizeExpr &other) const;
+  SizeExpr operator*(int64_t factor) const;
+  bool operator==(const SizeExpr &) const = default;
+};
+
 enum class ElementType { F32, I32, F64 };
 const char *elementTypeName(ElementType type);
 int64_t elementBytes(ElementType type);
@@ -42,7 +65,7 @@ struct ProgramBuffer {
   std::string name;
   BufferRole role = BufferRole::Temporary;
   ElementType type = ElementType::F32;
-  std::vector<int64_t> shape;
+  std::vector<SizeExpr> shape;
   /// Byte offset in the arena (Temporary and Output), a multiple of 64.
   int64_t offset = -1;
   /// A view: the memory of buffer `viewOf` (of the same element type, not a
@@ -50,8 +73,11 @@ struct ProgramBuffer {
   int viewOf = -1;
   int64_t viewElement = 0;
 
-  int64_t elements() const;
-  int64_t bytes() const { return elements() * elementBytes(type); }
+  std::vector<int64_t> shapeAt(const std::vector<int64_t> &sizes) const;
+  int64_t elements(const std::vector<int64_t> &sizes) const;
+  int64_t bytes(const std::vector<int64_t> &sizes) const {
+    return elements(sizes) * elementBytes(type);
+  }
   bool isView() const { return viewOf >= 0; }
   /// Has memory of its own in the arena.
   bool inArena() const {
@@ -72,8 +98,8 @@ struct ProgramArg {
   int64_t offset = 0;
   /// Pointer: &buffer[element] (buffer -1: a null pointer).
   int buffer = -1;
-  int64_t element = 0;
-  int64_t intValue = 0;
+  SizeExpr element;
+  SizeExpr intValue;
   double floatValue = 0;
 };
 
@@ -106,14 +132,19 @@ struct Program {
   int64_t arenaBytes = 0;
   /// The sizes it was compiled for ("sequences", "sequence_length", ...).
   std::map<std::string, int64_t> sizes;
+  /// The sizes chosen at run time (none for a program of fixed shapes) and
+  /// the largest value of each, which the arena is planned for.
+  std::vector<std::string> variables;
+  std::vector<int64_t> maxSizes;
 
   /// -1 when there is none of that name.
   int findBuffer(const std::string &name) const;
-  /// Every index, offset and field in range; arena buffers inside the arena;
-  /// argument fields inside their struct.
+  int findVariable(const std::string &name) const;
+  /// Every index, offset and field in range; arena buffers inside the arena
+  /// at the maxima; argument fields inside their struct.
   Status validate() const;
-  /// Most bytes live in the arena at once (its size) and the total of every
-  /// buffer there were no plan (the sum of all arena buffers).
+  /// The arena's size without a plan: the sum of every arena buffer at the
+  /// maxima.
   int64_t unplannedBytes() const;
 
   JsonValue toJson() const;

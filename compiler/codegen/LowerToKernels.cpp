@@ -36,7 +36,7 @@ std::vector<int64_t> ratiosOf(BlocksAttr blocks) {
 /// A value's memory: a buffer and the first element.
 struct Ref {
   int buffer = -1;
-  int64_t element = 0;
+  SizeExpr element;
 };
 
 /// One launch under construction.
@@ -44,15 +44,15 @@ struct LaunchBuilder {
   ProgramLaunch launch;
   std::vector<int> reads;
 
-  void pointer(size_t offset, Ref ref, int64_t element = 0) {
+  void pointer(size_t offset, Ref ref, SizeExpr element = 0) {
     ProgramArg a;
     a.kind = ProgramArg::Kind::Pointer;
     a.offset = static_cast<int64_t>(offset);
     a.buffer = ref.buffer;
-    a.element = ref.buffer >= 0 ? ref.element + element : 0;
+    a.element = ref.buffer >= 0 ? ref.element + element : SizeExpr(0);
     launch.args.push_back(a);
   }
-  void integer(size_t offset, int64_t v) {
+  void integer(size_t offset, SizeExpr v) {
     ProgramArg a;
     a.kind = ProgramArg::Kind::Int;
     a.offset = static_cast<int64_t>(offset);
@@ -85,25 +85,48 @@ private:
                          ": " + what);
   }
 
-  std::vector<int64_t> shapeOf(Type type) {
-    auto t = cast<RankedTensorType>(type);
-    std::vector<int64_t> shape;
+  /// A value's shape: static dimensions from its type, the dynamic one (the
+  /// first) from the arguments' sizes through the ops: chain.append adds its
+  /// operands' rows, every other op has the rows of its first operand with
+  /// dynamic rows.
+  std::vector<SizeExpr> shapeOf(Value v) {
+    auto it = shapes.find(v);
+    if (it != shapes.end())
+      return it->second;
+    auto t = cast<RankedTensorType>(v.getType());
+    SizeExpr dynamic = rows;
+    if (Operation *op = v.getDefiningOp()) {
+      if (auto a = dyn_cast<AppendOp>(op)) {
+        dynamic = shapeOf(a.getPast())[0] + shapeOf(a.getRows())[0];
+      } else {
+        for (Value o : op->getOperands()) {
+          auto ot = dyn_cast<RankedTensorType>(o.getType());
+          if (ot && ot.getRank() > 0 && ot.isDynamicDim(0)) {
+            dynamic = shapeOf(o)[0];
+            break;
+          }
+        }
+      }
+    }
+    std::vector<SizeExpr> shape;
     for (int64_t d : t.getShape())
-      shape.push_back(ShapedType::isDynamic(d) ? rows : d);
+      shape.push_back(ShapedType::isDynamic(d) ? dynamic : SizeExpr(d));
+    shapes[v] = shape;
     return shape;
   }
-  int64_t rowsOf(Value v) {
-    auto t = cast<RankedTensorType>(v.getType());
-    if (t.getRank() == 0)
-      return 1;
-    int64_t r = 1;
-    for (int64_t i = 0; i + 1 < t.getRank(); ++i)
-      r *= ShapedType::isDynamic(t.getDimSize(i)) ? rows : t.getDimSize(i);
+  /// The rows of a row-major tensor: all but its last dimension (one of
+  /// them dynamic at most).
+  SizeExpr rowsOf(Value v) {
+    std::vector<SizeExpr> shape = shapeOf(v);
+    SizeExpr r = 1;
+    for (size_t i = 0; i + 1 < shape.size(); ++i)
+      r = r.isConstant() ? shape[i] * r.constant : r * shape[i].constant;
     return r;
   }
+  int64_t atMax(const SizeExpr &e) { return e.eval(kp.program.maxSizes); }
 
   int addBuffer(std::string name, BufferRole role, ElementType type,
-                std::vector<int64_t> shape) {
+                std::vector<SizeExpr> shape) {
     ProgramBuffer b;
     b.name = std::move(name);
     b.role = role;
@@ -115,7 +138,7 @@ private:
     return static_cast<int>(kp.program.buffers.size() - 1);
   }
   Ref temporary(const std::string &name, ElementType type,
-                std::vector<int64_t> shape) {
+                std::vector<SizeExpr> shape) {
     return {addBuffer(name, BufferRole::Temporary, type, std::move(shape)), 0};
   }
   /// The memory of an op's result, made on first use.
@@ -127,8 +150,7 @@ private:
     ElementType type = t.getRank() == 0                   ? ElementType::F64
                        : t.getElementType().isInteger(32) ? ElementType::I32
                                                           : ElementType::F32;
-    Ref r = temporary("%" + std::to_string(nextValue++), type,
-                      shapeOf(v.getType()));
+    Ref r = temporary("%" + std::to_string(nextValue++), type, shapeOf(v));
     values[v] = r;
     return r;
   }
@@ -187,7 +209,7 @@ private:
   }
 
   void gemm(ChainGemmSpec spec, Ref a, int64_t lda, Ref b, int64_t ldb, Ref c,
-            int64_t ldc, int64_t m, int64_t n, int64_t k, bool zeroC,
+            int64_t ldc, SizeExpr m, SizeExpr n, SizeExpr k, bool zeroC,
             const std::string &label) {
     if (options.gemmKnobs)
       spec.knobs = options.gemmKnobs(spec);
@@ -203,12 +225,12 @@ private:
     lb.integer(offsetof(ColmGemmArgs, ldc), ldc);
     if (zeroC)
       lb.launch.zero.push_back(c.buffer);
-    double dynamic = spec.m < 0 ? m : spec.k < 0 ? k : 1;
+    double dynamic = double(spec.m < 0 ? atMax(m) : spec.k < 0 ? atMax(k) : 1);
     emit(spec, std::move(lb), sizeof(ColmGemmArgs), label,
          2 * spec.multiplyAddsPerRow() * dynamic);
   }
 
-  void copy(const CopySpec &spec, Ref x, Ref y, int64_t copyRows,
+  void copy(const CopySpec &spec, Ref x, Ref y, SizeExpr copyRows,
             const std::string &label) {
     LaunchBuilder lb;
     lb.pointer(offsetof(ColmCopyArgs, x), x);
@@ -229,6 +251,7 @@ private:
   int64_t rows;
   KernelProgram kp;
   llvm::DenseMap<Value, Ref> values;
+  llvm::DenseMap<Value, std::vector<SizeExpr>> shapes;
   std::map<std::string, int> params;
   std::vector<int64_t> firstUse, lastUse;
   Ref positionsRef;
@@ -252,15 +275,38 @@ Result<KernelProgram> Lowering::run() {
   kp.program.function = func.getName().str();
   kp.program.sizes["sequences"] = options.sequences;
   kp.program.sizes["sequence_length"] = options.sequenceLength;
+  for (const auto &[name, max] : options.dynamicSizes) {
+    kp.program.variables.push_back(name);
+    kp.program.maxSizes.push_back(max);
+  }
+  if (!options.dynamicSizes.empty() && options.sequences != 1)
+    return Status::error("lowering " + func.getName().str() +
+                         ": dynamic sizes need a batch of one sequence");
   for (BlockArgument arg : func.getArguments()) {
     auto t = dyn_cast<RankedTensorType>(arg.getType());
-    if (!t || !t.getElementType().isInteger(32))
-      return Status::error("lowering " + func.getName().str() +
-                           ": only i32 token arguments are supported, "
-                           "argument " +
-                           std::to_string(arg.getArgNumber()) + " is not one");
-    values[arg] = {addBuffer("arg" + std::to_string(arg.getArgNumber()),
-                             BufferRole::Input, ElementType::I32, shapeOf(t)),
+    unsigned i = arg.getArgNumber();
+    bool ids = t && t.getElementType().isInteger(32);
+    if (!t || t.getRank() < 1 || (!ids && !t.getElementType().isF32()))
+      return Status::error("lowering " + func.getName().str() + ": argument " +
+                           std::to_string(i) + " is not an i32 or f32 tensor");
+    std::vector<SizeExpr> shape;
+    for (int64_t d : t.getShape())
+      shape.push_back(d);
+    if (t.isDynamicDim(0)) {
+      shape[0] = rows;
+      if (i < options.argumentSizes.size() &&
+          !options.argumentSizes[i].empty()) {
+        int v = kp.program.findVariable(options.argumentSizes[i]);
+        if (v < 0)
+          return Status::error("lowering: argument " + std::to_string(i) +
+                               " has the unknown size '" +
+                               options.argumentSizes[i] + "'");
+        shape[0] = SizeExpr::variable(v);
+      }
+    }
+    shapes[arg] = shape;
+    values[arg] = {addBuffer("arg" + std::to_string(i), BufferRole::Input,
+                             ids ? ElementType::I32 : ElementType::F32, shape),
                    0};
   }
   // The sub-model losses that a chain.weighted_sum adds share one array, so
@@ -283,11 +329,8 @@ Result<KernelProgram> Lowering::run() {
           return error(&op, "returning an argument or a parameter is not "
                             "supported");
         std::string outName = name ? name.str() : "result" + std::to_string(i);
-        std::vector<int64_t> shape = shapeOf(v.getType());
-        int64_t elements = 1;
-        for (int64_t d : shape)
-          elements *= d;
-        if (r.element == 0 && base.elements() == elements &&
+        std::vector<SizeExpr> shape = shapeOf(v);
+        if (r.element == SizeExpr(0) && base.shape == shape &&
             base.role == BufferRole::Temporary && !base.isView()) {
           base.role = BufferRole::Output;
           base.name = outName;
@@ -297,7 +340,7 @@ Result<KernelProgram> Lowering::run() {
           kp.program.buffers[whole].role = BufferRole::Output;
           int view = addBuffer(outName, BufferRole::Output, base.type, shape);
           kp.program.buffers[view].viewOf = whole;
-          kp.program.buffers[view].viewElement = r.element;
+          kp.program.buffers[view].viewElement = r.element.constant;
         }
       }
       continue;
@@ -315,7 +358,7 @@ Result<KernelProgram> Lowering::run() {
 
 Status Lowering::lowerParam(ParamOp op) {
   std::string name = op.getName().str();
-  std::vector<int64_t> shape = shapeOf(op.getType());
+  std::vector<SizeExpr> shape = shapeOf(op.getResult());
   auto it = params.find(name);
   if (it != params.end()) {
     if (kp.program.buffers[it->second].shape != shape)
@@ -353,10 +396,10 @@ Status Lowering::lowerOp(Operation *op) {
       .Case([&](EmbedGradOp g) -> Status {
         COLM_ASSIGN_OR_RETURN(Ref dy, in(g.getDy()));
         COLM_ASSIGN_OR_RETURN(Ref tokens, in(g.getTokens()));
-        std::vector<int64_t> shape = shapeOf(g.getType());
+        std::vector<SizeExpr> shape = shapeOf(g.getResult());
         EmbedSpec spec;
-        spec.vocab = shape[0];
-        spec.width = shape[1];
+        spec.vocab = shape[0].constant;
+        spec.width = shape[1].constant;
         spec.backward = true;
         if (auto from = g.getFromChain(); from && *from > 1)
           if (LayoutAttr layout = getLayout(g.getType()))
@@ -520,6 +563,21 @@ Status Lowering::lowerOp(Operation *op) {
       })
       .Case([&](AttentionOp a) { return lowerAttention(a); })
       .Case([&](AttentionGradOp a) { return lowerAttentionGrad(a); })
+      .Case([&](AppendOp a) -> Status {
+        COLM_ASSIGN_OR_RETURN(Ref past, in(a.getPast()));
+        COLM_ASSIGN_OR_RETURN(Ref more, in(a.getRows()));
+        int64_t w = lastDim(a.getType());
+        CopySpec spec;
+        spec.width = w;
+        spec.srcStride = w;
+        spec.dstStride = w;
+        Ref y = result(a.getResult());
+        copy(spec, past, y, rowsOf(a.getPast()), label);
+        Ref tail = y;
+        tail.element = y.element + rowsOf(a.getPast()) * w;
+        copy(spec, more, tail, rowsOf(a.getRows()), label);
+        return Status::ok();
+      })
       .Case([&](PrefixOp p) -> Status {
         COLM_ASSIGN_OR_RETURN(Ref x, in(p.getX()));
         int64_t width = lastDim(p.getX().getType()),
@@ -570,7 +628,7 @@ Status Lowering::lowerOp(Operation *op) {
         spec.width = cols;
         spec.srcStride = wt.getDimSize(1);
         spec.dstStride = cols;
-        copy(spec, {w.buffer, w.element + r0 * wt.getDimSize(1)},
+        copy(spec, {w.buffer, w.element + SizeExpr(r0 * wt.getDimSize(1))},
              result(b.getResult()), r1 - r0, label);
         return Status::ok();
       })
@@ -579,7 +637,7 @@ Status Lowering::lowerOp(Operation *op) {
         for (auto [i, v] : llvm::enumerate(w.getInputs())) {
           COLM_ASSIGN_OR_RETURN(Ref r, in(v));
           if (r.buffer != first.buffer ||
-              r.element != first.element + static_cast<int64_t>(i))
+              !(r.element == first.element + SizeExpr(static_cast<int64_t>(i))))
             return error(w, "the inputs must be distinct losses that "
                             "nothing else sums");
         }
@@ -606,17 +664,21 @@ Status Lowering::lowerAttention(AttentionOp a) {
   COLM_ASSIGN_OR_RETURN(Ref q, operand(a, a.getQ()));
   COLM_ASSIGN_OR_RETURN(Ref k, operand(a, a.getK()));
   COLM_ASSIGN_OR_RETURN(Ref v, operand(a, a.getV()));
-  if (rowsOf(a.getQ()) != rows || rowsOf(a.getK()) != rows)
-    return error(a, "only attention over the batch's own tokens (no key/value "
-                    "cache) is supported yet");
+  SizeExpr tq = rowsOf(a.getQ()), tk = rowsOf(a.getK());
+  bool batched = options.sequences > 1;
+  if (batched && (!(tq == SizeExpr(rows)) || !(tk == SizeExpr(rows))))
+    return error(a, "attention over a key/value cache needs a batch of one "
+                    "sequence");
   AttentionSpec spec;
   spec.numHeads = a.getNumHeads();
   spec.numKvHeads = a.getNumKvHeads();
   spec.headDim = a.getHeadDim();
   spec.mapping =
       a.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
-  int64_t T = options.sequenceLength, ldq = lastDim(a.getQ().getType()),
-          ldk = lastDim(a.getK().getType());
+  int64_t ldq = lastDim(a.getQ().getType()), ldk = lastDim(a.getK().getType());
+  // A batch of equal sequences: one launch each; else tq and tk as given.
+  SizeExpr T = batched ? SizeExpr(options.sequenceLength) : tq;
+  SizeExpr TK = batched ? SizeExpr(options.sequenceLength) : tk;
   Ref out = result(a.getResult());
   Ref lse = temporary("lse." + std::to_string(nextValue++), ElementType::F32,
                       {options.sequences, spec.numHeads, T});
@@ -624,17 +686,18 @@ Status Lowering::lowerAttention(AttentionOp a) {
   // One launch per sequence: attention stays within it.
   for (int64_t s = 0; s < options.sequences; ++s) {
     LaunchBuilder lb;
-    lb.pointer(offsetof(ColmAttentionArgs, q), q, s * T * ldq);
-    lb.pointer(offsetof(ColmAttentionArgs, k), k, s * T * ldk);
-    lb.pointer(offsetof(ColmAttentionArgs, v), v, s * T * ldk);
-    lb.pointer(offsetof(ColmAttentionArgs, out), out, s * T * ldq);
-    lb.pointer(offsetof(ColmAttentionArgs, lse), lse, s * spec.numHeads * T);
+    lb.pointer(offsetof(ColmAttentionArgs, q), q, T * (s * ldq));
+    lb.pointer(offsetof(ColmAttentionArgs, k), k, TK * (s * ldk));
+    lb.pointer(offsetof(ColmAttentionArgs, v), v, TK * (s * ldk));
+    lb.pointer(offsetof(ColmAttentionArgs, out), out, T * (s * ldq));
+    lb.pointer(offsetof(ColmAttentionArgs, lse), lse, T * (s * spec.numHeads));
     lb.integer(offsetof(ColmAttentionArgs, tq), T);
-    lb.integer(offsetof(ColmAttentionArgs, tk), T);
+    lb.integer(offsetof(ColmAttentionArgs, tk), TK);
     lb.integer(offsetof(ColmAttentionArgs, ldq), ldq);
     lb.integer(offsetof(ColmAttentionArgs, ldk), ldk);
     // Scores and the weighted sum: 2 x T(T+1)/2 x head_dim per head.
-    double flops = 2.0 * spec.numHeads * spec.headDim * T * (T + 1);
+    double t = double(atMax(T));
+    double flops = 2.0 * spec.numHeads * spec.headDim * t * (t + 1);
     emit(spec, std::move(lb), sizeof(ColmAttentionArgs), label, flops);
   }
   attentions.push_back({a, out, lse});
@@ -662,27 +725,31 @@ Status Lowering::lowerAttentionGrad(AttentionGradOp g) {
   spec.headDim = g.getHeadDim();
   spec.mapping =
       g.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
-  int64_t T = options.sequenceLength, ldq = lastDim(g.getQ().getType()),
-          ldk = lastDim(g.getK().getType());
+  if (options.sequences == 1 && !(rowsOf(g.getQ()) == rowsOf(g.getK())))
+    return error(g, "the gradient of attention over a cache is not supported");
+  SizeExpr T = options.sequences > 1 ? SizeExpr(options.sequenceLength)
+                                     : rowsOf(g.getQ());
+  int64_t ldq = lastDim(g.getQ().getType()), ldk = lastDim(g.getK().getType());
   Ref dq = result(g.getDq()), dk = result(g.getDk()), dv = result(g.getDv());
   std::string label = labelOf(g);
   for (int64_t s = 0; s < options.sequences; ++s) {
     LaunchBuilder lb;
-    lb.pointer(offsetof(ColmAttentionGradArgs, q), q, s * T * ldq);
-    lb.pointer(offsetof(ColmAttentionGradArgs, k), k, s * T * ldk);
-    lb.pointer(offsetof(ColmAttentionGradArgs, v), v, s * T * ldk);
-    lb.pointer(offsetof(ColmAttentionGradArgs, out), saved->out, s * T * ldq);
-    lb.pointer(offsetof(ColmAttentionGradArgs, dout), dout, s * T * ldq);
+    lb.pointer(offsetof(ColmAttentionGradArgs, q), q, T * (s * ldq));
+    lb.pointer(offsetof(ColmAttentionGradArgs, k), k, T * (s * ldk));
+    lb.pointer(offsetof(ColmAttentionGradArgs, v), v, T * (s * ldk));
+    lb.pointer(offsetof(ColmAttentionGradArgs, out), saved->out, T * (s * ldq));
+    lb.pointer(offsetof(ColmAttentionGradArgs, dout), dout, T * (s * ldq));
     lb.pointer(offsetof(ColmAttentionGradArgs, lse), saved->lse,
-               s * spec.numHeads * T);
-    lb.pointer(offsetof(ColmAttentionGradArgs, dq), dq, s * T * ldq);
-    lb.pointer(offsetof(ColmAttentionGradArgs, dk), dk, s * T * ldk);
-    lb.pointer(offsetof(ColmAttentionGradArgs, dv), dv, s * T * ldk);
+               T * (s * spec.numHeads));
+    lb.pointer(offsetof(ColmAttentionGradArgs, dq), dq, T * (s * ldq));
+    lb.pointer(offsetof(ColmAttentionGradArgs, dk), dk, T * (s * ldk));
+    lb.pointer(offsetof(ColmAttentionGradArgs, dv), dv, T * (s * ldk));
     lb.integer(offsetof(ColmAttentionGradArgs, tq), T);
     lb.integer(offsetof(ColmAttentionGradArgs, tk), T);
     lb.integer(offsetof(ColmAttentionGradArgs, ldq), ldq);
     lb.integer(offsetof(ColmAttentionGradArgs, ldk), ldk);
-    double flops = 2.0 * 2.5 * spec.numHeads * spec.headDim * T * (T + 1);
+    double t = double(atMax(T));
+    double flops = 2.0 * 2.5 * spec.numHeads * spec.headDim * t * (t + 1);
     emit(spec, std::move(lb), sizeof(ColmAttentionGradArgs), label, flops);
   }
   return Status::ok();
@@ -741,7 +808,7 @@ Status Lowering::lowerLmHead(LmHeadOp h) {
     return Status::ok();
   }
   COLM_ASSIGN_OR_RETURN(Ref tg, operand(h, targets));
-  int64_t n = rowsOf(h.getX());
+  SizeExpr n = rowsOf(h.getX());
   // Without gradients the kernel still writes dX and dW: scratch.
   Ref dx = gradX ? result(gradX.getResult())
                  : temporary("dx.scratch." + std::to_string(nextValue++),
@@ -752,7 +819,7 @@ Status Lowering::lowerLmHead(LmHeadOp h) {
                              ElementType::F32, {vocab, used});
   int64_t lddw = gradW ? width : used;
   Ref workspace = temporary("xent.workspace." + std::to_string(nextValue++),
-                            ElementType::F64, {3 * n});
+                            ElementType::F64, {n * 3});
   Ref loss = result(losses[0].getResult());
   CrossEntropySpec spec;
   spec.vocab = vocab;
@@ -789,7 +856,7 @@ Status Lowering::lowerLmHead(LmHeadOp h) {
     else
       lb.launch.zero.push_back(dw.buffer);
     // Rows: logits and dX; vocab: the logits again and dW.
-    double flops = 2.0 * 2 * n * vocab * used;
+    double flops = 2.0 * 2 * double(atMax(n)) * vocab * used;
     emit(spec, std::move(lb), sizeof(ColmCrossEntropyArgs),
          label +
              (phase == CrossEntropyPhase::Rows ? " xent rows" : " xent vocab"),
@@ -823,7 +890,8 @@ void Lowering::planBuffers() {
       order.push_back(static_cast<int>(i));
     }
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    return buffers[a].bytes() > buffers[b].bytes();
+    return buffers[a].bytes(kp.program.maxSizes) >
+           buffers[b].bytes(kp.program.maxSizes);
   });
   struct Placed {
     int64_t begin, end;
@@ -832,7 +900,7 @@ void Lowering::planBuffers() {
   std::vector<Placed> placed;
   int64_t arena = 0;
   for (int i : order) {
-    int64_t size = (buffers[i].bytes() + 63) / 64 * 64;
+    int64_t size = (buffers[i].bytes(kp.program.maxSizes) + 63) / 64 * 64;
     std::vector<std::pair<int64_t, int64_t>> taken;
     for (const Placed &p : placed)
       if (firstUse[p.buffer] <= lastUse[i] && firstUse[i] <= lastUse[p.buffer])

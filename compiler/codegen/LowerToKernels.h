@@ -35,6 +35,13 @@ struct LoweringOptions {
   std::function<GemmKnobs(const ChainGemmSpec &)> gemmKnobs;
   /// Rows of the LM head's logits held at once per thread.
   int64_t crossEntropyChunkRows = 32;
+  /// Sizes chosen at run time, with their maxima (the arena is planned for
+  /// those): e.g. {"tokens", 1024}, {"past", 1024} for a decoding step. Only
+  /// with one sequence.
+  std::vector<std::pair<std::string, int64_t>> dynamicSizes;
+  /// Per argument, the dynamic size its rows are ("" or absent: the batch's
+  /// sequences x sequenceLength rows).
+  std::vector<std::string> argumentSizes;
 };
 
 /// An op the lowering does not support yet is an error naming it and its

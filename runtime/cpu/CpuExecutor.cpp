@@ -45,7 +45,8 @@ CpuExecutor::create(Program program,
                          " libraries were given");
   if (threads < 1)
     return Status::error("an executor needs at least one thread");
-  if (Status s = checkMemoryFits(program.arenaBytes, "the program's buffers");
+  if (Status s =
+          checkMemoryFits(double(program.arenaBytes), "the program's buffers");
       !s)
     return s;
   std::unique_ptr<CpuExecutor> e(new CpuExecutor(std::move(program), threads));
@@ -76,6 +77,7 @@ CpuExecutor::create(Program program,
                     b.viewElement * elementBytes(b.type);
   for (const ProgramLaunch &l : e->prog.launches)
     e->argStructs.emplace_back(static_cast<size_t>(l.argBytes), 0);
+  e->sizes = e->prog.maxSizes;
   e->resetProfile();
   return e;
 }
@@ -96,6 +98,41 @@ Result<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &dir,
   return create(std::move(program), std::move(libraries), threads);
 }
 
+Status CpuExecutor::setSizes(const std::map<std::string, int64_t> &given) {
+  std::vector<int64_t> next = prog.maxSizes;
+  for (const auto &[name, value] : given) {
+    int v = prog.findVariable(name);
+    if (v < 0)
+      return Status::error("the program has no size '" + name + "'");
+    if (value < 0 || value > prog.maxSizes[v])
+      return Status::error("size '" + name + "' = " + std::to_string(value) +
+                           " is outside 0.." +
+                           std::to_string(prog.maxSizes[v]) +
+                           ", what the program was planned for");
+    next[v] = value;
+  }
+  if (given.size() != prog.variables.size())
+    return Status::error("the program needs " +
+                         std::to_string(prog.variables.size()) +
+                         " sizes, got " + std::to_string(given.size()));
+  sizes = next;
+  // An input bound for other sizes must be bound again.
+  for (size_t i = 0; i < prog.buffers.size(); ++i)
+    if (!prog.buffers[i].produced())
+      for (const SizeExpr &d : prog.buffers[i].shape)
+        if (!d.isConstant())
+          bound[i] = nullptr;
+  return Status::ok();
+}
+
+Result<std::vector<int64_t>>
+CpuExecutor::shapeOf(const std::string &name) const {
+  int i = prog.findBuffer(name);
+  if (i < 0)
+    return Status::error("the program has no buffer '" + name + "'");
+  return prog.buffers[i].shapeAt(sizes);
+}
+
 bool CpuExecutor::has(const std::string &name, BufferRole role) const {
   int i = prog.findBuffer(name);
   return i >= 0 && prog.buffers[i].role == role;
@@ -110,9 +147,9 @@ Status CpuExecutor::bind(const std::string &name, const void *data,
   if (b.produced())
     return Status::error("buffer '" + name + "' is " + bufferRoleName(b.role) +
                          ", not bound by the caller");
-  if (bytes != b.bytes())
+  if (bytes != b.bytes(sizes))
     return Status::error("buffer '" + name + "' needs " +
-                         std::to_string(b.bytes()) + " bytes, got " +
+                         std::to_string(b.bytes(sizes)) + " bytes, got " +
                          std::to_string(bytes));
   bound[i] = const_cast<void *>(data);
   return Status::ok();
@@ -120,7 +157,7 @@ Status CpuExecutor::bind(const std::string &name, const void *data,
 
 Status CpuExecutor::run() {
   for (size_t i = 0; i < prog.buffers.size(); ++i)
-    if (!bound[i] && prog.buffers[i].bytes() > 0)
+    if (!bound[i] && prog.buffers[i].bytes(sizes) > 0)
       return Status::error(std::string(bufferRoleName(prog.buffers[i].role)) +
                            " '" + prog.buffers[i].name + "' is not bound");
   using Clock = std::chrono::steady_clock;
@@ -130,7 +167,8 @@ Status CpuExecutor::run() {
     if (profiling)
       start = Clock::now();
     for (int z : l.zero) {
-      ZeroArgs args{static_cast<uint8_t *>(bound[z]), prog.buffers[z].bytes()};
+      ZeroArgs args{static_cast<uint8_t *>(bound[z]),
+                    prog.buffers[z].bytes(sizes)};
       pool->launch(zeroShare, &args);
     }
     if (l.kernel >= 0) {
@@ -141,13 +179,16 @@ Status CpuExecutor::run() {
           void *p = nullptr;
           if (a.buffer >= 0)
             p = static_cast<uint8_t *>(bound[a.buffer]) +
-                a.element * elementBytes(prog.buffers[a.buffer].type);
+                a.element.eval(sizes) *
+                    elementBytes(prog.buffers[a.buffer].type);
           std::memcpy(s + a.offset, &p, sizeof p);
           break;
         }
-        case ProgramArg::Kind::Int:
-          std::memcpy(s + a.offset, &a.intValue, 8);
+        case ProgramArg::Kind::Int: {
+          int64_t v = a.intValue.eval(sizes);
+          std::memcpy(s + a.offset, &v, 8);
           break;
+        }
         case ProgramArg::Kind::Float:
           std::memcpy(s + a.offset, &a.floatValue, 8);
           break;

@@ -15,6 +15,7 @@
 #include "runtime/Program.h"
 #include "runtime/ThreadPool.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,8 +43,14 @@ public:
 
   const Program &program() const { return prog; }
 
-  /// Binds an Input or Param buffer to caller memory of exactly its size
-  /// (the memory must outlive the runs that use it).
+  /// The dynamic sizes of the next runs, by name (each at most the
+  /// program's maximum); a program without any needs none.
+  Status setSizes(const std::map<std::string, int64_t> &sizes);
+  /// A buffer's shape at the current sizes.
+  Result<std::vector<int64_t>> shapeOf(const std::string &name) const;
+
+  /// Binds an Input or Param buffer to caller memory of exactly its size at
+  /// the current sizes (the memory must outlive the runs that use it).
   Status bind(const std::string &name, const void *data, int64_t bytes);
   /// True when the program has a buffer of that name and role.
   bool has(const std::string &name, BufferRole role) const;
@@ -69,6 +76,7 @@ private:
   std::unique_ptr<uint8_t[], void (*)(void *)> arena{nullptr, nullptr};
   std::vector<void *> bound;
   std::vector<std::vector<uint8_t>> argStructs;
+  std::vector<int64_t> sizes;
   bool profiling = false;
   std::vector<LaunchProfile> launchProfile;
 };

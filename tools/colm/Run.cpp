@@ -92,14 +92,16 @@ Status runRun(const std::vector<std::string> &argv) {
     if (b.role != BufferRole::Output || b.name.rfind("losses.", 0) == 0)
       continue;
     COLM_ASSIGN_OR_RETURN(const void *data, executor->output(b.name));
-    if (b.type == ElementType::F64 && b.elements() == 1) {
+    COLM_ASSIGN_OR_RETURN(std::vector<int64_t> shape,
+                          executor->shapeOf(b.name));
+    if (b.type == ElementType::F64 && shape.empty()) {
       std::printf("%s = %.9g\n", b.name.c_str(),
                   *static_cast<const double *>(data));
     } else if (b.type == ElementType::F32) {
-      std::printf("%s: %s\n", b.name.c_str(), formatShape(b.shape).c_str());
+      std::printf("%s: %s\n", b.name.c_str(), formatShape(shape).c_str());
       if (args.has("--out"))
         COLM_TRY(writeNpy(args.get("--out") + "/" + b.name + ".npy",
-                          static_cast<const float *>(data), b.shape));
+                          static_cast<const float *>(data), shape));
     }
   }
   return Status::ok();
