@@ -31,9 +31,9 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
 
 } // namespace
 
-Result<std::unique_ptr<Generator>> Generator::create(MLIRContext &context,
-                                                     const Model &model) {
-  std::unique_ptr<Generator> g(new Generator(context, model));
+Result<std::unique_ptr<Generator>>
+Generator::create(MLIRContext &context, const Model &model, Backend backend) {
+  std::unique_ptr<Generator> g(new Generator(context, model, backend));
   for (int k = 1; k <= model.config.numChains(); ++k) {
     COLM_ASSIGN_OR_RETURN(auto module,
                           compileStep(context, model.config, k, true));
@@ -66,6 +66,8 @@ Generator::run(const Program &program, const Sequence &seq,
     positions.push_back(static_cast<int32_t>(start + i));
   args.push_back(HostTensor::tokens(positions));
   int64_t past = usePast ? seq.cache.length() : 0;
+  if (engine == Backend::Cpu)
+    return runCpu(program, seq, tokens, start, cols, past);
   for (int l = 0; l < seq.cache.numLayers(); ++l) {
     for (bool keys : {true, false}) {
       HostTensor t = HostTensor::floats({past, cols});
@@ -85,6 +87,84 @@ Generator::run(const Program &program, const Sequence &seq,
   if (failed(results))
     return capture.status("the decoding step failed");
   return std::move(*results);
+}
+
+namespace {
+
+int64_t roundUpToPowerOfTwo(int64_t n, int64_t least) {
+  int64_t p = least;
+  while (p < n)
+    p *= 2;
+  return p;
+}
+
+} // namespace
+
+Result<std::vector<HostTensor>>
+Generator::runCpu(const Program &program, const Sequence &seq,
+                  const std::vector<int32_t> &tokens, int64_t start,
+                  int64_t cols, int64_t past) const {
+  CpuStep &cpu = *program.cpu;
+  mlir::func::FuncOp func = program.func;
+  std::lock_guard<std::mutex> lock(cpu.mutex);
+  int64_t n = static_cast<int64_t>(tokens.size());
+  // Planned for sizes in powers of two: a longer prompt or cache compiles
+  // again (the kernels come from the cache), a shorter one reuses the plan.
+  if (!cpu.compiled || n > cpu.maxTokens || past > cpu.maxPast) {
+    codegen::LoweringOptions options;
+    int64_t maxTokens = roundUpToPowerOfTwo(std::max(n, cpu.maxTokens), 16);
+    int64_t maxPast = roundUpToPowerOfTwo(std::max(past, cpu.maxPast), 256);
+    options.dynamicSizes = {{"tokens", maxTokens}, {"past", maxPast}};
+    options.argumentSizes = {"tokens", "tokens"};
+    for (int64_t i = 2; i < func.getNumArguments(); ++i)
+      options.argumentSizes.push_back("past");
+    COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(func, options));
+    cpu.compiled = std::make_unique<CompiledFunction>(std::move(f));
+    cpu.maxTokens = maxTokens;
+    cpu.maxPast = maxPast;
+    COLM_TRY(
+        bindParams(*cpu.compiled->executor, model.params, cpu.paramSlices));
+  }
+  CpuExecutor &e = *cpu.compiled->executor;
+  COLM_TRY(e.setSizes({{"tokens", n}, {"past", past}}));
+  std::vector<int32_t> positions;
+  for (int64_t i = 0; i < n; ++i)
+    positions.push_back(static_cast<int32_t>(start + i));
+  COLM_TRY(e.bind("arg0", tokens.data(), n * 4));
+  COLM_TRY(e.bind("arg1", positions.data(), n * 4));
+  // The cache's rows are the past keys and values when they are as wide as
+  // the sub-model's; otherwise a copy of their leading columns.
+  std::vector<std::vector<float>> copies;
+  copies.reserve(2 * seq.cache.numLayers());
+  for (int l = 0; l < seq.cache.numLayers(); ++l)
+    for (bool keys : {true, false}) {
+      std::string name = "arg" + std::to_string(2 + 2 * l + (keys ? 0 : 1));
+      const float *data = nullptr;
+      if (past && cols == seq.cache.width()) {
+        data = keys ? seq.cache.keyData(l) : seq.cache.valueData(l);
+      } else if (past) {
+        COLM_ASSIGN_OR_RETURN(std::vector<float> rows,
+                              keys ? seq.cache.keys(l, cols)
+                                   : seq.cache.values(l, cols));
+        copies.push_back(std::move(rows));
+        data = copies.back().data();
+      }
+      COLM_TRY(e.bind(name, data, past * cols * 4));
+    }
+  COLM_TRY(e.run());
+  std::vector<HostTensor> results;
+  for (unsigned i = 0; i < func.getNumResults(); ++i) {
+    auto attr = func.getResultAttrOfType<StringAttr>(i, "chain.output");
+    std::string name = attr ? attr.str() : "result" + std::to_string(i);
+    COLM_ASSIGN_OR_RETURN(const void *data, e.output(name));
+    COLM_ASSIGN_OR_RETURN(std::vector<int64_t> shape, e.shapeOf(name));
+    HostTensor t = HostTensor::floats(shape);
+    const float *f = static_cast<const float *>(data);
+    for (size_t j = 0; j < t.data.size(); ++j)
+      t.data[j] = f[j];
+    results.push_back(std::move(t));
+  }
+  return results;
 }
 
 Status Generator::appendNew(Sequence &seq,

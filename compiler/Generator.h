@@ -9,6 +9,7 @@
 #ifndef COLM_COMPILER_GENERATOR_H
 #define COLM_COMPILER_GENERATOR_H
 
+#include "compiler/CpuBackend.h"
 #include "compiler/Interpreter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -17,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 
 namespace colm {
 
@@ -35,9 +37,12 @@ struct GenerationStats {
 
 class Generator {
 public:
-  /// Compiles the step programs of every chain count for `model`.
-  static Result<std::unique_ptr<Generator>> create(mlir::MLIRContext &context,
-                                                   const Model &model);
+  /// Compiles the step programs of every chain count for `model`; the cpu
+  /// backend lowers each to kernels on first use.
+  static Result<std::unique_ptr<Generator>>
+  create(mlir::MLIRContext &context, const Model &model,
+         Backend backend = Backend::Reference);
+  Backend backend() const { return engine; }
 
   const ModelConfig &config() const { return model.config; }
   /// The compiled programs, for inspection and FLOP counts.
@@ -61,12 +66,26 @@ public:
                                     GenerationStats *stats = nullptr) const;
 
 private:
+  /// A step program compiled for the cpu backend, for up to `maxTokens`
+  /// new and `maxPast` cached positions; one run at a time.
+  struct CpuStep {
+    std::mutex mutex;
+    std::unique_ptr<CompiledFunction> compiled;
+    std::vector<std::vector<float>> paramSlices;
+    int64_t maxTokens = 0, maxPast = 0;
+  };
   struct Program {
     mlir::OwningOpRef<mlir::ModuleOp> module;
     mlir::func::FuncOp func;
+    std::shared_ptr<CpuStep> cpu = std::make_shared<CpuStep>();
   };
-  Generator(mlir::MLIRContext &context, const Model &model)
-      : context(context), model(model) {}
+  Generator(mlir::MLIRContext &context, const Model &model, Backend backend)
+      : context(context), model(model), engine(backend) {}
+  Result<std::vector<HostTensor>> runCpu(const Program &program,
+                                         const Sequence &seq,
+                                         const std::vector<int32_t> &tokens,
+                                         int64_t start, int64_t cols,
+                                         int64_t past) const;
 
   /// Runs a step program over `tokens` at positions start.. with the cache's
   /// first `cols` columns; returns logits (if any) and appends nothing.
@@ -80,6 +99,7 @@ private:
 
   mlir::MLIRContext &context;
   const Model &model;
+  Backend engine;
   mutable ParamCache paramCache;     // the weights never change here
   std::map<unsigned, Program> steps; // by chain count
   Program keysOnly;                  // CoLM-Air chain-1 prefill

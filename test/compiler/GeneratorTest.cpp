@@ -74,12 +74,20 @@ protected:
   std::vector<int32_t>
   cached(const std::vector<std::pair<int64_t, unsigned>> &s, bool chain1,
          int n) {
+    return cached(*generator, s, chain1, n);
+  }
+  std::vector<int32_t>
+  cached(Generator &g, const std::vector<std::pair<int64_t, unsigned>> &s,
+         bool chain1, int n, std::vector<std::vector<float>> *all = nullptr) {
+    Generator *generator = &g;
     auto seq = generator->newSequence(64);
     EXPECT_TRUE(seq.isOk());
     std::vector<int32_t> out;
     auto logits = generator->prefill(*seq, prompt, chainsAt(s, 0), chain1);
     EXPECT_TRUE(logits.isOk()) << logits.status().message();
     for (int i = 0; i < n && logits.isOk(); ++i) {
+      if (all)
+        all->push_back(*logits);
       out.push_back(argmax(*logits));
       if (i + 1 < n)
         logits = generator->decode(*seq, out.back(), chainsAt(s, i + 1));
@@ -145,6 +153,34 @@ TEST_P(GeneratorTest, CachedLogitsMatchRecomputedLogits) {
   int64_t vocab = full->shape[1];
   for (int64_t v = 0; v < vocab; ++v)
     EXPECT_EQ((*logits)[v], float(full->data[(prompt.size() - 1) * vocab + v]));
+}
+
+// The cpu backend (the step programs lowered to kernels, the cache read in
+// place) gives the reference interpreter's logits and so its tokens, for
+// fixed chains, switching, and chain-1 prefill.
+TEST_P(GeneratorTest, CpuBackendGivesTheReferenceTokens) {
+  auto g = Generator::create(context, model, Backend::Cpu);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  unsigned n = model.config.chains.size();
+  for (auto s : std::vector<std::vector<std::pair<int64_t, unsigned>>>{
+           {{0, n}}, {{0, 1}, {3, n}, {6, 1}}}) {
+    for (bool chain1 : {false, true}) {
+      if (chain1 && !model.config.kvSharing)
+        continue;
+      std::vector<std::vector<float>> want, got;
+      EXPECT_EQ(cached(**g, s, chain1, 9, &got),
+                cached(*generator, s, chain1, 9, &want));
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        double diff = 0, scale = 0;
+        for (size_t v = 0; v < want[i].size(); ++v) {
+          diff = std::max(diff, double(std::abs(got[i][v] - want[i][v])));
+          scale = std::max(scale, double(std::abs(want[i][v])));
+        }
+        EXPECT_LT(diff, 1e-4 * scale) << "step " << i;
+      }
+    }
+  }
 }
 
 TEST_P(GeneratorTest, ClearErrors) {

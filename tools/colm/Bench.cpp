@@ -230,8 +230,7 @@ Status runBench(const std::vector<std::string> &argv) {
                       "line of stdout")
       .flag("--no-peak", "skip measuring the FMA peak (no peak_fraction)")
       .option("--backend", "NAME",
-              "reference or cpu (default cpu; prefill and decode run on the "
-              "reference interpreter for now)")
+              "reference or cpu: what runs the model (default cpu)")
       .flag("--profile", "time every kernel launch of the training step "
                          "(cpu backend) and print them, slowest first");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
@@ -330,7 +329,8 @@ Status runBench(const std::vector<std::string> &argv) {
   for (int64_t i = 0; i < promptLen; ++i)
     prompt.push_back(static_cast<int32_t>((i * 131 + 7) % c.vocabSize));
 
-  COLM_ASSIGN_OR_RETURN(auto generator, Generator::create(mlirContext, model));
+  COLM_ASSIGN_OR_RETURN(auto generator,
+                        Generator::create(mlirContext, model, backend));
   unsigned n = static_cast<unsigned>(c.numChains());
 
   if (prefill) {

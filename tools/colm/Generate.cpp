@@ -133,10 +133,14 @@ Status runGenerate(const std::vector<std::string> &argv) {
               "write the generated ids, comma-separated")
       .option("--output", "FILE", "also write the generated text to FILE",
               false, "-o")
-      .flag("--stats", "print prefill and decode time and tokens/s");
+      .flag("--stats", "print prefill and decode time and tokens/s")
+      .option("--backend", "NAME",
+              "reference or cpu: what runs the model (default cpu)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
+  COLM_ASSIGN_OR_RETURN(Backend backend,
+                        parseBackend(args.get("--backend", "cpu")));
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
   COLM_ASSIGN_OR_RETURN(Tokenizer tokenizer,
                         loadTokenizer(args.get("--model")));
@@ -179,7 +183,8 @@ Status runGenerate(const std::vector<std::string> &argv) {
 
   mlir::MLIRContext context;
   dsl::loadDialects(context);
-  COLM_ASSIGN_OR_RETURN(auto generator, Generator::create(context, model));
+  COLM_ASSIGN_OR_RETURN(auto generator,
+                        Generator::create(context, model, backend));
   COLM_ASSIGN_OR_RETURN(Sequence seq, generator->newSequence(maxContext));
   GenerationStats stats;
   TokenSampler sampler(sampling);

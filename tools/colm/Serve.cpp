@@ -414,10 +414,14 @@ Status runServe(const std::vector<std::string> &argv) {
               "are closed first (default 256)")
       .option("--idle-timeout", "S",
               "seconds a connection may stay idle, and may take to send a "
-              "request's head (default 5)");
+              "request's head (default 5)")
+      .option("--backend", "NAME",
+              "reference or cpu: what runs the model (default cpu)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
+  COLM_ASSIGN_OR_RETURN(Backend backend,
+                        parseBackend(args.get("--backend", "cpu")));
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
   COLM_ASSIGN_OR_RETURN(Tokenizer tokenizer,
                         loadTokenizer(args.get("--model")));
@@ -452,7 +456,8 @@ Status runServe(const std::vector<std::string> &argv) {
 
   mlir::MLIRContext context(mlir::MLIRContext::Threading::DISABLED);
   dsl::loadDialects(context);
-  COLM_ASSIGN_OR_RETURN(auto generator, Generator::create(context, model));
+  COLM_ASSIGN_OR_RETURN(auto generator,
+                        Generator::create(context, model, backend));
   Scheduler scheduler(*generator, tokenizer, maxContext, maxBatch);
   std::atomic<int64_t> ids{0};
   int64_t started = std::chrono::duration_cast<std::chrono::seconds>(
