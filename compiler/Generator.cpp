@@ -100,16 +100,13 @@ int64_t roundUpToPowerOfTwo(int64_t n, int64_t least) {
 
 } // namespace
 
-Result<std::vector<HostTensor>>
-Generator::runCpu(const Program &program, const Sequence &seq,
-                  const std::vector<int32_t> &tokens, int64_t start,
-                  int64_t cols, int64_t past) const {
+// Planned for sizes in powers of two: a longer prompt or cache compiles again
+// (the kernels come from the cache), a shorter one reuses the plan. The
+// caller holds the program's mutex.
+Status Generator::compileCpu(const Program &program, int64_t n,
+                             int64_t past) const {
   CpuStep &cpu = *program.cpu;
   mlir::func::FuncOp func = program.func;
-  std::lock_guard<std::mutex> lock(cpu.mutex);
-  int64_t n = static_cast<int64_t>(tokens.size());
-  // Planned for sizes in powers of two: a longer prompt or cache compiles
-  // again (the kernels come from the cache), a shorter one reuses the plan.
   if (!cpu.compiled || n > cpu.maxTokens || past > cpu.maxPast) {
     codegen::LoweringOptions options;
     int64_t maxTokens = roundUpToPowerOfTwo(std::max(n, cpu.maxTokens), 16);
@@ -125,6 +122,47 @@ Generator::runCpu(const Program &program, const Sequence &seq,
     COLM_TRY(
         bindParams(*cpu.compiled->executor, model.params, cpu.paramSlices));
   }
+  return Status::ok();
+}
+
+Status Generator::reserve(int64_t maxTokens, int64_t maxPast) const {
+  if (engine != Backend::Cpu)
+    return Status::ok();
+  std::vector<const Program *> all;
+  for (const auto &[k, p] : steps)
+    all.push_back(&p);
+  if (keysOnly.module)
+    all.push_back(&keysOnly);
+  for (const Program *p : all) {
+    std::lock_guard<std::mutex> lock(p->cpu->mutex);
+    COLM_TRY(compileCpu(*p, maxTokens, maxPast));
+  }
+  return Status::ok();
+}
+
+int64_t Generator::reservedBytes() const {
+  int64_t total = 0;
+  auto add = [&](const Program &p) {
+    std::lock_guard<std::mutex> lock(p.cpu->mutex);
+    if (p.cpu->compiled)
+      total += p.cpu->compiled->kernels.program.arenaBytes;
+  };
+  for (const auto &[k, p] : steps)
+    add(p);
+  if (keysOnly.module)
+    add(keysOnly);
+  return total;
+}
+
+Result<std::vector<HostTensor>>
+Generator::runCpu(const Program &program, const Sequence &seq,
+                  const std::vector<int32_t> &tokens, int64_t start,
+                  int64_t cols, int64_t past) const {
+  CpuStep &cpu = *program.cpu;
+  mlir::func::FuncOp func = program.func;
+  std::lock_guard<std::mutex> lock(cpu.mutex);
+  int64_t n = static_cast<int64_t>(tokens.size());
+  COLM_TRY(compileCpu(program, n, past));
   CpuExecutor &e = *cpu.compiled->executor;
   COLM_TRY(e.setSizes({{"tokens", n}, {"past", past}}));
   std::vector<int32_t> positions;

@@ -43,6 +43,13 @@ public:
   create(mlir::MLIRContext &context, const Model &model,
          Backend backend = Backend::Reference);
   Backend backend() const { return engine; }
+  /// The cpu backend: compiles every step program now for up to `maxTokens`
+  /// new and `maxPast` cached positions, with their memory allocated and
+  /// touched, so that later requests within them allocate nothing (a server
+  /// reserves its memory at start). Nothing on the reference backend.
+  Status reserve(int64_t maxTokens, int64_t maxPast) const;
+  /// The programs' arenas in bytes.
+  int64_t reservedBytes() const;
 
   const ModelConfig &config() const { return model.config; }
   /// The compiled programs, for inspection and FLOP counts.
@@ -81,6 +88,7 @@ private:
   };
   Generator(mlir::MLIRContext &context, const Model &model, Backend backend)
       : context(context), model(model), engine(backend) {}
+  Status compileCpu(const Program &program, int64_t n, int64_t past) const;
   Result<std::vector<HostTensor>> runCpu(const Program &program,
                                          const Sequence &seq,
                                          const std::vector<int32_t> &tokens,

@@ -65,6 +65,9 @@ CpuExecutor::create(Program program,
   if (!memory)
     return Status::error("cannot allocate the program's " +
                          std::to_string(bytes) + "-byte arena");
+  // Touched now: the memory a program needs is taken when it is loaded, not
+  // part way through a run.
+  std::memset(memory, 0, bytes ? bytes : 64);
   e->arena = std::unique_ptr<uint8_t[], void (*)(void *)>(
       static_cast<uint8_t *>(memory), std::free);
   e->bound.assign(e->prog.buffers.size(), nullptr);

@@ -303,13 +303,20 @@ void Scheduler::loop() {
       decoding.push_back(a.get());
       next.push_back(token);
     }
-    // Decode steps of different sequences are independent: run them on all
-    // cores.
-    parallelFor(decoding.size(), [&](size_t i) {
+    // Decode steps of different sequences are independent: on the
+    // interpreter, run them on all cores; the cpu backend's kernels use all
+    // cores themselves (and their per-thread scratch stays with this thread
+    // and the executor's pool).
+    auto step = [&](size_t i) {
       Active &a = *decoding[i];
       a.logits = generator.decode(a.seq, next[i],
                                   chainsAt(a.params.schedule, a.index));
-    });
+    };
+    if (generator.backend() == Backend::Cpu)
+      for (size_t i = 0; i < decoding.size(); ++i)
+        step(i);
+    else
+      parallelFor(decoding.size(), step);
     for (auto &a : active)
       if (a && !a->logits) {
         finish(*a, "error", a->logits.status().message());

@@ -458,6 +458,9 @@ Status runServe(const std::vector<std::string> &argv) {
   dsl::loadDialects(context);
   COLM_ASSIGN_OR_RETURN(auto generator,
                         Generator::create(context, model, backend));
+  // Every program compiled and its memory taken now: requests up to the
+  // context allocate only their caches.
+  COLM_TRY(generator->reserve(maxContext, maxContext));
   Scheduler scheduler(*generator, tokenizer, maxContext, maxBatch);
   std::atomic<int64_t> ids{0};
   int64_t started = std::chrono::duration_cast<std::chrono::seconds>(
@@ -638,9 +641,12 @@ Status runServe(const std::vector<std::string> &argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  std::printf("colm serve: %s (%d chains %s) listening on http://%s:%d\n",
+  std::printf("colm serve: %s (%d chains %s, %s backend, %.1f MiB of "
+              "program memory) listening on http://%s:%d\n",
               modelName.c_str(), model.config.numChains(),
-              formatChains(model.config.chains).c_str(), host.c_str(), bound);
+              formatChains(model.config.chains).c_str(), backendName(backend),
+              double(generator->reservedBytes()) / (1 << 20), host.c_str(),
+              bound);
   std::fflush(stdout);
   server.listen_after_bind();
   listening = false;

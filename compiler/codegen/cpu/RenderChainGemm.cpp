@@ -154,6 +154,37 @@ struct Strip {
   int cols;
 };
 
+// At most this many rows with B stored [N, K] (a decode step's linears):
+// each output is a dot product over a row of B, which is read once and not
+// packed (packing would copy all of B for one row of work). Four vector
+// partial sums per dot product and a fixed tree: the bits depend on the
+// shapes only.
+constexpr int64_t FEW_ROWS = 4;
+
+inline float dot(const float *a, const float *w, int64_t k0, int64_t k1) {
+#pragma clang fp contract(fast)
+  vec acc[4] = {};
+  int64_t p = k0;
+  for (; p + 4 * @LANES@ <= k1; p += 4 * @LANES@)
+    for (int u = 0; u < 4; ++u)
+      acc[u] = acc[u] + loadu(a + p + u * @LANES@) * loadu(w + p + u * @LANES@);
+  for (; p + @LANES@ <= k1; p += @LANES@)
+    acc[0] = acc[0] + loadu(a + p) * loadu(w + p);
+  float tail = 0.0f;
+  for (; p < k1; ++p)
+    tail += a[p] * w[p];
+  vec s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  float l[@LANES@];
+  for (int i = 0; i < @LANES@; ++i)
+    l[i] = s[i];
+  for (int h = @LANES@ / 2; h >= 1; h /= 2)
+    for (int i = 0; i < h; ++i)
+      l[i] = l[i] + l[i + h];
+  return l[0] + tail;
+}
+
+void fewRows(const Operands &o, const Strip *strips, int first, int last);
+
 float *scratch(size_t floats) {
   static thread_local float *buf = nullptr;
   static thread_local size_t have = 0;
@@ -213,8 +244,12 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       seen += work[s];
     }
   }
-  if (first >= last)
+    if (first >= last)
     return;
+  if (@BT@ && !@AT@ && o.m <= FEW_ROWS) {
+    fewRows(o, strips, first, last);
+    return;
+  }
   // B panels of one group, then the A panels of one row block.
   float *panels = scratch((size_t)NS * KC * NR + (size_t)MC * KC);
   if (!panels)
@@ -252,9 +287,27 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                     panels + (size_t)(s - s0) * KC * NR, load);
       }
     }
-    s0 = s1;
+        s0 = s1;
   }
 }
+
+namespace {
+void fewRows(const Operands &o, const Strip *strips, int first, int last) {
+  for (int s = first; s < last; ++s) {
+    const Block &blk = kBlocks[strips[s].block];
+    int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
+    for (int x = 0; x < strips[s].cols; ++x) {
+      int64_t j = strips[s].j + x;
+      const float *w = o.b + j * o.ldb;
+      for (int64_t i = blk.m0; i < m1; ++i) {
+        float sum = dot(o.a + i * o.lda, w, blk.k0, k1);
+        float *c = o.c + i * o.ldc + j;
+        *c = @ACC@ ? *c + sum : sum;
+      }
+    }
+  }
+}
+} // namespace
 )CPP";
 
 } // namespace
