@@ -2,7 +2,30 @@
 
 #include "runtime/ThreadPool.h"
 
+#include <chrono>
+
 namespace colm {
+
+namespace {
+
+/// Spins until `ready()` or about `micros` have passed; true when ready.
+template <class Ready> bool spinFor(Ready ready, int micros) {
+  auto until =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
+  for (int i = 0;; ++i) {
+    if (ready())
+      return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > until)
+      return false;
+    // Yield rather than pause: on a busy machine the thread doing the
+    // work may need this core.
+    std::this_thread::yield();
+  }
+}
+
+constexpr int kSpinMicros = 50;
+
+} // namespace
 
 ThreadPool::ThreadPool(int threads) : count(threads < 1 ? 1 : threads) {
   for (int i = 1; i < count; ++i)
@@ -12,7 +35,7 @@ ThreadPool::ThreadPool(int threads) : count(threads < 1 ? 1 : threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex);
-    stopping = true;
+    stopping.store(true);
   }
   wake.notify_all();
   for (std::thread &t : workers)
@@ -28,13 +51,16 @@ void ThreadPool::launch(ColmKernelFn fn, const void *args) {
     std::lock_guard<std::mutex> lock(mutex);
     current = fn;
     currentArgs = args;
-    pending = count - 1;
-    ++generation;
+    pending.store(count - 1);
+    generation.fetch_add(1, std::memory_order_release);
   }
   wake.notify_all();
   fn(args, 0, count);
+  if (spinFor([this] { return pending.load(std::memory_order_acquire) == 0; },
+              kSpinMicros))
+    return;
   std::unique_lock<std::mutex> lock(mutex);
-  done.wait(lock, [this] { return pending == 0; });
+  done.wait(lock, [this] { return pending.load() == 0; });
 }
 
 void ThreadPool::worker(int index) {
@@ -42,19 +68,27 @@ void ThreadPool::worker(int index) {
   while (true) {
     ColmKernelFn fn;
     const void *args;
-    {
+    auto ready = [&] {
+      return stopping.load() ||
+             generation.load(std::memory_order_acquire) != seen;
+    };
+    if (!spinFor(ready, kSpinMicros)) {
       std::unique_lock<std::mutex> lock(mutex);
-      wake.wait(lock, [&] { return stopping || generation != seen; });
+      wake.wait(lock, ready);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex);
       if (stopping)
         return;
-      seen = generation;
+      seen = generation.load();
       fn = current;
       args = currentArgs;
     }
     fn(args, index, count);
-    std::lock_guard<std::mutex> lock(mutex);
-    if (--pending == 0)
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mutex);
       done.notify_one();
+    }
   }
 }
 

@@ -39,9 +39,11 @@ private:
   std::vector<std::thread> workers;
   std::mutex mutex;
   std::condition_variable wake, done;
-  uint64_t generation = 0;
-  int pending = 0;
-  bool stopping = false;
+  // Launches follow each other by microseconds: threads spin on these for a
+  // short while before they sleep on the condition variables.
+  std::atomic<uint64_t> generation{0};
+  std::atomic<int> pending{0};
+  std::atomic<bool> stopping{false};
   ColmKernelFn current = nullptr;
   const void *currentArgs = nullptr;
 };
