@@ -41,6 +41,9 @@ protected:
     ::setenv("COLM_CACHE_DIR", cacheDir().c_str(), 1);
     ::unsetenv("COLM_DUMP_KERNELS");
     ::unsetenv("COLM_KERNEL_OVERRIDE_DIR");
+    // The shared kernel cache of the test suite would hide what these tests
+    // compile.
+    ::unsetenv("COLM_KERNEL_CACHE_DIR");
   }
   void TearDown() override { ::unsetenv("COLM_CACHE_DIR"); }
 
