@@ -1,6 +1,7 @@
 //===- AdamW.cpp - AdamW over flat parameter memory -----------------------===//
 
 #include "compiler/codegen/AdamW.h"
+#include "compiler/codegen/SpecUtil.h"
 
 #include <cmath>
 #include <cstdio>
@@ -10,25 +11,19 @@ namespace colm::codegen {
 std::string AdamWSpec::name() const {
   // The segments are summarised by a short hash: readable, and different
   // whenever the layout is.
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](int64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= static_cast<uint64_t>(v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  };
+  NameHash hash;
+  auto mix = [&hash](int64_t v) { hash.mix(v); };
   for (const AdamWSegment &s : segments)
     for (int64_t v : {s.offset, s.size, int64_t(s.decay), int64_t(s.masked)})
       mix(v);
   char buf[128];
   if (mode == AdamWMode::Update)
     std::snprintf(buf, sizeof buf, "adamw_update_s%zu_n%lld_%04llx",
-                  segments.size(), (long long)numEntries(),
-                  (unsigned long long)(h & 0xffff));
+                  segments.size(), (long long)numEntries(), hash.tag());
   else
     std::snprintf(buf, sizeof buf, "adamw_sumsq_s%zu_n%lld_b%lld_%04llx",
                   segments.size(), (long long)numEntries(),
-                  (long long)blockSize, (unsigned long long)(h & 0xffff));
+                  (long long)blockSize, hash.tag());
   return buf;
 }
 

@@ -1,6 +1,7 @@
 //===- ChainGemm.cpp - The block-skipping chain GEMM kernel ---------------===//
 
 #include "compiler/codegen/ChainGemm.h"
+#include "compiler/codegen/SpecUtil.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -11,10 +12,7 @@ namespace {
 
 /// Where chain i (0-based) of a dimension split by `chains` begins.
 int64_t prefix(const std::vector<int64_t> &chains, int64_t dim, size_t i) {
-  int64_t sum = std::accumulate(chains.begin(), chains.end(), int64_t{0});
-  int64_t part =
-      std::accumulate(chains.begin(), chains.begin() + i, int64_t{0});
-  return dim * part / sum;
+  return prefixWidth(chains, dim, i);
 }
 
 const char *useName(GemmUse use) {
@@ -36,13 +34,8 @@ const char *useName(GemmUse use) {
 std::string ChainGemmSpec::name() const {
   // The blocks are summarised by a short hash: the name stays readable and
   // still differs whenever the structure does.
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](int64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= static_cast<uint64_t>(v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  };
+  NameHash hash;
+  auto mix = [&hash](int64_t v) { hash.mix(v); };
   for (const GemmBlock &b : blocks)
     for (int64_t v : {b.nBegin, b.nEnd, b.kBegin, b.kEnd, b.mBegin, b.mEnd})
       mix(v);
@@ -56,7 +49,7 @@ std::string ChainGemmSpec::name() const {
   std::snprintf(
       buf, sizeof buf, "gemm_%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
       useName(use), dim(m).c_str(), (long long)n, dim(k).c_str(), blocks.size(),
-      knobs.mr, knobs.nr, knobs.kc, knobs.mc, (unsigned long long)(h & 0xffff));
+      knobs.mr, knobs.nr, knobs.kc, knobs.mc, hash.tag());
   return buf;
 }
 

@@ -1,6 +1,7 @@
 //===- Movement.cpp - The data-movement kernels of a training graph -------===//
 
 #include "compiler/codegen/Movement.h"
+#include "compiler/codegen/SpecUtil.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,36 +11,6 @@
 #include <numeric>
 
 namespace colm::codegen {
-namespace {
-
-/// FNV-1a over 64-bit values, as Pointwise.cpp: a short, stable tag for what
-/// the readable part of a name leaves out.
-struct Hash {
-  uint64_t h = 1469598103934665603ull;
-  void mix(uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  }
-  void mix(double d) {
-    uint64_t v;
-    std::memcpy(&v, &d, sizeof v);
-    mix(v);
-  }
-  unsigned long long tag() const { return h & 0xffff; }
-};
-
-/// LayoutAttr::prefixWidth: the width of chains 1..k of `dim`.
-int64_t prefixWidth(const std::vector<int64_t> &ratios, int64_t dim, size_t k) {
-  int64_t sum = std::accumulate(ratios.begin(), ratios.end(), int64_t{0});
-  int64_t part =
-      std::accumulate(ratios.begin(), ratios.begin() + k, int64_t{0});
-  return dim * part / sum;
-}
-
-} // namespace
-
 //===----------------------------------------------------------------------===//
 // Embedding
 //===----------------------------------------------------------------------===//
@@ -170,7 +141,7 @@ void copyReference(const CopySpec &s, const ColmCopyArgs &a) {
 //===----------------------------------------------------------------------===//
 
 std::string WeightedSumSpec::name() const {
-  Hash h;
+  NameHash h;
   for (double w : weights)
     h.mix(w);
   char buf[64];

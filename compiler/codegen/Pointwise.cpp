@@ -1,6 +1,7 @@
 //===- Pointwise.cpp - The row-wise kernels of a CoLM layer ---------------===//
 
 #include "compiler/codegen/Pointwise.h"
+#include "compiler/codegen/SpecUtil.h"
 
 #include <cmath>
 #include <cstdio>
@@ -8,42 +9,12 @@
 #include <numeric>
 
 namespace colm::codegen {
-namespace {
-
-/// FNV-1a over 64-bit values: a short, stable tag for what the readable part
-/// of a name leaves out.
-struct Hash {
-  uint64_t h = 1469598103934665603ull;
-  void mix(uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 1099511628211ull;
-    }
-  }
-  void mix(double d) {
-    uint64_t v;
-    std::memcpy(&v, &d, sizeof v);
-    mix(v);
-  }
-  unsigned long long tag() const { return h & 0xffff; }
-};
-
-/// LayoutAttr::prefixWidth: the width of chains 1..k of `dim`.
-int64_t prefixWidth(const std::vector<int64_t> &ratios, int64_t dim, size_t k) {
-  int64_t sum = std::accumulate(ratios.begin(), ratios.end(), int64_t{0});
-  int64_t part =
-      std::accumulate(ratios.begin(), ratios.begin() + k, int64_t{0});
-  return dim * part / sum;
-}
-
-} // namespace
-
 //===----------------------------------------------------------------------===//
 // Chain norm
 //===----------------------------------------------------------------------===//
 
 std::string ChainNormSpec::name() const {
-  Hash h;
+  NameHash h;
   for (int64_t b : groupBounds)
     h.mix(uint64_t(b));
   h.mix(eps);
@@ -138,7 +109,7 @@ void chainNormReference(const ChainNormSpec &s, const ColmNormArgs &a) {
 //===----------------------------------------------------------------------===//
 
 std::string RopeSpec::name() const {
-  Hash h;
+  NameHash h;
   h.mix(theta);
   char buf[128];
   std::snprintf(buf, sizeof buf, "rope_%s_w%lld_hd%lld_%04llx",
