@@ -2,6 +2,7 @@
 #ifndef COLM_COMPILER_CODEGEN_CPU_RENDERUTIL_H
 #define COLM_COMPILER_CODEGEN_CPU_RENDERUTIL_H
 
+#include <cstdio>
 #include <string>
 
 /// The text of a macro's expansion, so a renderer pastes exactly the ABI
@@ -17,6 +18,13 @@ inline void replaceAll(std::string &text, const std::string &from,
   for (size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos;
        pos += to.size())
     text.replace(pos, from.size(), to);
+}
+
+/// A double as an exact C++ literal (hexadecimal floating point).
+inline std::string exact(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
 }
 
 } // namespace colm::codegen::cpu
