@@ -15,7 +15,7 @@ std::string CrossEntropySpec::name() const {
                 phase == CrossEntropyPhase::Rows ? "rows" : "vocab",
                 (long long)vocab, (long long)width, (long long)dwBegin,
                 (long long)chunkRows, accumulate ? 1 : 0);
-  return buf;
+  return gradients ? std::string(buf) : std::string(buf) + "_loss";
 }
 
 CrossEntropySpec crossEntropyRows(CrossEntropySpec spec) {
@@ -77,6 +77,8 @@ Status crossEntropyReference(const CrossEntropySpec &s,
           coef * (std::exp(row[v] - m) / sum - (v == a.targets[i] ? 1.0 : 0.0));
   }
   *a.loss = T ? total / double(T) : 0.0;
+  if (!s.gradients)
+    return Status::ok();
   // lm_head_grad_x and lm_head_grad_w.
   for (int64_t i = 0; i < T; ++i)
     for (int64_t c = 0; c < D; ++c) {

@@ -38,6 +38,9 @@ struct CrossEntropySpec {
   int64_t chunkRows = 32;
   /// dX += and dW += instead of =.
   bool accumulate = false;
+  /// False: the loss alone (evaluation); dX and dW are never touched and
+  /// may be null.
+  bool gradients = true;
 
   /// e.g. "xent_rows_v256_d64_dw0_c32_acc0".
   std::string name() const;

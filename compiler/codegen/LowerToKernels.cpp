@@ -809,14 +809,19 @@ Status Lowering::lowerLmHead(LmHeadOp h) {
   }
   COLM_ASSIGN_OR_RETURN(Ref tg, operand(h, targets));
   SizeExpr n = rowsOf(h.getX());
-  // Without gradients the kernel still writes dX and dW: scratch.
-  Ref dx = gradX ? result(gradX.getResult())
-                 : temporary("dx.scratch." + std::to_string(nextValue++),
-                             ElementType::F32, {n, used});
+  // With a gradient the kernel writes both dX and dW: scratch for the one
+  // the graph does not use. Without, the loss alone.
+  bool gradients = grad != nullptr;
+  Ref dx, dw;
+  if (gradients)
+    dx = gradX ? result(gradX.getResult())
+               : temporary("dx.scratch." + std::to_string(nextValue++),
+                           ElementType::F32, {n, used});
   int64_t lddx = gradX ? width : used;
-  Ref dw = gradW ? result(gradW.getResult())
-                 : temporary("dw.scratch." + std::to_string(nextValue++),
-                             ElementType::F32, {vocab, used});
+  if (gradients)
+    dw = gradW ? result(gradW.getResult())
+               : temporary("dw.scratch." + std::to_string(nextValue++),
+                           ElementType::F32, {vocab, used});
   int64_t lddw = gradW ? width : used;
   Ref workspace = temporary("xent.workspace." + std::to_string(nextValue++),
                             ElementType::F64, {n * 3});
@@ -825,6 +830,7 @@ Status Lowering::lowerLmHead(LmHeadOp h) {
   spec.vocab = vocab;
   spec.width = used;
   spec.chunkRows = options.crossEntropyChunkRows;
+  spec.gradients = gradients;
   // Zeroed first: the columns the kernel does not write hold 0, as the
   // interpreter's do.
   spec.accumulate = true;
@@ -851,12 +857,14 @@ Status Lowering::lowerLmHead(LmHeadOp h) {
     lb.integer(offsetof(ColmCrossEntropyArgs, lddx), lddx);
     lb.integer(offsetof(ColmCrossEntropyArgs, lddw), lddw);
     lb.real(offsetof(ColmCrossEntropyArgs, scale), scale);
-    if (phase == CrossEntropyPhase::Rows)
-      lb.launch.zero.push_back(dx.buffer);
-    else
-      lb.launch.zero.push_back(dw.buffer);
+    if (gradients)
+      lb.launch.zero.push_back(phase == CrossEntropyPhase::Rows ? dx.buffer
+                                                                : dw.buffer);
     // Rows: logits and dX; vocab: the logits again and dW.
-    double flops = 2.0 * 2 * double(atMax(n)) * vocab * used;
+    double flops = (gradients                          ? 4.0
+                    : phase == CrossEntropyPhase::Rows ? 2.0
+                                                       : 0.0) *
+                   double(atMax(n)) * vocab * used;
     emit(spec, std::move(lb), sizeof(ColmCrossEntropyArgs),
          label +
              (phase == CrossEntropyPhase::Rows ? " xent rows" : " xent vocab"),

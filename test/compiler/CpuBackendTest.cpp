@@ -128,6 +128,45 @@ TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
     EXPECT_EQ(again->grads.at(name).data, g.data) << name;
 }
 
+// The evaluation step: every sub-model's loss, with no gradient computed.
+TEST_P(CpuBackendStep, EvaluationLossesMatch) {
+  const Case &c = GetParam();
+  ModelConfig config = makeConfig(c);
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  Model model = initModel(config, 13);
+  for (auto &[name, t] : model.params)
+    for (float &v : t.data)
+      v *= 3.0f;
+  Batch batch;
+  Random rng(6);
+  for (int r = 0; r < 3; ++r) {
+    std::vector<int32_t> in, tg;
+    for (int t = 0; t < 21; ++t) {
+      in.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
+      tg.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
+    }
+    batch.inputs.push_back(in);
+    batch.targets.push_back(tg);
+  }
+  auto reference = StepProgram::compile(context, config, "all", 0, false,
+                                        Backend::Reference);
+  auto cpu =
+      StepProgram::compile(context, config, "all", 0, false, Backend::Cpu);
+  ASSERT_TRUE(reference.isOk() && cpu.isOk());
+  auto want = reference->run(model.params, batch);
+  auto got = cpu->run(model.params, batch);
+  ASSERT_TRUE(want.isOk()) << want.status().message();
+  ASSERT_TRUE(got.isOk()) << got.status().message();
+  EXPECT_TRUE(got->grads.empty());
+  ASSERT_EQ(got->subModelLoss.size(), size_t(config.numChains()));
+  for (auto &[k, loss] : want->subModelLoss)
+    EXPECT_NEAR(got->subModelLoss[k], loss, 1e-5 * std::abs(loss)) << k;
+  for (const codegen::KernelSpec &k : cpu->compiled()->kernels.specs)
+    if (auto *x = std::get_if<codegen::CrossEntropySpec>(&k))
+      EXPECT_FALSE(x->gradients) << x->name();
+}
+
 // The logits of every k-chain sub-model (its parameters are slices of the
 // full model's, bound by copy).
 TEST_P(CpuBackendStep, ForwardLogitsOfEverySubModelMatch) {

@@ -287,7 +287,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                     panels + (size_t)(s - s0) * KC * NR, load);
       }
     }
-        s0 = s1;
+    s0 = s1;
   }
 }
 

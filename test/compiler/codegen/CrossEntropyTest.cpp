@@ -362,6 +362,31 @@ TEST_F(CrossEntropyTest, ReferenceGradientsMatchFiniteDifferences) {
   EXPECT_EQ(lossAt(p.x, p.spec.width, 5.0f), p.loss);
 }
 
+// Evaluation: the loss alone, with no dX or dW to write.
+TEST_F(CrossEntropyTest, LossOnlyMatchesTheReferenceWithoutGradients) {
+  CrossEntropySpec s = spec(50, 24, 0, 8, false);
+  s.gradients = false;
+  EXPECT_NE(s.name(), spec(50, 24, 0, 8, false).name());
+  auto fns = compile({s});
+  ASSERT_EQ(fns.size(), 1u);
+  Problem ref = problem(s, 37, 1.0, 3);
+  ColmCrossEntropyArgs ra = ref.args();
+  ra.dx = nullptr;
+  ra.dw = nullptr;
+  ASSERT_TRUE(crossEntropyReference(ref.spec, ra).isOk());
+  Bounds b = bounds(ref, ref.dx, ref.dw);
+  for (int threads : {1, 2, 3}) {
+    Problem p = problem(s, 37, 1.0, 3);
+    ColmCrossEntropyArgs a = p.args();
+    a.dx = nullptr;
+    a.dw = nullptr;
+    runOnThreads(fns[0].first, a, threads);
+    runOnThreads(fns[0].second, a, threads);
+    EXPECT_NEAR(p.loss, ref.loss, b.loss) << threads << " threads";
+    EXPECT_GT(p.loss, 0.5 * std::log(double(s.vocab)));
+  }
+}
+
 TEST_F(CrossEntropyTest, ValidationAndBadTargets) {
   EXPECT_FALSE(validateCrossEntropy(spec(0, 4, 0, 4, false)).isOk());
   EXPECT_FALSE(validateCrossEntropy(spec(4, 0, 0, 4, false)).isOk());
