@@ -44,6 +44,10 @@ std::string caseName(const ::testing::TestParamInfo<Case> &info) {
   return s;
 }
 
+void PrintTo(const Case &c, std::ostream *os) {
+  *os << caseName(::testing::TestParamInfo<Case>(c, 0));
+}
+
 ModelConfig makeConfig(const Case &c) {
   ModelConfig config;
   config.chains = c.chains;

@@ -156,23 +156,28 @@ struct Strip {
 
 // At most this many rows with B stored [N, K] (a decode step's linears):
 // each output is a dot product over a row of B, which is read once and not
-// packed (packing would copy all of B for one row of work). Four vector
-// partial sums per dot product and a fixed tree: the bits depend on the
-// shapes only.
+// packed (packing would copy all of B for a row of work). Vector chunk c of
+// the reduction goes to partial sum c mod 4, the last chunk zero-padded, and
+// the partial sums meet in a fixed tree: the bits depend on the shapes only,
+// and zero weights appended to a row (an expanded model's new chains) change
+// none of them.
 constexpr int64_t FEW_ROWS = 4;
 
 inline float dot(const float *a, const float *w, int64_t k0, int64_t k1) {
 #pragma clang fp contract(fast)
   vec acc[4] = {};
   int64_t p = k0;
-  for (; p + 4 * @LANES@ <= k1; p += 4 * @LANES@)
-    for (int u = 0; u < 4; ++u)
-      acc[u] = acc[u] + loadu(a + p + u * @LANES@) * loadu(w + p + u * @LANES@);
-  for (; p + @LANES@ <= k1; p += @LANES@)
-    acc[0] = acc[0] + loadu(a + p) * loadu(w + p);
-  float tail = 0.0f;
-  for (; p < k1; ++p)
-    tail += a[p] * w[p];
+  int c = 0;
+  for (; p + @LANES@ <= k1; p += @LANES@, c = (c + 1) & 3)
+    acc[c] = acc[c] + loadu(a + p) * loadu(w + p);
+  if (p < k1) {
+    vec x = {}, y = {};
+    for (int i = 0; p + i < k1; ++i) {
+      x[i] = a[p + i];
+      y[i] = w[p + i];
+    }
+    acc[c] = acc[c] + x * y;
+  }
   vec s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
   float l[@LANES@];
   for (int i = 0; i < @LANES@; ++i)
@@ -180,7 +185,7 @@ inline float dot(const float *a, const float *w, int64_t k0, int64_t k1) {
   for (int h = @LANES@ / 2; h >= 1; h /= 2)
     for (int i = 0; i < h; ++i)
       l[i] = l[i] + l[i + h];
-  return l[0] + tail;
+  return l[0];
 }
 
 void fewRows(const Operands &o, const Strip *strips, int first, int last);

@@ -202,8 +202,9 @@ TEST_F(ChainGemmTest, EveryChainProductMatchesTheReference) {
 }
 
 // One to four rows (a decode step) take the unpacked dot-product path when B
-// is stored [N, K]: the same results within rounding, the same bits on any
-// thread count, ragged reductions and accumulation included.
+// is stored [N, K]: the reference's results within rounding, the same bits
+// on any thread count, ragged reductions and accumulation included; and zero
+// weights appended to the reduction (an expanded model) change no bit.
 TEST_F(ChainGemmTest, FewRowsMatchTheReference) {
   std::vector<ChainGemmSpec> specs = {chainLinearForward({2, 2, 4}, 104, 72),
                                       chainLinearForward({1}, 37, 19),
@@ -235,6 +236,27 @@ TEST_F(ChainGemmTest, FewRowsMatchTheReference) {
           first = o.c;
         else
           EXPECT_EQ(o.c, first) << what;
+      }
+      // K + 21 with zero weights past K (any A there): the same bits.
+      ChainGemmSpec wide = denseGemm(s.n, s.k + 21, true);
+      wide.knobs = s.knobs;
+      wide.accumulate = s.accumulate;
+      if (i == 2) {
+        auto wfn = compile({wide});
+        ASSERT_EQ(wfn.size(), 1u);
+        std::vector<float> a2(rows * wide.k, 3.5f), b2(wide.n * wide.k, 0.0f),
+            c2 = initial;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t k = 0; k < s.k; ++k)
+            a2[r * wide.k + k] = o.a[r * s.k + k];
+        for (int64_t j = 0; j < s.n; ++j)
+          for (int64_t k = 0; k < s.k; ++k)
+            b2[j * wide.k + k] = o.b[j * s.k + k];
+        ColmGemmArgs w{a2.data(), b2.data(), c2.data(), rows,  wide.n,
+                       wide.k,    wide.k,    wide.k,    wide.n};
+        runOnThreads(wfn[0], w, 2);
+        EXPECT_EQ(c2, first)
+            << "zero weights past K changed the bits of " << rows << " rows";
       }
     }
 }
