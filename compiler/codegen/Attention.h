@@ -26,8 +26,10 @@ enum class AttentionPass { Forward, Backward };
 
 /// Tile sizes: values, never semantics (a thread count never changes the
 /// bits; a different tile may change the last bits of the online softmax).
+/// The defaults measured fastest for the CPU kernels at 8 heads of 64 over
+/// 256 tokens (AVX-512).
 struct AttentionKnobs {
-  int blockQ = 32, blockK = 64;
+  int blockQ = 64, blockK = 128;
   bool operator==(const AttentionKnobs &) const = default;
 };
 

@@ -10,19 +10,112 @@
 namespace colm::codegen::cpu {
 namespace {
 
-// Shared by both passes: the constants of the spec and per-thread scratch.
+// Shared by both passes: the constants of the spec, per-thread scratch, the
+// work split and the register-blocked pieces both passes are made of. Every
+// product is one of two register blocks of 6 rows by up to 4 vectors of 16
+// floats: `dots` (rows against a transposed tile: scores, dP) and
+// `accumulate` (rows of coefficients times rows of vectors: P V, dS K,
+// P^T dout, dS^T q). Exponentials are a polynomial in the vector lanes.
 const char *kCommon = R"CPP(
 namespace {
 
 constexpr int64_t H = @H@, HKV = @HKV@, HD = @HD@;
 constexpr int64_t BQ = @BQ@, BK = @BK@;
 constexpr bool TILED = @TILED@, CAUSAL = @CAUSAL@;
-// float(1/sqrt(hd)), printed to round-trip.
-constexpr float SCALE = @SCALE@f;
+// float(1/sqrt(hd)) and float(log2(e)/sqrt(hd)), printed to round-trip.
+constexpr float SCALE = @SCALE@f, SCALE2 = @SCALE2@f;
+constexpr float LN2 = 0.693147181f, LOG2E = 1.44269504f;
+constexpr int64_t PER = H / HKV; // query heads per key/value head
+// A head row is HV vectors of 16 floats, the last with HT lanes (0: full);
+// scratch rows are padded to HDP, key tiles to BKP.
+constexpr int64_t HV = (HD + 15) / 16, HT = HD % 16, HDP = HV * 16;
+constexpr int64_t BKP = (BK + 15) / 16 * 16;
+// Rows of a register block: MR x 4 accumulators plus operands fit 32 zmm.
+constexpr int MR = 6;
 
-inline int64_t kvHeadOf(int64_t h) { return TILED ? h % HKV : h * HKV / H; }
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+typedef int32_t iv16 __attribute__((vector_size(64)));
+
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+inline v16 splat(float x) {
+  return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
+inline v16 fma16(v16 a, v16 b, v16 c) {
+  return __builtin_elementwise_fma(a, b, c);
+}
+// max without NaN handling: one instruction.
+inline v16 max16(v16 a, v16 b) { return a > b ? a : b; }
+inline v16 select16(iv16 mask, v16 a, v16 b) {
+  return (v16)(((iv16)a & mask) | ((iv16)b & ~mask));
+}
+// Lanes 16c.. of a tile at or before `limit`.
+inline iv16 visible(int64_t c, int64_t limit) {
+  const iv16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  return lane <= (int32_t)(limit - 16 * c);
+}
+
+// Vector c of a head row: a ragged head's last one touches its HT lanes only
+// (the row's neighbours may be another head, or past the buffer).
+inline v16 loadRow(const float *p, int64_t c) {
+  if (HT != 0 && c == HV - 1) {
+    v16 t = {};
+    for (int k = 0; k < HT; ++k)
+      t[k] = p[16 * c + k];
+    return t;
+  }
+  return *(const v16u *)(p + 16 * c);
+}
+inline void storeRow(float *p, int64_t c, v16 x) {
+  if (HT != 0 && c == HV - 1) {
+    for (int k = 0; k < HT; ++k)
+      p[16 * c + k] = x[k];
+    return;
+  }
+  *(v16u *)(p + 16 * c) = x;
+}
+
+// 2^x for a vector (Cephes' exp2f: x = n + r with |r| <= 1/2, a degree-6
+// polynomial in r, 2^n through the exponent bits); within 2 ulp, 0 below
+// -127, so the score loops vectorize. Scores are scaled by log2(e) / sqrt(hd)
+// to use it.
+inline v16 vexp2(v16 x) {
+  x = __builtin_elementwise_min(__builtin_elementwise_max(x, splat(-127.0f)),
+                                splat(127.0f));
+  const v16 n = __builtin_elementwise_roundeven(x);
+  const v16 r = x - n;
+  v16 y = splat(1.535336188319500e-4f);
+  y = fma16(y, r, splat(1.339887440266574e-3f));
+  y = fma16(y, r, splat(9.618437357674640e-3f));
+  y = fma16(y, r, splat(5.550332471162809e-2f));
+  y = fma16(y, r, splat(2.402264791363012e-1f));
+  y = fma16(y, r, splat(6.931472028550421e-1f));
+  y = fma16(y, r, splat(1.0f));
+  const iv16 e = (__builtin_convertvector(n, iv16) + 127) << 23;
+  return y * (v16)e;
+}
+// Fixed trees of halves: the same bits wherever a row is reduced.
+inline float vmax(v16 x) {
+  typedef float v8 __attribute__((vector_size(32)));
+  typedef float v4 __attribute__((vector_size(16)));
+  v8 a = __builtin_elementwise_max(
+      __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7),
+      __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15));
+  v4 b = __builtin_elementwise_max(__builtin_shufflevector(a, a, 0, 1, 2, 3),
+                                   __builtin_shufflevector(a, a, 4, 5, 6, 7));
+  float c = b[0] > b[2] ? b[0] : b[2], d = b[1] > b[3] ? b[1] : b[3];
+  return c > d ? c : d;
+}
+inline float vsum(v16 x) {
+  typedef float v8 __attribute__((vector_size(32)));
+  typedef float v4 __attribute__((vector_size(16)));
+  v8 a = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7) +
+         __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+  v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) +
+         __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
+}
 
 float *scratch(size_t floats) {
   static thread_local float *buf = nullptr;
@@ -58,6 +151,263 @@ void share(int64_t units, Work work, int thread, int threads, int64_t *first,
   }
 }
 
+template <int N> struct Int {
+  static constexpr int value = N;
+};
+// f(Int<n>{}) for a runtime n in [1, MAX]: register blocks of every size.
+template <int MAX, class F> inline void dispatch(int64_t n, F &&f) {
+  if constexpr (MAX >= 1) {
+    if (n == MAX)
+      f(Int<MAX>{});
+    else
+      dispatch<MAX - 1>(n, f);
+  }
+}
+
+// s[r][16c + j] = a[r] . bt[:, 16c + j] for R rows and NV key vectors, bt
+// transposed (d-major): R x NV accumulators, one FMA chain along d each.
+template <int R, int NV>
+inline void dotsBlock(const float *a, int64_t lda, const float *bt,
+                      int64_t ldb, float *s, int64_t lds) {
+  v16 acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c)
+      acc[r][c] = v16{};
+  for (int64_t d = 0; d < HD; ++d) {
+    v16 b[NV];
+    for (int c = 0; c < NV; ++c)
+      b[c] = *(const v16u *)(bt + d * ldb + 16 * c);
+    for (int r = 0; r < R; ++r) {
+      const v16 x = splat(a[r * lda + d]);
+      for (int c = 0; c < NV; ++c)
+        acc[r][c] = fma16(x, b[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c)
+      *(v16 *)(s + r * lds + 16 * c) = acc[r][c];
+}
+
+// The first 16 nvec columns of s (rows of lds, 64-byte aligned) for rows
+// rows of a.
+inline void dots(int64_t rows, int64_t nvec, const float *a, int64_t lda,
+                 const float *bt, int64_t ldb, float *s, int64_t lds) {
+  for (int64_t c = 0; c < nvec; c += 4)
+    dispatch<MR>(rows, [&](auto r) {
+      dispatch<4>(min64(4, nvec - c), [&](auto v) {
+        dotsBlock<decltype(r)::value, decltype(v)::value>(
+            a, lda, bt + 16 * c, ldb, s + 16 * c, lds);
+      });
+    });
+}
+
+// How accBlock starts from o: as it is, scaled by alpha, or from zero.
+enum Start { Add, Rescale, Fresh };
+
+// o[r] = (o[r], alpha[r] o[r] or 0, as START says) + sum over k in [k0, k1) of
+// coef[r sa + k sk] b[k], on head-row vectors C0..C0+NV: R x NV
+// accumulators, one FMA chain along k each.
+template <int R, int C0, int NV, Start START>
+inline void accBlock(const float *coef, int64_t sa, int64_t sk,
+                     const float *b, int64_t ldb, int64_t k0, int64_t k1,
+                     float *o, int64_t ldo, const float *alpha) {
+  v16 acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c) {
+      acc[r][c] = START == Fresh ? v16{} : loadRow(o + r * ldo, C0 + c);
+      if (START == Rescale)
+        acc[r][c] *= alpha[r];
+    }
+  for (int64_t k = k0; k < k1; ++k) {
+    v16 x[NV];
+    for (int c = 0; c < NV; ++c)
+      x[c] = loadRow(b + k * ldb, C0 + c);
+    for (int r = 0; r < R; ++r) {
+      const v16 p = splat(coef[r * sa + k * sk]);
+      for (int c = 0; c < NV; ++c)
+        acc[r][c] = fma16(p, x[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NV; ++c)
+      storeRow(o + r * ldo, C0 + c, acc[r][c]);
+}
+
+template <int R, Start START, int C0 = 0>
+inline void accRows(const float *coef, int64_t sa, int64_t sk, const float *b,
+                    int64_t ldb, int64_t k0, int64_t k1, float *o, int64_t ldo,
+                    const float *alpha) {
+  if constexpr (C0 < HV) {
+    constexpr int NV = HV - C0 < 4 ? int(HV - C0) : 4;
+    accBlock<R, C0, NV, START>(coef, sa, sk, b, ldb, k0, k1, o, ldo, alpha);
+    accRows<R, START, C0 + 4>(coef, sa, sk, b, ldb, k0, k1, o, ldo, alpha);
+  }
+}
+
+template <Start START>
+inline void accumulate(int64_t rows, const float *coef, int64_t sa, int64_t sk,
+                       const float *b, int64_t ldb, int64_t k0, int64_t k1,
+                       float *o, int64_t ldo, const float *alpha = nullptr) {
+  dispatch<MR>(rows, [&](auto r) {
+    accRows<decltype(r)::value, START>(coef, sa, sk, b, ldb, k0, k1, o, ldo,
+                                        alpha);
+  });
+}
+
+// rows x HD of src (rows of ld) into dst (rows of HDP, zero padded): rows
+// of q and dout are ldq apart, so a block of them shares a few cache sets.
+inline void packRows(const float *src, int64_t ld, int64_t rows, float *dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < HV; ++c)
+      *(v16 *)(dst + r * HDP + 16 * c) = loadRow(src + r * ld, c);
+}
+
+// One butterfly level of a 16 x 16 transpose: rows i and i + S swap their
+// off-diagonal S-blocks.
+#define COLM_SWAP_LO(j) (((j) & S) ? 16 + (j) - S : (j))
+#define COLM_SWAP_HI(j) (((j) & S) ? 16 + (j) : (j) + S)
+template <int S> inline void butterfly(v16 *t) {
+  for (int i = 0; i < 16; ++i)
+    if (!(i & S)) {
+      const v16 a = t[i], b = t[i + S];
+      t[i] = __builtin_shufflevector(
+          a, b, COLM_SWAP_LO(0), COLM_SWAP_LO(1), COLM_SWAP_LO(2),
+          COLM_SWAP_LO(3), COLM_SWAP_LO(4), COLM_SWAP_LO(5), COLM_SWAP_LO(6),
+          COLM_SWAP_LO(7), COLM_SWAP_LO(8), COLM_SWAP_LO(9), COLM_SWAP_LO(10),
+          COLM_SWAP_LO(11), COLM_SWAP_LO(12), COLM_SWAP_LO(13),
+          COLM_SWAP_LO(14), COLM_SWAP_LO(15));
+      t[i + S] = __builtin_shufflevector(
+          a, b, COLM_SWAP_HI(0), COLM_SWAP_HI(1), COLM_SWAP_HI(2),
+          COLM_SWAP_HI(3), COLM_SWAP_HI(4), COLM_SWAP_HI(5), COLM_SWAP_HI(6),
+          COLM_SWAP_HI(7), COLM_SWAP_HI(8), COLM_SWAP_HI(9), COLM_SWAP_HI(10),
+          COLM_SWAP_HI(11), COLM_SWAP_HI(12), COLM_SWAP_HI(13),
+          COLM_SWAP_HI(14), COLM_SWAP_HI(15));
+    }
+}
+
+// dst[d][j] = src[j][d] for keys [0, n) of a head, zero for keys [n, pad):
+// whole 16 x 16 blocks in registers, ragged edges one by one.
+inline void transpose(const float *src, int64_t ld, int64_t n, int64_t pad,
+                      float *dst, int64_t ldd) {
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t nj = min64(16, n - j0);
+    for (int64_t d0 = 0; d0 < HD; d0 += 16) {
+      const int64_t nd = min64(16, HD - d0);
+      if (nj == 16 && nd == 16) {
+        v16 t[16];
+        for (int j = 0; j < 16; ++j)
+          t[j] = *(const v16u *)(src + (j0 + j) * ld + d0);
+        butterfly<8>(t);
+        butterfly<4>(t);
+        butterfly<2>(t);
+        butterfly<1>(t);
+        for (int d = 0; d < 16; ++d)
+          *(v16u *)(dst + (d0 + d) * ldd + j0) = t[d];
+        continue;
+      }
+      for (int64_t j = 0; j < nj; ++j)
+        for (int64_t d = 0; d < nd; ++d)
+          dst[(d0 + d) * ldd + j0 + j] = src[(j0 + j) * ld + d0 + d];
+    }
+  }
+  for (int64_t d = 0; d < HD; ++d)
+    for (int64_t j = n; j < pad; ++j)
+      dst[d * ldd + j] = 0.0f;
+}
+
+// The online-softmax step of R rows over NV score vectors each (raw dots
+// at s, rows of BKP): row r sees keys up to min(last, limit + r step).
+// Stores p = 2^(x - max) at s, rescales l by alpha = 2^(m - max) and adds
+// the row sums, updates m. The rows' chains are interleaved (they are
+// latency-bound one by one); MASK is off when every row sees every vector.
+template <int R, int NV, bool MASK>
+inline void softmaxBlock(float *s, int64_t limit, int64_t step, int64_t last,
+                         float *m, float *l, float *alpha) {
+  v16 x[R][NV];
+  float mNew[R], mSub[R];
+  v16 shift = {};
+  for (int r = 0; r < R; ++r) {
+    const int64_t lim = min64(last, limit + r * step);
+    v16 mv = splat(-__builtin_inff());
+    for (int c = 0; c < NV; ++c) {
+      x[r][c] = *(v16 *)(s + r * BKP + 16 * c) * SCALE2;
+      if (MASK)
+        x[r][c] = select16(visible(c, lim), x[r][c], splat(-__builtin_inff()));
+      mv = max16(mv, x[r][c]);
+    }
+    const float mx = vmax(mv);
+    mNew[r] = m[r] > mx ? m[r] : mx;
+    // Nothing visible yet: the row stays empty (masked lanes give 2^-inf).
+    mSub[r] = mNew[r] == -__builtin_inff() ? 0.0f : mNew[r];
+    shift[r] = m[r] - mSub[r];
+  }
+  v16 sum[R];
+  for (int r = 0; r < R; ++r) {
+    sum[r] = v16{};
+    for (int c = 0; c < NV; ++c) {
+      const v16 p = vexp2(x[r][c] - mSub[r]);
+      *(v16 *)(s + r * BKP + 16 * c) = p;
+      sum[r] += p;
+    }
+  }
+  const v16 scales = vexp2(shift);
+  for (int r = 0; r < R; ++r) {
+    alpha[r] = scales[r];
+    l[r] = l[r] * alpha[r] + vsum(sum[r]);
+    m[r] = mNew[r];
+  }
+}
+
+// softmaxBlock for rows of more than 4 vectors (wide key tiles): the
+// scaled scores go back to memory instead of registers.
+template <int R, bool MASK>
+inline void softmaxWide(float *s, int64_t nvec, int64_t limit, int64_t step,
+                        int64_t last, float *m, float *l, float *alpha) {
+  float mNew[R], mSub[R];
+  v16 shift = {}, sum[R];
+  for (int r = 0; r < R; ++r) {
+    const int64_t lim = min64(last, limit + r * step);
+    v16 mv = splat(-__builtin_inff());
+    for (int64_t c = 0; c < nvec; ++c) {
+      v16 x = *(v16 *)(s + r * BKP + 16 * c) * SCALE2;
+      if (MASK)
+        x = select16(visible(c, lim), x, splat(-__builtin_inff()));
+      *(v16 *)(s + r * BKP + 16 * c) = x;
+      mv = max16(mv, x);
+    }
+    const float mx = vmax(mv);
+    mNew[r] = m[r] > mx ? m[r] : mx;
+    mSub[r] = mNew[r] == -__builtin_inff() ? 0.0f : mNew[r];
+    shift[r] = m[r] - mSub[r];
+    sum[r] = v16{};
+    for (int64_t c = 0; c < nvec; ++c) {
+      const v16 p = vexp2(*(v16 *)(s + r * BKP + 16 * c) - mSub[r]);
+      *(v16 *)(s + r * BKP + 16 * c) = p;
+      sum[r] += p;
+    }
+  }
+  const v16 scales = vexp2(shift);
+  for (int r = 0; r < R; ++r) {
+    alpha[r] = scales[r];
+    l[r] = l[r] * alpha[r] + vsum(sum[r]);
+    m[r] = mNew[r];
+  }
+}
+
+// One row's probabilities p = 2^(s log2(e) / sqrt(hd) - lse2) over NV
+// vectors (zero past `limit`) and dS = p (dP - D) / sqrt(hd) in place of dP.
+template <int NV>
+inline void gradRow(float *p, float *ds, int64_t limit, float lse2, float Di) {
+  const bool full = limit >= 16 * NV - 1;
+  for (int c = 0; c < NV; ++c) {
+    v16 pc = vexp2(*(v16 *)(p + 16 * c) * SCALE2 - lse2);
+    if (!full)
+      pc = select16(visible(c, limit), pc, v16{});
+    *(v16 *)(p + 16 * c) = pc;
+    *(v16 *)(ds + 16 * c) = pc * (*(v16 *)(ds + 16 * c) - Di) * SCALE;
+  }
+}
+
 } // namespace
 )CPP";
 
@@ -72,6 +422,8 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
     int64_t i1 = min64((qb + 1) * BQ, tq);
     return CAUSAL ? min64(tk, i1 - 1 + offset + 1) : tk;
   };
+  // Units in (key/value head, query head reading it, query block) order, so
+  // a thread transposes each K it reads once.
   int64_t first, last;
   share(
       H * blocks,
@@ -83,71 +435,73 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       thread, threads, &first, &last);
   if (first >= last)
     return;
-  float *Q = scratch(BQ * HD * 2 + HD * BK + BQ * BK + 2 * BQ);
-  if (!Q)
+  // K^T of one key/value head, padded so a tile's last vector stays inside.
+  const int64_t ldkt = (tk + 15) / 16 * 16 + 16;
+  float *Kt = scratch(HD * ldkt + 2 * BQ * HDP + MR * BKP + 2 * BQ);
+  if (!Kt)
     return; // out of memory: the caller's sentinel check reports it
-  float *acc = Q + BQ * HD, *Kt = acc + BQ * HD, *S = Kt + HD * BK,
-        *m = S + BQ * BK, *l = m + BQ;
+  float *O = Kt + HD * ldkt, *Q = O + BQ * HDP, *S = Q + BQ * HDP,
+        *m = S + MR * BKP, *l = m + BQ;
+  int64_t packed = -1;
   for (int64_t u = first; u < last; ++u) {
-    const int64_t h = u / blocks, qb = u % blocks, g = kvHeadOf(h);
+    const int64_t g = u / (PER * blocks), n = u / blocks % PER,
+                  qb = u % blocks;
+    const int64_t h = TILED ? g + n * HKV : g * PER + n;
     const int64_t i0 = qb * BQ, rows = min64(i0 + BQ, tq) - i0;
     const int64_t kEnd = keyEnd(qb);
+    if (g != packed) {
+      int64_t kMax = 0;
+      for (int64_t w = u; w < last && w / (PER * blocks) == g; ++w)
+        kMax = max64(kMax, keyEnd(w % blocks));
+      transpose(a.k + g * HD, a.ldk, kMax, ldkt, Kt, ldkt);
+      packed = g;
+    }
     for (int64_t r = 0; r < rows; ++r) {
-      const float *src = a.q + (i0 + r) * a.ldq + h * HD;
-      for (int64_t d = 0; d < HD; ++d) {
-        Q[r * HD + d] = src[d];
-        acc[r * HD + d] = 0.0f;
-      }
+      for (int64_t d = 0; d < HDP; ++d)
+        O[r * HDP + d] = 0.0f;
       m[r] = -__builtin_inff();
       l[r] = 0.0f;
     }
+    const float *vg = a.v + g * HD;
+    packRows(a.q + i0 * a.ldq + h * HD, a.ldq, rows, Q);
     for (int64_t j0 = 0; j0 < kEnd; j0 += BK) {
       const int64_t nk = min64(BK, kEnd - j0);
-      // K tile transposed: the score loop runs along keys, in vectors.
-      for (int64_t j = 0; j < nk; ++j) {
-        const float *src = a.k + (j0 + j) * a.ldk + g * HD;
-        for (int64_t d = 0; d < HD; ++d)
-          Kt[d * BK + j] = src[d];
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        float *s = S + r * BK;
-        for (int64_t j = 0; j < nk; ++j)
-          s[j] = 0.0f;
-        for (int64_t d = 0; d < HD; ++d) {
-          const float x = Q[r * HD + d];
-          const float *kt = Kt + d * BK;
-          for (int64_t j = 0; j < nk; ++j)
-            s[j] += x * kt[j];
-        }
-        // Keys 0..limit of the tile are visible to this row.
-        const int64_t limit = CAUSAL ? i0 + r + offset - j0 : nk - 1;
-        float mx = -__builtin_inff();
-        for (int64_t j = 0; j < nk; ++j) {
-          float x = j <= limit ? s[j] * SCALE : -__builtin_inff();
-          s[j] = x;
-          mx = x > mx ? x : mx;
-        }
-        const float mnew = m[r] > mx ? m[r] : mx;
-        if (mnew == -__builtin_inff())
-          continue; // nothing visible yet
-        const float alpha = expf(m[r] - mnew);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < nk; ++j) {
-          float p = expf(s[j] - mnew);
-          s[j] = p;
-          sum += p;
-        }
-        l[r] = l[r] * alpha + sum;
-        m[r] = mnew;
-        float *o = acc + r * HD;
-        for (int64_t d = 0; d < HD; ++d)
-          o[d] *= alpha;
-        for (int64_t j = 0; j < nk; ++j) {
-          const float p = s[j];
-          const float *vr = a.v + (j0 + j) * a.ldk + g * HD;
-          for (int64_t d = 0; d < HD; ++d)
-            o[d] += p * vr[d];
-        }
+      for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+        const int64_t R = min64(MR, rows - r0);
+        // Keys [0, vis) of the tile are visible to some row of the block.
+        const int64_t vis =
+            CAUSAL ? min64(nk, i0 + r0 + R + offset - j0) : nk;
+        if (vis <= 0)
+          continue;
+        const int64_t nvec = (vis + 15) / 16;
+        dots(R, nvec, Q + r0 * HDP, HDP, Kt + j0, ldkt, S, BKP);
+        // The first row sees the fewest keys: no masks if it sees them all.
+        float alpha[MR];
+        const int64_t limit = CAUSAL ? i0 + r0 + offset - j0 : nk - 1;
+        const bool mask = limit < 16 * nvec - 1 || nk < 16 * nvec;
+        dispatch<MR>(R, [&](auto r) {
+          constexpr int RR = decltype(r)::value;
+          if (nvec > 4) {
+            if (mask)
+              softmaxWide<RR, true>(S, nvec, limit, CAUSAL, nk - 1, m + r0,
+                                    l + r0, alpha);
+            else
+              softmaxWide<RR, false>(S, nvec, limit, CAUSAL, nk - 1, m + r0,
+                                     l + r0, alpha);
+            return;
+          }
+          dispatch<4>(nvec, [&](auto v) {
+            constexpr int NV = decltype(v)::value;
+            if (mask)
+              softmaxBlock<RR, NV, true>(S, limit, CAUSAL, nk - 1, m + r0,
+                                         l + r0, alpha);
+            else
+              softmaxBlock<RR, NV, false>(S, limit, CAUSAL, nk - 1, m + r0,
+                                          l + r0, alpha);
+          });
+        });
+        accumulate<Rescale>(R, S, BKP, 1, vg + j0 * a.ldk, a.ldk, 0, vis,
+                            O + r0 * HDP, HDP, alpha);
       }
     }
     for (int64_t r = 0; r < rows; ++r) {
@@ -155,107 +509,193 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       // A row that sees no key (no causal mask and no keys) is zero.
       const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
       for (int64_t d = 0; d < HD; ++d)
-        dst[d] = acc[r * HD + d] * inv;
+        dst[d] = O[r * HDP + d] * inv;
       a.lse[h * tq + i0 + r] =
-          l[r] > 0.0f ? m[r] + logf(l[r]) : -__builtin_inff();
+          l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : -__builtin_inff();
     }
   }
 }
 )CPP";
 
 const char *kBackward = R"CPP(
+namespace {
+
+// One thread's backward: its scratch and the pieces both work splits are
+// made of.
+struct Grad {
+  const ColmAttentionGradArgs &a;
+  int64_t tq, tk, offset, ldkt;
+  float *Kt, *Vt, *dK, *dV, *P, *dS, *Q, *G, *D;
+  int64_t packed = -1;
+
+  int64_t headOf(int64_t g, int64_t n) const {
+    return TILED ? g + n * HKV : g * PER + n;
+  }
+  // Query blocks [qb * BQ, ...) that see key j0 start here.
+  int64_t firstBlock(int64_t j0) const {
+    return CAUSAL ? max64(0, j0 - offset) / BQ : 0;
+  }
+  int64_t keyEnd(int64_t qb) const {
+    return CAUSAL ? min64(tk, min64((qb + 1) * BQ, tq) + offset) : tk;
+  }
+
+  // K^T and V^T of key/value head g, every key, and D of its heads' rows.
+  void pack(int64_t g) {
+    if (g == packed)
+      return;
+    transpose(a.k + g * HD, a.ldk, tk, ldkt, Kt, ldkt);
+    transpose(a.v + g * HD, a.ldk, tk, ldkt, Vt, ldkt);
+    for (int64_t n = 0; n < PER; ++n)
+      for (int64_t i = 0; i < tq; ++i) {
+        const float *o = a.out + i * a.ldq + headOf(g, n) * HD;
+        const float *go = a.dout + i * a.ldq + headOf(g, n) * HD;
+        v16 sum = {}; // in lanes: one chain is latency-bound
+        for (int64_t c = 0; c < HV; ++c)
+          sum = fma16(loadRow(go, c), loadRow(o, c), sum);
+        D[n * tq + i] = vsum(sum); // sum_j p dp = dout . out
+      }
+    packed = g;
+  }
+
+  // Query block qb of head n of g against key tile [j0, j0 + nk): P and dS
+  // recomputed from lse, then dq of the rows (DQ) and dK, dV of the tile
+  // (DKV, accumulated in dK and dV). Blocks and their register blocks sit
+  // at fixed rows whichever split runs them, so every value comes from the
+  // same operations in both.
+  template <bool DQ, bool DKV>
+  void block(int64_t g, int64_t n, int64_t qb, int64_t j0, int64_t nk) {
+    const int64_t h = headOf(g, n), i0 = qb * BQ, rows = min64(BQ, tq - i0);
+    packRows(a.q + i0 * a.ldq + h * HD, a.ldq, rows, Q);
+    packRows(a.dout + i0 * a.ldq + h * HD, a.ldq, rows, G);
+    const float *Dh = D + n * tq + i0;
+    const float *kj = a.k + j0 * a.ldk + g * HD;
+    for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+      const int64_t R = min64(MR, rows - r0);
+      const int64_t vis = CAUSAL ? min64(nk, i0 + r0 + R + offset - j0) : nk;
+      if (vis <= 0)
+        continue; // rows before the tile: never read below
+      const int64_t nvec = (vis + 15) / 16;
+      float *p = P + r0 * BKP, *ds = dS + r0 * BKP;
+      dots(R, nvec, Q + r0 * HDP, HDP, Kt + j0, ldkt, p, BKP);
+      dots(R, nvec, G + r0 * HDP, HDP, Vt + j0, ldkt, ds, BKP);
+      dispatch<int(BKP / 16)>(nvec, [&](auto v) {
+        for (int64_t r = 0; r < R; ++r) {
+          const int64_t i = i0 + r0 + r;
+          const int64_t limit =
+              CAUSAL ? min64(nk - 1, i + offset - j0) : nk - 1;
+          gradRow<decltype(v)::value>(p + r * BKP, ds + r * BKP, limit,
+                                      a.lse[h * tq + i] * LOG2E, Dh[r0 + r]);
+        }
+      });
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = nvec; c < (nk + 15) / 16; ++c)
+          *(v16 *)(p + r * BKP + 16 * c) = *(v16 *)(ds + r * BKP + 16 * c) =
+              v16{};
+      if (DQ) { // dq += dS K; the first tile (every row sees it) starts it
+        float *dq = a.dq + (i0 + r0) * a.ldq + h * HD;
+        if (j0 == 0)
+          accumulate<Fresh>(R, ds, BKP, 1, kj, a.ldk, 0, vis, dq, a.ldq);
+        else
+          accumulate<Add>(R, ds, BKP, 1, kj, a.ldk, 0, vis, dq, a.ldq);
+      }
+    }
+    if (DKV) // dV += P^T dout, dK += dS^T q over the rows that see the keys
+      for (int64_t jb = 0; jb < nk; jb += MR) {
+        const int64_t J = min64(MR, nk - jb);
+        const int64_t r0 = CAUSAL ? max64(0, j0 + jb - offset - i0) : 0;
+        if (r0 >= rows)
+          break;
+        accumulate<Add>(J, P + jb, 1, BKP, G, HDP, r0, rows, dV + jb * HDP,
+                        HDP);
+        accumulate<Add>(J, dS + jb, 1, BKP, Q, HDP, r0, rows, dK + jb * HDP,
+                        HDP);
+      }
+  }
+
+  // dK and dV of tile [j0, j0 + nk) of g from every query that sees it,
+  // and with DQ the whole dq of those queries' rows as well.
+  template <bool DQ> void keyTile(int64_t g, int64_t j0, int64_t nk) {
+    for (int64_t j = 0; j < nk * HDP; ++j)
+      dK[j] = dV[j] = 0.0f;
+    const int64_t blocks = (tq + BQ - 1) / BQ;
+    for (int64_t n = 0; n < PER; ++n)
+      for (int64_t qb = firstBlock(j0); qb < blocks; ++qb)
+        block<DQ, true>(g, n, qb, j0, nk);
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t c = 0; c < HV; ++c) {
+        storeRow(a.dk + (j0 + j) * a.ldk + g * HD, c,
+                 *(v16 *)(dK + j * HDP + 16 * c));
+        storeRow(a.dv + (j0 + j) * a.ldk + g * HD, c,
+                 *(v16 *)(dV + j * HDP + 16 * c));
+      }
+  }
+};
+
+} // namespace
+
 extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 #pragma clang fp contract(fast)
   const ColmAttentionGradArgs &a = *(const ColmAttentionGradArgs *)argp;
-  const int64_t tq = a.tq, tk = a.tk, offset = a.tk - a.tq;
-  constexpr int64_t PER = H / HKV; // query heads per key/value head
-  int64_t first, last;
-  share(HKV, [](int64_t) { return 1.0; }, thread, threads, &first, &last);
-  if (first >= last)
-    return;
-  float *Kt = scratch(4 * HD * BK + 3 * BK + PER * tq);
+  const int64_t tq = a.tq, tk = a.tk;
+  const int64_t ldkt = (tk + 15) / 16 * 16 + 16;
+  float *Kt = scratch(2 * HD * ldkt + 2 * BK * HDP + 2 * BQ * BKP +
+                      2 * BQ * HDP + PER * tq);
   if (!Kt)
     return; // out of memory: the caller's sentinel check reports it
-  float *Vt = Kt + HD * BK, *dK = Vt + HD * BK, *dV = dK + BK * HD,
-        *s = dV + BK * HD, *dp = s + BK, *ds = dp + BK, *D = ds + BK;
-  for (int64_t g = first; g < last; ++g) {
-    // This thread is the only writer of dq for the heads that read g.
-    for (int64_t h = 0, n = 0; h < H; ++h) {
-      if (kvHeadOf(h) != g)
-        continue;
-      for (int64_t i = 0; i < tq; ++i) {
-        const float *o = a.out + i * a.ldq + h * HD;
-        const float *go = a.dout + i * a.ldq + h * HD;
-        float *dq = a.dq + i * a.ldq + h * HD;
-        float sum = 0.0f;
-        for (int64_t d = 0; d < HD; ++d) {
-          sum += go[d] * o[d];
-          dq[d] = 0.0f;
-        }
-        D[n * tq + i] = sum; // sum_j p dp = dout . out
-      }
-      ++n;
+  Grad w{a, tq, tk, tk - tq, ldkt, Kt};
+  w.Vt = Kt + HD * ldkt;
+  w.dK = w.Vt + HD * ldkt;
+  w.dV = w.dK + BK * HDP;
+  w.P = w.dV + BK * HDP;
+  w.dS = w.P + BQ * BKP;
+  w.Q = w.dS + BQ * BKP;
+  w.G = w.Q + BQ * HDP;
+  w.D = w.G + BQ * HDP;
+  const int64_t tiles = (tk + BK - 1) / BK, blocks = (tq + BQ - 1) / BQ;
+  // Whole key/value heads per thread (each thread writes dK, dV and the dq
+  // of the heads reading them in one pass), or, with more threads than that
+  // keeps busy, key ranges (dK, dV) and query blocks (dq) as separate units
+  // that recompute P and dS: 7 products instead of 5, about 1.5 times the
+  // time. The same bits either way: every output is one FMA chain over the
+  // rows or keys in order, where a split only skips exact zero products
+  // (chains start at +0 and never reach -0).
+  const int64_t busiest = (HKV + threads - 1) / threads;
+  if (double(threads) / 1.5 <= double(HKV) / double(busiest)) {
+    int64_t first, last;
+    share(HKV, [](int64_t) { return 1.0; }, thread, threads, &first, &last);
+    for (int64_t g = first; g < last; ++g) {
+      w.pack(g);
+      for (int64_t t = 0; t < tiles; ++t)
+        w.keyTile<true>(g, t * BK, min64(BK, tk - t * BK));
     }
-    for (int64_t j0 = 0; j0 < tk; j0 += BK) {
-      const int64_t nk = min64(BK, tk - j0);
-      for (int64_t j = 0; j < nk; ++j) {
-        const float *kr = a.k + (j0 + j) * a.ldk + g * HD;
-        const float *vr = a.v + (j0 + j) * a.ldk + g * HD;
-        for (int64_t d = 0; d < HD; ++d) {
-          Kt[d * BK + j] = kr[d];
-          Vt[d * BK + j] = vr[d];
-          dK[j * HD + d] = 0.0f;
-          dV[j * HD + d] = 0.0f;
-        }
-      }
-      for (int64_t h = 0, n = 0; h < H; ++h) {
-        if (kvHeadOf(h) != g)
-          continue;
-        // The first query that sees key j0.
-        const int64_t iStart = CAUSAL ? max64(0, j0 - offset) : 0;
-        for (int64_t i = iStart; i < tq; ++i) {
-          const float *qi = a.q + i * a.ldq + h * HD;
-          const float *go = a.dout + i * a.ldq + h * HD;
-          const float lse = a.lse[h * tq + i], Di = D[n * tq + i];
-          for (int64_t j = 0; j < nk; ++j)
-            s[j] = dp[j] = 0.0f;
-          for (int64_t d = 0; d < HD; ++d) {
-            const float x = qi[d], y = go[d];
-            const float *kt = Kt + d * BK, *vt = Vt + d * BK;
-            for (int64_t j = 0; j < nk; ++j) {
-              s[j] += x * kt[j];
-              dp[j] += y * vt[j];
-            }
-          }
-          const int64_t limit = CAUSAL ? i + offset - j0 : nk - 1;
-          for (int64_t j = 0; j < nk; ++j) {
-            float p = j <= limit ? expf(s[j] * SCALE - lse) : 0.0f;
-            s[j] = p;
-            ds[j] = p * (dp[j] - Di) * SCALE;
-          }
-          float *dq = a.dq + i * a.ldq + h * HD;
-          for (int64_t j = 0; j < nk; ++j) {
-            const float p = s[j], e = ds[j];
-            float *dkj = dK + j * HD, *dvj = dV + j * HD;
-            const float *kr = a.k + (j0 + j) * a.ldk + g * HD;
-            for (int64_t d = 0; d < HD; ++d) {
-              dvj[d] += p * go[d];
-              dkj[d] += e * qi[d];
-              dq[d] += e * kr[d];
-            }
-          }
-        }
-        ++n;
-      }
-      for (int64_t j = 0; j < nk; ++j) {
-        float *dk = a.dk + (j0 + j) * a.ldk + g * HD;
-        float *dv = a.dv + (j0 + j) * a.ldk + g * HD;
-        for (int64_t d = 0; d < HD; ++d) {
-          dk[d] = dK[j * HD + d];
-          dv[d] = dV[j * HD + d];
-        }
-      }
+    return;
+  }
+  // Per key/value head: its key ranges of KU (finer than tiles, for the
+  // balance), then the query blocks of its heads.
+  constexpr int64_t KU = BK < 32 ? BK : 32;
+  const int64_t ranges = (tk + KU - 1) / KU, per = ranges + PER * blocks;
+  int64_t first, last;
+  share(
+      HKV * per,
+      [&](int64_t u) { // products of rows and keys
+        const int64_t t = u % per;
+        if (t < ranges)
+          return 4.0 * PER * double(tq - w.firstBlock(t * KU) * BQ) *
+                 double(min64(KU, tk - t * KU));
+        const int64_t qb = (t - ranges) % blocks;
+        return 3.0 * double(min64(BQ, tq - qb * BQ)) * double(w.keyEnd(qb));
+      },
+      thread, threads, &first, &last);
+  for (int64_t u = first; u < last; ++u) {
+    const int64_t g = u / per, t = u % per;
+    w.pack(g);
+    if (t < ranges) {
+      w.keyTile<false>(g, t * KU, min64(KU, tk - t * KU));
+      continue;
     }
+    const int64_t n = (t - ranges) / blocks, qb = (t - ranges) % blocks;
+    for (int64_t j0 = 0; j0 < w.keyEnd(qb); j0 += BK)
+      w.block<true, false>(g, n, qb, j0, min64(BK, tk - j0));
   }
 }
 )CPP";
@@ -282,6 +722,10 @@ std::string renderAttention(const AttentionSpec &spec) {
   replaceAll(body, "@TILED@", spec.mapping == KvMap::Tiled ? "true" : "false");
   replaceAll(body, "@CAUSAL@", spec.causal ? "true" : "false");
   replaceAll(body, "@SCALE@", scale);
+  std::snprintf(
+      scale, sizeof scale, "%.9e",
+      double(float(1.4426950408889634 / std::sqrt(double(spec.headDim)))));
+  replaceAll(body, "@SCALE2@", scale);
   return "// Generated by colm: " + spec.name() +
          "\n#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n" +
          COLM_STRINGIFY(COLM_ATTENTION_ARGS_STRUCT) + "\n" + body;

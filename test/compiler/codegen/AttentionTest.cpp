@@ -4,7 +4,7 @@
 // backward (dQ, dK, dV recomputed from the log-sum-exp), for grouped and
 // tiled key/value mappings, h_kv < h and h_kv = h, Tq = Tk and Tq < Tk (a
 // cache, and decode with Tq = 1), lengths that are not multiples of the
-// tiles, rendered, compiled with the host compiler and run on 1..3 threads
+// tiles, rendered, compiled with the host compiler and run on 1..4 threads
 // against the plain-loop reference in double; bit for bit the same on every
 // thread count. The reference itself is checked against a naive
 // softmax(QK^T)V.
@@ -144,6 +144,12 @@ protected:
       symbols.push_back(cpu::attentionSymbol(s));
     return KernelTest::compile(sources, symbols);
   }
+  /// Every case on each thread count against the reference, and the same
+  /// bits as on the first count.
+  void checkForward(const std::vector<Case> &cases,
+                    const std::vector<int> &threadCounts);
+  void checkBackward(const std::vector<Case> &cases,
+                     const std::vector<int> &threadCounts);
 };
 
 std::vector<Case> forwardCases() {
@@ -161,6 +167,29 @@ std::vector<Case> forwardCases() {
       {2, 1, 32, KvMap::Grouped, 64, 64, {}},
       // Without the causal mask.
       {2, 2, 8, KvMap::Grouped, 7, 19, {4, 8}, false},
+  };
+}
+
+/// The edges of the kernels' register blocks (6 rows by 4 vectors of 16
+/// floats, head rows in chunks of 4 vectors), for both passes. With h_kv = 1
+/// on 2..4 threads and h_kv = 2 on 4 the backward splits key ranges and
+/// query blocks instead of key/value heads, for the same bits.
+std::vector<Case> edgeCases() {
+  return {
+      // The benchmark's heads, default tiles, lengths ragged against all.
+      {8, 2, 64, KvMap::Tiled, 100, 100, {}},
+      // A head row of one vector and 4 lanes; tiles that are not multiples
+      // of the register blocks.
+      {2, 1, 20, KvMap::Grouped, 45, 45, {13, 40}, true, 2},
+      // Head rows of 5 vectors (two chunks, the last ragged); key tiles of
+      // 8 vectors; a cache.
+      {2, 2, 72, KvMap::Tiled, 30, 70, {7, 128}},
+      // Heads narrower than a vector.
+      {4, 2, 3, KvMap::Grouped, 19, 19, {5, 3}},
+      // The widest key tile, unmasked, fewer queries than keys.
+      {2, 1, 16, KvMap::Tiled, 33, 50, {64, 256}, false},
+      // Decode on the benchmark's heads.
+      {8, 2, 64, KvMap::Tiled, 1, 77, {}},
   };
 }
 
@@ -271,7 +300,33 @@ TEST(AttentionSpecTest, ValidatesHeadsAndTiles) {
 }
 
 TEST_F(AttentionTest, ForwardMatchesTheReference) {
-  std::vector<Case> cases = forwardCases();
+  checkForward(forwardCases(), {1, 2, 3});
+}
+
+TEST_F(AttentionTest, ForwardRegisterBlockEdges) {
+  checkForward(edgeCases(), {1, 2, 3, 4});
+}
+
+TEST_F(AttentionTest, BackwardMatchesTheReference) {
+  std::vector<Case> cases = {
+      {4, 2, 16, KvMap::Grouped, 37, 37, {8, 16}},
+      {4, 2, 16, KvMap::Tiled, 37, 37, {8, 16}, true, 3},
+      {3, 3, 8, KvMap::Grouped, 20, 20, {4, 8}},
+      {4, 1, 16, KvMap::Tiled, 29, 29, {4, 64}, true, 1},
+      {2, 1, 32, KvMap::Grouped, 64, 64, {}},
+      // Beyond what chain.attention_grad needs: a cache, and no mask.
+      {4, 2, 8, KvMap::Grouped, 5, 21, {4, 8}},
+      {2, 2, 8, KvMap::Tiled, 7, 19, {4, 8}, false},
+  };
+  checkBackward(cases, {1, 2, 3});
+}
+
+TEST_F(AttentionTest, BackwardRegisterBlockEdges) {
+  checkBackward(edgeCases(), {1, 2, 3, 4});
+}
+
+void AttentionTest::checkForward(const std::vector<Case> &cases,
+                                 const std::vector<int> &threadCounts) {
   std::vector<AttentionSpec> specs;
   for (const Case &c : cases)
     specs.push_back(specFor(c, AttentionPass::Forward));
@@ -287,7 +342,7 @@ TEST_F(AttentionTest, ForwardMatchesTheReference) {
     // few (a shift of p_j |v_j| >= 1e-2 at these lengths).
     double vmax = maxAbs(want.v);
     std::vector<float> firstOut, firstLse;
-    for (int threads : {1, 2, 3}) {
+    for (int threads : threadCounts) {
       Tensors t = tensors(c, unsigned(n));
       runOnThreads(fns[n], fwdArgs(c, t), threads);
       std::string what = specs[n].name() + " tq=" + std::to_string(c.tq) +
@@ -300,7 +355,7 @@ TEST_F(AttentionTest, ForwardMatchesTheReference) {
           t.lse, want.lse, c.tq, c.tq,
           [&](size_t i) { return 1e-5 * (1 + std::abs(want.lse[i])); },
           what + "lse");
-      if (threads == 1) {
+      if (threads == threadCounts.front()) {
         firstOut = t.out;
         firstLse = t.lse;
       } else {
@@ -311,17 +366,8 @@ TEST_F(AttentionTest, ForwardMatchesTheReference) {
   }
 }
 
-TEST_F(AttentionTest, BackwardMatchesTheReference) {
-  std::vector<Case> cases = {
-      {4, 2, 16, KvMap::Grouped, 37, 37, {8, 16}},
-      {4, 2, 16, KvMap::Tiled, 37, 37, {8, 16}, true, 3},
-      {3, 3, 8, KvMap::Grouped, 20, 20, {4, 8}},
-      {4, 1, 16, KvMap::Tiled, 29, 29, {4, 64}, true, 1},
-      {2, 1, 32, KvMap::Grouped, 64, 64, {}},
-      // Beyond what chain.attention_grad needs: a cache, and no mask.
-      {4, 2, 8, KvMap::Grouped, 5, 21, {4, 8}},
-      {2, 2, 8, KvMap::Tiled, 7, 19, {4, 8}, false},
-  };
+void AttentionTest::checkBackward(const std::vector<Case> &cases,
+                                  const std::vector<int> &threadCounts) {
   std::vector<AttentionSpec> specs;
   for (const Case &c : cases)
     specs.push_back(specFor(c, AttentionPass::Backward));
@@ -334,7 +380,7 @@ TEST_F(AttentionTest, BackwardMatchesTheReference) {
     attentionReference(fwd, fwdArgs(c, want));
     attentionGradReference(specs[n], bwdArgs(c, want));
     std::vector<float> first[3];
-    for (int threads : {1, 2, 3}) {
+    for (int threads : threadCounts) {
       Tensors t = tensors(c, unsigned(100 + n));
       t.out = want.out; // the forward's results, as training saves them
       t.lse = want.lse;
@@ -365,7 +411,7 @@ TEST_F(AttentionTest, BackwardMatchesTheReference) {
       check(t.dq, want.dq, t.ldq, c.h * c.hd, "dq");
       check(t.dk, want.dk, t.ldk, c.hkv * c.hd, "dk");
       check(t.dv, want.dv, t.ldk, c.hkv * c.hd, "dv");
-      if (threads == 1) {
+      if (threads == threadCounts.front()) {
         first[0] = t.dq;
         first[1] = t.dk;
         first[2] = t.dv;
