@@ -39,7 +39,10 @@ def main():
                          ["--prefill", "--decode", "--prompt-len", "1024", "--decode-tokens", "32", "--repeat", "2"])
     anchor_json = "/tmp/colm-anchor-%d.json" % os.getpid()
     print("+", "/usr/bin/python3", a.anchor, anchor_json, flush=True)
-    subprocess.run(["/usr/bin/python3", a.anchor, anchor_json], check=True)
+    # The anchor picks OpenBLAS's kernels for this CPU itself (spec/bench.md):
+    # an OPENBLAS_CORETYPE inherited from the environment would override it.
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    subprocess.run(["/usr/bin/python3", a.anchor, anchor_json], check=True, env=env)
     anchor_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     anchor = json.load(open(anchor_json))
     peak = colm["air"].get("fma_peak_flops_per_second") or 0
