@@ -18,8 +18,10 @@ std::string attentionSymbol(const AttentionSpec &spec);
 /// over key tiles of blockK (no Tq x Tk matrix) and writes its rows of out
 /// and lse. Backward (a ColmAttentionGradArgs): threads own whole key/value
 /// heads, so dK/dV of a head and dQ of the query heads that read it have one
-/// writer; per key tile, every query row that sees it recomputes p from lse.
-/// No result depends on the thread count.
+/// writer; when that would leave threads idle, key ranges (dK, dV) and query
+/// blocks (dQ) are the units instead, each recomputing p from lse. Every
+/// output is one fixed-order FMA chain: no result depends on the thread
+/// count or the split.
 std::string renderAttention(const AttentionSpec &spec);
 
 } // namespace colm::codegen::cpu
