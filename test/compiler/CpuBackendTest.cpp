@@ -64,6 +64,33 @@ ModelConfig makeConfig(const Case &c) {
   return config;
 }
 
+/// Initial weights scaled by 3, so that every dependency shows in the
+/// results.
+Model scaledModel(const ModelConfig &config, uint64_t seed) {
+  Model model = initModel(config, seed);
+  for (auto &[name, t] : model.params)
+    for (float &v : t.data)
+      v *= 3.0f;
+  return model;
+}
+
+/// `rows` sequences of `length` random inputs and targets.
+Batch randomBatch(const ModelConfig &config, int rows, int length,
+                  uint64_t seed) {
+  Batch batch;
+  Random rng(seed);
+  for (int r = 0; r < rows; ++r) {
+    std::vector<int32_t> in, tg;
+    for (int t = 0; t < length; ++t) {
+      in.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
+      tg.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
+    }
+    batch.inputs.push_back(in);
+    batch.targets.push_back(tg);
+  }
+  return batch;
+}
+
 /// max |a - b| / max |b| over a tensor (0 when both are all zero).
 double relError(const std::vector<float> &a, const std::vector<float> &b) {
   double diff = 0, scale = 0;
@@ -83,10 +110,7 @@ TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
       << validateConfig(config).message();
   mlir::MLIRContext context;
   dsl::loadDialects(context);
-  Model model = initModel(config, 11);
-  for (auto &[name, t] : model.params)
-    for (float &v : t.data)
-      v *= 3.0f;
+  Model model = scaledModel(config, 11);
   auto reference = StepProgram::compile(context, config, c.chainLoss, c.freeze,
                                         true, Backend::Reference);
   ASSERT_TRUE(reference.isOk()) << reference.status().message();
@@ -96,17 +120,7 @@ TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
 
   // Two sequences, longer than one attention tile, so that keys of one
   // sequence must not leak into the other.
-  Batch batch;
-  Random rng(5);
-  for (int r = 0; r < 2; ++r) {
-    std::vector<int32_t> in, tg;
-    for (int t = 0; t < 40; ++t) {
-      in.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
-      tg.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
-    }
-    batch.inputs.push_back(in);
-    batch.targets.push_back(tg);
-  }
+  Batch batch = randomBatch(config, 2, 40, 5);
   auto want = reference->run(model.params, batch);
   ASSERT_TRUE(want.isOk()) << want.status().message();
   auto got = cpu->run(model.params, batch);
@@ -138,21 +152,8 @@ TEST_P(CpuBackendStep, EvaluationLossesMatch) {
   ModelConfig config = makeConfig(c);
   mlir::MLIRContext context;
   dsl::loadDialects(context);
-  Model model = initModel(config, 13);
-  for (auto &[name, t] : model.params)
-    for (float &v : t.data)
-      v *= 3.0f;
-  Batch batch;
-  Random rng(6);
-  for (int r = 0; r < 3; ++r) {
-    std::vector<int32_t> in, tg;
-    for (int t = 0; t < 21; ++t) {
-      in.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
-      tg.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
-    }
-    batch.inputs.push_back(in);
-    batch.targets.push_back(tg);
-  }
+  Model model = scaledModel(config, 13);
+  Batch batch = randomBatch(config, 3, 21, 6);
   auto reference = StepProgram::compile(context, config, "all", 0, false,
                                         Backend::Reference);
   auto cpu =
@@ -178,14 +179,8 @@ TEST_P(CpuBackendStep, ForwardLogitsOfEverySubModelMatch) {
   ModelConfig config = makeConfig(c);
   mlir::MLIRContext context;
   dsl::loadDialects(context);
-  Model model = initModel(config, 12);
-  for (auto &[name, t] : model.params)
-    for (float &v : t.data)
-      v *= 3.0f;
-  std::vector<int32_t> tokens;
-  Random rng(9);
-  for (int t = 0; t < 45; ++t)
-    tokens.push_back(static_cast<int32_t>(rng.next() % config.vocabSize));
+  Model model = scaledModel(config, 12);
+  std::vector<int32_t> tokens = randomBatch(config, 1, 45, 9).inputs[0];
   for (unsigned k = 1; k <= unsigned(config.numChains()); ++k) {
     auto module = buildSubModel(context, config, k);
     ASSERT_TRUE(module.isOk()) << module.status().message();

@@ -33,13 +33,7 @@ using namespace colm::codegen;
 
 namespace {
 
-void runOnThreads(ColmKernelFn fn, const ColmAdamWArgs &args, int threads) {
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { fn(&args, t, threads); });
-  for (std::thread &t : pool)
-    t.join();
-}
+using colm::test::runOnThreads;
 
 ModelConfig smallAir() {
   ModelConfig c;

@@ -31,6 +31,8 @@ using namespace colm::codegen;
 
 namespace {
 
+using colm::test::runOnThreads;
+
 struct Case {
   int64_t h, hkv, hd;
   KvMap map;
@@ -93,15 +95,6 @@ ColmAttentionGradArgs bwdArgs(const Case &c, Tensors &t) {
   return {t.q.data(),   t.k.data(),  t.v.data(),  t.out.data(), t.dout.data(),
           t.lse.data(), t.dq.data(), t.dk.data(), t.dv.data(),  c.tq,
           c.tk,         t.ldq,       t.ldk};
-}
-
-template <class Args>
-void runOnThreads(ColmKernelFn fn, const Args &args, int threads) {
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { fn(&args, t, threads); });
-  for (std::thread &t : pool)
-    t.join();
 }
 
 /// Elements of `got` against `want` within `tol(i)`; columns past `width`

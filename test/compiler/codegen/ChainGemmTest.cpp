@@ -28,6 +28,8 @@ using namespace colm::codegen;
 
 namespace {
 
+using colm::test::runOnThreads;
+
 struct Case {
   GemmUse use;
   std::vector<int64_t> chains;
@@ -77,14 +79,6 @@ Operands operands(const ChainGemmSpec &s, int64_t dynamic, unsigned seed) {
             s.bTransposed ? K : N,
             N};
   return o;
-}
-
-void runOnThreads(ColmKernelFn fn, const ColmGemmArgs &args, int threads) {
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { fn(&args, t, threads); });
-  for (std::thread &t : pool)
-    t.join();
 }
 
 class ChainGemmTest : public colm::test::KernelTest {

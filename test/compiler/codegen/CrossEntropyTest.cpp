@@ -31,17 +31,10 @@ using namespace colm::codegen;
 
 namespace {
 
+using colm::test::runOnThreads;
+
 constexpr float kSentinel = -777.0f;
 constexpr double kEps = 1.0 / 16777216.0; // 2^-24, fp32 rounding
-
-void runOnThreads(ColmKernelFn fn, const ColmCrossEntropyArgs &args,
-                  int threads) {
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { fn(&args, t, threads); });
-  for (std::thread &t : pool)
-    t.join();
-}
 
 /// One problem: X [t, ldx] and W [V, ldw] wider than the prefix, dX and dW
 /// with extra columns that must stay as they were.

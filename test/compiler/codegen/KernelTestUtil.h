@@ -10,10 +10,21 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
 namespace colm::test {
+
+/// fn(&args, t, threads) for every t at once, each on a thread of its own.
+template <class Args>
+void runOnThreads(ColmKernelFn fn, const Args &args, int threads) {
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] { fn(&args, t, threads); });
+  for (std::thread &t : pool)
+    t.join();
+}
 
 /// A test suite with one CpuJit over a private, temporary kernel cache
 /// (never ~/.cache), removed when the suite ends.

@@ -30,6 +30,8 @@ using namespace colm::codegen;
 
 namespace {
 
+using colm::test::runOnThreads;
+
 std::vector<float> randomVector(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
@@ -37,15 +39,6 @@ std::vector<float> randomVector(size_t n, unsigned seed) {
   for (float &x : v)
     x = normal(rng);
   return v;
-}
-
-template <class Args>
-void runOnThreads(ColmKernelFn fn, const Args &args, int threads) {
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { fn(&args, t, threads); });
-  for (std::thread &t : pool)
-    t.join();
 }
 
 /// Bit for bit (so NaN == NaN), naming the first few differences.

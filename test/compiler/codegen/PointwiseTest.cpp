@@ -39,6 +39,8 @@ using namespace colm::codegen;
 
 namespace {
 
+using colm::test::runOnThreads;
+
 std::vector<float> randomVector(size_t n, unsigned seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal;
@@ -46,15 +48,6 @@ std::vector<float> randomVector(size_t n, unsigned seed, float scale = 1.0f) {
   for (float &x : v)
     x = scale * normal(rng);
   return v;
-}
-
-template <class Args>
-void runOnThreads(ColmKernelFn fn, const Args &args, int threads) {
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] { fn(&args, t, threads); });
-  for (std::thread &t : pool)
-    t.join();
 }
 
 int expectClose(const std::vector<float> &got, const std::vector<float> &want,
@@ -363,10 +356,10 @@ TEST(PointwiseReferenceTest, RopeByHandAndItsGradientIsTheTranspose) {
 // subnormal or overflows.
 TEST_F(PointwiseTest, SwiGluAtExtremeGatesMatchesTheReference) {
   const std::vector<float> edges = {
-      0.0f,   -0.0f,  1e-30f, -1e-30f, 1e-7f,   0.5f,   -1.278f, 20.0f,
-      -20.0f, 87.0f,  -87.0f, 100.0f,  -100.0f, 700.0f, -700.0f, 709.0f,
-      -709.0f, 710.0f, -710.0f, 744.0f, -744.0f, 746.0f, -746.0f, 3e38f,
-      -3e38f, 1.5f,   -2.5f,  33.0f,   -45.0f,  6.0f,   -6.0f,   0.1f};
+      0.0f,    -0.0f,  1e-30f,  -1e-30f, 1e-7f,   0.5f,   -1.278f, 20.0f,
+      -20.0f,  87.0f,  -87.0f,  100.0f,  -100.0f, 700.0f, -700.0f, 709.0f,
+      -709.0f, 710.0f, -710.0f, 744.0f,  -744.0f, 746.0f, -746.0f, 3e38f,
+      -3e38f,  1.5f,   -2.5f,   33.0f,   -45.0f,  6.0f,   -6.0f,   0.1f};
   for (bool backward : {false, true}) {
     SwiGluSpec s{static_cast<int64_t>(edges.size()), backward};
     std::vector<ColmKernelFn> fns =
