@@ -4,7 +4,10 @@
 #include "compiler/codegen/TuningCache.h"
 #include "compiler/codegen/cpu/CompileProgram.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
+#include "passes/Passes.h"
 #include "runtime/CpuInfo.h"
+
+#include "mlir/Pass/PassManager.h"
 
 #include <chrono>
 #include <cstdio>
@@ -75,8 +78,19 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
       return codegen::cpu::chooseKnobs(spec, isa, tuning);
     };
   }
+  // Fusion runs on a copy: the caller's function stays as it was (the
+  // reference backend and later compilations read it).
+  mlir::OwningOpRef<mlir::ModuleOp> fused =
+      mlir::ModuleOp::create(func.getLoc());
+  auto copy = func.clone();
+  fused->push_back(copy);
+  mlir::PassManager pm(func.getContext());
+  chain::buildFusionPipeline(pm);
+  if (mlir::failed(pm.run(*fused)))
+    return Status::error("the fusion passes failed on @" +
+                         func.getName().str());
   CompiledFunction f;
-  COLM_ASSIGN_OR_RETURN(f.kernels, codegen::lowerToKernels(func, options));
+  COLM_ASSIGN_OR_RETURN(f.kernels, codegen::lowerToKernels(copy, options));
   JitStats before = host.jit->stats();
   COLM_ASSIGN_OR_RETURN(auto libraries,
                         codegen::cpu::compileProgram(f.kernels, *host.jit));

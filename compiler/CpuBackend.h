@@ -38,7 +38,8 @@ struct CompiledFunction {
   double seconds = 0;
 };
 
-/// Lowers, compiles and loads `func` for `options`' batch. The GEMM knobs
+/// Fuses (chain::buildFusionPipeline, on a copy), lowers, compiles and
+/// loads `func` for `options`' batch. The GEMM knobs
 /// of `options` are filled in from the tuning cache unless set.
 Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                                        codegen::LoweringOptions options);

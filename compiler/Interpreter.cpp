@@ -78,16 +78,23 @@ Interpreter::run(func::FuncOp func, const std::vector<HostTensor> &args) {
         results.push_back(in(v));
       return results;
     }
-    if (failed(exec(&op)))
+    if (failed(execRounded(&op)))
       return failure();
-    // Parameters come from float storage (or are shared from the cache):
-    // only computed results need rounding, and they are not shared yet.
-    if (!options.fp64 && !isa<ParamOp>(op))
-      for (mlir::Value r : op.getResults())
-        for (double &v : const_cast<HostTensor &>(*env[r]).data)
-          v = static_cast<float>(v);
   }
   return func.emitError("function has no return");
+}
+
+LogicalResult Interpreter::execRounded(Operation *op) {
+  if (failed(exec(op)))
+    return failure();
+  // Parameters come from float storage (or are shared from the cache):
+  // only computed results need rounding, and they are not shared yet. A
+  // fusion group's results are its body's, rounded already.
+  if (!options.fp64 && !isa<ParamOp, FusedOp>(op))
+    for (mlir::Value r : op->getResults())
+      for (double &v : const_cast<HostTensor &>(*env[r]).data)
+        v = static_cast<float>(v);
+  return success();
 }
 
 LogicalResult Interpreter::exec(Operation *op) {
@@ -114,6 +121,19 @@ LogicalResult Interpreter::exec(Operation *op) {
         return success();
       })
       .Case([&](EmbedOp e) { return embed(e); })
+      .Case([&](FusedOp f) -> LogicalResult {
+        // A group computes what its body computes, op by op.
+        Block &body = f.getBody().front();
+        for (auto [arg, input] : llvm::zip(body.getArguments(), f.getInputs()))
+          env[arg] = env.find(input)->second;
+        for (Operation &inner : body.without_terminator())
+          if (failed(execRounded(&inner)))
+            return failure();
+        auto yield = cast<YieldOp>(body.getTerminator());
+        for (auto [r, v] : llvm::zip(f.getResults(), yield.getValues()))
+          env[r] = env.find(v)->second;
+        return success();
+      })
       .Case([&](NormOp n) { return norm(n); })
       .Case([&](AddOp) {
         return elementwise([](double a, double b) { return a + b; });

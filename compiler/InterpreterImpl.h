@@ -42,6 +42,8 @@ private:
 
   const HostTensor &in(mlir::Value v) { return *env.find(v)->second; }
   LogicalResult exec(Operation *op);
+  /// exec, then the results rounded to float (unless fp64).
+  LogicalResult execRounded(Operation *op);
   LogicalResult param(ParamOp op);
   LogicalResult embed(EmbedOp op);
   LogicalResult norm(NormOp op);

@@ -255,5 +255,6 @@ def Chain_ConcatOp : Chain_PureOp<"concat"> {
 }
 
 include "dialect/ChainGradOps.td"
+include "dialect/ChainFusedOps.td"
 
 #endif // COLM_CHAIN_OPS

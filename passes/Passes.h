@@ -15,6 +15,10 @@ namespace colm::chain {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
+/// The fusion passes, in the order the compiler runs them on a module
+/// (after chain-autodiff, before the lowering to kernels).
+void buildFusionPipeline(mlir::OpPassManager &pm);
+
 } // namespace colm::chain
 
 #endif // COLM_PASSES_PASSES_H

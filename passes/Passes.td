@@ -121,4 +121,21 @@ def Autodiff : Pass<"chain-autodiff", "mlir::ModuleOp"> {
   ];
 }
 
+def FuseGemmAdd : Pass<"chain-fuse-gemm-add", "mlir::func::FuncOp"> {
+  let summary = "Fuse adds into the epilogue of the GEMM that produces one operand";
+  let description = [{
+    `chain.add(p, r)`, where `p` is the result of a `chain.linear`,
+    `chain.dense`, `chain.linear_grad_x` or `chain.dense_grad_x` that has no
+    other use, becomes a `chain.fused gemm_add` group holding the product and
+    the add: one kernel that adds `r` as it stores the product. Forward
+    graphs fuse their residual adds (`h + o_proj(a)`, `h + down_proj(m)`),
+    backward graphs the sums of input gradients (`dx_q + dx_k + dx_v`,
+    `dx_gate + dx_up`, each add into the GEMM computed last).
+
+    The result has the same bits as the unfused ops: the addend is added
+    once, after the whole reduction. Ops inside fusion groups are left as
+    they are, so the pass is idempotent.
+  }];
+}
+
 #endif // COLM_CHAIN_PASSES

@@ -27,6 +27,8 @@ extern "C" {
     float *c;                                                                  \
     int64_t m, n, k;                                                           \
     int64_t lda, ldb, ldc;                                                     \
+    const float *r; /* the addend of an add epilogue, or null */               \
+    int64_t ldr;                                                               \
   } ColmGemmArgs;
 COLM_GEMM_ARGS_STRUCT
 

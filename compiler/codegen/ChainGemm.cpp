@@ -42,14 +42,17 @@ std::string ChainGemmSpec::name() const {
   for (int64_t v :
        {m, int64_t(aTransposed), int64_t(bTransposed), int64_t(accumulate)})
     mix(v);
+  if (addend)
+    mix(0xadd);
   auto dim = [](int64_t v) {
     return v < 0 ? std::string("d") : std::to_string(v);
   };
   char buf[160];
-  std::snprintf(
-      buf, sizeof buf, "gemm_%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
-      useName(use), dim(m).c_str(), (long long)n, dim(k).c_str(), blocks.size(),
-      knobs.mr, knobs.nr, knobs.kc, knobs.mc, hash.tag());
+  std::snprintf(buf, sizeof buf,
+                "gemm_%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
+                useName(use), addend ? "_add" : "", dim(m).c_str(),
+                (long long)n, dim(k).c_str(), blocks.size(), knobs.mr, knobs.nr,
+                knobs.kc, knobs.mc, hash.tag());
   return buf;
 }
 
@@ -172,6 +175,12 @@ Status validateChainGemm(const ChainGemmSpec &s) {
   }
   if (next != s.n)
     return bad("blocks must cover all N columns");
+  if (s.addend && s.accumulate)
+    return bad("an addend and accumulate exclude each other");
+  if (s.addend)
+    for (const GemmBlock &b : s.blocks)
+      if (b.mBegin != 0 || (b.mEnd >= 0 && b.mEnd != s.m))
+        return bad("an addend needs every block to write every row");
   const GemmKnobs &k = s.knobs;
   if (k.mr < 1 || k.mr > 16 || k.nr < 8 || k.nr > 64 || k.nr % 8 != 0 ||
       k.kc < 16 || k.kc > 4096 || k.mc < k.mr || k.mc % k.mr != 0)
@@ -198,7 +207,9 @@ void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
         double acc = s.accumulate ? double(args.c[i * args.ldc + j]) : 0.0;
         for (int64_t p = blk.kBegin; p < kEnd; ++p)
           acc += a(i, p) * b(p, j);
-        args.c[i * args.ldc + j] = static_cast<float>(acc);
+        float product = static_cast<float>(acc);
+        args.c[i * args.ldc + j] =
+            s.addend ? product + args.r[i * args.ldr + j] : product;
       }
   }
 }

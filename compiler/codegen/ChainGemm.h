@@ -61,14 +61,19 @@ struct ChainGemmSpec {
   /// C += product instead of C = product (rows and columns outside every
   /// block are never written either way).
   bool accumulate = false;
+  /// C = product + R (R [M, N], row stride ldr): the add epilogue of a
+  /// chain.fused gemm_add. R is added once per element after the whole
+  /// reduction, so C has the bits of the product and a separate add.
+  bool addend = false;
   std::vector<GemmBlock> blocks;
   GemmKnobs knobs;
 
   /// A stable name for caches and dumps, e.g.
   /// "gemm_fwd_n512_k512_b3_8x32_kc256_mc96_3f2a".
   std::string name() const;
-  /// Everything of the spec but the knobs, readable: what autotuning results
-  /// are keyed by, e.g. "fwd m=d n=512 k=512 at=0 bt=1 acc=0
+  /// Everything of the spec but the knobs and the epilogue, readable: what
+  /// autotuning results are keyed by (an addend read once per element does
+  /// not move the best knobs), e.g. "fwd m=d n=512 k=512 at=0 bt=1 acc=0
   /// blocks=0-128:0-128:0-d,...".
   std::string shapeKey() const;
   /// Multiply-adds per row of the dynamic dimension (or in total when M and
@@ -91,7 +96,8 @@ ChainGemmSpec chainLinearWeightGrad(const std::vector<int64_t> &chains,
 ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed);
 
 /// Checks the spec: block columns in order, disjoint and covering [0, n);
-/// ranges inside the static sizes; knobs the renderers support.
+/// ranges inside the static sizes; knobs the renderers support; an addend
+/// only where every block writes every row, and not with accumulate.
 Status validateChainGemm(const ChainGemmSpec &spec);
 
 /// The reference: plain loops in double, rounded to float once per output

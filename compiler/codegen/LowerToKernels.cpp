@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 
 using namespace mlir;
 using namespace colm::chain;
@@ -199,10 +200,15 @@ private:
     std::string name = op->getName().getStringRef().str();
     if (name.rfind("chain.", 0) == 0)
       name = name.substr(6);
-    // The parameter the op multiplies names it best.
-    for (Value v : op->getOperands())
+    // The parameter the op multiplies names it best (seen through the
+    // arguments of a fusion group).
+    for (Value v : op->getOperands()) {
+      if (auto arg = dyn_cast<BlockArgument>(v))
+        if (auto group = dyn_cast<FusedOp>(arg.getOwner()->getParentOp()))
+          v = group.getInputs()[arg.getArgNumber()];
       if (auto p = v.getDefiningOp<ParamOp>())
         return p.getName().str() + " " + name;
+    }
     if (auto loc = dyn_cast<NameLoc>(op->getLoc()))
       return loc.getName().str() + " " + name;
     return name;
@@ -225,8 +231,16 @@ private:
     lb.integer(offsetof(ColmGemmArgs, ldc), ldc);
     if (zeroC)
       lb.launch.zero.push_back(c.buffer);
+    std::string fullLabel = label;
+    if (addend) {
+      fullLabel += "+add";
+      spec.addend = true;
+      lb.pointer(offsetof(ColmGemmArgs, r), addend->ref);
+      lb.integer(offsetof(ColmGemmArgs, ldr), addend->ld);
+      addend.reset();
+    }
     double dynamic = double(spec.m < 0 ? atMax(m) : spec.k < 0 ? atMax(k) : 1);
-    emit(spec, std::move(lb), sizeof(ColmGemmArgs), label,
+    emit(spec, std::move(lb), sizeof(ColmGemmArgs), fullLabel,
          2 * spec.multiplyAddsPerRow() * dynamic);
   }
 
@@ -240,6 +254,7 @@ private:
   }
 
   Status lowerOp(Operation *op);
+  Status lowerFused(FusedOp op);
   Status lowerParam(ParamOp op);
   Status lowerAttention(AttentionOp op);
   Status lowerAttentionGrad(AttentionGradOp op);
@@ -258,6 +273,12 @@ private:
   int nextValue = 0;
   /// Ops already lowered as part of a fused kernel.
   llvm::DenseSet<Operation *> done;
+  /// The add epilogue of the next GEMM (a chain.fused gemm_add).
+  struct Addend {
+    Ref ref;
+    int64_t ld;
+  };
+  std::optional<Addend> addend;
   /// The log-sum-exp of each forward attention, for its gradient.
   struct SavedAttention {
     AttentionOp op;
@@ -372,11 +393,49 @@ Status Lowering::lowerParam(ParamOp op) {
   return Status::ok();
 }
 
+Status Lowering::lowerFused(FusedOp op) {
+  Block &body = op.getBody().front();
+  for (auto [arg, input] : llvm::zip(body.getArguments(), op.getInputs())) {
+    COLM_ASSIGN_OR_RETURN(Ref r, operand(op, input));
+    values[arg] = r;
+    shapes[arg] = shapeOf(input);
+  }
+  if (op.getKind() == FusionKind::gemm_add) {
+    // One GEMM that adds input #2 as it stores.
+    Value r = op.getInputs()[2];
+    addend = Addend{values[body.getArgument(2)], shapeOf(r).back().constant};
+    Operation *product = op.getProduct();
+    if (Status s = lowerOp(product); !s) {
+      addend.reset();
+      return s;
+    }
+    if (addend) {
+      addend.reset();
+      return error(op, "the product did not take the addend");
+    }
+    values[op.getResult(0)] = values[product->getResult(0)];
+    shapes[op.getResult(0)] = shapeOf(product->getResult(0));
+    return Status::ok();
+  }
+  // A group without a kernel of its own: its ops one by one.
+  for (Operation &inner : body.without_terminator())
+    if (Status s = lowerOp(&inner); !s)
+      return s;
+  auto yield = cast<YieldOp>(body.getTerminator());
+  for (auto [result, v] : llvm::zip(op.getResults(), yield.getValues())) {
+    COLM_ASSIGN_OR_RETURN(Ref r, operand(yield, v));
+    values[result] = r;
+    shapes[result] = shapeOf(v);
+  }
+  return Status::ok();
+}
+
 Status Lowering::lowerOp(Operation *op) {
   std::string label = labelOf(op);
   auto in = [&](Value v) { return operand(op, v); };
   return llvm::TypeSwitch<Operation *, Status>(op)
       .Case([&](ParamOp p) { return lowerParam(p); })
+      .Case([&](FusedOp f) { return lowerFused(f); })
       .Case([&](EmbedOp e) -> Status {
         COLM_ASSIGN_OR_RETURN(Ref table, in(e.getTable()));
         COLM_ASSIGN_OR_RETURN(Ref tokens, in(e.getTokens()));

@@ -203,3 +203,28 @@ TEST_F(InterpreterTest, Fp32ModeRoundsEveryResultToFloat) {
 }
 
 } // namespace
+
+namespace {
+
+// A fusion group computes what its body computes: a linear, then the add
+// of the residual, each rounded to float.
+TEST_F(InterpreterTest, FusedGroupRunsItsBody) {
+  setParam("w", {2, 2}, {1, 5, 2, 3});
+  auto out = run(R"(
+    func.func @f(%x: tensor<1x2xf32, #chain.layout<[1, 1]>>, %h: tensor<1x2xf32, #chain.layout<[1, 1]>>) -> tensor<1x2xf32, #chain.layout<[1, 1]>> {
+      %w = chain.param "w" : tensor<2x2xf32, #chain.blocks<[1, 1]>>
+      %s = chain.fused gemm_add(%x, %w, %h) : (tensor<1x2xf32, #chain.layout<[1, 1]>>, tensor<2x2xf32, #chain.blocks<[1, 1]>>, tensor<1x2xf32, #chain.layout<[1, 1]>>) -> tensor<1x2xf32, #chain.layout<[1, 1]>> {
+      ^bb0(%a: tensor<1x2xf32, #chain.layout<[1, 1]>>, %b: tensor<2x2xf32, #chain.blocks<[1, 1]>>, %r: tensor<1x2xf32, #chain.layout<[1, 1]>>):
+        %y = chain.linear %a, %b : tensor<1x2xf32, #chain.layout<[1, 1]>>, tensor<2x2xf32, #chain.blocks<[1, 1]>> -> tensor<1x2xf32, #chain.layout<[1, 1]>>
+        %z = chain.add %r, %y : tensor<1x2xf32, #chain.layout<[1, 1]>>
+        chain.yield %z : tensor<1x2xf32, #chain.layout<[1, 1]>>
+      }
+      return %s : tensor<1x2xf32, #chain.layout<[1, 1]>>
+    })",
+                 {matrix({1, 2}, {1, 1}), matrix({1, 2}, {1e-10, 10})});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].data[0], 1.0);  // the block above the diagonal unread;
+  EXPECT_EQ(out[0].data[1], 15.0); // 1 + 1e-10 rounded to float is 1
+}
+
+} // namespace

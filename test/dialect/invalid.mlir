@@ -564,3 +564,70 @@ func.func @concat_unchained(%a: tensor<?x4xf32>, %b: tensor<?x4xf32>) {
   %y = chain.concat %a, %b : tensor<?x4xf32>, tensor<?x4xf32> -> tensor<?x8xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// chain.fused
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @fused_arity(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_add takes 3 inputs (the product's two and the addend) and holds a product, a chain.add and the yield}}
+  %s = chain.fused gemm_add(%x, %w) : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    chain.yield %y : tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_not_a_gemm(%x: tensor<?x4xf32>, %w: tensor<?x4xf32>, %r: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_add must hold chain.linear, chain.dense, chain.linear_grad_x or chain.dense_grad_x, then chain.add}}
+  %s = chain.fused gemm_add(%x, %w, %r) : (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<?x4xf32>, %c: tensor<?x4xf32>):
+    %y = chain.mul %a, %b : tensor<?x4xf32>
+    %z = chain.add %y, %c : tensor<?x4xf32>
+    chain.yield %z : tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_wrong_addend(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %r: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_add's chain.add must add the product and input #2}}
+  %s = chain.fused gemm_add(%x, %w, %r) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<?x4xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %z = chain.add %y, %a : tensor<?x4xf32>
+    chain.yield %z : tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_argument_types(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %r: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op body argument #2 has type 'tensor<?x8xf32>', input #2 has type 'tensor<?x4xf32>'}}
+  %s = chain.fused gemm_add(%x, %w, %r) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<?x8xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    chain.yield %y : tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_product_inputs(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %r: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_add's product must take inputs #0 and #1}}
+  %s = chain.fused gemm_add(%x, %w, %r) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<?x4xf32>):
+    %y = chain.dense %x, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %z = chain.add %y, %c : tensor<?x4xf32>
+    chain.yield %z : tensor<?x4xf32>
+  }
+  return
+}

@@ -1,9 +1,10 @@
 //===- Colmc.cpp - The compiler driver on graph files ---------------------===//
 //
 // graph file -> chain (parsed, verified, proven causal; differentiated for
-// --step train|eval) -> kernels (the lowered kernel program with its buffer
-// plan) -> source (every kernel rendered) -> binary (the artifact `colm run`
-// loads). Each phase can be the last (--compile-to) and each can be dumped
+// --step train|eval) -> fused (the fusion passes' groups) -> kernels (the
+// lowered kernel program with its buffer plan) -> source (every kernel
+// rendered) -> binary (the artifact `colm run` loads). Each phase can be the
+// last (--compile-to) and each can be dumped
 // (--dump-phases-to).
 //
 //===----------------------------------------------------------------------===//
@@ -37,7 +38,7 @@ namespace colm {
 
 namespace {
 
-enum class Phase { Chain, Kernels, Source, Binary };
+enum class Phase { Chain, Fused, Kernels, Source, Binary };
 
 cl::OptionCategory category("colmc options");
 
@@ -51,6 +52,9 @@ cl::opt<Phase> compileTo(
         clEnumValN(Phase::Chain, "chain",
                    "the chain dialect, verified and proven causal (after "
                    "chain-autodiff for --step train|eval)"),
+        clEnumValN(Phase::Fused, "fused",
+                   "the chain dialect after the fusion passes: chain.fused "
+                   "groups that one kernel computes each"),
         clEnumValN(Phase::Kernels, "kernels",
                    "the kernel program: kernels, launches, buffer plan (JSON)"),
         clEnumValN(Phase::Source, "source",
@@ -79,6 +83,10 @@ cl::opt<std::string> chainLoss("chain-loss",
 cl::opt<unsigned> freezeChains("freeze-chains",
                                cl::desc("train: chains 1..F get no gradient"),
                                cl::init(0), cl::cat(category));
+cl::opt<bool> fuse("fuse",
+                   cl::desc("run the fusion passes (--fuse=false: every op "
+                            "its own kernel, to compare or debug)"),
+                   cl::init(true), cl::cat(category));
 cl::opt<int64_t> sequences("batch", cl::desc("sequences per run"), cl::init(1),
                            cl::cat(category));
 cl::opt<int64_t> sequenceLength("seq", cl::desc("tokens per sequence"),
@@ -180,6 +188,23 @@ int colmcMain(int argc, char **argv) {
     return s ? 0 : fail(s.message());
   }
 
+  PassManager fusion(&context);
+  if (failed(applyPassManagerCLOptions(fusion)))
+    return 1;
+  if (fuse)
+    chain::buildFusionPipeline(fusion);
+  if (failed(fusion.run(*module)))
+    return 1;
+  std::string fusedText = moduleText(*module);
+  if (!dumpPhasesTo.empty())
+    if (Status s = writeFileAtomic(dumpPhasesTo + "/2-fused.mlir", fusedText);
+        !s)
+      return fail(s.message());
+  if (compileTo == Phase::Fused) {
+    Status s = writeOut(output, fusedText);
+    return s ? 0 : fail(s.message());
+  }
+
   auto func = module->lookupSymbol<func::FuncOp>(function);
   if (!func)
     return fail(inputFile + " has no @" + function + " function");
@@ -210,7 +235,7 @@ int colmcMain(int argc, char **argv) {
                << mib(kp.program.unplannedBytes()) << " without the plan)\n";
   std::string json = kernelsJson(kp);
   if (!dumpPhasesTo.empty())
-    if (Status s = writeFileAtomic(dumpPhasesTo + "/2-kernels.json", json); !s)
+    if (Status s = writeFileAtomic(dumpPhasesTo + "/3-kernels.json", json); !s)
       return fail(s.message());
   if (compileTo == Phase::Kernels) {
     Status s = writeOut(output, json);
@@ -227,7 +252,7 @@ int colmcMain(int argc, char **argv) {
     return saveProgram(kp.program, dir);
   };
   if (!dumpPhasesTo.empty())
-    if (Status s = writeSources(dumpPhasesTo + "/3-source"); !s)
+    if (Status s = writeSources(dumpPhasesTo + "/4-source"); !s)
       return fail(s.message());
   if (compileTo == Phase::Source) {
     Status s = writeSources(output);

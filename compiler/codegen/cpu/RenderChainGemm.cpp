@@ -36,14 +36,16 @@ inline void storeu(float *p, vec v) { *(vecu *)p = v; }
 struct Operands {
   const float *a, *b;
   float *c;
-  int64_t m, k, lda, ldb, ldc;
+  const float *r; // the addend, read on the last reduction chunk
+  int64_t m, k, lda, ldb, ldc, ldr;
 };
 
 // C[R x NR] (+)= Apanel[kc x MR] * Bpanel[kc x NR]; one FMA chain per
-// element.
+// element, then + add[R x NR] when `add` is set (the last chunk of an add
+// epilogue).
 template <int R>
 inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
-                 int64_t ldc, bool load) {
+                 int64_t ldc, bool load, const float *add, int64_t ldr) {
 #pragma clang fp contract(fast)
   vec acc[R][NV];
   for (int r = 0; r < R; ++r)
@@ -59,6 +61,10 @@ inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
         acc[r][v] = acc[r][v] + x * b[v];
     }
   }
+  if (add)
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = acc[r][v] + loadu(add + r * ldr + v * @LANES@);
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v)
       storeu(c + r * ldc + v * @LANES@, acc[r][v]);
@@ -66,20 +72,24 @@ inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
 
 template <int R>
 void tileAny(const float *ap, int64_t kc, const float *bp, float *c,
-             int64_t ldc, bool load, int rows) {
+             int64_t ldc, bool load, int rows, const float *add, int64_t ldr) {
   if constexpr (R > 1) {
     if (rows < R)
-      return tileAny<R - 1>(ap, kc, bp, c, ldc, load, rows);
+      return tileAny<R - 1>(ap, kc, bp, c, ldc, load, rows, add, ldr);
   }
-  tile<R>(ap, kc, bp, c, ldc, load);
+  tile<R>(ap, kc, bp, c, ldc, load, add, ldr);
 }
 
 // Rows [i, i + rows) of strip [j, j + cols): full strips write C in place,
-// the ragged last one goes through a small buffer.
+// the ragged last one goes through a small buffer. `last`: the last chunk
+// of the reduction, where an add epilogue adds.
 void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
-             const float *ap, int64_t kc, const float *bp, bool load) {
+             const float *ap, int64_t kc, const float *bp, bool load,
+             bool last) {
+  const float *add = @ADDEND@ && last ? o.r + i * o.ldr + j : nullptr;
   if (cols == NR) {
-    tileAny<MR>(ap, kc, bp, o.c + i * o.ldc + j, o.ldc, load, rows);
+    tileAny<MR>(ap, kc, bp, o.c + i * o.ldc + j, o.ldc, load, rows, add,
+                o.ldr);
     return;
   }
   alignas(64) float buf[MR * NR];
@@ -87,10 +97,11 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
     for (int r = 0; r < rows; ++r)
       for (int x = 0; x < cols; ++x)
         buf[r * NR + x] = o.c[(i + r) * o.ldc + j + x];
-  tileAny<MR>(ap, kc, bp, buf, NR, load, rows);
+  tileAny<MR>(ap, kc, bp, buf, NR, load, rows, nullptr, 0);
   for (int r = 0; r < rows; ++r)
     for (int x = 0; x < cols; ++x)
-      o.c[(i + r) * o.ldc + j + x] = buf[r * NR + x];
+      o.c[(i + r) * o.ldc + j + x] =
+          add ? buf[r * NR + x] + add[r * o.ldr + x] : buf[r * NR + x];
 }
 
 // Bpanel[p][x] = b(p0 + p, j + x), zero past the strip's columns.
@@ -214,6 +225,8 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   o.lda = args.lda;
   o.ldb = args.ldb;
   o.ldc = args.ldc;
+  o.r = args.r;
+  o.ldr = args.ldr;
 
   // Every strip of every block, and the share of this thread: contiguous
   // strips with about 1/threads of the work each. Only the shapes decide.
@@ -274,11 +287,13 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       for (int64_t i = blk.m0; i < m1; ++i)
         for (int s = s0; s < s1; ++s)
           for (int x = 0; x < strips[s].cols; ++x)
-            o.c[i * o.ldc + strips[s].j + x] = 0.0f;
+            o.c[i * o.ldc + strips[s].j + x] =
+                @ADDEND@ ? o.r[i * o.ldr + strips[s].j + x] : 0.0f;
     }
     for (int64_t p0 = blk.k0; p0 < k1; p0 += KC) {
       int64_t kc = k1 - p0 < KC ? k1 - p0 : KC;
       bool load = @ACC@ || p0 != blk.k0;
+      bool last = p0 + kc == k1;
       for (int s = s0; s < s1; ++s)
         pack(o, p0, kc, strips[s].j, strips[s].cols,
              panels + (size_t)(s - s0) * KC * NR);
@@ -289,7 +304,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
           for (int64_t i = i0; i < i1; i += MR)
             rowTile(o, i, (int)(i1 - i < MR ? i1 - i : MR), strips[s].j,
                     strips[s].cols, apanels + ((i - i0) / MR) * kc * MR, kc,
-                    panels + (size_t)(s - s0) * KC * NR, load);
+                    panels + (size_t)(s - s0) * KC * NR, load, last);
       }
     }
     s0 = s1;
@@ -307,7 +322,9 @@ void fewRows(const Operands &o, const Strip *strips, int first, int last) {
       for (int64_t i = blk.m0; i < m1; ++i) {
         float sum = dot(o.a + i * o.lda, w, blk.k0, k1);
         float *c = o.c + i * o.ldc + j;
-        *c = @ACC@ ? *c + sum : sum;
+        *c = @ACC@      ? *c + sum
+             : @ADDEND@ ? sum + o.r[i * o.ldr + j]
+                        : sum;
       }
     }
   }
@@ -387,6 +404,7 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@AT@", spec.aTransposed ? "true" : "false");
   replaceAll(body, "@BT@", spec.bTransposed ? "true" : "false");
   replaceAll(body, "@ACC@", spec.accumulate ? "true" : "false");
+  replaceAll(body, "@ADDEND@", spec.addend ? "true" : "false");
   return "// Generated by colm: " + spec.name() +
          "\n#include <stdint.h>\n#include <stdlib.h>\n" +
          COLM_STRINGIFY(COLM_GEMM_ARGS_STRUCT) + "\n" + body;

@@ -255,6 +255,75 @@ TEST_F(ChainGemmTest, FewRowsMatchTheReference) {
     }
 }
 
+// The add epilogue of a chain.fused gemm_add: C = product + R has exactly
+// the bits of the product followed by a separate add, on the packed path
+// (several reduction chunks, ragged strips and row tiles) and on the
+// few-rows path, on any thread count; and the reference agrees.
+TEST_F(ChainGemmTest, AddEpilogueHasTheBitsOfAProductThenAnAdd) {
+  std::vector<Case> cases = {{GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
+                             {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13},
+                             {GemmUse::Dense, {1}, 33, 70, 3},
+                             {GemmUse::Forward, {1, 1}, 64, 64, 2}};
+  std::vector<ChainGemmSpec> specs;
+  for (const Case &c : cases) {
+    ChainGemmSpec plain = specFor(c);
+    plain.knobs = cpu::defaultKnobs(cpu::hostVectorIsa());
+    plain.knobs.kc = 32;
+    ChainGemmSpec fused = plain;
+    fused.addend = true;
+    ASSERT_NE(plain.name(), fused.name());
+    EXPECT_EQ(plain.shapeKey(), fused.shapeKey()) << "tuned knobs are shared";
+    specs.push_back(plain);
+    specs.push_back(fused);
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const ChainGemmSpec &plain = specs[2 * i], &fused = specs[2 * i + 1];
+    Operands o = operands(plain, cases[i].rows, static_cast<unsigned>(i + 40));
+    int64_t M = o.args.m, N = o.args.n;
+    std::vector<float> r(M * N);
+    std::mt19937 rng(static_cast<unsigned>(i));
+    std::normal_distribution<float> normal;
+    for (float &x : r)
+      x = normal(rng);
+    std::vector<float> initial = o.c;
+    runOnThreads(fns[2 * i], o.args, 2);
+    std::vector<float> want = o.c;
+    for (int64_t e = 0; e < M * N; ++e)
+      want[e] = want[e] + r[e];
+    std::vector<float> ref = initial;
+    ColmGemmArgs refArgs = o.args;
+    refArgs.c = ref.data();
+    refArgs.r = r.data();
+    refArgs.ldr = N;
+    chainGemmReference(fused, refArgs);
+    for (int threads : {1, 2, 3}) {
+      o.c = initial;
+      o.args.c = o.c.data();
+      o.args.r = r.data();
+      o.args.ldr = N;
+      runOnThreads(fns[2 * i + 1], o.args, threads);
+      std::string what =
+          fused.name() + " on " + std::to_string(threads) + " threads";
+      EXPECT_EQ(o.c, want) << what << ": not the bits of product + add";
+      int bad = 0;
+      for (int64_t e = 0; e < M * N; ++e)
+        if (std::abs(o.c[e] - ref[e]) > 1e-4f * (1.0f + std::abs(ref[e])) &&
+            bad++ < 3)
+          ADD_FAILURE() << what << ": C[" << e << "] = " << o.c[e]
+                        << ", reference " << ref[e];
+    }
+  }
+  // An addend needs every row written, and excludes accumulate.
+  ChainGemmSpec both = specs[1];
+  both.accumulate = true;
+  EXPECT_FALSE(validateChainGemm(both).isOk());
+  ChainGemmSpec grad = chainLinearWeightGrad({1, 1}, 8, 8);
+  grad.addend = true;
+  EXPECT_FALSE(validateChainGemm(grad).isOk());
+}
+
 TEST_F(ChainGemmTest, EveryTileAndBlockingGivesTheSameBits) {
   cpu::VectorIsa isa = cpu::hostVectorIsa();
   ChainGemmSpec base = chainLinearForward({2, 2, 4}, 64, 96);
