@@ -9,6 +9,7 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -28,6 +29,29 @@ Result<Backend> parseBackend(const std::string &name) {
 const char *backendName(Backend backend) {
   return backend == Backend::Cpu ? "cpu" : "reference";
 }
+
+Result<codegen::Precision> parsePrecision(const std::string &name) {
+  if (name == "fp32")
+    return codegen::Precision::Fp32;
+  if (name == "bf16")
+    return codegen::Precision::Bf16;
+  return Status::error("unknown precision '" + name +
+                       "' (choose fp32 or bf16)");
+}
+
+const char *precisionName(codegen::Precision precision) {
+  return precision == codegen::Precision::Bf16 ? "bf16" : "fp32";
+}
+
+namespace {
+std::atomic<codegen::Precision> processPrecision{codegen::Precision::Fp32};
+} // namespace
+
+void setCpuPrecision(codegen::Precision precision) {
+  processPrecision = precision;
+}
+
+codegen::Precision cpuPrecision() { return processPrecision; }
 
 int kernelThreads() { return CpuInfo::host().threads; }
 
@@ -71,6 +95,8 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
   }
   if (!host.status)
     return host.status;
+  if (cpuPrecision() == codegen::Precision::Bf16)
+    options.precision = codegen::Precision::Bf16;
   codegen::cpu::VectorIsa isa = codegen::cpu::hostVectorIsa();
   if (!options.gemmKnobs) {
     const TuningCache *tuning = &*host.tuning;
@@ -109,6 +135,11 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                 mib(double(f.kernels.program.arenaBytes)).c_str(),
                 mib(double(f.kernels.program.unplannedBytes())).c_str());
   f.summary = buf;
+  if (options.precision == codegen::Precision::Bf16)
+    f.summary += CpuInfo::host().avx512bf16
+                     ? "; bf16 GEMM inputs"
+                     : "; bf16 GEMM inputs, rounded and multiplied in fp32 "
+                       "(this CPU has no AVX512_BF16)";
   f.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();

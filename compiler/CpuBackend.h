@@ -26,6 +26,14 @@ enum class Backend { Reference, Cpu };
 Result<Backend> parseBackend(const std::string &name);
 const char *backendName(Backend backend);
 
+/// "fp32" or "bf16" (codegen::Precision).
+Result<codegen::Precision> parsePrecision(const std::string &name);
+const char *precisionName(codegen::Precision precision);
+/// The precision of every function compileForCpu compiles from now on in
+/// this process (a command's --precision; fp32 unless set).
+void setCpuPrecision(codegen::Precision precision);
+codegen::Precision cpuPrecision();
+
 /// The host's thread count for kernels: $COLM_THREADS, else every core.
 int kernelThreads();
 

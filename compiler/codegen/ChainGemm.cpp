@@ -4,6 +4,7 @@
 #include "compiler/codegen/SpecUtil.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <numeric>
 
@@ -44,13 +45,16 @@ std::string ChainGemmSpec::name() const {
     mix(v);
   if (addend)
     mix(0xadd);
+  if (bf16)
+    mix(0xbf16);
   auto dim = [](int64_t v) {
     return v < 0 ? std::string("d") : std::to_string(v);
   };
   char buf[160];
   std::snprintf(buf, sizeof buf,
-                "gemm_%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
-                useName(use), addend ? "_add" : "", dim(m).c_str(),
+                "gemm_%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
+                useName(use), addend ? "_add" : "", bf16 ? "_bf16" : "",
+                dim(m).c_str(),
                 (long long)n, dim(k).c_str(), blocks.size(), knobs.mr, knobs.nr,
                 knobs.kc, knobs.mc, hash.tag());
   return buf;
@@ -189,15 +193,29 @@ Status validateChainGemm(const ChainGemmSpec &s) {
   return Status::ok();
 }
 
+float roundToBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) {
+    u |= 0x00400000u; // quiet: truncation must not make a NaN infinite
+  } else {
+    u += 0x7fffu + ((u >> 16) & 1u);
+  }
+  u &= 0xffff0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
 void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
   int64_t M = s.m < 0 ? args.m : s.m, K = s.k < 0 ? args.k : s.k;
+  auto read = [&](float v) { return double(s.bf16 ? roundToBf16(v) : v); };
   auto a = [&](int64_t i, int64_t p) {
-    return double(s.aTransposed ? args.a[p * args.lda + i]
-                                : args.a[i * args.lda + p]);
+    return read(s.aTransposed ? args.a[p * args.lda + i]
+                              : args.a[i * args.lda + p]);
   };
   auto b = [&](int64_t p, int64_t j) {
-    return double(s.bTransposed ? args.b[j * args.ldb + p]
-                                : args.b[p * args.ldb + j]);
+    return read(s.bTransposed ? args.b[j * args.ldb + p]
+                              : args.b[p * args.ldb + j]);
   };
   for (const GemmBlock &blk : s.blocks) {
     int64_t kEnd = blk.kEnd < 0 ? K : blk.kEnd;

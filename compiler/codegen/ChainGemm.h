@@ -65,6 +65,9 @@ struct ChainGemmSpec {
   /// chain.fused gemm_add. R is added once per element after the whole
   /// reduction, so C has the bits of the product and a separate add.
   bool addend = false;
+  /// bf16 mixed precision: every element of A and B is rounded to bf16
+  /// (nearest, ties to even) as it is read; products and sums stay fp32.
+  bool bf16 = false;
   std::vector<GemmBlock> blocks;
   GemmKnobs knobs;
 
@@ -99,6 +102,10 @@ ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed);
 /// ranges inside the static sizes; knobs the renderers support; an addend
 /// only where every block writes every row, and not with accumulate.
 Status validateChainGemm(const ChainGemmSpec &spec);
+
+/// `x` rounded to the nearest bf16 (ties to even; NaN stays NaN), as a
+/// float: what a bf16 GEMM reads.
+float roundToBf16(float x);
 
 /// The reference: plain loops in double, rounded to float once per output
 /// element. Every renderer is checked against it.

@@ -217,6 +217,10 @@ private:
   void gemm(ChainGemmSpec spec, Ref a, int64_t lda, Ref b, int64_t ldb, Ref c,
             int64_t ldc, SizeExpr m, SizeExpr n, SizeExpr k, bool zeroC,
             const std::string &label) {
+    // The linears' products; the LM head (the one denseGemm) stays fp32, as
+    // it does fused with the loss.
+    spec.bf16 = options.precision == Precision::Bf16 &&
+                spec.use != GemmUse::Dense;
     if (options.gemmKnobs)
       spec.knobs = options.gemmKnobs(spec);
     LaunchBuilder lb;

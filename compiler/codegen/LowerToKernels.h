@@ -27,8 +27,15 @@
 
 namespace colm::codegen {
 
+/// fp32 everywhere, or bf16 mixed precision: the linears' GEMMs (forward,
+/// input and weight gradients) read bf16-rounded inputs and accumulate in
+/// fp32; everything else (attention, norms, the LM head and loss, the
+/// optimizer and its fp32 master weights) stays fp32.
+enum class Precision { Fp32, Bf16 };
+
 struct LoweringOptions {
   int64_t sequences = 1;
+  Precision precision = Precision::Fp32;
   int64_t sequenceLength = 1;
   /// The knobs of each GEMM (the target's tuned or default ones); unset:
   /// the spec's defaults.

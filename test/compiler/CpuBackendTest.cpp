@@ -193,6 +193,57 @@ TEST_P(CpuBackendStep, ForwardLogitsOfEverySubModelMatch) {
   }
 }
 
+// bf16 mixed precision (--precision bf16): the linears read bf16-rounded
+// inputs. The stated tolerance against the fp32 interpreter: losses within
+// 1%, every gradient within 5% of its largest entry (bf16 keeps 8
+// significant bits); and the rounding really happens (not the fp32 bits).
+TEST(CpuBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
+  Case c{{2, 2}, 2, true, "all", 0};
+  ModelConfig config = makeConfig(c);
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  Model model = scaledModel(config, 11);
+  Batch batch = randomBatch(config, 2, 40, 5);
+  auto reference = StepProgram::compile(context, config, c.chainLoss, c.freeze,
+                                        true, Backend::Reference);
+  ASSERT_TRUE(reference.isOk()) << reference.status().message();
+  auto want = reference->run(model.params, batch);
+  ASSERT_TRUE(want.isOk()) << want.status().message();
+  auto fp32 = StepProgram::compile(context, config, c.chainLoss, c.freeze,
+                                   true, Backend::Cpu);
+  ASSERT_TRUE(fp32.isOk());
+  auto exact = fp32->run(model.params, batch);
+  ASSERT_TRUE(exact.isOk());
+
+  setCpuPrecision(codegen::Precision::Bf16);
+  auto cpu = StepProgram::compile(context, config, c.chainLoss, c.freeze, true,
+                                  Backend::Cpu);
+  ASSERT_TRUE(cpu.isOk()) << cpu.status().message();
+  auto got = cpu->run(model.params, batch);
+  setCpuPrecision(codegen::Precision::Fp32);
+  ASSERT_TRUE(got.isOk()) << got.status().message();
+  ASSERT_NE(cpu->compiled(), nullptr);
+  EXPECT_NE(cpu->compiled()->summary.find("bf16"), std::string::npos);
+
+  EXPECT_NEAR(got->loss, want->loss, 1e-2 * std::abs(want->loss));
+  for (auto &[k, loss] : want->subModelLoss)
+    EXPECT_NEAR(got->subModelLoss[k], loss, 1e-2 * std::abs(loss)) << k;
+  double largest = 0, worst = 0;
+  for (auto &[name, g] : want->grads) {
+    ASSERT_TRUE(got->grads.count(name)) << name;
+    double e = relError(got->grads.at(name).data, g.data);
+    EXPECT_LT(e, 5e-2) << name;
+    worst = std::max(worst, e);
+    largest = std::max(largest, relError(got->grads.at(name).data,
+                                         exact->grads.at(name).data));
+  }
+  EXPECT_GT(largest, 1e-5) << "bf16 gave the fp32 step's gradients";
+  std::printf("bf16 against the reference: loss %.2e, gradients %.2e "
+              "(relative)\n",
+              std::abs(got->loss - want->loss) / std::abs(want->loss), worst);
+  EXPECT_NE(got->loss, exact->loss);
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, CpuBackendStep,
                          ::testing::Values(Case{{2, 2}, 2, true, "full", 0},
                                            Case{{2, 2, 4}, 2, true, "all", 1},

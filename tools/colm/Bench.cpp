@@ -155,9 +155,10 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
       b.inputs[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
       b.targets[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
     }
-  std::printf("\ntraining on the %s backend, %lld x %lld tokens, AdamW, %lld "
-              "step%s\n",
-              backendName(backend), (long long)batch, (long long)seq,
+  std::printf("\ntraining on the %s backend (%s), %lld x %lld tokens, AdamW, "
+              "%lld step%s\n",
+              backendName(backend), precisionName(cpuPrecision()),
+              (long long)batch, (long long)seq,
               (long long)steps, steps == 1 ? "" : "s");
   if (backend == Backend::Cpu) {
     // The first step compiles (or loads from the cache): not timed.
@@ -202,7 +203,7 @@ Status runBench(const std::vector<std::string> &argv) {
   Args args("bench",
             "[--model DIR | --config FILE.json] [--train] [--prefill] "
             "[--decode] [flags]",
-            "Measures, side by side in one run on the reference interpreter: "
+            "Measures, side by side in one run on --backend (default cpu): "
             "training tokens/s and\nmodel FLOP/s against this machine's "
             "measured fp32 FMA peak (--train), CoLM-Air prefill\nwith every "
             "chain against chain-1 prefill (--prefill), and decode tokens/s "
@@ -231,6 +232,7 @@ Status runBench(const std::vector<std::string> &argv) {
       .flag("--no-peak", "skip measuring the FMA peak (no peak_fraction)")
       .option("--backend", "NAME",
               "reference or cpu: what runs the model (default cpu)")
+      .option("--precision", "P", kPrecisionHelp)
       .flag("--profile", "time every kernel launch of the training step "
                          "(cpu backend) and print them, slowest first");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
@@ -250,8 +252,7 @@ Status runBench(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(int64_t decodeTokens,
                         args.getInt("--decode-tokens", 16, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t repeat, args.getInt("--repeat", 1, 1, 100));
-  COLM_ASSIGN_OR_RETURN(Backend backend,
-                        parseBackend(args.get("--backend", "cpu")));
+  COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
   if (args.has("--model") && args.has("--config"))
     return Status::error("give --model DIR or --config FILE.json, not both");
   Model model;
@@ -274,6 +275,7 @@ Status runBench(const std::vector<std::string> &argv) {
               (long long)c.numKvHeads, formatChains(c.chains).c_str());
   JsonValue json = JsonValue::object();
   json.set("backend", JsonValue::string(backendName(backend)));
+  json.set("precision", JsonValue::string(precisionName(cpuPrecision())));
   json.set("threads", JsonValue::integer(CpuInfo::host().threads));
   mlir::MLIRContext mlirContext;
   dsl::loadDialects(mlirContext);

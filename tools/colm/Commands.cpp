@@ -113,6 +113,23 @@ Status runGraph(const std::vector<std::string> &argv) {
   return writeFileAtomic(args.get("--output"), text);
 }
 
+const char *const kPrecisionHelp =
+    "fp32 or bf16 (cpu backend): bf16 rounds the linears' GEMM inputs to "
+    "bf16 and\naccumulates in fp32; attention, norms, LM head, loss and "
+    "optimizer stay fp32 (default fp32)";
+
+Result<Backend> backendFlags(const Args &args) {
+  COLM_ASSIGN_OR_RETURN(Backend backend,
+                        parseBackend(args.get("--backend", "cpu")));
+  COLM_ASSIGN_OR_RETURN(codegen::Precision precision,
+                        parsePrecision(args.get("--precision", "fp32")));
+  if (precision == codegen::Precision::Bf16 && backend != Backend::Cpu)
+    return Status::error("--precision bf16 needs --backend cpu (the "
+                         "reference interpreter computes in fp32 and fp64)");
+  setCpuPrecision(precision);
+  return backend;
+}
+
 Status runForward(const std::vector<std::string> &argv) {
   Args args("forward",
             "--model DIR --tokens 3,1,4,1 [--chains K] --logits-out FILE.npy",
@@ -124,12 +141,12 @@ Status runForward(const std::vector<std::string> &argv) {
       .option("--logits-out", "FILE.npy", "where to write the logits", true,
               "-o")
       .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)");
+              "reference or cpu: what runs the model (default cpu)")
+      .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();
-  COLM_ASSIGN_OR_RETURN(Backend backend,
-                        parseBackend(args.get("--backend", "cpu")));
+  COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
   COLM_ASSIGN_OR_RETURN(unsigned k, chainsFlag(args, model.config));
   COLM_ASSIGN_OR_RETURN(auto tokens, tokensFlag(args, model.config));

@@ -2,6 +2,7 @@
 #ifndef COLM_TOOLS_COMMANDS_H
 #define COLM_TOOLS_COMMANDS_H
 
+#include "compiler/CpuBackend.h"
 #include "runtime/Status.h"
 
 #include <string>
@@ -24,6 +25,14 @@ Status runServe(const std::vector<std::string> &args);
 Status runBench(const std::vector<std::string> &args);
 Status runTune(const std::vector<std::string> &args);
 Status runRun(const std::vector<std::string> &args);
+
+class Args;
+/// --backend and --precision of a command that runs a model: the backend,
+/// with the precision set for every compilation that follows (bf16 only on
+/// the cpu backend).
+Result<Backend> backendFlags(const Args &args);
+/// The help text of --precision.
+extern const char *const kPrecisionHelp;
 
 } // namespace colm::cli
 

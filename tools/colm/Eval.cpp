@@ -29,12 +29,12 @@ Status runEval(const std::vector<std::string> &argv) {
       .option("--max-batches", "N", "evaluate at most N batches (default all)")
       .flag("--json", "print JSON instead of a table")
       .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)");
+              "reference or cpu: what runs the model (default cpu)")
+      .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
-  COLM_ASSIGN_OR_RETURN(Backend backend,
-                        parseBackend(args.get("--backend", "cpu")));
+  COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
   COLM_ASSIGN_OR_RETURN(int64_t B, args.getInt("--batch", 8, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t T, args.getInt("--seq", 128, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t maxBatches,

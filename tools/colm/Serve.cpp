@@ -416,12 +416,12 @@ Status runServe(const std::vector<std::string> &argv) {
               "seconds a connection may stay idle, and may take to send a "
               "request's head (default 5)")
       .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)");
+              "reference or cpu: what runs the model (default cpu)")
+      .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
-  COLM_ASSIGN_OR_RETURN(Backend backend,
-                        parseBackend(args.get("--backend", "cpu")));
+  COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
   COLM_ASSIGN_OR_RETURN(Tokenizer tokenizer,
                         loadTokenizer(args.get("--model")));

@@ -74,12 +74,12 @@ Status runTrain(const std::vector<std::string> &argv) {
       .option("--eval-every", "N", "evaluate on --val every N steps")
       .option("--val", "FILE", "validation data")
       .option("--backend", "NAME",
-              "reference or cpu: what runs the steps (default cpu)");
+              "reference or cpu: what runs the steps (default cpu)")
+      .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
-  COLM_ASSIGN_OR_RETURN(Backend backend,
-                        parseBackend(args.get("--backend", "cpu")));
+  COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
 
   // The model, the settings and where the run starts.
   Model model;
@@ -305,7 +305,7 @@ Status runTrain(const std::vector<std::string> &argv) {
   std::fprintf(
       stderr,
       "training %s: %d chains %s, %s, chain loss %s%s, %lld steps of "
-      "%lld x %lld tokens\n",
+      "%lld x %lld tokens%s\n",
       resume.empty() ? args.get("--model").c_str() : resume.c_str(),
       model.config.numChains(), formatChains(model.config.chains).c_str(),
       model.config.kvSharing ? "CoLM-Air" : "CoLM", settings.chainLoss.c_str(),
@@ -313,7 +313,8 @@ Status runTrain(const std::vector<std::string> &argv) {
           ? (", chains 1.." + std::to_string(settings.freeze) + " frozen")
                 .c_str()
           : "",
-      (long long)steps, (long long)settings.batch, (long long)settings.seq);
+      (long long)steps, (long long)settings.batch, (long long)settings.seq,
+      cpuPrecision() == codegen::Precision::Bf16 ? ", bf16 GEMM inputs" : "");
   Progress progress("step", state.step, steps);
   auto runStart = std::chrono::steady_clock::now();
   for (int64_t step = state.step + 1; step <= steps; ++step) {

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/colmc/Colmc.h"
 
+#include "compiler/CpuBackend.h"
 #include "compiler/Graph.h"
 #include "compiler/codegen/LowerToKernels.h"
 #include "compiler/codegen/cpu/CompileProgram.h"
@@ -87,6 +88,11 @@ cl::opt<bool> fuse("fuse",
                    cl::desc("run the fusion passes (--fuse=false: every op "
                             "its own kernel, to compare or debug)"),
                    cl::init(true), cl::cat(category));
+cl::opt<std::string> precision(
+    "precision",
+    cl::desc("fp32, or bf16: the linears' GEMMs read bf16-rounded inputs "
+             "and accumulate in fp32"),
+    cl::init("fp32"), cl::cat(category));
 cl::opt<int64_t> sequences("batch", cl::desc("sequences per run"), cl::init(1),
                            cl::cat(category));
 cl::opt<int64_t> sequenceLength("seq", cl::desc("tokens per sequence"),
@@ -144,6 +150,9 @@ int colmcMain(int argc, char **argv) {
     return fail("--step " + step + ": choose forward, train or eval");
   if (sequences < 1 || sequenceLength < 1)
     return fail("--batch and --seq must be positive");
+  auto chosenPrecision = parsePrecision(precision);
+  if (!chosenPrecision)
+    return fail("--precision: " + chosenPrecision.status().message());
   if (compileTo >= Phase::Source && output == "-")
     return fail("-o DIR is needed for --compile-to source and binary");
 
@@ -211,6 +220,7 @@ int colmcMain(int argc, char **argv) {
   codegen::LoweringOptions options;
   options.sequences = sequences;
   options.sequenceLength = sequenceLength;
+  options.precision = *chosenPrecision;
   codegen::cpu::VectorIsa isa = codegen::cpu::hostVectorIsa();
   codegen::TuningCache tuning = codegen::TuningCache::forHost();
   tuning.load();

@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -322,6 +323,81 @@ TEST_F(ChainGemmTest, AddEpilogueHasTheBitsOfAProductThenAnAdd) {
   ChainGemmSpec grad = chainLinearWeightGrad({1, 1}, 8, 8);
   grad.addend = true;
   EXPECT_FALSE(validateChainGemm(grad).isOk());
+}
+
+// bf16 mixed precision: A and B rounded to bf16 as they are read, fp32
+// products and sums. Every product of a chain linear, packed and few-rows
+// paths, within fp32 rounding of the reference that rounds its inputs the
+// same way, the same bits on every thread count, and measurably not the
+// fp32 result.
+TEST_F(ChainGemmTest, Bf16RoundsTheInputsAndAccumulatesInFp32) {
+  EXPECT_EQ(roundToBf16(1.0f), 1.0f);
+  EXPECT_EQ(roundToBf16(1.0f + 0x1p-8f), 1.0f);          // a tie: to even
+  EXPECT_EQ(roundToBf16(1.0f + 0x1p-7f + 0x1p-8f), 1.0f + 0x1p-6f); // tie, up
+  EXPECT_EQ(roundToBf16(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f);
+  EXPECT_EQ(roundToBf16(-3.0f), -3.0f);
+  EXPECT_TRUE(std::isnan(roundToBf16(std::nanf(""))));
+  float tinyNan;
+  uint32_t bits = 0x7f800001u; // a NaN whose payload truncation would drop
+  std::memcpy(&tinyNan, &bits, 4);
+  EXPECT_TRUE(std::isnan(roundToBf16(tinyNan)));
+  EXPECT_TRUE(std::isinf(roundToBf16(INFINITY)));
+
+  std::vector<Case> cases = {{GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
+                             {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13},
+                             {GemmUse::WeightGrad, {1, 1, 2}, 24, 56, 29},
+                             {GemmUse::Forward, {1, 1}, 67, 45, 3}};
+  std::vector<ChainGemmSpec> specs;
+  for (const Case &c : cases) {
+    ChainGemmSpec plain = specFor(c);
+    plain.knobs = cpu::defaultKnobs(cpu::hostVectorIsa());
+    plain.knobs.kc = 32;
+    ChainGemmSpec bf16 = plain;
+    bf16.bf16 = true;
+    ASSERT_NE(plain.name(), bf16.name());
+    specs.push_back(plain);
+    specs.push_back(bf16);
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const ChainGemmSpec &plain = specs[2 * i], &bf16 = specs[2 * i + 1];
+    Operands o = operands(bf16, cases[i].rows, static_cast<unsigned>(i + 60));
+    std::vector<float> initial = o.c, want = o.c;
+    ColmGemmArgs ref = o.args;
+    ref.c = want.data();
+    chainGemmReference(bf16, ref);
+    // The reference on inputs rounded beforehand is the same reference.
+    Operands rounded = o;
+    for (float &x : rounded.a)
+      x = roundToBf16(x);
+    for (float &x : rounded.b)
+      x = roundToBf16(x);
+    std::vector<float> wantRounded = initial;
+    ColmGemmArgs ref2 = o.args;
+    ref2.a = rounded.a.data();
+    ref2.b = rounded.b.data();
+    ref2.c = wantRounded.data();
+    chainGemmReference(plain, ref2);
+    EXPECT_EQ(want, wantRounded) << bf16.name();
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      o.c = initial;
+      o.args.c = o.c.data();
+      runOnThreads(fns[2 * i + 1], o.args, threads);
+      std::string what =
+          bf16.name() + " on " + std::to_string(threads) + " threads";
+      expectClose(bf16, o, o.c, want, initial, what);
+      if (threads == 1)
+        first = o.c;
+      else
+        EXPECT_EQ(o.c, first) << what;
+    }
+    o.c = initial;
+    o.args.c = o.c.data();
+    runOnThreads(fns[2 * i], o.args, 2);
+    EXPECT_NE(o.c, first) << bf16.name() << " computed the fp32 product";
+  }
 }
 
 TEST_F(ChainGemmTest, EveryTileAndBlockingGivesTheSameBits) {
