@@ -4,8 +4,8 @@
 #include "compiler/codegen/SpecUtil.h"
 
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 
 namespace colm::codegen {
@@ -54,9 +54,8 @@ std::string ChainGemmSpec::name() const {
   std::snprintf(buf, sizeof buf,
                 "gemm_%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
                 useName(use), addend ? "_add" : "", bf16 ? "_bf16" : "",
-                dim(m).c_str(),
-                (long long)n, dim(k).c_str(), blocks.size(), knobs.mr, knobs.nr,
-                knobs.kc, knobs.mc, hash.tag());
+                dim(m).c_str(), (long long)n, dim(k).c_str(), blocks.size(),
+                knobs.mr, knobs.nr, knobs.kc, knobs.mc, hash.tag());
   return buf;
 }
 

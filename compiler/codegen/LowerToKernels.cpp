@@ -219,8 +219,8 @@ private:
             const std::string &label) {
     // The linears' products; the LM head (the one denseGemm) stays fp32, as
     // it does fused with the loss.
-    spec.bf16 = options.precision == Precision::Bf16 &&
-                spec.use != GemmUse::Dense;
+    spec.bf16 =
+        options.precision == Precision::Bf16 && spec.use != GemmUse::Dense;
     if (options.gemmKnobs)
       spec.knobs = options.gemmKnobs(spec);
     LaunchBuilder lb;

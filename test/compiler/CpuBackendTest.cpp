@@ -209,8 +209,8 @@ TEST(CpuBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
   ASSERT_TRUE(reference.isOk()) << reference.status().message();
   auto want = reference->run(model.params, batch);
   ASSERT_TRUE(want.isOk()) << want.status().message();
-  auto fp32 = StepProgram::compile(context, config, c.chainLoss, c.freeze,
-                                   true, Backend::Cpu);
+  auto fp32 = StepProgram::compile(context, config, c.chainLoss, c.freeze, true,
+                                   Backend::Cpu);
   ASSERT_TRUE(fp32.isOk());
   auto exact = fp32->run(model.params, batch);
   ASSERT_TRUE(exact.isOk());

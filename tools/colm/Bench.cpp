@@ -158,8 +158,8 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
   std::printf("\ntraining on the %s backend (%s), %lld x %lld tokens, AdamW, "
               "%lld step%s\n",
               backendName(backend), precisionName(cpuPrecision()),
-              (long long)batch, (long long)seq,
-              (long long)steps, steps == 1 ? "" : "s");
+              (long long)batch, (long long)seq, (long long)steps,
+              steps == 1 ? "" : "s");
   if (backend == Backend::Cpu) {
     // The first step compiles (or loads from the cache): not timed.
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));

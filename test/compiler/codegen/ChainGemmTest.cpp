@@ -332,7 +332,7 @@ TEST_F(ChainGemmTest, AddEpilogueHasTheBitsOfAProductThenAnAdd) {
 // fp32 result.
 TEST_F(ChainGemmTest, Bf16RoundsTheInputsAndAccumulatesInFp32) {
   EXPECT_EQ(roundToBf16(1.0f), 1.0f);
-  EXPECT_EQ(roundToBf16(1.0f + 0x1p-8f), 1.0f);          // a tie: to even
+  EXPECT_EQ(roundToBf16(1.0f + 0x1p-8f), 1.0f); // a tie: to even
   EXPECT_EQ(roundToBf16(1.0f + 0x1p-7f + 0x1p-8f), 1.0f + 0x1p-6f); // tie, up
   EXPECT_EQ(roundToBf16(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f);
   EXPECT_EQ(roundToBf16(-3.0f), -3.0f);
