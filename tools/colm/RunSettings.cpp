@@ -101,6 +101,8 @@ Result<RunSettings> settingsFromFlags(const Args &args, const RunSettings &base,
                ? Status::ok()
                : parseSamplerKind(s.sampler).status());
   s.chainLoss = args.get("--chain-loss", base.chainLoss);
+  s.precision = args.get("--precision", base.precision);
+  COLM_TRY(parsePrecision(s.precision).status());
   COLM_ASSIGN_OR_RETURN(s.freeze,
                         args.getInt("--freeze-chains", base.freeze, 0, 1024));
   COLM_ASSIGN_OR_RETURN(
@@ -168,6 +170,12 @@ Result<RunSettings> settingsFromCheckpoint(const JsonValue &o,
   COLM_ASSIGN_OR_RETURN(s.opt.clipGradNorm, num("clip_grad_norm"));
   COLM_ASSIGN_OR_RETURN(s.sampler, str("sampler"));
   COLM_ASSIGN_OR_RETURN(s.chainLoss, str("chain_loss"));
+  if (optional("precision")) { // absent before bf16: fp32
+    COLM_ASSIGN_OR_RETURN(s.precision, str("precision"));
+    if (!parsePrecision(s.precision))
+      return Status::error(where + ": \"precision\" must be \"fp32\" or "
+                                   "\"bf16\"");
+  }
   COLM_ASSIGN_OR_RETURN(s.freeze, count("freeze_chains", 0, 1024));
   COLM_ASSIGN_OR_RETURN(int64_t seed, count("seed", 0, INT64_MAX));
   s.seed = static_cast<uint64_t>(seed); // exact, not via a double

@@ -27,6 +27,9 @@ struct RunSettings {
   int64_t batch = 8, seq = 128, freeze = 0;
   uint64_t seed = 0;
   std::string data, chainLoss = "full", sampler = "random";
+  /// fp32 or bf16 (--precision): a resumed run keeps its precision unless
+  /// told otherwise, and a change is listed (it is not bit-exact).
+  std::string precision = "fp32";
   /// What identifies the data whatever its path (0: not recorded, an older
   /// checkpoint).
   uint64_t dataBytes = 0, dataFingerprint = 0;
@@ -52,6 +55,7 @@ struct RunSettings {
     o.set("clip_grad_norm", JsonValue::number(opt.clipGradNorm));
     o.set("sampler", JsonValue::string(sampler));
     o.set("chain_loss", JsonValue::string(chainLoss));
+    o.set("precision", JsonValue::string(precision));
     o.set("freeze_chains", JsonValue::integer(freeze));
     o.set("seed", JsonValue::integer(static_cast<int64_t>(seed)));
     o.set("total_steps", JsonValue::integer(opt.totalSteps));

@@ -234,7 +234,13 @@ Status runTrain(const std::vector<std::string> &argv) {
     valBatches = evalBatches(val, settings.batch, settings.seq, 4);
   }
 
-  // The compiled programs and the optimizer.
+  // The compiled programs and the optimizer, in the run's precision (a
+  // resumed run's unless --precision changes it).
+  COLM_ASSIGN_OR_RETURN(codegen::Precision precision,
+                        parsePrecision(settings.precision));
+  if (precision == codegen::Precision::Bf16 && backend != Backend::Cpu)
+    return Status::error("this run trains in bf16, which needs --backend cpu");
+  setCpuPrecision(precision);
   mlir::MLIRContext context;
   dsl::loadDialects(context);
   COLM_ASSIGN_OR_RETURN(
