@@ -237,6 +237,27 @@ InFlightDiagnostic CausalityAnalysis::unsupported(Operation *op, int chain,
 }
 
 LogicalResult CausalityAnalysis::visit(Operation *op) {
+  // A fusion group's body (visited before the group) reads the group's
+  // inputs through its arguments; the group yields what its body computes.
+  if (auto group = dyn_cast<FusedOp>(op->getParentOp())) {
+    for (auto [arg, input] :
+         llvm::zip(group.getBody().getArguments(), group.getInputs())) {
+      if (result.map.count(arg))
+        continue;
+      result.map[arg] = lookup(input);
+      if (result.isGradient(input))
+        result.gradients.insert(arg);
+    }
+  }
+  if (auto group = dyn_cast<FusedOp>(op)) {
+    auto yield = cast<YieldOp>(group.getBody().front().getTerminator());
+    for (auto [r, v] : llvm::zip(group.getResults(), yield.getValues())) {
+      result.map[r] = lookup(v);
+      if (result.isGradient(v))
+        result.gradients.insert(r);
+    }
+    return success();
+  }
   if (op->getNumResults() == 0)
     return success();
   // Gradients flow from later chains to earlier ones; the rule is about
@@ -524,6 +545,13 @@ CausalityAnalysis::blockPattern(Value weight, ArrayRef<Range> rows,
                                 ArrayRef<Range> cols, unsigned depth) {
   SmallVector<SmallVector<bool>> all(rows.size(),
                                      SmallVector<bool>(cols.size(), true));
+  // A weight inside a fusion group is the group's input.
+  while (auto arg = dyn_cast<BlockArgument>(weight)) {
+    auto group = dyn_cast_or_null<FusedOp>(arg.getOwner()->getParentOp());
+    if (!group)
+      break;
+    weight = group.getInputs()[arg.getArgNumber()];
+  }
   Operation *def = weight.getDefiningOp();
   // Deeper chains of masks are rare; assume the worst rather than recurse.
   if (auto mul = dyn_cast_or_null<MulOp>(def); mul && depth < 16) {

@@ -23,6 +23,9 @@ def VerifyCausality : Pass<"chain-verify-causality", "mlir::func::FuncOp"> {
     construction, so the rule does not apply to them. The forward values of
     the step are checked as in the forward function.
 
+    Fusion groups (`chain.fused`) are analysed through their bodies, so a
+    fused graph is proven as its unfused form is.
+
     An op the analysis does not know (a call, an op of another dialect) may
     mix every chain of its operands. Where that could break the rule, the
     pass fails naming that op as unsupported, rather than claiming that the

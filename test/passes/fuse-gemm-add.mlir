@@ -2,6 +2,8 @@
 // The pass is idempotent, and its output parses and verifies again.
 // RUN: colm-opt %s -split-input-file --chain-fuse-gemm-add --chain-fuse-gemm-add | FileCheck %s
 // RUN: colm-opt %s -split-input-file --chain-fuse-gemm-add | colm-opt -split-input-file | FileCheck %s
+// Fused graphs are still proven causal (the analysis reads group bodies).
+// RUN: colm-opt %s -split-input-file --chain-fuse-gemm-add --chain-verify-causality | FileCheck %s
 
 // chain-fuse-gemm-add moves chain.add(product, r) into a chain.fused
 // gemm_add group when the product (linear, dense, linear_grad_x or

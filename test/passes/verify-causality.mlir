@@ -430,3 +430,21 @@ func.func @norm_on_blocks(%x: tensor<8x8xf32, #b>, %g: tensor<8xf32>) -> tensor<
   %y = chain.norm %x, %g : tensor<8x8xf32, #b>, tensor<8xf32>
   return %y : tensor<8x8xf32, #b>
 }
+
+// -----
+
+// Inside a fusion group the analysis reads the group's inputs: the unmasked
+// dense is found in the body.
+#l = #chain.layout<[1, 1]>
+
+func.func @fused_unmasked_dense(%x: tensor<?x8xf32, #l>, %r: tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l> {
+  %w = chain.param "w" : tensor<8x8xf32>
+  %s = chain.fused gemm_add(%x, %w, %r) : (tensor<?x8xf32, #l>, tensor<8x8xf32>, tensor<?x8xf32, #l>) -> tensor<?x8xf32, #l> {
+  ^bb0(%a: tensor<?x8xf32, #l>, %b: tensor<8x8xf32>, %c: tensor<?x8xf32, #l>):
+    // expected-error @+1 {{breaks the chain causal rule: chain 1 of the result depends on chain 2 (weight block (1, 2) of this dense linear is not masked to zero)}}
+    %y = chain.dense %a, %b : tensor<?x8xf32, #l>, tensor<8x8xf32> -> tensor<?x8xf32, #l>
+    %z = chain.add %y, %c : tensor<?x8xf32, #l>
+    chain.yield %z : tensor<?x8xf32, #l>
+  }
+  return %s : tensor<?x8xf32, #l>
+}
