@@ -20,18 +20,18 @@ typedef struct { int64_t iterations; float *sink; } FmaPeakArgs;
 extern "C" void colm_fma_peak(const void *argp, int thread, int threads) {
 #pragma clang fp contract(fast)
   const FmaPeakArgs *args = (const FmaPeakArgs *)argp;
-  vec acc[16], x, y;
+  vec acc[@ACC@], x, y;
   for (int i = 0; i < @LANES@; ++i) {
     x[i] = 0.999f;
     y[i] = 0.001f * (float)(thread + 1);
   }
-  for (int r = 0; r < 16; ++r)
+  for (int r = 0; r < @ACC@; ++r)
     acc[r] = x * (float)r;
   for (int64_t it = 0; it < args->iterations; ++it)
-    for (int r = 0; r < 16; ++r)
+    for (int r = 0; r < @ACC@; ++r)
       acc[r] = acc[r] * x + y;
   vec sum = acc[0];
-  for (int r = 1; r < 16; ++r)
+  for (int r = 1; r < @ACC@; ++r)
     sum = sum + acc[r];
   float s = 0;
   for (int i = 0; i < @LANES@; ++i)
@@ -51,6 +51,9 @@ struct FmaPeakArgs {
 std::string renderFmaPeak(const VectorIsa &isa) {
   std::string s = kPeak;
   replaceAll(s, "@LANES@", std::to_string(isa.lanes));
+  // Independent FMA chains to cover the latency, all in registers with x
+  // and y beside them: 16 of AVX2's 16 registers would spill.
+  replaceAll(s, "@ACC@", std::to_string(std::min(16, isa.registers - 4)));
   return s;
 }
 
