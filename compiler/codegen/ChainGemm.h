@@ -74,9 +74,10 @@ struct ChainGemmSpec {
   /// A stable name for caches and dumps, e.g.
   /// "gemm_fwd_n512_k512_b3_8x32_kc256_mc96_3f2a".
   std::string name() const;
-  /// Everything of the spec but the knobs and the epilogue, readable: what
-  /// autotuning results are keyed by (an addend read once per element does
-  /// not move the best knobs), e.g. "fwd m=d n=512 k=512 at=0 bt=1 acc=0
+  /// Everything of the spec but the knobs, the epilogue and the precision,
+  /// readable: what autotuning results are keyed by (an addend read once per
+  /// element, or inputs rounded as they are packed, do not move the best
+  /// knobs), e.g. "fwd m=d n=512 k=512 at=0 bt=1 acc=0
   /// blocks=0-128:0-128:0-d,...".
   std::string shapeKey() const;
   /// Multiply-adds per row of the dynamic dimension (or in total when M and
