@@ -101,6 +101,27 @@ protected:
   }
 };
 
+/// Per case, its spec (default knobs, kc 32: several reduction chunks) and
+/// the same spec changed by `variant`: plain, variant, plain, variant, ...
+/// A variant is another kernel that shares the plain one's tuned knobs.
+template <typename Variant>
+std::vector<ChainGemmSpec> withVariants(const std::vector<Case> &cases,
+                                        Variant variant) {
+  std::vector<ChainGemmSpec> specs;
+  for (const Case &c : cases) {
+    ChainGemmSpec plain = specFor(c);
+    plain.knobs = cpu::defaultKnobs(cpu::hostVectorIsa());
+    plain.knobs.kc = 32;
+    ChainGemmSpec changed = plain;
+    variant(changed);
+    EXPECT_NE(plain.name(), changed.name());
+    EXPECT_EQ(plain.shapeKey(), changed.shapeKey());
+    specs.push_back(plain);
+    specs.push_back(changed);
+  }
+  return specs;
+}
+
 /// |got - want| <= tol * (sum over the reduction of |a||b|): the bound of
 /// any fp32 summation order, with a margin.
 void expectClose(const ChainGemmSpec &s, const Operands &o,
@@ -265,18 +286,8 @@ TEST_F(ChainGemmTest, AddEpilogueHasTheBitsOfAProductThenAnAdd) {
                              {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13},
                              {GemmUse::Dense, {1}, 33, 70, 3},
                              {GemmUse::Forward, {1, 1}, 64, 64, 2}};
-  std::vector<ChainGemmSpec> specs;
-  for (const Case &c : cases) {
-    ChainGemmSpec plain = specFor(c);
-    plain.knobs = cpu::defaultKnobs(cpu::hostVectorIsa());
-    plain.knobs.kc = 32;
-    ChainGemmSpec fused = plain;
-    fused.addend = true;
-    ASSERT_NE(plain.name(), fused.name());
-    EXPECT_EQ(plain.shapeKey(), fused.shapeKey()) << "tuned knobs are shared";
-    specs.push_back(plain);
-    specs.push_back(fused);
-  }
+  std::vector<ChainGemmSpec> specs =
+      withVariants(cases, [](ChainGemmSpec &s) { s.addend = true; });
   std::vector<ColmKernelFn> fns = compile(specs);
   ASSERT_EQ(fns.size(), specs.size());
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -347,17 +358,8 @@ TEST_F(ChainGemmTest, Bf16RoundsTheInputsAndAccumulatesInFp32) {
                              {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13},
                              {GemmUse::WeightGrad, {1, 1, 2}, 24, 56, 29},
                              {GemmUse::Forward, {1, 1}, 67, 45, 3}};
-  std::vector<ChainGemmSpec> specs;
-  for (const Case &c : cases) {
-    ChainGemmSpec plain = specFor(c);
-    plain.knobs = cpu::defaultKnobs(cpu::hostVectorIsa());
-    plain.knobs.kc = 32;
-    ChainGemmSpec bf16 = plain;
-    bf16.bf16 = true;
-    ASSERT_NE(plain.name(), bf16.name());
-    specs.push_back(plain);
-    specs.push_back(bf16);
-  }
+  std::vector<ChainGemmSpec> specs =
+      withVariants(cases, [](ChainGemmSpec &s) { s.bf16 = true; });
   std::vector<ColmKernelFn> fns = compile(specs);
   ASSERT_EQ(fns.size(), specs.size());
   for (size_t i = 0; i < cases.size(); ++i) {
