@@ -214,13 +214,17 @@ private:
     return name;
   }
 
+  /// A product of a linear (forward, input or weight gradient): the ones
+  /// --precision bf16 rounds. The LM head's stays fp32, as it does fused
+  /// with the loss.
+  ChainGemmSpec linearProduct(ChainGemmSpec spec) {
+    spec.bf16 = options.precision == Precision::Bf16;
+    return spec;
+  }
+
   void gemm(ChainGemmSpec spec, Ref a, int64_t lda, Ref b, int64_t ldb, Ref c,
             int64_t ldc, SizeExpr m, SizeExpr n, SizeExpr k, bool zeroC,
             const std::string &label) {
-    // The linears' products; the LM head (the one denseGemm) stays fp32, as
-    // it does fused with the loss.
-    spec.bf16 =
-        options.precision == Precision::Bf16 && spec.use != GemmUse::Dense;
     if (options.gemmKnobs)
       spec.knobs = options.gemmKnobs(spec);
     LaunchBuilder lb;
@@ -568,8 +572,9 @@ Status Lowering::lowerOp(Operation *op) {
         std::vector<int64_t> chains = isa<LinearOp>(l)
                                           ? ratiosOf(getBlocks(wt))
                                           : std::vector<int64_t>{1};
-        gemm(chainLinearForward(chains, inW, out), x, inW, w, inW,
-             result(l->getResult(0)), out, rowsOf(xv), out, inW, false, label);
+        gemm(linearProduct(chainLinearForward(chains, inW, out)), x, inW, w,
+             inW, result(l->getResult(0)), out, rowsOf(xv), out, inW, false,
+             label);
         return Status::ok();
       })
       .Case<LinearGradXOp, DenseGradXOp>([&](Operation *l) -> Status {
@@ -581,8 +586,9 @@ Status Lowering::lowerOp(Operation *op) {
         std::vector<int64_t> chains = isa<LinearGradXOp>(l)
                                           ? ratiosOf(getBlocks(wt))
                                           : std::vector<int64_t>{1};
-        gemm(chainLinearInputGrad(chains, inW, out), dy, out, w, inW,
-             result(l->getResult(0)), inW, rowsOf(dyv), inW, out, false, label);
+        gemm(linearProduct(chainLinearInputGrad(chains, inW, out)), dy, out, w,
+             inW, result(l->getResult(0)), inW, rowsOf(dyv), inW, out, false,
+             label);
         return Status::ok();
       })
       .Case<LinearGradWOp, DenseGradWOp>([&](Operation *l) -> Status {
@@ -598,8 +604,9 @@ Status Lowering::lowerOp(Operation *op) {
           if (auto f = g.getFromChain())
             from = static_cast<unsigned>(*f);
         }
-        gemm(chainLinearWeightGrad(chains, inW, out, from), dy, out, x, inW,
-             result(l->getResult(0)), inW, out, inW, rowsOf(dyv), true, label);
+        gemm(linearProduct(chainLinearWeightGrad(chains, inW, out, from)), dy,
+             out, x, inW, result(l->getResult(0)), inW, out, inW, rowsOf(dyv),
+             true, label);
         return Status::ok();
       })
       .Case([&](LmHeadOp h) { return lowerLmHead(h); })

@@ -31,6 +31,7 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -184,18 +185,24 @@ int colmcMain(int argc, char **argv) {
   }
   if (failed(pm.run(*module)))
     return 1;
-  std::string chainText = moduleText(*module);
-  if (!dumpPhasesTo.empty()) {
+  if (!dumpPhasesTo.empty())
     if (Status s = makeDirectories(dumpPhasesTo); !s)
       return fail(s.message());
-    if (Status s = writeFileAtomic(dumpPhasesTo + "/1-chain.mlir", chainText);
-        !s)
-      return fail(s.message());
-  }
-  if (compileTo == Phase::Chain) {
-    Status s = writeOut(output, chainText);
+  // Dumps a phase (--dump-phases-to) and, when it is the last one, writes it
+  // out: the exit code then, nothing otherwise.
+  auto finishPhase = [&](Phase phase, const std::string &file,
+                         const std::string &text) -> std::optional<int> {
+    if (!dumpPhasesTo.empty())
+      if (Status s = writeFileAtomic(dumpPhasesTo + "/" + file, text); !s)
+        return fail(s.message());
+    if (compileTo != phase)
+      return std::nullopt;
+    Status s = writeOut(output, text);
     return s ? 0 : fail(s.message());
-  }
+  };
+  if (auto code =
+          finishPhase(Phase::Chain, "1-chain.mlir", moduleText(*module)))
+    return *code;
 
   PassManager fusion(&context);
   if (failed(applyPassManagerCLOptions(fusion)))
@@ -204,15 +211,9 @@ int colmcMain(int argc, char **argv) {
     chain::buildFusionPipeline(fusion);
   if (failed(fusion.run(*module)))
     return 1;
-  std::string fusedText = moduleText(*module);
-  if (!dumpPhasesTo.empty())
-    if (Status s = writeFileAtomic(dumpPhasesTo + "/2-fused.mlir", fusedText);
-        !s)
-      return fail(s.message());
-  if (compileTo == Phase::Fused) {
-    Status s = writeOut(output, fusedText);
-    return s ? 0 : fail(s.message());
-  }
+  if (auto code =
+          finishPhase(Phase::Fused, "2-fused.mlir", moduleText(*module)))
+    return *code;
 
   auto func = module->lookupSymbol<func::FuncOp>(function);
   if (!func)
@@ -243,14 +244,9 @@ int colmcMain(int argc, char **argv) {
                << kp.program.launches.size() << " launches; peak activation "
                << "memory " << mib(kp.program.arenaBytes) << " ("
                << mib(kp.program.unplannedBytes()) << " without the plan)\n";
-  std::string json = kernelsJson(kp);
-  if (!dumpPhasesTo.empty())
-    if (Status s = writeFileAtomic(dumpPhasesTo + "/3-kernels.json", json); !s)
-      return fail(s.message());
-  if (compileTo == Phase::Kernels) {
-    Status s = writeOut(output, json);
-    return s ? 0 : fail(s.message());
-  }
+  if (auto code =
+          finishPhase(Phase::Kernels, "3-kernels.json", kernelsJson(kp)))
+    return *code;
 
   auto writeSources = [&](const std::string &dir) -> Status {
     COLM_TRY(makeDirectories(dir + "/kernels"));
