@@ -28,7 +28,9 @@ IN_FLIGHT = 16  # 4 x MAX_BATCH
 LOAD = 320
 DISCONNECT_EVERY = 10  # every 10th request is a client that goes away
 RSS_TOLERANCE_KIB = 8 * 1024
-TIME_LIMIT_S = 60
+# A hang guard, not a speed check (speed is measured in benchmarks): on a
+# slow shared 2-core machine with the other tests beside it the load took 68 s.
+TIME_LIMIT_S = 300
 
 
 def request_pool():
