@@ -27,8 +27,6 @@ static const Block kBlocks[] = {@BLOCKS@};
 constexpr int kNumBlocks = sizeof(kBlocks) / sizeof(kBlocks[0]);
 constexpr int MR = @MR@, NR = @NR@, KC = @KC@, MC = @MC@;
 constexpr int NV = NR / @LANES@;
-// Strips packed together per reduction chunk: their panels stay in L2.
-constexpr int NS = @NS@;
 
 inline vec loadu(const float *p) { return *(const vecu *)p; }
 inline void storeu(float *p, vec v) { *(vecu *)p = v; }
@@ -68,11 +66,19 @@ struct Operands {
 
 // C[R x NR] (+)= Apanel[kc x MR] * Bpanel[kc x NR]; one FMA chain per
 // element, then + add[R x NR] when `add` is set (the last chunk of an add
-// epilogue).
+// epilogue). `next`: the C tile visited after this one, fetched into the
+// cache meanwhile (C streams once per reduction chunk and its rows are far
+// apart, so a tile's first loads would otherwise wait on memory).
 template <int R>
 inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
-                 int64_t ldc, bool load, const float *add, int64_t ldr) {
+                 int64_t ldc, bool load, const float *add, int64_t ldr,
+                 const float *next) {
 #pragma clang fp contract(fast)
+  if (next)
+    for (int r = 0; r < MR; ++r) {
+      __builtin_prefetch(next + r * ldc, 1);
+      __builtin_prefetch(next + r * ldc + NR - 1, 1);
+    }
   vec acc[R][NV];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v)
@@ -98,24 +104,26 @@ inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
 
 template <int R>
 void tileAny(const float *ap, int64_t kc, const float *bp, float *c,
-             int64_t ldc, bool load, int rows, const float *add, int64_t ldr) {
+             int64_t ldc, bool load, int rows, const float *add, int64_t ldr,
+             const float *next) {
   if constexpr (R > 1) {
     if (rows < R)
-      return tileAny<R - 1>(ap, kc, bp, c, ldc, load, rows, add, ldr);
+      return tileAny<R - 1>(ap, kc, bp, c, ldc, load, rows, add, ldr, next);
   }
-  tile<R>(ap, kc, bp, c, ldc, load, add, ldr);
+  tile<R>(ap, kc, bp, c, ldc, load, add, ldr, next);
 }
 
 // Rows [i, i + rows) of strip [j, j + cols): full strips write C in place,
 // the ragged last one goes through a small buffer. `last`: the last chunk
-// of the reduction, where an add epilogue adds.
+// of the reduction, where an add epilogue adds. `next`: the C tile that
+// follows, to prefetch.
 void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
              const float *ap, int64_t kc, const float *bp, bool load,
-             bool last) {
+             bool last, const float *next) {
   const float *add = @ADDEND@ && last ? o.r + i * o.ldr + j : nullptr;
   if (cols == NR) {
     tileAny<MR>(ap, kc, bp, o.c + i * o.ldc + j, o.ldc, load, rows, add,
-                o.ldr);
+                o.ldr, next);
     return;
   }
   alignas(64) float buf[MR * NR];
@@ -123,7 +131,7 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
     for (int r = 0; r < rows; ++r)
       for (int x = 0; x < cols; ++x)
         buf[r * NR + x] = o.c[(i + r) * o.ldc + j + x];
-  tileAny<MR>(ap, kc, bp, buf, NR, load, rows, nullptr, 0);
+  tileAny<MR>(ap, kc, bp, buf, NR, load, rows, nullptr, 0, nullptr);
   for (int r = 0; r < rows; ++r)
     for (int x = 0; x < cols; ++x)
       o.c[(i + r) * o.ldc + j + x] =
@@ -133,28 +141,31 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
 // Bpanel[p][x] = b(p0 + p, j + x), zero past the strip's columns.
 void pack(const Operands &o, int64_t p0, int64_t kc, int64_t j, int cols,
           float *bp) {
-  for (int64_t p = 0; p < kc; ++p) {
-    float *row = bp + p * NR;
-    if (@BT@) {
-      continue; // below, column by column: B's rows are contiguous
-    } else {
+  if (!@BT@) {
+    for (int64_t p = 0; p < kc; ++p) {
+      float *row = bp + p * NR;
       const float *src = o.b + (p0 + p) * o.ldb + j;
       for (int x = 0; x < cols; ++x)
         row[x] = rd(src[x]);
-    }
-    for (int x = cols; x < NR; ++x)
-      row[x] = 0.0f;
-  }
-  if (@BT@) {
-    for (int x = 0; x < cols; ++x) {
-      const float *src = o.b + (j + x) * o.ldb + p0;
-      for (int64_t p = 0; p < kc; ++p)
-        bp[p * NR + x] = rd(src[p]);
-    }
-    for (int64_t p = 0; p < kc; ++p)
       for (int x = cols; x < NR; ++x)
-        bp[p * NR + x] = 0.0f;
+        row[x] = 0.0f;
+    }
+    return;
   }
+  // B's rows are contiguous in the reduction: a vector of each of the
+  // strip's rows at a time, written out transposed.
+  int64_t p = 0;
+  for (; p + @LANES@ <= kc; p += @LANES@) {
+    vec v[NR];
+    for (int x = 0; x < NR; ++x)
+      v[x] = x < cols ? rdv(loadu(o.b + (j + x) * o.ldb + p0 + p)) : vec{};
+    for (int l = 0; l < @LANES@; ++l)
+      for (int x = 0; x < NR; ++x)
+        bp[(p + l) * NR + x] = v[x][l];
+  }
+  for (; p < kc; ++p)
+    for (int x = 0; x < NR; ++x)
+      bp[p * NR + x] = x < cols ? rd(o.b[(j + x) * o.ldb + p0 + p]) : 0.0f;
 }
 
 // Apanel[t][p][r] = a(i0 + t * MR + r, p0 + p) for the row tiles t of
@@ -165,22 +176,25 @@ void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
     int rows = (int)(i1 - t < MR ? i1 - t : MR);
     float *dst = ap + ((t - i0) / MR) * kc * MR;
     if (@AT@) {
-      for (int64_t p = 0; p < kc; ++p) {
-        const float *src = o.a + (p0 + p) * o.lda + t;
-        for (int r = 0; r < rows; ++r)
-          dst[p * MR + r] = rd(src[r]);
-        for (int r = rows; r < MR; ++r)
-          dst[p * MR + r] = 0.0f;
+      const float *src = o.a + p0 * o.lda + t;
+      if (rows == MR) {
+        for (int64_t p = 0; p < kc; ++p)
+          for (int r = 0; r < MR; ++r)
+            dst[p * MR + r] = rd(src[p * o.lda + r]);
+      } else {
+        for (int64_t p = 0; p < kc; ++p)
+          for (int r = 0; r < MR; ++r)
+            dst[p * MR + r] = r < rows ? rd(src[p * o.lda + r]) : 0.0f;
       }
     } else {
-      for (int r = 0; r < rows; ++r) {
-        const float *src = o.a + (t + r) * o.lda + p0;
-        for (int64_t p = 0; p < kc; ++p)
-          dst[p * MR + r] = rd(src[p]);
-      }
-      for (int r = rows; r < MR; ++r)
-        for (int64_t p = 0; p < kc; ++p)
-          dst[p * MR + r] = 0.0f;
+      // The tile's rows side by side, a step of each at a time: MR
+      // sequential streams that the prefetcher follows.
+      const float *src[MR];
+      for (int r = 0; r < MR; ++r)
+        src[r] = o.a + (t + (r < rows ? r : 0)) * o.lda + p0;
+      for (int64_t p = 0; p < kc; ++p)
+        for (int r = 0; r < MR; ++r)
+          dst[p * MR + r] = r < rows ? rd(src[r][p]) : 0.0f;
     }
   }
 }
@@ -189,6 +203,7 @@ struct Strip {
   int block;
   int64_t j;
   int cols;
+  int64_t k0, k1, m0, m1; // the block's ranges, dynamic ends resolved
 };
 
 // At most this many rows with B stored [N, K] (a decode step's linears):
@@ -238,6 +253,35 @@ float *scratch(size_t floats) {
   return buf;
 }
 
+// [first, last) of `count` items of the given work: the items whose middle
+// falls in this thread's share of the total.
+void share(const double *work, int count, int thread, int threads, int *first,
+           int *last) {
+  double total = 0;
+  for (int s = 0; s < count; ++s)
+    total += work[s];
+  double seen = 0;
+  *first = *last = 0;
+  for (int s = 0; s < count; ++s) {
+    double mid = seen + work[s] / 2;
+    int owner = total > 0 ? (int)(mid / total * threads) : 0;
+    if (owner >= threads)
+      owner = threads - 1;
+    if (owner < thread)
+      *first = s + 1;
+    if (owner <= thread)
+      *last = s + 1;
+    seen += work[s];
+  }
+}
+
+// Rows of A packed per reduction chunk, rounded up to whole tiles.
+constexpr int64_t MCP = (MC + MR - 1) / MR * MR;
+// Reduction per pass over B: the MCP x KS floats of A stay in L2 while
+// every strip's kc-deep panels stream through L1.
+constexpr int64_t KS = @KS@;
+constexpr int64_t MAX_UNITS = @MAX_UNITS@;
+
 } // namespace
 
 extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
@@ -254,86 +298,146 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   o.r = args.r;
   o.ldr = args.ldr;
 
-  // Every strip of every block, and the share of this thread: contiguous
-  // strips with about 1/threads of the work each. Only the shapes decide.
   Strip strips[@STRIPS_MAX@];
   double work[@STRIPS_MAX@];
   int count = 0;
-  double total = 0;
   for (int b = 0; b < kNumBlocks; ++b) {
     const Block &blk = kBlocks[b];
     int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
     for (int64_t j = blk.n0; j < blk.n1; j += NR) {
       int cols = (int)(blk.n1 - j < NR ? blk.n1 - j : NR);
-      strips[count] = {b, j, cols};
+      strips[count] = {b, j, cols, blk.k0, k1, blk.m0, m1};
       work[count] = double(cols) * double(k1 - blk.k0 + 1) *
                     double(m1 - blk.m0);
-      total += work[count];
       ++count;
     }
   }
-  int first = 0, last = 0;
-  {
-    double seen = 0;
-    for (int s = 0; s < count; ++s) {
-      // A strip belongs to the thread in whose share its middle falls.
-      double mid = seen + work[s] / 2;
-      int owner = total > 0 ? (int)(mid / total * threads) : 0;
-      if (owner >= threads)
-        owner = threads - 1;
-      if (owner < thread)
-        first = s + 1;
-      if (owner <= thread)
-        last = s + 1;
-      seen += work[s];
-    }
-  }
-    if (first >= last)
-    return;
-  if (@BT@ && !@AT@ && o.m <= FEW_ROWS) {
-    fewRows(o, strips, first, last);
-    return;
-  }
-  // B panels of one group, then the A panels of one row block.
-  float *panels = scratch((size_t)NS * KC * NR + (size_t)MC * KC);
-  if (!panels)
-    return; // out of memory: the caller's sentinel check reports it
-  float *apanels = panels + (size_t)NS * KC * NR;
-
-  for (int s0 = first; s0 < last;) {
-    // A group: up to NS strips of one block.
-    int b = strips[s0].block;
-    int s1 = s0;
-    while (s1 < last && s1 - s0 < NS && strips[s1].block == b)
-      ++s1;
-    const Block &blk = kBlocks[b];
-    int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
-    if (blk.k0 == k1 && !@ACC@) {
-      // An empty reduction: the product is zero.
-      for (int64_t i = blk.m0; i < m1; ++i)
-        for (int s = s0; s < s1; ++s)
-          for (int x = 0; x < strips[s].cols; ++x)
-            o.c[i * o.ldc + strips[s].j + x] =
-                @ADDEND@ ? o.r[i * o.ldr + strips[s].j + x] : 0.0f;
-    }
-    for (int64_t p0 = blk.k0; p0 < k1; p0 += KC) {
-      int64_t kc = k1 - p0 < KC ? k1 - p0 : KC;
-      bool load = @ACC@ || p0 != blk.k0;
-      bool last = p0 + kc == k1;
-      for (int s = s0; s < s1; ++s)
-        pack(o, p0, kc, strips[s].j, strips[s].cols,
-             panels + (size_t)(s - s0) * KC * NR);
-      for (int64_t i0 = blk.m0; i0 < m1; i0 += MC) {
-        int64_t i1 = m1 - i0 < MC ? m1 : i0 + MC;
-        packA(o, i0, i1, p0, kc, apanels);
-        for (int s = s0; s < s1; ++s)
-          for (int64_t i = i0; i < i1; i += MR)
-            rowTile(o, i, (int)(i1 - i < MR ? i1 - i : MR), strips[s].j,
-                    strips[s].cols, apanels + ((i - i0) / MR) * kc * MR, kc,
-                    panels + (size_t)(s - s0) * KC * NR, load, last);
+  // This thread's part of C: rows [ra, rb) of strips [sa, sb). The rows are
+  // split when they outnumber the columns (each thread then packs only its
+  // own rows of A, the larger operand), the strips otherwise; by work, from
+  // the shapes alone. The split never changes an element's reduction order.
+  int sa = 0, sb = count;
+  int64_t ra = 0, rb = o.m;
+  bool few = @BT@ && !@AT@ && o.m <= FEW_ROWS;
+  int64_t units = (o.m + MR - 1) / MR;
+  if (!few && threads > 1 && o.m > @N@ && units >= threads &&
+      units <= MAX_UNITS) {
+    double rowWork[MAX_UNITS];
+    for (int64_t u = 0; u < units; ++u) {
+      int64_t u0 = u * MR, u1 = u0 + MR < o.m ? u0 + MR : o.m;
+      rowWork[u] = 0;
+      for (int s = 0; s < count; ++s) {
+        int64_t lo = u0 > strips[s].m0 ? u0 : strips[s].m0;
+        int64_t hi = u1 < strips[s].m1 ? u1 : strips[s].m1;
+        if (lo < hi)
+          rowWork[u] += double(strips[s].cols) *
+                        double(strips[s].k1 - strips[s].k0 + 1) *
+                        double(hi - lo);
       }
     }
-    s0 = s1;
+    int first, last;
+    share(rowWork, (int)units, thread, threads, &first, &last);
+    ra = first * MR;
+    rb = last * MR < o.m ? last * MR : o.m;
+  } else {
+    share(work, count, thread, threads, &sa, &sb);
+  }
+  if (sa >= sb || ra >= rb)
+    return;
+  if (few) {
+    fewRows(o, strips, sa, sb);
+    return;
+  }
+
+  int64_t kLo = 0, kHi = 0;
+  for (int s = sa; s < sb; ++s) {
+    const Strip &st = strips[s];
+    int64_t m0 = st.m0 > ra ? st.m0 : ra, m1 = st.m1 < rb ? st.m1 : rb;
+    if (m0 >= m1)
+      continue;
+    if (st.k0 == st.k1) {
+      // An empty reduction: the product is zero.
+      if (!@ACC@)
+        for (int64_t i = m0; i < m1; ++i)
+          for (int x = 0; x < st.cols; ++x)
+            o.c[i * o.ldc + st.j + x] =
+                @ADDEND@ ? o.r[i * o.ldr + st.j + x] : 0.0f;
+      continue;
+    }
+    if (kLo == kHi) {
+      kLo = st.k0;
+      kHi = st.k1;
+    }
+    kLo = st.k0 < kLo ? st.k0 : kLo;
+    kHi = st.k1 > kHi ? st.k1 : kHi;
+  }
+  if (kLo >= kHi)
+    return;
+  size_t bFloats = (size_t)(sb - sa) * KS * NR;
+  float *panels = scratch(bFloats + (size_t)MCP * KS);
+  if (!panels)
+    return; // out of memory: the caller's sentinel check reports it
+  float *apanels = panels + bFloats;
+
+  for (int64_t ks0 = kLo; ks0 < kHi; ks0 += KS) {
+    int64_t ks1 = ks0 + KS < kHi ? ks0 + KS : kHi;
+    // Every strip's B for this pass, packed once.
+    for (int s = sa; s < sb; ++s) {
+      const Strip &st = strips[s];
+      int64_t kb = ks0 > st.k0 ? ks0 : st.k0, ke = ks1 < st.k1 ? ks1 : st.k1;
+      if (kb < ke && st.m0 < rb && st.m1 > ra)
+        pack(o, kb, ke - kb, st.j, st.cols,
+             panels + (size_t)(s - sa) * KS * NR);
+    }
+    for (int64_t i0 = ra; i0 < rb;) {
+      // A row block that no block's row range starts or ends inside.
+      int64_t i1 = i0 + MC < rb ? i0 + MC : rb;
+      for (int s = sa; s < sb; ++s) {
+        if (strips[s].m0 > i0 && strips[s].m0 < i1)
+          i1 = strips[s].m0;
+        if (strips[s].m1 > i0 && strips[s].m1 < i1)
+          i1 = strips[s].m1;
+      }
+      // The reduction that the strips on these rows need, packed once.
+      int64_t ka = ks1, kz = ks0;
+      for (int s = sa; s < sb; ++s) {
+        const Strip &st = strips[s];
+        if (st.m0 > i0 || st.m1 < i1)
+          continue;
+        int64_t kb = ks0 > st.k0 ? ks0 : st.k0, ke = ks1 < st.k1 ? ks1 : st.k1;
+        if (kb < ke) {
+          ka = kb < ka ? kb : ka;
+          kz = ke > kz ? ke : kz;
+        }
+      }
+      if (ka < kz) {
+        int64_t alen = kz - ka;
+        packA(o, i0, i1, ka, alen, apanels);
+        for (int64_t c0 = ka; c0 < kz; c0 += KC) {
+          int64_t c1 = c0 + KC < kz ? c0 + KC : kz;
+          for (int s = sa; s < sb; ++s) {
+            const Strip &st = strips[s];
+            if (st.m0 > i0 || st.m1 < i1)
+              continue;
+            int64_t kb = c0 > st.k0 ? c0 : st.k0, ke = c1 < st.k1 ? c1 : st.k1;
+            if (kb >= ke)
+              continue;
+            bool load = @ACC@ || kb != st.k0, last = ke == st.k1;
+            int64_t kp = ks0 > st.k0 ? ks0 : st.k0; // the panel's first step
+            const float *bp =
+                panels + (size_t)(s - sa) * KS * NR + (kb - kp) * NR;
+            for (int64_t i = i0; i < i1; i += MR) {
+              const float *next =
+                  i + MR < i1 ? o.c + (i + MR) * o.ldc + st.j : nullptr;
+              rowTile(o, i, (int)(i1 - i < MR ? i1 - i : MR), st.j, st.cols,
+                      apanels + ((i - i0) / MR) * alen * MR + (kb - ka) * MR,
+                      ke - kb, bp, load, last, next);
+            }
+          }
+        }
+      }
+      i0 = i1;
+    }
   }
 }
 
@@ -362,11 +466,12 @@ void fewRows(const Operands &o, const Strip *strips, int first, int last) {
 
 VectorIsa hostVectorIsa() {
   const CpuInfo &cpu = CpuInfo::host();
+  int64_t l2 = cpu.l2Bytes > 0 ? cpu.l2Bytes : 512 * 1024;
   if (cpu.avx512f)
-    return {16, 32};
+    return {16, 32, l2};
   if (cpu.avx2)
-    return {8, 16};
-  return {4, 16};
+    return {8, 16, l2};
+  return {4, 16, l2};
 }
 
 Status checkKnobsFit(const GemmKnobs &k, const VectorIsa &isa) {
@@ -412,9 +517,15 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   int64_t strips = 0;
   for (const GemmBlock &b : spec.blocks)
     strips += (b.nEnd - b.nBegin + spec.knobs.nr - 1) / spec.knobs.nr;
-  // About 256 KiB of packed panels per group.
-  int64_t ns = std::max<int64_t>(
-      1, (256 * 1024) / (int64_t(spec.knobs.kc) * spec.knobs.nr * 4));
+  // A pass over B reduces over as many kc chunks as keep the packed rows
+  // of A (mcp x ks floats) within 3/8 of L2, beside C's rows and B's panel.
+  const GemmKnobs &kn = spec.knobs;
+  int64_t mcp = (kn.mc + kn.mr - 1) / kn.mr * kn.mr;
+  int64_t ks =
+      int64_t(kn.kc) *
+      std::max<int64_t>(1, isa.l2Bytes * 3 / 8 / (mcp * int64_t(kn.kc) * 4));
+  // Rows split between threads in tiles, up to this many (more: strips).
+  int64_t maxUnits = spec.m >= 0 ? (spec.m + kn.mr - 1) / kn.mr : 8192;
   std::string body = kBody;
   replaceAll(body, "@SYMBOL@", chainGemmSymbol(spec));
   replaceAll(body, "@BLOCKS@", blocks);
@@ -423,7 +534,10 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@NR@", std::to_string(spec.knobs.nr));
   replaceAll(body, "@KC@", std::to_string(spec.knobs.kc));
   replaceAll(body, "@MC@", std::to_string(spec.knobs.mc));
-  replaceAll(body, "@NS@", std::to_string(ns));
+  replaceAll(body, "@KS@", std::to_string(ks));
+  replaceAll(body, "@MAX_UNITS@",
+             std::to_string(std::max<int64_t>(1, maxUnits)));
+  replaceAll(body, "@N@", std::to_string(spec.n));
   replaceAll(body, "@STRIPS_MAX@", std::to_string(strips));
   replaceAll(body, "@STATIC_M@", "(" + std::to_string(spec.m) + "LL)");
   replaceAll(body, "@STATIC_K@", "(" + std::to_string(spec.k) + "LL)");

@@ -10,10 +10,12 @@ namespace colm::codegen::cpu {
 
 /// What the renderer needs to know of the CPU: the float lanes of one vector
 /// register (16 with AVX-512, 8 with AVX2) and how many such registers there
-/// are (32 / 16), which bound the micro-kernel tile.
+/// are (32 / 16), which bound the micro-kernel tile; and the L2 size per
+/// core, which bounds how much of A one pass over B keeps packed.
 struct VectorIsa {
   int lanes = 16;
   int registers = 32;
+  int64_t l2Bytes = 512 * 1024;
 };
 
 /// The host's vectors, from runtime/CpuInfo (AVX-512, AVX2, else 4 lanes of
@@ -33,11 +35,12 @@ GemmKnobs defaultKnobs(const VectorIsa &isa);
 std::string chainGemmSymbol(const ChainGemmSpec &spec);
 
 /// C++17 source of the kernel (runtime/KernelAbi.h's ColmKernelFn taking a
-/// ColmGemmArgs): B packed in kc x nr panels, an mr x nr register tile,
-/// blocks outside the spec never touched, threads over column strips split
-/// by work. Each output element is one fused multiply-add chain over the
-/// reduction in ascending order, so the result is bit-identical for every
-/// knob and thread count.
+/// ColmGemmArgs): B packed in kc x nr panels once per pass over the
+/// reduction, A's rows packed once per pass, an mr x nr register tile,
+/// blocks outside the spec never touched, threads over rows (when they
+/// outnumber the columns) or column strips, split by work. Each output element
+/// is one fused multiply-add chain over the reduction in ascending order, so
+/// the result is bit-identical for every knob and thread count.
 std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa);
 
 } // namespace colm::codegen::cpu

@@ -86,13 +86,17 @@ class ChainGemmTest : public colm::test::KernelTest {
 protected:
   /// Compiles all specs at once (in parallel) and returns their entry
   /// points, in order.
-  std::vector<ColmKernelFn> compile(const std::vector<ChainGemmSpec> &specs) {
+  std::vector<ColmKernelFn>
+  compile(const std::vector<ChainGemmSpec> &specs,
+          const std::vector<cpu::VectorIsa> &isas = {}) {
     std::vector<KernelSource> sources;
-    for (const ChainGemmSpec &s : specs) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const ChainGemmSpec &s = specs[i];
       EXPECT_TRUE(validateChainGemm(s).isOk())
           << validateChainGemm(s).message();
       sources.push_back(
-          {s.name(), cpu::renderChainGemm(s, cpu::hostVectorIsa())});
+          {s.name(), cpu::renderChainGemm(s, isas.empty() ? cpu::hostVectorIsa()
+                                                          : isas[i])});
     }
     std::vector<std::string> symbols;
     for (const auto &s : specs)
@@ -214,6 +218,55 @@ TEST_F(ChainGemmTest, EveryChainProductMatchesTheReference) {
         EXPECT_EQ(o.c, first)
             << s.name() << ": " << threads << " threads differ from one";
     }
+  }
+}
+
+// More rows than columns: threads split the rows (by work, so weight-grad
+// blocks whose row ranges start inside a tile are split too); and with a
+// small L2 the reduction takes several passes over B. The reference's
+// results, and the same bits for every thread count and pass depth.
+TEST_F(ChainGemmTest, RowSplitAndSeveralPassesGiveTheSameBits) {
+  std::vector<Case> cases = {{GemmUse::Forward, {2, 2, 4}, 40, 24, 131},
+                             {GemmUse::InputGrad, {1, 1, 2}, 32, 56, 97},
+                             {GemmUse::WeightGrad, {2, 2, 4}, 24, 88, 75},
+                             {GemmUse::WeightGrad, {3, 1}, 16, 61, 50}};
+  cpu::VectorIsa host = cpu::hostVectorIsa(), small = host;
+  small.l2Bytes = 4096; // one kc chunk per pass
+  std::vector<ChainGemmSpec> specs;
+  for (const Case &c : cases) {
+    ChainGemmSpec s = specFor(c);
+    s.knobs = cpu::defaultKnobs(host);
+    s.knobs.kc = 16;
+    specs.push_back(s);
+  }
+  // Two batches: a kernel's name does not say how deep its passes are.
+  std::vector<ColmKernelFn> fns[2] = {
+      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), host)),
+      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), small))};
+  ASSERT_EQ(fns[0].size(), specs.size());
+  ASSERT_EQ(fns[1].size(), specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ChainGemmSpec &s = specs[i];
+    Operands o = operands(s, cases[i].rows, static_cast<unsigned>(i));
+    ASSERT_GT(o.args.m, s.n) << "the rows must outnumber the columns";
+    std::vector<float> initial = o.c, want = o.c;
+    ColmGemmArgs ref = o.args;
+    ref.c = want.data();
+    chainGemmReference(s, ref);
+    std::vector<float> first;
+    for (size_t v = 0; v < 2; ++v)
+      for (int threads : {1, 2, 3}) {
+        o.c = initial;
+        o.args.c = o.c.data();
+        runOnThreads(fns[v][i], o.args, threads);
+        std::string what = s.name() + (v ? " (one chunk per pass)" : "") +
+                           " on " + std::to_string(threads) + " threads";
+        expectClose(s, o, o.c, want, initial, what);
+        if (first.empty())
+          first = o.c;
+        else
+          EXPECT_EQ(o.c, first) << what << " differs from one thread";
+      }
   }
 }
 
