@@ -138,22 +138,23 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
           add ? buf[r * NR + x] + add[r * o.ldr + x] : buf[r * NR + x];
 }
 
-// Bpanel[p][x] = b(p0 + p, j + x), zero past the strip's columns.
-void pack(const Operands &o, int64_t p0, int64_t kc, int64_t j, int cols,
-          float *bp) {
-  if (!@BT@) {
-    for (int64_t p = 0; p < kc; ++p) {
-      float *row = bp + p * NR;
-      const float *src = o.b + (p0 + p) * o.ldb + j;
-      for (int x = 0; x < cols; ++x)
-        row[x] = rd(src[x]);
-      for (int x = cols; x < NR; ++x)
-        row[x] = 0.0f;
-    }
-    return;
-  }
-  // B's rows are contiguous in the reduction: a vector of each of the
-  // strip's rows at a time, written out transposed.
+struct Strip {
+  int block;
+  int64_t j;
+  int cols;
+  int64_t k0, k1, m0, m1; // the block's ranges, dynamic ends resolved
+};
+
+// Rows of A packed per reduction chunk, rounded up to whole tiles.
+constexpr int64_t MCP = (MC + MR - 1) / MR * MR;
+// Reduction per pass over B: the MCP x KS floats of A stay in L2 while
+// every strip's kc-deep panels stream through L1.
+constexpr int64_t KS = @KS@;
+// Bpanel[p][x] = b(p0 + p, j + x), zero past the strip's columns; B
+// stored [N, K] (the strip's rows are contiguous in the reduction).
+void packTransposed(const Operands &o, int64_t p0, int64_t kc, int64_t j,
+                    int cols, float *__restrict bp) {
+  // A vector of each of the strip's rows at a time, written out transposed.
   int64_t p = 0;
   for (; p + @LANES@ <= kc; p += @LANES@) {
     vec v[NR];
@@ -168,43 +169,103 @@ void pack(const Operands &o, int64_t p0, int64_t kc, int64_t j, int cols,
       bp[p * NR + x] = x < cols ? rd(o.b[(j + x) * o.ldb + p0 + p]) : 0.0f;
 }
 
-// Apanel[t][p][r] = a(i0 + t * MR + r, p0 + p) for the row tiles t of
-// [i0, i1): each tile reads one contiguous MR-float line per step.
-void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
-           float *ap) {
-  for (int64_t t = i0; t < i1; t += MR) {
-    int rows = (int)(i1 - t < MR ? i1 - t : MR);
-    float *dst = ap + ((t - i0) / MR) * kc * MR;
-    if (@AT@) {
-      const float *src = o.a + p0 * o.lda + t;
-      if (rows == MR) {
-        for (int64_t p = 0; p < kc; ++p)
-          for (int r = 0; r < MR; ++r)
-            dst[p * MR + r] = rd(src[p * o.lda + r]);
+// How many steps of the reduction ahead a pack prefetches A's or B's rows.
+constexpr int64_t AHEAD = 8;
+
+// The panels of strips [sa, sb) for the pass over [ks0, ks1), each strip
+// from its block's part of it. B stored [K, N]: row by row, so each of B's
+// rows is read once, front to back.
+void packPass(const Operands &o, const Strip *strips, int sa, int sb,
+              int64_t ra, int64_t rb, int64_t ks0, int64_t ks1,
+              float *panels) {
+  for (int s = sa; s < sb; ++s) {
+    const Strip &st = strips[s];
+    int64_t kb = ks0 > st.k0 ? ks0 : st.k0, ke = ks1 < st.k1 ? ks1 : st.k1;
+    if (@BT@ && kb < ke && st.m0 < rb && st.m1 > ra)
+      packTransposed(o, kb, ke - kb, st.j, st.cols,
+                     panels + (size_t)(s - sa) * KS * NR);
+  }
+  if (@BT@)
+    return;
+  for (int64_t p = ks0; p < ks1; ++p) {
+    const float *row = o.b + p * o.ldb;
+    if (p + AHEAD < ks1)
+      for (int64_t x = strips[sa].j; x < strips[sb - 1].j + NR; x += 16)
+        __builtin_prefetch(row + AHEAD * o.ldb + x);
+    for (int s = sa; s < sb; ++s) {
+      const Strip &st = strips[s];
+      int64_t kb = ks0 > st.k0 ? ks0 : st.k0, ke = ks1 < st.k1 ? ks1 : st.k1;
+      if (p < kb || p >= ke || st.m0 >= rb || st.m1 <= ra)
+        continue;
+      float *__restrict dst =
+          panels + (size_t)(s - sa) * KS * NR + (p - kb) * NR;
+      const float *__restrict src = row + st.j;
+      if (st.cols == NR && !BF16) {
+        __builtin_memcpy(dst, src, NR * 4);
+      } else if (st.cols == NR) {
+        for (int x = 0; x < NR; ++x)
+          dst[x] = rd(src[x]);
       } else {
-        for (int64_t p = 0; p < kc; ++p)
-          for (int r = 0; r < MR; ++r)
-            dst[p * MR + r] = r < rows ? rd(src[p * o.lda + r]) : 0.0f;
+        for (int x = 0; x < NR; ++x)
+          dst[x] = x < st.cols ? rd(src[x]) : 0.0f;
       }
-    } else {
-      // The tile's rows side by side, a step of each at a time: MR
-      // sequential streams that the prefetcher follows.
-      const float *src[MR];
-      for (int r = 0; r < MR; ++r)
-        src[r] = o.a + (t + (r < rows ? r : 0)) * o.lda + p0;
-      for (int64_t p = 0; p < kc; ++p)
-        for (int r = 0; r < MR; ++r)
-          dst[p * MR + r] = r < rows ? rd(src[r][p]) : 0.0f;
     }
   }
 }
 
-struct Strip {
-  int block;
-  int64_t j;
-  int cols;
-  int64_t k0, k1, m0, m1; // the block's ranges, dynamic ends resolved
-};
+// Apanel[t][p][r] = a(i0 + t * MR + r, p0 + p) for the row tiles t of
+// [i0, i1): each tile reads one contiguous MR-float line per step.
+void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
+           float *ap) {
+  if (@AT@) {
+    // A's rows are the reduction: one contiguous run of the block's
+    // columns per step, dealt out to the tiles (one pass over each line).
+    int64_t full = (i1 - i0) / MR;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float *src = o.a + (p0 + p) * o.lda + i0;
+      if (p + AHEAD < kc)
+        for (int64_t x = 0; x < i1 - i0; x += 16)
+          __builtin_prefetch(src + AHEAD * o.lda + x);
+      for (int64_t t = 0; t < full; ++t) {
+        float *__restrict dst = ap + t * kc * MR + p * MR;
+        if (!BF16)
+          __builtin_memcpy(dst, src + t * MR, MR * 4);
+        else
+          for (int r = 0; r < MR; ++r)
+            dst[r] = rd(src[t * MR + r]);
+      }
+      if (full * MR < i1 - i0) {
+        int rows = (int)(i1 - i0 - full * MR);
+        for (int r = 0; r < MR; ++r)
+          ap[full * kc * MR + p * MR + r] =
+              r < rows ? rd(src[full * MR + r]) : 0.0f;
+      }
+    }
+    return;
+  }
+  for (int64_t t = i0; t < i1; t += MR) {
+    int rows = (int)(i1 - t < MR ? i1 - t : MR);
+    float *dst = ap + ((t - i0) / MR) * kc * MR;
+    // The tile's rows side by side, a step of each at a time: MR
+    // sequential streams that the prefetcher follows.
+    const float *src[MR];
+    for (int r = 0; r < MR; ++r)
+      src[r] = o.a + (t + (r < rows ? r : 0)) * o.lda + p0;
+    int64_t p = 0;
+    if (rows == MR)
+      for (; p + @LANES@ <= kc; p += @LANES@) {
+        vec v[MR];
+        for (int r = 0; r < MR; ++r)
+          v[r] = rdv(loadu(src[r] + p));
+        for (int l = 0; l < @LANES@; ++l)
+          for (int r = 0; r < MR; ++r)
+            dst[(p + l) * MR + r] = v[r][l];
+      }
+    for (; p < kc; ++p)
+      for (int r = 0; r < MR; ++r)
+        dst[p * MR + r] = r < rows ? rd(src[r][p]) : 0.0f;
+  }
+}
 
 // At most this many rows with B stored [N, K] (a decode step's linears):
 // each output is a dot product over a row of B, which is read once and not
@@ -275,11 +336,6 @@ void share(const double *work, int count, int thread, int threads, int *first,
   }
 }
 
-// Rows of A packed per reduction chunk, rounded up to whole tiles.
-constexpr int64_t MCP = (MC + MR - 1) / MR * MR;
-// Reduction per pass over B: the MCP x KS floats of A stay in L2 while
-// every strip's kc-deep panels stream through L1.
-constexpr int64_t KS = @KS@;
 constexpr int64_t MAX_UNITS = @MAX_UNITS@;
 
 } // namespace
@@ -382,13 +438,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   for (int64_t ks0 = kLo; ks0 < kHi; ks0 += KS) {
     int64_t ks1 = ks0 + KS < kHi ? ks0 + KS : kHi;
     // Every strip's B for this pass, packed once.
-    for (int s = sa; s < sb; ++s) {
-      const Strip &st = strips[s];
-      int64_t kb = ks0 > st.k0 ? ks0 : st.k0, ke = ks1 < st.k1 ? ks1 : st.k1;
-      if (kb < ke && st.m0 < rb && st.m1 > ra)
-        pack(o, kb, ke - kb, st.j, st.cols,
-             panels + (size_t)(s - sa) * KS * NR);
-    }
+    packPass(o, strips, sa, sb, ra, rb, ks0, ks1, panels);
     for (int64_t i0 = ra; i0 < rb;) {
       // A row block that no block's row range starts or ends inside.
       int64_t i1 = i0 + MC < rb ? i0 + MC : rb;
