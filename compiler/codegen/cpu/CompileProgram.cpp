@@ -23,7 +23,7 @@ KernelSource renderKernel(const KernelSpec &spec, const VectorIsa &isa) {
           [](const ChainNormSpec &s) { return renderChainNorm(s); },
           [](const RopeSpec &s) { return renderRope(s); },
           [](const SwiGluSpec &s) { return renderSwiGlu(s); },
-          [](const AttentionSpec &s) { return renderAttention(s); },
+          [&](const AttentionSpec &s) { return renderAttention(s, isa); },
           [](const CrossEntropySpec &s) { return renderCrossEntropy(s); },
           [](const EmbedSpec &s) { return renderEmbed(s); },
           [](const ElementwiseSpec &s) { return renderElementwise(s); },

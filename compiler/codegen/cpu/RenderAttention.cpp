@@ -30,8 +30,10 @@ constexpr int64_t PER = H / HKV; // query heads per key/value head
 // scratch rows are padded to HDP, key tiles to BKP.
 constexpr int64_t HV = (HD + 15) / 16, HT = HD % 16, HDP = HV * 16;
 constexpr int64_t BKP = (BK + 15) / 16 * 16;
-// Rows of a register block: MR x 4 accumulators plus operands fit 32 zmm.
-constexpr int MR = 6;
+// Rows of a register block, and its most vectors of 16 floats: MR x NVB
+// accumulators plus operands fit the registers (4 of 32 zmm with AVX-512;
+// 1 of 16 ymm with AVX2, where a vector of 16 takes two).
+constexpr int MR = 6, NVB = @NVB@;
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
@@ -192,9 +194,9 @@ inline void dotsBlock(const float *a, int64_t lda, const float *bt,
 // rows of a.
 inline void dots(int64_t rows, int64_t nvec, const float *a, int64_t lda,
                  const float *bt, int64_t ldb, float *s, int64_t lds) {
-  for (int64_t c = 0; c < nvec; c += 4)
+  for (int64_t c = 0; c < nvec; c += NVB)
     dispatch<MR>(rows, [&](auto r) {
-      dispatch<4>(min64(4, nvec - c), [&](auto v) {
+      dispatch<NVB>(min64(NVB, nvec - c), [&](auto v) {
         dotsBlock<decltype(r)::value, decltype(v)::value>(
             a, lda, bt + 16 * c, ldb, s + 16 * c, lds);
       });
@@ -238,9 +240,9 @@ inline void accRows(const float *coef, int64_t sa, int64_t sk, const float *b,
                     int64_t ldb, int64_t k0, int64_t k1, float *o, int64_t ldo,
                     const float *alpha) {
   if constexpr (C0 < HV) {
-    constexpr int NV = HV - C0 < 4 ? int(HV - C0) : 4;
+    constexpr int NV = HV - C0 < NVB ? int(HV - C0) : NVB;
     accBlock<R, C0, NV, START>(coef, sa, sk, b, ldb, k0, k1, o, ldo, alpha);
-    accRows<R, START, C0 + 4>(coef, sa, sk, b, ldb, k0, k1, o, ldo, alpha);
+    accRows<R, START, C0 + NVB>(coef, sa, sk, b, ldb, k0, k1, o, ldo, alpha);
   }
 }
 
@@ -358,8 +360,8 @@ inline void softmaxBlock(float *s, int64_t limit, int64_t step, int64_t last,
   }
 }
 
-// softmaxBlock for rows of more than 4 vectors (wide key tiles): the
-// scaled scores go back to memory instead of registers.
+// softmaxBlock for rows of more than NVB vectors (wide key tiles): the
+// scaled scores go back to memory instead of registers (the same bits).
 template <int R, bool MASK>
 inline void softmaxWide(float *s, int64_t nvec, int64_t limit, int64_t step,
                         int64_t last, float *m, float *l, float *alpha) {
@@ -481,7 +483,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
         const bool mask = limit < 16 * nvec - 1 || nk < 16 * nvec;
         dispatch<MR>(R, [&](auto r) {
           constexpr int RR = decltype(r)::value;
-          if (nvec > 4) {
+          if (nvec > NVB) {
             if (mask)
               softmaxWide<RR, true>(S, nvec, limit, CAUSAL, nk - 1, m + r0,
                                     l + r0, alpha);
@@ -490,7 +492,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                                      l + r0, alpha);
             return;
           }
-          dispatch<4>(nvec, [&](auto v) {
+          dispatch<NVB>(nvec, [&](auto v) {
             constexpr int NV = decltype(v)::value;
             if (mask)
               softmaxBlock<RR, NV, true>(S, limit, CAUSAL, nk - 1, m + r0,
@@ -706,7 +708,7 @@ std::string attentionSymbol(const AttentionSpec &spec) {
   return "colm_" + spec.name();
 }
 
-std::string renderAttention(const AttentionSpec &spec) {
+std::string renderAttention(const AttentionSpec &spec, const VectorIsa &isa) {
   std::string body =
       std::string(kCommon) +
       (spec.pass == AttentionPass::Forward ? kForward : kBackward);
@@ -717,6 +719,7 @@ std::string renderAttention(const AttentionSpec &spec) {
   replaceAll(body, "@H@", std::to_string(spec.numHeads));
   replaceAll(body, "@HKV@", std::to_string(spec.numKvHeads));
   replaceAll(body, "@HD@", std::to_string(spec.headDim));
+  replaceAll(body, "@NVB@", isa.registers >= 32 && isa.lanes >= 16 ? "4" : "1");
   replaceAll(body, "@BQ@", std::to_string(spec.knobs.blockQ));
   replaceAll(body, "@BK@", std::to_string(spec.knobs.blockK));
   replaceAll(body, "@TILED@", spec.mapping == KvMap::Tiled ? "true" : "false");

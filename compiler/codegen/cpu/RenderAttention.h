@@ -4,6 +4,7 @@
 #define COLM_COMPILER_CODEGEN_CPU_RENDERATTENTION_H
 
 #include "compiler/codegen/Attention.h"
+#include "compiler/codegen/cpu/VectorIsa.h"
 
 #include <string>
 
@@ -21,8 +22,8 @@ std::string attentionSymbol(const AttentionSpec &spec);
 /// writer; when that would leave threads idle, key ranges (dK, dV) and query
 /// blocks (dQ) are the units instead, each recomputing p from lse. Every
 /// output is one fixed-order FMA chain: no result depends on the thread
-/// count or the split.
-std::string renderAttention(const AttentionSpec &spec);
+/// count or the split. `isa` sizes the register blocks (never the bits).
+std::string renderAttention(const AttentionSpec &spec, const VectorIsa &isa);
 
 } // namespace colm::codegen::cpu
 

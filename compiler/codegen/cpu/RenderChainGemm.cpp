@@ -514,16 +514,6 @@ void fewRows(const Operands &o, const Strip *strips, int first, int last) {
 
 } // namespace
 
-VectorIsa hostVectorIsa() {
-  const CpuInfo &cpu = CpuInfo::host();
-  int64_t l2 = cpu.l2Bytes > 0 ? cpu.l2Bytes : 512 * 1024;
-  if (cpu.avx512f)
-    return {16, 32, l2};
-  if (cpu.avx2)
-    return {8, 16, l2};
-  return {4, 16, l2};
-}
-
 Status checkKnobsFit(const GemmKnobs &k, const VectorIsa &isa) {
   if (k.nr % isa.lanes != 0)
     return Status::error("nr " + std::to_string(k.nr) +

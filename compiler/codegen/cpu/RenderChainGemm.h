@@ -3,24 +3,11 @@
 #define COLM_COMPILER_CODEGEN_CPU_RENDERCHAINGEMM_H
 
 #include "compiler/codegen/ChainGemm.h"
+#include "compiler/codegen/cpu/VectorIsa.h"
 
 #include <string>
 
 namespace colm::codegen::cpu {
-
-/// What the renderer needs to know of the CPU: the float lanes of one vector
-/// register (16 with AVX-512, 8 with AVX2) and how many such registers there
-/// are (32 / 16), which bound the micro-kernel tile; and the L2 size per
-/// core, which bounds how much of A one pass over B keeps packed.
-struct VectorIsa {
-  int lanes = 16;
-  int registers = 32;
-  int64_t l2Bytes = 512 * 1024;
-};
-
-/// The host's vectors, from runtime/CpuInfo (AVX-512, AVX2, else 4 lanes of
-/// generic vectors that the compiler lowers as it can).
-VectorIsa hostVectorIsa();
 
 /// An error when the tile does not fit the registers (mr * nr / lanes
 /// accumulators plus the B vectors and one broadcast) or nr is not a

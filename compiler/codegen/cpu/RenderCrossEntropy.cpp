@@ -185,7 +185,7 @@ std::string renderCrossEntropy(const CrossEntropySpec &spec) {
   replaceAll(body, "@WIDTH@", std::to_string(spec.width) + "LL");
   replaceAll(body, "@DWBEGIN@", std::to_string(spec.dwBegin) + "LL");
   replaceAll(body, "@CHUNK@", std::to_string(spec.chunkRows) + "LL");
-    replaceAll(body, "@ACC@", spec.accumulate ? "true" : "false");
+  replaceAll(body, "@ACC@", spec.accumulate ? "true" : "false");
   replaceAll(body, "@GRAD@", spec.gradients ? "true" : "false");
   replaceAll(body, "@ROWS@",
              spec.phase == CrossEntropyPhase::Rows ? "true" : "false");

@@ -130,7 +130,8 @@ protected:
     for (const AttentionSpec &s : specs) {
       EXPECT_TRUE(validateAttention(s).isOk())
           << validateAttention(s).message();
-      sources.push_back({s.name(), cpu::renderAttention(s)});
+      sources.push_back(
+          {s.name(), cpu::renderAttention(s, cpu::hostVectorIsa())});
     }
     std::vector<std::string> symbols;
     for (const auto &s : specs)

@@ -360,7 +360,8 @@ TEST_F(CrossBackendTest, AttentionForward) {
   for (const AttnCase &c : cases) {
     AttentionSpec s = attentionSpec(c, AttentionPass::Forward);
     ASSERT_TRUE(validateAttention(s).isOk());
-    sources.push_back({s.name(), cpu::renderAttention(s)});
+    sources.push_back(
+        {s.name(), cpu::renderAttention(s, cpu::hostVectorIsa())});
     symbols.push_back(cpu::attentionSymbol(s));
   }
   std::vector<ColmKernelFn> fns = compile(sources, symbols);
@@ -636,7 +637,8 @@ TEST_F(CrossBackendTest, AttentionGradient) {
          {AttentionPass::Forward, AttentionPass::Backward}) {
       AttentionSpec s = attentionSpec(c, pass);
       ASSERT_TRUE(validateAttention(s).isOk());
-      sources.push_back({s.name(), cpu::renderAttention(s)});
+      sources.push_back(
+          {s.name(), cpu::renderAttention(s, cpu::hostVectorIsa())});
       symbols.push_back(cpu::attentionSymbol(s));
     }
   std::vector<ColmKernelFn> fns = compile(sources, symbols);

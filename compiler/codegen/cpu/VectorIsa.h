@@ -1,0 +1,26 @@
+//===- VectorIsa.h - What the host C++ renderers know of the CPU -*- C++
+//-*-===//
+#ifndef COLM_COMPILER_CODEGEN_CPU_VECTORISA_H
+#define COLM_COMPILER_CODEGEN_CPU_VECTORISA_H
+
+#include <cstdint>
+
+namespace colm::codegen::cpu {
+
+/// What the renderers need to know of the CPU: the float lanes of one vector
+/// register (16 with AVX-512, 8 with AVX2) and how many such registers there
+/// are (32 / 16), which bound the register blocks; and the L2 size per
+/// core, which bounds how much of an operand one pass keeps packed.
+struct VectorIsa {
+  int lanes = 16;
+  int registers = 32;
+  int64_t l2Bytes = 512 * 1024;
+};
+
+/// The host's vectors, from runtime/CpuInfo (AVX-512, AVX2, else 4 lanes of
+/// generic vectors that the compiler lowers as it can).
+VectorIsa hostVectorIsa();
+
+} // namespace colm::codegen::cpu
+
+#endif // COLM_COMPILER_CODEGEN_CPU_VECTORISA_H
