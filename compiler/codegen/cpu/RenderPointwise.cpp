@@ -130,23 +130,59 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 )CPP";
 
 const char *kRope = R"CPP(
+#include <stdlib.h>
+
 namespace {
 constexpr int64_t W = @W@, HD = @HD@, HALF = HD / 2;
 static const double kInvFreq[HALF] = {@INVFREQ@};
+// Positions below this have their cosines and sines kept per thread (HD
+// doubles each), computed once by the same expressions: libm's cos and sin
+// cost more than the rotation itself.
+constexpr int64_t KEPT = 8192;
+
+inline void angles(double p, double *c, double *s) {
+  for (int64_t m = 0; m < HALF; ++m) {
+    double angle = p * kInvFreq[m];
+    c[m] = cos(angle);
+    s[m] = @INVERSE@ ? -sin(angle) : sin(angle);
+  }
+}
+
+// cos at [0, HALF), sin at [HALF, HD) of position p, or null (p not kept,
+// or out of memory: the caller computes them).
+const double *kept(int64_t p) {
+  static thread_local double *table = nullptr;
+  static thread_local int64_t have = 0;
+  if (p < 0 || p >= KEPT)
+    return nullptr;
+  if (p >= have) {
+    int64_t n = p + 1 > 2 * have ? p + 1 : 2 * have;
+    n = n < 256 ? 256 : (n > KEPT ? KEPT : n);
+    double *t = (double *)realloc(table, (size_t)n * HD * sizeof(double));
+    if (!t)
+      return nullptr;
+    for (int64_t q = have; q < n; ++q)
+      angles(double(q), t + q * HD, t + q * HD + HALF);
+    table = t;
+    have = n;
+  }
+  return table + p * HD;
+}
 } // namespace
 
 extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   const ColmRopeArgs *a = (const ColmRopeArgs *)argp;
   int64_t r0, r1;
   share(a->rows, thread, threads, r0, r1);
-  double c[HALF], s[HALF];
+  double own[HD];
   for (int64_t t = r0; t < r1; ++t) {
-    double p = a->positions ? double(a->positions[t]) : double(t);
-    for (int64_t m = 0; m < HALF; ++m) {
-      double angle = p * kInvFreq[m];
-      c[m] = cos(angle);
-      s[m] = @INVERSE@ ? -sin(angle) : sin(angle);
+    int64_t pos = a->positions ? int64_t(a->positions[t]) : t;
+    const double *cs = kept(pos);
+    if (!cs) {
+      angles(double(pos), own, own + HALF);
+      cs = own;
     }
+    const double *c = cs, *s = cs + HALF;
     for (int64_t h = 0; h < W / HD; ++h) {
       const float *src = a->x + t * W + h * HD;
       float *dst = a->y + t * W + h * HD;
@@ -186,10 +222,11 @@ inline double vexp(double x) {
   p = __builtin_fma(p, r, 0.5);
   p = __builtin_fma(p, r, 1.0);
   p = __builtin_fma(p, r, 1.0);
-  // 2^n in two normal factors, so that subnormal results come out right.
-  const int64_t ni = (int64_t)n, na = ni / 2, nb = ni - na;
-  const uint64_t ba = (uint64_t)(na + 1023) << 52, bb = (uint64_t)(nb + 1023)
-                                                         << 52;
+  // 2^n in two normal factors, so that subnormal results come out right;
+  // through int32 (AVX2 has no vector double to int64 conversion).
+  const int32_t ni = (int32_t)n, na = ni / 2, nb = ni - na;
+  const uint64_t ba = (uint64_t)(int64_t)(na + 1023) << 52,
+                 bb = (uint64_t)(int64_t)(nb + 1023) << 52;
   double sa, sb;
   __builtin_memcpy(&sa, &ba, 8);
   __builtin_memcpy(&sb, &bb, 8);

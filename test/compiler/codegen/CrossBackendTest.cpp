@@ -297,7 +297,8 @@ TEST_F(CrossBackendTest, NormRopeSwiGluForward) {
                        "\n  return %y : " + xt + "\n}";
     std::vector<float> x = randomVector(rows * c.width, unsigned(i) + 7);
     // Decoding positions: out of order and past the row count.
-    std::vector<int32_t> pos = {17, 3, 250, 0, 9, 1000};
+    // 9000: past the positions whose angles a thread keeps.
+    std::vector<int32_t> pos = {17, 3, 250, 0, 9000, 1000};
     auto want = interpretText(
         text, {hostFloats({rows, c.width}, x), HostTensor::tokens(pos)});
     ASSERT_EQ(want.size(), 1u);
