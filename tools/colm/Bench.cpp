@@ -205,8 +205,9 @@ Status runBench(const std::vector<std::string> &argv) {
             "[--decode] [flags]",
             "Measures, side by side in one run on --backend (default cpu): "
             "training tokens/s and\nmodel FLOP/s against this machine's "
-            "measured fp32 FMA peak (--train), CoLM-Air prefill\nwith every "
-            "chain against chain-1 prefill (--prefill), and decode tokens/s "
+            "measured fp32 FMA peak (--train), prefill with every chain\n(and, "
+            "on CoLM-Air, against chain-1 prefill: --prefill), and decode "
+            "tokens/s "
             "of every\nsub-model (--decode). Without a mode flag: prefill and "
             "decode. Without --model or\n--config: the bench-cpu CoLM-Air of "
             "spec/bench.md with random weights.");
@@ -298,15 +299,9 @@ Status runBench(const std::vector<std::string> &argv) {
       std::printf("%s\n", writeJson(json, 0).c_str());
     return Status::ok();
   }
-  if (prefill && !c.kvSharing) {
-    if (explicitPrefill)
-      return Status::error("--prefill compares chain-1 prefill, which needs "
-                           "a CoLM-Air model");
-    // Without flags: measure what applies to a CoLM.
-    std::printf("(a CoLM model: chain-1 prefill needs CoLM-Air, so only "
-                "decode is measured)\n");
-    prefill = false;
-  }
+  // Chain-1 prefill needs CoLM-Air; a CoLM (or dense) model gets the full
+  // prefill only.
+  bool chain1Prefill = prefill && c.kvSharing;
   if (!decode)
     decodeTokens = 0;
   if (promptLen + decodeTokens > c.maxPositionEmbeddings) {
@@ -351,36 +346,41 @@ Status runBench(const std::vector<std::string> &argv) {
       }
       return best;
     };
-    // Alternate so that both see the same machine.
     COLM_ASSIGN_OR_RETURN(double full, time(false));
-    COLM_ASSIGN_OR_RETURN(double chain1, time(true));
-    // Weights' FLOPs (spec/bench.md's count) and those plus attention.
     double fullFlops =
         2.0 * multipliedWeights(generator->stepModule(n)) * double(promptLen);
-    double chain1Flops = 2.0 * multipliedWeights(generator->keysOnlyModule()) *
-                             double(promptLen - 1) +
-                         2.0 * multipliedWeights(generator->stepModule(n));
     double fullAttn =
         attentionFlops(generator->stepModule(n), promptLen, promptLen);
-    double chain1Attn = attentionFlops(generator->keysOnlyModule(),
-                                       promptLen - 1, promptLen - 1) +
-                        attentionFlops(generator->stepModule(n), 1, promptLen);
     std::printf("\nprefill of %lld tokens   time       tokens/s   GFLOP "
                 "(weights)  GFLOP (+attention)\n",
                 (long long)promptLen);
     std::printf("  %-18s %8.3f s  %9.1f  %15.3f  %18.3f\n", "all chains", full,
                 promptLen / full, fullFlops / 1e9,
                 (fullFlops + fullAttn) / 1e9);
-    std::printf("  %-18s %8.3f s  %9.1f  %15.3f  %18.3f\n", "chain-1 prefill",
-                chain1, promptLen / chain1, chain1Flops / 1e9,
-                (chain1Flops + chain1Attn) / 1e9);
-    std::printf("  speed-up %.2fx; FLOP ratio %.2fx (weights), %.2fx (with "
-                "attention)\n",
-                full / chain1, fullFlops / chain1Flops,
-                (fullFlops + fullAttn) / (chain1Flops + chain1Attn));
     json.set("prefill_tokens", JsonValue::integer(promptLen));
     json.set("prefill_seconds_full", JsonValue::number(full));
-    json.set("prefill_seconds_chain1", JsonValue::number(chain1));
+    if (!chain1Prefill) {
+      std::printf("  (chain-1 prefill needs a CoLM-Air model: not measured)\n");
+    } else {
+      COLM_ASSIGN_OR_RETURN(double chain1, time(true));
+      // Weights' FLOPs (spec/bench.md's count) and those plus attention.
+      double chain1Flops = 2.0 *
+                               multipliedWeights(generator->keysOnlyModule()) *
+                               double(promptLen - 1) +
+                           2.0 * multipliedWeights(generator->stepModule(n));
+      double chain1Attn =
+          attentionFlops(generator->keysOnlyModule(), promptLen - 1,
+                         promptLen - 1) +
+          attentionFlops(generator->stepModule(n), 1, promptLen);
+      std::printf("  %-18s %8.3f s  %9.1f  %15.3f  %18.3f\n", "chain-1 prefill",
+                  chain1, promptLen / chain1, chain1Flops / 1e9,
+                  (chain1Flops + chain1Attn) / 1e9);
+      std::printf("  speed-up %.2fx; FLOP ratio %.2fx (weights), %.2fx (with "
+                  "attention)\n",
+                  full / chain1, fullFlops / chain1Flops,
+                  (fullFlops + fullAttn) / (chain1Flops + chain1Attn));
+      json.set("prefill_seconds_chain1", JsonValue::number(chain1));
+    }
   }
   if (decode) {
     std::printf("\ndecode after a %lld-token prompt, %lld tokens per "
