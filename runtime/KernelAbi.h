@@ -29,6 +29,12 @@ extern "C" {
     int64_t lda, ldb, ldc;                                                     \
     const float *r; /* the addend of an add epilogue, or null */               \
     int64_t ldr;                                                               \
+    /* A SwiGLU epilogue's gate and up (rows lde apart) and its second         \
+     * output (the up projection kept, or dup), or null. */                    \
+    const float *g;                                                            \
+    const float *u;                                                            \
+    float *c2;                                                                 \
+    int64_t lde;                                                               \
   } ColmGemmArgs;
 COLM_GEMM_ARGS_STRUCT
 

@@ -4,6 +4,7 @@
 #include "compiler/codegen/SpecUtil.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <numeric>
@@ -45,6 +46,8 @@ std::string ChainGemmSpec::name() const {
     mix(v);
   if (addend)
     mix(0xadd);
+  if (swiglu != SwiGluEpilogue::None)
+    mix(swiglu == SwiGluEpilogue::Forward ? 0x5e1 : 0x5e2);
   if (bf16)
     mix(0xbf16);
   auto dim = [](int64_t v) {
@@ -52,10 +55,14 @@ std::string ChainGemmSpec::name() const {
   };
   char buf[160];
   std::snprintf(buf, sizeof buf,
-                "gemm_%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
-                useName(use), addend ? "_add" : "", bf16 ? "_bf16" : "",
-                dim(m).c_str(), (long long)n, dim(k).c_str(), blocks.size(),
-                knobs.mr, knobs.nr, knobs.kc, knobs.mc, hash.tag());
+                "gemm_%s%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
+                useName(use), addend ? "_add" : "",
+                swiglu == SwiGluEpilogue::Forward    ? "_swiglu"
+                : swiglu == SwiGluEpilogue::Backward ? "_swiglu_grad"
+                                                     : "",
+                bf16 ? "_bf16" : "", dim(m).c_str(), (long long)n,
+                dim(k).c_str(), blocks.size(), knobs.mr, knobs.nr, knobs.kc,
+                knobs.mc, hash.tag());
   return buf;
 }
 
@@ -178,12 +185,15 @@ Status validateChainGemm(const ChainGemmSpec &s) {
   }
   if (next != s.n)
     return bad("blocks must cover all N columns");
-  if (s.addend && s.accumulate)
-    return bad("an addend and accumulate exclude each other");
-  if (s.addend)
+  bool epilogue = s.addend || s.swiglu != SwiGluEpilogue::None;
+  if (s.addend && s.swiglu != SwiGluEpilogue::None)
+    return bad("an addend and a SwiGLU epilogue exclude each other");
+  if (epilogue && s.accumulate)
+    return bad("an epilogue and accumulate exclude each other");
+  if (epilogue)
     for (const GemmBlock &b : s.blocks)
       if (b.mBegin != 0 || (b.mEnd >= 0 && b.mEnd != s.m))
-        return bad("an addend needs every block to write every row");
+        return bad("an epilogue needs every block to write every row");
   const GemmKnobs &k = s.knobs;
   if (k.mr < 1 || k.mr > 16 || k.nr < 8 || k.nr > 64 || k.nr % 8 != 0 ||
       k.kc < 16 || k.kc > 4096 || k.mc < k.mr || k.mc % k.mr != 0)
@@ -225,8 +235,21 @@ void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
         for (int64_t p = blk.kBegin; p < kEnd; ++p)
           acc += a(i, p) * b(p, j);
         float product = static_cast<float>(acc);
-        args.c[i * args.ldc + j] =
-            s.addend ? product + args.r[i * args.ldr + j] : product;
+        float *c = args.c + i * args.ldc + j;
+        *c = s.addend ? product + args.r[i * args.ldr + j] : product;
+        if (s.swiglu == SwiGluEpilogue::None)
+          continue;
+        int64_t e = i * args.lde + j;
+        double p = product, g = args.g[e], sg = 1.0 / (1.0 + std::exp(-g));
+        if (s.swiglu == SwiGluEpilogue::Forward) {
+          if (args.c2)
+            args.c2[e] = product;
+          *c = static_cast<float>(g * sg * p);
+        } else {
+          double u = args.u[e];
+          *c = static_cast<float>(p * u * sg * (1.0 + g * (1.0 - sg)));
+          args.c2[e] = static_cast<float>(p * g * sg);
+        }
       }
   }
 }

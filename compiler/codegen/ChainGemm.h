@@ -51,6 +51,17 @@ struct GemmKnobs {
 
 enum class GemmUse { Forward, InputGrad, WeightGrad, Dense };
 
+/// A SwiGLU epilogue (chain.fused gemm_swiglu / gemm_swiglu_grad), applied
+/// per element of the finished product P with gate g (and up u) read at
+/// args.g (args.u), rows args.lde apart, in double as the SwiGLU kernel
+/// does: the same bits as the product and the SwiGLU run one after the
+/// other.
+///   Forward   P is the up projection: C = silu(g) * P, and args.c2 (if not
+///             null) = P;
+///   Backward  P is dh, the gradient of the SwiGLU's output: C = dgate,
+///             args.c2 = dup.
+enum class SwiGluEpilogue { None, Forward, Backward };
+
 struct ChainGemmSpec {
   GemmUse use = GemmUse::Dense;
   /// Static sizes; -1 marks the dynamic one (M for forward and input grad,
@@ -65,6 +76,7 @@ struct ChainGemmSpec {
   /// chain.fused gemm_add. R is added once per element after the whole
   /// reduction, so C has the bits of the product and a separate add.
   bool addend = false;
+  SwiGluEpilogue swiglu = SwiGluEpilogue::None;
   /// bf16 mixed precision: every element of A and B is rounded to bf16
   /// (nearest, ties to even) as it is read; products and sums stay fp32.
   bool bf16 = false;
@@ -101,7 +113,8 @@ ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed);
 
 /// Checks the spec: block columns in order, disjoint and covering [0, n);
 /// ranges inside the static sizes; knobs the renderers support; an addend
-/// only where every block writes every row, and not with accumulate.
+/// or a SwiGLU epilogue only where every block writes every row, not
+/// both, and not with accumulate.
 Status validateChainGemm(const ChainGemmSpec &spec);
 
 /// `x` rounded to the nearest bf16 (ties to even; NaN stays NaN), as a

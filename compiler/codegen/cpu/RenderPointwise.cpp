@@ -199,7 +199,35 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 const char *kSwiGlu = R"CPP(
 namespace {
 constexpr int64_t W = @W@;
+@VEXP@
+} // namespace
 
+extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
+  const ColmSwiGluArgs *a = (const ColmSwiGluArgs *)argp;
+  int64_t r0, r1;
+  share(a->rows, thread, threads, r0, r1);
+  const float *__restrict gate = a->gate, *__restrict up = a->up;
+  if (!@BACKWARD@) {
+    float *__restrict y = a->y;
+    for (int64_t i = r0 * W; i < r1 * W; ++i) {
+      double g = gate[i], u = up[i], sg = 1.0 / (1.0 + vexp(-g));
+      y[i] = float(g * sg * u);
+    }
+  } else {
+    const float *__restrict dyp = a->dy;
+    float *__restrict dgate = a->dgate, *__restrict dup = a->dup;
+    for (int64_t i = r0 * W; i < r1 * W; ++i) {
+      double g = gate[i], u = up[i], sg = 1.0 / (1.0 + vexp(-g));
+      double dy = dyp[i];
+      dgate[i] = float(dy * u * sg * (1.0 + g * (1.0 - sg)));
+      dup[i] = float(dy * g * sg);
+    }
+  }
+}
+)CPP";
+
+// Shared with the GEMM's SwiGLU epilogue, so that both round alike.
+const char *kDoubleExp = R"CPP(
 // exp in double without a libm call, so the loop below vectorises: 2^n
 // exp(r) with |r| <= ln2 / 2 and Taylor terms to r^13 (truncation below
 // 1e-17), within about an ulp of libm's; the result is rounded to float.
@@ -231,30 +259,6 @@ inline double vexp(double x) {
   __builtin_memcpy(&sa, &ba, 8);
   __builtin_memcpy(&sb, &bb, 8);
   return p * sa * sb;
-}
-} // namespace
-
-extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
-  const ColmSwiGluArgs *a = (const ColmSwiGluArgs *)argp;
-  int64_t r0, r1;
-  share(a->rows, thread, threads, r0, r1);
-  const float *__restrict gate = a->gate, *__restrict up = a->up;
-  if (!@BACKWARD@) {
-    float *__restrict y = a->y;
-    for (int64_t i = r0 * W; i < r1 * W; ++i) {
-      double g = gate[i], u = up[i], sg = 1.0 / (1.0 + vexp(-g));
-      y[i] = float(g * sg * u);
-    }
-  } else {
-    const float *__restrict dyp = a->dy;
-    float *__restrict dgate = a->dgate, *__restrict dup = a->dup;
-    for (int64_t i = r0 * W; i < r1 * W; ++i) {
-      double g = gate[i], u = up[i], sg = 1.0 / (1.0 + vexp(-g));
-      double dy = dyp[i];
-      dgate[i] = float(dy * u * sg * (1.0 + g * (1.0 - sg)));
-      dup[i] = float(dy * g * sg);
-    }
-  }
 }
 )CPP";
 
@@ -305,10 +309,13 @@ std::string renderRope(const RopeSpec &spec) {
   return assemble(spec.name(), COLM_STRINGIFY(COLM_ROPE_ARGS_STRUCT), body);
 }
 
+const char *doubleExpSource() { return kDoubleExp; }
+
 std::string renderSwiGlu(const SwiGluSpec &spec) {
   std::string body = kSwiGlu;
   replaceAll(body, "@SYMBOL@", swiGluSymbol(spec));
   replaceAll(body, "@W@", std::to_string(spec.width));
+  replaceAll(body, "@VEXP@", kDoubleExp);
   replaceAll(body, "@BACKWARD@", spec.backward ? "true" : "false");
   return assemble(spec.name(), COLM_STRINGIFY(COLM_SWIGLU_ARGS_STRUCT), body);
 }

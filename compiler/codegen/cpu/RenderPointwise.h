@@ -30,11 +30,15 @@ std::string swiGluSymbol(const SwiGluSpec &spec);
 /// scratch; the price is one more read of x and dy per thread at worst).
 std::string renderChainNorm(const ChainNormSpec &spec);
 /// RoPE: the inverse frequencies are constants (exactly the doubles
-/// std::pow gives the reference); cos and sin in double once per row and
-/// frequency, shared by the heads.
+/// std::pow gives the reference); cos and sin in double once per position
+/// and frequency (kept per thread for positions below 8192), shared by the
+/// heads.
 std::string renderRope(const RopeSpec &spec);
 /// SwiGLU forward or backward, element-wise in double, rounded once.
 std::string renderSwiGlu(const SwiGluSpec &spec);
+/// The source of `double vexp(double)`, the exponential the SwiGLU kernel
+/// uses, for the GEMM's SwiGLU epilogue to round the same way.
+const char *doubleExpSource();
 
 } // namespace colm::codegen::cpu
 

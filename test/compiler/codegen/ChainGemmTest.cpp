@@ -9,8 +9,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/codegen/ChainGemm.h"
+#include "compiler/codegen/Pointwise.h"
 #include "compiler/codegen/cpu/CpuJit.h"
 #include "compiler/codegen/cpu/RenderChainGemm.h"
+#include "compiler/codegen/cpu/RenderPointwise.h"
 #include "runtime/CpuInfo.h"
 
 #include "KernelTestUtil.h"
@@ -386,6 +388,102 @@ TEST_F(ChainGemmTest, AddEpilogueHasTheBitsOfAProductThenAnAdd) {
   EXPECT_FALSE(validateChainGemm(both).isOk());
   ChainGemmSpec grad = chainLinearWeightGrad({1, 1}, 8, 8);
   grad.addend = true;
+  EXPECT_FALSE(validateChainGemm(grad).isOk());
+}
+
+// The SwiGLU epilogues: forward (the up projection P, then silu(g) P, P
+// kept in c2) and backward (P = dh, then dgate in C and dup in c2) have the
+// bits of the product followed by the SwiGLU kernel, on every thread count,
+// on the packed, few-rows and row-split paths and ragged strips.
+TEST_F(ChainGemmTest, SwiGluEpilogueHasTheBitsOfAProductThenASwiGlu) {
+  std::vector<Case> cases = {{GemmUse::Forward, {2, 2, 4}, 48, 88, 37},
+                             {GemmUse::Forward, {1, 1}, 64, 40, 3},
+                             {GemmUse::Forward, {1, 1, 2}, 24, 40, 97},
+                             {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13},
+                             {GemmUse::InputGrad, {2, 2, 4}, 24, 64, 70}};
+  std::vector<ChainGemmSpec> specs;
+  std::vector<KernelSource> swiglus;
+  std::vector<std::string> swigluSymbols;
+  for (const Case &c : cases) {
+    bool backward = c.use == GemmUse::InputGrad;
+    std::vector<ChainGemmSpec> pair = withVariants({c}, [&](ChainGemmSpec &s) {
+      s.swiglu = backward ? SwiGluEpilogue::Backward : SwiGluEpilogue::Forward;
+    });
+    ASSERT_TRUE(validateChainGemm(pair[1]).isOk())
+        << validateChainGemm(pair[1]).message();
+    specs.insert(specs.end(), pair.begin(), pair.end());
+    SwiGluSpec sw{pair[0].n, backward};
+    swiglus.push_back({sw.name(), cpu::renderSwiGlu(sw)});
+    swigluSymbols.push_back(cpu::swiGluSymbol(sw));
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  std::vector<ColmKernelFn> sfns = KernelTest::compile(swiglus, swigluSymbols);
+  ASSERT_EQ(fns.size(), specs.size());
+  ASSERT_EQ(sfns.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const ChainGemmSpec &plain = specs[2 * i], &fused = specs[2 * i + 1];
+    bool backward = fused.swiglu == SwiGluEpilogue::Backward;
+    Operands o = operands(plain, cases[i].rows, static_cast<unsigned>(i + 60));
+    int64_t M = o.args.m, N = o.args.n;
+    std::vector<float> g(M * N), u(M * N);
+    std::mt19937 rng(static_cast<unsigned>(i));
+    std::normal_distribution<float> normal;
+    for (size_t e = 0; e < g.size(); ++e) {
+      g[e] = 3.0f * normal(rng);
+      u[e] = normal(rng);
+    }
+    // Unfused: the product, then the SwiGLU kernel on it.
+    std::vector<float> initial = o.c;
+    runOnThreads(fns[2 * i], o.args, 2);
+    std::vector<float> product = o.c, want(M * N), want2(M * N);
+    ColmSwiGluArgs sa{g.data(),
+                      backward ? u.data() : product.data(),
+                      backward ? product.data() : nullptr,
+                      backward ? nullptr : want.data(),
+                      backward ? want.data() : nullptr,
+                      backward ? want2.data() : nullptr,
+                      M};
+    runOnThreads(sfns[i], sa, 1);
+    if (!backward)
+      want2 = product;
+    std::vector<float> ref = initial, ref2(M * N);
+    ColmGemmArgs refArgs = o.args;
+    refArgs.c = ref.data();
+    refArgs.g = g.data();
+    refArgs.u = u.data();
+    refArgs.c2 = ref2.data();
+    refArgs.lde = N;
+    chainGemmReference(fused, refArgs);
+    for (int threads : {1, 2, 3}) {
+      o.c = initial;
+      std::vector<float> c2(M * N, 7.0f);
+      o.args.c = o.c.data();
+      o.args.g = g.data();
+      o.args.u = u.data();
+      o.args.c2 = c2.data();
+      o.args.lde = N;
+      runOnThreads(fns[2 * i + 1], o.args, threads);
+      std::string what =
+          fused.name() + " on " + std::to_string(threads) + " threads";
+      EXPECT_EQ(o.c, want) << what << ": not the bits of product + SwiGLU";
+      EXPECT_EQ(c2, want2) << what << ": the second output differs";
+      int bad = 0;
+      for (int64_t e = 0; e < M * N; ++e)
+        for (auto [got, r] : {std::pair{o.c[e], ref[e]}, {c2[e], ref2[e]}})
+          if (std::abs(got - r) > 1e-4f * (1.0f + std::abs(r)) && bad++ < 3)
+            ADD_FAILURE() << what << ": [" << e << "] = " << got
+                          << ", reference " << r;
+    }
+  }
+  // Not with an addend, accumulate, or blocks that skip rows.
+  ChainGemmSpec both = specs[1];
+  both.addend = true;
+  EXPECT_FALSE(validateChainGemm(both).isOk());
+  both = specs[1];
+  both.accumulate = true;
+  EXPECT_FALSE(validateChainGemm(both).isOk());
+  ChainGemmSpec grad = chainLinearWeightGrad({1, 1}, 8, 8);
+  grad.swiglu = SwiGluEpilogue::Forward;
   EXPECT_FALSE(validateChainGemm(grad).isOk());
 }
 
