@@ -10,6 +10,10 @@ bool isGemm(Operation *op) {
   return isa<LinearOp, DenseOp, LinearGradXOp, DenseGradXOp>(op);
 }
 
+const char *const kBlockArgNames[][4] = {{"a", "b", "addend", nullptr},
+                                         {"a", "b", "gate", nullptr},
+                                         {"a", "b", "gate", "up"}};
+
 } // namespace
 
 void FusedOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
@@ -18,12 +22,12 @@ void FusedOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
 
 void FusedOp::getAsmBlockArgumentNames(Region &region,
                                        OpAsmSetValueNameFn setNameFn) {
-  if (getKind() != FusionKind::gemm_add ||
-      region.front().getNumArguments() != 3)
+  unsigned kind = static_cast<unsigned>(getKind());
+  if (kind >= std::size(kBlockArgNames))
     return;
-  setNameFn(region.front().getArgument(0), "a");
-  setNameFn(region.front().getArgument(1), "b");
-  setNameFn(region.front().getArgument(2), "addend");
+  for (auto [i, arg] : llvm::enumerate(region.front().getArguments()))
+    if (i < 4 && kBlockArgNames[kind][i])
+      setNameFn(arg, kBlockArgNames[kind][i]);
 }
 
 Operation *FusedOp::getProduct() {
@@ -31,12 +35,14 @@ Operation *FusedOp::getProduct() {
   return body.empty() ? nullptr : &body.front();
 }
 
-AddOp FusedOp::getAdd() {
+Operation *FusedOp::getEpilogue() {
   Block &body = getBody().front();
   if (body.getOperations().size() < 2)
     return nullptr;
-  return dyn_cast<AddOp>(*std::next(body.begin()));
+  return &*std::next(body.begin());
 }
+
+AddOp FusedOp::getAdd() { return dyn_cast_or_null<AddOp>(getEpilogue()); }
 
 LogicalResult FusedOp::verify() {
   Block &body = getBody().front();
@@ -80,6 +86,58 @@ LogicalResult FusedOp::verify() {
                          "input #2");
     if (yield.getValues().size() != 1 || yield.getValues()[0] != add)
       return emitOpError("gemm_add must yield the sum");
+    return success();
+  }
+  case FusionKind::gemm_swiglu: {
+    // product(arg0, arg1); swiglu(arg2, product); yield swiglu [, product].
+    if (getInputs().size() != 3 || body.getOperations().size() != 3)
+      return emitOpError("gemm_swiglu takes 3 inputs (the up projection's "
+                         "two and the gate) and holds a product, a "
+                         "chain.swiglu and the yield");
+    Operation *product = getProduct();
+    auto swiglu = dyn_cast<SwigluOp>(getEpilogue());
+    if (!isa<LinearOp, DenseOp>(product) || !swiglu)
+      return emitOpError("gemm_swiglu must hold chain.linear or chain.dense, "
+                         "then chain.swiglu");
+    if (product->getOperand(0) != body.getArgument(0) ||
+        product->getOperand(1) != body.getArgument(1))
+      return emitOpError("gemm_swiglu's product must take inputs #0 and #1");
+    if (swiglu.getGate() != body.getArgument(2) ||
+        swiglu.getUp() != product->getResult(0))
+      return emitOpError("gemm_swiglu's chain.swiglu must take input #2 as "
+                         "the gate and the product as up");
+    ValueRange yields = yield.getValues();
+    if (yields.empty() || yields.size() > 2 || yields[0] != swiglu ||
+        (yields.size() == 2 && yields[1] != product->getResult(0)))
+      return emitOpError("gemm_swiglu must yield the SwiGLU, and may yield "
+                         "the product after it");
+    return success();
+  }
+  case FusionKind::gemm_swiglu_grad: {
+    // product(arg0, arg1); swiglu_grad(arg2, arg3, product); yield both.
+    if (getInputs().size() != 4 || body.getOperations().size() != 3)
+      return emitOpError("gemm_swiglu_grad takes 4 inputs (the product's "
+                         "two, gate and up) and holds a product, a "
+                         "chain.swiglu_grad and the yield");
+    Operation *product = getProduct();
+    auto grad = dyn_cast<SwigluGradOp>(getEpilogue());
+    if (!isa<LinearGradXOp, DenseGradXOp>(product) || !grad)
+      return emitOpError("gemm_swiglu_grad must hold chain.linear_grad_x or "
+                         "chain.dense_grad_x, then chain.swiglu_grad");
+    if (product->getOperand(0) != body.getArgument(0) ||
+        product->getOperand(1) != body.getArgument(1))
+      return emitOpError(
+          "gemm_swiglu_grad's product must take inputs #0 and #1");
+    if (grad.getGate() != body.getArgument(2) ||
+        grad.getUp() != body.getArgument(3) ||
+        grad.getDy() != product->getResult(0))
+      return emitOpError("gemm_swiglu_grad's chain.swiglu_grad must take "
+                         "inputs #2 and #3 as gate and up and the product "
+                         "as dy");
+    ValueRange yields = yield.getValues();
+    if (yields.size() != 2 || yields[0] != grad.getDgate() ||
+        yields[1] != grad.getDup())
+      return emitOpError("gemm_swiglu_grad must yield dgate and dup");
     return success();
   }
   }

@@ -13,14 +13,18 @@
 include "dialect/ChainOps.td"
 
 def FusionKind_GemmAdd : I32EnumAttrCase<"gemm_add", 0>;
+def FusionKind_GemmSwiglu : I32EnumAttrCase<"gemm_swiglu", 1>;
+def FusionKind_GemmSwigluGrad : I32EnumAttrCase<"gemm_swiglu_grad", 2>;
 def Chain_FusionKind : I32EnumAttr<"FusionKind",
     "what a fusion group computes in one kernel",
-    [FusionKind_GemmAdd]> {
+    [FusionKind_GemmAdd, FusionKind_GemmSwiglu, FusionKind_GemmSwigluGrad]> {
   let cppNamespace = "::colm::chain";
   let genSpecializedAttr = 0;
 }
 def Chain_FusionKindAttr : EnumAttr<Chain_Dialect, Chain_FusionKind, "fusion_kind"> {
-  let summary = "gemm_add: a linear product plus an addend, in the GEMM's epilogue";
+  let summary = "gemm_add: a linear product plus an addend, in the GEMM's "
+                "epilogue; gemm_swiglu and gemm_swiglu_grad: the SwiGLU of "
+                "the up projection, or the SwiGLU's gradient of dh, in it";
 }
 
 def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
@@ -48,6 +52,18 @@ def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
       chain.yield %s : ...
     }
     ```
+
+    `gemm_swiglu`: the up projection (`chain.linear` or `chain.dense` of
+    inputs #0 and #1), then `chain.swiglu` of input #2 (the gate) and it;
+    yields the SwiGLU and, when something else reads it (the backward pass),
+    the up projection too. `gemm_swiglu_grad`: the gradient `dh` of a
+    SwiGLU's output (`chain.linear_grad_x` or `chain.dense_grad_x` of
+    inputs #0 and #1, the down projection's), then `chain.swiglu_grad` of
+    inputs #2 and #3 (gate and up) and it; yields dgate and dup. The kernel
+    applies the SwiGLU (or its gradient) to each element of the finished
+    product, in double as the SwiGLU kernel does, so again the bits are
+    those of the ops run one after the other, and the product is never
+    stored (unless kept).
   }];
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs,
                        Chain_FusionKindAttr:$kind);
@@ -58,8 +74,10 @@ def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
-    /// gemm_add: the product and the add of the body.
+    /// The GEMM of the body (its first op), and what follows it (a
+    /// chain.add, chain.swiglu or chain.swiglu_grad).
     ::mlir::Operation *getProduct();
+    ::mlir::Operation *getEpilogue();
     AddOp getAdd();
   }];
 }

@@ -141,4 +141,25 @@ def FuseGemmAdd : Pass<"chain-fuse-gemm-add", "mlir::func::FuncOp"> {
   }];
 }
 
+def FuseGemmSwiglu : Pass<"chain-fuse-gemm-swiglu", "mlir::func::FuncOp"> {
+  let summary = "Fuse SwiGLU and its gradient into the epilogue of a GEMM";
+  let description = [{
+    `chain.swiglu(g, u)`, where `u` is a `chain.linear` or `chain.dense`
+    (the up projection) that nothing reads before the SwiGLU, becomes a
+    `chain.fused gemm_swiglu` group: the up projection's GEMM applies the
+    SwiGLU to each finished element, and also yields `u` when something else
+    reads it (the SwiGLU's gradient, in a training step). In inference `u` is
+    never stored.
+
+    `chain.swiglu_grad(g, u, dh)`, where `dh` is a `chain.linear_grad_x` or
+    `chain.dense_grad_x` (the down projection's input gradient) with no other
+    use, becomes a `chain.fused gemm_swiglu_grad` group: the GEMM writes
+    dgate and dup, and `dh` is never stored.
+
+    Both have the bits of the unfused ops (the epilogue computes in double
+    from the rounded product, as the SwiGLU kernel does). Ops inside fusion
+    groups are left as they are, so the pass is idempotent.
+  }];
+}
+
 #endif // COLM_CHAIN_PASSES

@@ -247,6 +247,19 @@ private:
       lb.integer(offsetof(ColmGemmArgs, ldr), addend->ld);
       addend.reset();
     }
+    if (swiglu) {
+      bool backward = swiglu->up.has_value();
+      fullLabel += backward ? "+swiglu_grad" : "+swiglu";
+      spec.swiglu =
+          backward ? SwiGluEpilogue::Backward : SwiGluEpilogue::Forward;
+      lb.pointer(offsetof(ColmGemmArgs, g), swiglu->gate);
+      if (backward)
+        lb.pointer(offsetof(ColmGemmArgs, u), *swiglu->up);
+      if (swiglu->second)
+        lb.pointer(offsetof(ColmGemmArgs, c2), *swiglu->second);
+      lb.integer(offsetof(ColmGemmArgs, lde), swiglu->ld);
+      swiglu.reset();
+    }
     double dynamic = double(spec.m < 0 ? atMax(m) : spec.k < 0 ? atMax(k) : 1);
     emit(spec, std::move(lb), sizeof(ColmGemmArgs), fullLabel,
          2 * spec.multiplyAddsPerRow() * dynamic);
@@ -287,6 +300,14 @@ private:
     int64_t ld;
   };
   std::optional<Addend> addend;
+  /// The SwiGLU epilogue of the next GEMM (chain.fused gemm_swiglu: no up;
+  /// gemm_swiglu_grad: up and the second output dup).
+  struct SwiGluPending {
+    Ref gate;
+    std::optional<Ref> up, second;
+    int64_t ld;
+  };
+  std::optional<SwiGluPending> swiglu;
   /// The log-sum-exp of each forward attention, for its gradient.
   struct SavedAttention {
     AttentionOp op;
@@ -420,6 +441,33 @@ Status Lowering::lowerFused(FusedOp op) {
     if (addend) {
       addend.reset();
       return error(op, "the product did not take the addend");
+    }
+    values[op.getResult(0)] = values[product->getResult(0)];
+    shapes[op.getResult(0)] = shapeOf(product->getResult(0));
+    return Status::ok();
+  }
+  if (op.getKind() == FusionKind::gemm_swiglu ||
+      op.getKind() == FusionKind::gemm_swiglu_grad) {
+    // One GEMM whose epilogue reads the gate (and up) and writes the first
+    // result in place of the product and the second (the product kept, or
+    // dup) beside it.
+    bool backward = op.getKind() == FusionKind::gemm_swiglu_grad;
+    Value gate = op.getInputs()[2];
+    SwiGluPending pending{values[body.getArgument(2)], std::nullopt,
+                          std::nullopt, shapeOf(gate).back().constant};
+    if (backward)
+      pending.up = values[body.getArgument(3)];
+    if (op.getNumResults() == 2)
+      pending.second = result(op.getResult(1));
+    swiglu = pending;
+    Operation *product = op.getProduct();
+    if (Status s = lowerOp(product); !s) {
+      swiglu.reset();
+      return s;
+    }
+    if (swiglu) {
+      swiglu.reset();
+      return error(op, "the product did not take the SwiGLU epilogue");
     }
     values[op.getResult(0)] = values[product->getResult(0)];
     shapes[op.getResult(0)] = shapeOf(product->getResult(0));

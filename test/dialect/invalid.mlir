@@ -631,3 +631,55 @@ func.func @fused_product_inputs(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %r: te
   }
   return
 }
+
+// -----
+
+func.func @fused_swiglu_gate(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %g: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_swiglu's chain.swiglu must take input #2 as the gate and the product as up}}
+  %s = chain.fused gemm_swiglu(%x, %w, %g) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<?x4xf32>):
+    %u = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %y = chain.swiglu %u, %c : tensor<?x4xf32>
+    chain.yield %y : tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_yield(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %g: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_swiglu must yield the SwiGLU, and may yield the product after it}}
+  %s:2 = chain.fused gemm_swiglu(%x, %w, %g) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<?x4xf32>):
+    %u = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %y = chain.swiglu %c, %u : tensor<?x4xf32>
+    chain.yield %u, %y : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_grad_product(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %g: tensor<?x4xf32>, %u: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_swiglu_grad must hold chain.linear_grad_x or chain.dense_grad_x, then chain.swiglu_grad}}
+  %s:2 = chain.fused gemm_swiglu_grad(%x, %w, %g, %u) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<?x4xf32>, %d: tensor<?x4xf32>):
+    %dh = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %dg, %du = chain.swiglu_grad %c, %d, %dh : tensor<?x4xf32>
+    chain.yield %dg, %du : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_swiglu_grad_operands(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %g: tensor<?x4xf32>, %u: tensor<?x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op gemm_swiglu_grad's chain.swiglu_grad must take inputs #2 and #3 as gate and up and the product as dy}}
+  %s:2 = chain.fused gemm_swiglu_grad(%x, %w, %g, %u) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<?x4xf32>, %d: tensor<?x4xf32>):
+    %dh = chain.dense_grad_x %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %dg, %du = chain.swiglu_grad %d, %c, %dh : tensor<?x4xf32>
+    chain.yield %dg, %du : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}

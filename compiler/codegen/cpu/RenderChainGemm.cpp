@@ -79,18 +79,24 @@ constexpr int SWIGLU = @SWIGLU@;
 inline void swigluTile(const Operands &o, int64_t i, int rows, int64_t j,
                        int cols) {
   for (int r = 0; r < rows; ++r) {
-    float *c = o.c + (i + r) * o.ldc + j;
     const int64_t e = (i + r) * o.lde + j;
-    for (int x = 0; x < cols; ++x) {
-      double p = c[x], g = o.g[e + x], sg = 1.0 / (1.0 + vexp(-g));
-      if (SWIGLU == 1) {
-        if (o.c2)
+    float *__restrict c = o.c + (i + r) * o.ldc + j;
+    const float *__restrict g = o.g + e;
+    if (SWIGLU == 1) {
+      if (o.c2)
+        for (int x = 0; x < cols; ++x)
           o.c2[e + x] = c[x];
-        c[x] = float(g * sg * p);
-      } else {
-        double u = o.u[e + x];
-        c[x] = float(p * u * sg * (1.0 + g * (1.0 - sg)));
-        o.c2[e + x] = float(p * g * sg);
+      for (int x = 0; x < cols; ++x) {
+        double p = c[x], gx = g[x], sg = 1.0 / (1.0 + vexp(-gx));
+        c[x] = float(gx * sg * p);
+      }
+    } else {
+      const float *__restrict u = o.u + e;
+      float *__restrict dup = o.c2 + e;
+      for (int x = 0; x < cols; ++x) {
+        double p = c[x], gx = g[x], ux = u[x], sg = 1.0 / (1.0 + vexp(-gx));
+        c[x] = float(p * ux * sg * (1.0 + gx * (1.0 - sg)));
+        dup[x] = float(p * gx * sg);
       }
     }
   }
@@ -154,6 +160,23 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
              const float *ap, int64_t kc, const float *bp, bool load,
              bool last, const float *next) {
   const float *add = @ADDEND@ && last ? o.r + i * o.ldr + j : nullptr;
+  if (SWIGLU && last && next) {
+    // The epilogue's operands of the next tile, meanwhile.
+    int64_t ni = (next - o.c) / o.ldc, nj = (next - o.c) % o.ldc;
+    for (int r = 0; r < MR; ++r) {
+      int64_t e = (ni + r) * o.lde + nj;
+      __builtin_prefetch(o.g + e);
+      __builtin_prefetch(o.g + e + NR - 1);
+      if (SWIGLU == 2) {
+        __builtin_prefetch(o.u + e);
+        __builtin_prefetch(o.u + e + NR - 1);
+      }
+      if (o.c2) {
+        __builtin_prefetch(o.c2 + e, 1);
+        __builtin_prefetch(o.c2 + e + NR - 1, 1);
+      }
+    }
+  }
   if (cols == NR) {
     tileAny<MR>(ap, kc, bp, o.c + i * o.ldc + j, o.ldc, load, rows, add,
                 o.ldr, next);
