@@ -24,7 +24,7 @@ KernelSource renderKernel(const KernelSpec &spec, const VectorIsa &isa) {
           [](const RopeSpec &s) { return renderRope(s); },
           [](const SwiGluSpec &s) { return renderSwiGlu(s); },
           [&](const AttentionSpec &s) { return renderAttention(s, isa); },
-          [](const CrossEntropySpec &s) { return renderCrossEntropy(s); },
+          [&](const CrossEntropySpec &s) { return renderCrossEntropy(s, isa); },
           [](const EmbedSpec &s) { return renderEmbed(s); },
           [](const ElementwiseSpec &s) { return renderElementwise(s); },
           [](const CopySpec &s) { return renderCopy(s); },

@@ -1,6 +1,7 @@
 //===- RenderCrossEntropy.cpp - LM head + cross-entropy as host C++ -------===//
 
 #include "compiler/codegen/cpu/RenderCrossEntropy.h"
+#include "compiler/codegen/cpu/RenderPointwise.h"
 #include "compiler/codegen/cpu/RenderUtil.h"
 
 #include <string>
@@ -24,30 +25,120 @@ constexpr bool ACC = @ACC@, ROWS = @ROWS@, GRAD = @GRAD@;
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
 
-// x[:DK] . w[:DK]: 16 lanes of FMA chains, the tail in a chain of its own,
-// then a fixed pairwise tree.
-inline float dot(const float *x, const float *w) {
-  v16 acc = {};
-  int64_t c = 0;
-  for (; c + 16 <= DK; c += 16)
-    acc = __builtin_elementwise_fma(*(const v16u *)(x + c),
-                                    *(const v16u *)(w + c), acc);
-  float tail = 0.0f;
-  for (; c < DK; ++c)
-    tail = __builtin_fmaf(x[c], w[c], tail);
+// Register blocks: RB rows of X by VB vocabulary rows (logits), and RB rows
+// (dX) or VB vocabulary rows (dW) by one vector of 16: RB x VB independent
+// chains, as many as the vector registers hold. They interleave chains;
+// every value is still one fixed chain.
+constexpr int RB = @RB@, VB = @VB@;
+
+inline v16 load(const float *p) { return *(const v16u *)p; }
+inline v16 splat(float x) {
+  return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
+inline float tree(v16 acc) {
   float l[16];
   for (int i = 0; i < 16; ++i)
     l[i] = acc[i];
   for (int h = 8; h >= 1; h /= 2)
     for (int i = 0; i < h; ++i)
       l[i] = l[i] + l[i + h];
-  return l[0] + tail;
+  return l[0];
 }
 
-// dlogit of one entry from its row's statistics (the rows phase's).
+// Each logit x[:DK] . w[:DK]: 16 lanes of FMA chains, the tail in a chain
+// of its own, then a fixed pairwise tree; NR x NV of them at once.
+template <int NR, int NV>
+inline void logitBlock(const float *x, int64_t ldx, const float *w,
+                       int64_t ldw, float *out, int64_t ldo) {
+  v16 acc[NR][NV];
+  for (int r = 0; r < NR; ++r)
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = v16{};
+  int64_t c = 0;
+  for (; c + 16 <= DK; c += 16) {
+    v16 xv[NR];
+    for (int r = 0; r < NR; ++r)
+      xv[r] = load(x + r * ldx + c);
+    for (int v = 0; v < NV; ++v) {
+      const v16 wv = load(w + v * ldw + c);
+      for (int r = 0; r < NR; ++r)
+        acc[r][v] = __builtin_elementwise_fma(xv[r], wv, acc[r][v]);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float tail = 0.0f;
+      for (int64_t t = c; t < DK; ++t)
+        tail = __builtin_fmaf(x[r * ldx + t], w[v * ldw + t], tail);
+      out[r * ldo + v] = tree(acc[r][v]) + tail;
+    }
+}
+
+template <int N> struct Int {
+  static constexpr int value = N;
+};
+// f(Int<n>{}) for a runtime n in [1, MAX].
+template <int MAX, class F> inline void dispatch(int64_t n, F &&f) {
+  if constexpr (MAX >= 1) {
+    if (n == MAX)
+      f(Int<MAX>{});
+    else
+      dispatch<MAX - 1>(n, f);
+  }
+}
+
+// out[r * ldo + v - v0] = logit of row r of x and vocabulary row v, for
+// rows [0, rows) and v in [v0, v1).
+inline void logits(const float *x, int64_t ldx, int64_t rows, const float *w,
+                   int64_t ldw, int64_t v0, int64_t v1, float *out,
+                   int64_t ldo) {
+  for (int64_t r = 0; r < rows; r += RB)
+    for (int64_t v = v0; v < v1; v += VB)
+      dispatch<RB>(rows - r < RB ? rows - r : RB, [&](auto nr) {
+        dispatch<VB>(v1 - v < VB ? v1 - v : VB, [&](auto nv) {
+          logitBlock<decltype(nr)::value, decltype(nv)::value>(
+              x + r * ldx, ldx, w + v * ldw, ldw, out + r * ldo + (v - v0),
+              ldo);
+        });
+      });
+}
+
+// y[r][c] = (init ? y[r][c] : 0) + sum over k in [0, n) of g[r * ldg + k]
+// b[k][c], for NR rows of y and columns [c0, cols): per element one FMA
+// chain over ascending k.
+template <int NR>
+inline void accumulateRows(const float *g, int64_t ldg, const float *b,
+                           int64_t ldb, int64_t n, float *y, int64_t ldy,
+                           int64_t c0, int64_t cols, bool init) {
+  int64_t c = c0;
+  for (; c + 16 <= cols; c += 16) {
+    v16 acc[NR];
+    for (int r = 0; r < NR; ++r)
+      acc[r] = init ? load(y + r * ldy + c) : v16{};
+    for (int64_t k = 0; k < n; ++k) {
+      const v16 bv = load(b + k * ldb + c);
+      for (int r = 0; r < NR; ++r)
+        acc[r] = __builtin_elementwise_fma(splat(g[r * ldg + k]), bv, acc[r]);
+    }
+    for (int r = 0; r < NR; ++r)
+      *(v16u *)(y + r * ldy + c) = acc[r];
+  }
+  for (; c < cols; ++c)
+    for (int r = 0; r < NR; ++r) {
+      float acc = init ? y[r * ldy + c] : 0.0f;
+      for (int64_t k = 0; k < n; ++k)
+        acc = __builtin_fmaf(g[r * ldg + k], b[k * ldb + c], acc);
+      y[r * ldy + c] = acc;
+    }
+}
+
+@VEXP@
+// dlogit of one entry from its row's statistics (the rows phase's); vexp
+// (the SwiGLU kernel's exponential, within about an ulp of libm's) inlines
+// and vectorises where libm's exp is a call per logit.
 inline float dlogit(float logit, double m, double sum, bool target,
                     double coef) {
-  double p = exp((double)logit - m) / sum;
+  double p = vexp((double)logit - m) / sum;
   return (float)(coef * (p - (target ? 1.0 : 0.0)));
 }
 
@@ -68,18 +159,12 @@ void rowsPhase(const ColmCrossEntropyArgs &a, int thread, int threads) {
   if (i0 >= i1)
     return;
   const double coef = a.scale / (double)T;
-  float *buf = scratch((size_t)(R * V + DK));
+  float *buf = scratch((size_t)(R * V));
   if (!buf)
     return;
-  float *acc = buf + R * V;
   for (int64_t c0 = i0; c0 < i1; c0 += R) {
     int64_t rows = i1 - c0 < R ? i1 - c0 : R;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float *x = a.x + (c0 + r) * a.ldx;
-      float *L = buf + r * V;
-      for (int64_t v = 0; v < V; ++v)
-        L[v] = dot(x, a.w + v * a.ldw);
-    }
+    logits(a.x + c0 * a.ldx, a.ldx, rows, a.w, a.ldw, 0, V, buf, V);
     for (int64_t r = 0; r < rows; ++r) {
       int64_t i = c0 + r;
       float *L = buf + r * V;
@@ -87,7 +172,7 @@ void rowsPhase(const ColmCrossEntropyArgs &a, int thread, int threads) {
       for (int64_t v = 0; v < V; ++v)
         m = (double)L[v] > m ? (double)L[v] : m;
       for (int64_t v = 0; v < V; ++v)
-        sum += exp((double)L[v] - m);
+        sum += vexp((double)L[v] - m);
       int32_t tg = a.targets[i];
       bool ok = tg >= 0 && tg < V;
       a.workspace[3 * i] = m;
@@ -95,21 +180,19 @@ void rowsPhase(const ColmCrossEntropyArgs &a, int thread, int threads) {
       a.workspace[3 * i + 2] = ok ? m + log(sum) - (double)L[tg] : NAN;
       if (!GRAD)
         continue;
-      // The logits become dlogits in place, then dX = dlogits W.
+      // The logits become dlogits in place.
       for (int64_t v = 0; v < V; ++v)
         L[v] = dlogit(L[v], m, sum, v == tg, coef);
-      float *dx = a.dx + i * a.lddx;
-      for (int64_t c = 0; c < DK; ++c)
-        acc[c] = ACC ? dx[c] : 0.0f;
-      for (int64_t v = 0; v < V; ++v) {
-        const float g = L[v];
-        const float *w = a.w + v * a.ldw;
-        for (int64_t c = 0; c < DK; ++c)
-          acc[c] = __builtin_fmaf(g, w[c], acc[c]);
-      }
-      for (int64_t c = 0; c < DK; ++c)
-        dx[c] = acc[c];
     }
+    if (!GRAD)
+      continue;
+    // dX = dlogits W, RB rows at a time.
+    for (int64_t r = 0; r < rows; r += RB)
+      dispatch<RB>(rows - r < RB ? rows - r : RB, [&](auto nr) {
+        accumulateRows<decltype(nr)::value>(buf + r * V, V, a.w, a.ldw, V,
+                                            a.dx + (c0 + r) * a.lddx, a.lddx,
+                                            0, DK, ACC);
+      });
   }
 }
 
@@ -134,30 +217,31 @@ void vocabPhase(const ColmCrossEntropyArgs &a, int thread, int threads) {
     return;
   const double coef = a.scale / (double)T;
   const int64_t nv = v1 - v0;
-  float *G = scratch((size_t)(R * nv));
+  float *G = scratch((size_t)(2 * R * nv));
   if (!G)
     return;
+  float *Gt = G + R * nv;
   for (int64_t c0 = 0; c0 < T; c0 += R) {
     int64_t rows = T - c0 < R ? T - c0 : R;
+    // G^T: the dlogits of vocabulary row v at Gt[(v - v0) * R + r].
+    logits(a.x + c0 * a.ldx, a.ldx, rows, a.w, a.ldw, v0, v1, G, nv);
     for (int64_t r = 0; r < rows; ++r) {
       int64_t i = c0 + r;
-      const float *x = a.x + i * a.ldx;
       double m = a.workspace[3 * i], sum = a.workspace[3 * i + 1];
       int32_t tg = a.targets[i];
       for (int64_t v = v0; v < v1; ++v)
-        G[r * nv + v - v0] =
-            dlogit(dot(x, a.w + v * a.ldw), m, sum, v == tg, coef);
+        Gt[(v - v0) * R + r] =
+            dlogit(G[r * nv + v - v0], m, sum, v == tg, coef);
     }
-    // Each dW element: one FMA chain over the rows in ascending order.
-    for (int64_t v = v0; v < v1; ++v) {
-      float *dw = a.dw + v * a.lddw;
-      for (int64_t r = 0; r < rows; ++r) {
-        const float g = G[r * nv + v - v0];
-        const float *x = a.x + (c0 + r) * a.ldx;
-        for (int64_t c = DW0; c < DK; ++c)
-          dw[c] = __builtin_fmaf(g, x[c], dw[c]);
-      }
-    }
+    // Each dW element: one FMA chain over the rows in ascending order, VB
+    // vocabulary rows at a time.
+    for (int64_t v = v0; v < v1; v += VB)
+      dispatch<VB>(v1 - v < VB ? v1 - v : VB, [&](auto n) {
+        accumulateRows<decltype(n)::value>(Gt + (v - v0) * R, R,
+                                           a.x + c0 * a.ldx, a.ldx, rows,
+                                           a.dw + v * a.lddw, a.lddw, DW0, DK,
+                                           true);
+      });
   }
 }
 
@@ -178,8 +262,15 @@ std::string crossEntropySymbol(const CrossEntropySpec &spec) {
   return "colm_" + spec.name();
 }
 
-std::string renderCrossEntropy(const CrossEntropySpec &spec) {
+std::string renderCrossEntropy(const CrossEntropySpec &spec,
+                               const VectorIsa &isa) {
   std::string body = kBody;
+  // Chains per block: 8 vectors of 16 floats' worth of accumulators (16
+  // zmm with AVX-512, 16 ymm with AVX2 for half as many vectors of 16).
+  bool wide = isa.registers >= 32 && isa.lanes >= 16;
+  replaceAll(body, "@RB@", wide ? "4" : "2");
+  replaceAll(body, "@VEXP@", doubleExpSource());
+  replaceAll(body, "@VB@", wide ? "4" : "2");
   replaceAll(body, "@SYMBOL@", crossEntropySymbol(spec));
   replaceAll(body, "@VOCAB@", std::to_string(spec.vocab) + "LL");
   replaceAll(body, "@WIDTH@", std::to_string(spec.width) + "LL");

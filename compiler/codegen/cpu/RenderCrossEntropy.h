@@ -3,6 +3,7 @@
 #define COLM_COMPILER_CODEGEN_CPU_RENDERCROSSENTROPY_H
 
 #include "compiler/codegen/CrossEntropy.h"
+#include "compiler/codegen/cpu/VectorIsa.h"
 
 #include <string>
 
@@ -17,8 +18,11 @@ std::string crossEntropySymbol(const CrossEntropySpec &spec);
 /// thread t owns vocabulary rows [V t / T, V (t+1) / T) of dW over every
 /// chunk of rows in order. Every logit is the same 16-lane FMA dot product
 /// with a fixed tree at the end, in both phases, so dlogits agree between
-/// them and nothing depends on the thread count or the chunk size.
-std::string renderCrossEntropy(const CrossEntropySpec &spec);
+/// them and nothing depends on the thread count or the chunk size. `isa`
+/// sizes the register blocks (several rows and vocabulary rows at once),
+/// never the bits.
+std::string renderCrossEntropy(const CrossEntropySpec &spec,
+                               const VectorIsa &isa);
 
 } // namespace colm::codegen::cpu
 

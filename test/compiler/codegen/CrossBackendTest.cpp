@@ -437,7 +437,8 @@ TEST_F(CrossBackendTest, LmHeadCrossEntropyLoss) {
     ASSERT_TRUE(validateCrossEntropy(s).isOk());
     specs.push_back(s);
     for (CrossEntropySpec p : {crossEntropyRows(s), crossEntropyVocab(s)}) {
-      sources.push_back({p.name(), cpu::renderCrossEntropy(p)});
+      sources.push_back(
+          {p.name(), cpu::renderCrossEntropy(p, cpu::hostVectorIsa())});
       symbols.push_back(cpu::crossEntropySymbol(p));
     }
   }
@@ -712,7 +713,8 @@ TEST_F(CrossBackendTest, LmHeadCrossEntropyGradients) {
     ASSERT_TRUE(validateCrossEntropy(s).isOk());
     specs.push_back(s);
     for (CrossEntropySpec p : {crossEntropyRows(s), crossEntropyVocab(s)}) {
-      sources.push_back({p.name(), cpu::renderCrossEntropy(p)});
+      sources.push_back(
+          {p.name(), cpu::renderCrossEntropy(p, cpu::hostVectorIsa())});
       symbols.push_back(cpu::crossEntropySymbol(p));
     }
   }

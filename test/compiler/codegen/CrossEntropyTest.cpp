@@ -110,7 +110,8 @@ protected:
         EXPECT_TRUE(validateCrossEntropy(p).isOk())
             << validateCrossEntropy(p).message();
         phases.push_back(p);
-        sources.push_back({p.name(), cpu::renderCrossEntropy(p)});
+        sources.push_back(
+            {p.name(), cpu::renderCrossEntropy(p, cpu::hostVectorIsa())});
       }
     auto libs = jit->compile(sources);
     EXPECT_TRUE(libs.isOk()) << libs.status().message();
