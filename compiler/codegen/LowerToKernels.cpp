@@ -429,49 +429,42 @@ Status Lowering::lowerFused(FusedOp op) {
     values[arg] = r;
     shapes[arg] = shapeOf(input);
   }
-  if (op.getKind() == FusionKind::gemm_add) {
-    // One GEMM that adds input #2 as it stores.
-    Value r = op.getInputs()[2];
-    addend = Addend{values[body.getArgument(2)], shapeOf(r).back().constant};
+  // The group's product, lowered as one GEMM that takes the pending
+  // epilogue; its buffer holds the group's first result.
+  auto lowerProduct = [&](auto &pending, const char *what) -> Status {
     Operation *product = op.getProduct();
     if (Status s = lowerOp(product); !s) {
-      addend.reset();
+      pending.reset();
       return s;
     }
-    if (addend) {
-      addend.reset();
-      return error(op, "the product did not take the addend");
+    if (pending) {
+      pending.reset();
+      return error(op, std::string("the product did not take the ") + what);
     }
     values[op.getResult(0)] = values[product->getResult(0)];
     shapes[op.getResult(0)] = shapeOf(product->getResult(0));
     return Status::ok();
+  };
+  if (op.getKind() == FusionKind::gemm_add) {
+    // One GEMM that adds input #2 as it stores.
+    Value r = op.getInputs()[2];
+    addend = Addend{values[body.getArgument(2)], shapeOf(r).back().constant};
+    return lowerProduct(addend, "addend");
   }
   if (op.getKind() == FusionKind::gemm_swiglu ||
       op.getKind() == FusionKind::gemm_swiglu_grad) {
     // One GEMM whose epilogue reads the gate (and up) and writes the first
     // result in place of the product and the second (the product kept, or
     // dup) beside it.
-    bool backward = op.getKind() == FusionKind::gemm_swiglu_grad;
     Value gate = op.getInputs()[2];
     SwiGluPending pending{values[body.getArgument(2)], std::nullopt,
                           std::nullopt, shapeOf(gate).back().constant};
-    if (backward)
+    if (op.getKind() == FusionKind::gemm_swiglu_grad)
       pending.up = values[body.getArgument(3)];
     if (op.getNumResults() == 2)
       pending.second = result(op.getResult(1));
     swiglu = pending;
-    Operation *product = op.getProduct();
-    if (Status s = lowerOp(product); !s) {
-      swiglu.reset();
-      return s;
-    }
-    if (swiglu) {
-      swiglu.reset();
-      return error(op, "the product did not take the SwiGLU epilogue");
-    }
-    values[op.getResult(0)] = values[product->getResult(0)];
-    shapes[op.getResult(0)] = shapeOf(product->getResult(0));
-    return Status::ok();
+    return lowerProduct(swiglu, "SwiGLU epilogue");
   }
   // A group without a kernel of its own: its ops one by one.
   for (Operation &inner : body.without_terminator())

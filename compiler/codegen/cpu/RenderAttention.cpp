@@ -153,19 +153,7 @@ void share(int64_t units, Work work, int thread, int threads, int64_t *first,
   }
 }
 
-template <int N> struct Int {
-  static constexpr int value = N;
-};
-// f(Int<n>{}) for a runtime n in [1, MAX]: register blocks of every size.
-template <int MAX, class F> inline void dispatch(int64_t n, F &&f) {
-  if constexpr (MAX >= 1) {
-    if (n == MAX)
-      f(Int<MAX>{});
-    else
-      dispatch<MAX - 1>(n, f);
-  }
-}
-
+@DISPATCH@
 // s[r][16c + j] = a[r] . bt[:, 16c + j] for R rows and NV key vectors, bt
 // transposed (d-major): R x NV accumulators, one FMA chain along d each.
 template <int R, int NV>
@@ -719,6 +707,7 @@ std::string renderAttention(const AttentionSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@H@", std::to_string(spec.numHeads));
   replaceAll(body, "@HKV@", std::to_string(spec.numKvHeads));
   replaceAll(body, "@HD@", std::to_string(spec.headDim));
+  replaceAll(body, "@DISPATCH@", dispatchSource());
   replaceAll(body, "@NVB@", isa.registers >= 32 && isa.lanes >= 16 ? "4" : "1");
   replaceAll(body, "@BQ@", std::to_string(spec.knobs.blockQ));
   replaceAll(body, "@BK@", std::to_string(spec.knobs.blockK));

@@ -74,19 +74,7 @@ inline void logitBlock(const float *x, int64_t ldx, const float *w,
     }
 }
 
-template <int N> struct Int {
-  static constexpr int value = N;
-};
-// f(Int<n>{}) for a runtime n in [1, MAX].
-template <int MAX, class F> inline void dispatch(int64_t n, F &&f) {
-  if constexpr (MAX >= 1) {
-    if (n == MAX)
-      f(Int<MAX>{});
-    else
-      dispatch<MAX - 1>(n, f);
-  }
-}
-
+@DISPATCH@
 // out[r * ldo + v - v0] = logit of row r of x and vocabulary row v, for
 // rows [0, rows) and v in [v0, v1).
 inline void logits(const float *x, int64_t ldx, int64_t rows, const float *w,
@@ -270,6 +258,7 @@ std::string renderCrossEntropy(const CrossEntropySpec &spec,
   bool wide = isa.registers >= 32 && isa.lanes >= 16;
   replaceAll(body, "@RB@", wide ? "4" : "2");
   replaceAll(body, "@VEXP@", doubleExpSource());
+  replaceAll(body, "@DISPATCH@", dispatchSource());
   replaceAll(body, "@VB@", wide ? "4" : "2");
   replaceAll(body, "@SYMBOL@", crossEntropySymbol(spec));
   replaceAll(body, "@VOCAB@", std::to_string(spec.vocab) + "LL");

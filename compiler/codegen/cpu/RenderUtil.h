@@ -20,6 +20,25 @@ inline void replaceAll(std::string &text, const std::string &from,
     text.replace(pos, from.size(), to);
 }
 
+/// Generated-source helpers for register blocks of every size up to a
+/// maximum: `dispatch<MAX>(n, f)` calls f(Int<n>{}) for a runtime n in
+/// [1, MAX].
+inline const char *dispatchSource() {
+  return R"CPP(
+template <int N> struct Int {
+  static constexpr int value = N;
+};
+template <int MAX, class F> inline void dispatch(int64_t n, F &&f) {
+  if constexpr (MAX >= 1) {
+    if (n == MAX)
+      f(Int<MAX>{});
+    else
+      dispatch<MAX - 1>(n, f);
+  }
+}
+)CPP";
+}
+
 /// A double as an exact C++ literal (hexadecimal floating point).
 inline std::string exact(double v) {
   char buf[64];
