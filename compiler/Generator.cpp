@@ -121,19 +121,53 @@ Status Generator::compileCpu(const Program &program, int64_t n,
     cpu.maxPast = maxPast;
     COLM_TRY(
         bindParams(*cpu.compiled->executor, model.params, cpu.paramSlices));
+    cpu.compiled->executor->setProfiling(profiling);
   }
   return Status::ok();
 }
 
-Status Generator::reserve(int64_t maxTokens, int64_t maxPast) const {
-  if (engine != Backend::Cpu)
-    return Status::ok();
+std::vector<const Generator::Program *> Generator::programs() const {
   std::vector<const Program *> all;
   for (const auto &[k, p] : steps)
     all.push_back(&p);
   if (keysOnly.module)
     all.push_back(&keysOnly);
-  for (const Program *p : all) {
+  return all;
+}
+
+void Generator::setProfiling(bool on) const {
+  profiling = on;
+  for (const Program *p : programs()) {
+    std::lock_guard<std::mutex> lock(p->cpu->mutex);
+    if (p->cpu->compiled)
+      p->cpu->compiled->executor->setProfiling(on);
+  }
+}
+
+std::vector<LaunchProfile> Generator::profile() const {
+  std::vector<LaunchProfile> all;
+  for (const Program *p : programs()) {
+    std::lock_guard<std::mutex> lock(p->cpu->mutex);
+    if (p->cpu->compiled) {
+      const auto &launches = p->cpu->compiled->executor->profile();
+      all.insert(all.end(), launches.begin(), launches.end());
+    }
+  }
+  return all;
+}
+
+void Generator::resetProfile() const {
+  for (const Program *p : programs()) {
+    std::lock_guard<std::mutex> lock(p->cpu->mutex);
+    if (p->cpu->compiled)
+      p->cpu->compiled->executor->resetProfile();
+  }
+}
+
+Status Generator::reserve(int64_t maxTokens, int64_t maxPast) const {
+  if (engine != Backend::Cpu)
+    return Status::ok();
+  for (const Program *p : programs()) {
     std::lock_guard<std::mutex> lock(p->cpu->mutex);
     COLM_TRY(compileCpu(*p, maxTokens, maxPast));
   }

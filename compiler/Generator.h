@@ -52,6 +52,12 @@ public:
   int64_t reservedBytes() const;
 
   const ModelConfig &config() const { return model.config; }
+  /// The cpu backend: time every kernel launch of every step program from
+  /// now on (or stop), and their summed times since the last reset.
+  void setProfiling(bool on) const;
+  std::vector<LaunchProfile> profile() const;
+  void resetProfile() const;
+
   /// The compiled programs, for inspection and FLOP counts.
   mlir::ModuleOp stepModule(unsigned k) const { return *steps.at(k).module; }
   mlir::ModuleOp keysOnlyModule() const { return *keysOnly.module; }
@@ -105,9 +111,13 @@ private:
   Status appendNew(Sequence &seq, const std::vector<HostTensor> &results,
                    size_t first, int64_t rows, int64_t cols) const;
 
+  /// Every program, keys-only included.
+  std::vector<const Program *> programs() const;
+
   mlir::MLIRContext &context;
   const Model &model;
   Backend engine;
+  mutable bool profiling = false;
   mutable ParamCache paramCache;     // the weights never change here
   std::map<unsigned, Program> steps; // by chain count
   Program keysOnly;                  // CoLM-Air chain-1 prefill

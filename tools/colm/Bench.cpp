@@ -82,7 +82,13 @@ double now() {
 /// fraction of `peak`.
 /// Where the cpu backend's step spends its time: per kind of kernel, then
 /// the slowest launches.
-void printProfile(const CpuExecutor &executor, int64_t steps) {
+/// The launches' times summed over `runs` runs (training steps, prefills),
+/// per kernel kind and for the slowest launches, per run. GFLOP/s only with
+/// `rates`: a generation step program counts its launches' FLOPs at the
+/// sizes it was planned for, not the ones it ran at.
+void printProfile(const std::vector<LaunchProfile> &launches, int64_t runs,
+                  const char *what, bool rates) {
+  int64_t steps = runs;
   struct Row {
     std::string label;
     double seconds = 0, flops = 0;
@@ -98,12 +104,15 @@ void printProfile(const CpuExecutor &executor, int64_t steps) {
   };
   std::map<std::string, Row> byKind, byLaunch;
   double total = 0;
-  for (const LaunchProfile &p : executor.profile()) {
+  for (const LaunchProfile &p : launches) {
     add(byKind, p.kernel.substr(0, p.kernel.find('_')), p);
     // Attention launches once per sequence: one row for all of them.
     add(byLaunch, p.label + " [" + p.kernel + "]", p);
     total += p.seconds;
   }
+  std::string unit = std::string(what).find("step") != std::string::npos
+                         ? "ms/step"
+                         : "ms/run";
   auto print = [&](const std::map<std::string, Row> &rows, size_t limit,
                    const char *what) {
     std::vector<Row> sorted;
@@ -111,11 +120,11 @@ void printProfile(const CpuExecutor &executor, int64_t steps) {
       sorted.push_back(r);
     std::sort(sorted.begin(), sorted.end(),
               [](const Row &a, const Row &b) { return a.seconds > b.seconds; });
-    std::printf("  %8s %6s %9s  %s\n", "ms/step", "share", "GFLOP/s", what);
+    std::printf("  %8s %6s %9s  %s\n", unit.c_str(), "share", "GFLOP/s", what);
     for (size_t i = 0; i < sorted.size() && i < limit; ++i) {
       const Row &r = sorted[i];
       double ms = 1e3 * r.seconds / double(steps);
-      if (r.flops > 0)
+      if (r.flops > 0 && rates)
         std::printf("  %8.2f %5.1f%% %9.1f  %s\n", ms, 100 * r.seconds / total,
                     r.flops / r.seconds / 1e9, r.label.c_str());
       else
@@ -123,8 +132,10 @@ void printProfile(const CpuExecutor &executor, int64_t steps) {
                     "", r.label.c_str());
     }
   };
-  std::printf("\nprofile: %zu launches, %.1f ms per step in kernels\n",
-              executor.profile().size(), 1e3 * total / double(steps));
+  std::printf("\nprofile of %s: %zu launches, %.1f ms per %s in kernels\n",
+              what, launches.size(), 1e3 * total / double(steps),
+              std::string(what).find("step") != std::string::npos ? "step"
+                                                                  : "run");
   print(byKind, byKind.size(), "kernel kind");
   std::printf("\n");
   print(byLaunch, 25, "launch (the 25 slowest)");
@@ -193,7 +204,8 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
            peak > 0 ? JsonValue::number(modelFlops / peak) : JsonValue());
   json.set("peak_memory_bytes", JsonValue::integer(peakMemoryBytes()));
   if (profile && program.compiled())
-    printProfile(*program.compiled()->executor, steps);
+    printProfile(program.compiled()->executor->profile(), steps,
+                 "the training step", true);
   return Status::ok();
 }
 
@@ -236,6 +248,7 @@ Status runBench(const std::vector<std::string> &argv) {
               "reference or cpu: what runs the model (default cpu)")
       .option("--precision", "P", kPrecisionHelp)
       .flag("--profile", "time every kernel launch of the training step "
+                         "and of each prefill "
                          "(cpu backend) and print them, slowest first");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
@@ -331,18 +344,30 @@ Status runBench(const std::vector<std::string> &argv) {
                         Generator::create(mlirContext, model, backend));
   unsigned n = static_cast<unsigned>(c.numChains());
 
+  // --profile with prefill: the launches of each measurement's timed runs
+  // (the cpu backend; the warm-up run is not counted).
+  bool profile = args.isSet("--profile") && backend == Backend::Cpu;
+  std::vector<std::vector<LaunchProfile>> profiles;
   if (prefill) {
     auto time = [&](bool chain1) -> Result<double> {
       // Run 0 warms up (compiles the programs, touches the memory) and is
       // not counted.
       double best = 1e300;
       for (int64_t r = 0; r <= repeat; ++r) {
+        if (r == 1 && profile) {
+          generator->resetProfile();
+          generator->setProfiling(true);
+        }
         COLM_ASSIGN_OR_RETURN(Sequence sequence,
                               generator->newSequence(context));
         double t0 = now();
         COLM_TRY(generator->prefill(sequence, prompt, n, chain1).status());
         if (r > 0)
           best = std::min(best, now() - t0);
+      }
+      if (profile) {
+        generator->setProfiling(false);
+        profiles.push_back(generator->profile());
       }
       return best;
     };
@@ -380,6 +405,11 @@ Status runBench(const std::vector<std::string> &argv) {
                   full / chain1, fullFlops / chain1Flops,
                   (fullFlops + fullAttn) / (chain1Flops + chain1Attn));
       json.set("prefill_seconds_chain1", JsonValue::number(chain1));
+    }
+    if (profile) {
+      printProfile(profiles[0], repeat, "the full prefill", false);
+      if (profiles.size() > 1)
+        printProfile(profiles[1], repeat, "chain-1 prefill", false);
     }
   }
   if (decode) {
