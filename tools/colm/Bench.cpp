@@ -77,18 +77,13 @@ double now() {
       .count();
 }
 
-/// Training steps on random tokens: tokens/s, model FLOP/s (spec/bench.md:
-/// 6 x the weights the chain rule leaves non-zero, per token) and the
-/// fraction of `peak`.
-/// Where the cpu backend's step spends its time: per kind of kernel, then
-/// the slowest launches.
-/// The launches' times summed over `runs` runs (training steps, prefills),
-/// per kernel kind and for the slowest launches, per run. GFLOP/s only with
-/// `rates`: a generation step program counts its launches' FLOPs at the
-/// sizes it was planned for, not the ones it ran at.
+/// Where the cpu backend spends `what`'s time, from its launches summed over
+/// `runs` runs of one `unit` ("step", "run"): per kind of kernel, then the
+/// slowest launches, per run. GFLOP/s only with `rates`: a generation step
+/// program counts its launches' FLOPs at the sizes it was planned for, not
+/// the ones it ran at.
 void printProfile(const std::vector<LaunchProfile> &launches, int64_t runs,
-                  const char *what, bool rates) {
-  int64_t steps = runs;
+                  const char *what, const char *unit, bool rates) {
   struct Row {
     std::string label;
     double seconds = 0, flops = 0;
@@ -110,9 +105,7 @@ void printProfile(const std::vector<LaunchProfile> &launches, int64_t runs,
     add(byLaunch, p.label + " [" + p.kernel + "]", p);
     total += p.seconds;
   }
-  std::string unit = std::string(what).find("step") != std::string::npos
-                         ? "ms/step"
-                         : "ms/run";
+  std::string header = std::string("ms/") + unit;
   auto print = [&](const std::map<std::string, Row> &rows, size_t limit,
                    const char *what) {
     std::vector<Row> sorted;
@@ -120,10 +113,11 @@ void printProfile(const std::vector<LaunchProfile> &launches, int64_t runs,
       sorted.push_back(r);
     std::sort(sorted.begin(), sorted.end(),
               [](const Row &a, const Row &b) { return a.seconds > b.seconds; });
-    std::printf("  %8s %6s %9s  %s\n", unit.c_str(), "share", "GFLOP/s", what);
+    std::printf("  %8s %6s %9s  %s\n", header.c_str(), "share", "GFLOP/s",
+                what);
     for (size_t i = 0; i < sorted.size() && i < limit; ++i) {
       const Row &r = sorted[i];
-      double ms = 1e3 * r.seconds / double(steps);
+      double ms = 1e3 * r.seconds / double(runs);
       if (r.flops > 0 && rates)
         std::printf("  %8.2f %5.1f%% %9.1f  %s\n", ms, 100 * r.seconds / total,
                     r.flops / r.seconds / 1e9, r.label.c_str());
@@ -133,14 +127,15 @@ void printProfile(const std::vector<LaunchProfile> &launches, int64_t runs,
     }
   };
   std::printf("\nprofile of %s: %zu launches, %.1f ms per %s in kernels\n",
-              what, launches.size(), 1e3 * total / double(steps),
-              std::string(what).find("step") != std::string::npos ? "step"
-                                                                  : "run");
+              what, launches.size(), 1e3 * total / double(runs), unit);
   print(byKind, byKind.size(), "kernel kind");
   std::printf("\n");
   print(byLaunch, 25, "launch (the 25 slowest)");
 }
 
+/// Training steps on random tokens: tokens/s, model FLOP/s (spec/bench.md:
+/// 6 x the weights the chain rule leaves non-zero, per token) and the
+/// fraction of `peak`.
 Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
                   int64_t batch, int64_t seq, int64_t steps, double peak,
                   bool profile, JsonValue &json) {
@@ -205,7 +200,7 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
   json.set("peak_memory_bytes", JsonValue::integer(peakMemoryBytes()));
   if (profile && program.compiled())
     printProfile(program.compiled()->executor->profile(), steps,
-                 "the training step", true);
+                 "the training step", "step", true);
   return Status::ok();
 }
 
@@ -407,9 +402,9 @@ Status runBench(const std::vector<std::string> &argv) {
       json.set("prefill_seconds_chain1", JsonValue::number(chain1));
     }
     if (profile) {
-      printProfile(profiles[0], repeat, "the full prefill", false);
+      printProfile(profiles[0], repeat, "the full prefill", "run", false);
       if (profiles.size() > 1)
-        printProfile(profiles[1], repeat, "chain-1 prefill", false);
+        printProfile(profiles[1], repeat, "chain-1 prefill", "run", false);
     }
   }
   if (decode) {
