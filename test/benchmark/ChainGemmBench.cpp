@@ -136,8 +136,14 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "error: %s\n", st.message().c_str());
         return 1;
       }
-      kernels.push_back({s});
-      sources.push_back({s.name(), cpu::renderChainGemm(s, isa)});
+      // And the same product in bf16 (pair dot products where the CPU has
+      // AVX512_BF16), with the fp32 kernel's knobs.
+      ChainGemmSpec half = s;
+      half.bf16 = true;
+      for (const ChainGemmSpec &k : {s, half}) {
+        kernels.push_back({k});
+        sources.push_back({k.name(), cpu::renderChainGemm(k, isa)});
+      }
     }
   auto jit = CpuJit::create();
   if (!jit) {
@@ -166,11 +172,18 @@ int main(int argc, char **argv) {
   for (const Shape &sh : shapes) {
     const char *uses[] = {"forward", "input_grad", "weight_grad"};
     for (const char *use : uses) {
-      const Prepared &p = kernels[i++];
+      const Prepared &p = kernels[i++], &half = kernels[i++];
       std::string name = std::string(sh.name) + "/" + use;
       benchmark::RegisterBenchmark(
           (name + "/chain").c_str(),
           [&p, tokens](benchmark::State &st) { runChain(st, p, tokens); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      benchmark::RegisterBenchmark(
+          (name + (cpu::usesBf16Dot(half.spec, isa) ? "/chain_bf16_dot"
+                                                    : "/chain_bf16_rounded"))
+              .c_str(),
+          [&half, tokens](benchmark::State &st) { runChain(st, half, tokens); })
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
       int64_t M = p.spec.m < 0 ? tokens : p.spec.m;

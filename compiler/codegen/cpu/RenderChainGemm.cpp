@@ -58,6 +58,41 @@ inline vec rdv(vec x) {
   return (vec)(u & 0xffff0000u);
 }
 
+// bf16 pair dot products: A and B packed as 32-bit words that hold the bf16
+// of two consecutive reduction steps (the even step in the low half), and
+// per lane acc += hi(a) hi(b), then acc += lo(a) lo(b): `vdpbf16ps` where
+// the CPU has AVX512_BF16, else those two FMAs (a bf16 product is exact in
+// fp32, so each step rounds once either way). The pairs start at even
+// steps, so the order of each element's reduction is fixed by the shapes.
+#define DOT @DOT@
+constexpr int64_t STEP = DOT ? 2 : 1; // reduction steps per packed row
+constexpr int64_t packedRows(int64_t steps) { return (steps + STEP - 1) / STEP; }
+typedef uint32_t word __attribute__((may_alias));
+inline uint32_t bitsOf(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, 4);
+  return u;
+}
+inline uint32_t pairWord(float lo, float hi) {
+  return (bitsOf(rd(hi)) & 0xffff0000u) | (bitsOf(rd(lo)) >> 16);
+}
+inline vecw pairWords(vec lo, vec hi) {
+  return ((vecw)rdv(hi) & 0xffff0000u) | ((vecw)rdv(lo) >> 16);
+}
+// The even and the odd steps of 2 x LANES consecutive ones.
+inline vec evenSteps(vec a, vec b) { return __builtin_shufflevector(a, b, @EVEN@); }
+inline vec oddSteps(vec a, vec b) { return __builtin_shufflevector(a, b, @ODD@); }
+#if DOT && defined(__AVX512BF16__) && @LANES@ == 16
+inline vec dotPair(vec acc, vecw a, vecw b) {
+  return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+}
+#else
+inline vec dotPair(vec acc, vecw a, vecw b) {
+  acc = acc + (vec)(a & 0xffff0000u) * (vec)(b & 0xffff0000u);
+  return acc + (vec)(a << 16) * (vec)(b << 16);
+}
+#endif
+
 struct Operands {
   const float *a, *b;
   float *c;
@@ -122,6 +157,19 @@ inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < NV; ++v)
       acc[r][v] = load ? loadu(c + r * ldc + v * @LANES@) : vec{};
+#if DOT
+  const word *aw = (const word *)ap, *bw = (const word *)bp;
+  for (int64_t q = 0; q < packedRows(kc); ++q) {
+    vecw b[NV];
+    for (int v = 0; v < NV; ++v)
+      b[v] = *(const vecw *)(bw + q * NR + v * @LANES@);
+    for (int r = 0; r < R; ++r) {
+      vecw x = vecw{} + aw[q * MR + r];
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = dotPair(acc[r][v], x, b[v]);
+    }
+  }
+#else
   for (int64_t p = 0; p < kc; ++p) {
     vec b[NV];
     for (int v = 0; v < NV; ++v)
@@ -132,6 +180,7 @@ inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
         acc[r][v] = acc[r][v] + x * b[v];
     }
   }
+#endif
   if (add)
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < NV; ++v)
@@ -214,12 +263,43 @@ constexpr int64_t KS = @KS@;
 // stored [N, K] (the strip's rows are contiguous in the reduction).
 void packTransposed(const Operands &o, int64_t p0, int64_t kc, int64_t j,
                     int cols, float *__restrict bp) {
+  if (DOT) {
+    // Bpanel[q][x] = the pair of steps (2q, 2q + 1), from 2 x LANES steps
+    // of each of the strip's rows at a time.
+    word *__restrict bw = (word *)bp;
+    int64_t p = 0;
+    for (; p + 2 * @LANES@ <= kc; p += 2 * @LANES@) {
+      vecw w[NR];
+      for (int x = 0; x < NR; ++x) {
+        const float *row = o.b + (j + x) * o.ldb + p0 + p;
+        // NR rows in flight are more streams than the hardware follows.
+        __builtin_prefetch(row + 4 * @LANES@);
+        __builtin_prefetch(row + 5 * @LANES@);
+        vec v0 = x < cols ? loadu(row) : vec{};
+        vec v1 = x < cols ? loadu(row + @LANES@) : vec{};
+        w[x] = pairWords(evenSteps(v0, v1), oddSteps(v0, v1));
+      }
+      for (int l = 0; l < @LANES@; ++l)
+        for (int x = 0; x < NR; ++x)
+          bw[(p / 2 + l) * NR + x] = w[x][l];
+    }
+    for (; p < kc; p += 2)
+      for (int x = 0; x < NR; ++x) {
+        const float *row = o.b + (j + x) * o.ldb + p0 + p;
+        bw[(p / 2) * NR + x] =
+            x < cols ? pairWord(row[0], p + 1 < kc ? row[1] : 0.0f) : 0u;
+      }
+    return;
+  }
   // A vector of each of the strip's rows at a time, written out transposed.
   int64_t p = 0;
   for (; p + @LANES@ <= kc; p += @LANES@) {
     vec v[NR];
-    for (int x = 0; x < NR; ++x)
-      v[x] = x < cols ? rdv(loadu(o.b + (j + x) * o.ldb + p0 + p)) : vec{};
+    for (int x = 0; x < NR; ++x) {
+      const float *row = o.b + (j + x) * o.ldb + p0 + p;
+      __builtin_prefetch(row + 2 * @LANES@);
+      v[x] = x < cols ? rdv(loadu(row)) : vec{};
+    }
     for (int l = 0; l < @LANES@; ++l)
       for (int x = 0; x < NR; ++x)
         bp[(p + l) * NR + x] = v[x][l];
@@ -247,16 +327,32 @@ void packPass(const Operands &o, const Strip *strips, int sa, int sb,
   }
   if (@BT@)
     return;
-  for (int64_t p = ks0; p < ks1; ++p) {
+  for (int64_t p = ks0; p < ks1; p += STEP) {
     const float *row = o.b + p * o.ldb;
     if (p + AHEAD < ks1)
       for (int64_t x = strips[sa].j; x < strips[sb - 1].j + NR; x += 16)
-        __builtin_prefetch(row + AHEAD * o.ldb + x);
+        for (int r = 0; r < STEP; ++r)
+          __builtin_prefetch(row + (AHEAD + r) * o.ldb + x);
     for (int s = sa; s < sb; ++s) {
       const Strip &st = strips[s];
       int64_t kb = ks0 > st.k0 ? ks0 : st.k0, ke = ks1 < st.k1 ? ks1 : st.k1;
       if (p < kb || p >= ke || st.m0 >= rb || st.m1 <= ra)
         continue;
+      if (DOT) {
+        // Rows p and p + 1 (zero past the strip's reduction) as pairs.
+        word *__restrict dst =
+            (word *)(panels + (size_t)(s - sa) * KS * NR) + (p - kb) / 2 * NR;
+        const float *lo = row + st.j, *hi = p + 1 < ke ? lo + o.ldb : nullptr;
+        if (st.cols == NR && hi)
+          for (int v = 0; v < NV; ++v) {
+            vecw w = pairWords(loadu(lo + v * @LANES@), loadu(hi + v * @LANES@));
+            __builtin_memcpy(dst + v * @LANES@, &w, sizeof w);
+          }
+        else
+          for (int x = 0; x < NR; ++x)
+            dst[x] = x < st.cols ? pairWord(lo[x], hi ? hi[x] : 0.0f) : 0u;
+        continue;
+      }
       float *__restrict dst =
           panels + (size_t)(s - sa) * KS * NR + (p - kb) * NR;
       const float *__restrict src = row + st.j;
@@ -281,11 +377,33 @@ void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
     // A's rows are the reduction: one contiguous run of the block's
     // columns per step, dealt out to the tiles (one pass over each line).
     int64_t full = (i1 - i0) / MR;
-    for (int64_t p = 0; p < kc; ++p) {
+    for (int64_t p = 0; p < kc; p += STEP) {
       const float *src = o.a + (p0 + p) * o.lda + i0;
       if (p + AHEAD < kc)
         for (int64_t x = 0; x < i1 - i0; x += 16)
-          __builtin_prefetch(src + AHEAD * o.lda + x);
+          for (int r = 0; r < STEP; ++r)
+            __builtin_prefetch(src + (AHEAD + r) * o.lda + x);
+      if (DOT) {
+        // Steps p and p + 1 of the run as pairs, then dealt out.
+        const float *hi = p + 1 < kc ? src + o.lda : nullptr;
+        int64_t n = i1 - i0, x = 0;
+        uint32_t run[MCP];
+        if (hi)
+          for (; x + @LANES@ <= n; x += @LANES@) {
+            vecw w = pairWords(loadu(src + x), loadu(hi + x));
+            __builtin_memcpy(run + x, &w, sizeof w);
+          }
+        for (; x < n; ++x)
+          run[x] = pairWord(src[x], hi ? hi[x] : 0.0f);
+        word *aw = (word *)ap;
+        int64_t stride = packedRows(kc) * MR;
+        for (int64_t t = 0; t < full; ++t)
+          __builtin_memcpy(aw + t * stride + p / 2 * MR, run + t * MR, MR * 4);
+        for (int r = 0; full * MR < n && r < MR; ++r)
+          aw[full * stride + p / 2 * MR + r] =
+              full * MR + r < n ? run[full * MR + r] : 0u;
+        continue;
+      }
       for (int64_t t = 0; t < full; ++t) {
         float *__restrict dst = ap + t * kc * MR + p * MR;
         if (!BF16)
@@ -305,13 +423,33 @@ void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
   }
   for (int64_t t = i0; t < i1; t += MR) {
     int rows = (int)(i1 - t < MR ? i1 - t : MR);
-    float *dst = ap + ((t - i0) / MR) * kc * MR;
+    float *dst = ap + ((t - i0) / MR) * packedRows(kc) * MR;
     // The tile's rows side by side, a step of each at a time: MR
     // sequential streams that the prefetcher follows.
     const float *src[MR];
     for (int r = 0; r < MR; ++r)
       src[r] = o.a + (t + (r < rows ? r : 0)) * o.lda + p0;
     int64_t p = 0;
+    if (DOT) {
+      word *dw = (word *)dst;
+      if (rows == MR)
+        for (; p + 2 * @LANES@ <= kc; p += 2 * @LANES@) {
+          vecw w[MR];
+          for (int r = 0; r < MR; ++r) {
+            vec v0 = loadu(src[r] + p), v1 = loadu(src[r] + p + @LANES@);
+            w[r] = pairWords(evenSteps(v0, v1), oddSteps(v0, v1));
+          }
+          for (int l = 0; l < @LANES@; ++l)
+            for (int r = 0; r < MR; ++r)
+              dw[(p / 2 + l) * MR + r] = w[r][l];
+        }
+      for (; p < kc; p += 2)
+        for (int r = 0; r < MR; ++r)
+          dw[(p / 2) * MR + r] =
+              r < rows ? pairWord(src[r][p], p + 1 < kc ? src[r][p + 1] : 0.0f)
+                       : 0u;
+      continue;
+    }
     if (rows == MR)
       for (; p + @LANES@ <= kc; p += @LANES@) {
         vec v[MR];
@@ -542,12 +680,13 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
             bool load = @ACC@ || kb != st.k0, last = ke == st.k1;
             int64_t kp = ks0 > st.k0 ? ks0 : st.k0; // the panel's first step
             const float *bp =
-                panels + (size_t)(s - sa) * KS * NR + (kb - kp) * NR;
+                panels + (size_t)(s - sa) * KS * NR + (kb - kp) / STEP * NR;
             for (int64_t i = i0; i < i1; i += MR) {
               const float *next =
                   i + MR < i1 ? o.c + (i + MR) * o.ldc + st.j : nullptr;
               rowTile(o, i, (int)(i1 - i < MR ? i1 - i : MR), st.j, st.cols,
-                      apanels + ((i - i0) / MR) * alen * MR + (kb - ka) * MR,
+                      apanels + ((i - i0) / MR) * packedRows(alen) * MR +
+                          (kb - ka) / STEP * MR,
                       ke - kb, bp, load, last, next);
             }
           }
@@ -616,7 +755,20 @@ std::string chainGemmSymbol(const ChainGemmSpec &spec) {
   return "colm_" + spec.name();
 }
 
+bool usesBf16Dot(const ChainGemmSpec &spec, const VectorIsa &isa) {
+  if (!spec.bf16 || !isa.bf16Dot)
+    return false;
+  // Pairs start at even steps: every block's reduction must begin on one
+  // and end on one, or at the end of the whole reduction (padded there).
+  for (const GemmBlock &b : spec.blocks)
+    if (b.kBegin % 2 != 0 ||
+        (b.kEnd >= 0 && b.kEnd % 2 != 0 && b.kEnd != spec.k))
+      return false;
+  return true;
+}
+
 std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
+  bool dot = usesBf16Dot(spec, isa);
   std::string blocks;
   for (const GemmBlock &b : spec.blocks)
     blocks += "{" + std::to_string(b.nBegin) + ", " + std::to_string(b.nEnd) +
@@ -628,7 +780,9 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
     strips += (b.nEnd - b.nBegin + spec.knobs.nr - 1) / spec.knobs.nr;
   // A pass over B reduces over as many kc chunks as keep the packed rows
   // of A (mcp x ks floats) within 3/8 of L2, beside C's rows and B's panel.
-  const GemmKnobs &kn = spec.knobs;
+  GemmKnobs kn = spec.knobs;
+  if (dot)
+    kn.kc += kn.kc % 2; // chunks of whole pairs
   int64_t mcp = (kn.mc + kn.mr - 1) / kn.mr * kn.mr;
   int64_t ks =
       int64_t(kn.kc) *
@@ -639,10 +793,10 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@SYMBOL@", chainGemmSymbol(spec));
   replaceAll(body, "@BLOCKS@", blocks);
   replaceAll(body, "@LANES@", std::to_string(isa.lanes));
-  replaceAll(body, "@MR@", std::to_string(spec.knobs.mr));
-  replaceAll(body, "@NR@", std::to_string(spec.knobs.nr));
-  replaceAll(body, "@KC@", std::to_string(spec.knobs.kc));
-  replaceAll(body, "@MC@", std::to_string(spec.knobs.mc));
+  replaceAll(body, "@MR@", std::to_string(kn.mr));
+  replaceAll(body, "@NR@", std::to_string(kn.nr));
+  replaceAll(body, "@KC@", std::to_string(kn.kc));
+  replaceAll(body, "@MC@", std::to_string(kn.mc));
   replaceAll(body, "@KS@", std::to_string(ks));
   replaceAll(body, "@MAX_UNITS@",
              std::to_string(std::max<int64_t>(1, maxUnits)));
@@ -660,8 +814,17 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
                                                                       : 0));
   replaceAll(body, "@VEXP@", doubleExpSource());
   replaceAll(body, "@BF16@", spec.bf16 ? "true" : "false");
+  replaceAll(body, "@DOT@", dot ? "1" : "0");
+  std::string even, odd;
+  for (int l = 0; l < isa.lanes; ++l) {
+    even += (l ? ", " : "") + std::to_string(2 * l);
+    odd += (l ? ", " : "") + std::to_string(2 * l + 1);
+  }
+  replaceAll(body, "@EVEN@", even);
+  replaceAll(body, "@ODD@", odd);
   return "// Generated by colm: " + spec.name() +
          "\n#include <stdint.h>\n#include <stdlib.h>\n" +
+         (dot ? "#include <immintrin.h>\n" : "") +
          COLM_STRINGIFY(COLM_GEMM_ARGS_STRUCT) + "\n" + body;
 }
 

@@ -30,6 +30,12 @@ std::string chainGemmSymbol(const ChainGemmSpec &spec);
 /// the result is bit-identical for every knob and thread count.
 std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa);
 
+/// Whether a bf16 spec renders on bf16 pair dot products (isa.bf16Dot, and
+/// every block's reduction range on even steps): then each element is a
+/// chain of pair steps (hi, lo) instead of single FMAs, the same for every
+/// knob and thread count, and kc is rounded up to even.
+bool usesBf16Dot(const ChainGemmSpec &spec, const VectorIsa &isa);
+
 } // namespace colm::codegen::cpu
 
 #endif // COLM_COMPILER_CODEGEN_CPU_RENDERCHAINGEMM_H

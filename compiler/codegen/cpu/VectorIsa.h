@@ -1,5 +1,4 @@
-//===- VectorIsa.h - What the host C++ renderers know of the CPU -*- C++
-//-*-===//
+//===- VectorIsa.h - The CPU as the host C++ renderers see it --*- C++ -*-===//
 #ifndef COLM_COMPILER_CODEGEN_CPU_VECTORISA_H
 #define COLM_COMPILER_CODEGEN_CPU_VECTORISA_H
 
@@ -15,10 +14,17 @@ struct VectorIsa {
   int lanes = 16;
   int registers = 32;
   int64_t l2Bytes = 512 * 1024;
+  /// bf16 pair dot products (AVX512_BF16 `vdpbf16ps`): a bf16 GEMM then
+  /// packs its operands as bf16 pairs and does twice the work per
+  /// instruction. Renderers may set it on any host: without the instruction
+  /// the kernel emulates it (same layout, fp32 FMAs), which is how machines
+  /// without AVX512_BF16 test the layout.
+  bool bf16Dot = false;
 };
 
 /// The host's vectors, from runtime/CpuInfo (AVX-512, AVX2, else 4 lanes of
-/// generic vectors that the compiler lowers as it can).
+/// generic vectors that the compiler lowers as it can), with bf16Dot where
+/// the CPU has AVX512_BF16.
 VectorIsa hostVectorIsa();
 
 } // namespace colm::codegen::cpu

@@ -553,6 +553,129 @@ TEST_F(ChainGemmTest, Bf16RoundsTheInputsAndAccumulatesInFp32) {
   }
 }
 
+/// What a bf16 pair-dot kernel computes, step for step: per element, from C
+/// (accumulate) or zero, for each pair of steps (p, p + 1) from the block's
+/// first, acc += a(p+1) b(p+1) then acc += a(p) b(p), on bf16-rounded inputs
+/// (each product exact in fp32), the step past an odd end zero; then the
+/// addend. vdpbf16ps is specified so (and measured so on Zen 4).
+std::vector<float> pairDotModel(const ChainGemmSpec &s, const Operands &o,
+                                const std::vector<float> &initial,
+                                const std::vector<float> &addend) {
+  int64_t M = o.args.m, N = o.args.n, K = o.args.k;
+  std::vector<float> c = initial;
+  auto a = [&](int64_t i, int64_t p) {
+    return roundToBf16(s.aTransposed ? o.a[p * o.args.lda + i]
+                                     : o.a[i * o.args.lda + p]);
+  };
+  auto b = [&](int64_t p, int64_t j) {
+    return roundToBf16(s.bTransposed ? o.b[j * o.args.ldb + p]
+                                     : o.b[p * o.args.ldb + j]);
+  };
+  for (const GemmBlock &blk : s.blocks) {
+    int64_t kEnd = blk.kEnd < 0 ? K : blk.kEnd,
+            mEnd = blk.mEnd < 0 ? M : blk.mEnd;
+    for (int64_t i = blk.mBegin; i < mEnd; ++i)
+      for (int64_t j = blk.nBegin; j < blk.nEnd; ++j) {
+        volatile float acc = s.accumulate ? c[i * N + j] : 0.0f;
+        for (int64_t p = blk.kBegin; p < kEnd; p += 2) {
+          float lo = a(i, p) * b(p, j);
+          float hi = p + 1 < kEnd ? a(i, p + 1) * b(p + 1, j) : 0.0f;
+          acc = acc + hi;
+          acc = acc + lo;
+        }
+        c[i * N + j] = addend.empty() ? acc : acc + addend[i * N + j];
+      }
+  }
+  return c;
+}
+
+// bf16 GEMMs on pair dot products (vdpbf16ps, or its emulation on a CPU
+// without AVX512_BF16, which is how CI checks the packing): exactly the
+// pair model's bits, for every product, odd dynamic reductions, ragged
+// strips and row tiles, the row split, several passes, odd kc (rounded up
+// to whole pairs), the add epilogue and accumulation, on 1..3 threads; and
+// a block boundary on an odd step falls back to the rounding kernel.
+TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
+  std::vector<Case> cases = {{GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
+                             {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13},
+                             {GemmUse::WeightGrad, {1, 1, 2}, 24, 56, 29},
+                             {GemmUse::WeightGrad, {2, 2, 4}, 24, 88, 75},
+                             {GemmUse::Forward, {2, 2, 4}, 40, 24, 131},
+                             {GemmUse::Dense, {1}, 70, 33, 5},
+                             {GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
+                             {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13}};
+  cpu::VectorIsa dot = cpu::hostVectorIsa(), small;
+  dot.bf16Dot = true;
+  small = dot;
+  small.l2Bytes = 4096; // one kc chunk per pass
+  std::vector<ChainGemmSpec> specs;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ChainGemmSpec s = specFor(cases[i]);
+    s.bf16 = true;
+    s.knobs = cpu::defaultKnobs(dot);
+    s.knobs.kc = 32;
+    if (i == 6)
+      s.addend = true;
+    if (i == 7)
+      s.accumulate = true;
+    ASSERT_TRUE(cpu::usesBf16Dot(s, dot)) << s.name();
+    specs.push_back(s);
+  }
+  // Other knobs: a narrow tile, odd kc and small row blocks.
+  std::vector<ChainGemmSpec> other = specs;
+  for (ChainGemmSpec &s : other)
+    s.knobs = {4, 2 * dot.lanes, 17, 8};
+  std::vector<ColmKernelFn> fns[3] = {
+      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), dot)),
+      compile(other, std::vector<cpu::VectorIsa>(specs.size(), dot)),
+      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), small))};
+  for (auto &f : fns)
+    ASSERT_EQ(f.size(), specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ChainGemmSpec &s = specs[i];
+    Operands o = operands(s, cases[i].rows, static_cast<unsigned>(i + 80));
+    std::vector<float> addend;
+    if (s.addend) {
+      std::mt19937 rng(static_cast<unsigned>(i));
+      std::normal_distribution<float> normal;
+      addend.resize(o.c.size());
+      for (float &x : addend)
+        x = normal(rng);
+      o.args.r = addend.data();
+      o.args.ldr = o.args.n;
+    }
+    std::vector<float> initial = o.c;
+    std::vector<float> want = pairDotModel(s, o, initial, addend);
+    for (size_t v = 0; v < 3; ++v)
+      for (int threads : {1, 2, 3}) {
+        o.c = initial;
+        o.args.c = o.c.data();
+        runOnThreads(fns[v][i], o.args, threads);
+        std::string what = (v == 1 ? other[i] : s).name() +
+                           (v == 2 ? " (one chunk per pass)" : "") + " on " +
+                           std::to_string(threads) + " threads";
+        int bad = 0;
+        for (size_t e = 0; e < want.size(); ++e)
+          if (std::memcmp(&o.c[e], &want[e], 4) != 0 && bad++ < 3)
+            ADD_FAILURE() << what << ": C[" << e << "] = " << o.c[e]
+                          << ", the pair model " << want[e];
+        EXPECT_EQ(bad, 0) << what;
+      }
+    // And the pair model is the bf16 reference within fp32 rounding.
+    std::vector<float> ref = initial;
+    ColmGemmArgs refArgs = o.args;
+    refArgs.c = ref.data();
+    chainGemmReference(s, refArgs);
+    expectClose(s, o, want, ref, initial, s.name() + " (the pair model)");
+  }
+  // A chain boundary on an odd step: no pairs, the rounding kernel.
+  ChainGemmSpec odd = chainLinearForward({1, 2}, 33, 48);
+  odd.bf16 = true;
+  ASSERT_EQ(odd.blocks[0].kEnd % 2, 1);
+  EXPECT_FALSE(cpu::usesBf16Dot(odd, dot));
+  EXPECT_FALSE(cpu::usesBf16Dot(specFor(cases[0]), dot)) << "fp32 spec";
+}
+
 TEST_F(ChainGemmTest, EveryTileAndBlockingGivesTheSameBits) {
   cpu::VectorIsa isa = cpu::hostVectorIsa();
   ChainGemmSpec base = chainLinearForward({2, 2, 4}, 64, 96);
