@@ -35,6 +35,12 @@ def main():
     colm = {}
     for name, config in [("air", "bench-cpu-air.json"), ("colm", "bench-cpu-colm.json"), ("dense", "bench-cpu-dense.json")]:
         colm[name] = run_colm(a.colm, config, ["--train", "--steps", a.steps] + (["--no-peak"] if name != "air" else []))
+    # bf16 mixed precision (pair dot products where the CPU has AVX512_BF16),
+    # against the same fp32 anchor.
+    for name, config in [("air", "bench-cpu-air.json"), ("colm", "bench-cpu-colm.json")]:
+        colm[name + "_bf16"] = run_colm(a.colm, config,
+                                        ["--train", "--steps", a.steps, "--precision", "bf16", "--no-peak"])
+    bf16_dot = "avx512_bf16" in open("/proc/cpuinfo").read()
     inference = run_colm(a.colm, "bench-cpu-air.json",
                          ["--prefill", "--decode", "--prompt-len", "1024", "--decode-tokens", "32", "--repeat", "2"])
     anchor_json = "/tmp/colm-anchor-%d.json" % os.getpid()
@@ -48,8 +54,10 @@ def main():
     peak = colm["air"].get("fma_peak_flops_per_second") or 0
 
     rows = []
-    for name, label in [("air", "training, CoLM-Air"), ("colm", "training, CoLM"), ("dense", "training, dense [8]")]:
-        c, t = colm[name], anchor[name]
+    bf16 = "bf16" + ("" if bf16_dot else " (no AVX512_BF16: rounded inputs, fp32 FMAs)")
+    for name, label in [("air", "training, CoLM-Air"), ("colm", "training, CoLM"), ("dense", "training, dense [8]"),
+                        ("air_bf16", "training, CoLM-Air, " + bf16), ("colm_bf16", "training, CoLM, " + bf16)]:
+        c, t = colm[name], anchor[name.replace("_bf16", "")]
         frac = c["model_flops_per_second"] / peak if peak else 0
         rows.append((label + " (tokens/s)", f"{c['tokens_per_second']:.0f}", f"{t['tok_s']:.0f}",
                      f"{c['tokens_per_second'] / t['tok_s']:.2f}x",

@@ -178,10 +178,12 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
         JsonValue::integer(program.compiled()->kernels.program.arenaBytes));
     program.compiled()->executor->setProfiling(profile);
   }
-  double t0 = now();
+  double t0 = now(), inOptimizer = 0;
   for (int64_t step = 1; step <= steps; ++step) {
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
+    double o0 = now();
     COLM_TRY(optimizer.step(model.params, out.grads, step).status());
+    inOptimizer += now() - o0;
   }
   double seconds = (now() - t0) / double(steps);
   double tokensPerSecond = double(batch * seq) / seconds;
@@ -191,8 +193,11 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
   if (peak > 0)
     std::printf("  (%.2f%% of the %.0f GFLOP/s FMA peak)",
                 100 * modelFlops / peak, peak / 1e9);
-  std::printf("\n");
+  std::printf("\n  the optimizer: %.1f ms/step\n",
+              1e3 * inOptimizer / double(steps));
   json.set("tokens_per_second", JsonValue::number(tokensPerSecond));
+  json.set("optimizer_seconds_per_step",
+           JsonValue::number(inOptimizer / double(steps)));
   json.set("step_seconds", JsonValue::number(seconds));
   json.set("model_flops_per_second", JsonValue::number(modelFlops));
   json.set("peak_fraction",
