@@ -1,6 +1,7 @@
 //===- CpuBackend.cpp - Functions compiled to CPU kernels -----------------===//
 #include "compiler/CpuBackend.h"
 
+#include "compiler/codegen/ChainGemm.h"
 #include "compiler/codegen/TuningCache.h"
 #include "compiler/codegen/cpu/CompileProgram.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
@@ -147,14 +148,16 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
 }
 
 Status bindParams(CpuExecutor &executor, const TensorMap &params,
-                  std::vector<std::vector<float>> &owned) {
-  owned.clear();
+                  BoundParams &owned) {
+  owned.slices.clear();
+  owned.bf16.clear();
   const Program &p = executor.program();
-  size_t slices = 0;
+  size_t count = 0;
   for (const ProgramBuffer &b : p.buffers)
-    slices += b.role == BufferRole::Param;
+    count += b.role == BufferRole::Param;
   // No reallocation while pointers into `owned` are handed out.
-  owned.reserve(slices);
+  owned.slices.reserve(count);
+  owned.bf16.reserve(count);
   for (const ProgramBuffer &b : p.buffers) {
     if (b.role != BufferRole::Param)
       continue;
@@ -163,39 +166,43 @@ Status bindParams(CpuExecutor &executor, const TensorMap &params,
       return Status::error("the model has no parameter '" + b.name + "'");
     const Tensor &t = it->second;
     std::vector<int64_t> shape = b.shapeAt(p.maxSizes);
-    if (t.shape == shape) {
-      if (Status s = executor.bind(b.name, t.data.data(),
-                                   static_cast<int64_t>(t.data.size()) * 4);
-          !s)
-        return s;
+    const float *data = t.data.data();
+    int64_t elements = static_cast<int64_t>(t.data.size());
+    if (t.shape != shape) {
+      // The leading block of each dimension (a sub-model's prefix).
+      if (t.shape.size() != shape.size())
+        return Status::error("parameter '" + b.name + "' is " +
+                             formatShape(t.shape) + ", the program needs " +
+                             formatShape(shape));
+      for (size_t d = 0; d < t.shape.size(); ++d)
+        if (shape[d] > t.shape[d])
+          return Status::error("parameter '" + b.name + "' is " +
+                               formatShape(t.shape) + ", smaller than the " +
+                               formatShape(shape) + " the program needs");
+      std::vector<float> &slice =
+          owned.slices.emplace_back(b.elements(p.maxSizes));
+      if (shape.size() == 1) {
+        std::copy(t.data.begin(), t.data.begin() + shape[0], slice.begin());
+      } else if (shape.size() == 2) {
+        for (int64_t r = 0; r < shape[0]; ++r)
+          std::copy(t.data.begin() + r * t.shape[1],
+                    t.data.begin() + r * t.shape[1] + shape[1],
+                    slice.begin() + r * shape[1]);
+      } else {
+        return Status::error("parameter '" + b.name +
+                             "': only 1-D and 2-D slices are supported");
+      }
+      data = slice.data();
+      elements = static_cast<int64_t>(slice.size());
+    }
+    if (b.type == ElementType::BF16) {
+      std::vector<uint16_t> &bits = owned.bf16.emplace_back(elements);
+      for (int64_t e = 0; e < elements; ++e)
+        bits[e] = codegen::toBf16Bits(data[e]);
+      COLM_TRY(executor.bind(b.name, bits.data(), elements * 2));
       continue;
     }
-    // The leading block of each dimension (a sub-model's prefix).
-    if (t.shape.size() != shape.size())
-      return Status::error("parameter '" + b.name + "' is " +
-                           formatShape(t.shape) + ", the program needs " +
-                           formatShape(shape));
-    for (size_t d = 0; d < t.shape.size(); ++d)
-      if (shape[d] > t.shape[d])
-        return Status::error("parameter '" + b.name + "' is " +
-                             formatShape(t.shape) + ", smaller than the " +
-                             formatShape(shape) + " the program needs");
-    std::vector<float> &slice = owned.emplace_back(b.elements(p.maxSizes));
-    if (shape.size() == 1) {
-      std::copy(t.data.begin(), t.data.begin() + shape[0], slice.begin());
-    } else if (shape.size() == 2) {
-      for (int64_t r = 0; r < shape[0]; ++r)
-        std::copy(t.data.begin() + r * t.shape[1],
-                  t.data.begin() + r * t.shape[1] + shape[1],
-                  slice.begin() + r * shape[1]);
-    } else {
-      return Status::error("parameter '" + b.name +
-                           "': only 1-D and 2-D slices are supported");
-    }
-    if (Status s = executor.bind(b.name, slice.data(),
-                                 static_cast<int64_t>(slice.size()) * 4);
-        !s)
-      return s;
+    COLM_TRY(executor.bind(b.name, data, elements * 4));
   }
   return Status::ok();
 }
@@ -218,7 +225,7 @@ Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
   COLM_TRY(e.bind("arg0", tokens.data(), bytes));
   if (e.has("positions", BufferRole::Input))
     COLM_TRY(e.bind("positions", positions.data(), bytes));
-  std::vector<std::vector<float>> slices;
+  BoundParams slices;
   COLM_TRY(bindParams(e, params, slices));
   COLM_TRY(e.run());
   COLM_ASSIGN_OR_RETURN(const void *data, e.output("result0"));

@@ -52,11 +52,19 @@ struct CompiledFunction {
 Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                                        codegen::LoweringOptions options);
 
+/// The parameter memory a binding owns: sub-model slices, and weights
+/// converted to bf16 (LoweringOptions::bf16Weights).
+struct BoundParams {
+  std::vector<std::vector<float>> slices;
+  std::vector<std::vector<uint16_t>> bf16;
+};
+
 /// Binds every Param of `executor` from `params`: the tensor itself when its
 /// shape matches, else (a sub-model's slice) the leading block copied into
-/// `owned`, which must outlive the runs.
+/// `owned`, which must outlive the runs; a bf16 Param as the bf16 rounding
+/// of its tensor (or slice), converted now into `owned`.
 Status bindParams(CpuExecutor &executor, const TensorMap &params,
-                  std::vector<std::vector<float>> &owned);
+                  BoundParams &owned);
 
 /// Runs `@forward` of `module` on token ids with the cpu backend (compiled
 /// for one sequence of their length) and returns the logits [T, V].

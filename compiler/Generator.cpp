@@ -112,6 +112,9 @@ Status Generator::compileCpu(const Program &program, int64_t n,
     int64_t maxTokens = roundUpToPowerOfTwo(std::max(n, cpu.maxTokens), 16);
     int64_t maxPast = roundUpToPowerOfTwo(std::max(past, cpu.maxPast), 256);
     options.dynamicSizes = {{"tokens", maxTokens}, {"past", maxPast}};
+    // The weights stay fixed while a generator holds them: with
+    // --precision bf16 they are bound as bf16, half the bytes per token.
+    options.bf16Weights = true;
     options.argumentSizes = {"tokens", "tokens"};
     for (int64_t i = 2; i < func.getNumArguments(); ++i)
       options.argumentSizes.push_back("past");

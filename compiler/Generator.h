@@ -84,7 +84,7 @@ private:
   struct CpuStep {
     std::mutex mutex;
     std::unique_ptr<CompiledFunction> compiled;
-    std::vector<std::vector<float>> paramSlices;
+    BoundParams paramSlices;
     int64_t maxTokens = 0, maxPast = 0;
   };
   struct Program {

@@ -70,7 +70,7 @@ private:
                    std::shared_ptr<CompiledFunction>>
       cpu;
   mutable std::shared_ptr<CompiledFunction> last;
-  mutable std::vector<std::vector<float>> paramSlices;
+  mutable BoundParams paramSlices;
 };
 
 } // namespace colm

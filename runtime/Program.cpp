@@ -166,12 +166,14 @@ const char *elementTypeName(ElementType type) {
     return "i32";
   case ElementType::F64:
     return "f64";
+  case ElementType::BF16:
+    return "bf16";
   }
   return "?";
 }
 
 int64_t elementBytes(ElementType type) {
-  return type == ElementType::F64 ? 8 : 4;
+  return type == ElementType::F64 ? 8 : type == ElementType::BF16 ? 2 : 4;
 }
 
 const char *bufferRoleName(BufferRole role) {
@@ -449,7 +451,7 @@ Result<Program> Program::fromJson(const JsonValue &json,
     const BufferRole roles[] = {BufferRole::Temporary, BufferRole::Output,
                                 BufferRole::Input, BufferRole::Param};
     const ElementType types[] = {ElementType::F32, ElementType::I32,
-                                 ElementType::F64};
+                                 ElementType::F64, ElementType::BF16};
     if (!parseName(role, roles, bufferRoleName, b.role))
       return r.error("unknown role \"" + role + "\"");
     if (!parseName(type, types, elementTypeName, b.type))

@@ -48,7 +48,8 @@ struct SizeExpr {
   bool operator==(const SizeExpr &) const = default;
 };
 
-enum class ElementType { F32, I32, F64 };
+/// BF16: bf16 bit patterns (uint16), for weights bound as bf16.
+enum class ElementType { F32, I32, F64, BF16 };
 const char *elementTypeName(ElementType type);
 int64_t elementBytes(ElementType type);
 

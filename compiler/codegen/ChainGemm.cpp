@@ -50,6 +50,8 @@ std::string ChainGemmSpec::name() const {
     mix(swiglu == SwiGluEpilogue::Forward ? 0x5e1 : 0x5e2);
   if (bf16)
     mix(0xbf16);
+  if (bBf16)
+    mix(0xb16);
   auto dim = [](int64_t v) {
     return v < 0 ? std::string("d") : std::to_string(v);
   };
@@ -60,9 +62,11 @@ std::string ChainGemmSpec::name() const {
                 swiglu == SwiGluEpilogue::Forward    ? "_swiglu"
                 : swiglu == SwiGluEpilogue::Backward ? "_swiglu_grad"
                                                      : "",
-                bf16 ? "_bf16" : "", dim(m).c_str(), (long long)n,
-                dim(k).c_str(), blocks.size(), knobs.mr, knobs.nr, knobs.kc,
-                knobs.mc, hash.tag());
+                bBf16  ? "_bf16w"
+                : bf16 ? "_bf16"
+                       : "",
+                dim(m).c_str(), (long long)n, dim(k).c_str(), blocks.size(),
+                knobs.mr, knobs.nr, knobs.kc, knobs.mc, hash.tag());
   return buf;
 }
 
@@ -185,6 +189,8 @@ Status validateChainGemm(const ChainGemmSpec &s) {
   }
   if (next != s.n)
     return bad("blocks must cover all N columns");
+  if (s.bBf16 && (!s.bf16 || !s.bTransposed))
+    return bad("bf16 weights need a bf16 spec with B stored [N, K]");
   bool epilogue = s.addend || s.swiglu != SwiGluEpilogue::None;
   if (s.addend && s.swiglu != SwiGluEpilogue::None)
     return bad("an addend and a SwiGLU epilogue exclude each other");
@@ -215,6 +221,20 @@ float roundToBf16(float x) {
   return x;
 }
 
+uint16_t toBf16Bits(float x) {
+  float r = roundToBf16(x);
+  uint32_t u;
+  std::memcpy(&u, &r, 4);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float fromBf16Bits(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
 void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
   int64_t M = s.m < 0 ? args.m : s.m, K = s.k < 0 ? args.k : s.k;
   auto read = [&](float v) { return double(s.bf16 ? roundToBf16(v) : v); };
@@ -223,6 +243,9 @@ void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
                               : args.a[i * args.lda + p]);
   };
   auto b = [&](int64_t p, int64_t j) {
+    if (s.bBf16)
+      return double(fromBf16Bits(
+          reinterpret_cast<const uint16_t *>(args.b)[j * args.ldb + p]));
     return read(s.bTransposed ? args.b[j * args.ldb + p]
                               : args.b[p * args.ldb + j]);
   };

@@ -80,6 +80,11 @@ struct ChainGemmSpec {
   /// bf16 mixed precision: every element of A and B is rounded to bf16
   /// (nearest, ties to even) as it is read; products and sums stay fp32.
   bool bf16 = false;
+  /// B is stored as bf16 (uint16 bit patterns, already rounded; ldb in
+  /// elements): an inference program's weights, converted once when bound.
+  /// The bits are those of the bf16 spec on the fp32 weights. Needs bf16 and
+  /// bTransposed.
+  bool bBf16 = false;
   std::vector<GemmBlock> blocks;
   GemmKnobs knobs;
 
@@ -120,6 +125,9 @@ Status validateChainGemm(const ChainGemmSpec &spec);
 /// `x` rounded to the nearest bf16 (ties to even; NaN stays NaN), as a
 /// float: what a bf16 GEMM reads.
 float roundToBf16(float x);
+/// The same rounding as a bf16 bit pattern, and back (exact).
+uint16_t toBf16Bits(float x);
+float fromBf16Bits(uint16_t h);
 
 /// The reference: plain loops in double, rounded to float once per output
 /// element. Every renderer is checked against it.

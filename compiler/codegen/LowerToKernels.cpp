@@ -281,6 +281,7 @@ private:
   Status lowerAttentionGrad(AttentionGradOp op);
   Status lowerLmHead(LmHeadOp op);
   void planBuffers();
+  void storeWeightsBf16();
 
   func::FuncOp func;
   const LoweringOptions &options;
@@ -400,6 +401,8 @@ Result<KernelProgram> Lowering::run() {
     if (Status s = lowerOp(&op); !s)
       return s;
   }
+  if (options.bf16Weights && options.precision == Precision::Bf16)
+    storeWeightsBf16();
   planBuffers();
   if (Status s = kp.program.validate(); !s)
     return s.withContext("lowering " + func.getName().str());
@@ -998,6 +1001,70 @@ Status Lowering::lowerLmHead(LmHeadOp h) {
 /// Greedy by size: each arena buffer, largest first, goes at the lowest
 /// 64-byte-aligned offset that no buffer with an overlapping live range
 /// occupies. Outputs live to the end.
+void Lowering::storeWeightsBf16() {
+  Program &p = kp.program;
+  auto gemmOf = [&](const ProgramLaunch &l) -> const ChainGemmSpec * {
+    return l.kernel < 0 ? nullptr
+                        : std::get_if<ChainGemmSpec>(&kp.specs[l.kernel]);
+  };
+  auto isWeightArg = [&](const ProgramLaunch &l, const ProgramArg &a) {
+    const ChainGemmSpec *g = gemmOf(l);
+    return g && g->bf16 && g->bTransposed &&
+           a.offset == int64_t(offsetof(ColmGemmArgs, b));
+  };
+  // A parameter qualifies when every pointer to it is such a B.
+  std::vector<bool> keep(p.buffers.size(), false), used(p.buffers.size());
+  for (size_t i = 0; i < p.buffers.size(); ++i)
+    keep[i] = p.buffers[i].role == BufferRole::Param &&
+              p.buffers[i].type == ElementType::F32;
+  for (const ProgramBuffer &b : p.buffers)
+    if (b.isView())
+      keep[b.viewOf] = false;
+  for (const ProgramLaunch &l : p.launches) {
+    for (int z : l.zero)
+      keep[z] = false;
+    for (const ProgramArg &a : l.args)
+      if (a.kind == ProgramArg::Kind::Pointer && a.buffer >= 0) {
+        used[a.buffer] = true;
+        if (!isWeightArg(l, a))
+          keep[a.buffer] = false;
+      }
+  }
+  bool any = false;
+  for (size_t i = 0; i < p.buffers.size(); ++i)
+    if (keep[i] && used[i]) {
+      p.buffers[i].type = ElementType::BF16;
+      any = true;
+    }
+  if (!any)
+    return;
+  for (ProgramLaunch &l : p.launches)
+    for (const ProgramArg &a : l.args)
+      if (a.kind == ProgramArg::Kind::Pointer && a.buffer >= 0 &&
+          p.buffers[a.buffer].type == ElementType::BF16) {
+        ChainGemmSpec spec = *gemmOf(l);
+        spec.bBf16 = true;
+        l.kernel = kp.kernelFor(spec);
+      }
+  // Drop the kernels no launch uses any more.
+  std::vector<int> index(p.kernels.size(), -1);
+  for (const ProgramLaunch &l : p.launches)
+    if (l.kernel >= 0)
+      index[l.kernel] = 0;
+  KernelProgram kept;
+  for (size_t k = 0; k < p.kernels.size(); ++k)
+    if (index[k] == 0) {
+      index[k] = static_cast<int>(kept.specs.size());
+      kept.program.kernels.push_back(p.kernels[k]);
+      kept.specs.push_back(kp.specs[k]);
+    }
+  for (ProgramLaunch &l : p.launches)
+    if (l.kernel >= 0)
+      l.kernel = index[l.kernel];
+  p.kernels = std::move(kept.program.kernels);
+  kp.specs = std::move(kept.specs);
+}
+
 void Lowering::planBuffers() {
   std::vector<ProgramBuffer> &buffers = kp.program.buffers;
   int64_t end = static_cast<int64_t>(kp.program.launches.size());

@@ -49,6 +49,12 @@ struct LoweringOptions {
   /// Per argument, the dynamic size its rows are ("" or absent: the batch's
   /// sequences x sequenceLength rows).
   std::vector<std::string> argumentSizes;
+  /// bf16 only, for programs whose weights stay fixed while they are bound
+  /// (generation): a parameter that only bf16 linears read, as their B
+  /// stored [N, K], gets element type bf16 (bound as bf16 bits, half the
+  /// bytes per decoded token) and those GEMMs read it so, with the same
+  /// bits as reading the fp32 weights.
+  bool bf16Weights = false;
 };
 
 /// An op the lowering does not support yet is an error naming it and its

@@ -7,6 +7,7 @@
 // losses.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/CpuBackend.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
 #include "compiler/Trainer.h"
@@ -242,6 +243,73 @@ TEST(CpuBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
               "(relative)\n",
               std::abs(got->loss - want->loss) / std::abs(want->loss), worst);
   EXPECT_NE(got->loss, exact->loss);
+}
+
+// Weights bound as bf16 (LoweringOptions::bf16Weights, what the generator
+// asks for): exactly the logits of the bf16 program on the fp32 weights, for
+// a decode-sized step (few-rows GEMMs) and a prefill-sized one (packed
+// GEMMs), full model and a sub-model (sliced weights); the linears' weights
+// are bf16 buffers, the embedding and the LM head stay fp32.
+TEST(CpuBackendBf16, WeightsBoundAsBf16GiveTheSameLogits) {
+  Case c{{2, 2, 4}, 2, true, "full", 0};
+  ModelConfig config = makeConfig(c);
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  Model model = scaledModel(config, 13);
+  for (unsigned k : {0u, 2u}) {
+    auto module = buildSubModel(context, config, k);
+    ASSERT_TRUE(module.isOk()) << module.status().message();
+    auto forward = (**module).lookupSymbol<mlir::func::FuncOp>("forward");
+    ASSERT_TRUE(forward);
+    for (int64_t tokens : {int64_t(3), int64_t(37)}) {
+      std::vector<int32_t> ids(tokens);
+      for (int64_t t = 0; t < tokens; ++t)
+        ids[t] = static_cast<int32_t>((t * 7 + 3) % config.vocabSize);
+      std::vector<int32_t> positions = sequencePositions(1, tokens);
+      std::vector<std::vector<float>> logits;
+      for (bool bf16Weights : {false, true}) {
+        codegen::LoweringOptions options;
+        options.sequenceLength = tokens;
+        options.precision = codegen::Precision::Bf16;
+        options.bf16Weights = bf16Weights;
+        auto f = compileForCpu(forward, options);
+        ASSERT_TRUE(f.isOk()) << f.status().message();
+        CpuExecutor &e = *f->executor;
+        int bf16Buffers = 0;
+        for (const ProgramBuffer &b : e.program().buffers) {
+          bool bits = b.type == ElementType::BF16;
+          bf16Buffers += bits;
+          if (bits)
+            EXPECT_EQ(b.role, BufferRole::Param) << b.name;
+          if (b.role == BufferRole::Param &&
+              (b.name.find("embed") != std::string::npos ||
+               b.name.find("lm_head") != std::string::npos ||
+               b.name.find("norm") != std::string::npos))
+            EXPECT_FALSE(bits) << b.name;
+        }
+        if (bf16Weights)
+          EXPECT_EQ(bf16Buffers, 7 * config.numLayers)
+              << "q k v o gate up down";
+        else
+          EXPECT_EQ(bf16Buffers, 0);
+        ASSERT_TRUE(e.bind("arg0", ids.data(), tokens * 4).isOk());
+        if (e.has("positions", BufferRole::Input))
+          ASSERT_TRUE(e.bind("positions", positions.data(), tokens * 4).isOk());
+        BoundParams owned;
+        Status bound = bindParams(e, model.params, owned);
+        ASSERT_TRUE(bound.isOk()) << bound.message();
+        ASSERT_TRUE(e.run().isOk());
+        auto out = e.output("result0");
+        ASSERT_TRUE(out.isOk());
+        auto shape = e.shapeOf("result0");
+        ASSERT_TRUE(shape.isOk());
+        const float *v = static_cast<const float *>(*out);
+        logits.emplace_back(v, v + (*shape)[0] * (*shape)[1]);
+      }
+      EXPECT_EQ(logits[0], logits[1])
+          << tokens << " tokens, " << k << " chains";
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, CpuBackendStep,

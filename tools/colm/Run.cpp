@@ -83,7 +83,7 @@ Status runRun(const std::vector<std::string> &argv) {
   }
   if (executor->has("positions", BufferRole::Input))
     COLM_TRY(executor->bind("positions", positions.data(), bytes));
-  std::vector<std::vector<float>> slices;
+  BoundParams slices;
   COLM_TRY(bindParams(*executor, model.params, slices));
   COLM_TRY(executor->run());
   if (args.has("--out"))

@@ -103,6 +103,33 @@ struct Operands {
   int64_t lde;
 };
 
+// B's element at `idx` (stored [N, K]), as the product reads it: rounded
+// from fp32, or stored as bf16 bits (an inference program's weights,
+// rounded alike when they were bound).
+constexpr bool B16 = @B16@;
+typedef uint16_t vech __attribute__((vector_size(@LANES@ * 2), aligned(2)));
+inline const uint16_t *bBits(const Operands &o) {
+  return (const uint16_t *)o.b;
+}
+inline float bAt(const Operands &o, int64_t idx) {
+  if (!B16)
+    return rd(o.b[idx]);
+  uint32_t u = uint32_t(bBits(o)[idx]) << 16;
+  float x;
+  __builtin_memcpy(&x, &u, 4);
+  return x;
+}
+inline vec bVec(const Operands &o, int64_t idx) {
+  if (!B16)
+    return rdv(loadu(o.b + idx));
+  vech h = *(const vech *)(bBits(o) + idx);
+  return (vec)(__builtin_convertvector(h, vecw) << 16);
+}
+// One of B's rows from `idx` on, for the prefetcher.
+inline const char *bByte(const Operands &o, int64_t idx) {
+  return B16 ? (const char *)(bBits(o) + idx) : (const char *)(o.b + idx);
+}
+
 // The SwiGLU epilogue (0: none, 1: forward, 2: backward) on C's rows
 // [i, i + rows) x columns [j, j + cols), which hold the finished product P:
 // forward C = silu(g) P (c2 = P when kept), backward (P = dh) C = dgate and
@@ -271,13 +298,19 @@ void packTransposed(const Operands &o, int64_t p0, int64_t kc, int64_t j,
     for (; p + 2 * @LANES@ <= kc; p += 2 * @LANES@) {
       vecw w[NR];
       for (int x = 0; x < NR; ++x) {
-        const float *row = o.b + (j + x) * o.ldb + p0 + p;
+        int64_t idx = (j + x) * o.ldb + p0 + p;
         // NR rows in flight are more streams than the hardware follows.
-        __builtin_prefetch(row + 4 * @LANES@);
-        __builtin_prefetch(row + 5 * @LANES@);
-        vec v0 = x < cols ? loadu(row) : vec{};
-        vec v1 = x < cols ? loadu(row + @LANES@) : vec{};
-        w[x] = pairWords(evenSteps(v0, v1), oddSteps(v0, v1));
+        __builtin_prefetch(bByte(o, idx + 4 * @LANES@));
+        __builtin_prefetch(bByte(o, idx + 5 * @LANES@));
+        if (x >= cols) {
+          w[x] = vecw{};
+        } else if (B16) {
+          // The pairs are already side by side.
+          __builtin_memcpy(&w[x], bBits(o) + idx, sizeof w[x]);
+        } else {
+          vec v0 = loadu(o.b + idx), v1 = loadu(o.b + idx + @LANES@);
+          w[x] = pairWords(evenSteps(v0, v1), oddSteps(v0, v1));
+        }
       }
       for (int l = 0; l < @LANES@; ++l)
         for (int x = 0; x < NR; ++x)
@@ -285,9 +318,10 @@ void packTransposed(const Operands &o, int64_t p0, int64_t kc, int64_t j,
     }
     for (; p < kc; p += 2)
       for (int x = 0; x < NR; ++x) {
-        const float *row = o.b + (j + x) * o.ldb + p0 + p;
+        int64_t idx = (j + x) * o.ldb + p0 + p;
         bw[(p / 2) * NR + x] =
-            x < cols ? pairWord(row[0], p + 1 < kc ? row[1] : 0.0f) : 0u;
+            x < cols ? pairWord(bAt(o, idx), p + 1 < kc ? bAt(o, idx + 1) : 0.0f)
+                     : 0u;
       }
     return;
   }
@@ -296,9 +330,9 @@ void packTransposed(const Operands &o, int64_t p0, int64_t kc, int64_t j,
   for (; p + @LANES@ <= kc; p += @LANES@) {
     vec v[NR];
     for (int x = 0; x < NR; ++x) {
-      const float *row = o.b + (j + x) * o.ldb + p0 + p;
-      __builtin_prefetch(row + 2 * @LANES@);
-      v[x] = x < cols ? rdv(loadu(row)) : vec{};
+      int64_t idx = (j + x) * o.ldb + p0 + p;
+      __builtin_prefetch(bByte(o, idx + 2 * @LANES@));
+      v[x] = x < cols ? bVec(o, idx) : vec{};
     }
     for (int l = 0; l < @LANES@; ++l)
       for (int x = 0; x < NR; ++x)
@@ -306,7 +340,7 @@ void packTransposed(const Operands &o, int64_t p0, int64_t kc, int64_t j,
   }
   for (; p < kc; ++p)
     for (int x = 0; x < NR; ++x)
-      bp[p * NR + x] = x < cols ? rd(o.b[(j + x) * o.ldb + p0 + p]) : 0.0f;
+      bp[p * NR + x] = x < cols ? bAt(o, (j + x) * o.ldb + p0 + p) : 0.0f;
 }
 
 // How many steps of the reduction ahead a pack prefetches A's or B's rows.
@@ -474,18 +508,20 @@ void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
 // none of them.
 constexpr int64_t FEW_ROWS = 4;
 
-inline float dot(const float *a, const float *w, int64_t k0, int64_t k1) {
+// Row `a` of A times row `w` of B (B's elements w + k0 .. w + k1).
+inline float dot(const float *a, const Operands &o, int64_t w, int64_t k0,
+                 int64_t k1) {
 #pragma clang fp contract(fast)
   vec acc[4] = {};
   int64_t p = k0;
   int c = 0;
   for (; p + @LANES@ <= k1; p += @LANES@, c = (c + 1) & 3)
-    acc[c] = acc[c] + rdv(loadu(a + p)) * rdv(loadu(w + p));
+    acc[c] = acc[c] + rdv(loadu(a + p)) * bVec(o, w + p);
   if (p < k1) {
     vec x = {}, y = {};
     for (int i = 0; p + i < k1; ++i) {
       x[i] = rd(a[p + i]);
-      y[i] = rd(w[p + i]);
+      y[i] = bAt(o, w + p + i);
     }
     acc[c] = acc[c] + x * y;
   }
@@ -704,9 +740,8 @@ void fewRows(const Operands &o, const Strip *strips, int first, int last) {
     int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
     for (int x = 0; x < strips[s].cols; ++x) {
       int64_t j = strips[s].j + x;
-      const float *w = o.b + j * o.ldb;
       for (int64_t i = blk.m0; i < m1; ++i) {
-        float sum = dot(o.a + i * o.lda, w, blk.k0, k1);
+        float sum = dot(o.a + i * o.lda, o, j * o.ldb, blk.k0, k1);
         float *c = o.c + i * o.ldc + j;
         *c = @ACC@      ? *c + sum
              : @ADDEND@ ? sum + o.r[i * o.ldr + j]
@@ -815,6 +850,7 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@VEXP@", doubleExpSource());
   replaceAll(body, "@BF16@", spec.bf16 ? "true" : "false");
   replaceAll(body, "@DOT@", dot ? "1" : "0");
+  replaceAll(body, "@B16@", spec.bBf16 ? "true" : "false");
   std::string even, odd;
   for (int l = 0; l < isa.lanes; ++l) {
     even += (l ? ", " : "") + std::to_string(2 * l);

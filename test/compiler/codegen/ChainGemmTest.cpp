@@ -676,6 +676,61 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
   EXPECT_FALSE(cpu::usesBf16Dot(specFor(cases[0]), dot)) << "fp32 spec";
 }
 
+// Weights stored as bf16 bits (an inference program's, converted when
+// bound) give exactly the bits of the bf16 kernel on the fp32 weights: few
+// rows and packed, ragged strips, an odd reduction, with pair dot products
+// and without, on 1..3 threads.
+TEST_F(ChainGemmTest, Bf16WeightsGiveTheBitsOfRoundingFp32Weights) {
+  std::vector<Case> cases = {{GemmUse::Forward, {2, 2, 4}, 48, 80, 3},
+                             {GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
+                             {GemmUse::Forward, {1, 1, 2}, 40, 104, 131},
+                             {GemmUse::Dense, {1}, 45, 33, 9},
+                             {GemmUse::Dense, {1}, 45, 33, 2}};
+  for (bool pairs : {false, true}) {
+    cpu::VectorIsa isa = cpu::hostVectorIsa();
+    isa.bf16Dot = pairs;
+    std::vector<ChainGemmSpec> specs =
+        withVariants(cases, [](ChainGemmSpec &s) {
+          s.bf16 = true;
+          s.bBf16 = true;
+        });
+    for (size_t i = 0; i < specs.size(); i += 2)
+      specs[i].bf16 = true; // the rounding kernel on fp32 weights
+    std::vector<ColmKernelFn> fns =
+        compile(specs, std::vector<cpu::VectorIsa>(specs.size(), isa));
+    ASSERT_EQ(fns.size(), specs.size());
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const ChainGemmSpec &f32 = specs[2 * i], &b16 = specs[2 * i + 1];
+      Operands o = operands(f32, cases[i].rows, static_cast<unsigned>(i + 90));
+      std::vector<uint16_t> bits(o.b.size());
+      for (size_t e = 0; e < bits.size(); ++e)
+        bits[e] = toBf16Bits(o.b[e]);
+      std::vector<float> initial = o.c;
+      runOnThreads(fns[2 * i], o.args, 2);
+      std::vector<float> want = o.c;
+      for (int threads : {1, 2, 3}) {
+        o.c = initial;
+        o.args.c = o.c.data();
+        ColmGemmArgs args = o.args;
+        args.b = reinterpret_cast<const float *>(bits.data());
+        runOnThreads(fns[2 * i + 1], args, threads);
+        EXPECT_EQ(o.c, want) << b16.name() << (pairs ? " (pairs)" : "")
+                             << " on " << threads << " threads";
+      }
+      // And the reference reads the bits alike.
+      std::vector<float> ref = initial;
+      ColmGemmArgs refArgs = o.args;
+      refArgs.b = reinterpret_cast<const float *>(bits.data());
+      refArgs.c = ref.data();
+      chainGemmReference(b16, refArgs);
+      expectClose(f32, o, want, ref, initial, b16.name() + " reference");
+    }
+  }
+  ChainGemmSpec grad = chainLinearInputGrad({1, 1}, 8, 8);
+  grad.bf16 = grad.bBf16 = true;
+  EXPECT_FALSE(validateChainGemm(grad).isOk()) << "B stored [K, N]";
+}
+
 TEST_F(ChainGemmTest, EveryTileAndBlockingGivesTheSameBits) {
   cpu::VectorIsa isa = cpu::hostVectorIsa();
   ChainGemmSpec base = chainLinearForward({2, 2, 4}, 64, 96);
