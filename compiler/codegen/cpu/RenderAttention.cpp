@@ -119,39 +119,8 @@ inline float vsum(v16 x) {
   return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-float *scratch(size_t floats) {
-  static thread_local float *buf = nullptr;
-  static thread_local size_t have = 0;
-  if (have < floats) {
-    free(buf);
-    buf = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
-    have = buf ? floats : 0;
-  }
-  return buf;
-}
-
-// Units [first, last) of thread `thread`: a unit belongs to the thread in
-// whose equal share of the total work its middle falls. Only shapes decide.
-template <class Work>
-void share(int64_t units, Work work, int thread, int threads, int64_t *first,
-           int64_t *last) {
-  double total = 0;
-  for (int64_t u = 0; u < units; ++u)
-    total += work(u);
-  double seen = 0;
-  *first = *last = 0;
-  for (int64_t u = 0; u < units; ++u) {
-    double w = work(u);
-    int owner = total > 0 ? (int)((seen + w / 2) / total * threads) : 0;
-    if (owner >= threads)
-      owner = threads - 1;
-    if (owner < thread)
-      *first = u + 1;
-    if (owner <= thread)
-      *last = u + 1;
-    seen += w;
-  }
-}
+@SCRATCH@
+@SHARE@
 
 @DISPATCH@
 // s[r][16c + j] = a[r] . bt[:, 16c + j] for R rows and NV key vectors, bt
@@ -708,6 +677,8 @@ std::string renderAttention(const AttentionSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@HKV@", std::to_string(spec.numKvHeads));
   replaceAll(body, "@HD@", std::to_string(spec.headDim));
   replaceAll(body, "@DISPATCH@", dispatchSource());
+  replaceAll(body, "@SCRATCH@", scratchSource());
+  replaceAll(body, "@SHARE@", shareSource());
   replaceAll(body, "@NVB@", isa.registers >= 32 && isa.lanes >= 16 ? "4" : "1");
   replaceAll(body, "@BQ@", std::to_string(spec.knobs.blockQ));
   replaceAll(body, "@BK@", std::to_string(spec.knobs.blockK));

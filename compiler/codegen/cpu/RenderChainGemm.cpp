@@ -537,39 +537,9 @@ inline float dot(const float *a, const Operands &o, int64_t w, int64_t k0,
 
 void fewRows(const Operands &o, const Strip *strips, int first, int last);
 
-float *scratch(size_t floats) {
-  static thread_local float *buf = nullptr;
-  static thread_local size_t have = 0;
-  if (have < floats) {
-    free(buf);
-    buf = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
-    have = buf ? floats : 0;
-  }
-  return buf;
-}
+@SCRATCH@
 
-// [first, last) of `count` items of the given work: the items whose middle
-// falls in this thread's share of the total.
-void share(const double *work, int count, int thread, int threads, int *first,
-           int *last) {
-  double total = 0;
-  for (int s = 0; s < count; ++s)
-    total += work[s];
-  double seen = 0;
-  *first = *last = 0;
-  for (int s = 0; s < count; ++s) {
-    double mid = seen + work[s] / 2;
-    int owner = total > 0 ? (int)(mid / total * threads) : 0;
-    if (owner >= threads)
-      owner = threads - 1;
-    if (owner < thread)
-      *first = s + 1;
-    if (owner <= thread)
-      *last = s + 1;
-    seen += work[s];
-  }
-}
-
+@SHARE@
 constexpr int64_t MAX_UNITS = @MAX_UNITS@;
 
 } // namespace
@@ -629,12 +599,19 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                         double(hi - lo);
       }
     }
-    int first, last;
-    share(rowWork, (int)units, thread, threads, &first, &last);
+    int64_t first, last;
+    share(
+        units, [&](int64_t u) { return rowWork[u]; }, thread, threads, &first,
+        &last);
     ra = first * MR;
     rb = last * MR < o.m ? last * MR : o.m;
   } else {
-    share(work, count, thread, threads, &sa, &sb);
+    int64_t first, last;
+    share(
+        count, [&](int64_t s) { return work[s]; }, thread, threads, &first,
+        &last);
+    sa = (int)first;
+    sb = (int)last;
   }
   if (sa >= sb || ra >= rb)
     return;
@@ -661,12 +638,10 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
         }
       continue;
     }
-    if (kLo == kHi) {
-      kLo = st.k0;
-      kHi = st.k1;
-    }
-    kLo = st.k0 < kLo ? st.k0 : kLo;
-    kHi = st.k1 > kHi ? st.k1 : kHi;
+    // The union of the strips' reductions (kLo == kHi: none seen yet).
+    bool first = kLo == kHi;
+    kLo = first || st.k0 < kLo ? st.k0 : kLo;
+    kHi = first || st.k1 > kHi ? st.k1 : kHi;
   }
   if (kLo >= kHi)
     return;
@@ -848,6 +823,8 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
                             : spec.swiglu == SwiGluEpilogue::Backward ? 2
                                                                       : 0));
   replaceAll(body, "@VEXP@", doubleExpSource());
+  replaceAll(body, "@SCRATCH@", scratchSource());
+  replaceAll(body, "@SHARE@", shareSource());
   replaceAll(body, "@BF16@", spec.bf16 ? "true" : "false");
   replaceAll(body, "@DOT@", dot ? "1" : "0");
   replaceAll(body, "@B16@", spec.bBf16 ? "true" : "false");

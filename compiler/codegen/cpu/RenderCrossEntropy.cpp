@@ -130,16 +130,7 @@ inline float dlogit(float logit, double m, double sum, bool target,
   return (float)(coef * (p - (target ? 1.0 : 0.0)));
 }
 
-float *scratch(size_t floats) {
-  static thread_local float *buf = nullptr;
-  static thread_local size_t have = 0;
-  if (have < floats) {
-    free(buf);
-    buf = (float *)aligned_alloc(64, ((floats * 4 + 63) / 64) * 64);
-    have = buf ? floats : 0;
-  }
-  return buf;
-}
+@SCRATCH@
 
 void rowsPhase(const ColmCrossEntropyArgs &a, int thread, int threads) {
   const int64_t T = a.t;
@@ -259,6 +250,7 @@ std::string renderCrossEntropy(const CrossEntropySpec &spec,
   replaceAll(body, "@RB@", wide ? "4" : "2");
   replaceAll(body, "@VEXP@", doubleExpSource());
   replaceAll(body, "@DISPATCH@", dispatchSource());
+  replaceAll(body, "@SCRATCH@", scratchSource());
   replaceAll(body, "@VB@", wide ? "4" : "2");
   replaceAll(body, "@SYMBOL@", crossEntropySymbol(spec));
   replaceAll(body, "@VOCAB@", std::to_string(spec.vocab) + "LL");
