@@ -12,6 +12,7 @@
 
 #include "compiler/CpuBackend.h"
 #include "compiler/Graph.h"
+#include "compiler/codegen/KernelIR.h"
 #include "compiler/codegen/LowerToKernels.h"
 #include "compiler/codegen/cpu/CompileProgram.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
@@ -30,6 +31,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -58,7 +60,8 @@ cl::opt<Phase> compileTo(
                    "the chain dialect after the fusion passes: chain.fused "
                    "groups that one kernel computes each"),
         clEnumValN(Phase::Kernels, "kernels",
-                   "the kernel program: kernels, launches, buffer plan (JSON)"),
+                   "the kernel program in the kernel dialect: kernels with "
+                   "their specs and knobs, buffers with the plan, launches"),
         clEnumValN(Phase::Source, "source",
                    "program.json and every kernel's C++ source in -o DIR"),
         clEnumValN(Phase::Binary, "binary",
@@ -119,15 +122,68 @@ std::string moduleText(ModuleOp module) {
   return text;
 }
 
-std::string kernelsJson(const codegen::KernelProgram &kp) {
-  JsonValue json = kp.program.toJson();
-  return writeJson(json) + "\n";
-}
-
 std::string mib(int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / (1 << 20));
   return buf;
+}
+
+using FinishPhase = std::function<std::optional<int>(Phase, const std::string &,
+                                                     const std::string &)>;
+
+/// The graph phases: chain (verified, proven causal, differentiated), fused,
+/// then the lowering to kernels into `out`. The exit code when colmc is done
+/// before the kernels (an error, --compile-to chain or fused).
+std::optional<int> lowerGraph(ModuleOp module, MLIRContext &context,
+                              codegen::Precision precision,
+                              codegen::cpu::VectorIsa isa,
+                              const FinishPhase &finishPhase,
+                              std::optional<codegen::KernelProgram> &out) {
+  PassManager pm(&context);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return 1;
+  pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
+  std::string function = "forward";
+  if (step != "forward") {
+    chain::AutodiffOptions options;
+    options.chainLoss = chainLoss;
+    options.freezeChains = freezeChains;
+    options.lossOnly = step == "eval";
+    pm.addPass(chain::createAutodiff(options));
+    function = step == "train" ? "train_step" : "eval_step";
+  }
+  if (failed(pm.run(module)))
+    return 1;
+  if (auto code = finishPhase(Phase::Chain, "1-chain.mlir", moduleText(module)))
+    return code;
+
+  PassManager fusion(&context);
+  if (failed(applyPassManagerCLOptions(fusion)))
+    return 1;
+  if (fuse)
+    chain::buildFusionPipeline(fusion);
+  if (failed(fusion.run(module)))
+    return 1;
+  if (auto code = finishPhase(Phase::Fused, "2-fused.mlir", moduleText(module)))
+    return code;
+
+  auto func = module.lookupSymbol<func::FuncOp>(function);
+  if (!func)
+    return fail(inputFile + " has no @" + function + " function");
+  codegen::LoweringOptions options;
+  options.sequences = sequences;
+  options.sequenceLength = sequenceLength;
+  options.precision = precision;
+  codegen::TuningCache tuning = codegen::TuningCache::forHost();
+  tuning.load();
+  options.gemmKnobs = [&](const codegen::ChainGemmSpec &spec) {
+    return codegen::cpu::chooseKnobs(spec, isa, &tuning);
+  };
+  auto lowered = codegen::lowerToKernels(func, options);
+  if (!lowered)
+    return fail(lowered.status().message());
+  out = std::move(*lowered);
+  return std::nullopt;
 }
 
 } // namespace
@@ -143,7 +199,10 @@ int colmcMain(int argc, char **argv) {
       "colmc: compiles a chain-dialect graph file (as `colm graph` writes "
       "it)\nto the kernel program and the artifact that `colm run` loads.\n"
       "\n  colmc model.mlir --step train --batch 8 --seq 256 -o model.colm\n"
-      "  colmc model.mlir --compile-to kernels      (the plan, as JSON)\n");
+      "  colmc model.mlir --compile-to kernels -o k.mlir   (the kernel "
+      "program)\n"
+      "  colmc k.mlir -o model.colm   (a kernel program, edited or not, "
+      "compiled on)\n");
   if (target != "cpu")
     return fail("--target " + target +
                 ": only the cpu target exists yet (cuda is planned)");
@@ -159,6 +218,7 @@ int colmcMain(int argc, char **argv) {
 
   MLIRContext context;
   dsl::loadDialects(context);
+  context.getOrLoadDialect<kernel::KernelDialect>();
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   std::string errorMessage;
@@ -170,21 +230,6 @@ int colmcMain(int argc, char **argv) {
   if (!module)
     return 1; // the diagnostic handler has printed where
 
-  PassManager pm(&context);
-  if (failed(applyPassManagerCLOptions(pm)))
-    return 1;
-  pm.addNestedPass<func::FuncOp>(chain::createVerifyCausality());
-  std::string function = "forward";
-  if (step != "forward") {
-    chain::AutodiffOptions options;
-    options.chainLoss = chainLoss;
-    options.freezeChains = freezeChains;
-    options.lossOnly = step == "eval";
-    pm.addPass(chain::createAutodiff(options));
-    function = step == "train" ? "train_step" : "eval_step";
-  }
-  if (failed(pm.run(*module)))
-    return 1;
   if (!dumpPhasesTo.empty())
     if (Status s = makeDirectories(dumpPhasesTo); !s)
       return fail(s.message());
@@ -200,52 +245,53 @@ int colmcMain(int argc, char **argv) {
     Status s = writeOut(output, text);
     return s ? 0 : fail(s.message());
   };
-  if (auto code =
-          finishPhase(Phase::Chain, "1-chain.mlir", moduleText(*module)))
-    return *code;
 
-  PassManager fusion(&context);
-  if (failed(applyPassManagerCLOptions(fusion)))
-    return 1;
-  if (fuse)
-    chain::buildFusionPipeline(fusion);
-  if (failed(fusion.run(*module)))
-    return 1;
-  if (auto code =
-          finishPhase(Phase::Fused, "2-fused.mlir", moduleText(*module)))
-    return *code;
-
-  auto func = module->lookupSymbol<func::FuncOp>(function);
-  if (!func)
-    return fail(inputFile + " has no @" + function + " function");
-  codegen::LoweringOptions options;
-  options.sequences = sequences;
-  options.sequenceLength = sequenceLength;
-  options.precision = *chosenPrecision;
   codegen::cpu::VectorIsa isa = codegen::cpu::hostVectorIsa();
-  codegen::TuningCache tuning = codegen::TuningCache::forHost();
-  tuning.load();
-  options.gemmKnobs = [&](const codegen::ChainGemmSpec &spec) {
-    return codegen::cpu::chooseKnobs(spec, isa, &tuning);
-  };
-  auto lowered = codegen::lowerToKernels(func, options);
-  if (!lowered)
-    return fail(lowered.status().message());
-  codegen::KernelProgram &kp = *lowered;
+  std::optional<codegen::KernelProgram> program;
+  if (kernel::ProgramOp given = codegen::findKernelProgram(*module)) {
+    // A kernel program (as --compile-to kernels writes it): its sizes,
+    // step and precision are fixed; compile it on.
+    if (compileTo < Phase::Kernels)
+      return fail(inputFile + " is a kernel program: it compiles to "
+                              "kernels, source or binary");
+    for (cl::Option *o : std::initializer_list<cl::Option *>{
+             &step, &chainLoss, &freezeChains, &fuse, &precision, &sequences,
+             &sequenceLength})
+      if (o->getNumOccurrences())
+        return fail("--" + o->ArgStr.str() + ": " + inputFile +
+                    " is a kernel program, which fixes it");
+    auto imported = codegen::importKernelProgram(given);
+    if (!imported)
+      return 1; // the diagnostic handler has printed where
+    program = std::move(*imported);
+  } else {
+    if (auto code = lowerGraph(*module, context, *chosenPrecision, isa,
+                               finishPhase, program))
+      return *code;
+  }
+  codegen::KernelProgram &kp = *program;
   std::map<std::string, int> kinds;
   for (const codegen::KernelSpec &k : kp.specs)
     ++kinds[codegen::kernelKind(k)];
   std::string kindList;
   for (auto &[k, n] : kinds)
     kindList += (kindList.empty() ? "" : ", ") + std::to_string(n) + " " + k;
-  llvm::errs() << "colmc: @" << function << " for " << sequences << " x "
-               << sequenceLength << " tokens: " << kp.specs.size()
-               << " kernels (" << kindList << "), "
-               << kp.program.launches.size() << " launches; peak activation "
+  auto sizeOf = [&](const char *name) {
+    auto it = kp.program.sizes.find(name);
+    return it == kp.program.sizes.end() ? int64_t(0) : it->second;
+  };
+  llvm::errs() << "colmc: @" << kp.program.function << " for "
+               << sizeOf("sequences") << " x " << sizeOf("sequence_length")
+               << " tokens: " << kp.specs.size() << " kernels (" << kindList
+               << "), " << kp.program.launches.size()
+               << " launches; peak activation "
                << "memory " << mib(kp.program.arenaBytes) << " ("
                << mib(kp.program.unplannedBytes()) << " without the plan)\n";
-  if (auto code =
-          finishPhase(Phase::Kernels, "3-kernels.json", kernelsJson(kp)))
+  auto kernelModule = codegen::exportKernelProgram(kp, context);
+  if (!kernelModule)
+    return fail(kernelModule.status().message());
+  if (auto code = finishPhase(Phase::Kernels, "3-kernels.mlir",
+                              moduleText(**kernelModule)))
     return *code;
 
   auto writeSources = [&](const std::string &dir) -> Status {
