@@ -1,6 +1,8 @@
 //===- CpuBackend.cpp - Functions compiled to CPU kernels -----------------===//
 #include "compiler/CpuBackend.h"
 
+#include "compiler/codegen/KernelIR.h"
+
 #include "compiler/codegen/ChainGemm.h"
 #include "compiler/codegen/TuningCache.h"
 #include "compiler/codegen/cpu/CompileProgram.h"
@@ -117,7 +119,11 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
     return Status::error("the fusion passes failed on @" +
                          func.getName().str());
   CompiledFunction f;
-  COLM_ASSIGN_OR_RETURN(f.kernels, codegen::lowerToKernels(copy, options));
+  COLM_ASSIGN_OR_RETURN(codegen::KernelProgram lowered,
+                        codegen::lowerToKernels(copy, options));
+  // What runs is the program the kernel dialect holds, verified.
+  COLM_ASSIGN_OR_RETURN(
+      f.kernels, codegen::throughKernelDialect(lowered, *func.getContext()));
   JitStats before = host.jit->stats();
   COLM_ASSIGN_OR_RETURN(auto libraries,
                         codegen::cpu::compileProgram(f.kernels, *host.jit));

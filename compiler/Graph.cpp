@@ -1,5 +1,6 @@
 //===- Graph.cpp - the C++ DSL ----------------------------------*- C++ -*-===//
 #include "compiler/Graph.h"
+#include "dialect/KernelDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/AsmState.h"
@@ -10,8 +11,8 @@ using namespace mlir;
 namespace colm::dsl {
 
 void loadDialects(MLIRContext &context) {
-  context.loadDialect<chain::ChainDialect, func::FuncDialect,
-                      arith::ArithDialect>();
+  context.loadDialect<chain::ChainDialect, kernel::KernelDialect,
+                      func::FuncDialect, arith::ArithDialect>();
 }
 
 std::string printGraph(ModuleOp module, bool withLocations) {

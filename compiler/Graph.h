@@ -177,7 +177,8 @@ private:
   std::string paramPrefix, valuePrefix;
 };
 
-/// Loads the dialects a chain graph uses.
+/// Loads the dialects a chain graph uses, and the kernel dialect it lowers
+/// to.
 void loadDialects(mlir::MLIRContext &context);
 
 /// Prints a module as a graph file: generic-free text with locations, so that

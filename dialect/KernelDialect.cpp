@@ -175,17 +175,16 @@ void printBlocks(AsmPrinter &printer, ArrayRef<int64_t> values) {
 }
 
 FailureOr<Attribute> parseSize(AsmParser &parser) {
+  SMLoc start = parser.getCurrentLocation();
   int64_t constant = 0;
   std::map<int64_t, int64_t> terms;
   auto parseTerm = [&]() -> ParseResult {
     SMLoc loc = parser.getCurrentLocation();
     int64_t coefficient = 1;
     StringRef word;
-    bool number = false;
     if (failed(parser.parseOptionalKeyword(&word))) {
       if (parser.parseInteger(coefficient))
         return failure();
-      number = true;
       if (failed(parser.parseOptionalStar())) {
         constant += coefficient;
         return success();
@@ -199,7 +198,6 @@ FailureOr<Attribute> parseSize(AsmParser &parser) {
       return parser.emitError(loc, "expected an integer or a size variable "
                                    "(v0, v1, ...), got '")
              << word << "'";
-    (void)number;
     terms[index] += coefficient;
     return success();
   };
@@ -214,7 +212,11 @@ FailureOr<Attribute> parseSize(AsmParser &parser) {
   SmallVector<int64_t> flat;
   for (auto [v, k] : terms)
     flat.append({v, k});
-  return Attribute(SizeAttr::get(context, constant, flat));
+  auto size = SizeAttr::getChecked([&] { return parser.emitError(start); },
+                                   context, constant, flat);
+  if (!size)
+    return failure();
+  return Attribute(size);
 }
 
 void printSize(AsmPrinter &printer, Attribute size) {

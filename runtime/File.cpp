@@ -89,25 +89,48 @@ static std::string parentDirectory(const std::string &path) {
   return path.substr(0, slash);
 }
 
-Status writeFileAtomic(const std::string &path, std::string_view bytes) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return Status::error("cannot write '" + path + "': cannot create '" + tmp +
-                         "' in directory '" + parentDirectory(path) +
-                         "': " + errnoText());
+namespace {
+/// Writes all of `bytes` to the open `fd`; false with errno set on failure.
+bool writeAll(int fd, std::string_view bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      std::string msg = "cannot write '" + tmp + "': " + errnoText();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::error(msg);
+      return false;
     }
     done += static_cast<size_t>(n);
+  }
+  return true;
+}
+} // namespace
+
+Status writeFileAtomic(const std::string &path, std::string_view bytes) {
+  // A device or a pipe (-o /dev/null, /dev/stdout) is written in place:
+  // renaming over it would replace the device with a regular file.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
+      !S_ISDIR(st.st_mode)) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+      return Status::error("cannot write '" + path + "': " + errnoText());
+    bool ok = writeAll(fd, bytes);
+    std::string msg = ok ? "" : "cannot write '" + path + "': " + errnoText();
+    ::close(fd);
+    return ok ? Status::ok() : Status::error(msg);
+  }
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return Status::error("cannot write '" + path + "': cannot create '" + tmp +
+                         "' in directory '" + parentDirectory(path) +
+                         "': " + errnoText());
+  if (!writeAll(fd, bytes)) {
+    std::string msg = "cannot write '" + tmp + "': " + errnoText();
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return Status::error(msg);
   }
   // fsync before rename so a crash cannot leave a renamed but empty file.
   if (::fsync(fd) != 0) {

@@ -22,7 +22,8 @@ const char *fileKindName(unsigned mode);
 
 /// Writes `bytes` to `path` so that readers see either the old file or the
 /// complete new one: write `path.tmp.<pid>` in the same directory, fsync it,
-/// then rename over `path`.
+/// then rename over `path`. A device or a pipe at `path` (/dev/null,
+/// /dev/stdout) is written in place instead.
 Status writeFileAtomic(const std::string &path, std::string_view bytes);
 
 /// Creates `path` and any missing parents (like `mkdir -p`).

@@ -51,6 +51,7 @@ case "${1:-}" in
   docs)
     setup; build
     cp "$build_dir/dialect/ChainDialect.md" docs/chain-dialect.md
+    cp "$build_dir/dialect/KernelDialect.md" docs/kernel-dialect.md
     cp "$build_dir/passes/ChainPasses.md" docs/chain-passes.md
     ;;
   *)

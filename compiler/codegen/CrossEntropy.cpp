@@ -36,8 +36,10 @@ Status validateCrossEntropy(const CrossEntropySpec &s) {
     return bad("the vocabulary must be non-empty");
   if (s.width <= 0)
     return bad("the width must be positive");
-  if (s.dwBegin < 0 || s.dwBegin >= s.width)
-    return bad("the first trained dW column must lie in [0, width)");
+  // dwBegin == width: every chain the head reads is frozen, no column
+  // trains (the lowering then launches no vocabulary phase).
+  if (s.dwBegin < 0 || s.dwBegin > s.width)
+    return bad("the first trained dW column must lie in [0, width]");
   if (s.chunkRows <= 0)
     return bad("the chunk must hold at least one row");
   return Status::ok();

@@ -50,7 +50,7 @@ struct CrossEntropySpec {
 CrossEntropySpec crossEntropyRows(CrossEntropySpec spec);
 CrossEntropySpec crossEntropyVocab(CrossEntropySpec spec);
 
-/// Checks positive sizes, 0 <= dwBegin < width.
+/// Checks positive sizes, 0 <= dwBegin <= width.
 Status validateCrossEntropy(const CrossEntropySpec &spec);
 
 /// The reference: plain loops in double over the whole [t, V] logits, as

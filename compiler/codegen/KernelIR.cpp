@@ -2,6 +2,8 @@
 #include "compiler/codegen/KernelIR.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -418,6 +420,26 @@ Result<KernelProgram> importKernelProgram(kernel::ProgramOp program) {
     return emitted(program,
                    "is not a program the runtime can run: " + s.message());
   return kp;
+}
+
+Result<KernelProgram> throughKernelDialect(const KernelProgram &kp,
+                                           MLIRContext &context) {
+  COLM_ASSIGN_OR_RETURN(OwningOpRef<ModuleOp> module,
+                        exportKernelProgram(kp, context));
+  std::string errors;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+    if (d.getSeverity() == DiagnosticSeverity::Error && errors.empty())
+      errors = d.str();
+    return success();
+  });
+  if (failed(verify(*module)))
+    return Status::error("the kernel program of @" + kp.program.function +
+                         " fails the kernel dialect's verifier: " + errors);
+  auto back = importKernelProgram(findKernelProgram(*module));
+  if (!back)
+    return Status::error("the kernel program of @" + kp.program.function +
+                         " does not read back: " + errors);
+  return back;
 }
 
 kernel::ProgramOp findKernelProgram(ModuleOp module) {

@@ -30,6 +30,13 @@ exportKernelProgram(const KernelProgram &kp, mlir::MLIRContext &context);
 /// not load. The op must have been verified.
 Result<KernelProgram> importKernelProgram(kernel::ProgramOp program);
 
+/// The program exported, verified (symbols, arena bounds, the liveness plan)
+/// and read back: what every compilation runs, so that what
+/// `colmc --compile-to kernels` prints is what runs. An error names the rule
+/// a lowering broke.
+Result<KernelProgram> throughKernelDialect(const KernelProgram &kp,
+                                           mlir::MLIRContext &context);
+
 /// The module's only kernel.program; null when it has none (a chain-dialect
 /// graph, say).
 kernel::ProgramOp findKernelProgram(mlir::ModuleOp module);

@@ -4,7 +4,10 @@
 
 #include "TestUtil.h"
 
+#include <fstream>
+#include <iterator>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace colm;
@@ -26,6 +29,31 @@ TEST(FileTest, WriteThenReadBack) {
     ++files;
   }
   EXPECT_EQ(files, 1);
+}
+
+// `-o /dev/null` or a pipe: written in place, never renamed over (which
+// would replace the device with a regular file).
+TEST(FileTest, WriteToAPipeWritesInPlace) {
+  TempDir dir;
+  std::string fifo = dir.path("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] {
+    std::ifstream in(fifo, std::ios::binary);
+    got.assign(std::istreambuf_iterator<char>(in), {});
+  });
+  ASSERT_OK(writeFileAtomic(fifo, "through the pipe"));
+  reader.join();
+  EXPECT_EQ(got, "through the pipe");
+  struct stat st;
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  int files = 0;
+  for (auto &e : std::filesystem::directory_iterator(dir.str())) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1) << "a temporary was left behind";
 }
 
 TEST(FileTest, ReadMissingNamesPath) {

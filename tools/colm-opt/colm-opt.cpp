@@ -1,4 +1,5 @@
 //===- colm-opt.cpp - the chain pass driver ---------------------*- C++ -*-===//
+#include "dialect/KernelDialect.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -26,11 +27,12 @@ int main(int argc, char **argv) {
   argc = static_cast<int>(args.size());
   argv = args.data();
   mlir::DialectRegistry registry;
-  registry.insert<colm::chain::ChainDialect, mlir::func::FuncDialect,
-                  mlir::arith::ArithDialect>();
+  registry.insert<colm::chain::ChainDialect, colm::kernel::KernelDialect,
+                  mlir::func::FuncDialect, mlir::arith::ArithDialect>();
   colm::chain::registerChainPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "colm-opt: the chain dialect pass driver\n", registry));
+      argc, argv, "colm-opt: the chain and kernel dialects pass driver\n",
+      registry));
 }

@@ -384,7 +384,9 @@ TEST_F(CrossEntropyTest, LossOnlyMatchesTheReferenceWithoutGradients) {
 TEST_F(CrossEntropyTest, ValidationAndBadTargets) {
   EXPECT_FALSE(validateCrossEntropy(spec(0, 4, 0, 4, false)).isOk());
   EXPECT_FALSE(validateCrossEntropy(spec(4, 0, 0, 4, false)).isOk());
-  EXPECT_FALSE(validateCrossEntropy(spec(4, 4, 4, 4, false)).isOk());
+  EXPECT_FALSE(validateCrossEntropy(spec(4, 4, 5, 4, false)).isOk());
+  // A head whose chains are all frozen: no dW column trains.
+  EXPECT_TRUE(validateCrossEntropy(spec(4, 4, 4, 4, false)).isOk());
   EXPECT_FALSE(validateCrossEntropy(spec(4, 4, 0, 0, false)).isOk());
   EXPECT_TRUE(validateCrossEntropy(spec(4, 4, 3, 1, true)).isOk());
   EXPECT_NE(crossEntropyRows(spec(4, 4, 0, 1, false)).name(),
