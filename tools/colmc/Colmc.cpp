@@ -182,7 +182,11 @@ std::optional<int> lowerGraph(ModuleOp module, MLIRContext &context,
   auto lowered = codegen::lowerToKernels(func, options);
   if (!lowered)
     return fail(lowered.status().message());
-  out = std::move(*lowered);
+  // Verified as the kernel dialect (the plan included) and read back.
+  auto verified = codegen::throughKernelDialect(*lowered, context);
+  if (!verified)
+    return fail(verified.status().message());
+  out = std::move(*verified);
   return std::nullopt;
 }
 
@@ -290,8 +294,8 @@ int colmcMain(int argc, char **argv) {
   auto kernelModule = codegen::exportKernelProgram(kp, context);
   if (!kernelModule)
     return fail(kernelModule.status().message());
-  if (auto code = finishPhase(Phase::Kernels, "3-kernels.mlir",
-                              moduleText(**kernelModule)))
+  std::string kernelText = moduleText(**kernelModule);
+  if (auto code = finishPhase(Phase::Kernels, "3-kernels.mlir", kernelText))
     return *code;
 
   auto writeSources = [&](const std::string &dir) -> Status {
@@ -301,6 +305,9 @@ int colmcMain(int argc, char **argv) {
       COLM_TRY(
           writeFileAtomic(dir + "/kernels/" + src.name + ".cpp", src.source));
     }
+    // The program as the kernel dialect too, to read (colmc compiles it
+    // on); the runtime loads program.json.
+    COLM_TRY(writeFileAtomic(dir + "/program.mlir", kernelText));
     return saveProgram(kp.program, dir);
   };
   if (!dumpPhasesTo.empty())
@@ -319,6 +326,8 @@ int colmcMain(int argc, char **argv) {
     return fail(libraries.status().message());
   llvm::errs() << "colmc: " << jit->stats().summary() << "\n";
   if (Status s = codegen::cpu::writeArtifact(kp, *libraries, output); !s)
+    return fail(s.message());
+  if (Status s = writeFileAtomic(output + "/program.mlir", kernelText); !s)
     return fail(s.message());
   llvm::errs() << "colmc: wrote " << output
                << " (run it with: colm run --artifact " << output
