@@ -256,9 +256,11 @@ std::optional<int64_t> evalSize(Attribute size, ArrayRef<int64_t> sizes) {
   int64_t value = s.getConstant();
   ArrayRef<int64_t> t = s.getTerms();
   for (size_t i = 0; i + 1 < t.size(); i += 2) {
-    if (t[i] >= static_cast<int64_t>(sizes.size()))
+    int64_t term = 0;
+    if (t[i] < 0 || t[i] >= static_cast<int64_t>(sizes.size()) ||
+        __builtin_mul_overflow(t[i + 1], sizes[t[i]], &term) ||
+        __builtin_add_overflow(value, term, &value))
       return std::nullopt;
-    value += t[i + 1] * sizes[t[i]];
   }
   return value;
 }

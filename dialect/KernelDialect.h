@@ -48,7 +48,7 @@ namespace colm::kernel {
 /// An i64 constant or a SizeAttr.
 bool isSize(mlir::Attribute attr);
 /// Its value at `sizes` (one per program variable); nullopt when it is not a
-/// size or names a variable out of range.
+/// size, names a variable out of range or overflows.
 std::optional<int64_t> evalSize(mlir::Attribute size,
                                 llvm::ArrayRef<int64_t> sizes);
 /// The byte size of a buffer element type (f32, i32, f64, bf16); 0 for

@@ -49,17 +49,48 @@ BufferOp lookupBuffer(Operation *user, ProgramOp program, FlatSymbolRefAttr ref,
   return buffer;
 }
 
-/// Fails (with the error on `op`) for a size that is not one or names a
-/// variable the program does not have.
+/// Fails (with the error on `op`) for a size that is not one, names a
+/// variable the program does not have, or lies outside [-2^40, 2^40] at the
+/// maxima.
 LogicalResult checkSize(Operation *op, Attribute size, StringRef what,
                         ArrayRef<int64_t> maxSizes) {
   if (!isSize(size))
     return op->emitOpError() << what << " must be an i64 or a #kernel.size";
-  if (!evalSize(size, maxSizes))
-    return op->emitOpError()
-           << what << " names a size variable the program "
-           << "does not have (it has " << maxSizes.size() << ")";
+  if (auto s = dyn_cast<SizeAttr>(size))
+    for (size_t i = 0; i < s.getTerms().size(); i += 2)
+      if (s.getTerms()[i] >= static_cast<int64_t>(maxSizes.size()))
+        return op->emitOpError()
+               << what << " names a size variable the program "
+               << "does not have (it has " << maxSizes.size() << ")";
+  std::optional<int64_t> v = evalSize(size, maxSizes);
+  if (!v || *v < -(int64_t(1) << 40) || *v > (int64_t(1) << 40))
+    return op->emitOpError() << what << " is out of range at the maxima";
   return success();
+}
+
+/// Every dimension a size in [0, 2^40] at the maxima, and at most 2^40
+/// elements in all.
+LogicalResult checkShape(BufferOp buffer, ArrayRef<int64_t> maxSizes) {
+  int64_t elements = 1;
+  for (Attribute d : buffer.getShape()) {
+    if (failed(checkSize(buffer, d, "a dimension", maxSizes)))
+      return failure();
+    int64_t v = *evalSize(d, maxSizes);
+    if (v < 0)
+      return buffer.emitOpError() << "has a dimension of " << v;
+    if (v > 0 && elements > (int64_t(1) << 40) / v)
+      return buffer.emitOpError() << "is too large";
+    elements *= v;
+  }
+  return success();
+}
+
+/// The elements of a buffer that passed checkShape, at the maxima.
+int64_t elementsAt(BufferOp buffer, ArrayRef<int64_t> maxSizes) {
+  int64_t elements = 1;
+  for (Attribute d : buffer.getShape())
+    elements *= *evalSize(d, maxSizes);
+  return elements;
 }
 
 } // namespace
@@ -70,8 +101,8 @@ LogicalResult ProgramOp::verifyRegions() {
     return emitOpError() << "has " << getVariables().size() << " variables but "
                          << maxSizes.size() << " maxima";
   for (int64_t m : maxSizes)
-    if (m < 1)
-      return emitOpError() << "every size's maximum must be positive";
+    if (m < 1 || m > (int64_t(1) << 32))
+      return emitOpError() << "every size's maximum must lie in [1, 2^32]";
   int64_t arena = getArenaBytes();
   if (arena < 0)
     return emitOpError() << "arena must not be negative";
@@ -92,17 +123,9 @@ LogicalResult ProgramOp::verifyRegions() {
     auto buffer = dyn_cast<BufferOp>(op);
     if (!buffer)
       continue;
-    int64_t elements = 1;
-    for (Attribute d : buffer.getShape()) {
-      if (failed(checkSize(buffer, d, "a dimension", maxSizes)))
-        return failure();
-      int64_t v = *evalSize(d, maxSizes);
-      if (v < 0 || v > (int64_t(1) << 40))
-        return buffer.emitOpError() << "has a dimension of " << v;
-      elements *= v;
-      if (elements > (int64_t(1) << 40))
-        return buffer.emitOpError() << "is too large";
-    }
+    if (failed(checkShape(buffer, maxSizes)))
+      return failure();
+    int64_t elements = elementsAt(buffer, maxSizes);
     int64_t bytes = elements * elementBytes(buffer.getElement());
     StringRef role = buffer.getRole();
     bool produced = role == "temporary" || role == "output";
@@ -121,11 +144,11 @@ LogicalResult ProgramOp::verifyRegions() {
                            "element",
                            maxSizes)))
         return failure();
+      if (failed(checkShape(of, maxSizes)))
+        return failure();
       int64_t first = *evalSize(*buffer.getViewElement(), maxSizes);
-      int64_t ofElements = 1;
-      for (Attribute d : of.getShape())
-        ofElements *= evalSize(d, maxSizes).value_or(0);
-      if (first < 0 || first + elements > ofElements)
+      int64_t ofElements = elementsAt(of, maxSizes);
+      if (first < 0 || first > ofElements - elements)
         return buffer.emitOpError()
                << "views elements [" << first << ", " << first + elements
                << ") of " << of.getSymName() << ", which has " << ofElements;
@@ -136,7 +159,7 @@ LogicalResult ProgramOp::verifyRegions() {
     std::optional<int64_t> offset = buffer.getOffset();
     if (!offset)
       return buffer.emitOpError() << "needs a place in the arena (`at N`)";
-    if (*offset % 64 != 0 || *offset < 0 || *offset + bytes > arena)
+    if (*offset % 64 != 0 || *offset < 0 || *offset > arena - bytes)
       return buffer.emitOpError()
              << "does not lie in the arena: bytes [" << *offset << ", "
              << *offset + bytes << ") of " << arena;
@@ -481,7 +504,7 @@ LogicalResult LaunchOp::verify() {
       return emitOpError() << "has a field that is not a #kernel.ptr, "
                               "#kernel.int or #kernel.float: "
                            << field;
-    if (offset < 0 || offset % 8 != 0 || offset + size > bytes)
+    if (offset < 0 || offset % 8 != 0 || offset > bytes - size)
       return emitOpError() << "has a field at byte " << offset
                            << " outside its " << bytes << "-byte struct";
     spans.push_back({offset, offset + size});

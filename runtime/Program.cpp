@@ -236,11 +236,18 @@ Status Program::validate() const {
     if (maxSizes[i] < 1 || maxSizes[i] > (int64_t(1) << 32))
       return Status::error("size '" + variables[i] + "' has maximum " +
                            std::to_string(maxSizes[i]));
+  if (variables.size() > 64)
+    return Status::error("a program has at most 64 sizes");
+  // Terms by distinct, increasing variable, each at most 2^40 at the
+  // maxima: no expression overflows at sizes within the maxima.
   auto exprOk = [&](const SizeExpr &e) {
-    for (auto [v, k] : e.terms)
-      if (v < 0 || v >= static_cast<int>(variables.size()) || k <= 0 ||
-          k > (int64_t(1) << 32))
+    int previous = -1;
+    for (auto [v, k] : e.terms) {
+      if (v <= previous || v >= static_cast<int>(variables.size()) || k <= 0 ||
+          k > (int64_t(1) << 40) / maxSizes[v])
         return false;
+      previous = v;
+    }
     return e.constant >= -(int64_t(1) << 40) &&
            e.constant <= (int64_t(1) << 40);
   };
@@ -253,11 +260,15 @@ Status Program::validate() const {
   for (size_t i = 0; i < buffers.size(); ++i) {
     const ProgramBuffer &b = buffers[i];
     std::string what = "buffer " + std::to_string(i) + " '" + b.name + "'";
-    for (const SizeExpr &d : b.shape)
+    int64_t elements = 1;
+    for (const SizeExpr &d : b.shape) {
       if (!exprOk(d) || d.constant < 0 || d.eval(maxSizes) > (int64_t(1) << 40))
         return Status::error(what + " has a dimension out of range");
-    if (b.elements(maxSizes) > (int64_t(1) << 40))
-      return Status::error(what + " is too large");
+      int64_t v = d.eval(maxSizes);
+      if (v > 0 && elements > (int64_t(1) << 40) / v)
+        return Status::error(what + " is too large");
+      elements *= v;
+    }
     if (b.isView()) {
       if (!b.produced() || b.viewOf >= static_cast<int>(buffers.size()) ||
           buffers[b.viewOf].isView() || !buffers[b.viewOf].produced() ||

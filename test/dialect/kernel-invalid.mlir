@@ -202,3 +202,32 @@ func.func @f() {
   kernel.buffer @a input f32 [16]
   return
 }
+
+// -----
+
+// Sizes are checked without overflowing.
+kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
+  // expected-error @+1 {{is too large}}
+  kernel.buffer @a input f32 [1099511627776, 1099511627776]
+}
+
+// -----
+
+kernel.program @p target "cpu" sizes {} variables ["tokens"] max [4294967296] arena 1024 {
+  // expected-error @+1 {{a dimension is out of range at the maxima}}
+  kernel.buffer @a input f32 [4611686018427387904 * v0]
+}
+
+// -----
+
+kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
+  kernel.def @c symbol "colm_c" #kernel.copy<width = 16, src_stride = 16, dst_stride = 16, dst_offset = 0, zero_rest = false>
+  // expected-error @+1 {{has a field at byte 9223372036854775800 outside its 8-byte struct}}
+  kernel.launch @c (9223372036854775800 = int 1) bytes 8 label "" flops 0.0
+}
+
+// -----
+
+// expected-error @+1 {{every size's maximum must lie in [1, 2^32]}}
+kernel.program @p target "cpu" sizes {} variables ["tokens"] max [0] arena 0 {
+}
