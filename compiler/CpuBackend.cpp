@@ -157,6 +157,7 @@ Status bindParams(CpuExecutor &executor, const TensorMap &params,
                   BoundParams &owned) {
   owned.slices.clear();
   owned.bf16.clear();
+  owned.bound.clear();
   const Program &p = executor.program();
   size_t count = 0;
   for (const ProgramBuffer &b : p.buffers)
@@ -206,9 +207,26 @@ Status bindParams(CpuExecutor &executor, const TensorMap &params,
       for (int64_t e = 0; e < elements; ++e)
         bits[e] = codegen::toBf16Bits(data[e]);
       COLM_TRY(executor.bind(b.name, bits.data(), elements * 2));
+      owned.bound[b.name] = {bits.data(), elements * 2};
       continue;
     }
     COLM_TRY(executor.bind(b.name, data, elements * 4));
+    owned.bound[b.name] = {data, elements * 4};
+  }
+  return Status::ok();
+}
+
+Status bindBoundParams(CpuExecutor &executor, const BoundParams &owned) {
+  const Program &p = executor.program();
+  for (const ProgramBuffer &b : p.buffers) {
+    if (b.role != BufferRole::Param)
+      continue;
+    auto it = owned.bound.find(b.name);
+    int64_t bytes = b.elements(p.maxSizes) * elementBytes(b.type);
+    if (it == owned.bound.end() || it->second.second != bytes)
+      return Status::error("internal error: parameter '" + b.name +
+                           "' is not bound alike in every program");
+    COLM_TRY(executor.bind(b.name, it->second.first, bytes));
   }
   return Status::ok();
 }

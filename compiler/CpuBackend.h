@@ -15,6 +15,7 @@
 #include "runtime/Safetensors.h"
 #include "runtime/cpu/CpuExecutor.h"
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -57,6 +58,8 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
 struct BoundParams {
   std::vector<std::vector<float>> slices;
   std::vector<std::vector<uint16_t>> bf16;
+  /// What each Param was bound to (name: memory, bytes).
+  std::map<std::string, std::pair<const void *, int64_t>> bound;
 };
 
 /// Binds every Param of `executor` from `params`: the tensor itself when its
@@ -65,6 +68,11 @@ struct BoundParams {
 /// of its tensor (or slice), converted now into `owned`.
 Status bindParams(CpuExecutor &executor, const TensorMap &params,
                   BoundParams &owned);
+
+/// Binds every Param of `executor` to the memory `owned` recorded when
+/// bindParams bound another program of the same parameters; an error for a
+/// Param it does not hold (or of another size).
+Status bindBoundParams(CpuExecutor &executor, const BoundParams &owned);
 
 /// Runs `@forward` of `module` on token ids with the cpu backend (compiled
 /// for one sequence of their length) and returns the logits [T, V].

@@ -129,6 +129,189 @@ Status Generator::compileCpu(const Program &program, int64_t n,
   return Status::ok();
 }
 
+std::shared_ptr<Generator::CpuStep> Generator::batchSlot(const Program &program,
+                                                         int64_t n) const {
+  std::lock_guard<std::mutex> lock(*program.batchesMutex);
+  std::shared_ptr<CpuStep> &slot = program.batches[n];
+  if (!slot)
+    slot = std::make_shared<CpuStep>();
+  return slot;
+}
+
+Status Generator::compileBatch(const Program &program, CpuStep &cpu, int64_t n,
+                               int64_t past) const {
+  if (cpu.compiled && past <= cpu.maxPast)
+    return Status::ok();
+  codegen::LoweringOptions options;
+  int64_t maxPast = roundUpToPowerOfTwo(std::max(past, cpu.maxPast), 256);
+  options.sequenceLength = n;
+  options.bf16Weights = true;
+  std::string all;
+  for (int64_t s = 0; s < n; ++s) {
+    std::string name = "past" + std::to_string(s);
+    options.dynamicSizes.push_back({name, maxPast});
+    options.decodePast.push_back(name);
+    all += (s ? "+" : "") + name;
+  }
+  mlir::func::FuncOp func = program.func;
+  options.argumentSizes = {"", ""};
+  for (int64_t i = 2; i < func.getNumArguments(); ++i)
+    options.argumentSizes.push_back(all);
+  COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(func, options));
+  cpu.compiled = std::make_unique<CompiledFunction>(std::move(f));
+  cpu.maxTokens = n;
+  cpu.maxPast = maxPast;
+  // Every batch size of a chain count binds the same weights (and bf16
+  // copies), made once.
+  BoundParams &shared = *program.batchParams;
+  if (shared.bound.empty())
+    COLM_TRY(bindParams(*cpu.compiled->executor, model.params, shared));
+  else
+    COLM_TRY(bindBoundParams(*cpu.compiled->executor, shared));
+  cpu.compiled->executor->setProfiling(profiling);
+  return Status::ok();
+}
+
+Status
+Generator::decodeCpuBatch(const Program &program,
+                          const std::vector<Sequence *> &seqs,
+                          const std::vector<int32_t> &tokens, int64_t cols,
+                          std::vector<std::vector<float>> &logits) const {
+  int64_t n = static_cast<int64_t>(seqs.size());
+  // Batches are planned for 2, 4, 8, ... sequences; the rows past n decode
+  // token 0 at position 0 with nothing cached, and are dropped.
+  int64_t planned = roundUpToPowerOfTwo(n, 2);
+  int64_t longest = 0;
+  for (Sequence *seq : seqs)
+    longest = std::max(longest, seq->cache.length());
+  std::shared_ptr<CpuStep> step = batchSlot(program, planned);
+  std::lock_guard<std::mutex> lock(step->mutex);
+  COLM_TRY(compileBatch(program, *step, planned, longest));
+  CpuExecutor &e = *step->compiled->executor;
+  std::map<std::string, int64_t> sizes;
+  std::vector<int32_t> ids(planned, 0), positions(planned, 0);
+  for (int64_t s = 0; s < planned; ++s)
+    sizes["past" + std::to_string(s)] = s < n ? seqs[s]->cache.length() : 0;
+  for (int64_t s = 0; s < n; ++s) {
+    ids[s] = tokens[s];
+    positions[s] = static_cast<int32_t>(seqs[s]->cache.length());
+  }
+  COLM_TRY(e.setSizes(sizes));
+  COLM_TRY(e.bind("arg0", ids.data(), planned * 4));
+  COLM_TRY(e.bind("arg1", positions.data(), planned * 4));
+  // Each sequence's cached rows in place when they are as wide as the
+  // sub-model's, else a copy of their leading columns.
+  int layers = seqs[0]->cache.numLayers();
+  size_t copies = 0;
+  for (int l = 0; l < layers; ++l)
+    for (int keys = 0; keys < 2; ++keys)
+      for (int64_t q = 0; q < n; ++q) {
+        const KvCache &c = seqs[q]->cache;
+        const float *rows = keys == 0 ? c.keyData(l) : c.valueData(l);
+        if (cols != c.width()) {
+          if (step->scratch.size() <= copies)
+            step->scratch.emplace_back();
+          std::vector<float> &copy = step->scratch[copies++];
+          copy.resize(c.length() * cols);
+          for (int64_t p = 0; p < c.length(); ++p)
+            std::copy(rows + p * c.width(), rows + p * c.width() + cols,
+                      copy.begin() + p * cols);
+          rows = copy.data();
+        }
+        std::string name =
+            "arg" + std::to_string(2 + 2 * l + keys) + ".s" + std::to_string(q);
+        COLM_TRY(e.bind(name, rows, c.length() * cols * 4));
+      }
+  COLM_TRY(e.run());
+  mlir::func::FuncOp func = program.func;
+  std::vector<const float *> results;
+  int64_t vocab = 0;
+  for (unsigned i = 0; i < func.getNumResults(); ++i) {
+    auto attr = func.getResultAttrOfType<StringAttr>(i, "chain.output");
+    std::string name = attr ? attr.str() : "result" + std::to_string(i);
+    COLM_ASSIGN_OR_RETURN(const void *data, e.output(name));
+    results.push_back(static_cast<const float *>(data));
+    if (i == 0) {
+      COLM_ASSIGN_OR_RETURN(std::vector<int64_t> shape, e.shapeOf(name));
+      vocab = shape.back();
+    }
+  }
+  logits.assign(n, {});
+  for (int64_t s = 0; s < n; ++s) {
+    logits[s].assign(results[0] + s * vocab, results[0] + (s + 1) * vocab);
+    std::vector<std::vector<float>> k, v;
+    for (int l = 0; l < layers; ++l) {
+      k.emplace_back(results[1 + 2 * l] + s * cols,
+                     results[1 + 2 * l] + (s + 1) * cols);
+      v.emplace_back(results[2 + 2 * l] + s * cols,
+                     results[2 + 2 * l] + (s + 1) * cols);
+    }
+    COLM_TRY(seqs[s]->cache.appendPositions(1, k, v, cols));
+    seqs[s]->tokens.push_back(tokens[s]);
+  }
+  return Status::ok();
+}
+
+std::vector<Result<std::vector<float>>> Generator::decodeBatch(
+    const std::vector<Sequence *> &seqs, const std::vector<int32_t> &tokens,
+    const std::vector<unsigned> &chains, GenerationStats *stats) const {
+  size_t n = seqs.size();
+  std::vector<Result<std::vector<float>>> out(
+      n, Status::error("internal error: not decoded"));
+  if (tokens.size() != n || chains.size() != n) {
+    for (auto &r : out)
+      r = Status::error("internal error: decodeBatch needs a token and a "
+                        "chain count per sequence");
+    return out;
+  }
+  // Sequences that can share a decoding batch, by chain count; the rest
+  // (and every sequence on the reference backend) decode one by one.
+  std::map<unsigned, std::vector<size_t>> groups;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned k = chains[i];
+    const KvCache &c = seqs[i]->cache;
+    bool batchable = engine == Backend::Cpu && steps.count(k) &&
+                     tokens[i] >= 0 && tokens[i] < model.config.vocabSize &&
+                     c.remaining() >= 1 &&
+                     c.columnsFor(static_cast<int>(k)) <= c.validColumns();
+    if (batchable)
+      groups[k].push_back(i);
+    else
+      out[i] = decode(*seqs[i], tokens[i], k, stats);
+  }
+  for (auto &[k, members] : groups) {
+    for (size_t first = 0; first < members.size(); first += kMaxDecodeBatch) {
+      size_t last = std::min(members.size(), first + kMaxDecodeBatch);
+      if (last - first == 1) {
+        size_t i = members[first];
+        out[i] = decode(*seqs[i], tokens[i], k, stats);
+        continue;
+      }
+      std::vector<Sequence *> batch;
+      std::vector<int32_t> batchTokens;
+      for (size_t j = first; j < last; ++j) {
+        batch.push_back(seqs[members[j]]);
+        batchTokens.push_back(tokens[members[j]]);
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      std::vector<std::vector<float>> logits;
+      int64_t cols = batch[0]->cache.columnsFor(static_cast<int>(k));
+      Status s = decodeCpuBatch(steps.at(k), batch, batchTokens, cols, logits);
+      for (size_t j = first; j < last; ++j) {
+        if (s)
+          out[members[j]] = std::move(logits[j - first]);
+        else
+          out[members[j]] = s;
+      }
+      if (stats && s) {
+        stats->decodeSeconds += secondsSince(t0);
+        stats->decodeTokens += static_cast<int64_t>(last - first);
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<const Generator::Program *> Generator::programs() const {
   std::vector<const Program *> all;
   for (const auto &[k, p] : steps)
@@ -138,21 +321,32 @@ std::vector<const Generator::Program *> Generator::programs() const {
   return all;
 }
 
+std::vector<std::shared_ptr<Generator::CpuStep>> Generator::cpuSteps() const {
+  std::vector<std::shared_ptr<CpuStep>> all;
+  for (const Program *p : programs()) {
+    all.push_back(p->cpu);
+    std::lock_guard<std::mutex> lock(*p->batchesMutex);
+    for (const auto &[n, step] : p->batches)
+      all.push_back(step);
+  }
+  return all;
+}
+
 void Generator::setProfiling(bool on) const {
   profiling = on;
-  for (const Program *p : programs()) {
-    std::lock_guard<std::mutex> lock(p->cpu->mutex);
-    if (p->cpu->compiled)
-      p->cpu->compiled->executor->setProfiling(on);
+  for (const auto &step : cpuSteps()) {
+    std::lock_guard<std::mutex> lock(step->mutex);
+    if (step->compiled)
+      step->compiled->executor->setProfiling(on);
   }
 }
 
 std::vector<LaunchProfile> Generator::profile() const {
   std::vector<LaunchProfile> all;
-  for (const Program *p : programs()) {
-    std::lock_guard<std::mutex> lock(p->cpu->mutex);
-    if (p->cpu->compiled) {
-      const auto &launches = p->cpu->compiled->executor->profile();
+  for (const auto &step : cpuSteps()) {
+    std::lock_guard<std::mutex> lock(step->mutex);
+    if (step->compiled) {
+      const auto &launches = step->compiled->executor->profile();
       all.insert(all.end(), launches.begin(), launches.end());
     }
   }
@@ -160,34 +354,40 @@ std::vector<LaunchProfile> Generator::profile() const {
 }
 
 void Generator::resetProfile() const {
-  for (const Program *p : programs()) {
-    std::lock_guard<std::mutex> lock(p->cpu->mutex);
-    if (p->cpu->compiled)
-      p->cpu->compiled->executor->resetProfile();
+  for (const auto &step : cpuSteps()) {
+    std::lock_guard<std::mutex> lock(step->mutex);
+    if (step->compiled)
+      step->compiled->executor->resetProfile();
   }
 }
 
-Status Generator::reserve(int64_t maxTokens, int64_t maxPast) const {
+Status Generator::reserve(int64_t maxTokens, int64_t maxPast,
+                          int64_t maxBatch) const {
   if (engine != Backend::Cpu)
     return Status::ok();
   for (const Program *p : programs()) {
-    std::lock_guard<std::mutex> lock(p->cpu->mutex);
-    COLM_TRY(compileCpu(*p, maxTokens, maxPast));
+    {
+      std::lock_guard<std::mutex> lock(p->cpu->mutex);
+      COLM_TRY(compileCpu(*p, maxTokens, maxPast));
+    }
+    if (p == &keysOnly)
+      continue;
+    for (int64_t n = 2; n <= std::min(maxBatch, kMaxDecodeBatch); n *= 2) {
+      std::shared_ptr<CpuStep> step = batchSlot(*p, n);
+      std::lock_guard<std::mutex> lock(step->mutex);
+      COLM_TRY(compileBatch(*p, *step, n, maxPast));
+    }
   }
   return Status::ok();
 }
 
 int64_t Generator::reservedBytes() const {
   int64_t total = 0;
-  auto add = [&](const Program &p) {
-    std::lock_guard<std::mutex> lock(p.cpu->mutex);
-    if (p.cpu->compiled)
-      total += p.cpu->compiled->kernels.program.arenaBytes;
-  };
-  for (const auto &[k, p] : steps)
-    add(p);
-  if (keysOnly.module)
-    add(keysOnly);
+  for (const auto &step : cpuSteps()) {
+    std::lock_guard<std::mutex> lock(step->mutex);
+    if (step->compiled)
+      total += step->compiled->kernels.program.arenaBytes;
+  }
   return total;
 }
 

@@ -46,8 +46,11 @@ public:
   /// The cpu backend: compiles every step program now for up to `maxTokens`
   /// new and `maxPast` cached positions, with their memory allocated and
   /// touched, so that later requests within them allocate nothing (a server
-  /// reserves its memory at start). Nothing on the reference backend.
-  Status reserve(int64_t maxTokens, int64_t maxPast) const;
+  /// reserves its memory at start), and the decoding batches of up to
+  /// `maxBatch` sequences (kMaxDecodeBatch at most) of up to `maxPast` each.
+  /// Nothing on the reference backend.
+  Status reserve(int64_t maxTokens, int64_t maxPast,
+                 int64_t maxBatch = 1) const;
   /// The programs' arenas in bytes.
   int64_t reservedBytes() const;
 
@@ -78,6 +81,21 @@ public:
   Result<std::vector<float>> decode(Sequence &seq, int32_t token, unsigned k,
                                     GenerationStats *stats = nullptr) const;
 
+  /// decode() for several sequences at once, sequence i appending tokens[i]
+  /// and decoding with chains[i]; returns each one's logits. On the cpu
+  /// backend the sequences that share a chain count (and need no switch up)
+  /// run as one decoding batch: every GEMM multiplies all their rows at once
+  /// and reads the weights once, attention stays within each sequence. The
+  /// logits are those of decode() on each sequence alone, up to the last
+  /// bits of the GEMMs' row blocking. A failure is reported per sequence.
+  std::vector<Result<std::vector<float>>>
+  decodeBatch(const std::vector<Sequence *> &seqs,
+              const std::vector<int32_t> &tokens,
+              const std::vector<unsigned> &chains,
+              GenerationStats *stats = nullptr) const;
+  /// The most sequences one decoding batch holds (more run as several).
+  static constexpr int64_t kMaxDecodeBatch = 16;
+
 private:
   /// A step program compiled for the cpu backend, for up to `maxTokens`
   /// new and `maxPast` cached positions; one run at a time.
@@ -86,15 +104,36 @@ private:
     std::unique_ptr<CompiledFunction> compiled;
     BoundParams paramSlices;
     int64_t maxTokens = 0, maxPast = 0;
+    /// Copies of cached columns (a decoding batch of a narrower
+    /// sub-model), kept between runs.
+    std::vector<std::vector<float>> scratch;
   };
   struct Program {
     mlir::OwningOpRef<mlir::ModuleOp> module;
     mlir::func::FuncOp func;
     std::shared_ptr<CpuStep> cpu = std::make_shared<CpuStep>();
+    /// Decoding batches of 2.. sequences, by batch size (maxTokens is the
+    /// batch size, maxPast each sequence's cached rows).
+    mutable std::map<int64_t, std::shared_ptr<CpuStep>> batches;
+    std::shared_ptr<std::mutex> batchesMutex = std::make_shared<std::mutex>();
+    /// The weights every decoding batch binds (bound once).
+    std::shared_ptr<BoundParams> batchParams = std::make_shared<BoundParams>();
   };
   Generator(mlir::MLIRContext &context, const Model &model, Backend backend)
       : context(context), model(model), engine(backend) {}
   Status compileCpu(const Program &program, int64_t n, int64_t past) const;
+  /// The decoding batch of `n` sequences (made empty on first use).
+  std::shared_ptr<CpuStep> batchSlot(const Program &program, int64_t n) const;
+  /// Plans (or plans again, for longer caches) a decoding batch of `n`
+  /// sequences of up to `past` cached rows each; the caller holds its mutex.
+  Status compileBatch(const Program &program, CpuStep &cpu, int64_t n,
+                      int64_t past) const;
+  /// One decoding batch on the cpu backend: same chain count, no switch up,
+  /// room in every cache.
+  Status decodeCpuBatch(const Program &program,
+                        const std::vector<Sequence *> &seqs,
+                        const std::vector<int32_t> &tokens, int64_t cols,
+                        std::vector<std::vector<float>> &logits) const;
   Result<std::vector<HostTensor>> runCpu(const Program &program,
                                          const Sequence &seq,
                                          const std::vector<int32_t> &tokens,
@@ -113,6 +152,8 @@ private:
 
   /// Every program, keys-only included.
   std::vector<const Program *> programs() const;
+  /// Every compiled (or to be compiled) cpu step, decoding batches included.
+  std::vector<std::shared_ptr<CpuStep>> cpuSteps() const;
 
   mlir::MLIRContext &context;
   const Model &model;

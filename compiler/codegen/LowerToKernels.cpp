@@ -125,6 +125,22 @@ private:
     return r;
   }
   int64_t atMax(const SizeExpr &e) { return e.eval(kp.program.maxSizes); }
+  /// A variable or a sum of them ("past0+past1"); nullopt for a name the
+  /// program does not have.
+  std::optional<SizeExpr> sizeNamed(const std::string &name) {
+    SizeExpr sum;
+    size_t start = 0;
+    for (;;) {
+      size_t plus = name.find('+', start);
+      int v = kp.program.findVariable(name.substr(start, plus - start));
+      if (v < 0)
+        return std::nullopt;
+      sum = sum + SizeExpr::variable(v);
+      if (plus == std::string::npos)
+        return sum;
+      start = plus + 1;
+    }
+  }
 
   int addBuffer(std::string name, BufferRole role, ElementType type,
                 std::vector<SizeExpr> shape) {
@@ -157,6 +173,9 @@ private:
   }
   Result<Ref> operand(Operation *op, Value v) {
     auto it = values.find(v);
+    if (it == values.end() && cachedArgs.count(v))
+      return error(op, "in a decoding batch, only chain.append reads the "
+                       "cached rows");
     if (it == values.end())
       return error(op, "an operand has no buffer (defined by an op the "
                        "lowering skipped)");
@@ -278,6 +297,7 @@ private:
   Status lowerFused(FusedOp op);
   Status lowerParam(ParamOp op);
   Status lowerAttention(AttentionOp op);
+  Status lowerDecodingAttention(AttentionOp op, Ref q, Ref k, Ref v);
   Status lowerAttentionGrad(AttentionGradOp op);
   Status lowerLmHead(LmHeadOp op);
   void planBuffers();
@@ -292,6 +312,11 @@ private:
   std::map<std::string, int> params;
   std::vector<int64_t> firstUse, lastUse;
   Ref positionsRef;
+  /// A decoding batch (LoweringOptions::decodePast): each sequence's cached
+  /// rows; empty otherwise.
+  std::vector<SizeExpr> cached;
+  /// Its arguments of cached rows, one input per sequence.
+  llvm::DenseMap<Value, std::vector<Ref>> cachedArgs;
   int nextValue = 0;
   /// Ops already lowered as part of a fused kernel.
   llvm::DenseSet<Operation *> done;
@@ -333,6 +358,22 @@ Result<KernelProgram> Lowering::run() {
   if (!options.dynamicSizes.empty() && options.sequences != 1)
     return Status::error("lowering " + func.getName().str() +
                          ": dynamic sizes need a batch of one sequence");
+  if (!options.decodePast.empty()) {
+    if (options.sequences != 1 ||
+        options.sequenceLength !=
+            static_cast<int64_t>(options.decodePast.size()))
+      return Status::error("lowering " + func.getName().str() +
+                           ": a decoding batch is one sequence of one token "
+                           "per decoding sequence");
+    for (const std::string &name : options.decodePast) {
+      int v = kp.program.findVariable(name);
+      if (v < 0)
+        return Status::error("lowering " + func.getName().str() +
+                             ": the decoding batch's size '" + name +
+                             "' is not a dynamic size");
+      cached.push_back(SizeExpr::variable(v));
+    }
+  }
   for (BlockArgument arg : func.getArguments()) {
     auto t = dyn_cast<RankedTensorType>(arg.getType());
     unsigned i = arg.getArgNumber();
@@ -347,18 +388,30 @@ Result<KernelProgram> Lowering::run() {
       shape[0] = rows;
       if (i < options.argumentSizes.size() &&
           !options.argumentSizes[i].empty()) {
-        int v = kp.program.findVariable(options.argumentSizes[i]);
-        if (v < 0)
+        std::optional<SizeExpr> size = sizeNamed(options.argumentSizes[i]);
+        if (!size)
           return Status::error("lowering: argument " + std::to_string(i) +
                                " has the unknown size '" +
                                options.argumentSizes[i] + "'");
-        shape[0] = SizeExpr::variable(v);
+        shape[0] = *size;
       }
     }
     shapes[arg] = shape;
-    values[arg] = {addBuffer("arg" + std::to_string(i), BufferRole::Input,
-                             ids ? ElementType::I32 : ElementType::F32, shape),
-                   0};
+    std::string name = "arg" + std::to_string(i);
+    ElementType type = ids ? ElementType::I32 : ElementType::F32;
+    if (!cached.empty() && i < options.argumentSizes.size() &&
+        options.argumentSizes[i].find('+') != std::string::npos) {
+      // A decoding batch's cached rows: one input per sequence.
+      std::vector<Ref> &parts = cachedArgs[arg];
+      for (size_t q = 0; q < cached.size(); ++q) {
+        shape[0] = cached[q];
+        parts.push_back({addBuffer(name + ".s" + std::to_string(q),
+                                   BufferRole::Input, type, shape),
+                         0});
+      }
+      continue;
+    }
+    values[arg] = {addBuffer(name, BufferRole::Input, type, shape), 0};
   }
   // The sub-model losses that a chain.weighted_sum adds share one array, so
   // that the sum reads them in order.
@@ -678,7 +731,6 @@ Status Lowering::lowerOp(Operation *op) {
       .Case([&](AttentionOp a) { return lowerAttention(a); })
       .Case([&](AttentionGradOp a) { return lowerAttentionGrad(a); })
       .Case([&](AppendOp a) -> Status {
-        COLM_ASSIGN_OR_RETURN(Ref past, in(a.getPast()));
         COLM_ASSIGN_OR_RETURN(Ref more, in(a.getRows()));
         int64_t w = lastDim(a.getType());
         CopySpec spec;
@@ -686,6 +738,27 @@ Status Lowering::lowerOp(Operation *op) {
         spec.srcStride = w;
         spec.dstStride = w;
         Ref y = result(a.getResult());
+        if (!cached.empty()) {
+          // Sequence after sequence: its cached rows, then its new one.
+          auto parts = cachedArgs.find(a.getPast());
+          if (parts == cachedArgs.end())
+            return error(a, "in a decoding batch, chain.append needs cached "
+                            "rows that are an argument");
+          SizeExpr before = 0; // the cached rows of the sequences before
+          for (size_t s = 0; s < cached.size(); ++s) {
+            int64_t row = static_cast<int64_t>(s);
+            Ref from = parts->second[s], to = y;
+            to.element = y.element + (before + row) * w;
+            copy(spec, from, to, cached[s], label);
+            from = more;
+            from.element = more.element + row * w;
+            to.element = y.element + (before + cached[s] + row) * w;
+            copy(spec, from, to, 1, label);
+            before = before + cached[s];
+          }
+          return Status::ok();
+        }
+        COLM_ASSIGN_OR_RETURN(Ref past, in(a.getPast()));
         copy(spec, past, y, rowsOf(a.getPast()), label);
         Ref tail = y;
         tail.element = y.element + rowsOf(a.getPast()) * w;
@@ -783,6 +856,8 @@ Status Lowering::lowerAttention(AttentionOp a) {
   if (batched && (!(tq == SizeExpr(rows)) || !(tk == SizeExpr(rows))))
     return error(a, "attention over a key/value cache needs a batch of one "
                     "sequence");
+  if (!cached.empty())
+    return lowerDecodingAttention(a, q, k, v);
   AttentionSpec spec;
   spec.numHeads = a.getNumHeads();
   spec.numKvHeads = a.getNumKvHeads();
@@ -813,6 +888,50 @@ Status Lowering::lowerAttention(AttentionOp a) {
     double t = double(atMax(T));
     double flops = 2.0 * spec.numHeads * spec.headDim * t * (t + 1);
     emit(spec, std::move(lb), sizeof(ColmAttentionArgs), label, flops);
+  }
+  attentions.push_back({a, out, lse});
+  return Status::ok();
+}
+
+/// Decoding batch: sequence s's query (row s) attends its cached rows and
+/// its new one, which chain.append packed sequence after sequence.
+Status Lowering::lowerDecodingAttention(AttentionOp a, Ref q, Ref k, Ref v) {
+  SizeExpr all = 0;
+  for (const SizeExpr &c : cached)
+    all = all + c;
+  int64_t n = static_cast<int64_t>(cached.size());
+  if (!(rowsOf(a.getQ()) == SizeExpr(n)) || !(rowsOf(a.getK()) == all + n) ||
+      !(rowsOf(a.getV()) == all + n))
+    return error(a, "in a decoding batch, attention needs one query per "
+                    "sequence and keys and values that chain.append packed");
+  AttentionSpec spec;
+  spec.numHeads = a.getNumHeads();
+  spec.numKvHeads = a.getNumKvHeads();
+  spec.headDim = a.getHeadDim();
+  spec.mapping =
+      a.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
+  int64_t ldq = lastDim(a.getQ().getType()), ldk = lastDim(a.getK().getType());
+  Ref out = result(a.getResult());
+  Ref lse = temporary("lse." + std::to_string(nextValue++), ElementType::F32,
+                      {n, spec.numHeads});
+  std::string label = labelOf(a);
+  SizeExpr before = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    SizeExpr keys = cached[s] + 1;
+    LaunchBuilder lb;
+    lb.pointer(offsetof(ColmAttentionArgs, q), q, s * ldq);
+    lb.pointer(offsetof(ColmAttentionArgs, k), k, (before + s) * ldk);
+    lb.pointer(offsetof(ColmAttentionArgs, v), v, (before + s) * ldk);
+    lb.pointer(offsetof(ColmAttentionArgs, out), out, s * ldq);
+    lb.pointer(offsetof(ColmAttentionArgs, lse), lse, s * spec.numHeads);
+    lb.integer(offsetof(ColmAttentionArgs, tq), 1);
+    lb.integer(offsetof(ColmAttentionArgs, tk), keys);
+    lb.integer(offsetof(ColmAttentionArgs, ldq), ldq);
+    lb.integer(offsetof(ColmAttentionArgs, ldk), ldk);
+    // A score and a weighted sum per key and head.
+    double flops = 4.0 * spec.numHeads * spec.headDim * double(atMax(keys));
+    emit(spec, std::move(lb), sizeof(ColmAttentionArgs), label, flops);
+    before = before + cached[s];
   }
   attentions.push_back({a, out, lse});
   return Status::ok();

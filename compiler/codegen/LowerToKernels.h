@@ -46,9 +46,19 @@ struct LoweringOptions {
   /// those): e.g. {"tokens", 1024}, {"past", 1024} for a decoding step. Only
   /// with one sequence.
   std::vector<std::pair<std::string, int64_t>> dynamicSizes;
-  /// Per argument, the dynamic size its rows are ("" or absent: the batch's
-  /// sequences x sequenceLength rows).
+  /// Per argument, the dynamic size its rows are: a variable, or a sum of
+  /// them joined by '+' ("" or absent: the batch's sequences x
+  /// sequenceLength rows).
   std::vector<std::string> argumentSizes;
+  /// A batch of decoding sequences (continuous batching): sequence s has one
+  /// new token (row s) and the cached rows named by the size variable
+  /// decodePast[s]. An argument of cached rows (its size "past0+past1+...")
+  /// becomes one input per sequence, "arg<i>.s<s>" of decodePast[s] rows, so
+  /// each sequence's cache is bound in place; each chain.append packs every
+  /// sequence's cached rows and then its new row, sequence after sequence,
+  /// and each chain.attention attends within a sequence. Needs one sequence
+  /// of decodePast.size() tokens.
+  std::vector<std::string> decodePast;
   /// bf16 only, for programs whose weights stay fixed while they are bound
   /// (generation): a parameter that only bf16 linears read, as their B
   /// stored [N, K], gets element type bf16 (bound as bf16 bits, half the

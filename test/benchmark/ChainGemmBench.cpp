@@ -186,6 +186,20 @@ int main(int argc, char **argv) {
           [&half, tokens](benchmark::State &st) { runChain(st, half, tokens); })
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
+      if (p.spec.use == GemmUse::Forward)
+        // Decode steps: one sequence's row, or a decoding batch's rows
+        // (memory-bound: the weights stream once per step).
+        for (int64_t rows : {1, 4, 8, 16})
+          benchmark::RegisterBenchmark(
+              (name + "/decode_rows_" + std::to_string(rows)).c_str(),
+              [&p, rows](benchmark::State &st) {
+                runChain(st, p, rows);
+                st.counters["weight_GB/s"] = benchmark::Counter(
+                    4.0 * p.spec.multiplyAddsPerRow() / 1e9,
+                    benchmark::Counter::kIsIterationInvariantRate);
+              })
+              ->Unit(benchmark::kMicrosecond)
+              ->UseRealTime();
       int64_t M = p.spec.m < 0 ? tokens : p.spec.m;
       int64_t K = p.spec.k < 0 ? tokens : p.spec.k, N = p.spec.n;
       bool bt = p.spec.bTransposed;

@@ -183,6 +183,72 @@ TEST_P(GeneratorTest, CpuBackendGivesTheReferenceTokens) {
   }
 }
 
+// A decoding batch (continuous batching in colm serve): sequences of
+// different lengths and chain counts decoded together get exactly the
+// logits they get alone (every decode-path kernel computes a row the same
+// way beside up to 15 others), and the interpreter's within fp32 rounding.
+// Chain counts switch between steps, so batches regroup, and a CoLM
+// sequence switching up decodes alone.
+TEST_P(GeneratorTest, CpuDecodingBatchGivesEachSequenceItsOwnLogits) {
+  auto g = Generator::create(context, model, Backend::Cpu);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  Generator &cpu = **g;
+  unsigned n = model.config.chains.size();
+  const int count = 5, steps = 6;
+  std::vector<Sequence> batched, alone, reference;
+  std::vector<int32_t> next(count);
+  for (int i = 0; i < count; ++i) {
+    std::vector<int32_t> p(prompt.begin(), prompt.begin() + 1 + i);
+    for (auto *list : {&batched, &alone, &reference}) {
+      auto seq = cpu.newSequence(64);
+      ASSERT_TRUE(seq.isOk());
+      list->push_back(seq.take());
+    }
+    unsigned k = i % 2 ? 1 : n;
+    auto a = cpu.prefill(batched[i], p, k, false);
+    ASSERT_TRUE(a.isOk()) << a.status().message();
+    ASSERT_TRUE(cpu.prefill(alone[i], p, k, false).isOk());
+    ASSERT_TRUE(generator->prefill(reference[i], p, k, false).isOk());
+    next[i] = argmax(*a);
+  }
+  for (int step = 0; step < steps; ++step) {
+    std::vector<Sequence *> seqs;
+    std::vector<unsigned> chains;
+    for (int i = 0; i < count; ++i) {
+      seqs.push_back(&batched[i]);
+      // Odd sequences at one chain, the others at every chain; sequence 1
+      // switches up at step 3.
+      bool one = i % 2 == 1 && !(i == 1 && step >= 3);
+      chains.push_back(one ? 1 : n);
+    }
+    auto got = cpu.decodeBatch(seqs, next, chains);
+    ASSERT_EQ(got.size(), static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      ASSERT_TRUE(got[i].isOk()) << got[i].status().message();
+      auto one = cpu.decode(alone[i], next[i], chains[i]);
+      auto want = generator->decode(reference[i], next[i], chains[i]);
+      ASSERT_TRUE(one.isOk() && want.isOk());
+      double diff = 0, scale = 0, vsAlone = 0;
+      for (size_t v = 0; v < want->size(); ++v) {
+        diff = std::max(diff, double(std::abs((*got[i])[v] - (*want)[v])));
+        vsAlone = std::max(vsAlone, double(std::abs((*got[i])[v] - (*one)[v])));
+        scale = std::max(scale, double(std::abs((*want)[v])));
+      }
+      EXPECT_LT(diff, 1e-4 * scale) << "step " << step << ", sequence " << i;
+      EXPECT_EQ(vsAlone, 0.0) << "step " << step << ", sequence " << i;
+      EXPECT_EQ(argmax(*got[i]), argmax(*want));
+      EXPECT_EQ(batched[i].cache.length(), reference[i].cache.length());
+      EXPECT_EQ(batched[i].tokens, reference[i].tokens);
+      next[i] = argmax(*want);
+    }
+  }
+  // A bad token fails its own sequence only.
+  std::vector<Sequence *> seqs{&batched[0], &batched[2]};
+  auto mixed = cpu.decodeBatch(seqs, {-1, next[2]}, {n, n});
+  EXPECT_FALSE(mixed[0].isOk());
+  EXPECT_TRUE(mixed[1].isOk());
+}
+
 TEST_P(GeneratorTest, ClearErrors) {
   auto seq = generator->newSequence(8);
   ASSERT_TRUE(seq.isOk());

@@ -209,6 +209,47 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
   return Status::ok();
 }
 
+/// Tokens per second of `batch` sequences decoding together after the same
+/// prompt (the best of `repeat` timed runs after one warm-up).
+Result<double> timeDecodeBatch(const Generator &generator,
+                               const std::vector<int32_t> &prompt, unsigned k,
+                               bool chain1Prefill, int64_t batch,
+                               int64_t tokens, int64_t repeat, int64_t context,
+                               bool profile) {
+  double best = 1e300;
+  for (int64_t r = 0; r <= repeat; ++r) { // run 0 warms up
+    std::vector<Sequence> sequences;
+    for (int64_t s = 0; s < batch; ++s) {
+      COLM_ASSIGN_OR_RETURN(Sequence sequence, generator.newSequence(context));
+      COLM_TRY(generator.prefill(sequence, prompt, k, chain1Prefill).status());
+      sequences.push_back(std::move(sequence));
+    }
+    std::vector<Sequence *> seqs;
+    for (Sequence &s : sequences)
+      seqs.push_back(&s);
+    std::vector<int32_t> next(batch, 1);
+    std::vector<unsigned> chains(batch, k);
+    if (r == 1 && profile)
+      generator.resetProfile();
+    generator.setProfiling(r > 0 && profile);
+    double t0 = now();
+    for (int64_t i = 0; i < (r > 0 ? tokens : std::min<int64_t>(2, tokens));
+         ++i)
+      for (auto &logits : generator.decodeBatch(seqs, next, chains))
+        COLM_TRY(logits.status());
+    if (r > 0)
+      best = std::min(best, now() - t0);
+  }
+  generator.setProfiling(false);
+  if (profile) {
+    std::string what = "a decoding batch of " + std::to_string(batch) + " at " +
+                       std::to_string(k) + " chains";
+    printProfile(generator.profile(), repeat * tokens, what.c_str(), "step",
+                 false);
+  }
+  return double(batch * tokens) / best;
+}
+
 } // namespace
 
 Status runBench(const std::vector<std::string> &argv) {
@@ -237,6 +278,9 @@ Status runBench(const std::vector<std::string> &argv) {
       .option("--decode-tokens", "N",
               "tokens decoded per sub-model "
               "(default 16)")
+      .option("--decode-batch", "B",
+              "also decode B sequences together, as colm serve does for "
+              "concurrent requests (cpu backend; default 1: off)")
       .option("--repeat", "R",
               "timed runs of each prefill/decode measurement, after one "
               "untimed warm-up; the best counts "
@@ -266,6 +310,8 @@ Status runBench(const std::vector<std::string> &argv) {
       args.getInt("--prompt-len", args.has("--seq") ? seq : 1024, 2, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t decodeTokens,
                         args.getInt("--decode-tokens", 16, 1, 1 << 20));
+  COLM_ASSIGN_OR_RETURN(int64_t decodeBatch,
+                        args.getInt("--decode-batch", 1, 1, 256));
   COLM_ASSIGN_OR_RETURN(int64_t repeat, args.getInt("--repeat", 1, 1, 100));
   COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
   if (args.has("--model") && args.has("--config"))
@@ -418,7 +464,7 @@ Status runBench(const std::vector<std::string> &argv) {
                 (long long)promptLen, (long long)decodeTokens);
     COLM_ASSIGN_OR_RETURN(Sequence base, generator->newSequence(context));
     COLM_TRY(generator->prefill(base, prompt, n, c.kvSharing).status());
-    JsonValue rates = JsonValue::object();
+    JsonValue rates = JsonValue::object(), batchRates = JsonValue::object();
     for (unsigned k = 1; k <= n; ++k) {
       double best = 1e300;
       for (int64_t r = 0; r <= repeat; ++r) { // run 0 warms up
@@ -438,8 +484,23 @@ Status runBench(const std::vector<std::string> &argv) {
       std::printf("  %u chain%s  %8.1f tokens/s  %8.3f MFLOP/token\n", k,
                   k == 1 ? " " : "s", decodeTokens / best, 2.0 * weights / 1e6);
       rates.set(std::to_string(k), JsonValue::number(decodeTokens / best));
+      if (decodeBatch > 1) {
+        COLM_ASSIGN_OR_RETURN(
+            double batched,
+            timeDecodeBatch(*generator, prompt, k, c.kvSharing, decodeBatch,
+                            decodeTokens, repeat, context, profile));
+        std::printf("  %u chain%s  %8.1f tokens/s  in a batch of %lld "
+                    "sequences (%.2fx one sequence)\n",
+                    k, k == 1 ? " " : "s", batched, (long long)decodeBatch,
+                    batched * best / decodeTokens);
+        batchRates.set(std::to_string(k), JsonValue::number(batched));
+      }
     }
     json.set("decode_tokens_per_second", rates);
+    if (decodeBatch > 1) {
+      json.set("decode_batch", JsonValue::integer(decodeBatch));
+      json.set("decode_batch_tokens_per_second", batchRates);
+    }
   }
   json.set("peak_memory_bytes", JsonValue::integer(peakMemoryBytes()));
   if (args.isSet("--json"))

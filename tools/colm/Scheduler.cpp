@@ -303,20 +303,27 @@ void Scheduler::loop() {
       decoding.push_back(a.get());
       next.push_back(token);
     }
-    // Decode steps of different sequences are independent: on the
-    // interpreter, run them on all cores; the cpu backend's kernels use all
-    // cores themselves (and their per-thread scratch stays with this thread
-    // and the executor's pool).
-    auto step = [&](size_t i) {
-      Active &a = *decoding[i];
-      a.logits = generator.decode(a.seq, next[i],
-                                  chainsAt(a.params.schedule, a.index));
-    };
-    if (generator.backend() == Backend::Cpu)
+    // Decode steps of different sequences are independent. The cpu
+    // backend runs the sequences at one chain count as one decoding batch
+    // (every GEMM reads the weights once for all of them); on the
+    // interpreter, they run on all cores.
+    if (generator.backend() == Backend::Cpu) {
+      std::vector<Sequence *> seqs;
+      std::vector<unsigned> chains;
+      for (Active *a : decoding) {
+        seqs.push_back(&a->seq);
+        chains.push_back(chainsAt(a->params.schedule, a->index));
+      }
+      auto logits = generator.decodeBatch(seqs, next, chains);
       for (size_t i = 0; i < decoding.size(); ++i)
-        step(i);
-    else
-      parallelFor(decoding.size(), step);
+        decoding[i]->logits = std::move(logits[i]);
+    } else {
+      parallelFor(decoding.size(), [&](size_t i) {
+        Active &a = *decoding[i];
+        a.logits = generator.decode(a.seq, next[i],
+                                    chainsAt(a.params.schedule, a.index));
+      });
+    }
     for (auto &a : active)
       if (a && !a->logits) {
         finish(*a, "error", a->logits.status().message());

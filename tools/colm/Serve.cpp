@@ -460,7 +460,7 @@ Status runServe(const std::vector<std::string> &argv) {
                         Generator::create(context, model, backend));
   // Every program compiled and its memory taken now: requests up to the
   // context allocate only their caches.
-  COLM_TRY(generator->reserve(maxContext, maxContext));
+  COLM_TRY(generator->reserve(maxContext, maxContext, maxBatch));
   Scheduler scheduler(*generator, tokenizer, maxContext, maxBatch);
   std::atomic<int64_t> ids{0};
   int64_t started = std::chrono::duration_cast<std::chrono::seconds>(

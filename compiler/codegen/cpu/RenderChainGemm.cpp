@@ -499,40 +499,76 @@ void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
   }
 }
 
-// At most this many rows with B stored [N, K] (a decode step's linears):
-// each output is a dot product over a row of B, which is read once and not
-// packed (packing would copy all of B for a row of work). Vector chunk c of
-// the reduction goes to partial sum c mod 4, the last chunk zero-padded, and
-// the partial sums meet in a fixed tree: the bits depend on the shapes only,
-// and zero weights appended to a row (an expanded model's new chains) change
-// none of them.
-constexpr int64_t FEW_ROWS = 4;
+// At most this many rows with B stored [N, K] (a decode step's linears, for
+// one sequence or a decoding batch of up to 16): each output is a dot
+// product over a row of B, which is read once and not packed (packing would
+// copy all of B for a few rows of work). FEW_R rows x FEW_J columns are
+// computed at once, so each vector load of A or B feeds several FMAs. Every
+// output sums its vector chunks in order into one vector, the last chunk
+// zero-padded, then the lanes meet in a fixed tree: the bits depend on the
+// shapes only (not on how many rows run beside a row, so a sequence decodes
+// to the same bits alone or in a batch), and zero weights appended to a row
+// (an expanded model's new chains) change none of them.
+constexpr int64_t FEW_ROWS = 16;
+constexpr int FEW_J = 4, FEW_R = @LANES@ / FEW_J > 0 ? @LANES@ / FEW_J : 1;
 
-// Row `a` of A times row `w` of B (B's elements w + k0 .. w + k1).
-inline float dot(const float *a, const Operands &o, int64_t w, int64_t k0,
-                 int64_t k1) {
+// The lanes' tree of FEW_R x FEW_J = LANES outputs at once: each level adds
+// the halves of every output's partial vector, two vectors into one, the
+// very additions of the one-output tree; after the last, lane i holds
+// output i.
+@FOLDS@
+
+// Rows a, a + lda, ... (R of them) times rows w, w + ldb, ... of B (J of
+// them; B's elements k0 .. k1 of each), into out[r * FEW_J + j].
+template <int R, int J>
+inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
+                 int64_t ldb, int64_t k0, int64_t k1, float *out) {
 #pragma clang fp contract(fast)
-  vec acc[4] = {};
+  vec acc[R][J] = {};
   int64_t p = k0;
-  int c = 0;
-  for (; p + @LANES@ <= k1; p += @LANES@, c = (c + 1) & 3)
-    acc[c] = acc[c] + rdv(loadu(a + p)) * bVec(o, w + p);
-  if (p < k1) {
-    vec x = {}, y = {};
-    for (int i = 0; p + i < k1; ++i) {
-      x[i] = rd(a[p + i]);
-      y[i] = bAt(o, w + p + i);
-    }
-    acc[c] = acc[c] + x * y;
+  for (; p + @LANES@ <= k1; p += @LANES@) {
+    vec b[J], x[R];
+    for (int j = 0; j < J; ++j)
+      b[j] = bVec(o, w + j * ldb + p);
+    for (int r = 0; r < R; ++r)
+      x[r] = rdv(loadu(a + r * lda + p));
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < J; ++j)
+        acc[r][j] = acc[r][j] + x[r] * b[j];
   }
-  vec s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  float l[@LANES@];
-  for (int i = 0; i < @LANES@; ++i)
-    l[i] = s[i];
-  for (int h = @LANES@ / 2; h >= 1; h /= 2)
-    for (int i = 0; i < h; ++i)
-      l[i] = l[i] + l[i + h];
-  return l[0];
+  if (p < k1) {
+    vec b[J] = {}, x[R] = {};
+    for (int i = 0; p + i < k1; ++i) {
+      for (int j = 0; j < J; ++j)
+        b[j][i] = bAt(o, w + j * ldb + p + i);
+      for (int r = 0; r < R; ++r)
+        x[r][i] = rd(a[r * lda + p + i]);
+    }
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < J; ++j)
+        acc[r][j] = acc[r][j] + x[r] * b[j];
+  }
+  if (R * J == @LANES@) {
+    vec v[@LANES@];
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < J; ++j)
+        v[r * J + j] = acc[r][j];
+    vec all = foldAll(v);
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < J; ++j)
+        out[r * FEW_J + j] = all[r * J + j];
+    return;
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < J; ++j) {
+      float l[@LANES@];
+      for (int i = 0; i < @LANES@; ++i)
+        l[i] = acc[r][j][i];
+      for (int h = @LANES@ / 2; h >= 1; h /= 2)
+        for (int i = 0; i < h; ++i)
+          l[i] = l[i] + l[i + h];
+      out[r * FEW_J + j] = l[0];
+    }
 }
 
 void fewRows(const Operands &o, const Strip *strips, int first, int last);
@@ -713,22 +749,69 @@ void fewRows(const Operands &o, const Strip *strips, int first, int last) {
   for (int s = first; s < last; ++s) {
     const Block &blk = kBlocks[strips[s].block];
     int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
-    for (int x = 0; x < strips[s].cols; ++x) {
-      int64_t j = strips[s].j + x;
-      for (int64_t i = blk.m0; i < m1; ++i) {
-        float sum = dot(o.a + i * o.lda, o, j * o.ldb, blk.k0, k1);
-        float *c = o.c + i * o.ldc + j;
-        *c = @ACC@      ? *c + sum
-             : @ADDEND@ ? sum + o.r[i * o.ldr + j]
-                        : sum;
+    const int64_t j1 = strips[s].j + strips[s].cols;
+    for (int64_t j0 = strips[s].j; j0 < j1;) {
+      int cols = j1 - j0 >= FEW_J ? FEW_J : 1;
+      for (int64_t i0 = blk.m0; i0 < m1;) {
+        int rows = m1 - i0 >= FEW_R ? FEW_R : 1;
+        float sums[FEW_R * FEW_J];
+        const float *a = o.a + i0 * o.lda;
+        int64_t w = j0 * o.ldb;
+        if (rows == FEW_R && cols == FEW_J)
+          dots<FEW_R, FEW_J>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
+        else if (cols == FEW_J)
+          dots<1, FEW_J>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
+        else if (rows == FEW_R)
+          dots<FEW_R, 1>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
+        else
+          dots<1, 1>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
+        for (int r = 0; r < rows; ++r)
+          for (int x = 0; x < cols; ++x) {
+            int64_t i = i0 + r, j = j0 + x;
+            float sum = sums[r * FEW_J + x];
+            float *c = o.c + i * o.ldc + j;
+            *c = @ACC@      ? *c + sum
+                 : @ADDEND@ ? sum + o.r[i * o.ldr + j]
+                            : sum;
+          }
         if (SWIGLU)
-          swigluTile(o, i, 1, j, 1);
+          for (int r = 0; r < rows; ++r)
+            swigluTile(o, i0 + r, 1, j0, cols);
+        i0 += rows;
       }
+      j0 += cols;
     }
   }
 }
 } // namespace
 )CPP";
+
+/// fold<h>(u, v) for every level of the lanes' tree (h = lanes/2 .. 1), and
+/// foldAll over `lanes` vectors (see the kernel's comment).
+std::string foldSource(int lanes) {
+  std::string out;
+  for (int h = lanes / 2; h >= 1; h /= 2) {
+    std::string lo, hi;
+    for (int from = 0; from < 2; ++from)
+      for (int seg = 0; seg < lanes / (2 * h); ++seg)
+        for (int i = 0; i < h; ++i) {
+          int at = from * lanes + seg * 2 * h + i;
+          lo += (lo.empty() ? "" : ", ") + std::to_string(at);
+          hi += (hi.empty() ? "" : ", ") + std::to_string(at + h);
+        }
+    out += "inline vec fold" + std::to_string(h) +
+           "(vec u, vec v) {\n  return __builtin_shufflevector(u, v, " + lo +
+           ") +\n         __builtin_shufflevector(u, v, " + hi + ");\n}\n";
+  }
+  out += "inline vec foldAll(vec *v) {\n";
+  int n = lanes;
+  for (int h = lanes / 2; h >= 1; h /= 2, n /= 2)
+    out += "  for (int q = 0; q < " + std::to_string(n / 2) +
+           "; ++q)\n    v[q] = fold" + std::to_string(h) +
+           "(v[2 * q], v[2 * q + 1]);\n";
+  out += "  return v[0];\n}\n";
+  return out;
+}
 
 } // namespace
 
@@ -803,6 +886,7 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@SYMBOL@", chainGemmSymbol(spec));
   replaceAll(body, "@BLOCKS@", blocks);
   replaceAll(body, "@LANES@", std::to_string(isa.lanes));
+  replaceAll(body, "@FOLDS@", foldSource(isa.lanes));
   replaceAll(body, "@MR@", std::to_string(kn.mr));
   replaceAll(body, "@NR@", std::to_string(kn.nr));
   replaceAll(body, "@KC@", std::to_string(kn.kc));

@@ -288,7 +288,7 @@ TEST_F(ChainGemmTest, FewRowsMatchTheReference) {
   std::vector<ColmKernelFn> fns = compile(specs);
   ASSERT_EQ(fns.size(), specs.size());
   for (size_t i = 0; i < specs.size(); ++i)
-    for (int64_t rows : {1, 2, 3, 4, 5}) {
+    for (int64_t rows : {1, 2, 3, 4, 5, 7, 13, 16, 17}) {
       const ChainGemmSpec &s = specs[i];
       Operands o = operands(s, rows, static_cast<unsigned>(10 * i + rows));
       std::vector<float> initial = o.c, want = o.c;
@@ -307,6 +307,23 @@ TEST_F(ChainGemmTest, FewRowsMatchTheReference) {
           first = o.c;
         else
           EXPECT_EQ(o.c, first) << what;
+      }
+      // Up to 16 rows (a decoding batch), each row has the bits it has
+      // alone: a sequence decodes alike in a batch and on its own.
+      for (int64_t r = 0; rows > 1 && rows <= 16 && r < rows; ++r) {
+        std::vector<float> alone(o.c.begin() + r * s.n,
+                                 o.c.begin() + (r + 1) * s.n);
+        std::copy(initial.begin() + r * s.n, initial.begin() + (r + 1) * s.n,
+                  alone.begin());
+        ColmGemmArgs one = o.args;
+        one.a = o.a.data() + r * o.args.lda;
+        one.c = alone.data();
+        one.m = 1;
+        runOnThreads(fns[i], one, 2);
+        EXPECT_TRUE(
+            std::equal(alone.begin(), alone.end(), first.begin() + r * s.n))
+            << s.name() << ": row " << r << " of " << rows
+            << " differs from the same row alone";
       }
       // K + 21 with zero weights past K (any A there): the same bits.
       ChainGemmSpec wide = denseGemm(s.n, s.k + 21, true);
@@ -601,7 +618,7 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
                              {GemmUse::WeightGrad, {1, 1, 2}, 24, 56, 29},
                              {GemmUse::WeightGrad, {2, 2, 4}, 24, 88, 75},
                              {GemmUse::Forward, {2, 2, 4}, 40, 24, 131},
-                             {GemmUse::Dense, {1}, 70, 33, 5},
+                             {GemmUse::Dense, {1}, 70, 33, 21},
                              {GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
                              {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13}};
   cpu::VectorIsa dot = cpu::hostVectorIsa(), small;
