@@ -163,11 +163,20 @@ Status Generator::compileBatch(const Program &program, CpuStep &cpu, int64_t n,
   cpu.maxPast = maxPast;
   // Every batch size of a chain count binds the same weights (and bf16
   // copies), made once.
+  std::lock_guard<std::mutex> lock(*program.batchesMutex);
   BoundParams &shared = *program.batchParams;
-  if (shared.bound.empty())
-    COLM_TRY(bindParams(*cpu.compiled->executor, model.params, shared));
-  else
-    COLM_TRY(bindBoundParams(*cpu.compiled->executor, shared));
+  bool first = shared.bound.empty();
+  Status bound = first
+                     ? bindParams(*cpu.compiled->executor, model.params, shared)
+                     : bindBoundParams(*cpu.compiled->executor, shared);
+  if (!bound) {
+    // Planned (and bound) again on the next call; a binding other batches
+    // use stays.
+    cpu.compiled.reset();
+    if (first)
+      shared = BoundParams();
+    return bound;
+  }
   cpu.compiled->executor->setProfiling(profiling);
   return Status::ok();
 }

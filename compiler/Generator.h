@@ -112,11 +112,11 @@ private:
     mlir::OwningOpRef<mlir::ModuleOp> module;
     mlir::func::FuncOp func;
     std::shared_ptr<CpuStep> cpu = std::make_shared<CpuStep>();
-    /// Decoding batches of 2.. sequences, by batch size (maxTokens is the
-    /// batch size, maxPast each sequence's cached rows).
+    /// Decoding batches of 2, 4, 8, 16 sequences, by batch size (maxTokens
+    /// is the batch size, maxPast each sequence's cached rows), and the
+    /// weights they all bind (bound once); both under batchesMutex.
     mutable std::map<int64_t, std::shared_ptr<CpuStep>> batches;
     std::shared_ptr<std::mutex> batchesMutex = std::make_shared<std::mutex>();
-    /// The weights every decoding batch binds (bound once).
     std::shared_ptr<BoundParams> batchParams = std::make_shared<BoundParams>();
   };
   Generator(mlir::MLIRContext &context, const Model &model, Backend backend)
