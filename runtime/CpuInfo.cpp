@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -277,6 +278,24 @@ CpuInfo CpuInfo::detect() {
 const CpuInfo &CpuInfo::host() {
   static const CpuInfo info = detect();
   return info;
+}
+
+bool CpuInfo::amxUsable() {
+  static const bool usable = [] {
+    const char *env = std::getenv("COLM_AMX");
+    if (env && std::strcmp(env, "0") == 0)
+      return false;
+    if (!host().amxbf16)
+      return false;
+#if defined(__linux__) && defined(__x86_64__)
+    // ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA: the tile data is
+    // dynamically enabled state that a process must ask for.
+    return ::syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    return false;
+#endif
+  }();
+  return usable;
 }
 
 std::string CpuInfo::isaSummary() const {

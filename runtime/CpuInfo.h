@@ -41,6 +41,10 @@ struct CpuInfo {
 
   /// The host, detected on first use.
   static const CpuInfo &host();
+  /// Whether AMX-BF16 kernels may run in this process: the host has it and
+  /// Linux granted the tile state (arch_prctl(ARCH_REQ_XCOMP_PERM), asked
+  /// once). COLM_AMX=0 turns AMX off (generated kernels then use AVX-512).
+  static bool amxUsable();
   /// Detects afresh (reads COLM_THREADS again).
   static CpuInfo detect();
 

@@ -1,6 +1,7 @@
 //===- CpuExecutor.cpp - Runs a compiled program on the host CPU ----------===//
 #include "runtime/cpu/CpuExecutor.h"
 
+#include "runtime/CpuInfo.h"
 #include "runtime/Memory.h"
 
 #include <chrono>
@@ -45,6 +46,8 @@ CpuExecutor::create(Program program,
                          " libraries were given");
   if (threads < 1)
     return Status::error("an executor needs at least one thread");
+  // Kernels rendered for AMX need the tile state granted first.
+  CpuInfo::amxUsable();
   if (Status s =
           checkMemoryFits(double(program.arenaBytes), "the program's buffers");
       !s)

@@ -93,6 +93,10 @@ inline vec dotPair(vec acc, vecw a, vecw b) {
 }
 #endif
 
+// AMX-BF16: the pair products of a bf16 GEMM on tdpbf16ps tiles, over the
+// same pair words (the even step in the low half) that vdpbf16ps reads.
+#define AMX @AMX@
+
 struct Operands {
   const float *a, *b;
   float *c;
@@ -217,6 +221,106 @@ inline void tile(const float *ap, int64_t kc, const float *bp, float *c,
       storeu(c + r * ldc + v * @LANES@, acc[r][v]);
 }
 
+#if AMX
+// Tile registers 0-3 hold C (rows 0-15 / 16-31 x columns 0-15 / 16-31), 4-5
+// the row halves of A, 6-7 the column halves of B: 16 rows of 64 bytes
+// each, configured once per thread.
+struct alignas(64) TileConfig {
+  uint8_t palette, start;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+inline void amxConfigure() {
+  static thread_local bool configured = false;
+  if (configured)
+    return;
+  TileConfig cfg = {};
+  cfg.palette = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = 16;
+    cfg.colsb[t] = 64;
+  }
+  _tile_loadconfig(&cfg);
+  configured = true;
+}
+
+// Pairs of A per packed row: whole tiles of 16.
+constexpr int64_t amxPairs(int64_t steps) {
+  return (packedRows(steps) + 15) / 16 * 16;
+}
+
+// C[32 x 32] (+)= A[32 x kc] B[kc x 32] over steps [k0, k0 + kc), A packed
+// row by row (`pq` words per row), B as the pair panel. tdpbf16ps does not
+// round after every pair, so its bits depend on how pairs are grouped: the
+// groups of 16 pairs lie on a fixed grid of steps (multiples of 32), the
+// same whatever the thread count, the knobs or the pass. A group that the
+// range cuts (at a block's first or last step) is read from a copy with its
+// pairs in their grid places and zeros elsewhere.
+void amxTile(const word *ap, int64_t pq, int64_t k0, int64_t kc,
+             const word *bp, float *c, int64_t ldc, bool load) {
+  static_assert(MR == 32 && NR == 32, "the AMX tile is 32 x 32");
+  amxConfigure();
+  if (load) {
+    _tile_loadd(0, c, ldc * 4);
+    _tile_loadd(1, c + 16, ldc * 4);
+    _tile_loadd(2, c + 16 * ldc, ldc * 4);
+    _tile_loadd(3, c + 16 * ldc + 16, ldc * 4);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const int64_t pairs = packedRows(kc);
+  // Pairs [q, q + n) of the range at places [at, at + n) of a group.
+  auto partial = [&](int64_t q, int64_t n, int64_t at) {
+    alignas(64) uint32_t a[32 * 16], b[16 * NR];
+    for (int x = 0; x < 32 * 16; ++x)
+      a[x] = 0u;
+    for (int x = 0; x < 16 * NR; ++x)
+      b[x] = 0u;
+    for (int r = 0; r < 32; ++r)
+      for (int64_t x = 0; x < n; ++x)
+        a[r * 16 + at + x] = ap[r * pq + q + x];
+    for (int64_t x = 0; x < n; ++x)
+      for (int y = 0; y < NR; ++y)
+        b[(at + x) * NR + y] = bp[(q + x) * NR + y];
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, a + 16 * 16, 64);
+    _tile_loadd(6, b, NR * 4);
+    _tile_loadd(7, b + 16, NR * 4);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  };
+  int64_t q = 0;
+  int64_t head = (k0 % 32) / 2; // k0 is even
+  if (head) {
+    int64_t n = 16 - head < pairs ? 16 - head : pairs;
+    partial(0, n, head);
+    q = n;
+  }
+  for (; q + 16 <= pairs; q += 16) {
+    _tile_loadd(4, ap + q, pq * 4);
+    _tile_loadd(5, ap + 16 * pq + q, pq * 4);
+    _tile_loadd(6, bp + q * NR, NR * 4);
+    _tile_loadd(7, bp + q * NR + 16, NR * 4);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  if (q < pairs)
+    partial(q, pairs - q, 0);
+  _tile_stored(0, c, ldc * 4);
+  _tile_stored(1, c + 16, ldc * 4);
+  _tile_stored(2, c + 16 * ldc, ldc * 4);
+  _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+}
+#endif
+
 template <int R>
 void tileAny(const float *ap, int64_t kc, const float *bp, float *c,
              int64_t ldc, bool load, int rows, const float *add, int64_t ldr,
@@ -233,9 +337,39 @@ void tileAny(const float *ap, int64_t kc, const float *bp, float *c,
 // of the reduction, where an add epilogue adds. `next`: the C tile that
 // follows, to prefetch.
 void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
-             const float *ap, int64_t kc, const float *bp, bool load,
-             bool last, const float *next) {
+             const float *ap, int64_t apq, int64_t k0, int64_t kc,
+             const float *bp, bool load, bool last, const float *next) {
   const float *add = @ADDEND@ && last ? o.r + i * o.ldr + j : nullptr;
+#if AMX
+  {
+    // A full tile in place, a ragged one through a zeroed buffer.
+    bool direct = rows == MR && cols == NR;
+    alignas(64) float buf[MR * NR];
+    float *dst = direct ? o.c + i * o.ldc + j : buf;
+    int64_t ld = direct ? o.ldc : NR;
+    if (!direct) {
+      for (int x = 0; x < MR * NR; ++x)
+        buf[x] = 0.0f;
+      if (load)
+        for (int r = 0; r < rows; ++r)
+          for (int x = 0; x < cols; ++x)
+            buf[r * NR + x] = o.c[(i + r) * o.ldc + j + x];
+    }
+    amxTile((const word *)ap, apq, k0, kc, (const word *)bp, dst, ld, load);
+    for (int r = 0; r < rows; ++r)
+      for (int x = 0; x < cols; ++x) {
+        float v = dst[r * ld + x];
+        o.c[(i + r) * o.ldc + j + x] = add ? v + add[r * o.ldr + x] : v;
+      }
+    if (SWIGLU && last)
+      swigluTile(o, i, rows, j, cols);
+    (void)next;
+    return;
+  }
+#else
+  (void)apq;
+  (void)k0;
+#endif
   if (SWIGLU && last && next) {
     // The epilogue's operands of the next tile, meanwhile.
     int64_t ni = (next - o.c) / o.ldc, nj = (next - o.c) % o.ldc;
@@ -253,6 +387,7 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
       }
     }
   }
+#if !AMX
   if (cols == NR) {
     tileAny<MR>(ap, kc, bp, o.c + i * o.ldc + j, o.ldc, load, rows, add,
                 o.ldr, next);
@@ -272,6 +407,7 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
           add ? buf[r * NR + x] + add[r * o.ldr + x] : buf[r * NR + x];
   if (SWIGLU && last)
     swigluTile(o, i, rows, j, cols);
+#endif
 }
 
 struct Strip {
@@ -573,6 +709,60 @@ inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
 
 void fewRows(const Operands &o, const Strip *strips, int first, int last);
 
+#if AMX
+// A's rows [i0, i1) for AMX: per 32-row tile, row after row of
+// amxPairs(kc) pair words (zero past the reduction and past i1).
+void packAmx(const Operands &o, int64_t i0, int64_t i1, int64_t p0,
+             int64_t kc, float *ap) {
+  const int64_t pq = amxPairs(kc), n = i1 - i0, pairs = packedRows(kc);
+  const int64_t padded = (n + MR - 1) / MR * MR;
+  word *aw = (word *)ap;
+  auto rowAt = [&](int64_t x) { return aw + (x / MR) * MR * pq + (x % MR) * pq; };
+  if (@AT@) {
+    // A stored [K, M]: steps p and p + 1 are two of its rows, read front to
+    // back, a vector of rows' pairs at a time.
+    for (int64_t p = 0; p < kc; p += 2) {
+      const float *lo = o.a + (p0 + p) * o.lda + i0;
+      const float *hi = p + 1 < kc ? lo + o.lda : nullptr;
+      if (p + AHEAD < kc)
+        for (int64_t x = 0; x < n; x += 16) {
+          __builtin_prefetch(lo + AHEAD * o.lda + x);
+          __builtin_prefetch(lo + (AHEAD + 1) * o.lda + x);
+        }
+      int64_t x = 0;
+      for (; x + @LANES@ <= n; x += @LANES@) {
+        vecw w = pairWords(loadu(lo + x), hi ? loadu(hi + x) : vec{});
+        for (int l = 0; l < @LANES@; ++l)
+          rowAt(x + l)[p / 2] = w[l];
+      }
+      for (; x < n; ++x)
+        rowAt(x)[p / 2] = pairWord(lo[x], hi ? hi[x] : 0.0f);
+    }
+    for (int64_t x = 0; x < n; ++x)
+      for (int64_t q = pairs; q < pq; ++q)
+        rowAt(x)[q] = 0u;
+  } else {
+    for (int64_t x = 0; x < n; ++x) {
+      const float *src = o.a + (i0 + x) * o.lda + p0;
+      word *dst = rowAt(x);
+      int64_t p = 0;
+      for (; p + 2 * @LANES@ <= kc; p += 2 * @LANES@) {
+        vec v0 = loadu(src + p), v1 = loadu(src + p + @LANES@);
+        vecw w = pairWords(evenSteps(v0, v1), oddSteps(v0, v1));
+        __builtin_memcpy(dst + p / 2, &w, sizeof w);
+      }
+      for (; p < kc; p += 2)
+        dst[p / 2] = pairWord(src[p], p + 1 < kc ? src[p + 1] : 0.0f);
+      for (int64_t q = pairs; q < pq; ++q)
+        dst[q] = 0u;
+    }
+  }
+  for (int64_t x = n; x < padded; ++x)
+    for (int64_t q = 0; q < pq; ++q)
+      rowAt(x)[q] = 0u;
+}
+#endif
+
 @SCRATCH@
 
 @SHARE@
@@ -687,8 +877,10 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
     return; // out of memory: the caller's sentinel check reports it
   float *apanels = panels + bFloats;
 
-  for (int64_t ks0 = kLo; ks0 < kHi; ks0 += KS) {
-    int64_t ks1 = ks0 + KS < kHi ? ks0 + KS : kHi;
+  // Passes and chunks end on multiples of KS and KC (AMX groups pairs on a
+  // fixed grid of steps: chunks must not cut a group).
+  for (int64_t ks0 = kLo, ks1; ks0 < kHi; ks0 = ks1) {
+    ks1 = (ks0 / KS + 1) * KS < kHi ? (ks0 / KS + 1) * KS : kHi;
     // Every strip's B for this pass, packed once.
     packPass(o, strips, sa, sb, ra, rb, ks0, ks1, panels);
     for (int64_t i0 = ra; i0 < rb;) {
@@ -714,9 +906,15 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       }
       if (ka < kz) {
         int64_t alen = kz - ka;
+#if AMX
+        packAmx(o, i0, i1, ka, alen, apanels);
+        const int64_t apq = amxPairs(alen);
+#else
         packA(o, i0, i1, ka, alen, apanels);
-        for (int64_t c0 = ka; c0 < kz; c0 += KC) {
-          int64_t c1 = c0 + KC < kz ? c0 + KC : kz;
+        const int64_t apq = 0;
+#endif
+        for (int64_t c0 = ka, c1; c0 < kz; c0 = c1) {
+          c1 = (c0 / KC + 1) * KC < kz ? (c0 / KC + 1) * KC : kz;
           for (int s = sa; s < sb; ++s) {
             const Strip &st = strips[s];
             if (st.m0 > i0 || st.m1 < i1)
@@ -731,10 +929,12 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
             for (int64_t i = i0; i < i1; i += MR) {
               const float *next =
                   i + MR < i1 ? o.c + (i + MR) * o.ldc + st.j : nullptr;
+              const float *ap =
+                  AMX ? apanels + ((i - i0) / MR) * MR * apq + (kb - ka) / 2
+                      : apanels + ((i - i0) / MR) * packedRows(alen) * MR +
+                            (kb - ka) / STEP * MR;
               rowTile(o, i, (int)(i1 - i < MR ? i1 - i : MR), st.j, st.cols,
-                      apanels + ((i - i0) / MR) * packedRows(alen) * MR +
-                          (kb - ka) / STEP * MR,
-                      ke - kb, bp, load, last, next);
+                      ap, apq, kb, ke - kb, bp, load, last, next);
             }
           }
         }
@@ -868,14 +1068,21 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
               ", " + std::to_string(b.kBegin) + ", " + std::to_string(b.kEnd) +
               ", " + std::to_string(b.mBegin) + ", " + std::to_string(b.mEnd) +
               "}, ";
-  int64_t strips = 0;
-  for (const GemmBlock &b : spec.blocks)
-    strips += (b.nEnd - b.nBegin + spec.knobs.nr - 1) / spec.knobs.nr;
   // A pass over B reduces over as many kc chunks as keep the packed rows
   // of A (mcp x ks floats) within 3/8 of L2, beside C's rows and B's panel.
   GemmKnobs kn = spec.knobs;
   if (dot)
     kn.kc += kn.kc % 2; // chunks of whole pairs
+  // AMX: 32 x 32 tiles of C (four tile registers), the same pair panels.
+  bool amx = dot && isa.amx;
+  if (amx) {
+    kn.mr = 32;
+    kn.nr = 32;
+    kn.kc = (kn.kc + 31) / 32 * 32; // whole tiles of 16 pairs
+  }
+  int64_t strips = 0;
+  for (const GemmBlock &b : spec.blocks)
+    strips += (b.nEnd - b.nBegin + kn.nr - 1) / kn.nr;
   int64_t mcp = (kn.mc + kn.mr - 1) / kn.mr * kn.mr;
   int64_t ks =
       int64_t(kn.kc) *
@@ -911,6 +1118,7 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@SHARE@", shareSource());
   replaceAll(body, "@BF16@", spec.bf16 ? "true" : "false");
   replaceAll(body, "@DOT@", dot ? "1" : "0");
+  replaceAll(body, "@AMX@", amx ? "1" : "0");
   replaceAll(body, "@B16@", spec.bBf16 ? "true" : "false");
   std::string even, odd;
   for (int l = 0; l < isa.lanes; ++l) {

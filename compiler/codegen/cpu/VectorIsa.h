@@ -20,6 +20,10 @@ struct VectorIsa {
   /// the kernel emulates it (same layout, fp32 FMAs), which is how machines
   /// without AVX512_BF16 test the layout.
   bool bf16Dot = false;
+  /// AMX-BF16 tiles (Sapphire Rapids and later, CpuInfo::amxUsable): a
+  /// bf16 GEMM whose pairs vdpbf16ps would take runs on tdpbf16ps instead,
+  /// on the same packed pairs. Only where the host has it.
+  bool amx = false;
 };
 
 /// The host's vectors, from runtime/CpuInfo (AVX-512, AVX2, else 4 lanes of

@@ -623,6 +623,7 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
                              {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13}};
   cpu::VectorIsa dot = cpu::hostVectorIsa(), small;
   dot.bf16Dot = true;
+  dot.amx = false; // vdpbf16ps (or its emulation); AMX below
   small = dot;
   small.l2Bytes = 4096; // one kc chunk per pass
   std::vector<ChainGemmSpec> specs;
@@ -691,6 +692,87 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
   ASSERT_EQ(odd.blocks[0].kEnd % 2, 1);
   EXPECT_FALSE(cpu::usesBf16Dot(odd, dot));
   EXPECT_FALSE(cpu::usesBf16Dot(specFor(cases[0]), dot)) << "fp32 spec";
+}
+
+// bf16 GEMMs on AMX tiles (tdpbf16ps, where the host has AMX-BF16 and Linux
+// grants the tile state): within fp32 rounding of the bf16 reference, and
+// the same bits on 1..3 threads, for other knobs and one chunk per pass
+// (the pairs are grouped on a fixed grid of steps), for every product,
+// block boundaries off that grid, odd dynamic reductions, ragged strips and
+// row tiles, the add epilogue and accumulation. tdpbf16ps does not round
+// after every pair, so the bits differ from the pair model's.
+TEST_F(ChainGemmTest, AmxTilesMatchTheReferenceWithFixedBits) {
+  cpu::VectorIsa amx = cpu::hostVectorIsa();
+  if (!amx.amx)
+    GTEST_SKIP() << "no AMX-BF16 here (or COLM_AMX=0)";
+  std::vector<Case> cases = {{GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
+                             {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13},
+                             {GemmUse::WeightGrad, {1, 1, 2}, 24, 56, 29},
+                             {GemmUse::WeightGrad, {2, 2, 4}, 24, 88, 75},
+                             {GemmUse::Forward, {2, 2, 4}, 128, 96, 131},
+                             {GemmUse::Dense, {1}, 70, 33, 21},
+                             {GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
+                             {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13}};
+  cpu::VectorIsa small = amx;
+  small.l2Bytes = 4096; // one kc chunk per pass
+  std::vector<ChainGemmSpec> specs;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    ChainGemmSpec s = specFor(cases[i]);
+    s.bf16 = true;
+    s.knobs.kc = 64;
+    if (i == 6)
+      s.addend = true;
+    if (i == 7)
+      s.accumulate = true;
+    ASSERT_TRUE(cpu::usesBf16Dot(s, amx)) << s.name();
+    EXPECT_NE(cpu::renderChainGemm(s, amx).find("_tile_dpbf16ps(0"),
+              std::string::npos);
+    specs.push_back(s);
+  }
+  std::vector<ChainGemmSpec> other = specs;
+  for (ChainGemmSpec &s : other)
+    s.knobs = {4, 2 * amx.lanes, 17, 8};
+  std::vector<ColmKernelFn> fns[3] = {
+      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), amx)),
+      compile(other, std::vector<cpu::VectorIsa>(specs.size(), amx)),
+      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), small))};
+  for (auto &f : fns)
+    ASSERT_EQ(f.size(), specs.size());
+  int differFromPairs = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ChainGemmSpec &s = specs[i];
+    Operands o = operands(s, cases[i].rows, static_cast<unsigned>(i + 90));
+    std::vector<float> addend;
+    if (s.addend) {
+      std::mt19937 rng(static_cast<unsigned>(i));
+      std::normal_distribution<float> normal;
+      addend.resize(o.c.size());
+      for (float &x : addend)
+        x = normal(rng);
+      o.args.r = addend.data();
+      o.args.ldr = o.args.n;
+    }
+    std::vector<float> initial = o.c, want = o.c, first;
+    ColmGemmArgs ref = o.args;
+    ref.c = want.data();
+    chainGemmReference(s, ref);
+    for (size_t v = 0; v < 3; ++v)
+      for (int threads : {1, 2, 3}) {
+        o.c = initial;
+        o.args.c = o.c.data();
+        runOnThreads(fns[v][i], o.args, threads);
+        std::string what = (v == 1 ? other[i] : s).name() +
+                           (v == 2 ? " (one chunk per pass)" : "") + " on " +
+                           std::to_string(threads) + " threads";
+        expectClose(s, o, o.c, want, initial, what);
+        if (first.empty())
+          first = o.c;
+        else
+          EXPECT_EQ(o.c, first) << what;
+      }
+    differFromPairs += first != pairDotModel(s, o, initial, addend);
+  }
+  EXPECT_GT(differFromPairs, 0) << "no case ran on AMX tiles";
 }
 
 // Weights stored as bf16 bits (an inference program's, converted when
