@@ -710,6 +710,30 @@ inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
 void fewRows(const Operands &o, const Strip *strips, int first, int last);
 
 #if AMX
+// v[r][l] -> v[l][r] for 16 x 16 words: each stage swaps one bit of the row
+// with the same bit of the lane.
+inline void transpose16(vecw (&v)[16]) {
+#define COLM_STAGE(S, LO, HI)                                                  \
+  for (int i = 0; i < 16; ++i)                                                 \
+    if (!(i & S)) {                                                            \
+      vecw a = v[i], b = v[i + S];                                             \
+      v[i] = __builtin_shufflevector(a, b, LO);                                \
+      v[i + S] = __builtin_shufflevector(a, b, HI);                            \
+    }
+#define COLM_L(...) __VA_ARGS__
+  COLM_STAGE(8, COLM_L(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+             COLM_L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+                    31))
+  COLM_STAGE(4, COLM_L(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+             COLM_L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+  COLM_STAGE(2, COLM_L(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+             COLM_L(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+  COLM_STAGE(1, COLM_L(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+             COLM_L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
+#undef COLM_L
+#undef COLM_STAGE
+}
+
 // A's rows [i0, i1) for AMX: per 32-row tile, row after row of
 // amxPairs(kc) pair words (zero past the reduction and past i1).
 void packAmx(const Operands &o, int64_t i0, int64_t i1, int64_t p0,
@@ -720,8 +744,27 @@ void packAmx(const Operands &o, int64_t i0, int64_t i1, int64_t p0,
   auto rowAt = [&](int64_t x) { return aw + (x / MR) * MR * pq + (x % MR) * pq; };
   if (@AT@) {
     // A stored [K, M]: steps p and p + 1 are two of its rows, read front to
-    // back, a vector of rows' pairs at a time.
-    for (int64_t p = 0; p < kc; p += 2) {
+    // back. 16 pairs x 16 rows at a time, transposed in registers.
+    int64_t p = 0;
+    for (; p + 32 <= kc; p += 32) {
+      int64_t x = 0;
+      for (; x + 16 <= n; x += 16) {
+        vecw w[16];
+        for (int q = 0; q < 16; ++q) {
+          const float *lo = o.a + (p0 + p + 2 * q) * o.lda + i0 + x;
+          w[q] = pairWords(loadu(lo), loadu(lo + o.lda));
+        }
+        transpose16(w);
+        for (int l = 0; l < 16; ++l)
+          __builtin_memcpy(rowAt(x + l) + p / 2, &w[l], 64);
+      }
+      for (; x < n; ++x)
+        for (int q = 0; q < 16; ++q) {
+          const float *lo = o.a + (p0 + p + 2 * q) * o.lda + i0 + x;
+          rowAt(x)[p / 2 + q] = pairWord(lo[0], lo[o.lda]);
+        }
+    }
+    for (; p < kc; p += 2) {
       const float *lo = o.a + (p0 + p) * o.lda + i0;
       const float *hi = p + 1 < kc ? lo + o.lda : nullptr;
       if (p + AHEAD < kc)
