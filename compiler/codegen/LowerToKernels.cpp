@@ -847,6 +847,17 @@ Status Lowering::lowerOp(Operation *op) {
       });
 }
 
+/// The forward kernel of chain.attention `a`.
+AttentionSpec forwardAttention(AttentionOp a) {
+  AttentionSpec spec;
+  spec.numHeads = a.getNumHeads();
+  spec.numKvHeads = a.getNumKvHeads();
+  spec.headDim = a.getHeadDim();
+  spec.mapping =
+      a.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
+  return spec;
+}
+
 Status Lowering::lowerAttention(AttentionOp a) {
   COLM_ASSIGN_OR_RETURN(Ref q, operand(a, a.getQ()));
   COLM_ASSIGN_OR_RETURN(Ref k, operand(a, a.getK()));
@@ -858,12 +869,7 @@ Status Lowering::lowerAttention(AttentionOp a) {
                     "sequence");
   if (!cached.empty())
     return lowerDecodingAttention(a, q, k, v);
-  AttentionSpec spec;
-  spec.numHeads = a.getNumHeads();
-  spec.numKvHeads = a.getNumKvHeads();
-  spec.headDim = a.getHeadDim();
-  spec.mapping =
-      a.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
+  AttentionSpec spec = forwardAttention(a);
   int64_t ldq = lastDim(a.getQ().getType()), ldk = lastDim(a.getK().getType());
   // A batch of equal sequences: one launch each; else tq and tk as given.
   SizeExpr T = batched ? SizeExpr(options.sequenceLength) : tq;
@@ -904,12 +910,7 @@ Status Lowering::lowerDecodingAttention(AttentionOp a, Ref q, Ref k, Ref v) {
       !(rowsOf(a.getV()) == all + n))
     return error(a, "in a decoding batch, attention needs one query per "
                     "sequence and keys and values that chain.append packed");
-  AttentionSpec spec;
-  spec.numHeads = a.getNumHeads();
-  spec.numKvHeads = a.getNumKvHeads();
-  spec.headDim = a.getHeadDim();
-  spec.mapping =
-      a.getKvMapping() == KvMapping::tiled ? KvMap::Tiled : KvMap::Grouped;
+  AttentionSpec spec = forwardAttention(a);
   int64_t ldq = lastDim(a.getQ().getType()), ldk = lastDim(a.getK().getType());
   Ref out = result(a.getResult());
   Ref lse = temporary("lse." + std::to_string(nextValue++), ElementType::F32,

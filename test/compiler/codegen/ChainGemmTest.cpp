@@ -570,6 +570,23 @@ TEST_F(ChainGemmTest, Bf16RoundsTheInputsAndAccumulatesInFp32) {
   }
 }
 
+/// A random addend R for a spec with an add epilogue, set in `o` (and kept
+/// alive by the caller); empty otherwise.
+std::vector<float> addendFor(const ChainGemmSpec &s, Operands &o,
+                             unsigned seed) {
+  std::vector<float> addend;
+  if (!s.addend)
+    return addend;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  addend.resize(o.c.size());
+  for (float &x : addend)
+    x = normal(rng);
+  o.args.r = addend.data();
+  o.args.ldr = o.args.n;
+  return addend;
+}
+
 /// What a bf16 pair-dot kernel computes, step for step: per element, from C
 /// (accumulate) or zero, for each pair of steps (p, p + 1) from the block's
 /// first, acc += a(p+1) b(p+1) then acc += a(p) b(p), on bf16-rounded inputs
@@ -652,16 +669,7 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
   for (size_t i = 0; i < specs.size(); ++i) {
     const ChainGemmSpec &s = specs[i];
     Operands o = operands(s, cases[i].rows, static_cast<unsigned>(i + 80));
-    std::vector<float> addend;
-    if (s.addend) {
-      std::mt19937 rng(static_cast<unsigned>(i));
-      std::normal_distribution<float> normal;
-      addend.resize(o.c.size());
-      for (float &x : addend)
-        x = normal(rng);
-      o.args.r = addend.data();
-      o.args.ldr = o.args.n;
-    }
+    std::vector<float> addend = addendFor(s, o, static_cast<unsigned>(i));
     std::vector<float> initial = o.c;
     std::vector<float> want = pairDotModel(s, o, initial, addend);
     for (size_t v = 0; v < 3; ++v)
@@ -742,16 +750,7 @@ TEST_F(ChainGemmTest, AmxTilesMatchTheReferenceWithFixedBits) {
   for (size_t i = 0; i < specs.size(); ++i) {
     const ChainGemmSpec &s = specs[i];
     Operands o = operands(s, cases[i].rows, static_cast<unsigned>(i + 90));
-    std::vector<float> addend;
-    if (s.addend) {
-      std::mt19937 rng(static_cast<unsigned>(i));
-      std::normal_distribution<float> normal;
-      addend.resize(o.c.size());
-      for (float &x : addend)
-        x = normal(rng);
-      o.args.r = addend.data();
-      o.args.ldr = o.args.n;
-    }
+    std::vector<float> addend = addendFor(s, o, static_cast<unsigned>(i));
     std::vector<float> initial = o.c, want = o.c, first;
     ColmGemmArgs ref = o.args;
     ref.c = want.data();
