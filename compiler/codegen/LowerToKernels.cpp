@@ -9,6 +9,7 @@
 #include "runtime/abi/PointwiseAbi.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -400,7 +401,7 @@ Result<KernelProgram> Lowering::run() {
     std::string name = "arg" + std::to_string(i);
     ElementType type = ids ? ElementType::I32 : ElementType::F32;
     if (!cached.empty() && i < options.argumentSizes.size() &&
-        options.argumentSizes[i].find('+') != std::string::npos) {
+        options.argumentSizes[i] == llvm::join(options.decodePast, "+")) {
       // A decoding batch's cached rows: one input per sequence.
       std::vector<Ref> &parts = cachedArgs[arg];
       for (size_t q = 0; q < cached.size(); ++q) {
