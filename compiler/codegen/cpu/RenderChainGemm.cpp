@@ -361,8 +361,6 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
         float v = dst[r * ld + x];
         o.c[(i + r) * o.ldc + j + x] = add ? v + add[r * o.ldr + x] : v;
       }
-    if (SWIGLU && last)
-      swigluTile(o, i, rows, j, cols);
     (void)next;
     return;
   }
@@ -370,29 +368,10 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
   (void)apq;
   (void)k0;
 #endif
-  if (SWIGLU && last && next) {
-    // The epilogue's operands of the next tile, meanwhile.
-    int64_t ni = (next - o.c) / o.ldc, nj = (next - o.c) % o.ldc;
-    for (int r = 0; r < MR; ++r) {
-      int64_t e = (ni + r) * o.lde + nj;
-      __builtin_prefetch(o.g + e);
-      __builtin_prefetch(o.g + e + NR - 1);
-      if (SWIGLU == 2) {
-        __builtin_prefetch(o.u + e);
-        __builtin_prefetch(o.u + e + NR - 1);
-      }
-      if (o.c2) {
-        __builtin_prefetch(o.c2 + e, 1);
-        __builtin_prefetch(o.c2 + e + NR - 1, 1);
-      }
-    }
-  }
 #if !AMX
   if (cols == NR) {
     tileAny<MR>(ap, kc, bp, o.c + i * o.ldc + j, o.ldc, load, rows, add,
                 o.ldr, next);
-    if (SWIGLU && last)
-      swigluTile(o, i, rows, j, cols);
     return;
   }
   alignas(64) float buf[MR * NR];
@@ -405,8 +384,6 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
     for (int x = 0; x < cols; ++x)
       o.c[(i + r) * o.ldc + j + x] =
           add ? buf[r * NR + x] + add[r * o.ldr + x] : buf[r * NR + x];
-  if (SWIGLU && last)
-    swigluTile(o, i, rows, j, cols);
 #endif
 }
 
@@ -981,6 +958,30 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
             }
           }
         }
+        if (SWIGLU)
+          // The SwiGLU epilogue of the strips that these rows finished in
+          // this pass, row by row over runs of adjacent strips: the gate and
+          // up rows then stream front to back (tile by tile they were
+          // latency-bound, rows lde apart).
+          for (int64_t i = i0; i < i1; ++i)
+            for (int s = sa; s < sb;) {
+              const Strip &st = strips[s];
+              auto done = [&](const Strip &t) {
+                return t.m0 <= i0 && t.m1 >= i1 && t.k1 > ks0 && t.k1 <= ks1 &&
+                       t.k0 < t.k1;
+              };
+              if (!done(st)) {
+                ++s;
+                continue;
+              }
+              int e = s + 1;
+              while (e < sb && done(strips[e]) &&
+                     strips[e].j == strips[e - 1].j + strips[e - 1].cols)
+                ++e;
+              swigluTile(o, i, 1, st.j,
+                         (int)(strips[e - 1].j + strips[e - 1].cols - st.j));
+              s = e;
+            }
       }
       i0 = i1;
     }
