@@ -631,8 +631,9 @@ constexpr int FEW_J = 4, FEW_R = @LANES@ / FEW_J > 0 ? @LANES@ / FEW_J : 1;
 // output i.
 @FOLDS@
 
-// Rows a, a + lda, ... (R of them) times rows w, w + ldb, ... of B (J of
-// them; B's elements k0 .. k1 of each), into out[r * FEW_J + j].
+// Rows a, a + lda, ... (R of them; already rounded in bf16 mixed
+// precision) times rows w, w + ldb, ... of B (J of them; B's elements k0 ..
+// k1 of each), into out[r * FEW_J + j].
 template <int R, int J>
 inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
                  int64_t ldb, int64_t k0, int64_t k1, float *out) {
@@ -644,7 +645,7 @@ inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
     for (int j = 0; j < J; ++j)
       b[j] = bVec(o, w + j * ldb + p);
     for (int r = 0; r < R; ++r)
-      x[r] = rdv(loadu(a + r * lda + p));
+      x[r] = loadu(a + r * lda + p);
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < J; ++j)
         acc[r][j] = acc[r][j] + x[r] * b[j];
@@ -655,7 +656,7 @@ inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
       for (int j = 0; j < J; ++j)
         b[j][i] = bAt(o, w + j * ldb + p + i);
       for (int r = 0; r < R; ++r)
-        x[r][i] = rd(a[r * lda + p + i]);
+        x[r][i] = a[r * lda + p + i];
     }
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < J; ++j)
@@ -989,7 +990,23 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 }
 
 namespace {
-void fewRows(const Operands &o, const Strip *strips, int first, int last) {
+void fewRows(const Operands &src, const Strip *strips, int first, int last) {
+  Operands o = src;
+  if (BF16) {
+    // A's few rows rounded once, not once per group of columns.
+    float *a = scratch((size_t)(o.m * o.k));
+    if (!a)
+      return; // out of memory: the caller's sentinel check reports it
+    for (int64_t i = 0; i < o.m; ++i) {
+      int64_t p = 0;
+      for (; p + @LANES@ <= o.k; p += @LANES@)
+        storeu(a + i * o.k + p, rdv(loadu(src.a + i * src.lda + p)));
+      for (; p < o.k; ++p)
+        a[i * o.k + p] = rd(src.a[i * src.lda + p]);
+    }
+    o.a = a;
+    o.lda = o.k;
+  }
   for (int s = first; s < last; ++s) {
     const Block &blk = kBlocks[strips[s].block];
     int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
