@@ -11,6 +11,7 @@
 #include "dialect/ChainDialect.h"
 #include "passes/CausalityAnalysis.h"
 #include "passes/Passes.h"
+#include "test/fuzz/MlirFuzz.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -28,25 +29,14 @@ namespace chain = colm::chain;
 
 namespace {
 
-/// Errors reported since the last reset.
-int errors = 0;
-
 MLIRContext &context() {
   static MLIRContext *ctx = [] {
     DialectRegistry registry;
     registry
         .insert<chain::ChainDialect, func::FuncDialect, arith::ArithDialect>();
-    auto *c = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
-    c->loadAllAvailableDialects();
     // colm-opt --allow-unregistered-dialect: ops of unknown dialects reach
     // the passes, which must refuse them with an error.
-    c->allowUnregisteredDialects();
-    c->getDiagEngine().registerHandler([](Diagnostic &diag) {
-      if (diag.getSeverity() == DiagnosticSeverity::Error)
-        ++errors;
-      return success();
-    });
-    return c;
+    return colm::fuzz::makeContext(registry, /*allowUnregistered=*/true);
   }();
   return *ctx;
 }
@@ -112,48 +102,26 @@ bool provesCausal(ModuleOp module) {
   return true;
 }
 
-/// With locations: value names come from them (NameLoc), so without them
-/// a second print could name values differently.
-std::string print(Operation *op) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  op->print(os, OpPrintingFlags().enableDebugInfo());
-  return text;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   MLIRContext &ctx = context();
-  ParserConfig config(&ctx);
-  // MLIR's lexer reads the terminating NUL that files and std::string have
-  // (and libFuzzer's buffer does not).
-  std::string text(reinterpret_cast<const char *>(data), size);
-  errors = 0;
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, config);
-  if (!module) {
-    if (errors == 0)
-      __builtin_trap(); // a rejected file must say why
+  OwningOpRef<ModuleOp> module = colm::fuzz::parseRoundTrip(data, size, ctx);
+  if (!module)
     return 0;
-  }
-  // The printed form parses back and prints the same.
-  std::string printed = print(*module);
-  OwningOpRef<ModuleOp> back = parseSourceString<ModuleOp>(printed, config);
-  if (!back || print(*back) != printed)
-    __builtin_trap();
 
-  errors = 0;
+  colm::fuzz::errors = 0;
   bool causal = provesCausal(*module);
-  if (!causal && errors == 0)
+  if (!causal && colm::fuzz::errors == 0)
     __builtin_trap();
   for (const Step &step : steps()) {
     OwningOpRef<ModuleOp> copy(module->clone());
     PassManager pm(&ctx);
     pm.enableVerifier(false);
     step.add(pm);
-    errors = 0;
+    colm::fuzz::errors = 0;
     if (failed(pm.run(*copy))) {
-      if (errors == 0)
+      if (colm::fuzz::errors == 0)
         __builtin_trap(); // a pass that fails must say why
       continue;
     }

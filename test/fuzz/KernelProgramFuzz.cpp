@@ -11,6 +11,7 @@
 
 #include "compiler/codegen/KernelIR.h"
 #include "dialect/KernelDialect.h"
+#include "test/fuzz/MlirFuzz.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Verifier.h"
@@ -23,55 +24,29 @@ using namespace mlir;
 
 namespace {
 
-int errors = 0;
-
 MLIRContext &context() {
   static MLIRContext *ctx = [] {
     DialectRegistry registry;
     registry.insert<colm::kernel::KernelDialect>();
-    auto *c = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
-    c->loadAllAvailableDialects();
-    c->getDiagEngine().registerHandler([](Diagnostic &diag) {
-      if (diag.getSeverity() == DiagnosticSeverity::Error)
-        ++errors;
-      return success();
-    });
-    return c;
+    return colm::fuzz::makeContext(registry, /*allowUnregistered=*/false);
   }();
   return *ctx;
-}
-
-std::string print(Operation *op) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  op->print(os);
-  return text;
 }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   MLIRContext &ctx = context();
-  ParserConfig config(&ctx);
-  std::string text(reinterpret_cast<const char *>(data), size);
-  errors = 0;
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, config);
-  if (!module) {
-    if (errors == 0)
-      __builtin_trap(); // a rejected file must say why
+  OwningOpRef<ModuleOp> module = colm::fuzz::parseRoundTrip(data, size, ctx);
+  if (!module)
     return 0;
-  }
-  std::string printed = print(*module);
-  OwningOpRef<ModuleOp> again = parseSourceString<ModuleOp>(printed, config);
-  if (!again || print(*again) != printed)
-    __builtin_trap();
   colm::kernel::ProgramOp program = colm::codegen::findKernelProgram(*module);
   if (!program)
     return 0;
-  errors = 0;
+  colm::fuzz::errors = 0;
   auto kp = colm::codegen::importKernelProgram(program);
   if (!kp) {
-    if (errors == 0)
+    if (colm::fuzz::errors == 0)
       __builtin_trap(); // refused without saying where
     return 0;
   }

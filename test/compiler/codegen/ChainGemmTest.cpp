@@ -105,6 +105,46 @@ protected:
       symbols.push_back(cpu::chainGemmSymbol(s));
     return KernelTest::compile(sources, symbols);
   }
+
+  /// Every spec's kernel three ways on `isa`: as given, with other knobs (a
+  /// narrow tile, odd kc, small row blocks) and with one kc chunk per pass
+  /// (a 4 KiB L2), for checks that the bits depend on none of them.
+  struct Variants {
+    std::vector<ChainGemmSpec> specs, other;
+    std::vector<ColmKernelFn> fns[3];
+  };
+  Variants compileVariants(const std::vector<ChainGemmSpec> &specs,
+                           const cpu::VectorIsa &isa) {
+    Variants out;
+    out.specs = specs;
+    out.other = specs;
+    for (ChainGemmSpec &s : out.other)
+      s.knobs = {4, 2 * isa.lanes, 17, 8};
+    cpu::VectorIsa small = isa;
+    small.l2Bytes = 4096;
+    std::vector<cpu::VectorIsa> isas(specs.size(), isa),
+        smalls(specs.size(), small);
+    out.fns[0] = compile(specs, isas);
+    out.fns[1] = compile(out.other, isas);
+    out.fns[2] = compile(specs, smalls);
+    return out;
+  }
+  /// Runs spec i's three kernels, each on 1..3 threads from C = `initial`,
+  /// and calls check(c, what) on each result.
+  template <class Check>
+  void runVariants(const Variants &k, size_t i, Operands &o,
+                   const std::vector<float> &initial, Check check) {
+    for (size_t v = 0; v < 3; ++v)
+      for (int threads : {1, 2, 3}) {
+        o.c = initial;
+        o.args.c = o.c.data();
+        runOnThreads(k.fns[v][i], o.args, threads);
+        std::string what = (v == 1 ? k.other[i] : k.specs[i]).name() +
+                           (v == 2 ? " (one chunk per pass)" : "") + " on " +
+                           std::to_string(threads) + " threads";
+        check(o.c, what);
+      }
+  }
 };
 
 /// Per case, its spec (default knobs, kc 32: several reduction chunks) and
@@ -638,11 +678,9 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
                              {GemmUse::Dense, {1}, 70, 33, 21},
                              {GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
                              {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13}};
-  cpu::VectorIsa dot = cpu::hostVectorIsa(), small;
+  cpu::VectorIsa dot = cpu::hostVectorIsa();
   dot.bf16Dot = true;
   dot.amx = false; // vdpbf16ps (or its emulation); AMX below
-  small = dot;
-  small.l2Bytes = 4096; // one kc chunk per pass
   std::vector<ChainGemmSpec> specs;
   for (size_t i = 0; i < cases.size(); ++i) {
     ChainGemmSpec s = specFor(cases[i]);
@@ -656,15 +694,8 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
     ASSERT_TRUE(cpu::usesBf16Dot(s, dot)) << s.name();
     specs.push_back(s);
   }
-  // Other knobs: a narrow tile, odd kc and small row blocks.
-  std::vector<ChainGemmSpec> other = specs;
-  for (ChainGemmSpec &s : other)
-    s.knobs = {4, 2 * dot.lanes, 17, 8};
-  std::vector<ColmKernelFn> fns[3] = {
-      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), dot)),
-      compile(other, std::vector<cpu::VectorIsa>(specs.size(), dot)),
-      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), small))};
-  for (auto &f : fns)
+  Variants k = compileVariants(specs, dot);
+  for (auto &f : k.fns)
     ASSERT_EQ(f.size(), specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
     const ChainGemmSpec &s = specs[i];
@@ -672,21 +703,15 @@ TEST_F(ChainGemmTest, Bf16PairDotProductsHaveThePairModelsBits) {
     std::vector<float> addend = addendFor(s, o, static_cast<unsigned>(i));
     std::vector<float> initial = o.c;
     std::vector<float> want = pairDotModel(s, o, initial, addend);
-    for (size_t v = 0; v < 3; ++v)
-      for (int threads : {1, 2, 3}) {
-        o.c = initial;
-        o.args.c = o.c.data();
-        runOnThreads(fns[v][i], o.args, threads);
-        std::string what = (v == 1 ? other[i] : s).name() +
-                           (v == 2 ? " (one chunk per pass)" : "") + " on " +
-                           std::to_string(threads) + " threads";
-        int bad = 0;
-        for (size_t e = 0; e < want.size(); ++e)
-          if (std::memcmp(&o.c[e], &want[e], 4) != 0 && bad++ < 3)
-            ADD_FAILURE() << what << ": C[" << e << "] = " << o.c[e]
-                          << ", the pair model " << want[e];
-        EXPECT_EQ(bad, 0) << what;
-      }
+    runVariants(k, i, o, initial,
+                [&](const std::vector<float> &c, const std::string &what) {
+                  int bad = 0;
+                  for (size_t e = 0; e < want.size(); ++e)
+                    if (std::memcmp(&c[e], &want[e], 4) != 0 && bad++ < 3)
+                      ADD_FAILURE() << what << ": C[" << e << "] = " << c[e]
+                                    << ", the pair model " << want[e];
+                  EXPECT_EQ(bad, 0) << what;
+                });
     // And the pair model is the bf16 reference within fp32 rounding.
     std::vector<float> ref = initial;
     ColmGemmArgs refArgs = o.args;
@@ -721,8 +746,6 @@ TEST_F(ChainGemmTest, AmxTilesMatchTheReferenceWithFixedBits) {
                              {GemmUse::Dense, {1}, 70, 33, 21},
                              {GemmUse::Forward, {2, 2, 4}, 48, 80, 37},
                              {GemmUse::InputGrad, {1, 1, 2}, 40, 104, 13}};
-  cpu::VectorIsa small = amx;
-  small.l2Bytes = 4096; // one kc chunk per pass
   std::vector<ChainGemmSpec> specs;
   for (size_t i = 0; i < cases.size(); ++i) {
     ChainGemmSpec s = specFor(cases[i]);
@@ -737,14 +760,8 @@ TEST_F(ChainGemmTest, AmxTilesMatchTheReferenceWithFixedBits) {
               std::string::npos);
     specs.push_back(s);
   }
-  std::vector<ChainGemmSpec> other = specs;
-  for (ChainGemmSpec &s : other)
-    s.knobs = {4, 2 * amx.lanes, 17, 8};
-  std::vector<ColmKernelFn> fns[3] = {
-      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), amx)),
-      compile(other, std::vector<cpu::VectorIsa>(specs.size(), amx)),
-      compile(specs, std::vector<cpu::VectorIsa>(specs.size(), small))};
-  for (auto &f : fns)
+  Variants k = compileVariants(specs, amx);
+  for (auto &f : k.fns)
     ASSERT_EQ(f.size(), specs.size());
   int differFromPairs = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -755,20 +772,14 @@ TEST_F(ChainGemmTest, AmxTilesMatchTheReferenceWithFixedBits) {
     ColmGemmArgs ref = o.args;
     ref.c = want.data();
     chainGemmReference(s, ref);
-    for (size_t v = 0; v < 3; ++v)
-      for (int threads : {1, 2, 3}) {
-        o.c = initial;
-        o.args.c = o.c.data();
-        runOnThreads(fns[v][i], o.args, threads);
-        std::string what = (v == 1 ? other[i] : s).name() +
-                           (v == 2 ? " (one chunk per pass)" : "") + " on " +
-                           std::to_string(threads) + " threads";
-        expectClose(s, o, o.c, want, initial, what);
-        if (first.empty())
-          first = o.c;
-        else
-          EXPECT_EQ(o.c, first) << what;
-      }
+    runVariants(k, i, o, initial,
+                [&](const std::vector<float> &c, const std::string &what) {
+                  expectClose(s, o, c, want, initial, what);
+                  if (first.empty())
+                    first = c;
+                  else
+                    EXPECT_EQ(c, first) << what;
+                });
     differFromPairs += first != pairDotModel(s, o, initial, addend);
   }
   EXPECT_GT(differFromPairs, 0) << "no case ran on AMX tiles";
