@@ -122,8 +122,7 @@ Status Generator::compileCpu(const Program &program, int64_t n,
     cpu.compiled = std::make_unique<CompiledFunction>(std::move(f));
     cpu.maxTokens = maxTokens;
     cpu.maxPast = maxPast;
-    COLM_TRY(
-        bindParams(*cpu.compiled->executor, model.params, cpu.paramSlices));
+    COLM_TRY(bindShared(program, cpu));
     cpu.compiled->executor->setProfiling(profiling);
   }
   return Status::ok();
@@ -136,6 +135,23 @@ std::shared_ptr<Generator::CpuStep> Generator::batchSlot(const Program &program,
   if (!slot)
     slot = std::make_shared<CpuStep>();
   return slot;
+}
+
+Status Generator::bindShared(const Program &program, CpuStep &cpu) const {
+  std::lock_guard<std::mutex> lock(*program.batchesMutex);
+  BoundParams &shared = *program.params;
+  bool first = shared.bound.empty();
+  Status bound = first
+                     ? bindParams(*cpu.compiled->executor, model.params, shared)
+                     : bindBoundParams(*cpu.compiled->executor, shared);
+  if (!bound) {
+    // Planned (and bound) again on the next call; a binding other steps
+    // use stays.
+    cpu.compiled.reset();
+    if (first)
+      shared = BoundParams();
+  }
+  return bound;
 }
 
 Status Generator::compileBatch(const Program &program, CpuStep &cpu, int64_t n,
@@ -161,22 +177,7 @@ Status Generator::compileBatch(const Program &program, CpuStep &cpu, int64_t n,
   cpu.compiled = std::make_unique<CompiledFunction>(std::move(f));
   cpu.maxTokens = n;
   cpu.maxPast = maxPast;
-  // Every batch size of a chain count binds the same weights (and bf16
-  // copies), made once.
-  std::lock_guard<std::mutex> lock(*program.batchesMutex);
-  BoundParams &shared = *program.batchParams;
-  bool first = shared.bound.empty();
-  Status bound = first
-                     ? bindParams(*cpu.compiled->executor, model.params, shared)
-                     : bindBoundParams(*cpu.compiled->executor, shared);
-  if (!bound) {
-    // Planned (and bound) again on the next call; a binding other batches
-    // use stays.
-    cpu.compiled.reset();
-    if (first)
-      shared = BoundParams();
-    return bound;
-  }
+  COLM_TRY(bindShared(program, cpu));
   cpu.compiled->executor->setProfiling(profiling);
   return Status::ok();
 }

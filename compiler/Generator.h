@@ -102,7 +102,6 @@ private:
   struct CpuStep {
     std::mutex mutex;
     std::unique_ptr<CompiledFunction> compiled;
-    BoundParams paramSlices;
     int64_t maxTokens = 0, maxPast = 0;
     /// Copies of cached columns (a decoding batch of a narrower
     /// sub-model), kept between runs.
@@ -114,14 +113,18 @@ private:
     std::shared_ptr<CpuStep> cpu = std::make_shared<CpuStep>();
     /// Decoding batches of 2, 4, 8, 16 sequences, by batch size (maxTokens
     /// is the batch size, maxPast each sequence's cached rows), and the
-    /// weights they all bind (bound once); both under batchesMutex.
+    /// weights (sub-model slices, bf16 copies) that every plan of this
+    /// program binds, made once; both under batchesMutex.
     mutable std::map<int64_t, std::shared_ptr<CpuStep>> batches;
     std::shared_ptr<std::mutex> batchesMutex = std::make_shared<std::mutex>();
-    std::shared_ptr<BoundParams> batchParams = std::make_shared<BoundParams>();
+    std::shared_ptr<BoundParams> params = std::make_shared<BoundParams>();
   };
   Generator(mlir::MLIRContext &context, const Model &model, Backend backend)
       : context(context), model(model), engine(backend) {}
   Status compileCpu(const Program &program, int64_t n, int64_t past) const;
+  /// Binds the program's shared weights to `cpu`'s fresh plan (making them
+  /// on first use); on failure the plan is dropped.
+  Status bindShared(const Program &program, CpuStep &cpu) const;
   /// The decoding batch of `n` sequences (made empty on first use).
   std::shared_ptr<CpuStep> batchSlot(const Program &program, int64_t n) const;
   /// Plans (or plans again, for longer caches) a decoding batch of `n`
