@@ -10,9 +10,12 @@ bool isGemm(Operation *op) {
   return isa<LinearOp, DenseOp, LinearGradXOp, DenseGradXOp>(op);
 }
 
-const char *const kBlockArgNames[][4] = {{"a", "b", "addend", nullptr},
-                                         {"a", "b", "gate", nullptr},
-                                         {"a", "b", "gate", "up"}};
+const char *const kBlockArgNames[][5] = {
+    {"a", "b", "addend", nullptr, nullptr},
+    {"a", "b", "gate", nullptr, nullptr},
+    {"a", "b", "gate", "up", nullptr},
+    {"a", "b0", "b1", "b2", "b3"},
+    {"a", "b_gate", "b_up", nullptr, nullptr}};
 
 } // namespace
 
@@ -26,7 +29,7 @@ void FusedOp::getAsmBlockArgumentNames(Region &region,
   if (kind >= std::size(kBlockArgNames))
     return;
   for (auto [i, arg] : llvm::enumerate(region.front().getArguments()))
-    if (i < 4 && kBlockArgNames[kind][i])
+    if (i < 5 && kBlockArgNames[kind][i])
       setNameFn(arg, kBlockArgNames[kind][i]);
 }
 
@@ -138,6 +141,62 @@ LogicalResult FusedOp::verify() {
     if (yields.size() != 2 || yields[0] != grad.getDgate() ||
         yields[1] != grad.getDup())
       return emitOpError("gemm_swiglu_grad must yield dgate and dup");
+    return success();
+  }
+  case FusionKind::grouped_gemm: {
+    // product_i(arg0, arg_{i+1}) for i < n; yield the n products.
+    size_t n = getInputs().size() - 1;
+    if (getInputs().size() < 3 || getInputs().size() > 5 ||
+        body.getOperations().size() != n + 1 || getNumResults() != n)
+      return emitOpError("grouped_gemm takes the shared input and 2 to 4 "
+                         "weights, holds one product per weight and the "
+                         "yield, and yields the products");
+    for (auto [i, product] : llvm::enumerate(body.without_terminator())) {
+      if (!isa<LinearOp, DenseOp>(product))
+        return emitOpError("grouped_gemm must hold chain.linear or "
+                           "chain.dense products only");
+      if (product.getOperand(0) != body.getArgument(0) ||
+          product.getOperand(1) != body.getArgument(i + 1))
+        return emitOpError() << "grouped_gemm's product #" << i
+                             << " must take inputs #0 and #" << i + 1;
+      if (yield.getValues()[i] != product.getResult(0))
+        return emitOpError("grouped_gemm must yield its products in order");
+    }
+    return success();
+  }
+  case FusionKind::grouped_gemm_swiglu: {
+    // gate(arg0, arg1); up(arg0, arg2); swiglu(gate, up);
+    // yield swiglu, gate [, up].
+    if (getInputs().size() != 3 || body.getOperations().size() != 4)
+      return emitOpError("grouped_gemm_swiglu takes 3 inputs (the shared "
+                         "input, the gate's and the up projection's "
+                         "weights) and holds two products, a chain.swiglu "
+                         "and the yield");
+    Operation *gate = getProduct(), *up = getEpilogue();
+    auto swiglu = dyn_cast<SwigluOp>(up->getNextNode());
+    if (!isa<LinearOp, DenseOp>(gate) || !isa<LinearOp, DenseOp>(up) || !swiglu)
+      return emitOpError("grouped_gemm_swiglu must hold two chain.linear or "
+                         "chain.dense products, then chain.swiglu");
+    if (gate->getName() != up->getName() ||
+        gate->getOperand(1).getType() != up->getOperand(1).getType())
+      return emitOpError("grouped_gemm_swiglu's products must be of one kind "
+                         "and weight type (the same chain blocks)");
+    if (gate->getOperand(0) != body.getArgument(0) ||
+        up->getOperand(0) != body.getArgument(0) ||
+        gate->getOperand(1) != body.getArgument(1) ||
+        up->getOperand(1) != body.getArgument(2))
+      return emitOpError("grouped_gemm_swiglu's products must take inputs "
+                         "#0 and #1 (the gate) and #0 and #2 (up)");
+    if (swiglu.getGate() != gate->getResult(0) ||
+        swiglu.getUp() != up->getResult(0))
+      return emitOpError("grouped_gemm_swiglu's chain.swiglu must take the "
+                         "first product as the gate and the second as up");
+    ValueRange yields = yield.getValues();
+    if (yields.size() < 2 || yields.size() > 3 || yields[0] != swiglu ||
+        yields[1] != gate->getResult(0) ||
+        (yields.size() == 3 && yields[2] != up->getResult(0)))
+      return emitOpError("grouped_gemm_swiglu must yield the SwiGLU and the "
+                         "gate, and may yield up after them");
     return success();
   }
   }

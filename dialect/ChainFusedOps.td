@@ -15,16 +15,22 @@ include "dialect/ChainOps.td"
 def FusionKind_GemmAdd : I32EnumAttrCase<"gemm_add", 0>;
 def FusionKind_GemmSwiglu : I32EnumAttrCase<"gemm_swiglu", 1>;
 def FusionKind_GemmSwigluGrad : I32EnumAttrCase<"gemm_swiglu_grad", 2>;
+def FusionKind_GroupedGemm : I32EnumAttrCase<"grouped_gemm", 3>;
+def FusionKind_GroupedGemmSwiglu : I32EnumAttrCase<"grouped_gemm_swiglu", 4>;
 def Chain_FusionKind : I32EnumAttr<"FusionKind",
     "what a fusion group computes in one kernel",
-    [FusionKind_GemmAdd, FusionKind_GemmSwiglu, FusionKind_GemmSwigluGrad]> {
+    [FusionKind_GemmAdd, FusionKind_GemmSwiglu, FusionKind_GemmSwigluGrad,
+     FusionKind_GroupedGemm, FusionKind_GroupedGemmSwiglu]> {
   let cppNamespace = "::colm::chain";
   let genSpecializedAttr = 0;
 }
 def Chain_FusionKindAttr : EnumAttr<Chain_Dialect, Chain_FusionKind, "fusion_kind"> {
   let summary = "gemm_add: a linear product plus an addend, in the GEMM's "
                 "epilogue; gemm_swiglu and gemm_swiglu_grad: the SwiGLU of "
-                "the up projection, or the SwiGLU's gradient of dh, in it";
+                "the up projection, or the SwiGLU's gradient of dh, in it; "
+                "grouped_gemm: the linears that read one input (q/k/v) as one "
+                "GEMM; grouped_gemm_swiglu: gate and up as one GEMM with the "
+                "SwiGLU in its epilogue";
 }
 
 def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
@@ -64,6 +70,30 @@ def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
     product, in double as the SwiGLU kernel does, so again the bits are
     those of the ops run one after the other, and the product is never
     stored (unless kept).
+
+    `grouped_gemm`: 2 to 4 forward products (`chain.linear` or
+    `chain.dense`) of input #0 and inputs #1, #2, ... (one weight each, in
+    order); yields the products in that order. One kernel packs the shared
+    input once and multiplies it by every weight (q/k/v of an attention
+    block, k/v of CoLM-Air); each product has its own output and keeps its
+    own chain blocks, so the bits are those of the products run one by one.
+
+    ```mlir
+    %qkv:3 = chain.fused grouped_gemm(%x, %wq, %wk, %wv) : (...) -> (...) {
+    ^bb0(%a: ..., %b0: ..., %b1: ..., %b2: ...):
+      %q = chain.linear %a, %b0 : ...
+      %k = chain.linear %a, %b1 : ...
+      %v = chain.linear %a, %b2 : ...
+      chain.yield %q, %k, %v : ...
+    }
+    ```
+
+    `grouped_gemm_swiglu`: the gate and the up projection of input #0 (by
+    inputs #1 and #2, products of the same chain blocks), then
+    `chain.swiglu` of the two; yields the SwiGLU and the gate, and the up
+    projection when something else reads it. The kernel finishes a gate
+    tile before the up tile beside it and applies the SwiGLU as it stores
+    the up tile, exactly as `gemm_swiglu` does.
   }];
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs,
                        Chain_FusionKindAttr:$kind);
@@ -75,7 +105,8 @@ def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The GEMM of the body (its first op), and what follows it (a
-    /// chain.add, chain.swiglu or chain.swiglu_grad).
+    /// chain.add, chain.swiglu or chain.swiglu_grad; for the grouped kinds,
+    /// the second product).
     ::mlir::Operation *getProduct();
     ::mlir::Operation *getEpilogue();
     AddOp getAdd();

@@ -44,6 +44,15 @@ def Kernel_Ints : AttrOrTypeParameter<"::llvm::ArrayRef<int64_t>", "integers"> {
   let parser = "::colm::kernel::parseInts($_parser)";
   let printer = "::colm::kernel::printInts($_printer, $_self)";
 }
+// A grouped GEMM's products' columns; omitted (empty) for one product.
+def Kernel_GroupColumns : AttrOrTypeParameter<"::llvm::ArrayRef<int64_t>",
+                                              "grouped products' columns"> {
+  let allocator = [{$_dst = $_allocator.copyInto($_self);}];
+  let cppStorageType = "::llvm::SmallVector<int64_t>";
+  let parser = "::colm::kernel::parseInts($_parser)";
+  let printer = "::colm::kernel::printInts($_printer, $_self)";
+  let defaultValue = "::colm::kernel::NoInts()";
+}
 // GEMM blocks, six integers each: `[n 0:128 k 0:128 m 0:?, ...]`.
 def Kernel_Blocks : AttrOrTypeParameter<"::llvm::ArrayRef<int64_t>",
                                         "chain blocks"> {
@@ -113,6 +122,8 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
     `swiglu`: none, forward or backward (the epilogue). `bf16`: inputs
     rounded to bf16 as they are read; `b_bf16`: B stored as bf16. `mr`,
     `nr`, `kc`, `mc`: the tuning knobs (register tile, cache blocking).
+    `groups` (a grouped GEMM only): the columns of each product of the
+    shared A (q/k/v, gate/up), whose blocks follow one another in `n`.
   }];
   let genVerifyDecl = 1;
   let parameters = (ins Kernel_Keyword:$use, "int64_t":$m, "int64_t":$n,
@@ -121,7 +132,8 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
                         Kernel_Bool:$addend, Kernel_Keyword:$swiglu,
                         Kernel_Bool:$bf16, Kernel_Bool:$b_bf16,
                         Kernel_Blocks:$blocks, "int64_t":$mr, "int64_t":$nr,
-                        "int64_t":$kc, "int64_t":$mc);
+                        "int64_t":$kc, "int64_t":$mc,
+                        Kernel_GroupColumns:$groups);
 }
 
 def Kernel_NormAttr : Kernel_SpecAttr<"Norm", "norm"> {

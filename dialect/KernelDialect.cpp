@@ -370,7 +370,7 @@ LogicalResult GemmAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                StringRef use, int64_t, int64_t, int64_t, bool,
                                bool, bool, bool, StringRef swiglu, bool, bool,
                                ArrayRef<int64_t> blocks, int64_t, int64_t,
-                               int64_t, int64_t) {
+                               int64_t, int64_t, ArrayRef<int64_t>) {
   if (failed(checkWord(emitError, "use", use,
                        {"forward", "input_grad", "weight_grad", "dense"})) ||
       failed(checkWord(emitError, "swiglu", swiglu,

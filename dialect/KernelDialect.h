@@ -24,6 +24,13 @@ void printDouble(mlir::AsmPrinter &printer, double value);
 mlir::FailureOr<mlir::DenseF64ArrayAttr> parseDoubles(mlir::AsmParser &parser);
 void printDoubles(mlir::AsmPrinter &printer, llvm::ArrayRef<double> values);
 mlir::FailureOr<llvm::SmallVector<int64_t>> parseInts(mlir::AsmParser &parser);
+
+/// The default of an integer list that may be left out (a GEMM's groups):
+/// empty, as the parser stores it and as the printer compares it.
+struct NoInts {
+  operator llvm::SmallVector<int64_t>() const { return {}; }
+};
+inline bool operator==(llvm::ArrayRef<int64_t> a, NoInts) { return a.empty(); }
 void printInts(mlir::AsmPrinter &printer, llvm::ArrayRef<int64_t> values);
 mlir::FailureOr<llvm::SmallVector<int64_t>>
 parseBlocks(mlir::AsmParser &parser);

@@ -162,4 +162,25 @@ def FuseGemmSwiglu : Pass<"chain-fuse-gemm-swiglu", "mlir::func::FuncOp"> {
   }];
 }
 
+def GroupGemms : Pass<"chain-group-gemms", "mlir::func::FuncOp"> {
+  let summary = "Make the linears that read one input one grouped GEMM";
+  let description = [{
+    Forward products (`chain.linear`, `chain.dense`) of one input, 2 to 4 of
+    them in order (q/k/v of an attention block, k/v of CoLM-Air), become a
+    `chain.fused grouped_gemm` at the first one: one kernel packs the input
+    once and multiplies it by each weight. Later products' weights must be
+    defined before the first product; parameters are moved there.
+
+    A `chain.fused gemm_swiglu` (from `chain-fuse-gemm-swiglu`, which runs
+    first) whose gate is a product of the same input, of the same kind and
+    weight type, and read by nothing before the group, becomes a
+    `grouped_gemm_swiglu`: gate and up in one GEMM, the SwiGLU in its
+    epilogue; it yields the SwiGLU, the gate, and up when it was kept.
+
+    Every product keeps its own output and chain blocks: the bits do not
+    change. Ops inside fusion groups are left as they are, so the pass is
+    idempotent.
+  }];
+}
+
 #endif // COLM_CHAIN_PASSES

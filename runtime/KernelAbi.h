@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/// The most products one grouped GEMM holds (q, k and v; gate and up).
+#define COLM_GEMM_MAX_GROUPS 4
+
 /// Operands of a chain GEMM, C (+)= op(A) * op(B) over the blocks its spec
 /// keeps. Dimensions the spec leaves dynamic (-1) come from here; leading
 /// dimensions are in elements.
@@ -35,6 +38,12 @@ extern "C" {
     const float *u;                                                            \
     float *c2;                                                                 \
     int64_t lde;                                                               \
+    /* A grouped GEMM's products after the first (which uses b, c, ldb and     \
+     * ldc): each one's B, C and their strides. */                             \
+    const float *gb[3];                                                        \
+    float *gc[3];                                                              \
+    int64_t gldb[3];                                                           \
+    int64_t gldc[3];                                                           \
   } ColmGemmArgs;
 COLM_GEMM_ARGS_STRUCT
 

@@ -39,8 +39,11 @@ std::string ChainGemmSpec::name() const {
   NameHash hash;
   auto mix = [&hash](int64_t v) { hash.mix(v); };
   for (const GemmBlock &b : blocks)
-    for (int64_t v : {b.nBegin, b.nEnd, b.kBegin, b.kEnd, b.mBegin, b.mEnd})
+    for (int64_t v : {b.nBegin, b.nEnd, b.kBegin, b.kEnd, b.mBegin, b.mEnd,
+                      int64_t(b.group)})
       mix(v);
+  for (int64_t v : groupColumns)
+    mix(v);
   for (int64_t v :
        {m, int64_t(aTransposed), int64_t(bTransposed), int64_t(accumulate)})
     mix(v);
@@ -55,10 +58,12 @@ std::string ChainGemmSpec::name() const {
   auto dim = [](int64_t v) {
     return v < 0 ? std::string("d") : std::to_string(v);
   };
+  std::string grouped =
+      groupColumns.empty() ? "" : "_g" + std::to_string(groupColumns.size());
   char buf[160];
   std::snprintf(buf, sizeof buf,
-                "gemm_%s%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
-                useName(use), addend ? "_add" : "",
+                "gemm_%s%s%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
+                useName(use), grouped.c_str(), addend ? "_add" : "",
                 swiglu == SwiGluEpilogue::Forward    ? "_swiglu"
                 : swiglu == SwiGluEpilogue::Backward ? "_swiglu_grad"
                                                      : "",
@@ -87,6 +92,8 @@ std::string ChainGemmSpec::shapeKey() const {
            std::to_string(b.nEnd) + ":" + std::to_string(b.kBegin) + "-" +
            dim(b.kEnd) + ":" + std::to_string(b.mBegin) + "-" + dim(b.mEnd);
   }
+  for (size_t g = 0; g < groupColumns.size(); ++g)
+    key += (g ? "," : " groups=") + std::to_string(groupColumns[g]);
   return key;
 }
 
@@ -159,6 +166,99 @@ ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed) {
   return s;
 }
 
+ChainGemmSpec groupGemms(const std::vector<ChainGemmSpec> &products) {
+  ChainGemmSpec s = products.front();
+  s.n = 0;
+  s.blocks.clear();
+  for (size_t g = 0; g < products.size(); ++g) {
+    for (GemmBlock b : products[g].blocks) {
+      b.nBegin += s.n;
+      b.nEnd += s.n;
+      b.group = static_cast<int>(g);
+      s.blocks.push_back(b);
+    }
+    s.groupColumns.push_back(products[g].n);
+    s.n += products[g].n;
+  }
+  return s;
+}
+
+int64_t groupStart(const ChainGemmSpec &spec, int g) {
+  int64_t start = 0;
+  for (int i = 0; i < g && i < static_cast<int>(spec.groupColumns.size()); ++i)
+    start += spec.groupColumns[i];
+  return start;
+}
+
+void setContiguousGroups(const ChainGemmSpec &spec, ColmGemmArgs &args) {
+  for (size_t g = 1; g < spec.groupColumns.size(); ++g) {
+    int64_t start = groupStart(spec, static_cast<int>(g));
+    args.gb[g - 1] = args.b + start * args.ldb;
+    args.gc[g - 1] = args.c + start;
+    args.gldb[g - 1] = args.ldb;
+    args.gldc[g - 1] = args.ldc;
+  }
+}
+
+namespace {
+
+Status validateGroups(const ChainGemmSpec &s) {
+  auto bad = [&](const std::string &what) {
+    return Status::error(s.name() + ": " + what);
+  };
+  if (s.groupColumns.empty()) {
+    for (const GemmBlock &b : s.blocks)
+      if (b.group != 0)
+        return bad("a block of a product other than the first in a GEMM "
+                   "that is not grouped");
+    return Status::ok();
+  }
+  size_t groups = s.groupColumns.size();
+  if (groups < 2 || groups > COLM_GEMM_MAX_GROUPS)
+    return bad("a grouped GEMM holds 2 to " +
+               std::to_string(COLM_GEMM_MAX_GROUPS) + " products");
+  int64_t total = 0;
+  for (int64_t cols : s.groupColumns) {
+    if (cols <= 0)
+      return bad("a product of a grouped GEMM has no columns");
+    total += cols;
+  }
+  if (total != s.n)
+    return bad("the products' columns do not add up to N");
+  for (const GemmBlock &b : s.blocks) {
+    if (b.group < 0 || b.group >= static_cast<int>(groups))
+      return bad("a block's product is out of range");
+    int64_t start = groupStart(s, b.group);
+    if (b.nBegin < start || b.nEnd > start + s.groupColumns[b.group])
+      return bad("a block crosses the columns of its product");
+  }
+  if (!s.bTransposed || s.aTransposed || s.accumulate || s.addend ||
+      s.swiglu == SwiGluEpilogue::Backward)
+    return bad("a grouped GEMM is a forward product (B stored [N, K]) "
+               "without accumulate, an addend or a SwiGLU gradient");
+  if (s.swiglu == SwiGluEpilogue::Forward) {
+    // Gate and up: the same blocks, shifted by the gate's columns.
+    std::vector<GemmBlock> gate, up;
+    for (const GemmBlock &b : s.blocks)
+      (b.group == 0 ? gate : up).push_back(b);
+    bool same = groups == 2 && gate.size() == up.size() &&
+                s.groupColumns[0] == s.groupColumns[1];
+    for (size_t i = 0; same && i < gate.size(); ++i) {
+      GemmBlock shifted = gate[i];
+      shifted.nBegin += s.groupColumns[0];
+      shifted.nEnd += s.groupColumns[0];
+      shifted.group = 1;
+      same = shifted == up[i];
+    }
+    if (!same)
+      return bad("a grouped SwiGLU needs two products (gate and up) of the "
+                 "same blocks");
+  }
+  return Status::ok();
+}
+
+} // namespace
+
 Status validateChainGemm(const ChainGemmSpec &s) {
   auto bad = [&](const std::string &what) {
     return Status::error(s.name() + ": " + what);
@@ -200,6 +300,8 @@ Status validateChainGemm(const ChainGemmSpec &s) {
     for (const GemmBlock &b : s.blocks)
       if (b.mBegin != 0 || (b.mEnd >= 0 && b.mEnd != s.m))
         return bad("an epilogue needs every block to write every row");
+  if (Status g = validateGroups(s); !g)
+    return g;
   const GemmKnobs &k = s.knobs;
   if (k.mr < 1 || k.mr > 16 || k.nr < 8 || k.nr > 64 || k.nr % 8 != 0 ||
       k.kc < 16 || k.kc > 4096 || k.mc < k.mr || k.mc % k.mr != 0)
@@ -242,23 +344,33 @@ void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
     return read(s.aTransposed ? args.a[p * args.lda + i]
                               : args.a[i * args.lda + p]);
   };
-  auto b = [&](int64_t p, int64_t j) {
-    if (s.bBf16)
-      return double(fromBf16Bits(
-          reinterpret_cast<const uint16_t *>(args.b)[j * args.ldb + p]));
-    return read(s.bTransposed ? args.b[j * args.ldb + p]
-                              : args.b[p * args.ldb + j]);
-  };
   for (const GemmBlock &blk : s.blocks) {
+    // The block's product: its B and C, columns from its first.
+    const float *B = blk.group ? args.gb[blk.group - 1] : args.b;
+    float *C = blk.group ? args.gc[blk.group - 1] : args.c;
+    int64_t ldb = blk.group ? args.gldb[blk.group - 1] : args.ldb;
+    int64_t ldc = blk.group ? args.gldc[blk.group - 1] : args.ldc;
+    int64_t start = groupStart(s, blk.group);
+    auto b = [&](int64_t p, int64_t j) {
+      if (s.bBf16)
+        return double(
+            fromBf16Bits(reinterpret_cast<const uint16_t *>(B)[j * ldb + p]));
+      return read(s.bTransposed ? B[j * ldb + p] : B[p * ldb + j]);
+    };
     int64_t kEnd = blk.kEnd < 0 ? K : blk.kEnd;
     int64_t mEnd = blk.mEnd < 0 ? M : blk.mEnd;
     for (int64_t i = blk.mBegin; i < mEnd; ++i)
-      for (int64_t j = blk.nBegin; j < blk.nEnd; ++j) {
-        double acc = s.accumulate ? double(args.c[i * args.ldc + j]) : 0.0;
+      for (int64_t j = blk.nBegin - start; j < blk.nEnd - start; ++j) {
+        double acc = s.accumulate ? double(C[i * ldc + j]) : 0.0;
         for (int64_t p = blk.kBegin; p < kEnd; ++p)
           acc += a(i, p) * b(p, j);
         float product = static_cast<float>(acc);
-        float *c = args.c + i * args.ldc + j;
+        float *c = C + i * ldc + j;
+        if (!s.groupColumns.empty() && s.swiglu != SwiGluEpilogue::None &&
+            blk.group == 0) {
+          *c = product; // the gate, read by up's epilogue
+          continue;
+        }
         *c = s.addend ? product + args.r[i * args.ldr + j] : product;
         if (s.swiglu == SwiGluEpilogue::None)
           continue;

@@ -36,6 +36,8 @@ struct GemmBlock {
   int64_t nBegin = 0, nEnd = 0;
   int64_t kBegin = 0, kEnd = -1;
   int64_t mBegin = 0, mEnd = -1;
+  /// The product of a grouped GEMM that the columns belong to.
+  int group = 0;
   bool operator==(const GemmBlock &) const = default;
 };
 
@@ -86,6 +88,16 @@ struct ChainGemmSpec {
   /// bTransposed.
   bool bBf16 = false;
   std::vector<GemmBlock> blocks;
+  /// A grouped GEMM (chain.fused grouped_gemm, grouped_gemm_swiglu): the
+  /// products of one A by 2 to COLM_GEMM_MAX_GROUPS B's (q/k/v; gate/up),
+  /// A packed once for all. Product g has groupColumns[g] columns; its
+  /// blocks are those of `group` g, at columns after the products before it
+  /// (n is the sum). Its B and C are args.b and args.c for g = 0, else
+  /// args.gb[g - 1] and args.gc[g - 1]. Empty: one product. With a forward
+  /// SwiGLU: two products of the same blocks, the gate and up; the kernel
+  /// writes the gate (args.g must be its C) before the up tiles beside it,
+  /// and applies the epilogue to up.
+  std::vector<int64_t> groupColumns;
   GemmKnobs knobs;
 
   /// A stable name for caches and dumps, e.g.
@@ -116,10 +128,21 @@ ChainGemmSpec chainLinearWeightGrad(const std::vector<int64_t> &chains,
 /// A dense C[M, N] = A[M, K] * B (B stored [N, K] when bTransposed).
 ChainGemmSpec denseGemm(int64_t n, int64_t k, bool bTransposed);
 
+/// The products of one A as one grouped GEMM (see groupColumns): the same
+/// M, K, layout and precision; forward products (B stored [N, K]) without
+/// epilogues.
+ChainGemmSpec groupGemms(const std::vector<ChainGemmSpec> &products);
+/// The first column of product `g` of a grouped GEMM (0 for an ungrouped).
+int64_t groupStart(const ChainGemmSpec &spec, int g);
+/// For harnesses (tests, the tuner) that keep a grouped GEMM's B as one
+/// [N, K] matrix and its C as one [M, N] one: each product's B and C
+/// pointers and strides, from args.b, args.c, ldb and ldc.
+void setContiguousGroups(const ChainGemmSpec &spec, ColmGemmArgs &args);
+
 /// Checks the spec: block columns in order, disjoint and covering [0, n);
 /// ranges inside the static sizes; knobs the renderers support; an addend
 /// or a SwiGLU epilogue only where every block writes every row, not
-/// both, and not with accumulate.
+/// both, and not with accumulate; groups as groupColumns says.
 Status validateChainGemm(const ChainGemmSpec &spec);
 
 /// `x` rounded to the nearest bf16 (ties to even; NaN stays NaN), as a

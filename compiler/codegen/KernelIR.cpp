@@ -54,11 +54,11 @@ struct Exporter {
     SmallVector<int64_t> blocks;
     for (const GemmBlock &g : s.blocks)
       blocks.append({g.nBegin, g.nEnd, g.kBegin, g.kEnd, g.mBegin, g.mEnd});
-    return kernel::GemmAttr::get(&context, gemmUses[int(s.use)], s.m, s.n, s.k,
-                                 s.aTransposed, s.bTransposed, s.accumulate,
-                                 s.addend, swigluEpilogues[int(s.swiglu)],
-                                 s.bf16, s.bBf16, blocks, s.knobs.mr,
-                                 s.knobs.nr, s.knobs.kc, s.knobs.mc);
+    return kernel::GemmAttr::get(
+        &context, gemmUses[int(s.use)], s.m, s.n, s.k, s.aTransposed,
+        s.bTransposed, s.accumulate, s.addend, swigluEpilogues[int(s.swiglu)],
+        s.bf16, s.bBf16, blocks, s.knobs.mr, s.knobs.nr, s.knobs.kc, s.knobs.mc,
+        s.groupColumns);
   }
   Attribute spec(const ChainNormSpec &s) {
     return kernel::NormAttr::get(&context, s.width, s.groupBounds, f64(s.eps),
@@ -150,6 +150,14 @@ KernelSpec specOf(Attribute a) {
               {r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5]});
         s.knobs = {int(g.getMr()), int(g.getNr()), int(g.getKc()),
                    int(g.getMc())};
+        // A block belongs to the product whose columns it starts in (the
+        // spec's validation checks that it ends there too).
+        s.groupColumns.assign(g.getGroups().begin(), g.getGroups().end());
+        for (GemmBlock &b : s.blocks)
+          for (int64_t start = 0;
+               b.group + 1 < static_cast<int>(s.groupColumns.size()) &&
+               b.nBegin >= (start += s.groupColumns[b.group]);)
+            ++b.group;
         return s;
       })
       .Case([](kernel::NormAttr n) {

@@ -285,6 +285,17 @@ private:
          2 * spec.multiplyAddsPerRow() * dynamic);
   }
 
+  /// The forward product of a chain.linear or chain.dense.
+  ChainGemmSpec forwardProduct(Operation *l) {
+    auto wt = cast<RankedTensorType>(l->getOperand(1).getType());
+    int64_t out = wt.getDimSize(0), inW = wt.getDimSize(1);
+    std::vector<int64_t> chains =
+        isa<LinearOp>(l) ? ratiosOf(getBlocks(wt)) : std::vector<int64_t>{1};
+    return linearProduct(chainLinearForward(chains, inW, out));
+  }
+
+  Status lowerGroupedGemm(FusedOp op);
+
   void copy(const CopySpec &spec, Ref x, Ref y, SizeExpr copyRows,
             const std::string &label) {
     LaunchBuilder lb;
@@ -502,6 +513,9 @@ Status Lowering::lowerFused(FusedOp op) {
     shapes[op.getResult(0)] = shapeOf(product->getResult(0));
     return Status::ok();
   };
+  if (op.getKind() == FusionKind::grouped_gemm ||
+      op.getKind() == FusionKind::grouped_gemm_swiglu)
+    return lowerGroupedGemm(op);
   if (op.getKind() == FusionKind::gemm_add) {
     // One GEMM that adds input #2 as it stores.
     Value r = op.getInputs()[2];
@@ -533,6 +547,69 @@ Status Lowering::lowerFused(FusedOp op) {
     values[result] = r;
     shapes[result] = shapeOf(v);
   }
+  return Status::ok();
+}
+
+Status Lowering::lowerGroupedGemm(FusedOp op) {
+  Block &body = op.getBody().front();
+  bool swigluGroup = op.getKind() == FusionKind::grouped_gemm_swiglu;
+  std::vector<Operation *> products;
+  std::vector<ChainGemmSpec> parts;
+  std::string label;
+  for (Operation &inner : body.without_terminator())
+    if (isa<LinearOp, DenseOp>(inner)) {
+      products.push_back(&inner);
+      parts.push_back(forwardProduct(&inner));
+      label += (label.empty() ? "" : "+") + labelOf(&inner);
+    }
+  ChainGemmSpec spec = groupGemms(parts);
+  if (options.gemmKnobs)
+    spec.knobs = options.gemmKnobs(spec);
+  // Each product's output: grouped_gemm yields them in order;
+  // grouped_gemm_swiglu yields (SwiGLU, gate [, up]), and up's C is the
+  // SwiGLU.
+  std::vector<Ref> outs;
+  if (swigluGroup) {
+    spec.swiglu = SwiGluEpilogue::Forward;
+    label += "+swiglu";
+    outs = {result(op.getResult(1)), result(op.getResult(0))};
+  } else {
+    for (OpResult r : op.getResults())
+      outs.push_back(result(r));
+  }
+  if (Status s = validateChainGemm(spec); !s)
+    return error(op, s.message());
+  LaunchBuilder lb;
+  lb.pointer(offsetof(ColmGemmArgs, a), values[body.getArgument(0)]);
+  lb.integer(offsetof(ColmGemmArgs, m), rowsOf(op.getInputs()[0]));
+  lb.integer(offsetof(ColmGemmArgs, n), spec.n);
+  lb.integer(offsetof(ColmGemmArgs, k), spec.k);
+  lb.integer(offsetof(ColmGemmArgs, lda), spec.k);
+  for (size_t g = 0; g < parts.size(); ++g) {
+    Ref w = values[body.getArgument(g + 1)];
+    if (g == 0) {
+      lb.pointer(offsetof(ColmGemmArgs, b), w);
+      lb.pointer(offsetof(ColmGemmArgs, c), outs[g]);
+      lb.integer(offsetof(ColmGemmArgs, ldb), spec.k);
+      lb.integer(offsetof(ColmGemmArgs, ldc), parts[g].n);
+      continue;
+    }
+    lb.pointer(offsetof(ColmGemmArgs, gb) + (g - 1) * sizeof(float *), w);
+    lb.pointer(offsetof(ColmGemmArgs, gc) + (g - 1) * sizeof(float *), outs[g]);
+    lb.integer(offsetof(ColmGemmArgs, gldb) + (g - 1) * sizeof(int64_t),
+               spec.k);
+    lb.integer(offsetof(ColmGemmArgs, gldc) + (g - 1) * sizeof(int64_t),
+               parts[g].n);
+  }
+  if (swigluGroup) {
+    lb.pointer(offsetof(ColmGemmArgs, g), outs[0]);
+    if (op.getNumResults() == 3)
+      lb.pointer(offsetof(ColmGemmArgs, c2), result(op.getResult(2)));
+    lb.integer(offsetof(ColmGemmArgs, lde), parts[0].n);
+  }
+  emit(spec, std::move(lb), sizeof(ColmGemmArgs), label,
+       2 * spec.multiplyAddsPerRow() *
+           double(atMax(rowsOf(op.getInputs()[0]))));
   return Status::ok();
 }
 
@@ -665,14 +742,9 @@ Status Lowering::lowerOp(Operation *op) {
         Value xv = l->getOperand(0), wv = l->getOperand(1);
         COLM_ASSIGN_OR_RETURN(Ref x, in(xv));
         COLM_ASSIGN_OR_RETURN(Ref w, in(wv));
-        auto wt = cast<RankedTensorType>(wv.getType());
-        int64_t out = wt.getDimSize(0), inW = wt.getDimSize(1);
-        std::vector<int64_t> chains = isa<LinearOp>(l)
-                                          ? ratiosOf(getBlocks(wt))
-                                          : std::vector<int64_t>{1};
-        gemm(linearProduct(chainLinearForward(chains, inW, out)), x, inW, w,
-             inW, result(l->getResult(0)), out, rowsOf(xv), out, inW, false,
-             label);
+        ChainGemmSpec spec = forwardProduct(l);
+        gemm(spec, x, spec.k, w, spec.k, result(l->getResult(0)), spec.n,
+             rowsOf(xv), spec.n, spec.k, false, label);
         return Status::ok();
       })
       .Case<LinearGradXOp, DenseGradXOp>([&](Operation *l) -> Status {
@@ -1130,8 +1202,14 @@ void Lowering::storeWeightsBf16() {
   };
   auto isWeightArg = [&](const ProgramLaunch &l, const ProgramArg &a) {
     const ChainGemmSpec *g = gemmOf(l);
-    return g && g->bf16 && g->bTransposed &&
-           a.offset == int64_t(offsetof(ColmGemmArgs, b));
+    if (!g || !g->bf16 || !g->bTransposed)
+      return false;
+    if (a.offset == int64_t(offsetof(ColmGemmArgs, b)))
+      return true;
+    // The B of a grouped GEMM's later products.
+    int64_t first = offsetof(ColmGemmArgs, gb);
+    return a.offset >= first &&
+           a.offset < first + int64_t(sizeof(ColmGemmArgs::gb));
   };
   // A parameter qualifies when every pointer to it is such a B.
   std::vector<bool> keep(p.buffers.size(), false), used(p.buffers.size());
@@ -1150,6 +1228,28 @@ void Lowering::storeWeightsBf16() {
         if (!isWeightArg(l, a))
           keep[a.buffer] = false;
       }
+  }
+  // One grouped GEMM reads all its B's as bf16 or none.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const ProgramLaunch &l : p.launches) {
+      const ChainGemmSpec *g = gemmOf(l);
+      if (!g || g->groupColumns.empty())
+        continue;
+      bool all = true;
+      for (const ProgramArg &a : l.args)
+        if (a.kind == ProgramArg::Kind::Pointer && a.buffer >= 0 &&
+            isWeightArg(l, a))
+          all = all && keep[a.buffer];
+      if (all)
+        continue;
+      for (const ProgramArg &a : l.args)
+        if (a.kind == ProgramArg::Kind::Pointer && a.buffer >= 0 &&
+            isWeightArg(l, a) && keep[a.buffer]) {
+          keep[a.buffer] = false;
+          changed = true;
+        }
+    }
   }
   bool any = false;
   for (size_t i = 0; i < p.buffers.size(); ++i)

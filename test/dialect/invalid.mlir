@@ -683,3 +683,82 @@ func.func @fused_swiglu_grad_operands(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, 
   }
   return
 }
+
+// -----
+
+func.func @grouped_one(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op grouped_gemm takes the shared input and 2 to 4 weights, holds one product per weight and the yield, and yields the products}}
+  %s = chain.fused grouped_gemm(%x, %w) : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    chain.yield %y : tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @grouped_gradient(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op grouped_gemm must hold chain.linear or chain.dense products only}}
+  %s:2 = chain.fused grouped_gemm(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %z = chain.dense_grad_x %a, %c : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    chain.yield %y, %z : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @grouped_operands(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op grouped_gemm's product #1 must take inputs #0 and #2}}
+  %s:2 = chain.fused grouped_gemm(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %z = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    chain.yield %y, %z : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @grouped_yield_order(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op grouped_gemm must yield its products in order}}
+  %s:2 = chain.fused grouped_gemm(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %z = chain.dense %a, %c : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    chain.yield %z, %y : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @grouped_swiglu_order(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op grouped_gemm_swiglu's chain.swiglu must take the first product as the gate and the second as up}}
+  %s:2 = chain.fused grouped_gemm_swiglu(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
+    %g = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %u = chain.dense %a, %c : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %y = chain.swiglu %u, %g : tensor<?x4xf32>
+    chain.yield %y, %g : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @grouped_swiglu_yield(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op grouped_gemm_swiglu must yield the SwiGLU and the gate, and may yield up after them}}
+  %s:2 = chain.fused grouped_gemm_swiglu(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
+    %g = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %u = chain.dense %a, %c : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %y = chain.swiglu %g, %u : tensor<?x4xf32>
+    chain.yield %y, %u : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}

@@ -50,7 +50,8 @@ struct TuneKernel {
 struct Linear {
   const char *name;
   int64_t out, in;
-  bool chained; ///< false: a dense linear (CoLM-Air's k/v on chain 1)
+  bool chained;      ///< false: a dense linear (CoLM-Air's k/v on chain 1)
+  const char *input; ///< what it reads: linears of one input are grouped
 };
 
 /// The chain linears of one layer (every layer has the same shapes), as
@@ -58,20 +59,20 @@ struct Linear {
 std::vector<Linear> layerLinears(const ModelConfig &c) {
   int64_t d = c.hiddenSize, f = c.intermediateSize, q = c.qWidth(),
           kv = c.kvWidth();
-  std::vector<Linear> out = {{"q_proj", q, d, true}};
+  std::vector<Linear> out = {{"q_proj", q, d, true, "x"}};
   if (c.kvSharing) {
     // CoLM-Air: keys and values come from chain 1 alone, densely.
     int64_t d1 = c.prefixWidth(d, 1);
-    out.push_back({"k_proj", kv, d1, false});
-    out.push_back({"v_proj", kv, d1, false});
+    out.push_back({"k_proj", kv, d1, false, "x1"});
+    out.push_back({"v_proj", kv, d1, false, "x1"});
   } else {
-    out.push_back({"k_proj", kv, d, true});
-    out.push_back({"v_proj", kv, d, true});
+    out.push_back({"k_proj", kv, d, true, "x"});
+    out.push_back({"v_proj", kv, d, true, "x"});
   }
-  out.push_back({"o_proj", d, q, true});
-  out.push_back({"gate_proj", f, d, true});
-  out.push_back({"up_proj", f, d, true});
-  out.push_back({"down_proj", d, f, true});
+  out.push_back({"o_proj", d, q, true, "attn"});
+  out.push_back({"gate_proj", f, d, true, "h"});
+  out.push_back({"up_proj", f, d, true, "h"});
+  out.push_back({"down_proj", d, f, true, "mlp"});
   return out;
 }
 
@@ -98,29 +99,55 @@ Result<std::vector<std::string>> parseProducts(const std::string &text) {
 }
 
 /// The distinct chain GEMMs of `config` (identical specs once, with every
-/// linear that uses them named).
+/// linear that uses them named). Forward products of one input are one
+/// grouped GEMM, as chain-group-gemms makes them (q+k+v, or CoLM-Air's
+/// k+v; gate+up).
 std::vector<TuneKernel> modelKernels(const ModelConfig &config,
                                      const std::vector<std::string> &products) {
   std::vector<TuneKernel> out;
-  for (const Linear &l : layerLinears(config))
-    for (const std::string &p : products) {
-      std::vector<int64_t> chains =
-          l.chained ? config.chains : std::vector<int64_t>{1};
-      ChainGemmSpec spec =
-          p == "forward"      ? chainLinearForward(chains, l.in, l.out)
-          : p == "input_grad" ? chainLinearInputGrad(chains, l.in, l.out)
-                              : chainLinearWeightGrad(chains, l.in, l.out);
-      std::string key = spec.shapeKey();
-      bool merged = false;
-      for (TuneKernel &k : out)
-        if (k.spec.shapeKey() == key) {
-          k.names += std::string("/") + l.name;
-          merged = true;
-          break;
-        }
-      if (!merged)
-        out.push_back({l.name, p, l.out, l.in, spec});
+  auto add = [&](const std::string &name, const std::string &p, int64_t o,
+                 int64_t i, const ChainGemmSpec &spec) {
+    for (TuneKernel &k : out)
+      if (k.spec.shapeKey() == spec.shapeKey()) {
+        k.names += "/" + name;
+        return;
+      }
+    out.push_back({name, p, o, i, spec});
+  };
+  std::vector<Linear> linears = layerLinears(config);
+  for (const std::string &p : products) {
+    if (p != "forward") {
+      for (const Linear &l : linears) {
+        std::vector<int64_t> chains =
+            l.chained ? config.chains : std::vector<int64_t>{1};
+        add(l.name, p, l.out, l.in,
+            p == "input_grad" ? chainLinearInputGrad(chains, l.in, l.out)
+                              : chainLinearWeightGrad(chains, l.in, l.out));
+      }
+      continue;
     }
+    // Linears of one input follow one another in layerLinears.
+    for (size_t i = 0; i < linears.size();) {
+      size_t j = i + 1;
+      while (j < linears.size() &&
+             std::string(linears[j].input) == linears[i].input)
+        ++j;
+      std::vector<ChainGemmSpec> parts;
+      std::string name;
+      int64_t outs = 0;
+      for (size_t k = i; k < j; ++k) {
+        std::vector<int64_t> chains =
+            linears[k].chained ? config.chains : std::vector<int64_t>{1};
+        parts.push_back(
+            chainLinearForward(chains, linears[k].in, linears[k].out));
+        name += (name.empty() ? "" : "+") + std::string(linears[k].name);
+        outs += linears[k].out;
+      }
+      add(name, p, outs, linears[i].in,
+          parts.size() > 1 ? groupGemms(parts) : parts[0]);
+      i = j;
+    }
+  }
   return out;
 }
 

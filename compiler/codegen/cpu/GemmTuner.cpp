@@ -60,6 +60,8 @@ Operands makeOperands(const ChainGemmSpec &s, int64_t dynamicSize) {
             s.aTransposed ? M : K,
             s.bTransposed ? K : N,
             N};
+  // A grouped GEMM's products side by side in b and c.
+  setContiguousGroups(s, o.args);
   return o;
 }
 

@@ -22,10 +22,15 @@ namespace {
 
 struct Block {
   int64_t n0, n1, k0, k1, m0, m1; // -1 ends: the dynamic size
+  int g;                          // the product of a grouped GEMM
 };
 
 static const Block kBlocks[] = {@BLOCKS@};
 constexpr int kNumBlocks = sizeof(kBlocks) / sizeof(kBlocks[0]);
+// A grouped GEMM's products (1: not grouped) and the first column of each
+// in the blocks' numbering; a strip's columns are its product's own.
+constexpr int GROUPS = @GROUPS@;
+static const int64_t kGroupStart[] = {@GROUP_STARTS@};
 constexpr int MR = @MR@, NR = @NR@, KC = @KC@, MC = @MC@;
 constexpr int NV = NR / @LANES@;
 
@@ -105,7 +110,23 @@ struct Operands {
   const float *g, *u; // a SwiGLU epilogue's gate and up, rows lde apart
   float *c2;          // and its second output
   int64_t lde;
+  // Each product's B, C and strides (a grouped GEMM; [0] is b, c, ...).
+  const float *bs[GROUPS];
+  float *cs[GROUPS];
+  int64_t ldbs[GROUPS], ldcs[GROUPS];
 };
+
+// The operands of product g: its own B and C.
+inline Operands at(const Operands &o, int g) {
+  if (GROUPS == 1)
+    return o;
+  Operands r = o;
+  r.b = o.bs[g];
+  r.c = o.cs[g];
+  r.ldb = o.ldbs[g];
+  r.ldc = o.ldcs[g];
+  return r;
+}
 
 // B's element at `idx` (stored [N, K]), as the product reads it: rounded
 // from fp32, or stored as bf16 bits (an inference program's weights,
@@ -388,7 +409,7 @@ void rowTile(const Operands &o, int64_t i, int rows, int64_t j, int cols,
 }
 
 struct Strip {
-  int block;
+  int block, g; // g: the product of a grouped GEMM (j counts its columns)
   int64_t j;
   int cols;
   int64_t k0, k1, m0, m1; // the block's ranges, dynamic ends resolved
@@ -469,7 +490,7 @@ void packPass(const Operands &o, const Strip *strips, int sa, int sb,
     const Strip &st = strips[s];
     int64_t kb = ks0 > st.k0 ? ks0 : st.k0, ke = ks1 < st.k1 ? ks1 : st.k1;
     if (@BT@ && kb < ke && st.m0 < rb && st.m1 > ra)
-      packTransposed(o, kb, ke - kb, st.j, st.cols,
+      packTransposed(at(o, st.g), kb, ke - kb, st.j, st.cols,
                      panels + (size_t)(s - sa) * KS * NR);
   }
   if (@BT@)
@@ -788,6 +809,8 @@ void packAmx(const Operands &o, int64_t i0, int64_t i1, int64_t p0,
 
 @SHARE@
 constexpr int64_t MAX_UNITS = @MAX_UNITS@;
+// A grouped SwiGLU: gate and up strips are paired (see the entry point).
+constexpr bool PAIRED = GROUPS == 2 && SWIGLU == 1;
 
 } // namespace
 
@@ -808,6 +831,12 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   o.u = args.u;
   o.c2 = args.c2;
   o.lde = args.lde;
+  for (int g = 0; g < GROUPS; ++g) {
+    o.bs[g] = g ? args.gb[g - 1] : args.b;
+    o.cs[g] = g ? args.gc[g - 1] : args.c;
+    o.ldbs[g] = g ? args.gldb[g - 1] : args.ldb;
+    o.ldcs[g] = g ? args.gldc[g - 1] : args.ldc;
+  }
 
   Strip strips[@STRIPS_MAX@];
   double work[@STRIPS_MAX@];
@@ -817,7 +846,8 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
     int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
     for (int64_t j = blk.n0; j < blk.n1; j += NR) {
       int cols = (int)(blk.n1 - j < NR ? blk.n1 - j : NR);
-      strips[count] = {b, j, cols, blk.k0, k1, blk.m0, m1};
+      strips[count] = {b, blk.g, j - kGroupStart[blk.g], cols, blk.k0, k1,
+                       blk.m0, m1};
       work[count] = double(cols) * double(k1 - blk.k0 + 1) *
                     double(m1 - blk.m0);
       ++count;
@@ -852,6 +882,28 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
         &last);
     ra = first * MR;
     rb = last * MR < o.m ? last * MR : o.m;
+  } else if (PAIRED) {
+    // A gate strip and the up strip beside it go to one thread (up's
+    // epilogue reads the gate): gate and up have the same strips, so they
+    // are interleaved and shared out in pairs.
+    Strip byProduct[@STRIPS_MAX@];
+    double workOf[@STRIPS_MAX@];
+    int half = count / 2;
+    for (int s = 0; s < count; ++s) {
+      byProduct[s] = strips[s];
+      workOf[s] = work[s];
+    }
+    for (int s = 0; s < half; ++s)
+      for (int g = 0; g < 2; ++g) {
+        strips[2 * s + g] = byProduct[g * half + s];
+        work[2 * s + g] = workOf[g * half + s];
+      }
+    int64_t first, last;
+    share(
+        half, [&](int64_t u) { return work[2 * u] + work[2 * u + 1]; },
+        thread, threads, &first, &last);
+    sa = (int)(2 * first);
+    sb = (int)(2 * last);
   } else {
     int64_t first, last;
     share(
@@ -875,13 +927,14 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       continue;
     if (st.k0 == st.k1) {
       // An empty reduction: the product is zero.
+      const Operands og = at(o, st.g);
       if (!@ACC@)
         for (int64_t i = m0; i < m1; ++i) {
           for (int x = 0; x < st.cols; ++x)
-            o.c[i * o.ldc + st.j + x] =
+            og.c[i * og.ldc + st.j + x] =
                 @ADDEND@ ? o.r[i * o.ldr + st.j + x] : 0.0f;
-          if (SWIGLU)
-            swigluTile(o, i, 1, st.j, st.cols);
+          if (SWIGLU && st.g == GROUPS - 1)
+            swigluTile(og, i, 1, st.j, st.cols);
         }
       continue;
     }
@@ -947,14 +1000,15 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
             int64_t kp = ks0 > st.k0 ? ks0 : st.k0; // the panel's first step
             const float *bp =
                 panels + (size_t)(s - sa) * KS * NR + (kb - kp) / STEP * NR;
+            const Operands og = at(o, st.g);
             for (int64_t i = i0; i < i1; i += MR) {
               const float *next =
-                  i + MR < i1 ? o.c + (i + MR) * o.ldc + st.j : nullptr;
+                  i + MR < i1 ? og.c + (i + MR) * og.ldc + st.j : nullptr;
               const float *ap =
                   AMX ? apanels + ((i - i0) / MR) * MR * apq + (kb - ka) / 2
                       : apanels + ((i - i0) / MR) * packedRows(alen) * MR +
                             (kb - ka) / STEP * MR;
-              rowTile(o, i, (int)(i1 - i < MR ? i1 - i : MR), st.j, st.cols,
+              rowTile(og, i, (int)(i1 - i < MR ? i1 - i : MR), st.j, st.cols,
                       ap, apq, kb, ke - kb, bp, load, last, next);
             }
           }
@@ -967,9 +1021,11 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
           for (int64_t i = i0; i < i1; ++i)
             for (int s = sa; s < sb;) {
               const Strip &st = strips[s];
+              // (Of a grouped SwiGLU, the up strips: their gate strips are
+              // earlier ones of this thread, finished in this pass too.)
               auto done = [&](const Strip &t) {
                 return t.m0 <= i0 && t.m1 >= i1 && t.k1 > ks0 && t.k1 <= ks1 &&
-                       t.k0 < t.k1;
+                       t.k0 < t.k1 && t.g == GROUPS - 1;
               };
               if (!done(st)) {
                 ++s;
@@ -979,7 +1035,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
               while (e < sb && done(strips[e]) &&
                      strips[e].j == strips[e - 1].j + strips[e - 1].cols)
                 ++e;
-              swigluTile(o, i, 1, st.j,
+              swigluTile(at(o, st.g), i, 1, st.j,
                          (int)(strips[e - 1].j + strips[e - 1].cols - st.j));
               s = e;
             }
@@ -991,23 +1047,25 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 
 namespace {
 void fewRows(const Operands &src, const Strip *strips, int first, int last) {
-  Operands o = src;
+  Operands all = src;
   if (BF16) {
     // A's few rows rounded once, not once per group of columns.
-    float *a = scratch((size_t)(o.m * o.k));
+    float *a = scratch((size_t)(all.m * all.k));
     if (!a)
       return; // out of memory: the caller's sentinel check reports it
-    for (int64_t i = 0; i < o.m; ++i) {
+    for (int64_t i = 0; i < all.m; ++i) {
       int64_t p = 0;
-      for (; p + @LANES@ <= o.k; p += @LANES@)
-        storeu(a + i * o.k + p, rdv(loadu(src.a + i * src.lda + p)));
-      for (; p < o.k; ++p)
-        a[i * o.k + p] = rd(src.a[i * src.lda + p]);
+      for (; p + @LANES@ <= all.k; p += @LANES@)
+        storeu(a + i * all.k + p, rdv(loadu(src.a + i * src.lda + p)));
+      for (; p < all.k; ++p)
+        a[i * all.k + p] = rd(src.a[i * src.lda + p]);
     }
-    o.a = a;
-    o.lda = o.k;
+    all.a = a;
+    all.lda = all.k;
   }
   for (int s = first; s < last; ++s) {
+    // A gate strip comes before the up strip beside it (see PAIRED).
+    const Operands o = at(all, strips[s].g);
     const Block &blk = kBlocks[strips[s].block];
     int64_t k1 = blk.k1 < 0 ? o.k : blk.k1, m1 = blk.m1 < 0 ? o.m : blk.m1;
     const int64_t j1 = strips[s].j + strips[s].cols;
@@ -1035,7 +1093,7 @@ void fewRows(const Operands &src, const Strip *strips, int first, int last) {
                  : @ADDEND@ ? sum + o.r[i * o.ldr + j]
                             : sum;
           }
-        if (SWIGLU)
+        if (SWIGLU && strips[s].g == GROUPS - 1)
           for (int r = 0; r < rows; ++r)
             swigluTile(o, i0 + r, 1, j0, cols);
         i0 += rows;
@@ -1128,7 +1186,11 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
     blocks += "{" + std::to_string(b.nBegin) + ", " + std::to_string(b.nEnd) +
               ", " + std::to_string(b.kBegin) + ", " + std::to_string(b.kEnd) +
               ", " + std::to_string(b.mBegin) + ", " + std::to_string(b.mEnd) +
-              "}, ";
+              ", " + std::to_string(b.group) + "}, ";
+  int groups = std::max<int>(1, static_cast<int>(spec.groupColumns.size()));
+  std::string starts;
+  for (int g = 0; g < groups; ++g)
+    starts += std::to_string(groupStart(spec, g)) + ", ";
   // A pass over B reduces over as many kc chunks as keep the packed rows
   // of A (mcp x ks floats) within 3/8 of L2, beside C's rows and B's panel.
   GemmKnobs kn = spec.knobs;
@@ -1153,6 +1215,8 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   std::string body = kBody;
   replaceAll(body, "@SYMBOL@", chainGemmSymbol(spec));
   replaceAll(body, "@BLOCKS@", blocks);
+  replaceAll(body, "@GROUPS@", std::to_string(groups));
+  replaceAll(body, "@GROUP_STARTS@", starts);
   replaceAll(body, "@LANES@", std::to_string(isa.lanes));
   replaceAll(body, "@FOLDS@", foldSource(isa.lanes));
   replaceAll(body, "@MR@", std::to_string(kn.mr));

@@ -544,6 +544,160 @@ TEST_F(ChainGemmTest, SwiGluEpilogueHasTheBitsOfAProductThenASwiGlu) {
   EXPECT_FALSE(validateChainGemm(grad).isOk());
 }
 
+// A grouped GEMM (q/k/v; gate/up with the SwiGLU): each product's C has
+// exactly the bits of that product run alone (and, for the SwiGLU, of the
+// gate alone then up with its epilogue), on the packed, few-rows and (bf16)
+// AMX paths, on 1..3 threads; and the reference agrees.
+TEST_F(ChainGemmTest, GroupedProductsHaveTheBitsOfEachProductAlone) {
+  struct Group {
+    std::vector<ChainGemmSpec> parts;
+    bool swiglu, bf16;
+  };
+  const cpu::VectorIsa isa = cpu::hostVectorIsa();
+  auto knobbed = [&](ChainGemmSpec s, bool bf16) {
+    s.knobs = cpu::defaultKnobs(isa);
+    s.knobs.kc = 32;
+    s.bf16 = bf16;
+    return s;
+  };
+  std::vector<Group> groups;
+  for (bool bf16 : {false, true}) {
+    // q/k/v of a CoLM layer (GQA: k and v narrower), ragged strips.
+    groups.push_back({{knobbed(chainLinearForward({2, 2}, 48, 72), bf16),
+                       knobbed(chainLinearForward({2, 2}, 48, 40), bf16),
+                       knobbed(chainLinearForward({2, 2}, 48, 40), bf16)},
+                      false,
+                      bf16});
+    // k/v of CoLM-Air (dense), and gate/up with the SwiGLU.
+    groups.push_back({{knobbed(denseGemm(24, 32, true), bf16),
+                       knobbed(denseGemm(24, 32, true), bf16)},
+                      false,
+                      bf16});
+    groups.push_back({{knobbed(chainLinearForward({1, 1, 2}, 64, 88), bf16),
+                       knobbed(chainLinearForward({1, 1, 2}, 64, 88), bf16)},
+                      true,
+                      bf16});
+  }
+  std::vector<ChainGemmSpec> specs;
+  for (const Group &g : groups) {
+    ChainGemmSpec grouped = groupGemms(g.parts);
+    if (g.swiglu)
+      grouped.swiglu = SwiGluEpilogue::Forward;
+    ASSERT_TRUE(validateChainGemm(grouped).isOk())
+        << validateChainGemm(grouped).message();
+    specs.push_back(grouped);
+    for (size_t p = 0; p < g.parts.size(); ++p) {
+      ChainGemmSpec alone = g.parts[p];
+      if (g.swiglu && p == 1)
+        alone.swiglu = SwiGluEpilogue::Forward;
+      specs.push_back(alone);
+    }
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  size_t at = 0;
+  for (const Group &g : groups) {
+    const ChainGemmSpec &grouped = specs[at];
+    ColmKernelFn groupedFn = fns[at];
+    size_t first = at + 1;
+    at += 1 + g.parts.size();
+    // 1, 5 and 16 rows take the few-rows path; 37 and 150 the packed one
+    // (150 splits rows between threads).
+    for (int64_t rows : {1, 5, 16, 37, 150}) {
+      Operands o = operands(grouped, rows, static_cast<unsigned>(rows + at));
+      const int64_t N = grouped.n, K = grouped.k;
+      // Each product alone (the SwiGLU's up reads the gate alone's C).
+      std::vector<std::vector<float>> alone(g.parts.size());
+      std::vector<float> keptUp(rows * g.parts.back().n, 0.0f);
+      for (size_t p = 0; p < g.parts.size(); ++p) {
+        int64_t n = g.parts[p].n, start = groupStart(grouped, int(p));
+        alone[p].assign(rows * n, 0.0f);
+        ColmGemmArgs a{};
+        a.a = o.a.data();
+        a.b = o.b.data() + start * K;
+        a.c = alone[p].data();
+        a.m = rows;
+        a.n = n;
+        a.k = K;
+        a.lda = K;
+        a.ldb = K;
+        a.ldc = n;
+        if (g.swiglu && p == 1) {
+          a.g = alone[0].data();
+          a.c2 = keptUp.data();
+          a.lde = n;
+        }
+        runOnThreads(fns[first + p], a, 2);
+      }
+      std::vector<float> initial = o.c, ref = o.c, refUp(rows * N);
+      ColmGemmArgs refArgs = o.args;
+      refArgs.c = ref.data();
+      setContiguousGroups(grouped, refArgs);
+      if (g.swiglu) {
+        refArgs.g = ref.data();
+        refArgs.c2 = refUp.data();
+        refArgs.lde = N;
+      }
+      chainGemmReference(grouped, refArgs);
+      for (int threads : {1, 2, 3}) {
+        o.c = initial;
+        std::vector<float> up(rows * N, 7.0f);
+        o.args.c = o.c.data();
+        setContiguousGroups(grouped, o.args);
+        if (g.swiglu) {
+          o.args.g = o.c.data();
+          o.args.c2 = up.data();
+          o.args.lde = N;
+        }
+        runOnThreads(groupedFn, o.args, threads);
+        std::string what = grouped.name() + " at " + std::to_string(rows) +
+                           " rows on " + std::to_string(threads) + " threads";
+        int bad = 0;
+        for (size_t p = 0; p < g.parts.size(); ++p) {
+          int64_t n = g.parts[p].n, start = groupStart(grouped, int(p));
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              float got = o.c[i * N + start + j], want = alone[p][i * n + j],
+                    r = ref[i * N + start + j];
+              if (got != want && bad++ < 5)
+                ADD_FAILURE() << what << ": product " << p << " [" << i << ", "
+                              << j << "] = " << got << ", alone " << want;
+              if (std::abs(got - r) > 2e-4f * (1.0f + std::abs(r)) && bad++ < 5)
+                ADD_FAILURE() << what << ": product " << p << " [" << i << ", "
+                              << j << "] = " << got << ", reference " << r;
+            }
+        }
+        if (g.swiglu)
+          for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < g.parts[1].n; ++j)
+              if (up[i * N + j] != keptUp[i * g.parts[1].n + j] && bad++ < 5)
+                ADD_FAILURE() << what << ": the kept up [" << i << ", " << j
+                              << "] differs";
+        EXPECT_EQ(bad, 0) << what;
+      }
+    }
+  }
+  // What a grouped GEMM refuses: products of different blocks under a
+  // SwiGLU, one product, an addend, accumulate, gradients.
+  ChainGemmSpec bad = groupGemms(
+      {chainLinearForward({1, 1}, 8, 8), chainLinearForward({1, 3}, 8, 8)});
+  EXPECT_TRUE(validateChainGemm(bad).isOk());
+  bad.swiglu = SwiGluEpilogue::Forward;
+  EXPECT_FALSE(validateChainGemm(bad).isOk());
+  EXPECT_FALSE(
+      validateChainGemm(groupGemms({chainLinearForward({1}, 8, 8)})).isOk());
+  ChainGemmSpec added = groupGemms(
+      {chainLinearForward({1}, 8, 8), chainLinearForward({1}, 8, 8)});
+  added.addend = true;
+  EXPECT_FALSE(validateChainGemm(added).isOk());
+  added.addend = false;
+  added.accumulate = true;
+  EXPECT_FALSE(validateChainGemm(added).isOk());
+  EXPECT_FALSE(validateChainGemm(groupGemms({chainLinearInputGrad({1}, 8, 8),
+                                             chainLinearInputGrad({1}, 8, 8)}))
+                   .isOk());
+}
+
 // bf16 mixed precision: A and B rounded to bf16 as they are read, fp32
 // products and sums. Every product of a chain linear, packed and few-rows
 // paths, within fp32 rounding of the reference that rounds its inputs the
