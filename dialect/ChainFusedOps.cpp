@@ -15,7 +15,9 @@ const char *const kBlockArgNames[][5] = {
     {"a", "b", "gate", nullptr, nullptr},
     {"a", "b", "gate", "up", nullptr},
     {"a", "b0", "b1", "b2", "b3"},
-    {"a", "b_gate", "b_up", nullptr, nullptr}};
+    {"a", "b_gate", "b_up", nullptr, nullptr},
+    {"x", "gain", "b0", "b1", "b2"},
+    {"x", "gain", "b_gate", "b_up", nullptr}};
 
 } // namespace
 
@@ -46,6 +48,133 @@ Operation *FusedOp::getEpilogue() {
 }
 
 AddOp FusedOp::getAdd() { return dyn_cast_or_null<AddOp>(getEpilogue()); }
+
+NormOp FusedOp::getPrologue() {
+  Block &body = getBody().front();
+  return body.empty() ? NormOp() : dyn_cast<NormOp>(body.front());
+}
+
+// What a grouped kind's products read: input #0, or the chain.norm of
+// inputs #0 and #1 that starts a norm_* body.
+FailureOr<Value> FusedOp::verifySharedInput(bool norm, const char *name) {
+  Block &body = getBody().front();
+  if (!norm)
+    return Value(body.getArgument(0));
+  NormOp normOp = getPrologue();
+  if (!normOp || normOp.getX() != body.getArgument(0) ||
+      normOp.getGain() != body.getArgument(1))
+    return emitOpError() << name
+                         << " must start with chain.norm of inputs #0 and #1";
+  return Value(normOp.getResult());
+}
+
+// The grouped kinds: [norm(arg0, arg1);] products of the shared input (the
+// norm's result, or arg0) by the weights from input #(norm ? 2 : 1) on.
+LogicalResult FusedOp::verifyGrouped(bool norm) {
+  Block &body = getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  size_t first = norm ? 2 : 1;
+  size_t n = getInputs().size() > first ? getInputs().size() - first : 0;
+  const char *name = norm ? "norm_grouped_gemm" : "grouped_gemm";
+  if (n < 2 || n > 4 || body.getOperations().size() != n + first ||
+      getNumResults() < n || getNumResults() > n + (norm ? 1 : 0))
+    return emitOpError() << name
+                         << (norm ? " takes x, the gain"
+                                  : " takes the shared input")
+                         << " and 2 to 4 weights, holds "
+                         << (norm ? "the chain.norm, " : "")
+                         << "one product per weight and the yield, and "
+                            "yields the products"
+                         << (norm ? " (and the norm, when kept)" : "");
+  FailureOr<Value> input = verifySharedInput(norm, name);
+  if (failed(input))
+    return failure();
+  Value shared = *input;
+  auto it = std::next(body.begin(), norm ? 1 : 0);
+  for (size_t i = 0; i < n; ++i, ++it) {
+    Operation &product = *it;
+    if (!isa<LinearOp, DenseOp>(product))
+      return emitOpError() << name
+                           << " must hold chain.linear or chain.dense "
+                              "products only";
+    if (product.getOperand(0) != shared ||
+        product.getOperand(1) != body.getArgument(first + i))
+      return emitOpError() << name << "'s product #" << i << " must take "
+                           << (norm ? "the norm" : "input #0") << " and input #"
+                           << first + i;
+    if (yield.getValues()[i] != product.getResult(0))
+      return emitOpError() << name << " must yield its products in order";
+  }
+  if (getNumResults() == n + 1 && yield.getValues()[n] != shared)
+    return emitOpError() << name << " may yield the norm after the products";
+  return success();
+}
+
+// [norm(arg0, arg1);] gate; up; swiglu(gate, up);
+// yield swiglu, gate [, up] [, norm].
+LogicalResult FusedOp::verifyGroupedSwiglu(bool norm) {
+  Block &body = getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  size_t first = norm ? 2 : 1;
+  const char *name = norm ? "norm_grouped_gemm_swiglu" : "grouped_gemm_swiglu";
+  if (getInputs().size() != first + 2 ||
+      body.getOperations().size() != first + 3)
+    return emitOpError() << name << " takes "
+                         << (norm ? "x, the gain" : "the shared input")
+                         << " and the gate's and the up projection's weights, "
+                            "and holds "
+                         << (norm ? "the chain.norm, " : "")
+                         << "two products, a chain.swiglu and the yield";
+  FailureOr<Value> input = verifySharedInput(norm, name);
+  if (failed(input))
+    return failure();
+  Value shared = *input;
+  auto it = std::next(body.begin(), norm ? 1 : 0);
+  Operation *gate = &*it++, *up = &*it++;
+  auto swiglu = dyn_cast<SwigluOp>(&*it);
+  if (!isa<LinearOp, DenseOp>(gate) || !isa<LinearOp, DenseOp>(up) || !swiglu)
+    return emitOpError() << name
+                         << " must hold two chain.linear or chain.dense "
+                            "products, then chain.swiglu";
+  if (gate->getName() != up->getName() ||
+      gate->getOperand(1).getType() != up->getOperand(1).getType())
+    return emitOpError() << name
+                         << "'s products must be of one kind and weight type "
+                            "(the same chain blocks)";
+  if (gate->getOperand(0) != shared || up->getOperand(0) != shared ||
+      gate->getOperand(1) != body.getArgument(first) ||
+      up->getOperand(1) != body.getArgument(first + 1))
+    return emitOpError() << name << "'s products must take "
+                         << (norm ? "the norm" : "input #0") << " and inputs #"
+                         << first << " (the gate) and #" << first + 1
+                         << " (up)";
+  if (swiglu.getGate() != gate->getResult(0) ||
+      swiglu.getUp() != up->getResult(0))
+    return emitOpError() << name
+                         << "'s chain.swiglu must take the first product as "
+                            "the gate and the second as up";
+  // The SwiGLU and the gate, then up and (norm) the normalised input, each
+  // when kept, in that order.
+  ValueRange yields = yield.getValues();
+  SmallVector<Value> allowed{up->getResult(0)};
+  if (norm)
+    allowed.push_back(shared);
+  bool ok = yields.size() >= 2 && yields[0] == swiglu &&
+            yields[1] == gate->getResult(0);
+  size_t next = 0;
+  for (size_t i = 2; ok && i < yields.size(); ++i) {
+    while (next < allowed.size() && allowed[next] != yields[i])
+      ++next;
+    ok = next < allowed.size();
+    ++next;
+  }
+  if (!ok)
+    return emitOpError() << name
+                         << " must yield the SwiGLU and the gate, and may "
+                            "yield up"
+                         << (norm ? " and the norm" : "") << " after them";
+  return success();
+}
 
 LogicalResult FusedOp::verify() {
   Block &body = getBody().front();
@@ -143,62 +272,13 @@ LogicalResult FusedOp::verify() {
       return emitOpError("gemm_swiglu_grad must yield dgate and dup");
     return success();
   }
-  case FusionKind::grouped_gemm: {
-    // product_i(arg0, arg_{i+1}) for i < n; yield the n products.
-    size_t n = getInputs().size() - 1;
-    if (getInputs().size() < 3 || getInputs().size() > 5 ||
-        body.getOperations().size() != n + 1 || getNumResults() != n)
-      return emitOpError("grouped_gemm takes the shared input and 2 to 4 "
-                         "weights, holds one product per weight and the "
-                         "yield, and yields the products");
-    for (auto [i, product] : llvm::enumerate(body.without_terminator())) {
-      if (!isa<LinearOp, DenseOp>(product))
-        return emitOpError("grouped_gemm must hold chain.linear or "
-                           "chain.dense products only");
-      if (product.getOperand(0) != body.getArgument(0) ||
-          product.getOperand(1) != body.getArgument(i + 1))
-        return emitOpError() << "grouped_gemm's product #" << i
-                             << " must take inputs #0 and #" << i + 1;
-      if (yield.getValues()[i] != product.getResult(0))
-        return emitOpError("grouped_gemm must yield its products in order");
-    }
-    return success();
-  }
-  case FusionKind::grouped_gemm_swiglu: {
-    // gate(arg0, arg1); up(arg0, arg2); swiglu(gate, up);
-    // yield swiglu, gate [, up].
-    if (getInputs().size() != 3 || body.getOperations().size() != 4)
-      return emitOpError("grouped_gemm_swiglu takes 3 inputs (the shared "
-                         "input, the gate's and the up projection's "
-                         "weights) and holds two products, a chain.swiglu "
-                         "and the yield");
-    Operation *gate = getProduct(), *up = getEpilogue();
-    auto swiglu = dyn_cast<SwigluOp>(up->getNextNode());
-    if (!isa<LinearOp, DenseOp>(gate) || !isa<LinearOp, DenseOp>(up) || !swiglu)
-      return emitOpError("grouped_gemm_swiglu must hold two chain.linear or "
-                         "chain.dense products, then chain.swiglu");
-    if (gate->getName() != up->getName() ||
-        gate->getOperand(1).getType() != up->getOperand(1).getType())
-      return emitOpError("grouped_gemm_swiglu's products must be of one kind "
-                         "and weight type (the same chain blocks)");
-    if (gate->getOperand(0) != body.getArgument(0) ||
-        up->getOperand(0) != body.getArgument(0) ||
-        gate->getOperand(1) != body.getArgument(1) ||
-        up->getOperand(1) != body.getArgument(2))
-      return emitOpError("grouped_gemm_swiglu's products must take inputs "
-                         "#0 and #1 (the gate) and #0 and #2 (up)");
-    if (swiglu.getGate() != gate->getResult(0) ||
-        swiglu.getUp() != up->getResult(0))
-      return emitOpError("grouped_gemm_swiglu's chain.swiglu must take the "
-                         "first product as the gate and the second as up");
-    ValueRange yields = yield.getValues();
-    if (yields.size() < 2 || yields.size() > 3 || yields[0] != swiglu ||
-        yields[1] != gate->getResult(0) ||
-        (yields.size() == 3 && yields[2] != up->getResult(0)))
-      return emitOpError("grouped_gemm_swiglu must yield the SwiGLU and the "
-                         "gate, and may yield up after them");
-    return success();
-  }
+  case FusionKind::grouped_gemm:
+  case FusionKind::norm_grouped_gemm:
+    return verifyGrouped(getKind() == FusionKind::norm_grouped_gemm);
+  case FusionKind::grouped_gemm_swiglu:
+  case FusionKind::norm_grouped_gemm_swiglu:
+    return verifyGroupedSwiglu(getKind() ==
+                               FusionKind::norm_grouped_gemm_swiglu);
   }
   return emitOpError("unknown fusion kind");
 }

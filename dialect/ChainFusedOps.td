@@ -17,10 +17,14 @@ def FusionKind_GemmSwiglu : I32EnumAttrCase<"gemm_swiglu", 1>;
 def FusionKind_GemmSwigluGrad : I32EnumAttrCase<"gemm_swiglu_grad", 2>;
 def FusionKind_GroupedGemm : I32EnumAttrCase<"grouped_gemm", 3>;
 def FusionKind_GroupedGemmSwiglu : I32EnumAttrCase<"grouped_gemm_swiglu", 4>;
+def FusionKind_NormGroupedGemm : I32EnumAttrCase<"norm_grouped_gemm", 5>;
+def FusionKind_NormGroupedGemmSwiglu
+    : I32EnumAttrCase<"norm_grouped_gemm_swiglu", 6>;
 def Chain_FusionKind : I32EnumAttr<"FusionKind",
     "what a fusion group computes in one kernel",
     [FusionKind_GemmAdd, FusionKind_GemmSwiglu, FusionKind_GemmSwigluGrad,
-     FusionKind_GroupedGemm, FusionKind_GroupedGemmSwiglu]> {
+     FusionKind_GroupedGemm, FusionKind_GroupedGemmSwiglu,
+     FusionKind_NormGroupedGemm, FusionKind_NormGroupedGemmSwiglu]> {
   let cppNamespace = "::colm::chain";
   let genSpecializedAttr = 0;
 }
@@ -30,7 +34,8 @@ def Chain_FusionKindAttr : EnumAttr<Chain_Dialect, Chain_FusionKind, "fusion_kin
                 "the up projection, or the SwiGLU's gradient of dh, in it; "
                 "grouped_gemm: the linears that read one input (q/k/v) as one "
                 "GEMM; grouped_gemm_swiglu: gate and up as one GEMM with the "
-                "SwiGLU in its epilogue";
+                "SwiGLU in its epilogue; norm_*: the same with the chain "
+                "RMSNorm of the input in the GEMM's prologue";
 }
 
 def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
@@ -94,6 +99,25 @@ def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
     projection when something else reads it. The kernel finishes a gate
     tile before the up tile beside it and applies the SwiGLU as it stores
     the up tile, exactly as `gemm_swiglu` does.
+
+    `norm_grouped_gemm` and `norm_grouped_gemm_swiglu`: the same groups
+    over `chain.norm` of input #0 by the gain, input #1 (the weights follow
+    from input #2 on): the body starts with the norm, and its products read
+    the norm's result. The kernel normalises each block of rows with the
+    norm kernel's own arithmetic as it packs them, so the normalised input
+    reaches memory only when something else reads it; the group then
+    yields it last.
+
+    ```mlir
+    %r:4 = chain.fused norm_grouped_gemm(%x, %g, %wq, %wk, %wv) : ... {
+    ^bb0(%a: ..., %gain: ..., %b0: ..., %b1: ..., %b2: ...):
+      %y = chain.norm %a, %gain {eps = 1.0e-05 : f64} : ...
+      %q = chain.linear %y, %b0 : ...
+      %k = chain.linear %y, %b1 : ...
+      %v = chain.linear %y, %b2 : ...
+      chain.yield %q, %k, %v, %y : ...
+    }
+    ```
   }];
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs,
                        Chain_FusionKindAttr:$kind);
@@ -110,6 +134,16 @@ def Chain_FusedOp : Chain_Op<"fused", [Pure, IsolatedFromAbove, SingleBlock,
     ::mlir::Operation *getProduct();
     ::mlir::Operation *getEpilogue();
     AddOp getAdd();
+    /// The chain.norm that starts a norm_* group's body, or null.
+    NormOp getPrologue();
+
+  private:
+    ::mlir::FailureOr<::mlir::Value> verifySharedInput(bool norm,
+                                                      const char *name);
+    ::mlir::LogicalResult verifyGrouped(bool norm);
+    ::mlir::LogicalResult verifyGroupedSwiglu(bool norm);
+
+  public:
   }];
 }
 

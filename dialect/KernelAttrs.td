@@ -53,6 +53,13 @@ def Kernel_GroupColumns : AttrOrTypeParameter<"::llvm::ArrayRef<int64_t>",
   let printer = "::colm::kernel::printInts($_printer, $_self)";
   let defaultValue = "::colm::kernel::NoInts()";
 }
+// A norm prologue's eps; omitted when there is no prologue.
+def Kernel_OptionalDouble : AttrOrTypeParameter<"::mlir::FloatAttr",
+                                                "a float, exact, or none"> {
+  let parser = "::colm::kernel::parseDoubleAttr($_parser)";
+  let printer = "::colm::kernel::printDouble($_printer, $_self.getValueAsDouble())";
+  let defaultValue = "::mlir::FloatAttr()";
+}
 // GEMM blocks, six integers each: `[n 0:128 k 0:128 m 0:?, ...]`.
 def Kernel_Blocks : AttrOrTypeParameter<"::llvm::ArrayRef<int64_t>",
                                         "chain blocks"> {
@@ -124,6 +131,8 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
     `nr`, `kc`, `mc`: the tuning knobs (register tile, cache blocking).
     `groups` (a grouped GEMM only): the columns of each product of the
     shared A (q/k/v, gate/up), whose blocks follow one another in `n`.
+    `norm`, `norm_eps` (a norm prologue only): the statistics groups' bounds
+    of the chain RMSNorm applied to A as it is read, and its eps.
   }];
   let genVerifyDecl = 1;
   let parameters = (ins Kernel_Keyword:$use, "int64_t":$m, "int64_t":$n,
@@ -133,7 +142,8 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
                         Kernel_Bool:$bf16, Kernel_Bool:$b_bf16,
                         Kernel_Blocks:$blocks, "int64_t":$mr, "int64_t":$nr,
                         "int64_t":$kc, "int64_t":$mc,
-                        Kernel_GroupColumns:$groups);
+                        Kernel_GroupColumns:$groups, Kernel_GroupColumns:$norm,
+                        Kernel_OptionalDouble:$norm_eps);
 }
 
 def Kernel_NormAttr : Kernel_SpecAttr<"Norm", "norm"> {

@@ -51,9 +51,18 @@ FailureOr<std::string> parseKeyword(AsmParser &parser) {
   return word.str();
 }
 
+// Kernel parameters are finite: an overflowing literal (1e400) would print
+// as "inf", which does not read back.
+static LogicalResult checkFinite(AsmParser &parser, double value) {
+  if (std::isfinite(value))
+    return success();
+  return parser.emitError(parser.getCurrentLocation(),
+                          "a kernel parameter must be a finite number");
+}
+
 FailureOr<double> parseDouble(AsmParser &parser) {
   double value = 0;
-  if (parser.parseFloat(value))
+  if (parser.parseFloat(value) || failed(checkFinite(parser, value)))
     return failure();
   return value;
 }
@@ -77,7 +86,7 @@ void printDouble(AsmPrinter &printer, double value) {
 
 FailureOr<FloatAttr> parseDoubleAttr(AsmParser &parser) {
   double value = 0;
-  if (parser.parseFloat(value))
+  if (parser.parseFloat(value) || failed(checkFinite(parser, value)))
     return failure();
   return FloatAttr::get(Float64Type::get(parser.getContext()), value);
 }
@@ -86,7 +95,7 @@ FailureOr<DenseF64ArrayAttr> parseDoubles(AsmParser &parser) {
   SmallVector<double> values;
   if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
         double v = 0;
-        if (parser.parseFloat(v))
+        if (parser.parseFloat(v) || failed(checkFinite(parser, v)))
           return failure();
         values.push_back(v);
         return success();
@@ -370,7 +379,8 @@ LogicalResult GemmAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                StringRef use, int64_t, int64_t, int64_t, bool,
                                bool, bool, bool, StringRef swiglu, bool, bool,
                                ArrayRef<int64_t> blocks, int64_t, int64_t,
-                               int64_t, int64_t, ArrayRef<int64_t>) {
+                               int64_t, int64_t, ArrayRef<int64_t>,
+                               ArrayRef<int64_t> norm, FloatAttr normEps) {
   if (failed(checkWord(emitError, "use", use,
                        {"forward", "input_grad", "weight_grad", "dense"})) ||
       failed(checkWord(emitError, "swiglu", swiglu,

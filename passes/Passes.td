@@ -183,4 +183,19 @@ def GroupGemms : Pass<"chain-group-gemms", "mlir::func::FuncOp"> {
   }];
 }
 
+def FuseNormGemm : Pass<"chain-fuse-norm-gemm", "mlir::func::FuncOp"> {
+  let summary = "Fuse chain RMSNorm into the prologue of grouped GEMMs";
+  let description = [{
+    A `chain.fused grouped_gemm` or `grouped_gemm_swiglu` (from
+    `chain-group-gemms`, which runs first) whose shared input is a
+    `chain.norm` that nothing reads before the group becomes a
+    `norm_grouped_gemm` or `norm_grouped_gemm_swiglu`: the kernel normalises
+    each block of rows as it packs them, with the norm kernel's arithmetic,
+    so the bits do not change. When something else reads the norm (a weight
+    gradient in training, CoLM-Air's chain-1 prefix), the group yields it
+    last; otherwise the normalised input never reaches memory. Ops inside
+    fusion groups are left as they are, so the pass is idempotent.
+  }];
+}
+
 #endif // COLM_CHAIN_PASSES

@@ -44,6 +44,10 @@ extern "C" {
     float *gc[3];                                                              \
     int64_t gldb[3];                                                           \
     int64_t gldc[3];                                                           \
+    /* A norm prologue's gain, and where the normalised A goes when kept       \
+     * (rows k apart), or null. */                                             \
+    const float *gain;                                                         \
+    float *an;                                                                 \
   } ColmGemmArgs;
 COLM_GEMM_ARGS_STRUCT
 

@@ -1,6 +1,7 @@
 //===- ChainGemm.cpp - The block-skipping chain GEMM kernel ---------------===//
 
 #include "compiler/codegen/ChainGemm.h"
+#include "compiler/codegen/Pointwise.h"
 #include "compiler/codegen/SpecUtil.h"
 
 #include <algorithm>
@@ -44,6 +45,13 @@ std::string ChainGemmSpec::name() const {
       mix(v);
   for (int64_t v : groupColumns)
     mix(v);
+  for (int64_t v : normBounds)
+    mix(v);
+  if (!normBounds.empty()) {
+    int64_t bits;
+    std::memcpy(&bits, &normEps, sizeof bits);
+    mix(bits);
+  }
   for (int64_t v :
        {m, int64_t(aTransposed), int64_t(bTransposed), int64_t(accumulate)})
     mix(v);
@@ -59,7 +67,9 @@ std::string ChainGemmSpec::name() const {
     return v < 0 ? std::string("d") : std::to_string(v);
   };
   std::string grouped =
-      groupColumns.empty() ? "" : "_g" + std::to_string(groupColumns.size());
+      (normBounds.empty() ? "" : "_norm") +
+      (groupColumns.empty() ? std::string()
+                            : "_g" + std::to_string(groupColumns.size()));
   char buf[160];
   std::snprintf(buf, sizeof buf,
                 "gemm_%s%s%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
@@ -302,6 +312,15 @@ Status validateChainGemm(const ChainGemmSpec &s) {
         return bad("an epilogue needs every block to write every row");
   if (Status g = validateGroups(s); !g)
     return g;
+  if (!s.normBounds.empty()) {
+    bool ordered = s.normBounds.size() >= 2 && s.normBounds.front() == 0 &&
+                   s.normBounds.back() == s.k;
+    for (size_t i = 1; ordered && i < s.normBounds.size(); ++i)
+      ordered = s.normBounds[i] > s.normBounds[i - 1];
+    if (s.aTransposed || s.k <= 0 || !ordered || !(s.normEps >= 0))
+      return bad("a norm prologue needs A stored [M, K], a static K, "
+                 "statistics groups from 0 to K in order and eps >= 0");
+  }
   const GemmKnobs &k = s.knobs;
   if (k.mr < 1 || k.mr > 16 || k.nr < 8 || k.nr > 64 || k.nr % 8 != 0 ||
       k.kc < 16 || k.kc > 4096 || k.mc < k.mr || k.mc % k.mr != 0)
@@ -340,7 +359,27 @@ float fromBf16Bits(uint16_t h) {
 void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
   int64_t M = s.m < 0 ? args.m : s.m, K = s.k < 0 ? args.k : s.k;
   auto read = [&](float v) { return double(s.bf16 ? roundToBf16(v) : v); };
+  // A norm prologue: the normalised rows, as the norm's reference makes them.
+  std::vector<float> normalised;
+  if (!s.normBounds.empty()) {
+    normalised.resize(size_t(M * K));
+    ChainNormSpec norm;
+    norm.width = K;
+    norm.groupBounds = s.normBounds;
+    norm.eps = s.normEps;
+    std::vector<float> x(size_t(M * K));
+    for (int64_t i = 0; i < M; ++i)
+      std::memcpy(&x[i * K], args.a + i * args.lda, size_t(K) * sizeof(float));
+    ColmNormArgs n{x.data(), args.gain, nullptr, normalised.data(),
+                   nullptr,  nullptr,   M};
+    chainNormReference(norm, n);
+    if (args.an)
+      std::memcpy(args.an, normalised.data(),
+                  normalised.size() * sizeof(float));
+  }
   auto a = [&](int64_t i, int64_t p) {
+    if (!normalised.empty())
+      return read(normalised[i * K + p]);
     return read(s.aTransposed ? args.a[p * args.lda + i]
                               : args.a[i * args.lda + p]);
   };

@@ -98,6 +98,13 @@ struct ChainGemmSpec {
   /// writes the gate (args.g must be its C) before the up tiles beside it,
   /// and applies the epilogue to up.
   std::vector<int64_t> groupColumns;
+  /// A norm prologue (chain.fused norm_grouped_gemm, ...): A is x, and the
+  /// product reads chain RMSNorm(x) times args.gain, over the statistics
+  /// groups normBounds ({0, ..., k}) with normEps, computed as the norm
+  /// kernel does (the same bits as the norm, then the product). args.an,
+  /// when not null, receives the normalised A (rows k apart). Empty: none.
+  std::vector<int64_t> normBounds;
+  double normEps = 0;
   GemmKnobs knobs;
 
   /// A stable name for caches and dumps, e.g.
@@ -142,7 +149,8 @@ void setContiguousGroups(const ChainGemmSpec &spec, ColmGemmArgs &args);
 /// Checks the spec: block columns in order, disjoint and covering [0, n);
 /// ranges inside the static sizes; knobs the renderers support; an addend
 /// or a SwiGLU epilogue only where every block writes every row, not
-/// both, and not with accumulate; groups as groupColumns says.
+/// both, and not with accumulate; groups as groupColumns says; a norm
+/// prologue only on A stored [M, K] with a static K.
 Status validateChainGemm(const ChainGemmSpec &spec);
 
 /// `x` rounded to the nearest bf16 (ties to even; NaN stays NaN), as a

@@ -58,7 +58,8 @@ struct Exporter {
         &context, gemmUses[int(s.use)], s.m, s.n, s.k, s.aTransposed,
         s.bTransposed, s.accumulate, s.addend, swigluEpilogues[int(s.swiglu)],
         s.bf16, s.bBf16, blocks, s.knobs.mr, s.knobs.nr, s.knobs.kc, s.knobs.mc,
-        s.groupColumns);
+        s.groupColumns, s.normBounds,
+        s.normBounds.empty() ? FloatAttr() : f64(s.normEps));
   }
   Attribute spec(const ChainNormSpec &s) {
     return kernel::NormAttr::get(&context, s.width, s.groupBounds, f64(s.eps),
@@ -153,6 +154,9 @@ KernelSpec specOf(Attribute a) {
         // A block belongs to the product whose columns it starts in (the
         // spec's validation checks that it ends there too).
         s.groupColumns.assign(g.getGroups().begin(), g.getGroups().end());
+        s.normBounds.assign(g.getNorm().begin(), g.getNorm().end());
+        if (g.getNormEps())
+          s.normEps = g.getNormEps().getValueAsDouble();
         for (GemmBlock &b : s.blocks)
           for (int64_t start = 0;
                b.group + 1 < static_cast<int>(s.groupColumns.size()) &&

@@ -514,7 +514,9 @@ Status Lowering::lowerFused(FusedOp op) {
     return Status::ok();
   };
   if (op.getKind() == FusionKind::grouped_gemm ||
-      op.getKind() == FusionKind::grouped_gemm_swiglu)
+      op.getKind() == FusionKind::grouped_gemm_swiglu ||
+      op.getKind() == FusionKind::norm_grouped_gemm ||
+      op.getKind() == FusionKind::norm_grouped_gemm_swiglu)
     return lowerGroupedGemm(op);
   if (op.getKind() == FusionKind::gemm_add) {
     // One GEMM that adds input #2 as it stores.
@@ -552,41 +554,64 @@ Status Lowering::lowerFused(FusedOp op) {
 
 Status Lowering::lowerGroupedGemm(FusedOp op) {
   Block &body = op.getBody().front();
-  bool swigluGroup = op.getKind() == FusionKind::grouped_gemm_swiglu;
+  bool swigluGroup = op.getKind() == FusionKind::grouped_gemm_swiglu ||
+                     op.getKind() == FusionKind::norm_grouped_gemm_swiglu;
+  NormOp norm = op.getPrologue();
+  unsigned firstWeight = norm ? 2 : 1;
   std::vector<Operation *> products;
   std::vector<ChainGemmSpec> parts;
-  std::string label;
+  std::string label = norm ? labelOf(norm) + "+" : "";
   for (Operation &inner : body.without_terminator())
     if (isa<LinearOp, DenseOp>(inner)) {
       products.push_back(&inner);
       parts.push_back(forwardProduct(&inner));
-      label += (label.empty() ? "" : "+") + labelOf(&inner);
+      label += (products.size() > 1 ? "+" : "") + labelOf(&inner);
     }
   ChainGemmSpec spec = groupGemms(parts);
+  if (norm) {
+    ChainNormSpec n = chainNorm(ratiosOf(norm.getStatsLayout()), spec.k,
+                                norm.getEps().convertToDouble(), false);
+    spec.normBounds = n.groupBounds;
+    spec.normEps = n.eps;
+  }
   if (options.gemmKnobs)
     spec.knobs = options.gemmKnobs(spec);
-  // Each product's output: grouped_gemm yields them in order;
-  // grouped_gemm_swiglu yields (SwiGLU, gate [, up]), and up's C is the
-  // SwiGLU.
+  // The group's result that yields `v`, if any.
+  auto yieldedAs = [&](Value v) -> std::optional<Value> {
+    for (auto [r, y] : llvm::zip(
+             op.getResults(), cast<YieldOp>(body.getTerminator()).getValues()))
+      if (y == v)
+        return Value(r);
+    return std::nullopt;
+  };
+  // Each product's output: up's C is the SwiGLU (and the up projection,
+  // when kept, is the epilogue's second output).
   std::vector<Ref> outs;
+  for (Operation *p : products)
+    if (std::optional<Value> r = yieldedAs(p->getResult(0)))
+      outs.push_back(result(*r));
   if (swigluGroup) {
     spec.swiglu = SwiGluEpilogue::Forward;
     label += "+swiglu";
     outs = {result(op.getResult(1)), result(op.getResult(0))};
-  } else {
-    for (OpResult r : op.getResults())
-      outs.push_back(result(r));
   }
+  if (outs.size() != products.size())
+    return error(op, "a grouped GEMM must yield every product");
   if (Status s = validateChainGemm(spec); !s)
     return error(op, s.message());
   LaunchBuilder lb;
   lb.pointer(offsetof(ColmGemmArgs, a), values[body.getArgument(0)]);
+  if (norm) {
+    lb.pointer(offsetof(ColmGemmArgs, gain), values[body.getArgument(1)]);
+    if (std::optional<Value> kept = yieldedAs(norm.getResult()))
+      lb.pointer(offsetof(ColmGemmArgs, an), result(*kept));
+  }
   lb.integer(offsetof(ColmGemmArgs, m), rowsOf(op.getInputs()[0]));
   lb.integer(offsetof(ColmGemmArgs, n), spec.n);
   lb.integer(offsetof(ColmGemmArgs, k), spec.k);
   lb.integer(offsetof(ColmGemmArgs, lda), spec.k);
   for (size_t g = 0; g < parts.size(); ++g) {
-    Ref w = values[body.getArgument(g + 1)];
+    Ref w = values[body.getArgument(g + firstWeight)];
     if (g == 0) {
       lb.pointer(offsetof(ColmGemmArgs, b), w);
       lb.pointer(offsetof(ColmGemmArgs, c), outs[g]);
@@ -603,8 +628,8 @@ Status Lowering::lowerGroupedGemm(FusedOp op) {
   }
   if (swigluGroup) {
     lb.pointer(offsetof(ColmGemmArgs, g), outs[0]);
-    if (op.getNumResults() == 3)
-      lb.pointer(offsetof(ColmGemmArgs, c2), result(op.getResult(2)));
+    if (std::optional<Value> up = yieldedAs(products[1]->getResult(0)))
+      lb.pointer(offsetof(ColmGemmArgs, c2), result(*up));
     lb.integer(offsetof(ColmGemmArgs, lde), parts[0].n);
   }
   emit(spec, std::move(lb), sizeof(ColmGemmArgs), label,

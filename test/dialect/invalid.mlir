@@ -712,7 +712,7 @@ func.func @grouped_gradient(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor
 // -----
 
 func.func @grouped_operands(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
-  // expected-error @+1 {{'chain.fused' op grouped_gemm's product #1 must take inputs #0 and #2}}
+  // expected-error @+1 {{'chain.fused' op grouped_gemm's product #1 must take input #0 and input #2}}
   %s:2 = chain.fused grouped_gemm(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
   ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
     %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>

@@ -231,3 +231,13 @@ kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
 // expected-error @+1 {{every size's maximum must lie in [1, 2^32]}}
 kernel.program @p target "cpu" sizes {} variables ["tokens"] max [0] arena 0 {
 }
+
+// -----
+
+// Parameters are finite: 1e400 overflows a double (it would print as inf,
+// which does not read back).
+kernel.program @p target "cpu" sizes {} variables [] max [] arena 0 {
+  // expected-error @+2 {{a kernel parameter must be a finite number}}
+  // expected-error @+1 {{failed to parse Kernel_RopeAttr parameter 'theta'}}
+  kernel.def @r symbol "colm_r" #kernel.rope<width = 64, head_dim = 16, theta = 1.0e400, inverse = false>
+}

@@ -114,7 +114,21 @@ struct Operands {
   const float *bs[GROUPS];
   float *cs[GROUPS];
   int64_t ldbs[GROUPS], ldcs[GROUPS];
+  const float *gain; // a norm prologue's gain, and the kept normalised A
+  float *an;
+  int64_t a0; // the first row of A that `a` holds (A stored [M, K])
 };
+
+// A norm prologue: the product reads chain RMSNorm(A) * gain, made by the
+// norm kernel's own code (the same bits), row block by row block into a
+// buffer that the packing reads; the normalised rows reach memory only
+// when kept (args.an). NORM_GROUPS == 0: none.
+constexpr int NORM_GROUPS = @NORM_GROUPS@;
+static const int64_t kNormBounds[] = {@NORM_BOUNDS@};
+constexpr double NORM_EPS = @NORM_EPS@;
+#pragma clang fp contract(off)
+@NORM_STATS@
+#pragma clang fp contract(on)
 
 // The operands of product g: its own B and C.
 inline Operands at(const Operands &o, int g) {
@@ -596,7 +610,7 @@ void packA(const Operands &o, int64_t i0, int64_t i1, int64_t p0, int64_t kc,
     // sequential streams that the prefetcher follows.
     const float *src[MR];
     for (int r = 0; r < MR; ++r)
-      src[r] = o.a + (t + (r < rows ? r : 0)) * o.lda + p0;
+      src[r] = o.a + (t + (r < rows ? r : 0) - o.a0) * o.lda + p0;
     int64_t p = 0;
     if (DOT) {
       word *dw = (word *)dst;
@@ -785,7 +799,7 @@ void packAmx(const Operands &o, int64_t i0, int64_t i1, int64_t p0,
         rowAt(x)[q] = 0u;
   } else {
     for (int64_t x = 0; x < n; ++x) {
-      const float *src = o.a + (i0 + x) * o.lda + p0;
+      const float *src = o.a + (i0 + x - o.a0) * o.lda + p0;
       word *dst = rowAt(x);
       int64_t p = 0;
       for (; p + 2 * @LANES@ <= kc; p += 2 * @LANES@) {
@@ -831,6 +845,9 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   o.u = args.u;
   o.c2 = args.c2;
   o.lde = args.lde;
+  o.gain = args.gain;
+  o.an = args.an;
+  o.a0 = 0;
   for (int g = 0; g < GROUPS; ++g) {
     o.bs[g] = g ? args.gb[g - 1] : args.b;
     o.cs[g] = g ? args.gc[g - 1] : args.c;
@@ -946,10 +963,15 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   if (kLo >= kHi)
     return;
   size_t bFloats = (size_t)(sb - sa) * KS * NR;
-  float *panels = scratch(bFloats + (size_t)MCP * KS);
+  size_t nFloats = NORM_GROUPS ? (size_t)MC * o.k : 0;
+  float *panels = scratch(bFloats + (size_t)MCP * KS + nFloats);
   if (!panels)
     return; // out of memory: the caller's sentinel check reports it
   float *apanels = panels + bFloats;
+  float *normed = apanels + (size_t)MCP * KS;
+  // Who writes the kept normalised rows: each thread its own when rows are
+  // split, else the owner of the first strip.
+  const bool writer = ra > 0 || rb < o.m || sa == 0;
 
   // Passes and chunks end on multiples of KS and KC (AMX groups pairs on a
   // fixed grid of steps: chunks must not cut a group).
@@ -980,11 +1002,24 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       }
       if (ka < kz) {
         int64_t alen = kz - ka;
+        Operands on = o; // what the packing reads: A, or its normalised rows
+        if (NORM_GROUPS) {
+          for (int64_t i = i0; i < i1; ++i) {
+            float *y = normed + (i - i0) * o.k;
+            normRow(o.a + i * o.lda, o.gain, kNormBounds, NORM_GROUPS,
+                    NORM_EPS, y);
+            if (o.an && writer && ks0 == kLo)
+              __builtin_memcpy(o.an + i * o.k, y, o.k * sizeof(float));
+          }
+          on.a = normed;
+          on.lda = o.k;
+          on.a0 = i0;
+        }
 #if AMX
-        packAmx(o, i0, i1, ka, alen, apanels);
+        packAmx(on, i0, i1, ka, alen, apanels);
         const int64_t apq = amxPairs(alen);
 #else
-        packA(o, i0, i1, ka, alen, apanels);
+        packA(on, i0, i1, ka, alen, apanels);
         const int64_t apq = 0;
 #endif
         for (int64_t c0 = ka, c1; c0 < kz; c0 = c1) {
@@ -1048,20 +1083,34 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 namespace {
 void fewRows(const Operands &src, const Strip *strips, int first, int last) {
   Operands all = src;
-  if (BF16) {
-    // A's few rows rounded once, not once per group of columns.
-    float *a = scratch((size_t)(all.m * all.k));
-    if (!a)
+  if (NORM_GROUPS || BF16) {
+    float *buf = scratch((size_t)(2 * all.m * all.k));
+    if (!buf)
       return; // out of memory: the caller's sentinel check reports it
-    for (int64_t i = 0; i < all.m; ++i) {
-      int64_t p = 0;
-      for (; p + @LANES@ <= all.k; p += @LANES@)
-        storeu(a + i * all.k + p, rdv(loadu(src.a + i * src.lda + p)));
-      for (; p < all.k; ++p)
-        a[i * all.k + p] = rd(src.a[i * src.lda + p]);
+    if (NORM_GROUPS) {
+      // The few rows normalised once (kept by the first strip's owner).
+      float *y = buf + all.m * all.k;
+      for (int64_t i = 0; i < all.m; ++i)
+        normRow(src.a + i * src.lda, src.gain, kNormBounds, NORM_GROUPS,
+                NORM_EPS, y + i * all.k);
+      if (src.an && first == 0)
+        __builtin_memcpy(src.an, y, all.m * all.k * sizeof(float));
+      all.a = y;
+      all.lda = all.k;
     }
-    all.a = a;
-    all.lda = all.k;
+    if (BF16) {
+      // A's few rows rounded once, not once per group of columns.
+      for (int64_t i = 0; i < all.m; ++i) {
+        const float *row = all.a + i * all.lda;
+        int64_t p = 0;
+        for (; p + @LANES@ <= all.k; p += @LANES@)
+          storeu(buf + i * all.k + p, rdv(loadu(row + p)));
+        for (; p < all.k; ++p)
+          buf[i * all.k + p] = rd(row[p]);
+      }
+      all.a = buf;
+      all.lda = all.k;
+    }
   }
   for (int s = first; s < last; ++s) {
     // A gate strip comes before the up strip beside it (see PAIRED).
@@ -1216,6 +1265,19 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@SYMBOL@", chainGemmSymbol(spec));
   replaceAll(body, "@BLOCKS@", blocks);
   replaceAll(body, "@GROUPS@", std::to_string(groups));
+  std::string normBounds;
+  for (int64_t b : spec.normBounds)
+    normBounds += std::to_string(b) + ", ";
+  replaceAll(
+      body, "@NORM_GROUPS@",
+      std::to_string(spec.normBounds.empty() ? 0 : spec.normBounds.size() - 1));
+  replaceAll(body, "@NORM_BOUNDS@", normBounds.empty() ? "0" : normBounds);
+  replaceAll(body, "@NORM_EPS@", exact(spec.normEps));
+  replaceAll(body, "@NORM_STATS@",
+             spec.normBounds.empty()
+                 ? "inline void normRow(const float *, const float *, const "
+                   "int64_t *, int, double, float *) {}"
+                 : normStatsSource());
   replaceAll(body, "@GROUP_STARTS@", starts);
   replaceAll(body, "@LANES@", std::to_string(isa.lanes));
   replaceAll(body, "@FOLDS@", foldSource(isa.lanes));
@@ -1253,7 +1315,7 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@EVEN@", even);
   replaceAll(body, "@ODD@", odd);
   return "// Generated by colm: " + spec.name() +
-         "\n#include <stdint.h>\n#include <stdlib.h>\n" +
+         "\n#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n" +
          (dot ? "#include <immintrin.h>\n" : "") +
          COLM_STRINGIFY(COLM_GEMM_ARGS_STRUCT) + "\n" + body;
 }

@@ -28,14 +28,10 @@ inline void share(int64_t n, int thread, int threads, int64_t &b,
 } // namespace
 )CPP";
 
-const char *kNorm = R"CPP(
-namespace {
-constexpr int64_t W = @W@;
-constexpr int NG = @NG@;
-static const int64_t kBounds[NG + 1] = {@BOUNDS@};
-constexpr double EPS = @EPS@;
-constexpr int64_t DGAIN0 = @DGAIN0@;
-
+// The statistics of chain RMSNorm, shared with the GEMM's norm prologue so
+// that both compute the same bits. Without contraction (the including
+// source turns it off).
+const char *kNormStats = R"CPP(
 // Sum of p[j] * q[j] over [b, e) in double: four partial sums by position,
 // combined in a fixed order; the same function wherever a statistic is
 // needed, so the dx and dgain passes see the same bits.
@@ -53,8 +49,33 @@ inline double dot(const float *p, const float *q, int64_t b, int64_t e) {
   return (s0 + s1) + (s2 + s3);
 }
 
+inline double rstd(const float *x, int64_t b, int64_t e, double eps) {
+  return 1.0 / sqrt(dot(x, x, b, e) / double(e - b) + eps);
+}
+
+// y = x normalised per statistics group [bounds[g], bounds[g + 1]), times
+// the gain: what chain.norm computes.
+inline void normRow(const float *x, const float *gain, const int64_t *bounds,
+                    int groups, double eps, float *y) {
+  for (int g = 0; g < groups; ++g) {
+    int64_t b = bounds[g], e = bounds[g + 1];
+    double r = rstd(x, b, e, eps);
+    for (int64_t j = b; j < e; ++j)
+      y[j] = float(x[j] * r * gain[j]);
+  }
+}
+)CPP";
+
+const char *kNorm = R"CPP(
+namespace {
+constexpr int64_t W = @W@;
+constexpr int NG = @NG@;
+static const int64_t kBounds[NG + 1] = {@BOUNDS@};
+constexpr double EPS = @EPS@;
+constexpr int64_t DGAIN0 = @DGAIN0@;
+@NORM_STATS@
 inline double rstd(const float *x, int64_t b, int64_t e) {
-  return 1.0 / sqrt(dot(x, x, b, e) / double(e - b) + EPS);
+  return rstd(x, b, e, EPS);
 }
 } // namespace
 
@@ -63,16 +84,8 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   int64_t r0, r1;
   share(a->rows, thread, threads, r0, r1);
   if (!@BACKWARD@) {
-    for (int64_t t = r0; t < r1; ++t) {
-      const float *x = a->x + t * W;
-      float *y = a->y + t * W;
-      for (int g = 0; g < NG; ++g) {
-        int64_t b = kBounds[g], e = kBounds[g + 1];
-        double r = rstd(x, b, e);
-        for (int64_t j = b; j < e; ++j)
-          y[j] = float(x[j] * r * a->gain[j]);
-      }
-    }
+    for (int64_t t = r0; t < r1; ++t)
+      normRow(a->x + t * W, a->gain, kBounds, NG, EPS, a->y + t * W);
     return;
   }
   // dx over this thread's rows.
@@ -287,6 +300,7 @@ std::string renderChainNorm(const ChainNormSpec &spec) {
   replaceAll(body, "@W@", std::to_string(spec.width));
   replaceAll(body, "@NG@", std::to_string(spec.groupBounds.size() - 1));
   replaceAll(body, "@BOUNDS@", bounds);
+  replaceAll(body, "@NORM_STATS@", kNormStats);
   replaceAll(body, "@EPS@", exact(spec.eps));
   replaceAll(body, "@DGAIN0@", std::to_string(spec.dgainBegin));
   replaceAll(body, "@BACKWARD@", spec.backward ? "true" : "false");
@@ -310,6 +324,8 @@ std::string renderRope(const RopeSpec &spec) {
 }
 
 const char *doubleExpSource() { return kDoubleExp; }
+
+const char *normStatsSource() { return kNormStats; }
 
 std::string renderSwiGlu(const SwiGluSpec &spec) {
   std::string body = kSwiGlu;

@@ -39,6 +39,10 @@ std::string renderSwiGlu(const SwiGluSpec &spec);
 /// The source of `double vexp(double)`, the exponential the SwiGLU kernel
 /// uses, for the GEMM's SwiGLU epilogue to round the same way.
 const char *doubleExpSource();
+/// The source of chain RMSNorm's row statistics and `normRow(x, gain,
+/// bounds, groups, eps, y)`, for the GEMM's norm prologue to normalise the
+/// same way (the including source must turn contraction off around it).
+const char *normStatsSource();
 
 } // namespace colm::codegen::cpu
 

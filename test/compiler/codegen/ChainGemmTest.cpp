@@ -698,6 +698,145 @@ TEST_F(ChainGemmTest, GroupedProductsHaveTheBitsOfEachProductAlone) {
                    .isOk());
 }
 
+// A norm prologue: the product of RMSNorm(x) * gain has exactly the bits of
+// the norm kernel and then the product, and the kept normalised rows are the
+// norm kernel's; for one product and grouped ones (with the SwiGLU), fp32
+// and bf16, on the packed, few-rows and row-split paths, 1..3 threads.
+TEST_F(ChainGemmTest, NormPrologueHasTheBitsOfTheNormThenTheProduct) {
+  const cpu::VectorIsa isa = cpu::hostVectorIsa();
+  struct Case {
+    ChainGemmSpec plain; // the product without the prologue
+    std::vector<int64_t> stats;
+  };
+  std::vector<Case> cases;
+  for (bool bf16 : {false, true}) {
+    auto knobbed = [&](ChainGemmSpec s) {
+      s.knobs = cpu::defaultKnobs(isa);
+      s.knobs.kc = 32;
+      s.bf16 = bf16;
+      return s;
+    };
+    cases.push_back(
+        {knobbed(chainLinearForward({1, 1, 2}, 48, 40)), {0, 12, 24, 48}});
+    cases.push_back({knobbed(groupGemms({chainLinearForward({2, 2}, 48, 72),
+                                         chainLinearForward({2, 2}, 48, 40),
+                                         chainLinearForward({2, 2}, 48, 40)})),
+                     {0, 24, 48}});
+    ChainGemmSpec mlp =
+        knobbed(groupGemms({chainLinearForward({1, 3}, 64, 88),
+                            chainLinearForward({1, 3}, 64, 88)}));
+    mlp.swiglu = SwiGluEpilogue::Forward;
+    cases.push_back({mlp, {0, 16, 64}});
+  }
+  std::vector<ChainGemmSpec> specs;
+  std::vector<KernelSource> norms;
+  std::vector<std::string> normSymbols;
+  for (const Case &c : cases) {
+    ChainGemmSpec fused = c.plain;
+    fused.normBounds = c.stats;
+    fused.normEps = 1e-5;
+    ASSERT_TRUE(validateChainGemm(fused).isOk())
+        << validateChainGemm(fused).message();
+    specs.push_back(c.plain);
+    specs.push_back(fused);
+    ChainNormSpec n;
+    n.width = c.plain.k;
+    n.groupBounds = c.stats;
+    n.eps = 1e-5;
+    norms.push_back({n.name(), cpu::renderChainNorm(n)});
+    normSymbols.push_back(cpu::chainNormSymbol(n));
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  std::vector<ColmKernelFn> nfns = KernelTest::compile(norms, normSymbols);
+  ASSERT_EQ(fns.size(), specs.size());
+  ASSERT_EQ(nfns.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const ChainGemmSpec &plain = specs[2 * i], &fused = specs[2 * i + 1];
+    bool swiglu = plain.swiglu == SwiGluEpilogue::Forward;
+    for (int64_t rows : {1, 5, 16, 37, 150}) {
+      Operands o = operands(plain, rows, static_cast<unsigned>(i * 7 + rows));
+      const int64_t N = plain.n, K = plain.k;
+      std::vector<float> gain(K);
+      std::mt19937 rng(static_cast<unsigned>(i + rows));
+      std::normal_distribution<float> normal;
+      for (float &g : gain)
+        g = 1.0f + 0.5f * normal(rng);
+      for (int64_t e = 0; e < rows * K; e += 7)
+        o.a[e] *= 20.0f; // rows of uneven scale: the statistics matter
+      // Unfused: the norm kernel, then the product of its output.
+      std::vector<float> y(rows * K);
+      ColmNormArgs na{o.a.data(), gain.data(), nullptr, y.data(),
+                      nullptr,    nullptr,     rows};
+      runOnThreads(nfns[i], na, 2);
+      std::vector<float> initial = o.c, want = o.c, wantUp(rows * N);
+      ColmGemmArgs pa = o.args;
+      pa.a = y.data();
+      pa.c = want.data();
+      setContiguousGroups(plain, pa);
+      if (swiglu) {
+        pa.g = want.data();
+        pa.c2 = wantUp.data();
+        pa.lde = N;
+      }
+      runOnThreads(fns[2 * i], pa, 2);
+      std::vector<float> ref = initial, refUp(rows * N), refY(rows * K);
+      ColmGemmArgs ra = o.args;
+      ra.c = ref.data();
+      ra.gain = gain.data();
+      ra.an = refY.data();
+      setContiguousGroups(fused, ra);
+      if (swiglu) {
+        ra.g = ref.data();
+        ra.c2 = refUp.data();
+        ra.lde = N;
+      }
+      chainGemmReference(fused, ra);
+      for (int threads : {1, 2, 3}) {
+        std::vector<float> c = initial, up(rows * N), kept(rows * K, 7.0f);
+        ColmGemmArgs fa = o.args;
+        fa.c = c.data();
+        fa.gain = gain.data();
+        fa.an = kept.data();
+        setContiguousGroups(fused, fa);
+        if (swiglu) {
+          fa.g = c.data();
+          fa.c2 = up.data();
+          fa.lde = N;
+        }
+        runOnThreads(fns[2 * i + 1], fa, threads);
+        std::string what = fused.name() + " at " + std::to_string(rows) +
+                           " rows on " + std::to_string(threads) + " threads";
+        EXPECT_EQ(c, want) << what << ": not the bits of the norm, then "
+                           << "the product";
+        EXPECT_EQ(kept, y) << what << ": the kept rows are not the norm's";
+        if (swiglu)
+          EXPECT_EQ(up, wantUp) << what << ": the kept up differs";
+        int bad = 0;
+        for (size_t e = 0; e < c.size(); ++e)
+          if (std::abs(c[e] - ref[e]) > 2e-4f * (1.0f + std::abs(ref[e])) &&
+              bad++ < 3)
+            ADD_FAILURE() << what << ": [" << e << "] = " << c[e]
+                          << ", reference " << ref[e];
+        for (size_t e = 0; e < kept.size(); ++e)
+          if (std::abs(kept[e] - refY[e]) >
+                  1e-5f * (1.0f + std::abs(refY[e])) &&
+              bad++ < 3)
+            ADD_FAILURE() << what << ": normalised [" << e << "] = " << kept[e]
+                          << ", reference " << refY[e];
+      }
+    }
+  }
+  // Statistics groups must cover [0, K) in order, on A stored [M, K].
+  ChainGemmSpec bad = chainLinearForward({1}, 8, 8);
+  bad.normBounds = {0, 4};
+  EXPECT_FALSE(validateChainGemm(bad).isOk());
+  bad.normBounds = {0, 6, 4, 8};
+  EXPECT_FALSE(validateChainGemm(bad).isOk());
+  ChainGemmSpec grad = chainLinearWeightGrad({1}, 8, 8);
+  grad.normBounds = {0, 8};
+  EXPECT_FALSE(validateChainGemm(grad).isOk());
+}
+
 // bf16 mixed precision: A and B rounded to bf16 as they are read, fp32
 // products and sums. Every product of a chain linear, packed and few-rows
 // paths, within fp32 rounding of the reference that rounds its inputs the
