@@ -30,9 +30,13 @@ void FusedOp::getAsmBlockArgumentNames(Region &region,
   unsigned kind = static_cast<unsigned>(getKind());
   if (kind >= std::size(kBlockArgNames))
     return;
-  for (auto [i, arg] : llvm::enumerate(region.front().getArguments()))
-    if (i < 5 && kBlockArgNames[kind][i])
+  for (auto [i, arg] : llvm::enumerate(region.front().getArguments())) {
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (type && type.getElementType().isInteger(32))
+      setNameFn(arg, "positions"); // a RoPE epilogue's
+    else if (i < 5 && kBlockArgNames[kind][i])
       setNameFn(arg, kBlockArgNames[kind][i]);
+  }
 }
 
 Operation *FusedOp::getProduct() {
@@ -74,37 +78,61 @@ LogicalResult FusedOp::verifyGrouped(bool norm) {
   Block &body = getBody().front();
   auto yield = cast<YieldOp>(body.getTerminator());
   size_t first = norm ? 2 : 1;
-  size_t n = getInputs().size() > first ? getInputs().size() - first : 0;
   const char *name = norm ? "norm_grouped_gemm" : "grouped_gemm";
-  if (n < 2 || n > 4 || body.getOperations().size() != n + first ||
-      getNumResults() < n || getNumResults() > n + (norm ? 1 : 0))
+  // [norm;] products; ropes of some of them; yield.
+  auto it = std::next(body.begin(), norm && getPrologue() ? 1 : 0);
+  SmallVector<Operation *> products;
+  for (; it != body.end() && isa<LinearOp, DenseOp>(*it); ++it)
+    products.push_back(&*it);
+  SmallVector<RopeOp> ropes;
+  for (; it != body.end() && isa<RopeOp>(*it); ++it)
+    ropes.push_back(cast<RopeOp>(*it));
+  bool positions = llvm::any_of(
+      ropes, [](RopeOp r) { return static_cast<bool>(r.getPositions()); });
+  size_t n = products.size(), weights = getInputs().size() - first;
+  if (n < 2 || n > 4 || weights != n + (positions ? 1 : 0) ||
+      &*it != yield.getOperation() || getNumResults() < n ||
+      getNumResults() > n + (norm ? 1 : 0))
     return emitOpError() << name
                          << (norm ? " takes x, the gain"
-                                  : " takes the shared input")
-                         << " and 2 to 4 weights, holds "
+                                  : " takes the shared "
+                                    "input")
+                         << " and 2 to 4 weights (then the positions of its "
+                            "RoPE, if any), holds "
                          << (norm ? "the chain.norm, " : "")
-                         << "one product per weight and the yield, and "
-                            "yields the products"
+                         << "one product per weight, a chain.rope of some of "
+                            "them and the yield, and yields the products"
                          << (norm ? " (and the norm, when kept)" : "");
   FailureOr<Value> input = verifySharedInput(norm, name);
   if (failed(input))
     return failure();
   Value shared = *input;
-  auto it = std::next(body.begin(), norm ? 1 : 0);
-  for (size_t i = 0; i < n; ++i, ++it) {
-    Operation &product = *it;
-    if (!isa<LinearOp, DenseOp>(product))
-      return emitOpError() << name
-                           << " must hold chain.linear or chain.dense "
-                              "products only";
-    if (product.getOperand(0) != shared ||
-        product.getOperand(1) != body.getArgument(first + i))
+  for (auto [i, product] : llvm::enumerate(products))
+    if (product->getOperand(0) != shared ||
+        product->getOperand(1) != body.getArgument(first + i))
       return emitOpError() << name << "'s product #" << i << " must take "
                            << (norm ? "the norm" : "input #0") << " and input #"
                            << first + i;
-    if (yield.getValues()[i] != product.getResult(0))
-      return emitOpError() << name << " must yield its products in order";
+  // What each product yields: itself, or its rotation.
+  SmallVector<Value> outputs;
+  for (Operation *p : products)
+    outputs.push_back(p->getResult(0));
+  for (RopeOp r : ropes) {
+    auto at = llvm::find(products, r.getX().getDefiningOp());
+    if (at == products.end() || outputs[at - products.begin()] != r.getX() ||
+        r.getInverse() ||
+        (r.getPositions() && r.getPositions() != body.getArgument(first + n)))
+      return emitOpError() << name
+                           << "'s chain.rope must rotate (not inversely) one "
+                              "product each, at the last input's positions "
+                              "or at none";
+    outputs[at - products.begin()] = r.getResult();
   }
+  for (size_t i = 0; i < n; ++i)
+    if (yield.getValues()[i] != outputs[i])
+      return emitOpError() << name
+                           << " must yield its products (or their rotations) "
+                              "in order";
   if (getNumResults() == n + 1 && yield.getValues()[n] != shared)
     return emitOpError() << name << " may yield the norm after the products";
   return success();

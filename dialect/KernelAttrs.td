@@ -132,7 +132,9 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
     `groups` (a grouped GEMM only): the columns of each product of the
     shared A (q/k/v, gate/up), whose blocks follow one another in `n`.
     `norm`, `norm_eps` (a norm prologue only): the statistics groups' bounds
-    of the chain RMSNorm applied to A as it is read, and its eps.
+    of the chain RMSNorm applied to A as it is read, and its eps. `rope`,
+    `rope_head_dim`, `rope_theta` (a RoPE epilogue only): the products
+    rotated per head, the head size and theta.
   }];
   let genVerifyDecl = 1;
   let parameters = (ins Kernel_Keyword:$use, "int64_t":$m, "int64_t":$n,
@@ -143,7 +145,10 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
                         Kernel_Blocks:$blocks, "int64_t":$mr, "int64_t":$nr,
                         "int64_t":$kc, "int64_t":$mc,
                         Kernel_GroupColumns:$groups, Kernel_GroupColumns:$norm,
-                        Kernel_OptionalDouble:$norm_eps);
+                        Kernel_OptionalDouble:$norm_eps,
+                        Kernel_GroupColumns:$rope,
+                        DefaultValuedParameter<"int64_t", "0">:$rope_head_dim,
+                        Kernel_OptionalDouble:$rope_theta);
 }
 
 def Kernel_NormAttr : Kernel_SpecAttr<"Norm", "norm"> {

@@ -380,7 +380,9 @@ LogicalResult GemmAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                bool, bool, bool, StringRef swiglu, bool, bool,
                                ArrayRef<int64_t> blocks, int64_t, int64_t,
                                int64_t, int64_t, ArrayRef<int64_t>,
-                               ArrayRef<int64_t> norm, FloatAttr normEps) {
+                               ArrayRef<int64_t> norm, FloatAttr normEps,
+                               ArrayRef<int64_t> rope, int64_t ropeHeadDim,
+                               FloatAttr ropeTheta) {
   if (failed(checkWord(emitError, "use", use,
                        {"forward", "input_grad", "weight_grad", "dense"})) ||
       failed(checkWord(emitError, "swiglu", swiglu,

@@ -13,4 +13,5 @@ void colm::chain::buildFusionPipeline(mlir::OpPassManager &pm) {
   pm.addNestedPass<mlir::func::FuncOp>(createFuseGemmSwiglu());
   pm.addNestedPass<mlir::func::FuncOp>(createGroupGemms());
   pm.addNestedPass<mlir::func::FuncOp>(createFuseNormGemm());
+  pm.addNestedPass<mlir::func::FuncOp>(createFuseGemmRope());
 }

@@ -198,4 +198,21 @@ def FuseNormGemm : Pass<"chain-fuse-norm-gemm", "mlir::func::FuncOp"> {
   }];
 }
 
+def FuseGemmRope : Pass<"chain-fuse-gemm-rope", "mlir::func::FuncOp"> {
+  let summary = "Fuse RoPE into the epilogue of grouped GEMMs";
+  let description = [{
+    A `chain.rope` (not inverse) whose input is a product of a
+    `chain.fused grouped_gemm` or `norm_grouped_gemm` (from
+    `chain-group-gemms` and `chain-fuse-norm-gemm`, which run first), and
+    that product's only reader, moves into the group, after the products; the
+    group yields the rotation in the product's place and takes the
+    positions, if any, as its last input (they must be defined before the
+    group). The ropes of one group share one head size, theta and positions
+    (q and k of an attention block; k of CoLM-Air). The kernel rotates each
+    head of a block of rows once its columns are final, with the RoPE
+    kernel's own arithmetic, so the bits do not change and the unrotated
+    product is never stored. The pass is idempotent.
+  }];
+}
+
 #endif // COLM_CHAIN_PASSES

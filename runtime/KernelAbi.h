@@ -48,6 +48,8 @@ extern "C" {
      * (rows k apart), or null. */                                             \
     const float *gain;                                                         \
     float *an;                                                                 \
+    /* A RoPE epilogue's position of each row, or null for the row index. */   \
+    const int32_t *positions;                                                  \
   } ColmGemmArgs;
 COLM_GEMM_ARGS_STRUCT
 

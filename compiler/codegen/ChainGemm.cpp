@@ -47,6 +47,12 @@ std::string ChainGemmSpec::name() const {
     mix(v);
   for (int64_t v : normBounds)
     mix(v);
+  if (ropeProducts) {
+    int64_t bits;
+    std::memcpy(&bits, &ropeTheta, sizeof bits);
+    for (int64_t v : {int64_t(ropeProducts), ropeHeadDim, bits})
+      mix(v);
+  }
   if (!normBounds.empty()) {
     int64_t bits;
     std::memcpy(&bits, &normEps, sizeof bits);
@@ -67,7 +73,8 @@ std::string ChainGemmSpec::name() const {
     return v < 0 ? std::string("d") : std::to_string(v);
   };
   std::string grouped =
-      (normBounds.empty() ? "" : "_norm") +
+      std::string(normBounds.empty() ? "" : "_norm") +
+      (ropeProducts ? "_rope" : "") +
       (groupColumns.empty() ? std::string()
                             : "_g" + std::to_string(groupColumns.size()));
   char buf[160];
@@ -321,6 +328,23 @@ Status validateChainGemm(const ChainGemmSpec &s) {
       return bad("a norm prologue needs A stored [M, K], a static K, "
                  "statistics groups from 0 to K in order and eps >= 0");
   }
+  if (s.ropeProducts) {
+    size_t products = std::max<size_t>(1, s.groupColumns.size());
+    bool fits = s.ropeHeadDim > 0 && s.ropeHeadDim % 2 == 0 &&
+                s.ropeTheta > 0 && (s.ropeProducts >> products) == 0;
+    for (size_t g = 0; fits && g < products; ++g)
+      if (s.ropeProducts >> g & 1)
+        fits = (s.groupColumns.empty() ? s.n : s.groupColumns[g]) %
+                   s.ropeHeadDim ==
+               0;
+    if (!fits || !s.bTransposed || s.aTransposed || epilogue || s.accumulate)
+      return bad("a RoPE epilogue needs an even head size that divides the "
+                 "rotated products' columns, a positive theta, a forward "
+                 "product and no other epilogue");
+    for (const GemmBlock &b : s.blocks)
+      if (b.mBegin != 0 || b.mEnd >= 0)
+        return bad("a RoPE epilogue needs every block to write every row");
+  }
   const GemmKnobs &k = s.knobs;
   if (k.mr < 1 || k.mr > 16 || k.nr < 8 || k.nr > 64 || k.nr % 8 != 0 ||
       k.kc < 16 || k.kc > 4096 || k.mc < k.mr || k.mc % k.mr != 0)
@@ -425,6 +449,27 @@ void chainGemmReference(const ChainGemmSpec &s, const ColmGemmArgs &args) {
           args.c2[e] = static_cast<float>(p * g * sg);
         }
       }
+  }
+  // A RoPE epilogue: the rotated products' finished rows through the RoPE
+  // reference.
+  for (int g = 0; g < std::max<int>(1, int(s.groupColumns.size())); ++g) {
+    if (!(s.ropeProducts >> g & 1))
+      continue;
+    float *C = g ? args.gc[g - 1] : args.c;
+    int64_t ldc = g ? args.gldc[g - 1] : args.ldc;
+    RopeSpec rope;
+    rope.width = s.groupColumns.empty() ? s.n : s.groupColumns[g];
+    rope.headDim = s.ropeHeadDim;
+    rope.theta = s.ropeTheta;
+    std::vector<float> rows(size_t(M * rope.width));
+    for (int64_t i = 0; i < M; ++i)
+      std::memcpy(&rows[i * rope.width], C + i * ldc,
+                  size_t(rope.width) * sizeof(float));
+    ColmRopeArgs ra{rows.data(), args.positions, rows.data(), M};
+    ropeReference(rope, ra);
+    for (int64_t i = 0; i < M; ++i)
+      std::memcpy(C + i * ldc, &rows[i * rope.width],
+                  size_t(rope.width) * sizeof(float));
   }
 }
 

@@ -105,6 +105,14 @@ struct ChainGemmSpec {
   /// when not null, receives the normalised A (rows k apart). Empty: none.
   std::vector<int64_t> normBounds;
   double normEps = 0;
+  /// A RoPE epilogue (chain.fused ... with chain.rope after products): the
+  /// products whose bit is set (bit 0 for one product) are rotated per head
+  /// of ropeHeadDim columns by each row's position (args.positions, or the
+  /// row index when null), angle position * ropeTheta^(-2m / headDim), with
+  /// the RoPE kernel's own code (the same bits as the product, then RoPE).
+  unsigned ropeProducts = 0;
+  int64_t ropeHeadDim = 0;
+  double ropeTheta = 0;
   GemmKnobs knobs;
 
   /// A stable name for caches and dumps, e.g.

@@ -50,6 +50,15 @@ struct Exporter {
 
   FloatAttr f64(double v) { return b.getF64FloatAttr(v); }
 
+  /// The products a RoPE epilogue rotates, by index.
+  static SmallVector<int64_t> ropeList(const ChainGemmSpec &s) {
+    SmallVector<int64_t> out;
+    for (int64_t p = 0; p < 32; ++p)
+      if (s.ropeProducts >> p & 1)
+        out.push_back(p);
+    return out;
+  }
+
   Attribute spec(const ChainGemmSpec &s) {
     SmallVector<int64_t> blocks;
     for (const GemmBlock &g : s.blocks)
@@ -59,7 +68,8 @@ struct Exporter {
         s.bTransposed, s.accumulate, s.addend, swigluEpilogues[int(s.swiglu)],
         s.bf16, s.bBf16, blocks, s.knobs.mr, s.knobs.nr, s.knobs.kc, s.knobs.mc,
         s.groupColumns, s.normBounds,
-        s.normBounds.empty() ? FloatAttr() : f64(s.normEps));
+        s.normBounds.empty() ? FloatAttr() : f64(s.normEps), ropeList(s),
+        s.ropeHeadDim, s.ropeProducts ? f64(s.ropeTheta) : FloatAttr());
   }
   Attribute spec(const ChainNormSpec &s) {
     return kernel::NormAttr::get(&context, s.width, s.groupBounds, f64(s.eps),
@@ -157,6 +167,14 @@ KernelSpec specOf(Attribute a) {
         s.normBounds.assign(g.getNorm().begin(), g.getNorm().end());
         if (g.getNormEps())
           s.normEps = g.getNormEps().getValueAsDouble();
+        for (int64_t p : g.getRope())
+          if (p >= 0 && p < 32)
+            s.ropeProducts |= 1u << p;
+          else
+            s.ropeProducts = ~0u; // refused by the spec's validation
+        s.ropeHeadDim = g.getRopeHeadDim();
+        if (g.getRopeTheta())
+          s.ropeTheta = g.getRopeTheta().getValueAsDouble();
         for (GemmBlock &b : s.blocks)
           for (int64_t start = 0;
                b.group + 1 < static_cast<int>(s.groupColumns.size()) &&

@@ -584,11 +584,32 @@ Status Lowering::lowerGroupedGemm(FusedOp op) {
         return Value(r);
     return std::nullopt;
   };
+  // A RoPE epilogue: the products that a chain.rope in the body rotates.
+  RopeOp anyRope;
+  std::vector<Value> outputs; // what each product yields
+  for (auto [g, p] : llvm::enumerate(products)) {
+    outputs.push_back(p->getResult(0));
+    for (Operation *user : p->getResult(0).getUsers())
+      if (auto rope = dyn_cast<RopeOp>(user)) {
+        if (anyRope && (rope.getHeadDim() != anyRope.getHeadDim() ||
+                        rope.getTheta() != anyRope.getTheta()))
+          return error(op, "the RoPE of a grouped GEMM's products must share "
+                           "one head size and theta");
+        anyRope = rope;
+        spec.ropeProducts |= 1u << g;
+        outputs.back() = rope.getResult();
+      }
+  }
+  if (anyRope) {
+    spec.ropeHeadDim = static_cast<int64_t>(anyRope.getHeadDim());
+    spec.ropeTheta = anyRope.getTheta().convertToDouble();
+    label += "+rope";
+  }
   // Each product's output: up's C is the SwiGLU (and the up projection,
   // when kept, is the epilogue's second output).
   std::vector<Ref> outs;
-  for (Operation *p : products)
-    if (std::optional<Value> r = yieldedAs(p->getResult(0)))
+  for (Value v : outputs)
+    if (std::optional<Value> r = yieldedAs(v))
       outs.push_back(result(*r));
   if (swigluGroup) {
     spec.swiglu = SwiGluEpilogue::Forward;
@@ -601,6 +622,10 @@ Status Lowering::lowerGroupedGemm(FusedOp op) {
     return error(op, s.message());
   LaunchBuilder lb;
   lb.pointer(offsetof(ColmGemmArgs, a), values[body.getArgument(0)]);
+  if (anyRope)
+    lb.pointer(offsetof(ColmGemmArgs, positions),
+               anyRope.getPositions() ? values[anyRope.getPositions()]
+                                      : positions());
   if (norm) {
     lb.pointer(offsetof(ColmGemmArgs, gain), values[body.getArgument(1)]);
     if (std::optional<Value> kept = yieldedAs(norm.getResult()))

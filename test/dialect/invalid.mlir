@@ -687,7 +687,7 @@ func.func @fused_swiglu_grad_operands(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, 
 // -----
 
 func.func @grouped_one(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>) {
-  // expected-error @+1 {{'chain.fused' op grouped_gemm takes the shared input and 2 to 4 weights, holds one product per weight and the yield, and yields the products}}
+  // expected-error @+1 {{'chain.fused' op grouped_gemm takes the shared input and 2 to 4 weights (then the positions of its RoPE, if any), holds one product per weight, a chain.rope of some of them and the yield, and yields the products}}
   %s = chain.fused grouped_gemm(%x, %w) : (tensor<?x4xf32>, tensor<4x4xf32>) -> tensor<?x4xf32> {
   ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>):
     %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
@@ -699,7 +699,7 @@ func.func @grouped_one(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>) {
 // -----
 
 func.func @grouped_gradient(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
-  // expected-error @+1 {{'chain.fused' op grouped_gemm must hold chain.linear or chain.dense products only}}
+  // expected-error @+1 {{'chain.fused' op grouped_gemm takes the shared input and 2 to 4 weights (then the positions of its RoPE, if any), holds one product per weight, a chain.rope of some of them and the yield, and yields the products}}
   %s:2 = chain.fused grouped_gemm(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
   ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
     %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
@@ -725,7 +725,7 @@ func.func @grouped_operands(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor
 // -----
 
 func.func @grouped_yield_order(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
-  // expected-error @+1 {{'chain.fused' op grouped_gemm must yield its products in order}}
+  // expected-error @+1 {{'chain.fused' op grouped_gemm must yield its products (or their rotations) in order}}
   %s:2 = chain.fused grouped_gemm(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
   ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
     %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
@@ -759,6 +759,20 @@ func.func @grouped_swiglu_yield(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: te
     %u = chain.dense %a, %c : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
     %y = chain.swiglu %g, %u : tensor<?x4xf32>
     chain.yield %y, %u : tensor<?x4xf32>, tensor<?x4xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @grouped_rope_inverse(%x: tensor<?x4xf32>, %w: tensor<4x4xf32>, %v: tensor<4x4xf32>) {
+  // expected-error @+1 {{'chain.fused' op grouped_gemm's chain.rope must rotate (not inversely) one product each, at the last input's positions or at none}}
+  %s:2 = chain.fused grouped_gemm(%x, %w, %v) : (tensor<?x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4x4xf32>, %c: tensor<4x4xf32>):
+    %y = chain.dense %a, %b : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %z = chain.dense %a, %c : tensor<?x4xf32>, tensor<4x4xf32> -> tensor<?x4xf32>
+    %r = chain.rope %y {head_dim = 4 : i64, inverse} : tensor<?x4xf32>
+    chain.yield %r, %z : tensor<?x4xf32>, tensor<?x4xf32>
   }
   return
 }

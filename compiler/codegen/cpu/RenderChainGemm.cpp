@@ -117,6 +117,7 @@ struct Operands {
   const float *gain; // a norm prologue's gain, and the kept normalised A
   float *an;
   int64_t a0; // the first row of A that `a` holds (A stored [M, K])
+  const int32_t *positions; // a RoPE epilogue's, or null (the row index)
 };
 
 // A norm prologue: the product reads chain RMSNorm(A) * gain, made by the
@@ -128,6 +129,15 @@ static const int64_t kNormBounds[] = {@NORM_BOUNDS@};
 constexpr double NORM_EPS = @NORM_EPS@;
 #pragma clang fp contract(off)
 @NORM_STATS@
+#pragma clang fp contract(on)
+
+// A RoPE epilogue: products whose bit is set in ROPE are rotated per head
+// of rope::HD columns, by the RoPE kernel's own code (the same bits), once
+// all of a head's strips are final for a block of rows. Threads then split
+// the strips only where a head starts (see unitStart). ROPE == 0: none.
+constexpr unsigned ROPE = @ROPE@;
+#pragma clang fp contract(off)
+@ROPE_TABLE@
 #pragma clang fp contract(on)
 
 // The operands of product g: its own B and C.
@@ -428,6 +438,33 @@ struct Strip {
   int cols;
   int64_t k0, k1, m0, m1; // the block's ranges, dynamic ends resolved
 };
+
+inline bool rotated(int g) { return (ROPE >> g) & 1; }
+// Whether strip s starts a unit that one thread computes whole: always,
+// but inside a head of a rotated product.
+inline bool unitStart(const Strip *strips, int s) {
+  return s == 0 || strips[s].g != strips[s - 1].g || !rotated(strips[s].g) ||
+         strips[s].j % rope::HD == 0;
+}
+// Rows [i0, i1) of the rotated strips [sa, sb) (whole units), finished.
+inline void rotateRows(const Operands &o, const Strip *strips, int sa, int sb,
+                       int64_t i0, int64_t i1) {
+  for (int s = sa; s < sb;) {
+    int e = s + 1;
+    while (e < sb && !unitStart(strips, e))
+      ++e;
+    if (rotated(strips[s].g)) {
+      const Operands og = at(o, strips[s].g);
+      int64_t j0 = strips[s].j, j1 = strips[e - 1].j + strips[e - 1].cols;
+      for (int64_t i = i0; i < i1; ++i) {
+        float *row = og.c + i * og.ldc + j0;
+        rope::rotate(row, row, (j1 - j0) / rope::HD,
+                     o.positions ? int64_t(o.positions[i]) : i);
+      }
+    }
+    s = e;
+  }
+}
 
 // Rows of A packed per reduction chunk, rounded up to whole tiles.
 constexpr int64_t MCP = (MC + MR - 1) / MR * MR;
@@ -848,6 +885,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   o.gain = args.gain;
   o.an = args.an;
   o.a0 = 0;
+  o.positions = args.positions;
   for (int g = 0; g < GROUPS; ++g) {
     o.bs[g] = g ? args.gb[g - 1] : args.b;
     o.cs[g] = g ? args.gc[g - 1] : args.c;
@@ -922,12 +960,25 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
     sa = (int)(2 * first);
     sb = (int)(2 * last);
   } else {
+    // Whole units of strips: a strip of a rotated product starts one only
+    // where a head starts (RoPE needs a head's columns on one thread); any
+    // other strip is one.
+    int units = 0, unitFirst[@STRIPS_MAX@ + 1];
+    double unitWork[@STRIPS_MAX@];
+    for (int s = 0; s < count; ++s) {
+      if (unitStart(strips, s)) {
+        unitFirst[units] = s;
+        unitWork[units++] = 0;
+      }
+      unitWork[units - 1] += work[s];
+    }
+    unitFirst[units] = count;
     int64_t first, last;
     share(
-        count, [&](int64_t s) { return work[s]; }, thread, threads, &first,
-        &last);
-    sa = (int)first;
-    sb = (int)last;
+        units, [&](int64_t u) { return unitWork[u]; }, thread, threads,
+        &first, &last);
+    sa = unitFirst[first];
+    sb = unitFirst[last];
   }
   if (sa >= sb || ra >= rb)
     return;
@@ -1074,6 +1125,9 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                          (int)(strips[e - 1].j + strips[e - 1].cols - st.j));
               s = e;
             }
+        if (ROPE && ks1 == kHi)
+          // Every strip of these rows is final after the last pass.
+          rotateRows(o, strips, sa, sb, i0, i1);
       }
       i0 = i1;
     }
@@ -1148,6 +1202,13 @@ void fewRows(const Operands &src, const Strip *strips, int first, int last) {
         i0 += rows;
       }
       j0 += cols;
+    }
+    if (ROPE && rotated(strips[s].g) &&
+        (s + 1 == last || unitStart(strips, s + 1))) {
+      int u = s;
+      while (!unitStart(strips, u))
+        --u;
+      rotateRows(all, strips, u, s + 1, 0, all.m);
     }
   }
 }
@@ -1265,6 +1326,13 @@ std::string renderChainGemm(const ChainGemmSpec &spec, const VectorIsa &isa) {
   replaceAll(body, "@SYMBOL@", chainGemmSymbol(spec));
   replaceAll(body, "@BLOCKS@", blocks);
   replaceAll(body, "@GROUPS@", std::to_string(groups));
+  replaceAll(body, "@ROPE@", std::to_string(spec.ropeProducts) + "u");
+  replaceAll(body, "@ROPE_TABLE@",
+             spec.ropeProducts
+                 ? ropeSource(spec.ropeHeadDim, spec.ropeTheta, false)
+                 : "namespace rope {\nconstexpr int64_t HD = 1;\ninline "
+                   "void rotate(const float *, float *, int64_t, int64_t) "
+                   "{}\n} // namespace rope\n");
   std::string normBounds;
   for (int64_t b : spec.normBounds)
     normBounds += std::to_string(b) + ", ";

@@ -142,11 +142,12 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 }
 )CPP";
 
-const char *kRope = R"CPP(
-#include <stdlib.h>
-
-namespace {
-constexpr int64_t W = @W@, HD = @HD@, HALF = HD / 2;
+// RoPE's constants, per-thread table of cosines and sines and rotation,
+// shared with the GEMM's RoPE epilogue so that both compute the same bits.
+// Without contraction (the including source turns it off).
+const char *kRopeTable = R"CPP(
+namespace rope {
+constexpr int64_t HD = @HD@, HALF = HD / 2;
 static const double kInvFreq[HALF] = {@INVFREQ@};
 // Positions below this have their cosines and sines kept per thread (HD
 // doubles each), computed once by the same expressions: libm's cos and sin
@@ -181,31 +182,38 @@ const double *kept(int64_t p) {
   }
   return table + p * HD;
 }
-} // namespace
 
+// Heads [0, heads) of one row at position `pos`, from src to dst (which may
+// be src).
+inline void rotate(const float *src, float *dst, int64_t heads, int64_t pos) {
+  double own[HD];
+  const double *cs = kept(pos);
+  if (!cs) {
+    angles(double(pos), own, own + HALF);
+    cs = own;
+  }
+  const double *c = cs, *s = cs + HALF;
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t m = 0; m < HALF; ++m) {
+      double lo = src[h * HD + m], hi = src[h * HD + m + HALF]; // y may be x
+      dst[h * HD + m] = float(lo * c[m] - hi * s[m]);
+      dst[h * HD + m + HALF] = float(hi * c[m] + lo * s[m]);
+    }
+}
+} // namespace rope
+)CPP";
+
+const char *kRope = R"CPP(
+#include <stdlib.h>
+@ROPE_TABLE@
 extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
   const ColmRopeArgs *a = (const ColmRopeArgs *)argp;
+  constexpr int64_t W = @W@;
   int64_t r0, r1;
   share(a->rows, thread, threads, r0, r1);
-  double own[HD];
-  for (int64_t t = r0; t < r1; ++t) {
-    int64_t pos = a->positions ? int64_t(a->positions[t]) : t;
-    const double *cs = kept(pos);
-    if (!cs) {
-      angles(double(pos), own, own + HALF);
-      cs = own;
-    }
-    const double *c = cs, *s = cs + HALF;
-    for (int64_t h = 0; h < W / HD; ++h) {
-      const float *src = a->x + t * W + h * HD;
-      float *dst = a->y + t * W + h * HD;
-      for (int64_t m = 0; m < HALF; ++m) {
-        double lo = src[m], hi = src[m + HALF]; // both read first: y may be x
-        dst[m] = float(lo * c[m] - hi * s[m]);
-        dst[m + HALF] = float(hi * c[m] + lo * s[m]);
-      }
-    }
-  }
+  for (int64_t t = r0; t < r1; ++t)
+    rope::rotate(a->x + t * W, a->y + t * W, W / rope::HD,
+                 a->positions ? int64_t(a->positions[t]) : t);
 }
 )CPP";
 
@@ -308,19 +316,24 @@ std::string renderChainNorm(const ChainNormSpec &spec) {
 }
 
 std::string renderRope(const RopeSpec &spec) {
-  // The same expression as the reference's, so the same doubles.
-  std::string freqs;
-  for (int64_t m = 0; m < spec.headDim / 2; ++m)
-    freqs +=
-        exact(std::pow(spec.theta, -2.0 * double(m) / double(spec.headDim))) +
-        ", ";
   std::string body = kRope;
+  replaceAll(body, "@ROPE_TABLE@",
+             ropeSource(spec.headDim, spec.theta, spec.inverse));
   replaceAll(body, "@SYMBOL@", ropeSymbol(spec));
   replaceAll(body, "@W@", std::to_string(spec.width));
-  replaceAll(body, "@HD@", std::to_string(spec.headDim));
-  replaceAll(body, "@INVFREQ@", freqs);
-  replaceAll(body, "@INVERSE@", spec.inverse ? "true" : "false");
   return assemble(spec.name(), COLM_STRINGIFY(COLM_ROPE_ARGS_STRUCT), body);
+}
+
+std::string ropeSource(int64_t headDim, double theta, bool inverse) {
+  // The same expression as the reference's, so the same doubles.
+  std::string freqs;
+  for (int64_t m = 0; m < headDim / 2; ++m)
+    freqs += exact(std::pow(theta, -2.0 * double(m) / double(headDim))) + ", ";
+  std::string body = kRopeTable;
+  replaceAll(body, "@HD@", std::to_string(headDim));
+  replaceAll(body, "@INVFREQ@", freqs);
+  replaceAll(body, "@INVERSE@", inverse ? "true" : "false");
+  return body;
 }
 
 const char *doubleExpSource() { return kDoubleExp; }

@@ -43,6 +43,12 @@ const char *doubleExpSource();
 /// bounds, groups, eps, y)`, for the GEMM's norm prologue to normalise the
 /// same way (the including source must turn contraction off around it).
 const char *normStatsSource();
+/// The source of namespace `rope`: RoPE's constants for `headDim` and
+/// `theta`, the per-thread table of cosines and sines, and
+/// `rotate(src, dst, heads, position)`, for the GEMM's RoPE epilogue to
+/// rotate the same way (the including source must turn contraction off
+/// around it and include <math.h> and <stdlib.h>).
+std::string ropeSource(int64_t headDim, double theta, bool inverse);
 
 } // namespace colm::codegen::cpu
 

@@ -211,6 +211,15 @@ void expectClose(const ChainGemmSpec &s, const Operands &o,
   EXPECT_EQ(bad, 0) << what;
 }
 
+/// The host's default knobs with kc 32 (several reduction chunks even at
+/// test sizes), in fp32 or bf16.
+ChainGemmSpec testKnobs(ChainGemmSpec s, bool bf16) {
+  s.knobs = cpu::defaultKnobs(cpu::hostVectorIsa());
+  s.knobs.kc = 32;
+  s.bf16 = bf16;
+  return s;
+}
+
 } // namespace
 
 TEST_F(ChainGemmTest, EveryChainProductMatchesTheReference) {
@@ -554,12 +563,7 @@ TEST_F(ChainGemmTest, GroupedProductsHaveTheBitsOfEachProductAlone) {
     bool swiglu, bf16;
   };
   const cpu::VectorIsa isa = cpu::hostVectorIsa();
-  auto knobbed = [&](ChainGemmSpec s, bool bf16) {
-    s.knobs = cpu::defaultKnobs(isa);
-    s.knobs.kc = 32;
-    s.bf16 = bf16;
-    return s;
-  };
+  auto knobbed = testKnobs;
   std::vector<Group> groups;
   for (bool bf16 : {false, true}) {
     // q/k/v of a CoLM layer (GQA: k and v narrower), ragged strips.
@@ -710,12 +714,7 @@ TEST_F(ChainGemmTest, NormPrologueHasTheBitsOfTheNormThenTheProduct) {
   };
   std::vector<Case> cases;
   for (bool bf16 : {false, true}) {
-    auto knobbed = [&](ChainGemmSpec s) {
-      s.knobs = cpu::defaultKnobs(isa);
-      s.knobs.kc = 32;
-      s.bf16 = bf16;
-      return s;
-    };
+    auto knobbed = [&](ChainGemmSpec s) { return testKnobs(s, bf16); };
     cases.push_back(
         {knobbed(chainLinearForward({1, 1, 2}, 48, 40)), {0, 12, 24, 48}});
     cases.push_back({knobbed(groupGemms({chainLinearForward({2, 2}, 48, 72),
@@ -835,6 +834,130 @@ TEST_F(ChainGemmTest, NormPrologueHasTheBitsOfTheNormThenTheProduct) {
   ChainGemmSpec grad = chainLinearWeightGrad({1}, 8, 8);
   grad.normBounds = {0, 8};
   EXPECT_FALSE(validateChainGemm(grad).isOk());
+}
+
+// A RoPE epilogue: the rotated products have exactly the bits of the
+// product and then the RoPE kernel, at given positions and at the row
+// index; one product and grouped q/k/v (v not rotated, a chain boundary
+// inside a head), with a norm prologue too, fp32 and bf16, on the packed,
+// few-rows and row-split paths, 1..3 threads.
+TEST_F(ChainGemmTest, RopeEpilogueHasTheBitsOfTheProductThenRope) {
+  const cpu::VectorIsa isa = cpu::hostVectorIsa();
+  const int64_t hd = 16;
+  struct Case {
+    ChainGemmSpec plain;
+    unsigned rotate;
+  };
+  std::vector<Case> cases;
+  for (bool bf16 : {false, true}) {
+    auto knobbed = [&](ChainGemmSpec s) { return testKnobs(s, bf16); };
+    cases.push_back({knobbed(chainLinearForward({1, 1, 2}, 40, 48)), 1u});
+    cases.push_back(
+        {knobbed(groupGemms({chainLinearForward({1, 1, 2}, 40, 48),
+                             chainLinearForward({1, 1, 2}, 40, 32),
+                             chainLinearForward({1, 1, 2}, 40, 32)})),
+         3u});
+    ChainGemmSpec normed = cases.back().plain;
+    normed.normBounds = {0, 10, 20, 40};
+    normed.normEps = 1e-5;
+    cases.push_back({normed, 3u});
+  }
+  std::vector<ChainGemmSpec> specs;
+  std::vector<KernelSource> ropes;
+  std::vector<std::string> ropeSymbols;
+  for (const Case &c : cases) {
+    ChainGemmSpec fused = c.plain;
+    fused.ropeProducts = c.rotate;
+    fused.ropeHeadDim = hd;
+    fused.ropeTheta = 10000.0;
+    ASSERT_TRUE(validateChainGemm(fused).isOk())
+        << validateChainGemm(fused).message();
+    specs.push_back(c.plain);
+    specs.push_back(fused);
+  }
+  for (int64_t width : {48, 32}) {
+    RopeSpec r{width, hd, 10000.0, false};
+    ropes.push_back({r.name(), cpu::renderRope(r)});
+    ropeSymbols.push_back(cpu::ropeSymbol(r));
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  std::vector<ColmKernelFn> rfns = KernelTest::compile(ropes, ropeSymbols);
+  ASSERT_EQ(fns.size(), specs.size());
+  ASSERT_EQ(rfns.size(), 2u);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const ChainGemmSpec &plain = specs[2 * i], &fused = specs[2 * i + 1];
+    for (int64_t rows : {1, 5, 16, 37, 150})
+      for (bool given : {true, false}) {
+        Operands o = operands(plain, rows, static_cast<unsigned>(i + rows));
+        const int64_t N = plain.n, K = plain.k;
+        std::vector<float> gain(K, 1.25f);
+        std::vector<int32_t> positions(rows);
+        for (int64_t r = 0; r < rows; ++r)
+          positions[r] = int32_t((r * 37 + 11) % 9000); // some past KEPT
+        const int32_t *pos = given ? positions.data() : nullptr;
+        // Unfused: the product, then RoPE on each rotated product.
+        std::vector<float> initial = o.c, want = o.c;
+        ColmGemmArgs pa = o.args;
+        pa.c = want.data();
+        pa.gain = gain.data();
+        setContiguousGroups(plain, pa);
+        runOnThreads(fns[2 * i], pa, 2);
+        size_t products = std::max<size_t>(1, plain.groupColumns.size());
+        for (size_t g = 0; g < products; ++g) {
+          if (!(cases[i].rotate >> g & 1))
+            continue;
+          int64_t n = plain.groupColumns.empty() ? N : plain.groupColumns[g];
+          int64_t start = groupStart(plain, int(g));
+          std::vector<float> part(rows * n);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < n; ++j)
+              part[r * n + j] = want[r * N + start + j];
+          ColmRopeArgs ra{part.data(), pos, part.data(), rows};
+          runOnThreads(rfns[n == 48 ? 0 : 1], ra, 1);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < n; ++j)
+              want[r * N + start + j] = part[r * n + j];
+        }
+        std::vector<float> ref = initial;
+        ColmGemmArgs refArgs = o.args;
+        refArgs.c = ref.data();
+        refArgs.gain = gain.data();
+        refArgs.positions = pos;
+        setContiguousGroups(fused, refArgs);
+        chainGemmReference(fused, refArgs);
+        for (int threads : {1, 2, 3}) {
+          std::vector<float> c = initial;
+          ColmGemmArgs fa = o.args;
+          fa.c = c.data();
+          fa.gain = gain.data();
+          fa.positions = pos;
+          setContiguousGroups(fused, fa);
+          runOnThreads(fns[2 * i + 1], fa, threads);
+          std::string what = fused.name() + " at " + std::to_string(rows) +
+                             " rows" + (given ? "" : " (row index)") + " on " +
+                             std::to_string(threads) + " threads";
+          EXPECT_EQ(c, want) << what << ": not the bits of the product, then "
+                             << "RoPE";
+          int bad = 0;
+          for (size_t e = 0; e < c.size(); ++e)
+            if (std::abs(c[e] - ref[e]) > 2e-4f * (1.0f + std::abs(ref[e])) &&
+                bad++ < 3)
+              ADD_FAILURE() << what << ": [" << e << "] = " << c[e]
+                            << ", reference " << ref[e];
+        }
+      }
+  }
+  // A head size that does not divide a rotated product, or with an
+  // epilogue, is refused.
+  ChainGemmSpec bad = chainLinearForward({1}, 8, 24);
+  bad.ropeProducts = 1;
+  bad.ropeHeadDim = 16;
+  bad.ropeTheta = 10000.0;
+  EXPECT_FALSE(validateChainGemm(bad).isOk());
+  bad.ropeHeadDim = 8;
+  EXPECT_TRUE(validateChainGemm(bad).isOk());
+  bad.addend = true;
+  EXPECT_FALSE(validateChainGemm(bad).isOk());
 }
 
 // bf16 mixed precision: A and B rounded to bf16 as they are read, fp32
