@@ -1,0 +1,425 @@
+//===- SimtEmulator.h - CUDA thread blocks as fibers on the host -*- C++
+//-*-===//
+//
+// The host SIMT emulator: a CUDA kernel source, compiled as host C++ against
+// colm_cuda.h, runs here. Blocks run one at a time per host thread; the
+// threads of a block are fibers (boost.context's fcontext: a switch costs
+// tens of nanoseconds) switched only at __syncthreads and at warp
+// collectives, where all participants meet at one point and exchange.
+//
+// What it checks, reporting the kernel's source line: a barrier that some
+// threads of a block never reach (or reach at another line), a warp
+// collective whose lanes do not all arrive (a shuffle deadlock), and
+// threads that all wait with nothing to release them. The schedule (which
+// ready fiber runs next) is a choice, so that missing barriers show up:
+// round robin keeps warps close to lockstep and hides write-after-read
+// races; greedy (lowest thread first) and reversed (highest first) let one
+// warp run ahead of the others.
+//
+// Header-only, so that a kernel library compiled by the JIT carries its own
+// emulator (link with -lboost_context). Not thread-safe across launches
+// that share a host thread; each host thread runs its own blocks.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_RUNTIME_CUDA_SIMTEMULATOR_H
+#define COLM_RUNTIME_CUDA_SIMTEMULATOR_H
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace colm::simt {
+
+namespace ctx = boost::context::detail;
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  unsigned count() const { return x * y * z; }
+};
+
+/// Which ready thread of a block runs next.
+enum class Schedule { RoundRobin, Greedy, Reversed };
+
+inline const char *scheduleName(Schedule s) {
+  return s == Schedule::RoundRobin ? "round-robin"
+         : s == Schedule::Greedy   ? "greedy"
+                                   : "reversed";
+}
+
+constexpr unsigned kWarpSize = 32;
+
+/// A warp collective a lane waits in.
+enum class Collective { ShflIdx, ShflUp, ShflDown, ShflXor, Ballot, Any, All };
+
+struct Fiber {
+  enum class State { Ready, Barrier, Warp, Done };
+  unsigned linear = 0; // threadIdx.x + blockDim.x * (y + blockDim.y * z)
+  Dim3 idx;
+  ctx::fcontext_t context = nullptr;
+  State state = State::Ready;
+  int line = 0; // where it waits
+  // A warp collective: its mask, operation, operand and result.
+  Collective op = Collective::ShflIdx;
+  uint32_t mask = 0;
+  uint64_t value = 0, result = 0;
+  int lane = 0, width = kWarpSize; // source lane or delta, segment width
+};
+
+/// One block's fibers and its scheduler's state (per host thread).
+struct BlockState {
+  Dim3 blockIdx, blockDim, gridDim;
+  std::vector<Fiber> fibers;
+  ctx::fcontext_t scheduler = nullptr;
+  Fiber *current = nullptr;
+  void (*body)(void *) = nullptr;
+  void *closure = nullptr;
+  std::string error;
+};
+
+inline thread_local BlockState *tlBlock = nullptr;
+
+inline Fiber &self() { return *tlBlock->current; }
+
+/// Fiber stacks, kept per host thread for its next blocks: 64 KiB each
+/// above a guard page (4 KiB overflowed at -O0).
+class Stacks {
+public:
+  static constexpr size_t kSize = 64 * 1024;
+  void *top(size_t i) {
+    while (stacks.size() <= i) {
+      size_t page = size_t(sysconf(_SC_PAGESIZE));
+      void *p = mmap(nullptr, kSize + page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED)
+        return nullptr;
+      mprotect(p, page, PROT_NONE);
+      stacks.push_back(static_cast<char *>(p) + page + kSize);
+    }
+    return stacks[i];
+  }
+  ~Stacks() {
+    size_t page = size_t(sysconf(_SC_PAGESIZE));
+    for (void *top : stacks)
+      munmap(static_cast<char *>(top) - kSize - page, kSize + page);
+  }
+
+private:
+  std::vector<void *> stacks;
+};
+
+inline Stacks &stacks() {
+  static thread_local Stacks s;
+  return s;
+}
+
+/// Back to the scheduler; returns when this fiber is resumed.
+inline void yield() {
+  BlockState &b = *tlBlock;
+  ctx::transfer_t t = ctx::jump_fcontext(b.scheduler, nullptr);
+  b.scheduler = t.fctx;
+}
+
+inline void fiberEntry(ctx::transfer_t t) {
+  BlockState &b = *tlBlock;
+  b.scheduler = t.fctx;
+  b.body(b.closure);
+  b.current->state = Fiber::State::Done;
+  ctx::jump_fcontext(b.scheduler, nullptr);
+  __builtin_unreachable();
+}
+
+/// "0-15, 17" for the threads in `ids` (ascending).
+inline std::string ranges(const std::vector<unsigned> &ids) {
+  std::string out;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1)
+      ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(ids[i]) +
+           (j > i ? "-" + std::to_string(ids[j]) : "");
+    i = j + 1;
+  }
+  return out;
+}
+
+/// The result of a collective for every lane of warp `w` whose mask names
+/// it, once all of them wait in it; false while some still run. An error
+/// (lanes that exited or wait elsewhere, masks that disagree) goes to
+/// b.error.
+inline bool resolveWarp(BlockState &b, unsigned w) {
+  unsigned first = w * kWarpSize;
+  unsigned end = std::min<unsigned>(first + kWarpSize, b.fibers.size());
+  Fiber *leader = nullptr;
+  for (unsigned i = first; i < end; ++i)
+    if (b.fibers[i].state == Fiber::State::Warp) {
+      leader = &b.fibers[i];
+      break;
+    }
+  if (!leader)
+    return false;
+  uint32_t mask = leader->mask;
+  std::vector<unsigned> missing;
+  for (unsigned l = 0; l < kWarpSize; ++l) {
+    if (!(mask >> l & 1))
+      continue;
+    if (first + l >= end) {
+      b.error = "line " + std::to_string(leader->line) +
+                ": a warp collective's mask names lane " + std::to_string(l) +
+                ", past the block's threads";
+      return false;
+    }
+    const Fiber &f = b.fibers[first + l];
+    if (f.state == Fiber::State::Ready)
+      return false; // not there yet
+    if (f.state != Fiber::State::Warp || f.line != leader->line ||
+        f.mask != mask || f.op != leader->op)
+      missing.push_back(first + l);
+  }
+  if (!missing.empty())
+    return false; // reported as a deadlock once nothing else can run
+  for (unsigned l = 0; l < kWarpSize; ++l) {
+    if (!(mask >> l & 1))
+      continue;
+    Fiber &f = b.fibers[first + l];
+    unsigned width = unsigned(f.width), base = l / width * width;
+    auto laneValue = [&](unsigned src) {
+      return (mask >> src & 1) ? b.fibers[first + src].value : f.value;
+    };
+    switch (f.op) {
+    case Collective::ShflIdx:
+      f.result = laneValue(base + unsigned(f.lane) % width);
+      break;
+    case Collective::ShflUp:
+      f.result = l - base >= unsigned(f.lane) ? laneValue(l - unsigned(f.lane))
+                                              : f.value;
+      break;
+    case Collective::ShflDown:
+      f.result = l - base + unsigned(f.lane) < width
+                     ? laneValue(l + unsigned(f.lane))
+                     : f.value;
+      break;
+    case Collective::ShflXor: {
+      unsigned src = l ^ unsigned(f.lane);
+      f.result = src >= base && src < base + width ? laneValue(src) : f.value;
+      break;
+    }
+    case Collective::Ballot:
+    case Collective::Any:
+    case Collective::All: {
+      uint32_t votes = 0;
+      for (unsigned s = 0; s < kWarpSize; ++s)
+        if ((mask >> s & 1) && b.fibers[first + s].value)
+          votes |= 1u << s;
+      f.result = f.op == Collective::Ballot ? votes
+                 : f.op == Collective::Any  ? votes != 0
+                                            : votes == mask;
+      break;
+    }
+    }
+  }
+  for (unsigned l = 0; l < kWarpSize; ++l)
+    if (mask >> l & 1)
+      b.fibers[first + l].state = Fiber::State::Ready;
+  return true;
+}
+
+/// Releases the barrier when every thread of the block waits in it at one
+/// line; reports threads that exited or wait at another line.
+inline bool resolveBarrier(BlockState &b) {
+  std::vector<unsigned> waiting, exited, elsewhere;
+  int line = 0;
+  for (Fiber &f : b.fibers) {
+    if (f.state == Fiber::State::Ready || f.state == Fiber::State::Warp)
+      return false;
+    if (f.state == Fiber::State::Done) {
+      exited.push_back(f.linear);
+    } else if (waiting.empty() || f.line == line) {
+      line = f.line;
+      waiting.push_back(f.linear);
+    } else {
+      elsewhere.push_back(f.linear);
+    }
+  }
+  if (waiting.empty())
+    return false;
+  if (!exited.empty() || !elsewhere.empty()) {
+    int other = 0;
+    for (Fiber &f : b.fibers)
+      if (f.state == Fiber::State::Barrier && f.line != line)
+        other = f.line;
+    b.error = "line " + std::to_string(line) + ": __syncthreads() reached by " +
+              "threads " + ranges(waiting) + " only; " +
+              (exited.empty() ? "" : "threads " + ranges(exited) + " exited") +
+              (!exited.empty() && !elsewhere.empty() ? ", " : "") +
+              (elsewhere.empty() ? ""
+                                 : "threads " + ranges(elsewhere) +
+                                       " wait at the barrier of line " +
+                                       std::to_string(other));
+    return false;
+  }
+  for (Fiber &f : b.fibers)
+    f.state = Fiber::State::Ready;
+  return true;
+}
+
+/// What every thread still waits in, when none can run: a deadlock.
+inline std::string deadlock(const BlockState &b) {
+  std::string out = "deadlock:";
+  for (unsigned w = 0; w * kWarpSize < b.fibers.size(); ++w) {
+    std::vector<unsigned> waiting, missing;
+    const Fiber *at = nullptr;
+    for (unsigned l = 0; l < kWarpSize && w * kWarpSize + l < b.fibers.size();
+         ++l) {
+      const Fiber &f = b.fibers[w * kWarpSize + l];
+      if (f.state == Fiber::State::Warp) {
+        waiting.push_back(l);
+        at = at ? at : &f;
+      }
+    }
+    if (!at)
+      continue;
+    for (unsigned l = 0; l < kWarpSize; ++l)
+      if ((at->mask >> l & 1) &&
+          (w * kWarpSize + l >= b.fibers.size() ||
+           b.fibers[w * kWarpSize + l].state != Fiber::State::Warp ||
+           b.fibers[w * kWarpSize + l].line != at->line))
+        missing.push_back(l);
+    out += " line " + std::to_string(at->line) + ": lanes " + ranges(waiting) +
+           " of warp " + std::to_string(w) +
+           " wait in a warp collective for lanes " + ranges(missing) +
+           " (exited or elsewhere);";
+  }
+  for (const Fiber &f : b.fibers)
+    if (f.state == Fiber::State::Barrier) {
+      out += " threads wait at the barrier of line " + std::to_string(f.line) +
+             ";";
+      break;
+    }
+  return out;
+}
+
+/// Runs one block to its end; returns false with b.error set on a
+/// divergent barrier or a deadlock.
+inline bool runBlock(BlockState &b, Schedule schedule) {
+  unsigned n = b.blockDim.count();
+  b.fibers.assign(n, Fiber{});
+  for (unsigned i = 0; i < n; ++i) {
+    Fiber &f = b.fibers[i];
+    f.linear = i;
+    f.idx = {i % b.blockDim.x, i / b.blockDim.x % b.blockDim.y,
+             i / (b.blockDim.x * b.blockDim.y)};
+    void *top = stacks().top(i);
+    if (!top) {
+      b.error = "out of memory for fiber stacks";
+      return false;
+    }
+    f.context = ctx::make_fcontext(top, Stacks::kSize, fiberEntry);
+  }
+  BlockState *outer = tlBlock;
+  tlBlock = &b;
+  unsigned next = 0; // round robin's position
+  for (;;) {
+    // Release what can be released: warp collectives, then the barrier.
+    for (unsigned w = 0; w * kWarpSize < n; ++w)
+      resolveWarp(b, w);
+    resolveBarrier(b);
+    if (!b.error.empty())
+      break;
+    Fiber *run = nullptr;
+    for (unsigned k = 0; k < n && !run; ++k) {
+      unsigned i = schedule == Schedule::RoundRobin ? (next + k) % n
+                   : schedule == Schedule::Greedy   ? k
+                                                    : n - 1 - k;
+      if (b.fibers[i].state == Fiber::State::Ready)
+        run = &b.fibers[i];
+    }
+    if (!run) {
+      bool done = true;
+      for (const Fiber &f : b.fibers)
+        done = done && f.state == Fiber::State::Done;
+      if (!done)
+        b.error = deadlock(b);
+      break;
+    }
+    next = (run->linear + 1) % n;
+    b.current = run;
+    ctx::transfer_t t = ctx::jump_fcontext(run->context, nullptr);
+    run->context = t.fctx;
+  }
+  tlBlock = outer;
+  return b.error.empty();
+}
+
+/// Runs blocks host_thread, host_thread + host_threads, ... of `grid`,
+/// each thread of a block calling body(closure). Returns "" or the first
+/// error, naming the block.
+inline std::string runGrid(Dim3 grid, Dim3 block, Schedule schedule,
+                           void (*body)(void *), void *closure,
+                           int hostThread = 0, int hostThreads = 1) {
+  if (block.count() == 0 || block.count() > 1024)
+    return "a block of " + std::to_string(block.count()) +
+           " threads (1 to 1024)";
+  BlockState b;
+  b.blockDim = block;
+  b.gridDim = grid;
+  b.body = body;
+  b.closure = closure;
+  for (unsigned i = unsigned(hostThread); i < grid.count();
+       i += unsigned(hostThreads)) {
+    b.blockIdx = {i % grid.x, i / grid.x % grid.y, i / (grid.x * grid.y)};
+    b.error.clear();
+    if (!runBlock(b, schedule))
+      return "block (" + std::to_string(b.blockIdx.x) + ", " +
+             std::to_string(b.blockIdx.y) + ", " +
+             std::to_string(b.blockIdx.z) + "), " + scheduleName(schedule) +
+             " schedule: " + b.error;
+  }
+  return "";
+}
+
+/// runGrid over a callable (a lambda that calls the kernel).
+template <class F>
+std::string launch(Dim3 grid, Dim3 block, Schedule schedule, F &kernel,
+                   int hostThread = 0, int hostThreads = 1) {
+  return runGrid(
+      grid, block, schedule, [](void *f) { (*static_cast<F *>(f))(); }, &kernel,
+      hostThread, hostThreads);
+}
+
+// What the kernel's CUDA builtins become.
+
+inline void syncthreads(int line) {
+  Fiber &f = self();
+  f.state = Fiber::State::Barrier;
+  f.line = line;
+  yield();
+}
+
+template <class T>
+T collective(int line, Collective op, uint32_t mask, T value, int lane,
+             int width) {
+  static_assert(sizeof(T) <= 8, "warp collectives move up to 64 bits");
+  Fiber &f = self();
+  f.state = Fiber::State::Warp;
+  f.line = line;
+  f.op = op;
+  f.mask = mask;
+  f.value = 0;
+  std::memcpy(&f.value, &value, sizeof(T));
+  f.lane = lane;
+  f.width = width;
+  yield();
+  T out;
+  std::memcpy(&out, &self().result, sizeof(T));
+  return out;
+}
+
+} // namespace colm::simt
+
+#endif // COLM_RUNTIME_CUDA_SIMTEMULATOR_H

@@ -1,0 +1,141 @@
+//===- NvrtcBuildTest.cpp - the emulator's kernels are valid CUDA too -----===//
+//
+// One source, two builds: SimtKernels.cuh with colm_cuda.h, which the
+// emulator's tests run as host C++, compiles with NVRTC for sm_80 and sm_90
+// and its PTX assembles with ptxas, without spills. Needs the CUDA toolkit
+// (NVRTC is loaded at run time, as the CUDA backend will load it), not a
+// GPU; skips where the toolkit is missing.
+//
+//===----------------------------------------------------------------------===//
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+std::string cudaHome() {
+  const char *h = std::getenv("CUDA_HOME");
+  return h && *h ? h : "/usr/local/cuda";
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// The NVRTC entry points it uses (its C API: results are ints, programs
+/// opaque pointers).
+struct Nvrtc {
+  using Program = void *;
+  int (*create)(Program *, const char *, const char *, int, const char *const *,
+                const char *const *) = nullptr;
+  int (*compile)(Program, int, const char *const *) = nullptr;
+  int (*logSize)(Program, size_t *) = nullptr;
+  int (*log)(Program, char *) = nullptr;
+  int (*ptxSize)(Program, size_t *) = nullptr;
+  int (*ptx)(Program, char *) = nullptr;
+  int (*destroy)(Program *) = nullptr;
+  void *lib = nullptr;
+
+  bool load() {
+    for (std::string name :
+         {cudaHome() + "/lib64/libnvrtc.so", std::string("libnvrtc.so.13"),
+          std::string("libnvrtc.so")})
+      if ((lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)))
+        break;
+    if (!lib)
+      return false;
+    auto sym = [&](auto &fn, const char *name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+          dlsym(lib, name));
+      return fn != nullptr;
+    };
+    return sym(create, "nvrtcCreateProgram") &&
+           sym(compile, "nvrtcCompileProgram") &&
+           sym(logSize, "nvrtcGetProgramLogSize") &&
+           sym(log, "nvrtcGetProgramLog") && sym(ptxSize, "nvrtcGetPTXSize") &&
+           sym(ptx, "nvrtcGetPTX") && sym(destroy, "nvrtcDestroyProgram");
+  }
+};
+
+/// Compiles `source` for `arch` ("sm_90"); the PTX, or "" with `error` set.
+std::string compilePtx(Nvrtc &n, const std::string &source,
+                       const std::string &arch, std::string &error) {
+  Nvrtc::Program p = nullptr;
+  if (n.create(&p, source.c_str(), "simt_kernels.cu", 0, nullptr, nullptr)) {
+    error = "nvrtcCreateProgram failed";
+    return "";
+  }
+  std::string archFlag = "--gpu-architecture=" + arch;
+  const char *opts[] = {archFlag.c_str(), "--std=c++17"};
+  int rc = n.compile(p, 2, opts);
+  size_t size = 0;
+  n.logSize(p, &size);
+  std::string log(size, '\0');
+  n.log(p, log.data());
+  std::string out;
+  if (rc != 0) {
+    error = log;
+  } else {
+    n.ptxSize(p, &size);
+    out.assign(size, '\0');
+    n.ptx(p, out.data());
+  }
+  n.destroy(&p);
+  return out;
+}
+
+} // namespace
+
+TEST(NvrtcBuildTest, EmulatorKernelsCompileAndAssembleForSm80AndSm90) {
+  Nvrtc nvrtc;
+  if (!nvrtc.load())
+    GTEST_SKIP() << "NVRTC not found under " << cudaHome();
+  std::string source =
+      readFile(COLM_CUDA_HEADER) + "\n" + readFile(COLM_SIMT_KERNELS);
+  ASSERT_GT(source.size(), 1000u);
+  std::string ptxas = cudaHome() + "/bin/ptxas";
+  for (const char *arch : {"sm_80", "sm_90"}) {
+    std::string error;
+    std::string ptx = compilePtx(nvrtc, source, arch, error);
+    ASSERT_FALSE(ptx.empty()) << arch << ": " << error;
+    for (const char *kernel :
+         {"blockSum", "collectives", "matmul", "shuffleDeadlock"})
+      EXPECT_NE(ptx.find(kernel), std::string::npos) << arch << " " << kernel;
+    if (access(ptxas.c_str(), X_OK) != 0)
+      continue;
+    char path[] = "/tmp/colm-simt-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, ptx.data(), ptx.size() - 1),
+              ssize_t(ptx.size() - 1)); // without the terminating NUL
+    close(fd);
+    std::string cmd =
+        ptxas + " -arch=" + arch + " -v -o /dev/null " + path + " 2>&1";
+    FILE *pipe = popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buf[512];
+    while (fgets(buf, sizeof buf, pipe))
+      out += buf;
+    int status = pclose(pipe);
+    unlink(path);
+    EXPECT_EQ(status, 0) << arch << ": " << out;
+    EXPECT_NE(out.find("Used"), std::string::npos) << out;
+    // No register spills: every "N bytes spill stores" is 0.
+    for (size_t at = out.find("bytes spill stores"); at != std::string::npos;
+         at = out.find("bytes spill stores", at + 1)) {
+      size_t start = out.rfind(',', at);
+      EXPECT_EQ(std::atoi(out.c_str() + start + 1), 0) << arch << ": " << out;
+    }
+  }
+}

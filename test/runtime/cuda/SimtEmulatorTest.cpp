@@ -1,0 +1,187 @@
+//===- SimtEmulatorTest.cpp - CUDA kernels on the host SIMT emulator ------===//
+//
+// The kernels of SimtKernels.cuh, compiled as host C++ against colm_cuda.h,
+// run under every schedule on one and two host threads: correct kernels
+// give exact results (against plain loops in the same order), the racy one
+// is exposed by some schedule, and divergent barriers and shuffle deadlocks
+// are reported with the kernel's line.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cuda/colm_cuda.h"
+
+#include "SimtKernels.cuh"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+using colm::simt::Dim3;
+using colm::simt::Schedule;
+
+namespace {
+
+const Schedule kSchedules[] = {Schedule::RoundRobin, Schedule::Greedy,
+                               Schedule::Reversed};
+
+/// Runs the grid on `hostThreads` host threads; the first error, or "".
+template <class F>
+std::string run(Dim3 grid, Dim3 block, Schedule s, F kernel,
+                int hostThreads = 1) {
+  std::vector<std::string> errors(static_cast<size_t>(hostThreads));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < hostThreads; ++t)
+    pool.emplace_back([&, t] {
+      F k = kernel;
+      errors[size_t(t)] = colm::simt::launch(grid, block, s, k, t, hostThreads);
+    });
+  for (std::thread &t : pool)
+    t.join();
+  for (const std::string &e : errors)
+    if (!e.empty())
+      return e;
+  return "";
+}
+
+} // namespace
+
+TEST(SimtEmulatorTest, WarpAndBlockReductionsAreExact) {
+  const long long n = 10007;
+  std::vector<long long> x(n);
+  std::mt19937_64 rng(1);
+  for (long long &v : x)
+    v = static_cast<long long>(rng() % 2000001) - 1000000;
+  for (Schedule s : kSchedules)
+    for (unsigned threads : {32u, 96u, 256u}) {
+      Dim3 grid{7};
+      std::vector<long long> out(grid.x, 0);
+      std::string err = run(
+          grid, Dim3{threads}, s, [&] { blockSum(x.data(), n, out.data()); },
+          2);
+      ASSERT_EQ(err, "") << scheduleName(s);
+      // Each block's share, summed on the host.
+      for (unsigned b = 0; b < grid.x; ++b) {
+        long long want = 0;
+        for (long long i = b * threads; i < n; i += grid.x * threads)
+          for (long long j = i; j < i + threads && j < n; ++j)
+            want += x[j];
+        EXPECT_EQ(out[b], want) << "block " << b << ", " << threads
+                                << " threads, " << scheduleName(s);
+      }
+    }
+}
+
+TEST(SimtEmulatorTest, WarpCollectivesFollowCudaSemantics) {
+  const unsigned threads = 64;
+  std::vector<int> in(threads), out(8 * threads, 0);
+  for (unsigned t = 0; t < threads; ++t)
+    in[t] = int((t * 7 + 3) % 23);
+  for (Schedule s : kSchedules) {
+    ASSERT_EQ(run(Dim3{1}, Dim3{threads}, s,
+                  [&] { collectives(in.data(), out.data()); }),
+              "");
+    for (unsigned t = 0; t < threads; ++t) {
+      unsigned w = t / 32 * 32, l = t % 32, seg = l / 16 * 16;
+      auto lane = [&](unsigned x) { return in[w + x]; };
+      uint32_t votes = 0;
+      bool any7 = false, allPos = true;
+      for (unsigned x = 0; x < 32; ++x) {
+        votes |= uint32_t(lane(x) % 3 == 0) << x;
+        any7 = any7 || lane(x) == 7;
+        allPos = allPos && lane(x) >= 0;
+      }
+      const int *o = &out[8 * t];
+      EXPECT_EQ(o[0], lane(seg + 3)) << "idx, thread " << t;
+      EXPECT_EQ(o[1], l - seg >= 2 ? lane(l - 2) : in[t]) << "up, " << t;
+      EXPECT_EQ(o[2], l + 5 < 32 ? lane(l + 5) : in[t]) << "down, " << t;
+      EXPECT_EQ(o[3], lane(l ^ 9)) << "xor, thread " << t;
+      EXPECT_EQ(uint32_t(o[4]), votes) << "ballot, thread " << t;
+      EXPECT_EQ(o[5], int(any7)) << "any, thread " << t;
+      EXPECT_EQ(o[6], int(allPos)) << "all, thread " << t;
+      EXPECT_EQ(o[7], l < 16 ? lane(l ^ 1) : -1) << "masked, " << t;
+    }
+  }
+}
+
+TEST(SimtEmulatorTest, TiledMatmulIsExactUnderEverySchedule) {
+  const int n = 64;
+  std::vector<float> a(n * n), b(n * n), want(n * n, 0.0f);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal;
+  for (float &v : a)
+    v = normal(rng);
+  for (float &v : b)
+    v = normal(rng);
+  // The kernel's order: per element, k ascending, one float accumulator.
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      float acc = 0.0f;
+      for (int k = 0; k < n; ++k)
+        acc += a[i * n + k] * b[k * n + j];
+      want[i * n + j] = acc;
+    }
+  bool exposed = false;
+  for (Schedule s : kSchedules)
+    for (int hostThreads : {1, 2}) {
+      std::vector<float> c(n * n, 0.0f);
+      ASSERT_EQ(run(
+                    Dim3{n / 16, n / 16}, Dim3{16, 16}, s,
+                    [&] { matmul(a.data(), b.data(), c.data(), n); },
+                    hostThreads),
+                "");
+      EXPECT_EQ(c, want) << scheduleName(s) << " on " << hostThreads
+                         << " host threads";
+      std::fill(c.begin(), c.end(), 0.0f);
+      ASSERT_EQ(run(
+                    Dim3{n / 16, n / 16}, Dim3{16, 16}, s,
+                    [&] { matmulRacy(a.data(), b.data(), c.data(), n); },
+                    hostThreads),
+                "");
+      exposed = exposed || c != want;
+    }
+  EXPECT_TRUE(exposed) << "no schedule exposed the missing barrier";
+}
+
+TEST(SimtEmulatorTest, BarrierSomeThreadsNeverReachIsReported) {
+  std::vector<int> out(64);
+  for (Schedule s : kSchedules) {
+    std::string err =
+        run(Dim3{2}, Dim3{64}, s, [&] { divergentBarrier(out.data()); });
+    EXPECT_NE(err.find("line " + std::to_string(DIVERGENT_BARRIER_LINE) +
+                       ": __syncthreads() reached by threads 0-15 only; "
+                       "threads 16-63 exited"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("block (0, 0, 0)"), std::string::npos) << err;
+  }
+  std::string err = run(Dim3{1}, Dim3{64}, Schedule::Greedy,
+                        [&] { splitBarrier(out.data()); });
+  EXPECT_NE(err.find("line " + std::to_string(SPLIT_BARRIER_LINE) +
+                     ": __syncthreads() reached by threads 0-31 only; "
+                     "threads 32-63 wait at the barrier of line " +
+                     std::to_string(SPLIT_BARRIER_LINE + 2)),
+            std::string::npos)
+      << err;
+}
+
+TEST(SimtEmulatorTest, ShuffleAfterLanesExitedIsADeadlock) {
+  std::vector<int> out(32);
+  for (Schedule s : kSchedules) {
+    std::string err =
+        run(Dim3{1}, Dim3{32}, s, [&] { shuffleDeadlock(out.data()); });
+    EXPECT_NE(err.find("deadlock: line " +
+                       std::to_string(SHUFFLE_DEADLOCK_LINE) +
+                       ": lanes 0-15 of warp 0 wait in a warp collective for "
+                       "lanes 16-31"),
+              std::string::npos)
+        << err;
+  }
+}
+
+TEST(SimtEmulatorTest, BlocksOfMoreThan1024ThreadsAreRefused) {
+  auto nothing = [] {};
+  std::string err =
+      colm::simt::launch(Dim3{1}, Dim3{33, 32}, Schedule::Greedy, nothing);
+  EXPECT_NE(err.find("a block of 1056 threads (1 to 1024)"), std::string::npos)
+      << err;
+}

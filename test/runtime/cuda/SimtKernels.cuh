@@ -1,0 +1,103 @@
+//===- SimtKernels.cuh - CUDA kernels for the emulator's tests -*- CUDA -*-===//
+//
+// Valid CUDA (NVRTC compiles them, with colm_cuda.h before them) and valid
+// host C++ against the SIMT emulator: the emulator's tests run them on the
+// CPU. Each *_LINE constant is the line of the statement a test expects an
+// error report to name.
+//
+//===----------------------------------------------------------------------===//
+
+// Sums each block's share of x: a warp reduction with shuffles, the warps'
+// partial sums through shared memory, then warp 0 again.
+__global__ void blockSum(const long long *x, long long n, long long *out) {
+  __shared__ long long partial[32];
+  long long s = 0;
+  for (long long i = blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += gridDim.x * blockDim.x)
+    s += x[i];
+  for (int d = 16; d > 0; d /= 2)
+    s += colm_shfl_down(s, d);
+  unsigned warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+  if (colm_lane_id() == 0)
+    partial[warp] = s;
+  __syncthreads();
+  if (warp == 0) {
+    s = colm_lane_id() < warps ? partial[colm_lane_id()] : 0;
+    for (int d = 16; d > 0; d /= 2)
+      s += colm_shfl_down(s, d);
+    if (threadIdx.x == 0)
+      out[blockIdx.x] = s;
+  }
+}
+
+// Every warp collective, once per lane: out[8 * t + k].
+__global__ void collectives(const int *in, int *out) {
+  unsigned t = threadIdx.x;
+  int v = in[t];
+  out[8 * t + 0] = colm_shfl_idx(v, 3, 16);
+  out[8 * t + 1] = colm_shfl_up(v, 2, 16);
+  out[8 * t + 2] = colm_shfl_down(v, 5);
+  out[8 * t + 3] = colm_shfl_xor(v, 9);
+  out[8 * t + 4] = int(colm_ballot(v % 3 == 0));
+  out[8 * t + 5] = colm_any(v == 7);
+  out[8 * t + 6] = colm_all(v >= 0);
+  // Lanes 0-15 only, with their own mask.
+  if (colm_lane_id() < 16)
+    out[8 * t + 7] = colm_shfl_xor(v, 1, 32, 0x0000ffffu);
+  else
+    out[8 * t + 7] = -1;
+}
+
+// C[n, n] = A[n, n] B[n, n], 16 x 16 tiles through shared memory (n a
+// multiple of 16). With `racy`, the barrier before a tile is overwritten is
+// missing: a write-after-read race that a schedule can expose.
+template <bool racy>
+__device__ void tiledMatmul(const float *a, const float *b, float *c, int n) {
+  __shared__ float as[16][16], bs[16][16];
+  int row = blockIdx.y * 16 + threadIdx.y, col = blockIdx.x * 16 + threadIdx.x;
+  float acc = 0.0f;
+  for (int k0 = 0; k0 < n; k0 += 16) {
+    as[threadIdx.y][threadIdx.x] = a[row * n + k0 + threadIdx.x];
+    bs[threadIdx.y][threadIdx.x] = b[(k0 + threadIdx.y) * n + col];
+    __syncthreads();
+    for (int k = 0; k < 16; ++k)
+      acc += as[threadIdx.y][k] * bs[k][threadIdx.x];
+    if (!racy)
+      __syncthreads();
+  }
+  c[row * n + col] = acc;
+}
+__global__ void matmul(const float *a, const float *b, float *c, int n) {
+  tiledMatmul<false>(a, b, c, n);
+}
+__global__ void matmulRacy(const float *a, const float *b, float *c, int n) {
+  tiledMatmul<true>(a, b, c, n);
+}
+
+// A barrier that only threads 0-15 reach.
+constexpr int DIVERGENT_BARRIER_LINE = __LINE__ + 4;
+__global__ void divergentBarrier(int *out) {
+  out[threadIdx.x] = 1;
+  if (threadIdx.x < 16)
+    __syncthreads();
+}
+
+// Barriers at two lines.
+constexpr int SPLIT_BARRIER_LINE = __LINE__ + 4;
+__global__ void splitBarrier(int *out) {
+  if (threadIdx.x < 32) {
+    out[threadIdx.x] = 1;
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+}
+
+// A full-mask shuffle after lanes 16-31 returned.
+constexpr int SHUFFLE_DEADLOCK_LINE = __LINE__ + 5;
+__global__ void shuffleDeadlock(int *out) {
+  int v = threadIdx.x;
+  if (colm_lane_id() >= 16)
+    return;
+  out[threadIdx.x] = colm_shfl_xor(v, 1);
+}
