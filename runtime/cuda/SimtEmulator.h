@@ -55,7 +55,17 @@ inline const char *scheduleName(Schedule s) {
 constexpr unsigned kWarpSize = 32;
 
 /// A warp collective a lane waits in.
-enum class Collective { ShflIdx, ShflUp, ShflDown, ShflXor, Ballot, Any, All };
+enum class Collective {
+  ShflIdx,
+  ShflUp,
+  ShflDown,
+  ShflXor,
+  Ballot,
+  Any,
+  All,
+  Mma,      // mma.sync m16n8k16, bf16 inputs, f32 accumulators
+  Ldmatrix, // ldmatrix.sync m8n8 .b16, x1/x2/x4, optionally .trans
+};
 
 struct Fiber {
   enum class State { Ready, Barrier, Warp, Done };
@@ -69,6 +79,13 @@ struct Fiber {
   uint32_t mask = 0;
   uint64_t value = 0, result = 0;
   int lane = 0, width = kWarpSize; // source lane or delta, segment width
+  // mma: a[4], b[2] (bf16 pairs), c[4] (f32 bits) in; d[4] out.
+  // ldmatrix: the row address this lane supplies; r[matrices] out.
+  uint32_t words[10] = {};
+  uint32_t out[4] = {};
+  const void *address = nullptr;
+  int matrices = 0;
+  bool transposed = false;
 };
 
 /// One block's fibers and its scheduler's state (per host thread).
@@ -148,6 +165,102 @@ inline std::string ranges(const std::vector<unsigned> &ids) {
   return out;
 }
 
+inline float bf16Low(uint32_t w) {
+  uint32_t u = w << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+inline float bf16High(uint32_t w) {
+  uint32_t u = w & 0xffff0000u;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+/// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 for the warp from
+/// lane `first`, with the PTX ISA's fragment layouts (groupID = lane / 4,
+/// t = lane % 4): A (16 x 16) a0..a7 at row groupID (+8 for a2, a3, a6,
+/// a7), column 2t + (i & 1) (+8 for a4..a7); B (16 x 8) b0..b3 at row
+/// 2t + (i & 1) (+8 for b2, b3), column groupID; C and D (16 x 8) c0..c3 at
+/// row groupID (+8 for c2, c3), column 2t + (i & 1). Each element of D is
+/// C plus the exact sum of its 16 products, rounded once to f32 (tensor
+/// cores round differently: compare with a tolerance).
+inline bool mmaWarp(BlockState &b, unsigned first) {
+  float a[16][16], bm[16][8], c[16][8];
+  for (unsigned l = 0; l < kWarpSize; ++l) {
+    const uint32_t *w = b.fibers[first + l].words;
+    unsigned g = l / 4, t = l % 4;
+    for (unsigned i = 0; i < 8; ++i) {
+      unsigned row = g + ((i & 2) ? 8 : 0),
+               col = 2 * t + (i & 1) + (i >= 4 ? 8 : 0);
+      a[row][col] = (i & 1) ? bf16High(w[i / 2]) : bf16Low(w[i / 2]);
+    }
+    for (unsigned i = 0; i < 4; ++i) {
+      unsigned row = 2 * t + (i & 1) + (i >= 2 ? 8 : 0);
+      bm[row][g] = (i & 1) ? bf16High(w[4 + i / 2]) : bf16Low(w[4 + i / 2]);
+    }
+    for (unsigned i = 0; i < 4; ++i) {
+      float x;
+      std::memcpy(&x, &w[6 + i], 4);
+      c[g + (i >= 2 ? 8 : 0)][2 * t + (i & 1)] = x;
+    }
+  }
+  for (unsigned l = 0; l < kWarpSize; ++l) {
+    unsigned g = l / 4, t = l % 4;
+    for (unsigned i = 0; i < 4; ++i) {
+      unsigned row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+      double acc = c[row][col];
+      for (unsigned k = 0; k < 16; ++k)
+        acc += double(a[row][k]) * double(bm[k][col]);
+      float d = float(acc);
+      std::memcpy(&b.fibers[first + l].out[i], &d, 4);
+    }
+  }
+  return true;
+}
+
+/// ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16 for the warp from
+/// lane `first`: lanes 8j .. 8j + 7 supply the row addresses of matrix j
+/// (16-byte aligned); lane l receives, in r[j], the pair of row l / 4,
+/// columns 2 (l % 4) and 2 (l % 4) + 1 of matrix j (of its transpose with
+/// .trans).
+inline bool ldmatrixWarp(BlockState &b, unsigned first) {
+  const Fiber &leader = b.fibers[first];
+  int count = leader.matrices;
+  for (unsigned l = 0; l < unsigned(8 * count); ++l) {
+    const Fiber &f = b.fibers[first + l];
+    if (f.matrices != count || f.transposed != leader.transposed) {
+      b.error = "line " + std::to_string(f.line) +
+                ": the lanes of a warp ask ldmatrix for different shapes";
+      return false;
+    }
+    if (reinterpret_cast<uintptr_t>(f.address) % 16 != 0) {
+      b.error = "line " + std::to_string(f.line) + ": lane " +
+                std::to_string(l) +
+                "'s ldmatrix row address is not 16-byte aligned";
+      return false;
+    }
+  }
+  auto at = [&](int j, unsigned row, unsigned col) {
+    uint16_t h;
+    std::memcpy(
+        &h,
+        static_cast<const char *>(b.fibers[first + 8 * j + row].address) +
+            2 * col,
+        2);
+    return uint32_t(h);
+  };
+  for (unsigned l = 0; l < kWarpSize; ++l)
+    for (int j = 0; j < count; ++j) {
+      unsigned r = l / 4, c = 2 * (l % 4);
+      uint32_t lo = leader.transposed ? at(j, c, r) : at(j, r, c);
+      uint32_t hi = leader.transposed ? at(j, c + 1, r) : at(j, r, c + 1);
+      b.fibers[first + l].out[j] = lo | hi << 16;
+    }
+  return true;
+}
+
 /// The result of a collective for every lane of warp `w` whose mask names
 /// it, once all of them wait in it; false while some still run. An error
 /// (lanes that exited or wait elsewhere, masks that disagree) goes to
@@ -183,6 +296,19 @@ inline bool resolveWarp(BlockState &b, unsigned w) {
   }
   if (!missing.empty())
     return false; // reported as a deadlock once nothing else can run
+  if (leader->op == Collective::Mma || leader->op == Collective::Ldmatrix) {
+    if (mask != 0xffffffffu) {
+      b.error = "line " + std::to_string(leader->line) +
+                ": mma and ldmatrix need the whole warp (mask 0xffffffff)";
+      return false;
+    }
+    if (!(leader->op == Collective::Mma ? mmaWarp(b, first)
+                                        : ldmatrixWarp(b, first)))
+      return false;
+    for (unsigned l = 0; l < kWarpSize; ++l)
+      b.fibers[first + l].state = Fiber::State::Ready;
+    return true;
+  }
   for (unsigned l = 0; l < kWarpSize; ++l) {
     if (!(mask >> l & 1))
       continue;
@@ -209,6 +335,9 @@ inline bool resolveWarp(BlockState &b, unsigned w) {
       f.result = src >= base && src < base + width ? laneValue(src) : f.value;
       break;
     }
+    case Collective::Mma:
+    case Collective::Ldmatrix:
+      break; // whole-warp operations, above
     case Collective::Ballot:
     case Collective::Any:
     case Collective::All: {
@@ -418,6 +547,34 @@ T collective(int line, Collective op, uint32_t mask, T value, int lane,
   T out;
   std::memcpy(&out, &self().result, sizeof(T));
   return out;
+}
+
+inline void mma16816(int line, float d[4], const uint32_t a[4],
+                     const uint32_t bfrag[2], const float c[4]) {
+  Fiber &f = self();
+  f.state = Fiber::State::Warp;
+  f.line = line;
+  f.op = Collective::Mma;
+  f.mask = 0xffffffffu;
+  std::memcpy(f.words, a, 16);
+  std::memcpy(f.words + 4, bfrag, 8);
+  std::memcpy(f.words + 6, c, 16);
+  yield();
+  std::memcpy(d, self().out, 16);
+}
+
+inline void ldmatrix(int line, uint32_t *r, const void *row, int matrices,
+                     bool transposed) {
+  Fiber &f = self();
+  f.state = Fiber::State::Warp;
+  f.line = line;
+  f.op = Collective::Ldmatrix;
+  f.mask = 0xffffffffu;
+  f.address = row;
+  f.matrices = matrices;
+  f.transposed = transposed;
+  yield();
+  std::memcpy(r, self().out, sizeof(uint32_t) * size_t(matrices));
 }
 
 } // namespace colm::simt

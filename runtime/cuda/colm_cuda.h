@@ -12,6 +12,12 @@
 //   colm_shfl_idx(v, lane[, width[, mask]])   colm_shfl_up(v, delta, ...)
 //   colm_shfl_down(v, delta, ...)             colm_shfl_xor(v, laneMask, ...)
 //   colm_ballot(pred[, mask])  colm_any(pred[, mask])  colm_all(pred[, mask])
+// tensor-core products and shared-memory matrix loads (sm_80+; fragment
+// layouts as the PTX ISA gives them, see SimtEmulator.h):
+//   colm_mma_bf16_16816(d[4], a[4], b[2], c[4])   (mma.sync m16n8k16,
+//       row.col, bf16 inputs packed two per word, f32 accumulators)
+//   colm_ldmatrix_x1/x2/x4(r, rowAddress), colm_ldmatrix_x2_trans(r, row)
+//       (ldmatrix.sync m8n8 .b16 from shared memory; rows 16-byte aligned)
 // and __syncthreads(), threadIdx, blockIdx, blockDim, gridDim, __shared__,
 // __global__, __device__ keep their CUDA meaning.
 //
@@ -58,6 +64,47 @@ __device__ __forceinline__ bool colm_all(bool p,
   return __all_sync(mask, p);
 }
 
+__device__ __forceinline__ void colm_mma_bf16_16816(float d[4],
+                                                    const unsigned a[4],
+                                                    const unsigned b[2],
+                                                    const float c[4]) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%10, %11, %12, %13};\n"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]),
+                 "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+__device__ __forceinline__ unsigned colm_shared_address(const void *p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void colm_ldmatrix_x1(unsigned r[1],
+                                                 const void *row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n"
+               : "=r"(r[0])
+               : "r"(colm_shared_address(row)));
+}
+__device__ __forceinline__ void colm_ldmatrix_x2(unsigned r[2],
+                                                 const void *row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(colm_shared_address(row)));
+}
+__device__ __forceinline__ void colm_ldmatrix_x4(unsigned r[4],
+                                                 const void *row) {
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "r"(colm_shared_address(row)));
+}
+__device__ __forceinline__ void colm_ldmatrix_x2_trans(unsigned r[2],
+                                                       const void *row) {
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+      : "=r"(r[0]), "=r"(r[1])
+      : "r"(colm_shared_address(row)));
+}
+
 #else // the host SIMT emulator
 
 #include "SimtEmulator.h"
@@ -66,6 +113,7 @@ __device__ __forceinline__ bool colm_all(bool p,
 #define __device__
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
+#define __align__(n) __attribute__((aligned(n)))
 // One host thread runs one block at a time and its fibers never migrate,
 // so a block's shared memory is the host thread's.
 #define __shared__ static thread_local
@@ -121,6 +169,16 @@ inline bool all(int line, bool p, unsigned mask = COLM_FULL_MASK) {
 #define colm_ballot(...) ::colm::simt::ballot(__LINE__, __VA_ARGS__)
 #define colm_any(...) ::colm::simt::any(__LINE__, __VA_ARGS__)
 #define colm_all(...) ::colm::simt::all(__LINE__, __VA_ARGS__)
+#define colm_mma_bf16_16816(d, a, b, c)                                        \
+  ::colm::simt::mma16816(__LINE__, d, a, b, c)
+#define colm_ldmatrix_x1(r, row)                                               \
+  ::colm::simt::ldmatrix(__LINE__, r, row, 1, false)
+#define colm_ldmatrix_x2(r, row)                                               \
+  ::colm::simt::ldmatrix(__LINE__, r, row, 2, false)
+#define colm_ldmatrix_x4(r, row)                                               \
+  ::colm::simt::ldmatrix(__LINE__, r, row, 4, false)
+#define colm_ldmatrix_x2_trans(r, row)                                         \
+  ::colm::simt::ldmatrix(__LINE__, r, row, 2, true)
 
 #endif
 

@@ -109,7 +109,7 @@ TEST(NvrtcBuildTest, EmulatorKernelsCompileAndAssembleForSm80AndSm90) {
     std::string ptx = compilePtx(nvrtc, source, arch, error);
     ASSERT_FALSE(ptx.empty()) << arch << ": " << error;
     for (const char *kernel :
-         {"blockSum", "collectives", "matmul", "shuffleDeadlock"})
+         {"blockSum", "collectives", "matmul", "shuffleDeadlock", "mmaGemm"})
       EXPECT_NE(ptx.find(kernel), std::string::npos) << arch << " " << kernel;
     if (access(ptxas.c_str(), X_OK) != 0)
       continue;

@@ -13,6 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -183,5 +186,74 @@ TEST(SimtEmulatorTest, BlocksOfMoreThan1024ThreadsAreRefused) {
   std::string err =
       colm::simt::launch(Dim3{1}, Dim3{33, 32}, Schedule::Greedy, nothing);
   EXPECT_NE(err.find("a block of 1056 threads (1 to 1024)"), std::string::npos)
+      << err;
+}
+
+namespace {
+
+uint16_t bf16Bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+float bf16Value(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+/// The line of the kernel file that contains `text` (1-based), or 0.
+int kernelLine(const std::string &text) {
+  std::ifstream in(COLM_SIMT_KERNELS);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n)
+    if (line.find(text) != std::string::npos)
+      return n;
+  return 0;
+}
+
+} // namespace
+
+// mma.sync and ldmatrix twins: a tensor-core GEMM over the PTX ISA's
+// fragment layouts matches plain loops (within f32 rounding of the tile
+// sums), under every schedule; a misaligned ldmatrix row is reported.
+TEST(SimtEmulatorTest, MmaAndLdmatrixFollowThePtxFragmentLayouts) {
+  const int m = 32, n = 24, k = 48;
+  std::vector<uint16_t> a(m * k), b(k * n);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (uint16_t &v : a)
+    v = bf16Bits(normal(rng));
+  for (uint16_t &v : b)
+    v = bf16Bits(normal(rng));
+  for (Schedule s : kSchedules) {
+    std::vector<float> c(m * n, -1.0f);
+    ASSERT_EQ(run(
+                  Dim3{n / 8, m / 16}, Dim3{32}, s,
+                  [&] { mmaGemm(a.data(), b.data(), c.data(), n, k); }, 2),
+              "");
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double want = 0, scale = 0;
+        for (int p = 0; p < k; ++p) {
+          double x = double(bf16Value(a[i * k + p])) * bf16Value(b[p * n + j]);
+          want += x;
+          scale += std::abs(x);
+        }
+        EXPECT_NEAR(c[i * n + j], want, 1e-6 * scale + 1e-30)
+            << "C[" << i << ", " << j << "], " << scheduleName(s);
+      }
+  }
+  std::vector<float> c(m * n);
+  std::string err = run(Dim3{n / 8, m / 16}, Dim3{32}, Schedule::Greedy, [&] {
+    mmaGemmMisaligned(a.data(), b.data(), c.data(), n, k);
+  });
+  int line = kernelLine("colm_ldmatrix_x4(af");
+  ASSERT_GT(line, 0);
+  EXPECT_NE(err.find("line " + std::to_string(line) +
+                     ": lane 1's ldmatrix row address is not 16-byte "
+                     "aligned"),
+            std::string::npos)
       << err;
 }

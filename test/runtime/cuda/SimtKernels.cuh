@@ -101,3 +101,47 @@ __global__ void shuffleDeadlock(int *out) {
     return;
   out[threadIdx.x] = colm_shfl_xor(v, 1);
 }
+
+// C[m, n] = A[m, k] B[k, n] on tensor cores, bf16 inputs (stored as their
+// bit patterns), f32 accumulators: one warp per 16 x 8 tile of C, A and B
+// staged through shared memory, A's fragments by ldmatrix.x4, B's by
+// ldmatrix.x2.trans (B is row-major [k, n]). `skew` shifts the shared tiles'
+// rows by that many elements (a multiple of 8 keeps them 16-byte aligned).
+template <int skew>
+__device__ void mmaTile(const unsigned short *a, const unsigned short *b,
+                        float *c, int n, int k) {
+  __shared__ __align__(16) unsigned short as[16][16 + 8 + skew];
+  __shared__ __align__(16) unsigned short bs[16][8 + 8 + skew];
+  int row0 = blockIdx.y * 16, col0 = blockIdx.x * 8;
+  unsigned lane = colm_lane_id();
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int k0 = 0; k0 < k; k0 += 16) {
+    for (unsigned e = lane; e < 16 * 16; e += 32)
+      as[e / 16][e % 16] = a[(row0 + e / 16) * k + k0 + e % 16];
+    for (unsigned e = lane; e < 16 * 8; e += 32)
+      bs[e / 8][e % 8] = b[(k0 + e / 8) * n + col0 + e % 8];
+    __syncthreads();
+    // ldmatrix.x4 rows: lanes 0-7 rows 0-7 (k 0-7), 8-15 rows 8-15, 16-23
+    // rows 0-7 (k 8-15), 24-31 rows 8-15 (k 8-15): a0..a3's order.
+    unsigned af[4], bf[2];
+    colm_ldmatrix_x4(af, &as[lane % 16][lane / 16 * 8]);
+    colm_ldmatrix_x2_trans(bf, &bs[lane % 16][0]);
+    colm_mma_bf16_16816(acc, af, bf, acc);
+    __syncthreads();
+  }
+  unsigned g = lane / 4, t = lane % 4;
+  c[(row0 + g) * n + col0 + 2 * t] = acc[0];
+  c[(row0 + g) * n + col0 + 2 * t + 1] = acc[1];
+  c[(row0 + g + 8) * n + col0 + 2 * t] = acc[2];
+  c[(row0 + g + 8) * n + col0 + 2 * t + 1] = acc[3];
+}
+__global__ void mmaGemm(const unsigned short *a, const unsigned short *b,
+                        float *c, int n, int k) {
+  mmaTile<0>(a, b, c, n, k);
+}
+// Rows 2 bytes off a 16-byte boundary: ldmatrix must refuse them.
+__global__ void mmaGemmMisaligned(const unsigned short *a,
+                                  const unsigned short *b, float *c, int n,
+                                  int k) {
+  mmaTile<1>(a, b, c, n, k);
+}
