@@ -107,7 +107,9 @@ __device__ __forceinline__ void colm_ldmatrix_x2_trans(unsigned r[2],
 
 #else // the host SIMT emulator
 
+#ifndef COLM_RUNTIME_CUDA_SIMTEMULATOR_H // pasted before, in rendered sources
 #include "SimtEmulator.h"
+#endif
 
 #define __global__
 #define __device__

@@ -49,10 +49,12 @@ protected:
 
   /// Compiles every source in one call (in parallel) and returns the entry
   /// point `symbols[i]` of source i (null, with a failure, when missing).
-  std::vector<ColmKernelFn> compile(const std::vector<KernelSource> &sources,
-                                    const std::vector<std::string> &symbols) {
+  std::vector<ColmKernelFn>
+  compile(const std::vector<KernelSource> &sources,
+          const std::vector<std::string> &symbols,
+          const std::vector<std::string> &extraFlags = {}) {
     std::vector<ColmKernelFn> fns;
-    auto libs = jit->compile(sources);
+    auto libs = jit->compile(sources, extraFlags);
     EXPECT_TRUE(libs.isOk()) << libs.status().message();
     if (!libs.isOk())
       return fns;

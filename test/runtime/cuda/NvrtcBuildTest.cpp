@@ -7,9 +7,9 @@
 // GPU; skips where the toolkit is missing.
 //
 //===----------------------------------------------------------------------===//
-#include <gtest/gtest.h>
+#include "Nvrtc.h"
 
-#include <dlfcn.h>
+#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,78 +20,14 @@
 
 namespace {
 
-std::string cudaHome() {
-  const char *h = std::getenv("CUDA_HOME");
-  return h && *h ? h : "/usr/local/cuda";
-}
+using colm::test::cudaHome;
+using colm::test::Nvrtc;
 
 std::string readFile(const std::string &path) {
   std::ifstream in(path);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-/// The NVRTC entry points it uses (its C API: results are ints, programs
-/// opaque pointers).
-struct Nvrtc {
-  using Program = void *;
-  int (*create)(Program *, const char *, const char *, int, const char *const *,
-                const char *const *) = nullptr;
-  int (*compile)(Program, int, const char *const *) = nullptr;
-  int (*logSize)(Program, size_t *) = nullptr;
-  int (*log)(Program, char *) = nullptr;
-  int (*ptxSize)(Program, size_t *) = nullptr;
-  int (*ptx)(Program, char *) = nullptr;
-  int (*destroy)(Program *) = nullptr;
-  void *lib = nullptr;
-
-  bool load() {
-    for (std::string name :
-         {cudaHome() + "/lib64/libnvrtc.so", std::string("libnvrtc.so.13"),
-          std::string("libnvrtc.so")})
-      if ((lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)))
-        break;
-    if (!lib)
-      return false;
-    auto sym = [&](auto &fn, const char *name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-          dlsym(lib, name));
-      return fn != nullptr;
-    };
-    return sym(create, "nvrtcCreateProgram") &&
-           sym(compile, "nvrtcCompileProgram") &&
-           sym(logSize, "nvrtcGetProgramLogSize") &&
-           sym(log, "nvrtcGetProgramLog") && sym(ptxSize, "nvrtcGetPTXSize") &&
-           sym(ptx, "nvrtcGetPTX") && sym(destroy, "nvrtcDestroyProgram");
-  }
-};
-
-/// Compiles `source` for `arch` ("sm_90"); the PTX, or "" with `error` set.
-std::string compilePtx(Nvrtc &n, const std::string &source,
-                       const std::string &arch, std::string &error) {
-  Nvrtc::Program p = nullptr;
-  if (n.create(&p, source.c_str(), "simt_kernels.cu", 0, nullptr, nullptr)) {
-    error = "nvrtcCreateProgram failed";
-    return "";
-  }
-  std::string archFlag = "--gpu-architecture=" + arch;
-  const char *opts[] = {archFlag.c_str(), "--std=c++17"};
-  int rc = n.compile(p, 2, opts);
-  size_t size = 0;
-  n.logSize(p, &size);
-  std::string log(size, '\0');
-  n.log(p, log.data());
-  std::string out;
-  if (rc != 0) {
-    error = log;
-  } else {
-    n.ptxSize(p, &size);
-    out.assign(size, '\0');
-    n.ptx(p, out.data());
-  }
-  n.destroy(&p);
-  return out;
 }
 
 } // namespace
@@ -106,7 +42,7 @@ TEST(NvrtcBuildTest, EmulatorKernelsCompileAndAssembleForSm80AndSm90) {
   std::string ptxas = cudaHome() + "/bin/ptxas";
   for (const char *arch : {"sm_80", "sm_90"}) {
     std::string error;
-    std::string ptx = compilePtx(nvrtc, source, arch, error);
+    std::string ptx = nvrtc.compilePtx(source, arch, error);
     ASSERT_FALSE(ptx.empty()) << arch << ": " << error;
     for (const char *kernel :
          {"blockSum", "collectives", "matmul", "shuffleDeadlock", "mmaGemm"})
