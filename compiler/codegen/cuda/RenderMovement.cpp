@@ -2,20 +2,13 @@
 
 #include "compiler/codegen/cuda/RenderMovement.h"
 
+#include "compiler/codegen/cpu/RenderUtil.h"
 #include "runtime/abi/MovementAbi.h"
 
 namespace colm::codegen::cuda {
 namespace {
 
-#define COLM_STRINGIFY_(...) #__VA_ARGS__
-#define COLM_STRINGIFY(...) COLM_STRINGIFY_(__VA_ARGS__)
-
-void replaceAll(std::string &text, const std::string &from,
-                const std::string &to) {
-  for (size_t pos = 0; (pos = text.find(from, pos)) != std::string::npos;
-       pos += to.size())
-    text.replace(pos, from.size(), to);
-}
+using cpu::replaceAll; // the renderers' shared helpers (RenderUtil.h)
 
 // Blocks of 256 threads, at most 1024 blocks: the grid-stride loops cover
 // the rest (on the emulator, fewer and larger blocks cost less).

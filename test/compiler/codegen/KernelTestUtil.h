@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -24,6 +26,16 @@ void runOnThreads(ColmKernelFn fn, const Args &args, int threads) {
     pool.emplace_back([&, t] { fn(&args, t, threads); });
   for (std::thread &t : pool)
     t.join();
+}
+
+/// n floats from a standard normal distribution, reproducibly.
+inline std::vector<float> randomNormal(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = normal(rng);
+  return v;
 }
 
 /// A test suite with one CpuJit over a private, temporary kernel cache

@@ -33,12 +33,7 @@ namespace {
 using colm::test::runOnThreads;
 
 std::vector<float> randomVector(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n);
-  for (float &x : v)
-    x = normal(rng);
-  return v;
+  return colm::test::randomNormal(n, seed);
 }
 
 /// Bit for bit (so NaN == NaN), naming the first few differences.

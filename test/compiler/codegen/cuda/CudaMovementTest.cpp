@@ -27,12 +27,7 @@ namespace {
 class CudaMovementTest : public colm::test::KernelTest {};
 
 std::vector<float> randomVector(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> v(n);
-  for (float &x : v)
-    x = normal(rng);
-  return v;
+  return colm::test::randomNormal(n, seed);
 }
 
 const char *const kSchedules[] = {"round-robin", "greedy", "reversed"};
