@@ -20,7 +20,8 @@ std::string assembleCuda(CudaBuild build, const std::string &name,
   } else {
     // The emulator's headers first, then the emulator itself hidden: each
     // kernel library keeps its own copy (and its thread-local state).
-    out += "#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+    out += "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n"
+           "#include <stdlib.h>\n"
            "#include <sys/mman.h>\n#include <unistd.h>\n#include <cstdint>\n"
            "#include <cstring>\n#include <string>\n#include <vector>\n"
            "#include <boost/context/detail/fcontext.hpp>\n"

@@ -2,12 +2,15 @@
 
 #include "compiler/codegen/cuda/RenderMovement.h"
 
+#include "compiler/codegen/cpu/RenderMovement.h"
 #include "compiler/codegen/cpu/RenderUtil.h"
 #include "runtime/abi/MovementAbi.h"
 
 namespace colm::codegen::cuda {
 namespace {
 
+using cpu::copySymbol;
+using cpu::elementwiseSymbol;
 using cpu::replaceAll; // the renderers' shared helpers (RenderUtil.h)
 
 // Blocks of 256 threads, at most 1024 blocks: the grid-stride loops cover
@@ -43,11 +46,6 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmCopyArgs a) {
 )CUDA";
 
 } // namespace
-
-std::string elementwiseSymbol(const ElementwiseSpec &spec) {
-  return "colm_" + spec.name();
-}
-std::string copySymbol(const CopySpec &spec) { return "colm_" + spec.name(); }
 
 std::string renderElementwise(const ElementwiseSpec &spec, CudaBuild build) {
   std::string body = kElementwise, grid = kGrid;

@@ -13,10 +13,9 @@
 
 namespace colm::codegen::cuda {
 
-/// "colm_" + the spec's name: the host entry point (HostSim); the CUDA
-/// kernel is that + "_kernel".
-std::string elementwiseSymbol(const ElementwiseSpec &spec);
-std::string copySymbol(const CopySpec &spec);
+// The host entry point (HostSim) is the CPU renderer's symbol ("colm_" +
+// the spec's name, on every target: cpu::elementwiseSymbol,
+// cpu::copySymbol); the CUDA kernel is that + "_kernel".
 
 std::string renderElementwise(const ElementwiseSpec &spec, CudaBuild build);
 std::string renderCopy(const CopySpec &spec, CudaBuild build);

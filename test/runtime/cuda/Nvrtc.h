@@ -82,6 +82,20 @@ struct Nvrtc {
     destroy(&p);
     return out;
   }
+
+  /// "" when `source` compiles for sm_80 and for sm_90 into PTX with the
+  /// extern "C" kernel `entry` (the name the driver looks up), else what
+  /// failed.
+  std::string checkEntry(const std::string &source, const std::string &entry) {
+    for (const char *arch : {"sm_80", "sm_90"}) {
+      std::string error, ptx = compilePtx(source, arch, error);
+      if (ptx.empty())
+        return std::string(arch) + ": " + error;
+      if (ptx.find(".entry " + entry + "(") == std::string::npos)
+        return std::string(arch) + ": no .entry " + entry;
+    }
+    return "";
+  }
 };
 
 } // namespace colm::test

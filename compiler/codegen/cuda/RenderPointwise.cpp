@@ -1,0 +1,153 @@
+//===- RenderPointwise.cpp - Row-wise kernels as CUDA ---------------------===//
+
+#include "compiler/codegen/cuda/RenderPointwise.h"
+
+#include "compiler/codegen/cpu/RenderPointwise.h"
+#include "compiler/codegen/cpu/RenderUtil.h"
+#include "runtime/abi/PointwiseAbi.h"
+
+#include <cmath>
+
+namespace colm::codegen::cuda {
+namespace {
+
+using cpu::chainNormSymbol;
+using cpu::exact;
+using cpu::replaceAll;
+using cpu::ropeSymbol;
+using cpu::swiGluSymbol;
+
+// One block of 128 threads per row, at most 4096 blocks (grid-stride over
+// the rows).
+const char *kRowGrid = "a.rows < 4096 ? a.rows : 4096";
+const char *kRowBlock = "128";
+
+const char *kNorm = R"CUDA(
+// The block's sum of v (double), for every thread; `partial` holds one
+// value per warp. Barriers before and after: the buffer is reused.
+__device__ double blockSum(double v, double *partial) {
+  for (int d = 16; d > 0; d /= 2)
+    v += colm_shfl_down(v, d);
+  unsigned warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+  __syncthreads();
+  if (colm_lane_id() == 0)
+    partial[warp] = v;
+  __syncthreads();
+  double s = 0;
+  for (unsigned w = 0; w < warps; ++w)
+    s += partial[w];
+  return s;
+}
+
+extern "C" __global__ void @SYMBOL@_kernel(const ColmNormArgs a) {
+  __shared__ double partial[32];
+  const long long bounds[] = {@BOUNDS@};
+  for (long long row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const float *x = a.x + row * @W@;
+    float *y = a.y + row * @W@;
+    for (int g = 0; g < @NG@; ++g) {
+      long long b = bounds[g], e = bounds[g + 1];
+      double ss = 0;
+      for (long long j = b + threadIdx.x; j < e; j += blockDim.x)
+        ss += double(x[j]) * x[j];
+      double r = 1.0 / sqrt(blockSum(ss, partial) / double(e - b) + @EPS@);
+      for (long long j = b + threadIdx.x; j < e; j += blockDim.x)
+        y[j] = float(x[j] * r * a.gain[j]);
+    }
+  }
+}
+)CUDA";
+
+const char *kRope = R"CUDA(
+extern "C" __global__ void @SYMBOL@_kernel(const ColmRopeArgs a) {
+  const double invFreq[@HALF@] = {@INVFREQ@};
+  for (long long row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    double pos = a.positions ? double(a.positions[row]) : double(row);
+    const float *src = a.x + row * @W@;
+    float *dst = a.y + row * @W@;
+    // One pair (m, m + half) of one head per thread: both read before
+    // either is written, so y may be x.
+    for (long long p = threadIdx.x; p < @W@ / 2; p += blockDim.x) {
+      long long h = p / @HALF@, m = p % @HALF@;
+      double angle = pos * invFreq[m], c = cos(angle), s = sin(angle);
+      if (@INVERSE@)
+        s = -s;
+      double lo = src[h * @HD@ + m], hi = src[h * @HD@ + m + @HALF@];
+      dst[h * @HD@ + m] = float(lo * c - hi * s);
+      dst[h * @HD@ + m + @HALF@] = float(hi * c + lo * s);
+    }
+  }
+}
+)CUDA";
+
+const char *kSwiGlu = R"CUDA(
+extern "C" __global__ void @SYMBOL@_kernel(const ColmSwiGluArgs a) {
+  const long long n = a.rows * @W@;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (long long)gridDim.x * blockDim.x) {
+    double g = a.gate[i], u = a.up[i], sg = 1.0 / (1.0 + exp(-g));
+    if (!@BACKWARD@) {
+      a.y[i] = float(g * sg * u);
+    } else {
+      double dy = a.dy[i];
+      a.dgate[i] = float(dy * u * sg * (1.0 + g * (1.0 - sg)));
+      a.dup[i] = float(dy * g * sg);
+    }
+  }
+}
+)CUDA";
+
+std::string ll(int64_t v) { return std::to_string(v) + "LL"; }
+
+} // namespace
+
+std::string renderChainNorm(const ChainNormSpec &spec, CudaBuild build) {
+  std::string body =
+      spec.backward ? "#error \"the CUDA norm backward is not rendered yet\"\n"
+                    : kNorm;
+  std::string bounds;
+  for (int64_t b : spec.groupBounds)
+    bounds += ll(b) + ", ";
+  replaceAll(body, "@SYMBOL@", chainNormSymbol(spec));
+  replaceAll(body, "@W@", ll(spec.width));
+  replaceAll(body, "@NG@", std::to_string(spec.groupBounds.size() - 1));
+  replaceAll(body, "@BOUNDS@", bounds);
+  replaceAll(body, "@EPS@", exact(spec.eps));
+  return assembleCuda(build, spec.name(), chainNormSymbol(spec),
+                      COLM_STRINGIFY(COLM_NORM_ARGS_STRUCT), "ColmNormArgs",
+                      body, {kRowGrid, kRowBlock});
+}
+
+std::string renderRope(const RopeSpec &spec, CudaBuild build) {
+  // The same expression as the reference's, so the same doubles.
+  std::string freqs;
+  for (int64_t m = 0; m < spec.headDim / 2; ++m)
+    freqs +=
+        exact(std::pow(spec.theta, -2.0 * double(m) / double(spec.headDim))) +
+        ", ";
+  std::string body = kRope;
+  replaceAll(body, "@SYMBOL@", ropeSymbol(spec));
+  replaceAll(body, "@W@", ll(spec.width));
+  replaceAll(body, "@HD@", ll(spec.headDim));
+  replaceAll(body, "@HALF@", ll(spec.headDim / 2));
+  replaceAll(body, "@INVFREQ@", freqs);
+  replaceAll(body, "@INVERSE@", spec.inverse ? "true" : "false");
+  return assembleCuda(build, spec.name(), ropeSymbol(spec),
+                      COLM_STRINGIFY(COLM_ROPE_ARGS_STRUCT), "ColmRopeArgs",
+                      body, {kRowGrid, kRowBlock});
+}
+
+std::string renderSwiGlu(const SwiGluSpec &spec, CudaBuild build) {
+  std::string body = kSwiGlu;
+  replaceAll(body, "@SYMBOL@", swiGluSymbol(spec));
+  replaceAll(body, "@W@", ll(spec.width));
+  replaceAll(body, "@BACKWARD@", spec.backward ? "true" : "false");
+  std::string grid = "(a.rows * " + ll(spec.width) +
+                     " + 255) / 256 < 1024 ? (a.rows * " + ll(spec.width) +
+                     " + 255) / 256 : 1024";
+  return assembleCuda(build, spec.name(), swiGluSymbol(spec),
+                      COLM_STRINGIFY(COLM_SWIGLU_ARGS_STRUCT), "ColmSwiGluArgs",
+                      body, {grid, "256"});
+}
+
+} // namespace colm::codegen::cuda
