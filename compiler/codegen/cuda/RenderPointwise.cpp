@@ -22,7 +22,7 @@ using cpu::swiGluSymbol;
 const char *kRowGrid = "a.rows < 4096 ? a.rows : 4096";
 const char *kRowBlock = "128";
 
-const char *kNorm = R"CUDA(
+const char *kBlockSum = R"CUDA(
 // The block's sum of v (double), for every thread; `partial` holds one
 // value per warp. Barriers before and after: the buffer is reused.
 __device__ double blockSum(double v, double *partial) {
@@ -38,7 +38,10 @@ __device__ double blockSum(double v, double *partial) {
     s += partial[w];
   return s;
 }
+)CUDA";
 
+const char *kNorm = R"CUDA(
+@BLOCK_SUM@
 extern "C" __global__ void @SYMBOL@_kernel(const ColmNormArgs a) {
   __shared__ double partial[32];
   const long long bounds[] = {@BOUNDS@};
@@ -55,6 +58,61 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmNormArgs a) {
         y[j] = float(x[j] * r * a.gain[j]);
     }
   }
+}
+)CUDA";
+
+// The backward: blocks [0, R) take rows (dx, grid-stride), blocks [R, R +
+// C) take chunks of 128 trainable gain columns (dgain, each column summed
+// over all rows in ascending order, one thread per column; the chunk's
+// block recomputes each row's statistics for the groups it touches).
+const char *kNormGrad = R"CUDA(
+@BLOCK_SUM@
+extern "C" __global__ void @SYMBOL@_kernel(const ColmNormArgs a) {
+  __shared__ double partial[32];
+  const long long bounds[] = {@BOUNDS@};
+  const long long rowBlocks = a.rows < 4096 ? a.rows : 4096;
+  if ((long long)blockIdx.x < rowBlocks) {
+    for (long long row = blockIdx.x; row < a.rows; row += rowBlocks) {
+      const float *x = a.x + row * @W@, *dy = a.dy + row * @W@;
+      float *dx = a.dx + row * @W@;
+      for (int g = 0; g < @NG@; ++g) {
+        long long b = bounds[g], e = bounds[g + 1];
+        double ss = 0, dot = 0;
+        for (long long j = b + threadIdx.x; j < e; j += blockDim.x) {
+          ss += double(x[j]) * x[j];
+          dot += double(dy[j]) * a.gain[j] * x[j];
+        }
+        double n = double(e - b);
+        double r = 1.0 / sqrt(blockSum(ss, partial) / n + @EPS@);
+        double k = r * r * r / n * blockSum(dot, partial);
+        for (long long j = b + threadIdx.x; j < e; j += blockDim.x)
+          dx[j] = float(r * a.gain[j] * dy[j] - k * x[j]);
+      }
+    }
+    return;
+  }
+  long long c0 = @DGAIN0@ + ((long long)blockIdx.x - rowBlocks) * blockDim.x;
+  long long j = c0 + threadIdx.x;
+  if (blockIdx.x == rowBlocks)
+    for (long long z = threadIdx.x; z < @DGAIN0@; z += blockDim.x)
+      a.dgain[z] = 0.0f; // frozen chains' columns
+  double acc = 0;
+  for (long long row = 0; row < a.rows; ++row) {
+    const float *x = a.x + row * @W@, *dy = a.dy + row * @W@;
+    for (int g = 0; g < @NG@; ++g) {
+      long long b = bounds[g], e = bounds[g + 1];
+      if (e <= c0 || b >= c0 + (long long)blockDim.x)
+        continue; // no column of this chunk in the group
+      double ss = 0;
+      for (long long q = b + threadIdx.x; q < e; q += blockDim.x)
+        ss += double(x[q]) * x[q];
+      double r = 1.0 / sqrt(blockSum(ss, partial) / double(e - b) + @EPS@);
+      if (j >= b && j < e && j < @W@)
+        acc += double(dy[j]) * x[j] * r;
+    }
+  }
+  if (j < @W@)
+    a.dgain[j] = float(acc);
 }
 )CUDA";
 
@@ -102,9 +160,8 @@ std::string ll(int64_t v) { return std::to_string(v) + "LL"; }
 } // namespace
 
 std::string renderChainNorm(const ChainNormSpec &spec, CudaBuild build) {
-  std::string body =
-      spec.backward ? "#error \"the CUDA norm backward is not rendered yet\"\n"
-                    : kNorm;
+  std::string body = spec.backward ? kNormGrad : kNorm;
+  replaceAll(body, "@BLOCK_SUM@", kBlockSum);
   std::string bounds;
   for (int64_t b : spec.groupBounds)
     bounds += ll(b) + ", ";
@@ -113,9 +170,15 @@ std::string renderChainNorm(const ChainNormSpec &spec, CudaBuild build) {
   replaceAll(body, "@NG@", std::to_string(spec.groupBounds.size() - 1));
   replaceAll(body, "@BOUNDS@", bounds);
   replaceAll(body, "@EPS@", exact(spec.eps));
+  replaceAll(body, "@DGAIN0@", ll(spec.dgainBegin));
+  std::string grid = kRowGrid;
+  if (spec.backward)
+    grid = "(" + grid + ") + (" + ll(spec.width - spec.dgainBegin) +
+           " + 127) / 128 + (" + ll(spec.width - spec.dgainBegin) +
+           " == 0 ? 1 : 0)";
   return assembleCuda(build, spec.name(), chainNormSymbol(spec),
                       COLM_STRINGIFY(COLM_NORM_ARGS_STRUCT), "ColmNormArgs",
-                      body, {kRowGrid, kRowBlock});
+                      body, {grid, kRowBlock});
 }
 
 std::string renderRope(const RopeSpec &spec, CudaBuild build) {

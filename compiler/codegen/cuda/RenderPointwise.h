@@ -21,8 +21,9 @@ namespace colm::codegen::cuda {
 // the spec's name, on every target: cpu::chainNormSymbol, ...); the CUDA
 // kernel is that + "_kernel".
 
-/// The forward norm only (the backward's column sums are still to come):
-/// a backward spec is refused with an error in the source (#error).
+/// Forward, or backward: dx by rows, and dgain by chunks of columns, each
+/// column summed over all rows in ascending order (its block recomputes the
+/// rows' statistics for the groups it touches).
 std::string renderChainNorm(const ChainNormSpec &spec, CudaBuild build);
 std::string renderRope(const RopeSpec &spec, CudaBuild build);
 std::string renderSwiGlu(const SwiGluSpec &spec, CudaBuild build);

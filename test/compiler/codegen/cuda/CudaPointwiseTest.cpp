@@ -144,16 +144,71 @@ TEST_F(CudaPointwiseTest, HostBuildOnTheEmulatorMatchesTheReferences) {
   unsetenv("COLM_SIMT_SCHEDULE");
 }
 
+TEST_F(CudaPointwiseTest, NormBackwardOnTheEmulatorMatchesTheReference) {
+  std::vector<ChainNormSpec> specs = {
+      norm(48, {0, 12, 24, 48}), norm(64, {0, 64}), norm(300, {0, 100, 300})};
+  // Frozen gain columns: the first chain's, none, all of them.
+  int64_t frozen[] = {12, 0, 300};
+  std::vector<KernelSource> sources;
+  std::vector<std::string> symbols;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    specs[i].backward = true;
+    specs[i].dgainBegin = frozen[i];
+    sources.push_back(
+        {"cuda_" + specs[i].name(),
+         cuda::renderChainNorm(specs[i], cuda::CudaBuild::HostSim)});
+    symbols.push_back(cpu::chainNormSymbol(specs[i]));
+  }
+  std::vector<ColmKernelFn> fns =
+      compile(sources, symbols, cuda::hostSimFlags());
+  ASSERT_EQ(fns.size(), specs.size());
+  for (const char *schedule : kSchedules) {
+    setenv("COLM_SIMT_SCHEDULE", schedule, 1);
+    for (int64_t rows : {1, 7, 140})
+      for (int threads : {1, 3})
+        for (size_t i = 0; i < specs.size(); ++i) {
+          const ChainNormSpec &s = specs[i];
+          size_t n = size_t(rows * s.width);
+          std::vector<float> x = colm::test::randomNormal(n, 1),
+                             dy = colm::test::randomNormal(n, 2),
+                             gain = colm::test::randomNormal(s.width, 3),
+                             dx(n, 7.0f), dgain(s.width, 7.0f), wantDx(n),
+                             wantDgain(s.width);
+          ColmNormArgs a{x.data(),  gain.data(),  dy.data(), nullptr,
+                         dx.data(), dgain.data(), rows};
+          colm::test::runOnThreads(fns[i], a, threads);
+          ColmNormArgs r = a;
+          r.dx = wantDx.data();
+          r.dgain = wantDgain.data();
+          chainNormReference(s, r);
+          std::string what = s.name() + ", " + schedule + ", " +
+                             std::to_string(rows) + " rows on " +
+                             std::to_string(threads) + " host threads";
+          for (size_t e = 0; e < n; ++e)
+            ASSERT_NEAR(dx[e], wantDx[e], 1e-5 * (1 + std::abs(wantDx[e])))
+                << "dx[" << e << "], " << what;
+          for (int64_t j = 0; j < s.width; ++j)
+            ASSERT_NEAR(dgain[j], wantDgain[j],
+                        1e-5 * (1 + std::abs(wantDgain[j])))
+                << "dgain[" << j << "], " << what;
+        }
+  }
+  unsetenv("COLM_SIMT_SCHEDULE");
+}
+
 TEST_F(CudaPointwiseTest, NvrtcBuildCompilesForSm80AndSm90) {
   colm::test::Nvrtc nvrtc;
   if (!nvrtc.load())
     GTEST_SKIP() << "NVRTC not found under " << colm::test::cudaHome();
   auto nv = cuda::CudaBuild::Nvrtc;
-  ChainNormSpec n = norm(48, {0, 12, 24, 48});
+  ChainNormSpec n = norm(48, {0, 12, 24, 48}), nb = n;
+  nb.backward = true;
+  nb.dgainBegin = 12;
   RopeSpec r{64, 16, 10000.0, true};
   SwiGluSpec s{40, true};
   std::vector<std::pair<std::string, std::string>> kernels = {
       {cpu::chainNormSymbol(n), cuda::renderChainNorm(n, nv)},
+      {cpu::chainNormSymbol(nb), cuda::renderChainNorm(nb, nv)},
       {cpu::ropeSymbol(r), cuda::renderRope(r, nv)},
       {cpu::swiGluSymbol(s), cuda::renderSwiGlu(s, nv)}};
   for (const auto &[symbol, source] : kernels)
