@@ -108,11 +108,7 @@ void fuse(FusedOp group) {
 struct FuseGemmRopePass
     : public colm::chain::impl::FuseGemmRopeBase<FuseGemmRopePass> {
   void runOnOperation() override {
-    SmallVector<FusedOp> groups;
-    for (Operation &op : getOperation().getBody().front())
-      if (auto f = dyn_cast<FusedOp>(op))
-        groups.push_back(f);
-    for (FusedOp f : groups)
+    for (FusedOp f : fusionGroups(getOperation()))
       fuse(f);
   }
 };

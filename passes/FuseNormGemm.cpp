@@ -85,11 +85,7 @@ void fuse(FusedOp group) {
 struct FuseNormGemmPass
     : public colm::chain::impl::FuseNormGemmBase<FuseNormGemmPass> {
   void runOnOperation() override {
-    SmallVector<FusedOp> groups;
-    for (Operation &op : getOperation().getBody().front())
-      if (auto f = dyn_cast<FusedOp>(op))
-        groups.push_back(f);
-    for (FusedOp f : groups)
+    for (FusedOp f : fusionGroups(getOperation()))
       fuse(f);
   }
 };

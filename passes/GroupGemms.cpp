@@ -146,11 +146,7 @@ struct GroupGemmsPass
     : public colm::chain::impl::GroupGemmsBase<GroupGemmsPass> {
   void runOnOperation() override {
     Block &block = getOperation().getBody().front();
-    SmallVector<FusedOp> swiglus;
-    for (Operation &op : block)
-      if (auto f = dyn_cast<FusedOp>(op))
-        swiglus.push_back(f);
-    for (FusedOp f : swiglus)
+    for (FusedOp f : fusionGroups(getOperation()))
       groupGateAndUp(f);
     // The products left, by input, in order.
     llvm::MapVector<Value, SmallVector<Operation *>> byInput;

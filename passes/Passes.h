@@ -19,6 +19,16 @@ namespace colm::chain {
 /// (after chain-autodiff, before the lowering to kernels).
 void buildFusionPipeline(mlir::OpPassManager &pm);
 
+/// The fusion groups at the top level of `func`, in order (a copy: a pass
+/// may replace them as it goes).
+inline llvm::SmallVector<FusedOp> fusionGroups(mlir::func::FuncOp func) {
+  llvm::SmallVector<FusedOp> groups;
+  for (mlir::Operation &op : func.getBody().front())
+    if (auto f = llvm::dyn_cast<FusedOp>(op))
+      groups.push_back(f);
+  return groups;
+}
+
 } // namespace colm::chain
 
 #endif // COLM_PASSES_PASSES_H

@@ -185,6 +185,10 @@ inline const char *bByte(const Operands &o, int64_t idx) {
 // c2 = dup. In double and without contraction, exactly as the SwiGLU kernel
 // computes from a stored P.
 constexpr int SWIGLU = @SWIGLU@;
+// A grouped SwiGLU: up's epilogue reads the gate, so a thread that splits
+// strips takes each gate strip with the up strip beside it (the entry point
+// interleaves them; see unitStart).
+constexpr bool PAIRED = GROUPS == 2 && SWIGLU == 1;
 #pragma clang fp contract(off)
 @VEXP@
 inline void swigluTile(const Operands &o, int64_t i, int rows, int64_t j,
@@ -441,8 +445,11 @@ struct Strip {
 
 inline bool rotated(int g) { return (ROPE >> g) & 1; }
 // Whether strip s starts a unit that one thread computes whole: always,
-// but inside a head of a rotated product.
+// but inside a head of a rotated product, and (PAIRED, strips interleaved)
+// at an up strip.
 inline bool unitStart(const Strip *strips, int s) {
+  if (PAIRED)
+    return s % 2 == 0;
   return s == 0 || strips[s].g != strips[s - 1].g || !rotated(strips[s].g) ||
          strips[s].j % rope::HD == 0;
 }
@@ -860,8 +867,6 @@ void packAmx(const Operands &o, int64_t i0, int64_t i1, int64_t p0,
 
 @SHARE@
 constexpr int64_t MAX_UNITS = @MAX_UNITS@;
-// A grouped SwiGLU: gate and up strips are paired (see the entry point).
-constexpr bool PAIRED = GROUPS == 2 && SWIGLU == 1;
 
 } // namespace
 
@@ -937,32 +942,25 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
         &last);
     ra = first * MR;
     rb = last * MR < o.m ? last * MR : o.m;
-  } else if (PAIRED) {
-    // A gate strip and the up strip beside it go to one thread (up's
-    // epilogue reads the gate): gate and up have the same strips, so they
-    // are interleaved and shared out in pairs.
-    Strip byProduct[@STRIPS_MAX@];
-    double workOf[@STRIPS_MAX@];
-    int half = count / 2;
-    for (int s = 0; s < count; ++s) {
-      byProduct[s] = strips[s];
-      workOf[s] = work[s];
-    }
-    for (int s = 0; s < half; ++s)
-      for (int g = 0; g < 2; ++g) {
-        strips[2 * s + g] = byProduct[g * half + s];
-        work[2 * s + g] = workOf[g * half + s];
-      }
-    int64_t first, last;
-    share(
-        half, [&](int64_t u) { return work[2 * u] + work[2 * u + 1]; },
-        thread, threads, &first, &last);
-    sa = (int)(2 * first);
-    sb = (int)(2 * last);
   } else {
-    // Whole units of strips: a strip of a rotated product starts one only
-    // where a head starts (RoPE needs a head's columns on one thread); any
-    // other strip is one.
+    if (PAIRED) {
+      // Gate and up have the same strips: interleaved, each gate strip
+      // before the up strip beside it.
+      Strip byProduct[@STRIPS_MAX@];
+      double workOf[@STRIPS_MAX@];
+      int half = count / 2;
+      for (int s = 0; s < count; ++s) {
+        byProduct[s] = strips[s];
+        workOf[s] = work[s];
+      }
+      for (int s = 0; s < half; ++s)
+        for (int g = 0; g < 2; ++g) {
+          strips[2 * s + g] = byProduct[g * half + s];
+          work[2 * s + g] = workOf[g * half + s];
+        }
+    }
+    // Whole units of strips (unitStart): a head of a rotated product, a
+    // gate/up pair, or one strip.
     int units = 0, unitFirst[@STRIPS_MAX@ + 1];
     double unitWork[@STRIPS_MAX@];
     for (int s = 0; s < count; ++s) {
