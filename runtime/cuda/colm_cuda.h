@@ -18,6 +18,9 @@
 //       row.col, bf16 inputs packed two per word, f32 accumulators)
 //   colm_ldmatrix_x1/x2/x4(r, rowAddress), colm_ldmatrix_x2_trans(r, row)
 //       (ldmatrix.sync m8n8 .b16 from shared memory; rows 16-byte aligned)
+// bit casts and bf16 rounding:
+//   colm_float_bits(x), colm_bits_float(u), colm_bf16_bits(x) (the nearest
+//   bf16, ties to even, NaN stays NaN: codegen::toBf16Bits's bits)
 // and __syncthreads(), threadIdx, blockIdx, blockDim, gridDim, __shared__,
 // __global__, __device__ keep their CUDA meaning.
 //
@@ -62,6 +65,13 @@ __device__ __forceinline__ bool colm_any(bool p,
 __device__ __forceinline__ bool colm_all(bool p,
                                          unsigned mask = COLM_FULL_MASK) {
   return __all_sync(mask, p);
+}
+
+__device__ __forceinline__ unsigned colm_float_bits(float x) {
+  return __float_as_uint(x);
+}
+__device__ __forceinline__ float colm_bits_float(unsigned u) {
+  return __uint_as_float(u);
 }
 
 __device__ __forceinline__ void colm_mma_bf16_16816(float d[4],
@@ -126,6 +136,17 @@ __device__ __forceinline__ void colm_ldmatrix_x2_trans(unsigned r[2],
 #define gridDim (::colm::simt::tlBlock->gridDim)
 #define __syncthreads() ::colm::simt::syncthreads(__LINE__)
 
+inline unsigned colm_float_bits(float x) {
+  unsigned u;
+  __builtin_memcpy(&u, &x, 4);
+  return u;
+}
+inline float colm_bits_float(unsigned u) {
+  float x;
+  __builtin_memcpy(&x, &u, 4);
+  return x;
+}
+
 inline unsigned colm_lane_id() {
   return ::colm::simt::self().linear % ::colm::simt::kWarpSize;
 }
@@ -183,5 +204,14 @@ inline bool all(int line, bool p, unsigned mask = COLM_FULL_MASK) {
   ::colm::simt::ldmatrix(__LINE__, r, row, 2, true)
 
 #endif
+
+__device__ __forceinline__ unsigned short colm_bf16_bits(float x) {
+  unsigned u = colm_float_bits(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    u |= 0x00400000u; // quiet: truncation must not make a NaN infinite
+  else
+    u += 0x7fffu + ((u >> 16) & 1u);
+  return (unsigned short)(u >> 16);
+}
 
 #endif // COLM_CUDA_H
