@@ -12,6 +12,8 @@
 //   colm_shfl_idx(v, lane[, width[, mask]])   colm_shfl_up(v, delta, ...)
 //   colm_shfl_down(v, delta, ...)             colm_shfl_xor(v, laneMask, ...)
 //   colm_ballot(pred[, mask])  colm_any(pred[, mask])  colm_all(pred[, mask])
+//   colm_syncwarp([mask])      (the lanes meet: shared memory written
+//                               before is visible to them after)
 // tensor-core products and shared-memory matrix loads (sm_80+; fragment
 // layouts as the PTX ISA gives them, see SimtEmulator.h):
 //   colm_mma_bf16_16816(d[4], a[4], b[2], c[4])   (mma.sync m16n8k16,
@@ -19,8 +21,8 @@
 //   colm_ldmatrix_x1/x2/x4(r, rowAddress), colm_ldmatrix_x2_trans(r, row)
 //       (ldmatrix.sync m8n8 .b16 from shared memory; rows 16-byte aligned)
 // bit casts and bf16 rounding:
-//   colm_float_bits(x), colm_bits_float(u), colm_bf16_bits(x) (the nearest
-//   bf16, ties to even, NaN stays NaN: codegen::toBf16Bits's bits)
+//   colm_float_bits(x), colm_bits_float(u), COLM_INF, colm_bf16_bits(x) (the
+//   nearest bf16, ties to even, NaN stays NaN: codegen::toBf16Bits's bits)
 // and __syncthreads(), threadIdx, blockIdx, blockDim, gridDim, __shared__,
 // __global__, __device__ keep their CUDA meaning.
 //
@@ -61,6 +63,9 @@ colm_ballot(bool p, unsigned mask = COLM_FULL_MASK) {
 __device__ __forceinline__ bool colm_any(bool p,
                                          unsigned mask = COLM_FULL_MASK) {
   return __any_sync(mask, p);
+}
+__device__ __forceinline__ void colm_syncwarp(unsigned mask = COLM_FULL_MASK) {
+  __syncwarp(mask);
 }
 __device__ __forceinline__ bool colm_all(bool p,
                                          unsigned mask = COLM_FULL_MASK) {
@@ -182,6 +187,9 @@ inline bool any(int line, bool p, unsigned mask = COLM_FULL_MASK) {
 inline bool all(int line, bool p, unsigned mask = COLM_FULL_MASK) {
   return collective(line, Collective::All, mask, uint32_t(p), 0, 32) != 0;
 }
+inline void syncwarp(int line, unsigned mask = COLM_FULL_MASK) {
+  collective(line, Collective::Ballot, mask, uint32_t(0), 0, 32);
+}
 } // namespace colm::simt
 
 // Macros, so that an error names the kernel's line.
@@ -192,6 +200,7 @@ inline bool all(int line, bool p, unsigned mask = COLM_FULL_MASK) {
 #define colm_ballot(...) ::colm::simt::ballot(__LINE__, __VA_ARGS__)
 #define colm_any(...) ::colm::simt::any(__LINE__, __VA_ARGS__)
 #define colm_all(...) ::colm::simt::all(__LINE__, __VA_ARGS__)
+#define colm_syncwarp(...) ::colm::simt::syncwarp(__LINE__, ##__VA_ARGS__)
 #define colm_mma_bf16_16816(d, a, b, c)                                        \
   ::colm::simt::mma16816(__LINE__, d, a, b, c)
 #define colm_ldmatrix_x1(r, row)                                               \
@@ -204,6 +213,9 @@ inline bool all(int line, bool p, unsigned mask = COLM_FULL_MASK) {
   ::colm::simt::ldmatrix(__LINE__, r, row, 2, true)
 
 #endif
+
+// Infinity without math.h (NVRTC has none).
+#define COLM_INF colm_bits_float(0x7f800000u)
 
 __device__ __forceinline__ unsigned short colm_bf16_bits(float x) {
   unsigned u = colm_float_bits(x);

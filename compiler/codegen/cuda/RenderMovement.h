@@ -17,6 +17,11 @@ namespace colm::codegen::cuda {
 // the spec's name, on every target: cpu::elementwiseSymbol,
 // cpu::copySymbol); the CUDA kernel is that + "_kernel".
 
+/// The embedding lookup, and its gradient (one block per vocabulary row,
+/// each column summed over the rows of that token in order: no atomics).
+std::string renderEmbed(const EmbedSpec &spec, CudaBuild build);
+/// The multi-chain loss's weighted sum, on one thread.
+std::string renderWeightedSum(const WeightedSumSpec &spec, CudaBuild build);
 std::string renderElementwise(const ElementwiseSpec &spec, CudaBuild build);
 std::string renderCopy(const CopySpec &spec, CudaBuild build);
 
