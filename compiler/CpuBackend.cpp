@@ -7,6 +7,7 @@
 #include "compiler/codegen/TuningCache.h"
 #include "compiler/codegen/cpu/CompileProgram.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
+#include "compiler/codegen/cuda/CompileProgram.h"
 #include "passes/Passes.h"
 #include "runtime/CpuInfo.h"
 
@@ -25,12 +26,22 @@ Result<Backend> parseBackend(const std::string &name) {
     return Backend::Reference;
   if (name == "cpu")
     return Backend::Cpu;
+  if (name == "cuda-sim")
+    return Backend::CudaSim;
   return Status::error("unknown backend '" + name +
-                       "' (choose reference or cpu)");
+                       "' (choose reference, cpu or cuda-sim)");
 }
 
 const char *backendName(Backend backend) {
-  return backend == Backend::Cpu ? "cpu" : "reference";
+  switch (backend) {
+  case Backend::Cpu:
+    return "cpu";
+  case Backend::CudaSim:
+    return "cuda-sim";
+  case Backend::Reference:
+    break;
+  }
+  return "reference";
 }
 
 Result<codegen::Precision> parsePrecision(const std::string &name) {
@@ -83,7 +94,8 @@ std::string mib(double bytes) {
 } // namespace
 
 Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
-                                       codegen::LoweringOptions options) {
+                                       codegen::LoweringOptions options,
+                                       Backend backend) {
   auto start = std::chrono::steady_clock::now();
   HostCompiler &host = hostCompiler();
   std::lock_guard<std::mutex> lock(host.mutex);
@@ -125,8 +137,11 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
   COLM_ASSIGN_OR_RETURN(
       f.kernels, codegen::throughKernelDialect(lowered, *func.getContext()));
   JitStats before = host.jit->stats();
-  COLM_ASSIGN_OR_RETURN(auto libraries,
-                        codegen::cpu::compileProgram(f.kernels, *host.jit));
+  COLM_ASSIGN_OR_RETURN(
+      auto libraries,
+      backend == Backend::CudaSim
+          ? codegen::cuda::compileForSimulator(f.kernels, *host.jit)
+          : codegen::cpu::compileProgram(f.kernels, *host.jit));
   JitStats after = host.jit->stats();
   COLM_ASSIGN_OR_RETURN(f.executor, CpuExecutor::create(f.kernels.program,
                                                         std::move(libraries),
@@ -233,7 +248,7 @@ Status bindBoundParams(CpuExecutor &executor, const BoundParams &owned) {
 
 Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
                                const std::vector<int32_t> &tokens,
-                               const TensorMap &params) {
+                               const TensorMap &params, Backend backend) {
   auto forward = module.lookupSymbol<mlir::func::FuncOp>("forward");
   if (!forward)
     return Status::error("the module has no @forward function");
@@ -242,7 +257,8 @@ Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
   codegen::LoweringOptions options;
   options.sequences = 1;
   options.sequenceLength = static_cast<int64_t>(tokens.size());
-  COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(forward, options));
+  COLM_ASSIGN_OR_RETURN(CompiledFunction f,
+                        compileForCpu(forward, options, backend));
   CpuExecutor &e = *f.executor;
   int64_t bytes = static_cast<int64_t>(tokens.size()) * 4;
   std::vector<int32_t> positions = sequencePositions(1, options.sequenceLength);

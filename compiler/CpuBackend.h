@@ -21,11 +21,18 @@
 
 namespace colm {
 
-/// Which engine runs a model's programs.
-enum class Backend { Reference, Cpu };
-/// "reference" or "cpu"; anything else is an error listing both.
+/// Which engine runs a model's programs: the reference interpreter, the
+/// generated CPU kernels, or the generated CUDA kernels on the host SIMT
+/// emulator (CUDA's code path without a GPU: slow, for checking).
+enum class Backend { Reference, Cpu, CudaSim };
+/// "reference", "cpu" or "cuda-sim"; anything else is an error listing them.
 Result<Backend> parseBackend(const std::string &name);
 const char *backendName(Backend backend);
+/// Whether the backend runs compiled kernels (cpu, cuda-sim) on the CPU
+/// executor rather than the interpreter.
+inline bool isCompiled(Backend backend) {
+  return backend != Backend::Reference;
+}
 
 /// "fp32" or "bf16" (codegen::Precision).
 Result<codegen::Precision> parsePrecision(const std::string &name);
@@ -49,9 +56,12 @@ struct CompiledFunction {
 
 /// Fuses (chain::buildFusionPipeline, on a copy), lowers, compiles and
 /// loads `func` for `options`' batch. The GEMM knobs
-/// of `options` are filled in from the tuning cache unless set.
+/// of `options` are filled in from the tuning cache unless set. With
+/// Backend::CudaSim the kernels are the CUDA renderer's, built for the
+/// SIMT emulator; the executor is the same.
 Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
-                                       codegen::LoweringOptions options);
+                                       codegen::LoweringOptions options,
+                                       Backend backend = Backend::Cpu);
 
 /// The parameter memory a binding owns: sub-model slices, and weights
 /// converted to bf16 (LoweringOptions::bf16Weights).
@@ -78,7 +88,8 @@ Status bindBoundParams(CpuExecutor &executor, const BoundParams &owned);
 /// for one sequence of their length) and returns the logits [T, V].
 Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
                                const std::vector<int32_t> &tokens,
-                               const TensorMap &params);
+                               const TensorMap &params,
+                               Backend backend = Backend::Cpu);
 
 /// Position of every row within its sequence, for the "positions" input.
 std::vector<int32_t> sequencePositions(int64_t sequences, int64_t length);

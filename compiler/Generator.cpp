@@ -66,7 +66,7 @@ Generator::run(const Program &program, const Sequence &seq,
     positions.push_back(static_cast<int32_t>(start + i));
   args.push_back(HostTensor::tokens(positions));
   int64_t past = usePast ? seq.cache.length() : 0;
-  if (engine == Backend::Cpu)
+  if (isCompiled(engine))
     return runCpu(program, seq, tokens, start, cols, past);
   for (int l = 0; l < seq.cache.numLayers(); ++l) {
     for (bool keys : {true, false}) {
@@ -118,7 +118,8 @@ Status Generator::compileCpu(const Program &program, int64_t n,
     options.argumentSizes = {"tokens", "tokens"};
     for (int64_t i = 2; i < func.getNumArguments(); ++i)
       options.argumentSizes.push_back("past");
-    COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(func, options));
+    COLM_ASSIGN_OR_RETURN(CompiledFunction f,
+                          compileForCpu(func, options, engine));
     cpu.compiled = std::make_unique<CompiledFunction>(std::move(f));
     cpu.maxTokens = maxTokens;
     cpu.maxPast = maxPast;
@@ -173,7 +174,8 @@ Status Generator::compileBatch(const Program &program, CpuStep &cpu, int64_t n,
   options.argumentSizes = {"", ""};
   for (int64_t i = 2; i < func.getNumArguments(); ++i)
     options.argumentSizes.push_back(all);
-  COLM_ASSIGN_OR_RETURN(CompiledFunction f, compileForCpu(func, options));
+  COLM_ASSIGN_OR_RETURN(CompiledFunction f,
+                        compileForCpu(func, options, engine));
   cpu.compiled = std::make_unique<CompiledFunction>(std::move(f));
   cpu.maxTokens = n;
   cpu.maxPast = maxPast;
@@ -280,9 +282,8 @@ std::vector<Result<std::vector<float>>> Generator::decodeBatch(
   for (size_t i = 0; i < n; ++i) {
     unsigned k = chains[i];
     const KvCache &c = seqs[i]->cache;
-    bool batchable = engine == Backend::Cpu && steps.count(k) &&
-                     tokens[i] >= 0 && tokens[i] < model.config.vocabSize &&
-                     c.remaining() >= 1 &&
+    bool batchable = isCompiled(engine) && steps.count(k) && tokens[i] >= 0 &&
+                     tokens[i] < model.config.vocabSize && c.remaining() >= 1 &&
                      c.columnsFor(static_cast<int>(k)) <= c.validColumns();
     if (batchable)
       groups[k].push_back(i);
@@ -373,7 +374,7 @@ void Generator::resetProfile() const {
 
 Status Generator::reserve(int64_t maxTokens, int64_t maxPast,
                           int64_t maxBatch) const {
-  if (engine != Backend::Cpu)
+  if (!isCompiled(engine))
     return Status::ok();
   for (const Program *p : programs()) {
     {

@@ -43,7 +43,7 @@ Result<StepProgram> StepProgram::compile(MLIRContext &context,
 
 Result<StepOutputs> StepProgram::run(const TensorMap &params,
                                      const Batch &batch) const {
-  if (engine == Backend::Cpu)
+  if (isCompiled(engine))
     return runCpu(params, batch);
   StepOutputs out;
   size_t rows = batch.inputs.size();
@@ -110,7 +110,7 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
     codegen::LoweringOptions options;
     options.sequences = sequences;
     options.sequenceLength = length;
-    auto f = compileForCpu(step, options);
+    auto f = compileForCpu(step, options, engine);
     if (!f) {
       cpu.erase({sequences, length});
       return f.status();

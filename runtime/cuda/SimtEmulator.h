@@ -104,30 +104,59 @@ inline thread_local BlockState *tlBlock = nullptr;
 inline Fiber &self() { return *tlBlock->current; }
 
 /// Fiber stacks, kept per host thread for its next blocks: 64 KiB each
-/// above a guard page (4 KiB overflowed at -O0).
+/// (4 KiB overflowed at -O0), allocated a block's worth at a time in one
+/// mapping with a guard page below it. A guard page per stack would cost two
+/// memory mappings per stack, per host thread, per kernel library (each has
+/// its own emulator), and a model's hundred kernels on a few threads reach
+/// the kernel's limit of 65530; instead each stack's lowest bytes hold a
+/// canary that runBlock checks after every block.
 class Stacks {
 public:
   static constexpr size_t kSize = 64 * 1024;
+  static constexpr uint64_t kCanary = 0x6b617473666f6c63ull;
+  static constexpr int kCanaryWords = 8;
+  /// Stack i's top; the first call of a block asks for its last stack, so
+  /// that a block's stacks come in one mapping.
   void *top(size_t i) {
-    while (stacks.size() <= i) {
-      size_t page = size_t(sysconf(_SC_PAGESIZE));
-      void *p = mmap(nullptr, kSize + page, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED)
-        return nullptr;
-      mprotect(p, page, PROT_NONE);
-      stacks.push_back(static_cast<char *>(p) + page + kSize);
-    }
-    return stacks[i];
+    if (i >= tops.size() && !grow(i + 1))
+      return nullptr;
+    return tops[i];
+  }
+  /// Whether stack i's canary is intact (nothing ran past its bottom).
+  bool intact(size_t i) const {
+    const uint64_t *w = reinterpret_cast<const uint64_t *>(
+        static_cast<char *>(tops[i]) - kSize);
+    for (int k = 0; k < kCanaryWords; ++k)
+      if (w[k] != kCanary)
+        return false;
+    return true;
   }
   ~Stacks() {
-    size_t page = size_t(sysconf(_SC_PAGESIZE));
-    for (void *top : stacks)
-      munmap(static_cast<char *>(top) - kSize - page, kSize + page);
+    for (auto [p, bytes] : maps)
+      munmap(p, bytes);
   }
 
 private:
-  std::vector<void *> stacks;
+  bool grow(size_t n) {
+    size_t page = size_t(sysconf(_SC_PAGESIZE)), k = n - tops.size();
+    size_t bytes = page + k * kSize;
+    void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      return false;
+    mprotect(p, page, PROT_NONE);
+    maps.push_back({p, bytes});
+    for (size_t j = 0; j < k; ++j) {
+      char *base = static_cast<char *>(p) + page + j * kSize;
+      uint64_t *w = reinterpret_cast<uint64_t *>(base);
+      for (int c = 0; c < kCanaryWords; ++c)
+        w[c] = kCanary;
+      tops.push_back(base + kSize);
+    }
+    return true;
+  }
+  std::vector<void *> tops;
+  std::vector<std::pair<void *, size_t>> maps;
 };
 
 inline Stacks &stacks() {
@@ -438,6 +467,10 @@ inline std::string deadlock(const BlockState &b) {
 inline bool runBlock(BlockState &b, Schedule schedule) {
   unsigned n = b.blockDim.count();
   b.fibers.assign(n, Fiber{});
+  if (!stacks().top(n - 1)) {
+    b.error = "out of memory for fiber stacks";
+    return false;
+  }
   for (unsigned i = 0; i < n; ++i) {
     Fiber &f = b.fibers[i];
     f.linear = i;
@@ -482,6 +515,11 @@ inline bool runBlock(BlockState &b, Schedule schedule) {
     run->context = t.fctx;
   }
   tlBlock = outer;
+  for (unsigned i = 0; i < n && b.error.empty(); ++i)
+    if (!stacks().intact(i))
+      b.error = "thread " + std::to_string(i) + " overflowed its " +
+                std::to_string(Stacks::kSize / 1024) +
+                " KiB fiber stack (large local arrays?)";
   return b.error.empty();
 }
 

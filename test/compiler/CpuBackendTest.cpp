@@ -4,7 +4,8 @@
 // runtime's executor on the whole batch at once) against the reference
 // interpreter (row by row): loss, sub-model losses and every gradient, for
 // CoLM and CoLM-Air, grouped and tiled KV, frozen chains and multi-chain
-// losses.
+// losses. The cuda-sim backend (the CUDA kernels on the host SIMT
+// emulator, the same executor) passes the same checks on fewer layouts.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/CpuBackend.h"
@@ -103,9 +104,12 @@ double relError(const std::vector<float> &a, const std::vector<float> &b) {
 }
 
 class CpuBackendStep : public ::testing::TestWithParam<Case> {};
+/// The same checks through the CUDA kernels on the host SIMT emulator.
+class CudaSimBackendStep : public ::testing::TestWithParam<Case> {};
 
-TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
-  const Case &c = GetParam();
+/// A training step on `backend` against the interpreter: the loss, every
+/// sub-model's loss and every gradient.
+void expectTheReferenceStep(const Case &c, Backend backend) {
   ModelConfig config = makeConfig(c);
   ASSERT_TRUE(validateConfig(config).isOk())
       << validateConfig(config).message();
@@ -116,7 +120,7 @@ TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
                                         true, Backend::Reference);
   ASSERT_TRUE(reference.isOk()) << reference.status().message();
   auto cpu = StepProgram::compile(context, config, c.chainLoss, c.freeze, true,
-                                  Backend::Cpu);
+                                  backend);
   ASSERT_TRUE(cpu.isOk()) << cpu.status().message();
 
   // Two sequences, longer than one attention tile, so that keys of one
@@ -147,6 +151,13 @@ TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
     EXPECT_EQ(again->grads.at(name).data, g.data) << name;
 }
 
+TEST_P(CpuBackendStep, MatchesTheReferenceInterpreter) {
+  expectTheReferenceStep(GetParam(), Backend::Cpu);
+}
+TEST_P(CudaSimBackendStep, MatchesTheReferenceInterpreter) {
+  expectTheReferenceStep(GetParam(), Backend::CudaSim);
+}
+
 // The evaluation step: every sub-model's loss, with no gradient computed.
 TEST_P(CpuBackendStep, EvaluationLossesMatch) {
   const Case &c = GetParam();
@@ -175,8 +186,7 @@ TEST_P(CpuBackendStep, EvaluationLossesMatch) {
 
 // The logits of every k-chain sub-model (its parameters are slices of the
 // full model's, bound by copy).
-TEST_P(CpuBackendStep, ForwardLogitsOfEverySubModelMatch) {
-  const Case &c = GetParam();
+void expectTheReferenceLogits(const Case &c, Backend backend) {
   ModelConfig config = makeConfig(c);
   mlir::MLIRContext context;
   dsl::loadDialects(context);
@@ -187,18 +197,25 @@ TEST_P(CpuBackendStep, ForwardLogitsOfEverySubModelMatch) {
     ASSERT_TRUE(module.isOk()) << module.status().message();
     auto want = runForward(**module, tokens, model.params);
     ASSERT_TRUE(want.isOk()) << want.status().message();
-    auto got = runForwardOnCpu(**module, tokens, model.params);
+    auto got = runForwardOnCpu(**module, tokens, model.params, backend);
     ASSERT_TRUE(got.isOk()) << got.status().message();
     ASSERT_EQ(got->shape, want->shape);
     EXPECT_LT(relError(got->data, want->toFloat()), 1e-4) << "k = " << k;
   }
 }
 
+TEST_P(CpuBackendStep, ForwardLogitsOfEverySubModelMatch) {
+  expectTheReferenceLogits(GetParam(), Backend::Cpu);
+}
+TEST_P(CudaSimBackendStep, ForwardLogitsOfEverySubModelMatch) {
+  expectTheReferenceLogits(GetParam(), Backend::CudaSim);
+}
+
 // bf16 mixed precision (--precision bf16): the linears read bf16-rounded
 // inputs. The stated tolerance against the fp32 interpreter: losses within
 // 1%, every gradient within 5% of its largest entry (bf16 keeps 8
 // significant bits); and the rounding really happens (not the fp32 bits).
-TEST(CpuBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
+void expectABf16Step(Backend backend) {
   Case c{{2, 2}, 2, true, "all", 0};
   ModelConfig config = makeConfig(c);
   mlir::MLIRContext context;
@@ -211,14 +228,14 @@ TEST(CpuBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
   auto want = reference->run(model.params, batch);
   ASSERT_TRUE(want.isOk()) << want.status().message();
   auto fp32 = StepProgram::compile(context, config, c.chainLoss, c.freeze, true,
-                                   Backend::Cpu);
+                                   backend);
   ASSERT_TRUE(fp32.isOk());
   auto exact = fp32->run(model.params, batch);
   ASSERT_TRUE(exact.isOk());
 
   setCpuPrecision(codegen::Precision::Bf16);
   auto cpu = StepProgram::compile(context, config, c.chainLoss, c.freeze, true,
-                                  Backend::Cpu);
+                                  backend);
   ASSERT_TRUE(cpu.isOk()) << cpu.status().message();
   auto got = cpu->run(model.params, batch);
   setCpuPrecision(codegen::Precision::Fp32);
@@ -239,10 +256,19 @@ TEST(CpuBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
                                          exact->grads.at(name).data));
   }
   EXPECT_GT(largest, 1e-5) << "bf16 gave the fp32 step's gradients";
-  std::printf("bf16 against the reference: loss %.2e, gradients %.2e "
+  std::printf("bf16 on %s against the reference: loss %.2e, gradients %.2e "
               "(relative)\n",
+              backendName(backend),
               std::abs(got->loss - want->loss) / std::abs(want->loss), worst);
   EXPECT_NE(got->loss, exact->loss);
+}
+
+TEST(CpuBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
+  expectABf16Step(Backend::Cpu);
+}
+// The tensor-core GEMMs (mma.sync on the emulator) in a whole step.
+TEST(CudaSimBackendBf16, StepIsWithinBf16ToleranceOfTheReference) {
+  expectABf16Step(Backend::CudaSim);
 }
 
 // Weights bound as bf16 (LoweringOptions::bf16Weights, what the generator
@@ -318,6 +344,12 @@ INSTANTIATE_TEST_SUITE_P(Layouts, CpuBackendStep,
                                            Case{{2, 2}, 4, false, "full", 0},
                                            Case{{2, 6}, 4, false, "all", 1},
                                            Case{{4}, 2, false, "full", 0}),
+                         caseName);
+// Fewer layouts on the emulator (slower): CoLM-Air with frozen chains and
+// every sub-model's loss, CoLM with grouped KV heads.
+INSTANTIATE_TEST_SUITE_P(Layouts, CudaSimBackendStep,
+                         ::testing::Values(Case{{2, 2, 4}, 2, true, "all", 1},
+                                           Case{{2, 6}, 4, false, "all", 1}),
                          caseName);
 
 } // namespace

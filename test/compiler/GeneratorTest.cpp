@@ -70,6 +70,8 @@ protected:
     generator = g.take();
   }
 
+  void expectTheReferenceTokens(Backend backend);
+
   /// Greedy tokens with the cache.
   std::vector<int32_t>
   cached(const std::vector<std::pair<int64_t, unsigned>> &s, bool chain1,
@@ -155,11 +157,11 @@ TEST_P(GeneratorTest, CachedLogitsMatchRecomputedLogits) {
     EXPECT_EQ((*logits)[v], float(full->data[(prompt.size() - 1) * vocab + v]));
 }
 
-// The cpu backend (the step programs lowered to kernels, the cache read in
-// place) gives the reference interpreter's logits and so its tokens, for
+// A compiled backend (the step programs lowered to kernels, the cache read
+// in place) gives the reference interpreter's logits and so its tokens, for
 // fixed chains, switching, and chain-1 prefill.
-TEST_P(GeneratorTest, CpuBackendGivesTheReferenceTokens) {
-  auto g = Generator::create(context, model, Backend::Cpu);
+void GeneratorTest::expectTheReferenceTokens(Backend backend) {
+  auto g = Generator::create(context, model, backend);
   ASSERT_TRUE(g.isOk()) << g.status().message();
   unsigned n = model.config.chains.size();
   for (auto s : std::vector<std::vector<std::pair<int64_t, unsigned>>>{
@@ -181,6 +183,14 @@ TEST_P(GeneratorTest, CpuBackendGivesTheReferenceTokens) {
       }
     }
   }
+}
+
+TEST_P(GeneratorTest, CpuBackendGivesTheReferenceTokens) {
+  expectTheReferenceTokens(Backend::Cpu);
+}
+// The CUDA kernels on the host SIMT emulator: prefill and decode steps.
+TEST_P(GeneratorTest, CudaSimBackendGivesTheReferenceTokens) {
+  expectTheReferenceTokens(Backend::CudaSim);
 }
 
 // A decoding batch (continuous batching in colm serve): sequences of

@@ -166,7 +166,7 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
               backendName(backend), precisionName(cpuPrecision()),
               (long long)batch, (long long)seq, (long long)steps,
               steps == 1 ? "" : "s");
-  if (backend == Backend::Cpu) {
+  if (isCompiled(backend)) {
     // The first step compiles (or loads from the cache): not timed.
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
     (void)out;
@@ -288,8 +288,7 @@ Status runBench(const std::vector<std::string> &argv) {
       .flag("--json", "end with one JSON object of the results on the last "
                       "line of stdout")
       .flag("--no-peak", "skip measuring the FMA peak (no peak_fraction)")
-      .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)")
+      .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp)
       .flag("--profile", "time every kernel launch of the training step "
                          "and of each prefill "

@@ -51,7 +51,8 @@ void printVersion() {
   );
   std::printf("  MLIR        %s\n", LLVM_VERSION_STRING);
   std::printf("  backends    cpu (generated kernels, the default), reference "
-              "(interpreter)\n");
+              "(interpreter),\n              cuda-sim (CUDA kernels on the "
+              "host SIMT emulator)\n");
 }
 
 /// Output that could not be written is a failure of the command: a full

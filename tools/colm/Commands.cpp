@@ -114,18 +114,24 @@ Status runGraph(const std::vector<std::string> &argv) {
 }
 
 const char *const kPrecisionHelp =
-    "fp32 or bf16 (cpu backend): bf16 rounds the linears' GEMM inputs to "
+    "fp32 or bf16 (compiled backends): bf16 rounds the linears' GEMM inputs to "
     "bf16 and\naccumulates in fp32; attention, norms, LM head, loss and "
     "optimizer stay fp32 (default fp32)";
+
+const char *const kBackendHelp =
+    "cpu (generated kernels), reference (the interpreter) or cuda-sim (the "
+    "CUDA kernels on the host SIMT emulator, to check them without a GPU; "
+    "slow) (default cpu)";
 
 Result<Backend> backendFlags(const Args &args) {
   COLM_ASSIGN_OR_RETURN(Backend backend,
                         parseBackend(args.get("--backend", "cpu")));
   COLM_ASSIGN_OR_RETURN(codegen::Precision precision,
                         parsePrecision(args.get("--precision", "fp32")));
-  if (precision == codegen::Precision::Bf16 && backend != Backend::Cpu)
-    return Status::error("--precision bf16 needs --backend cpu (the "
-                         "reference interpreter computes in fp32 and fp64)");
+  if (precision == codegen::Precision::Bf16 && !isCompiled(backend))
+    return Status::error("--precision bf16 needs --backend cpu or cuda-sim "
+                         "(the reference interpreter computes in fp32 and "
+                         "fp64)");
   setCpuPrecision(precision);
   return backend;
 }
@@ -140,8 +146,7 @@ Status runForward(const std::vector<std::string> &argv) {
       .option("--chains", "K", "number of chains to run, 1..n (default n)")
       .option("--logits-out", "FILE.npy", "where to write the logits", true,
               "-o")
-      .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)")
+      .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
@@ -153,9 +158,9 @@ Status runForward(const std::vector<std::string> &argv) {
   mlir::MLIRContext context;
   dsl::loadDialects(context);
   COLM_ASSIGN_OR_RETURN(auto module, buildSubModel(context, model.config, k));
-  if (backend == Backend::Cpu) {
-    COLM_ASSIGN_OR_RETURN(Tensor logits,
-                          runForwardOnCpu(*module, tokens, model.params));
+  if (isCompiled(backend)) {
+    COLM_ASSIGN_OR_RETURN(
+        Tensor logits, runForwardOnCpu(*module, tokens, model.params, backend));
     return writeNpy(args.get("--logits-out"), logits.data.data(), logits.shape);
   }
   COLM_ASSIGN_OR_RETURN(HostTensor logits,

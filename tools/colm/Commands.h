@@ -33,6 +33,8 @@ class Args;
 Result<Backend> backendFlags(const Args &args);
 /// The help text of --precision.
 extern const char *const kPrecisionHelp;
+/// --backend's help: reference, cpu or cuda-sim.
+extern const char *const kBackendHelp;
 
 } // namespace colm::cli
 

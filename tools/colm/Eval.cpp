@@ -28,8 +28,7 @@ Status runEval(const std::vector<std::string> &argv) {
       .option("--seq", "T", "tokens per window (default 128)")
       .option("--max-batches", "N", "evaluate at most N batches (default all)")
       .flag("--json", "print JSON instead of a table")
-      .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)")
+      .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)

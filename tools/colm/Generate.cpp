@@ -134,8 +134,7 @@ Status runGenerate(const std::vector<std::string> &argv) {
       .option("--output", "FILE", "also write the generated text to FILE",
               false, "-o")
       .flag("--stats", "print prefill and decode time and tokens/s")
-      .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)")
+      .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)

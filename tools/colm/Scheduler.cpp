@@ -307,7 +307,7 @@ void Scheduler::loop() {
     // backend runs the sequences at one chain count as one decoding batch
     // (every GEMM reads the weights once for all of them); on the
     // interpreter, they run on all cores.
-    if (generator.backend() == Backend::Cpu) {
+    if (isCompiled(generator.backend())) {
       std::vector<Sequence *> seqs;
       std::vector<unsigned> chains;
       for (Active *a : decoding) {

@@ -415,8 +415,7 @@ Status runServe(const std::vector<std::string> &argv) {
       .option("--idle-timeout", "S",
               "seconds a connection may stay idle, and may take to send a "
               "request's head (default 5)")
-      .option("--backend", "NAME",
-              "reference or cpu: what runs the model (default cpu)")
+      .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)

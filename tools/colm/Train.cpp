@@ -73,8 +73,7 @@ Status runTrain(const std::vector<std::string> &argv) {
       .option("--log", "FILE.jsonl", "append one JSON object per step")
       .option("--eval-every", "N", "evaluate on --val every N steps")
       .option("--val", "FILE", "validation data")
-      .option("--backend", "NAME",
-              "reference or cpu: what runs the steps (default cpu)")
+      .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
@@ -238,8 +237,9 @@ Status runTrain(const std::vector<std::string> &argv) {
   // resumed run's unless --precision changes it).
   COLM_ASSIGN_OR_RETURN(codegen::Precision precision,
                         parsePrecision(settings.precision));
-  if (precision == codegen::Precision::Bf16 && backend != Backend::Cpu)
-    return Status::error("this run trains in bf16, which needs --backend cpu");
+  if (precision == codegen::Precision::Bf16 && !isCompiled(backend))
+    return Status::error(
+        "this run trains in bf16, which needs --backend cpu or cuda-sim");
   setCpuPrecision(precision);
   mlir::MLIRContext context;
   dsl::loadDialects(context);

@@ -167,6 +167,15 @@ TEST(SimtEmulatorTest, BarrierSomeThreadsNeverReachIsReported) {
       << err;
 }
 
+TEST(SimtEmulatorTest, FiberStackOverflowIsReported) {
+  std::vector<int> out(1);
+  std::string err = run(Dim3{1}, Dim3{2}, Schedule::RoundRobin,
+                        [&] { stackOverflow(out.data()); });
+  EXPECT_NE(err.find("thread 1 overflowed its 64 KiB fiber stack"),
+            std::string::npos)
+      << err;
+}
+
 TEST(SimtEmulatorTest, ShuffleAfterLanesExitedIsADeadlock) {
   std::vector<int> out(32);
   for (Schedule s : kSchedules) {

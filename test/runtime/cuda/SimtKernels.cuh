@@ -145,3 +145,13 @@ __global__ void mmaGemmMisaligned(const unsigned short *a,
                                   int k) {
   mmaTile<1>(a, b, c, n, k);
 }
+// Thread 1 uses more stack than a fiber has (it runs into the stack below
+// its own, which thread 0 has finished with).
+__global__ void stackOverflow(int *out) {
+  if (threadIdx.x == 1) {
+    volatile char big[72 * 1024];
+    for (unsigned i = 0; i < sizeof big; i += 64)
+      big[i] = char(i);
+    out[0] = big[4096];
+  }
+}

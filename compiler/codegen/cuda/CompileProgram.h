@@ -1,0 +1,35 @@
+//===- CompileProgram.h - A kernel program as CUDA --------------*- C++ -*-===//
+//
+// Every kernel of a KernelProgram through the CUDA renderers: as NVRTC
+// sources (for colmc --target cuda and the GPU runtime), or as host builds
+// against the SIMT emulator compiled by the CPU JIT, which the CPU
+// executor runs unchanged (the same ABI): the cuda-sim backend, with which
+// a whole model runs through the CUDA kernels on a machine without a GPU.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_COMPILER_CODEGEN_CUDA_COMPILEPROGRAM_H
+#define COLM_COMPILER_CODEGEN_CUDA_COMPILEPROGRAM_H
+
+#include "compiler/codegen/KernelProgram.h"
+#include "compiler/codegen/cpu/CpuJit.h"
+#include "compiler/codegen/cuda/CudaSource.h"
+
+#include <memory>
+#include <vector>
+
+namespace colm::codegen::cuda {
+
+/// The CUDA source of one kernel for `build`; its kernel is
+/// `kernelSymbol(spec)` ("colm_<name>_kernel"), its HostSim entry point
+/// "colm_<name>".
+std::string renderKernel(const KernelSpec &spec, CudaBuild build);
+std::string kernelSymbol(const KernelSpec &spec);
+
+/// Every kernel of `program` as a host build on the emulator, compiled by
+/// `jit` (in parallel, cached), in kernel order.
+Result<std::vector<std::shared_ptr<DynamicLibrary>>>
+compileForSimulator(const KernelProgram &program, CpuJit &jit);
+
+} // namespace colm::codegen::cuda
+
+#endif // COLM_COMPILER_CODEGEN_CUDA_COMPILEPROGRAM_H
