@@ -44,3 +44,9 @@ config.substitutions.append(("%colmc", tool("colmc")))
 config.substitutions.append(("%colm", tool("colm")))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%examples", config.colm_examples_dir))
+
+# NVRTC from the CUDA toolkit ($CUDA_HOME, else /usr/local/cuda): the CUDA
+# target's compile checks run where it is installed (CI has it).
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+if os.path.exists(os.path.join(cuda_home, "lib64", "libnvrtc.so")):
+    config.available_features.add("nvrtc")

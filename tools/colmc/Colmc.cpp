@@ -16,6 +16,8 @@
 #include "compiler/codegen/LowerToKernels.h"
 #include "compiler/codegen/cpu/CompileProgram.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
+#include "compiler/codegen/cuda/CompileProgram.h"
+#include "compiler/codegen/cuda/Nvrtc.h"
 #include "passes/Passes.h"
 #include "runtime/File.h"
 
@@ -42,14 +44,26 @@ namespace colm {
 
 namespace {
 
-enum class Phase { Chain, Fused, Kernels, Source, Binary };
+enum class Phase { Chain, Fused, Kernels, Source, Ptx, Binary };
 
 cl::OptionCategory category("colmc options");
 
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<graph file .mlir>"),
                                cl::Required, cl::cat(category));
-cl::opt<std::string> target("target", cl::desc("code generation target"),
+cl::opt<std::string> target("target",
+                            cl::desc("code generation target: cpu (host C++, "
+                                     "compiled here) or cuda (CUDA C++ "
+                                     "through NVRTC; no GPU needed)"),
                             cl::init("cpu"), cl::cat(category));
+cl::opt<std::string>
+    cudaArch("cuda-arch",
+             cl::desc("--target cuda: the GPU architecture, sm_80 (A100), "
+                      "sm_90 (H100, H200), ..."),
+             cl::init("sm_80"), cl::cat(category));
+cl::opt<bool> noSpills("no-spills",
+                       cl::desc("--target cuda: fail when a GEMM or attention "
+                                "kernel spills registers (what CI checks)"),
+                       cl::init(false), cl::cat(category));
 cl::opt<Phase> compileTo(
     "compile-to", cl::desc("the last phase to run"), cl::init(Phase::Binary),
     cl::values(
@@ -63,10 +77,14 @@ cl::opt<Phase> compileTo(
                    "the kernel program in the kernel dialect: kernels with "
                    "their specs and knobs, buffers with the plan, launches"),
         clEnumValN(Phase::Source, "source",
-                   "program.json and every kernel's C++ source in -o DIR"),
+                   "program.json and every kernel's source in -o DIR (C++, "
+                   "or CUDA C++ for --target cuda)"),
+        clEnumValN(Phase::Ptx, "ptx",
+                   "--target cuda: the sources and every kernel's PTX"),
         clEnumValN(Phase::Binary, "binary",
                    "the artifact in -o DIR: program.json, kernels/*.cpp and "
-                   "*.so (runs with `colm run`)")),
+                   "*.so (runs with `colm run`); for --target cuda, "
+                   "kernels/*.cu, *.ptx and *.cubin")),
     cl::cat(category));
 cl::opt<std::string> output("o",
                             cl::desc("output file (chain, kernels; '-' "
@@ -126,6 +144,85 @@ std::string mib(int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / (1 << 20));
   return buf;
+}
+
+/// --target cuda from the kernel program on: sources (and the program) into
+/// -o DIR, then PTX and cubins through NVRTC, with ptxas's report.
+int compileCuda(const codegen::KernelProgram &kp,
+                const std::string &kernelText) {
+  std::vector<codegen::cuda::CudaSource> sources;
+  for (const codegen::KernelSpec &k : kp.specs)
+    sources.push_back(
+        {codegen::kernelName(k),
+         codegen::cuda::renderKernel(k, codegen::cuda::CudaBuild::Nvrtc)});
+  auto writeSources = [&](const std::string &dir) -> Status {
+    COLM_TRY(makeDirectories(dir + "/kernels"));
+    for (const auto &src : sources)
+      COLM_TRY(
+          writeFileAtomic(dir + "/kernels/" + src.name + ".cu", src.source));
+    COLM_TRY(writeFileAtomic(dir + "/program.mlir", kernelText));
+    return saveProgram(kp.program, dir);
+  };
+  if (!dumpPhasesTo.empty())
+    if (Status s = writeSources(dumpPhasesTo + "/4-source"); !s)
+      return fail(s.message());
+  if (Status s = writeSources(output); !s)
+    return fail(s.message());
+  if (compileTo == Phase::Source)
+    return 0;
+  auto nvrtc = codegen::cuda::Nvrtc::get();
+  if (!nvrtc)
+    return fail(nvrtc.status().message());
+  bool cubin = compileTo == Phase::Binary;
+  auto binaries = (*nvrtc)->compileAll(sources, cudaArch, cubin);
+  if (!binaries)
+    return fail(binaries.status().message());
+  int hits = 0, maxRegisters = 0;
+  int64_t maxShared = 0;
+  std::string table = "kernel registers shared_bytes stack_bytes "
+                      "spill_stores spill_loads\n";
+  std::vector<std::string> spilled;
+  for (size_t i = 0; i < binaries->size(); ++i) {
+    const codegen::cuda::CudaBinary &b = (*binaries)[i];
+    hits += b.cacheHit;
+    maxRegisters = std::max(maxRegisters, b.info.registers);
+    maxShared = std::max(maxShared, b.info.sharedBytes);
+    table += b.name + " " + std::to_string(b.info.registers) + " " +
+             std::to_string(b.info.sharedBytes) + " " +
+             std::to_string(b.info.stackBytes) + " " +
+             std::to_string(b.info.spillStores) + " " +
+             std::to_string(b.info.spillLoads) + "\n";
+    std::string kind = codegen::kernelKind(kp.specs[i]);
+    if (b.info.spills() && (kind == "gemm" || kind == "attention"))
+      spilled.push_back(b.name + " (" + std::to_string(b.info.spillStores) +
+                        " bytes spill stores)");
+    std::string stem = output + "/kernels/" + b.name;
+    if (Status s = writeFileAtomic(stem + ".ptx", b.ptx); !s)
+      return fail(s.message());
+    if (cubin)
+      if (Status s = writeFileAtomic(stem + ".cubin", b.cubin); !s)
+        return fail(s.message());
+  }
+  if (Status s = writeFileAtomic(output + "/ptxas.txt", table); !s)
+    return fail(s.message());
+  llvm::errs() << "colmc: " << binaries->size() << " CUDA kernels for "
+               << cudaArch << " with NVRTC " << (*nvrtc)->version() << " ("
+               << hits << " cached): up to " << maxRegisters
+               << " registers and " << (maxShared + 1023) / 1024
+               << " KiB shared memory a block; "
+               << (spilled.empty() ? std::string("no GEMM or attention "
+                                                 "kernel spills")
+                                   : std::to_string(spilled.size()) +
+                                         " GEMM/attention kernels spill")
+               << " (" << output << "/ptxas.txt)\n";
+  if (noSpills && !spilled.empty()) {
+    std::string list;
+    for (const std::string &k : spilled)
+      list += "\n  " + k;
+    return fail("register spills (--no-spills):" + list);
+  }
+  llvm::errs() << "colmc: wrote " << output << "\n";
+  return 0;
 }
 
 using FinishPhase = std::function<std::optional<int>(Phase, const std::string &,
@@ -197,7 +294,8 @@ int colmcMain(int argc, char **argv) {
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerAsmPrinterCLOptions();
-  cl::HideUnrelatedOptions({&category, &cl::getGeneralCategory()});
+  // LLVM's own options (every backend's) stay usable but out of --help.
+  cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
       "colmc: compiles a chain-dialect graph file (as `colm graph` writes "
@@ -206,10 +304,19 @@ int colmcMain(int argc, char **argv) {
       "  colmc model.mlir --compile-to kernels -o k.mlir   (the kernel "
       "program)\n"
       "  colmc k.mlir -o model.colm   (a kernel program, edited or not, "
-      "compiled on)\n");
-  if (target != "cpu")
-    return fail("--target " + target +
-                ": only the cpu target exists yet (cuda is planned)");
+      "compiled on)\n"
+      "  colmc model.mlir --target cuda --cuda-arch sm_90 --compile-to ptx "
+      "-o DIR\n");
+  if (target != "cpu" && target != "cuda")
+    return fail("--target " + target + ": choose cpu or cuda");
+  bool cuda = target == "cuda";
+  if (cuda)
+    if (Status s = codegen::cuda::validateCudaArch(cudaArch); !s)
+      return fail(s.message());
+  if (!cuda && (cudaArch.getNumOccurrences() || noSpills.getNumOccurrences()))
+    return fail("--cuda-arch and --no-spills are for --target cuda");
+  if (!cuda && compileTo == Phase::Ptx)
+    return fail("--compile-to ptx is for --target cuda");
   if (step != "forward" && step != "train" && step != "eval")
     return fail("--step " + step + ": choose forward, train or eval");
   if (sequences < 1 || sequenceLength < 1)
@@ -297,6 +404,9 @@ int colmcMain(int argc, char **argv) {
   std::string kernelText = moduleText(**kernelModule);
   if (auto code = finishPhase(Phase::Kernels, "3-kernels.mlir", kernelText))
     return *code;
+
+  if (cuda)
+    return compileCuda(kp, kernelText);
 
   auto writeSources = [&](const std::string &dir) -> Status {
     COLM_TRY(makeDirectories(dir + "/kernels"));
