@@ -16,7 +16,8 @@ std::string assembleCuda(CudaBuild build, const std::string &name,
   if (build == CudaBuild::Nvrtc) {
     out += "typedef long long int64_t;\ntypedef unsigned long long "
            "uint64_t;\ntypedef int int32_t;\ntypedef unsigned int "
-           "uint32_t;\ntypedef unsigned short uint16_t;\n";
+           "uint32_t;\ntypedef unsigned short uint16_t;\ntypedef unsigned char "
+           "uint8_t;\n";
   } else {
     // The emulator's headers first, then the emulator itself hidden: each
     // kernel library keeps its own copy (and its thread-local state).
@@ -70,7 +71,9 @@ extern "C" void )CPP" +
 }
 
 std::vector<std::string> hostSimFlags() {
-  return {"-fno-strict-aliasing", "-lboost_context"};
+  // No implicit FMA contraction, as NVRTC builds with --fmad=false: the
+  // kernels say where they want fmaf.
+  return {"-fno-strict-aliasing", "-ffp-contract=off", "-lboost_context"};
 }
 
 } // namespace colm::codegen::cuda

@@ -43,7 +43,8 @@ std::string assembleCuda(CudaBuild build, const std::string &name,
                          const CudaLaunch &launch);
 
 /// The extra host-compiler flags a HostSim source needs (CpuJit's
-/// extraFlags): strict aliasing off, boost.context linked.
+/// extraFlags): strict aliasing off, no FMA contraction (NVRTC gets
+/// --fmad=false), boost.context linked.
 std::vector<std::string> hostSimFlags();
 
 } // namespace colm::codegen::cuda

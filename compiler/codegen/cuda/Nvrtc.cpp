@@ -25,7 +25,10 @@ std::string cudaHome() {
   return h && *h ? h : "/usr/local/cuda";
 }
 
-const char *kOptionsText = "--std=c++17 --ptxas-options=-v";
+// --fmad=false: no implicit contraction (kernels write fmaf where they want
+// one), so AdamW keeps runtime/Optimizer's bits and the emulator's build
+// (-ffp-contract=off) rounds as the device does.
+const char *kOptionsText = "--std=c++17 --fmad=false --ptxas-options=-v";
 
 std::string envOr(const char *name) {
   const char *v = std::getenv(name);
@@ -137,8 +140,9 @@ Result<CudaBinary> Nvrtc::compile(const CudaSource &source,
           create(&p, source.source.c_str(), file.c_str(), 0, nullptr, nullptr))
     return Status::error(std::string("nvrtcCreateProgram: ") + errorString(rc));
   std::string archFlag = "--gpu-architecture=" + arch;
-  const char *opts[] = {archFlag.c_str(), "--std=c++17", "--ptxas-options=-v"};
-  int rc = compileProgram(p, 3, opts);
+  const char *opts[] = {archFlag.c_str(), "--std=c++17", "--fmad=false",
+                        "--ptxas-options=-v"};
+  int rc = compileProgram(p, 4, opts);
   size_t size = 0;
   logSize(p, &size);
   std::string text(size, '\0');
