@@ -28,8 +28,10 @@ Result<Backend> parseBackend(const std::string &name) {
     return Backend::Cpu;
   if (name == "cuda-sim")
     return Backend::CudaSim;
+  if (name == "cuda")
+    return Backend::Cuda;
   return Status::error("unknown backend '" + name +
-                       "' (choose reference, cpu or cuda-sim)");
+                       "' (choose reference, cpu, cuda-sim or cuda)");
 }
 
 const char *backendName(Backend backend) {
@@ -38,6 +40,8 @@ const char *backendName(Backend backend) {
     return "cpu";
   case Backend::CudaSim:
     return "cuda-sim";
+  case Backend::Cuda:
+    return "cuda";
   case Backend::Reference:
     break;
   }
@@ -137,15 +141,21 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
   COLM_ASSIGN_OR_RETURN(
       f.kernels, codegen::throughKernelDialect(lowered, *func.getContext()));
   JitStats before = host.jit->stats();
-  COLM_ASSIGN_OR_RETURN(
-      auto libraries,
-      backend == Backend::CudaSim
-          ? codegen::cuda::compileForSimulator(f.kernels, *host.jit)
-          : codegen::cpu::compileProgram(f.kernels, *host.jit));
+  if (backend == Backend::Cuda) {
+    COLM_ASSIGN_OR_RETURN(
+        f.executor, codegen::cuda::compileForDevice(
+                        f.kernels, *host.jit, cuda::defaultDeviceOrdinal()));
+  } else {
+    COLM_ASSIGN_OR_RETURN(
+        auto libraries,
+        backend == Backend::CudaSim
+            ? codegen::cuda::compileForSimulator(f.kernels, *host.jit)
+            : codegen::cpu::compileProgram(f.kernels, *host.jit));
+    COLM_ASSIGN_OR_RETURN(f.executor, CpuExecutor::create(f.kernels.program,
+                                                          std::move(libraries),
+                                                          kernelThreads()));
+  }
   JitStats after = host.jit->stats();
-  COLM_ASSIGN_OR_RETURN(f.executor, CpuExecutor::create(f.kernels.program,
-                                                        std::move(libraries),
-                                                        kernelThreads()));
   char buf[160];
   std::snprintf(buf, sizeof buf,
                 "%zu kernels (%lld compiled in %.1f s), %zu launches, arena %s "
@@ -168,7 +178,7 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
   return f;
 }
 
-Status bindParams(CpuExecutor &executor, const TensorMap &params,
+Status bindParams(Executor &executor, const TensorMap &params,
                   BoundParams &owned) {
   owned.slices.clear();
   owned.bf16.clear();
@@ -231,7 +241,7 @@ Status bindParams(CpuExecutor &executor, const TensorMap &params,
   return Status::ok();
 }
 
-Status bindBoundParams(CpuExecutor &executor, const BoundParams &owned) {
+Status bindBoundParams(Executor &executor, const BoundParams &owned) {
   const Program &p = executor.program();
   for (const ProgramBuffer &b : p.buffers) {
     if (b.role != BufferRole::Param)
@@ -259,7 +269,7 @@ Result<Tensor> runForwardOnCpu(mlir::ModuleOp module,
   options.sequenceLength = static_cast<int64_t>(tokens.size());
   COLM_ASSIGN_OR_RETURN(CompiledFunction f,
                         compileForCpu(forward, options, backend));
-  CpuExecutor &e = *f.executor;
+  Executor &e = *f.executor;
   int64_t bytes = static_cast<int64_t>(tokens.size()) * 4;
   std::vector<int32_t> positions = sequencePositions(1, options.sequenceLength);
   COLM_TRY(e.bind("arg0", tokens.data(), bytes));

@@ -24,12 +24,13 @@ namespace colm {
 /// Which engine runs a model's programs: the reference interpreter, the
 /// generated CPU kernels, or the generated CUDA kernels on the host SIMT
 /// emulator (CUDA's code path without a GPU: slow, for checking).
-enum class Backend { Reference, Cpu, CudaSim };
-/// "reference", "cpu" or "cuda-sim"; anything else is an error listing them.
+enum class Backend { Reference, Cpu, CudaSim, Cuda };
+/// "reference", "cpu", "cuda-sim" or "cuda"; anything else is an error
+/// listing them.
 Result<Backend> parseBackend(const std::string &name);
 const char *backendName(Backend backend);
-/// Whether the backend runs compiled kernels (cpu, cuda-sim) on the CPU
-/// executor rather than the interpreter.
+/// Whether the backend runs compiled kernels (cpu, cuda-sim, cuda) rather
+/// than the interpreter.
 inline bool isCompiled(Backend backend) {
   return backend != Backend::Reference;
 }
@@ -47,7 +48,7 @@ int kernelThreads();
 
 struct CompiledFunction {
   codegen::KernelProgram kernels;
-  std::unique_ptr<CpuExecutor> executor;
+  std::unique_ptr<Executor> executor;
   /// "41 kernels (0 compiled in 0.0 s), 343 launches, arena ...".
   std::string summary;
   /// Wall time of lowering, compiling (or finding in the cache) and loading.
@@ -58,7 +59,8 @@ struct CompiledFunction {
 /// loads `func` for `options`' batch. The GEMM knobs
 /// of `options` are filled in from the tuning cache unless set. With
 /// Backend::CudaSim the kernels are the CUDA renderer's, built for the
-/// SIMT emulator; the executor is the same.
+/// SIMT emulator; the executor is the same. With Backend::Cuda: NVRTC
+/// cubins for CUDA device $COLM_CUDA_DEVICE (else 0) and a CudaExecutor.
 Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                                        codegen::LoweringOptions options,
                                        Backend backend = Backend::Cpu);
@@ -76,13 +78,13 @@ struct BoundParams {
 /// shape matches, else (a sub-model's slice) the leading block copied into
 /// `owned`, which must outlive the runs; a bf16 Param as the bf16 rounding
 /// of its tensor (or slice), converted now into `owned`.
-Status bindParams(CpuExecutor &executor, const TensorMap &params,
+Status bindParams(Executor &executor, const TensorMap &params,
                   BoundParams &owned);
 
 /// Binds every Param of `executor` to the memory `owned` recorded when
 /// bindParams bound another program of the same parameters; an error for a
 /// Param it does not hold (or of another size).
-Status bindBoundParams(CpuExecutor &executor, const BoundParams &owned);
+Status bindBoundParams(Executor &executor, const BoundParams &owned);
 
 /// Runs `@forward` of `module` on token ids with the cpu backend (compiled
 /// for one sequence of their length) and returns the logits [T, V].

@@ -199,7 +199,7 @@ Generator::decodeCpuBatch(const Program &program,
   std::shared_ptr<CpuStep> step = batchSlot(program, planned);
   std::lock_guard<std::mutex> lock(step->mutex);
   COLM_TRY(compileBatch(program, *step, planned, longest));
-  CpuExecutor &e = *step->compiled->executor;
+  Executor &e = *step->compiled->executor;
   std::map<std::string, int64_t> sizes;
   std::vector<int32_t> ids(planned, 0), positions(planned, 0);
   for (int64_t s = 0; s < planned; ++s)
@@ -411,7 +411,7 @@ Generator::runCpu(const Program &program, const Sequence &seq,
   std::lock_guard<std::mutex> lock(cpu.mutex);
   int64_t n = static_cast<int64_t>(tokens.size());
   COLM_TRY(compileCpu(program, n, past));
-  CpuExecutor &e = *cpu.compiled->executor;
+  Executor &e = *cpu.compiled->executor;
   COLM_TRY(e.setSizes({{"tokens", n}, {"past", past}}));
   std::vector<int32_t> positions;
   for (int64_t i = 0; i < n; ++i)

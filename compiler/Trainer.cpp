@@ -118,7 +118,7 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
     compiled = std::make_shared<CompiledFunction>(f.take());
   }
   last = compiled;
-  CpuExecutor &e = *compiled->executor;
+  Executor &e = *compiled->executor;
   std::vector<int32_t> tokens, targets;
   for (size_t r = 0; r < batch.inputs.size(); ++r) {
     tokens.insert(tokens.end(), batch.inputs[r].begin(), batch.inputs[r].end());

@@ -212,7 +212,7 @@ Status CpuExecutor::run() {
   return Status::ok();
 }
 
-Result<const void *> CpuExecutor::output(const std::string &name) const {
+Result<const void *> CpuExecutor::output(const std::string &name) {
   int i = prog.findBuffer(name);
   if (i < 0 || !prog.buffers[i].produced())
     return Status::error("the program has no output '" + name + "'");

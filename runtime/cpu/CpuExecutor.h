@@ -11,6 +11,7 @@
 #define COLM_RUNTIME_CPU_CPUEXECUTOR_H
 
 #include "runtime/DynamicLibrary.h"
+#include "runtime/Executor.h"
 #include "runtime/KernelAbi.h"
 #include "runtime/Program.h"
 #include "runtime/ThreadPool.h"
@@ -22,16 +23,7 @@
 
 namespace colm {
 
-/// Time and work of one launch, summed over the runs since the last reset.
-struct LaunchProfile {
-  std::string label;
-  std::string kernel;
-  double seconds = 0;
-  double flops = 0;
-  int64_t calls = 0;
-};
-
-class CpuExecutor {
+class CpuExecutor final : public Executor {
 public:
   /// `libraries[i]` holds kernel i's symbol. `threads` >= 1.
   static Result<std::unique_ptr<CpuExecutor>>
@@ -41,29 +33,32 @@ public:
   static Result<std::unique_ptr<CpuExecutor>> load(const std::string &dir,
                                                    int threads);
 
-  const Program &program() const { return prog; }
+  const Program &program() const override { return prog; }
 
   /// The dynamic sizes of the next runs, by name (each at most the
   /// program's maximum); a program without any needs none.
-  Status setSizes(const std::map<std::string, int64_t> &sizes);
+  Status setSizes(const std::map<std::string, int64_t> &sizes) override;
   /// A buffer's shape at the current sizes.
-  Result<std::vector<int64_t>> shapeOf(const std::string &name) const;
+  Result<std::vector<int64_t>> shapeOf(const std::string &name) const override;
 
   /// Binds an Input or Param buffer to caller memory of exactly its size at
   /// the current sizes (the memory must outlive the runs that use it).
-  Status bind(const std::string &name, const void *data, int64_t bytes);
+  Status bind(const std::string &name, const void *data,
+              int64_t bytes) override;
   /// True when the program has a buffer of that name and role.
-  bool has(const std::string &name, BufferRole role) const;
+  bool has(const std::string &name, BufferRole role) const override;
   /// Runs every launch; every Input and Param must be bound.
-  Status run();
+  Status run() override;
   /// An Output (or any arena) buffer's memory after a run.
-  Result<const void *> output(const std::string &name) const;
+  Result<const void *> output(const std::string &name) override;
 
   /// Profiling (off by default): times every launch.
-  void setProfiling(bool on) { profiling = on; }
+  void setProfiling(bool on) override { profiling = on; }
   /// Per launch, in program order.
-  const std::vector<LaunchProfile> &profile() const { return launchProfile; }
-  void resetProfile();
+  const std::vector<LaunchProfile> &profile() const override {
+    return launchProfile;
+  }
+  void resetProfile() override;
 
 private:
   CpuExecutor(Program program, int threads);

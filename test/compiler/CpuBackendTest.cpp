@@ -300,7 +300,7 @@ TEST(CpuBackendBf16, WeightsBoundAsBf16GiveTheSameLogits) {
         options.bf16Weights = bf16Weights;
         auto f = compileForCpu(forward, options);
         ASSERT_TRUE(f.isOk()) << f.status().message();
-        CpuExecutor &e = *f->executor;
+        Executor &e = *f->executor;
         int bf16Buffers = 0;
         for (const ProgramBuffer &b : e.program().buffers) {
           bool bits = b.type == ElementType::BF16;

@@ -119,9 +119,9 @@ const char *const kPrecisionHelp =
     "optimizer stay fp32 (default fp32)";
 
 const char *const kBackendHelp =
-    "cpu (generated kernels), reference (the interpreter) or cuda-sim (the "
-    "CUDA kernels on the host SIMT emulator, to check them without a GPU; "
-    "slow) (default cpu)";
+    "cpu (generated kernels), cuda (CUDA kernels on an NVIDIA GPU), "
+    "reference (the interpreter) or cuda-sim (the CUDA kernels on the host "
+    "SIMT emulator, to check them without a GPU; slow) (default cpu)";
 
 Result<Backend> backendFlags(const Args &args) {
   COLM_ASSIGN_OR_RETURN(Backend backend,

@@ -13,6 +13,7 @@
 #include "compiler/codegen/KernelProgram.h"
 #include "compiler/codegen/cpu/CpuJit.h"
 #include "compiler/codegen/cuda/CudaSource.h"
+#include "runtime/cuda/CudaExecutor.h"
 
 #include <memory>
 #include <vector>
@@ -29,6 +30,17 @@ std::string kernelSymbol(const KernelSpec &spec);
 /// `jit` (in parallel, cached), in kernel order.
 Result<std::vector<std::shared_ptr<DynamicLibrary>>>
 compileForSimulator(const KernelProgram &program, CpuJit &jit);
+
+/// One host library with every kernel's launch geometry,
+/// `colm_<name>_geometry` (runtime/cuda/CudaExecutor.h's
+/// CudaGeometryFn), compiled by `jit`.
+Result<std::shared_ptr<DynamicLibrary>>
+compileGeometry(const KernelProgram &program, CpuJit &jit);
+
+/// The whole program on CUDA device `ordinal`: cubins from NVRTC for its
+/// architecture, the geometry library, a CudaExecutor.
+Result<std::unique_ptr<CudaExecutor>>
+compileForDevice(const KernelProgram &program, CpuJit &jit, int ordinal);
 
 } // namespace colm::codegen::cuda
 

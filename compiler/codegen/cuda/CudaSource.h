@@ -19,8 +19,11 @@
 namespace colm::codegen::cuda {
 
 enum class CudaBuild {
-  Nvrtc,   ///< CUDA C++ for NVRTC
-  HostSim, ///< host C++ against the SIMT emulator
+  Nvrtc,    ///< CUDA C++ for NVRTC
+  HostSim,  ///< host C++ against the SIMT emulator
+  Geometry, ///< host C++: only `<symbol>_geometry(args, grid[3], block[3])`,
+            ///< the launch dimensions the GPU runtime needs (the same
+            ///< expressions as HostSim's); no kernel
 };
 
 /// How a rendered kernel is launched: the grid and block, as C++

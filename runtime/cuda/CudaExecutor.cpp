@@ -1,0 +1,290 @@
+//===- CudaExecutor.cpp - Runs a compiled program on a CUDA GPU -----------===//
+#include "runtime/cuda/CudaExecutor.h"
+
+#include <chrono>
+#include <cstring>
+
+namespace colm {
+
+using cuda::CUdeviceptr;
+
+CudaExecutor::~CudaExecutor() {
+  if (!driver)
+    return;
+  const cuda::DriverApi &f = driver->api();
+  if (context)
+    f.cuCtxSetCurrent(context);
+  for (CUdeviceptr p : owned)
+    if (p)
+      f.cuMemFree(p);
+  if (arena)
+    f.cuMemFree(arena);
+  for (cuda::CUmodule m : modules)
+    if (m)
+      f.cuModuleUnload(m);
+  if (context)
+    f.cuDevicePrimaryCtxRelease(dev);
+}
+
+Result<std::unique_ptr<CudaExecutor>>
+CudaExecutor::create(Program program, std::vector<std::string> images,
+                     std::shared_ptr<DynamicLibrary> geometryLibrary,
+                     int ordinal) {
+  if (Status s = program.validate(); !s)
+    return s.withContext("cannot run the program");
+  if (images.size() != program.kernels.size())
+    return Status::error("the program has " +
+                         std::to_string(program.kernels.size()) +
+                         " kernels but " + std::to_string(images.size()) +
+                         " CUDA modules were given");
+  if (!geometryLibrary)
+    return Status::error("no launch geometry library for the CUDA kernels");
+  COLM_ASSIGN_OR_RETURN(const cuda::Driver *driver, cuda::Driver::get());
+  std::unique_ptr<CudaExecutor> e(new CudaExecutor());
+  e->driver = driver;
+  e->prog = std::move(program);
+  e->geometryLibrary = std::move(geometryLibrary);
+  COLM_ASSIGN_OR_RETURN(e->info, driver->device(ordinal));
+  const cuda::DriverApi &f = driver->api();
+  COLM_TRY(e->check(f.cuDeviceGet(&e->dev, ordinal), "cuDeviceGet"));
+  COLM_TRY(e->check(f.cuDevicePrimaryCtxRetain(&e->context, e->dev),
+                    "cuDevicePrimaryCtxRetain"));
+  COLM_TRY(e->check(f.cuCtxSetCurrent(e->context), "cuCtxSetCurrent"));
+  for (size_t i = 0; i < images.size(); ++i) {
+    const ProgramKernel &k = e->prog.kernels[i];
+    cuda::CUmodule m = nullptr;
+    COLM_TRY(e->check(f.cuModuleLoadData(&m, images[i].data()),
+                      ("loading the module of kernel " + k.name).c_str()));
+    e->modules.push_back(m);
+    cuda::CUfunction fn = nullptr;
+    std::string entry = k.symbol + "_kernel";
+    COLM_TRY(e->check(f.cuModuleGetFunction(&fn, m, entry.c_str()),
+                      ("cuModuleGetFunction " + entry).c_str()));
+    e->functions.push_back(fn);
+    COLM_ASSIGN_OR_RETURN(
+        CudaGeometryFn g,
+        e->geometryLibrary
+            ->function<void(const void *, unsigned *, unsigned *)>(
+                k.symbol + "_geometry"));
+    e->geometry.push_back(g);
+  }
+  if (e->prog.arenaBytes > e->info.memoryBytes)
+    return Status::error("the program's buffers need " +
+                         std::to_string(e->prog.arenaBytes) +
+                         " bytes, more than " + e->info.describe() + " has");
+  COLM_TRY(e->check(f.cuMemAlloc(&e->arena, size_t(std::max<int64_t>(
+                                                e->prog.arenaBytes, 256))),
+                    "cuMemAlloc of the program's arena"));
+  COLM_TRY(
+      e->check(f.cuMemsetD8(e->arena, 0,
+                            size_t(std::max<int64_t>(e->prog.arenaBytes, 256))),
+               "cuMemsetD8"));
+  size_t n = e->prog.buffers.size();
+  e->address.assign(n, 0);
+  e->host.assign(n, nullptr);
+  e->owned.assign(n, 0);
+  e->ownedBytes.assign(n, 0);
+  e->downloaded.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    if (e->prog.buffers[i].inArena())
+      e->address[i] = e->arena + CUdeviceptr(e->prog.buffers[i].offset);
+  for (const ProgramLaunch &l : e->prog.launches)
+    e->argStructs.emplace_back(size_t(l.argBytes), 0);
+  e->sizes = e->prog.maxSizes;
+  e->resetProfile();
+  return e;
+}
+
+Status CudaExecutor::setSizes(const std::map<std::string, int64_t> &given) {
+  std::vector<int64_t> next = prog.maxSizes;
+  for (const auto &[name, value] : given) {
+    int v = prog.findVariable(name);
+    if (v < 0)
+      return Status::error("the program has no size '" + name + "'");
+    if (value < 0 || value > prog.maxSizes[v])
+      return Status::error("size '" + name + "' = " + std::to_string(value) +
+                           " is outside 0.." +
+                           std::to_string(prog.maxSizes[v]) +
+                           ", what the program was planned for");
+    next[v] = value;
+  }
+  if (given.size() != prog.variables.size())
+    return Status::error("the program needs " +
+                         std::to_string(prog.variables.size()) +
+                         " sizes, got " + std::to_string(given.size()));
+  sizes = next;
+  for (size_t i = 0; i < prog.buffers.size(); ++i)
+    if (!prog.buffers[i].produced())
+      for (const SizeExpr &d : prog.buffers[i].shape)
+        if (!d.isConstant())
+          host[i] = nullptr;
+  return Status::ok();
+}
+
+Result<std::vector<int64_t>>
+CudaExecutor::shapeOf(const std::string &name) const {
+  int i = prog.findBuffer(name);
+  if (i < 0)
+    return Status::error("the program has no buffer '" + name + "'");
+  return prog.buffers[i].shapeAt(sizes);
+}
+
+bool CudaExecutor::has(const std::string &name, BufferRole role) const {
+  int i = prog.findBuffer(name);
+  return i >= 0 && prog.buffers[i].role == role;
+}
+
+Status CudaExecutor::reserve(size_t i, int64_t bytes) {
+  if (ownedBytes[i] >= bytes && owned[i])
+    return Status::ok();
+  const cuda::DriverApi &f = driver->api();
+  if (owned[i])
+    f.cuMemFree(owned[i]);
+  owned[i] = 0;
+  ownedBytes[i] = 0;
+  COLM_TRY(
+      check(f.cuMemAlloc(&owned[i], size_t(std::max<int64_t>(bytes, 1))),
+            ("cuMemAlloc for buffer '" + prog.buffers[i].name + "'").c_str()));
+  ownedBytes[i] = bytes;
+  return Status::ok();
+}
+
+Status CudaExecutor::bind(const std::string &name, const void *data,
+                          int64_t bytes) {
+  int i = prog.findBuffer(name);
+  if (i < 0)
+    return Status::error("the program has no buffer '" + name + "'");
+  const ProgramBuffer &b = prog.buffers[i];
+  if (b.produced())
+    return Status::error("buffer '" + name + "' is " + bufferRoleName(b.role) +
+                         ", not bound by the caller");
+  if (bytes != b.bytes(sizes))
+    return Status::error("buffer '" + name + "' needs " +
+                         std::to_string(b.bytes(sizes)) + " bytes, got " +
+                         std::to_string(bytes));
+  COLM_TRY(check(driver->api().cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+  COLM_TRY(reserve(size_t(i), bytes));
+  host[i] = data;
+  address[i] = owned[i];
+  // Params are copied now; Inputs again at every run.
+  if (b.role == BufferRole::Param && bytes > 0)
+    COLM_TRY(check(driver->api().cuMemcpyHtoD(owned[i], data, size_t(bytes)),
+                   ("copying parameter '" + name + "' to the GPU").c_str()));
+  return Status::ok();
+}
+
+Status CudaExecutor::run() {
+  const cuda::DriverApi &f = driver->api();
+  COLM_TRY(check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+  for (size_t i = 0; i < prog.buffers.size(); ++i) {
+    const ProgramBuffer &b = prog.buffers[i];
+    int64_t bytes = b.bytes(sizes);
+    if (b.produced() || b.isView() || bytes == 0)
+      continue;
+    if (!host[i])
+      return Status::error(std::string(bufferRoleName(b.role)) + " '" + b.name +
+                           "' is not bound");
+    if (b.role != BufferRole::Param)
+      COLM_TRY(check(f.cuMemcpyHtoD(owned[i], host[i], size_t(bytes)),
+                     ("copying input '" + b.name + "' to the GPU").c_str()));
+  }
+  for (size_t i = 0; i < prog.buffers.size(); ++i)
+    if (const ProgramBuffer &b = prog.buffers[i]; b.isView())
+      address[i] =
+          address[b.viewOf] + CUdeviceptr(b.viewElement * elementBytes(b.type));
+  for (auto &d : downloaded)
+    d.clear();
+  std::vector<cuda::CUevent> events;
+  auto record = [&]() -> Status {
+    cuda::CUevent ev = nullptr;
+    COLM_TRY(check(f.cuEventCreate(&ev, 0), "cuEventCreate"));
+    events.push_back(ev);
+    return check(f.cuEventRecord(ev, nullptr), "cuEventRecord");
+  };
+  if (profiling)
+    COLM_TRY(record());
+  for (size_t i = 0; i < prog.launches.size(); ++i) {
+    const ProgramLaunch &l = prog.launches[i];
+    for (int z : l.zero)
+      COLM_TRY(check(
+          f.cuMemsetD8(address[z], 0, size_t(prog.buffers[z].bytes(sizes))),
+          "cuMemsetD8"));
+    if (l.kernel >= 0) {
+      uint8_t *s = argStructs[i].data();
+      for (const ProgramArg &a : l.args) {
+        switch (a.kind) {
+        case ProgramArg::Kind::Pointer: {
+          CUdeviceptr p = 0;
+          if (a.buffer >= 0)
+            p = address[a.buffer] +
+                CUdeviceptr(a.element.eval(sizes) *
+                            elementBytes(prog.buffers[a.buffer].type));
+          std::memcpy(s + a.offset, &p, sizeof p);
+          break;
+        }
+        case ProgramArg::Kind::Int: {
+          int64_t v = a.intValue.eval(sizes);
+          std::memcpy(s + a.offset, &v, 8);
+          break;
+        }
+        case ProgramArg::Kind::Float:
+          std::memcpy(s + a.offset, &a.floatValue, 8);
+          break;
+        }
+      }
+      unsigned grid[3], block[3];
+      geometry[l.kernel](s, grid, block);
+      if (grid[0] > 0) {
+        void *params[] = {s};
+        COLM_TRY(check(f.cuLaunchKernel(functions[l.kernel], grid[0], grid[1],
+                                        grid[2], block[0], block[1], block[2],
+                                        0, nullptr, params, nullptr),
+                       ("launching " + prog.kernels[l.kernel].name).c_str()));
+      }
+    }
+    if (profiling)
+      COLM_TRY(record());
+  }
+  COLM_TRY(check(f.cuCtxSynchronize(), "running the program on the GPU"));
+  if (profiling) {
+    for (size_t i = 0; i + 1 < events.size(); ++i) {
+      float ms = 0;
+      COLM_TRY(check(f.cuEventElapsedTime(&ms, events[i], events[i + 1]),
+                     "cuEventElapsedTime"));
+      LaunchProfile &p = launchProfile[i];
+      p.seconds += ms / 1000.0;
+      p.flops += prog.launches[i].flops;
+      ++p.calls;
+    }
+    for (cuda::CUevent ev : events)
+      f.cuEventDestroy(ev);
+  }
+  return Status::ok();
+}
+
+Result<const void *> CudaExecutor::output(const std::string &name) {
+  int i = prog.findBuffer(name);
+  if (i < 0 || !prog.buffers[i].produced())
+    return Status::error("the program has no output '" + name + "'");
+  std::vector<uint8_t> &d = downloaded[i];
+  int64_t bytes = prog.buffers[i].bytes(sizes);
+  if (d.size() != size_t(bytes)) {
+    d.resize(size_t(bytes));
+    COLM_TRY(check(driver->api().cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+    if (bytes > 0)
+      COLM_TRY(
+          check(driver->api().cuMemcpyDtoH(d.data(), address[i], size_t(bytes)),
+                ("copying output '" + name + "' from the GPU").c_str()));
+  }
+  return static_cast<const void *>(d.data());
+}
+
+void CudaExecutor::resetProfile() {
+  launchProfile.clear();
+  for (const ProgramLaunch &l : prog.launches)
+    launchProfile.push_back(
+        {l.label, l.kernel >= 0 ? prog.kernels[l.kernel].name : "zero", 0, 0,
+         0});
+}
+
+} // namespace colm

@@ -1,0 +1,87 @@
+//===- CudaExecutor.h - Runs a compiled program on a CUDA GPU ---*- C++ -*-===//
+//
+// The driver API (runtime/cuda/CudaDriver) on one device: the program's
+// arena and the bound buffers in device memory (cuMemAlloc, no managed
+// memory), one module per kernel (a cubin, or PTX for the driver's JIT),
+// launches in program order on the default stream with the same argument
+// structs as the CPU kernels (device pointers in them) and the launch
+// dimensions from the kernels' geometry functions, evaluated on the host.
+// Inputs are copied to the device at every run, Params when bound; outputs
+// come back when read. No MLIR, no compiler, no CUDA header.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_RUNTIME_CUDA_CUDAEXECUTOR_H
+#define COLM_RUNTIME_CUDA_CUDAEXECUTOR_H
+
+#include "runtime/DynamicLibrary.h"
+#include "runtime/Executor.h"
+#include "runtime/cuda/CudaDriver.h"
+
+#include <memory>
+
+namespace colm {
+
+/// A kernel's launch dimensions from its argument struct.
+using CudaGeometryFn = void (*)(const void *args, unsigned *grid,
+                                unsigned *block);
+
+class CudaExecutor final : public Executor {
+public:
+  /// `images[i]` is kernel i's module (cubin or PTX) with the function
+  /// `<symbol>_kernel`; `geometry` holds `<symbol>_geometry` for every
+  /// kernel. Device `ordinal` of the driver.
+  static Result<std::unique_ptr<CudaExecutor>>
+  create(Program program, std::vector<std::string> images,
+         std::shared_ptr<DynamicLibrary> geometry, int ordinal);
+  ~CudaExecutor() override;
+
+  const Program &program() const override { return prog; }
+  const cuda::DeviceInfo &device() const { return info; }
+  Status setSizes(const std::map<std::string, int64_t> &sizes) override;
+  Result<std::vector<int64_t>> shapeOf(const std::string &name) const override;
+  Status bind(const std::string &name, const void *data,
+              int64_t bytes) override;
+  bool has(const std::string &name, BufferRole role) const override;
+  Status run() override;
+  Result<const void *> output(const std::string &name) override;
+  /// Times every launch with CUDA events (which synchronise each launch).
+  void setProfiling(bool on) override { profiling = on; }
+  const std::vector<LaunchProfile> &profile() const override {
+    return launchProfile;
+  }
+  void resetProfile() override;
+
+private:
+  CudaExecutor() = default;
+  Status check(cuda::CUresult rc, const char *what) const {
+    return driver->check(rc, what);
+  }
+  /// Device memory for bound buffer i, of at least `bytes`.
+  Status reserve(size_t i, int64_t bytes);
+
+  Program prog;
+  const cuda::Driver *driver = nullptr;
+  cuda::DeviceInfo info;
+  cuda::CUdevice dev = 0;
+  cuda::CUcontext context = nullptr;
+  std::shared_ptr<DynamicLibrary> geometryLibrary;
+  std::vector<cuda::CUmodule> modules;
+  std::vector<cuda::CUfunction> functions;
+  std::vector<CudaGeometryFn> geometry;
+  cuda::CUdeviceptr arena = 0;
+  /// Per buffer: its device address (0 until bound, for bound ones).
+  std::vector<cuda::CUdeviceptr> address;
+  /// Per bound buffer: the host memory, and the device memory it owns.
+  std::vector<const void *> host;
+  std::vector<cuda::CUdeviceptr> owned;
+  std::vector<int64_t> ownedBytes;
+  std::vector<std::vector<uint8_t>> argStructs;
+  std::vector<std::vector<uint8_t>> downloaded;
+  std::vector<int64_t> sizes;
+  bool profiling = false;
+  std::vector<LaunchProfile> launchProfile;
+};
+
+} // namespace colm
+
+#endif // COLM_RUNTIME_CUDA_CUDAEXECUTOR_H

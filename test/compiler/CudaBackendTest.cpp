@@ -1,0 +1,199 @@
+//===- CudaBackendTest.cpp - The cuda backend without a GPU ---------------===//
+//
+// What of --backend cuda can be checked where there is no GPU:
+// - no driver: a clear error that names the alternatives;
+// - runtime/cuda/CudaExecutor through the driver API, on a fake driver
+//   (test/runtime/cuda/FakeCudaDriver.cpp: host memory with checked
+//   addresses, modules that are the kernels' emulator builds): device
+//   memory from the plan, parameters and inputs copied in, argument structs
+//   with device addresses, launch dimensions from the geometry library,
+//   outputs copied back: the logits of a CoLM and a CoLM-Air model bit for
+//   bit those of the cuda-sim backend (the same kernels on the host);
+// - compileForDevice: NVRTC cubins for the (fake) device's architecture
+//   that the driver loads with every kernel's entry point.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/CpuBackend.h"
+#include "compiler/Graph.h"
+#include "compiler/Pipeline.h"
+#include "compiler/codegen/cuda/CompileProgram.h"
+#include "compiler/codegen/cuda/Nvrtc.h"
+#include "runtime/Model.h"
+#include "runtime/cuda/CudaExecutor.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+using namespace colm;
+
+namespace {
+
+/// Sets $COLM_CUDA_DRIVER for a scope.
+struct DriverPath {
+  explicit DriverPath(const std::string &path) {
+    setenv("COLM_CUDA_DRIVER", path.c_str(), 1);
+  }
+  ~DriverPath() { unsetenv("COLM_CUDA_DRIVER"); }
+};
+
+ModelConfig smallConfig(bool air) {
+  ModelConfig c;
+  c.chains = air ? std::vector<int64_t>{2, 2} : std::vector<int64_t>{1, 1, 2};
+  c.vocabSize = 41;
+  c.numHeads = 4;
+  c.numKvHeads = air ? 2 : 4;
+  c.hiddenSize = 64;
+  c.intermediateSize = 96;
+  c.numLayers = 2;
+  c.kvSharing = air;
+  return c;
+}
+
+/// @forward of `config`'s model lowered for `tokens` rows, compiled for
+/// cuda-sim (the kernel program, and the logits the emulator gives).
+struct Forward {
+  CompiledFunction compiled;
+  std::vector<float> logits;
+};
+
+Result<Forward> simulate(mlir::MLIRContext &context, const Model &model,
+                         const std::vector<int32_t> &tokens,
+                         const std::vector<int32_t> &positions) {
+  COLM_ASSIGN_OR_RETURN(auto module, buildSubModel(context, model.config,
+                                                   model.config.numChains()));
+  auto forward = module->lookupSymbol<mlir::func::FuncOp>("forward");
+  codegen::LoweringOptions options;
+  options.sequences = 1;
+  options.sequenceLength = int64_t(tokens.size());
+  Forward out;
+  COLM_ASSIGN_OR_RETURN(out.compiled,
+                        compileForCpu(forward, options, Backend::CudaSim));
+  Executor &e = *out.compiled.executor;
+  COLM_TRY(e.bind("arg0", tokens.data(), int64_t(tokens.size()) * 4));
+  if (e.has("positions", BufferRole::Input))
+    COLM_TRY(e.bind("positions", positions.data(), int64_t(tokens.size()) * 4));
+  BoundParams owned;
+  COLM_TRY(bindParams(e, model.params, owned));
+  COLM_TRY(e.run());
+  COLM_ASSIGN_OR_RETURN(const void *data, e.output("result0"));
+  COLM_ASSIGN_OR_RETURN(auto shape, e.shapeOf("result0"));
+  out.logits.assign(static_cast<const float *>(data),
+                    static_cast<const float *>(data) + shape[0] * shape[1]);
+  return out;
+}
+
+} // namespace
+
+TEST(CudaBackendTest, WithoutADriverTheErrorSaysWhatRunsInstead) {
+  DriverPath path("/nonexistent/libcuda.so.1");
+  auto driver = cuda::Driver::get();
+  ASSERT_FALSE(driver.isOk());
+  EXPECT_NE(driver.status().message().find("cannot be loaded"),
+            std::string::npos)
+      << driver.status().message();
+  EXPECT_NE(driver.status().message().find("--backend cuda-sim"),
+            std::string::npos);
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  auto module = buildSubModel(context, smallConfig(true), 2);
+  ASSERT_TRUE(module.isOk());
+  codegen::LoweringOptions options;
+  options.sequenceLength = 4;
+  auto f = compileForCpu((*module)->lookupSymbol<mlir::func::FuncOp>("forward"),
+                         options, Backend::Cuda);
+  ASSERT_FALSE(f.isOk());
+  EXPECT_NE(f.status().message().find("NVIDIA driver"), std::string::npos)
+      << f.status().message();
+  EXPECT_EQ(parseBackend("cuda").isOk(), true);
+}
+
+TEST(CudaBackendTest, ExecutorOnAFakeDriverGivesTheEmulatorsLogits) {
+  DriverPath path(COLM_FAKE_CUDA_DRIVER);
+  auto jit = CpuJit::create();
+  ASSERT_TRUE(jit.isOk()) << jit.status().message();
+  for (bool air : {false, true}) {
+    mlir::MLIRContext context;
+    dsl::loadDialects(context);
+    Model model = initModel(smallConfig(air), 3);
+    for (auto &[name, t] : model.params)
+      for (float &v : t.data)
+        v *= 20.0f;
+    std::vector<int32_t> tokens, positions;
+    for (int i = 0; i < 37; ++i) {
+      tokens.push_back((i * 7 + 3) % 41);
+      positions.push_back(i);
+    }
+    auto want = simulate(context, model, tokens, positions);
+    ASSERT_TRUE(want.isOk()) << want.status().message();
+    const codegen::KernelProgram &kp = want->compiled.kernels;
+    auto libraries = codegen::cuda::compileForSimulator(kp, *jit);
+    ASSERT_TRUE(libraries.isOk()) << libraries.status().message();
+    std::vector<std::string> images;
+    for (const auto &lib : *libraries)
+      images.push_back("colm-sim:" + lib->path());
+    auto geometry = codegen::cuda::compileGeometry(kp, *jit);
+    ASSERT_TRUE(geometry.isOk()) << geometry.status().message();
+    auto e = CudaExecutor::create(kp.program, images, *geometry, 0);
+    ASSERT_TRUE(e.isOk()) << e.status().message();
+    EXPECT_EQ((*e)->device().arch(), "sm_90");
+    EXPECT_NE((*e)->device().describe().find("colm fake GPU (sm_90"),
+              std::string::npos);
+    // Nothing runs before every input is bound.
+    EXPECT_FALSE((*e)->run().isOk());
+    ASSERT_TRUE((*e)->bind("arg0", tokens.data(), 37 * 4).isOk());
+    if ((*e)->has("positions", BufferRole::Input))
+      ASSERT_TRUE((*e)->bind("positions", positions.data(), 37 * 4).isOk());
+    BoundParams owned;
+    ASSERT_TRUE(bindParams(**e, model.params, owned).isOk());
+    (*e)->setProfiling(true);
+    for (int run = 0; run < 2; ++run) {
+      Status s = (*e)->run();
+      ASSERT_TRUE(s.isOk()) << s.message();
+      auto out = (*e)->output("result0");
+      ASSERT_TRUE(out.isOk()) << out.status().message();
+      EXPECT_EQ(std::memcmp(*out, want->logits.data(),
+                            want->logits.size() * sizeof(float)),
+                0)
+          << (air ? "air" : "colm") << ", run " << run;
+    }
+    EXPECT_EQ((*e)->profile().size(), kp.program.launches.size());
+    EXPECT_EQ((*e)->profile()[0].calls, 2);
+  }
+}
+
+TEST(CudaBackendTest, CompileForDeviceLoadsCubinsForTheDevicesArch) {
+  if (!codegen::cuda::Nvrtc::get().isOk())
+    GTEST_SKIP() << "no NVRTC: "
+                 << codegen::cuda::Nvrtc::get().status().message();
+  DriverPath path(COLM_FAKE_CUDA_DRIVER);
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  ModelConfig config = smallConfig(true);
+  auto module = buildSubModel(context, config, 2);
+  ASSERT_TRUE(module.isOk());
+  codegen::LoweringOptions options;
+  options.sequenceLength = 9;
+  auto f = compileForCpu((*module)->lookupSymbol<mlir::func::FuncOp>("forward"),
+                         options, Backend::Cuda);
+  ASSERT_TRUE(f.isOk()) << f.status().message();
+  auto *e = dynamic_cast<CudaExecutor *>(f->executor.get());
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->device().arch(), "sm_90");
+  Model model = initModel(config, 1);
+  std::vector<int32_t> tokens(9, 1), positions;
+  for (int i = 0; i < 9; ++i)
+    positions.push_back(i);
+  ASSERT_TRUE(e->bind("arg0", tokens.data(), 36).isOk());
+  if (e->has("positions", BufferRole::Input))
+    ASSERT_TRUE(e->bind("positions", positions.data(), 36).isOk());
+  BoundParams owned;
+  ASSERT_TRUE(bindParams(*e, model.params, owned).isOk());
+  // The fake driver loads cubins but cannot run them.
+  Status s = e->run();
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("operation not supported (fake driver)"),
+            std::string::npos)
+      << s.message();
+}
