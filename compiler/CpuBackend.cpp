@@ -97,6 +97,26 @@ std::string mib(double bytes) {
 
 } // namespace
 
+Result<codegen::KernelProgram>
+lowerFunction(mlir::func::FuncOp func,
+              const codegen::LoweringOptions &options) {
+  // Fusion runs on a copy: the caller's function stays as it was (the
+  // reference backend and later compilations read it).
+  mlir::OwningOpRef<mlir::ModuleOp> fused =
+      mlir::ModuleOp::create(func.getLoc());
+  auto copy = func.clone();
+  fused->push_back(copy);
+  mlir::PassManager pm(func.getContext());
+  chain::buildFusionPipeline(pm);
+  if (mlir::failed(pm.run(*fused)))
+    return Status::error("the fusion passes failed on @" +
+                         func.getName().str());
+  COLM_ASSIGN_OR_RETURN(codegen::KernelProgram lowered,
+                        codegen::lowerToKernels(copy, options));
+  // What runs is the program the kernel dialect holds, verified.
+  return codegen::throughKernelDialect(lowered, *func.getContext());
+}
+
 Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
                                        codegen::LoweringOptions options,
                                        Backend backend) {
@@ -123,23 +143,8 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
       return codegen::cpu::chooseKnobs(spec, isa, tuning);
     };
   }
-  // Fusion runs on a copy: the caller's function stays as it was (the
-  // reference backend and later compilations read it).
-  mlir::OwningOpRef<mlir::ModuleOp> fused =
-      mlir::ModuleOp::create(func.getLoc());
-  auto copy = func.clone();
-  fused->push_back(copy);
-  mlir::PassManager pm(func.getContext());
-  chain::buildFusionPipeline(pm);
-  if (mlir::failed(pm.run(*fused)))
-    return Status::error("the fusion passes failed on @" +
-                         func.getName().str());
   CompiledFunction f;
-  COLM_ASSIGN_OR_RETURN(codegen::KernelProgram lowered,
-                        codegen::lowerToKernels(copy, options));
-  // What runs is the program the kernel dialect holds, verified.
-  COLM_ASSIGN_OR_RETURN(
-      f.kernels, codegen::throughKernelDialect(lowered, *func.getContext()));
+  COLM_ASSIGN_OR_RETURN(f.kernels, lowerFunction(func, options));
   JitStats before = host.jit->stats();
   if (backend == Backend::Cuda) {
     COLM_ASSIGN_OR_RETURN(

@@ -55,6 +55,12 @@ struct CompiledFunction {
   double seconds = 0;
 };
 
+/// Fuses (chain::buildFusionPipeline, on a copy) and lowers `func` for
+/// `options`' batch, through the kernel dialect (verified); compiles
+/// nothing.
+Result<codegen::KernelProgram>
+lowerFunction(mlir::func::FuncOp func, const codegen::LoweringOptions &options);
+
 /// Fuses (chain::buildFusionPipeline, on a copy), lowers, compiles and
 /// loads `func` for `options`' batch. The GEMM knobs
 /// of `options` are filled in from the tuning cache unless set. With

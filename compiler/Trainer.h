@@ -54,6 +54,8 @@ public:
   /// The cpu backend's compiled step for the last batch shape run (null
   /// before the first run, and on the reference backend).
   const CompiledFunction *compiled() const { return last.get(); }
+  /// The step's chain-dialect function (as differentiated).
+  mlir::func::FuncOp function() const { return step; }
 
   mlir::ModuleOp module() { return *moduleOp; }
 

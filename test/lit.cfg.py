@@ -44,6 +44,7 @@ config.substitutions.append(("%colmc", tool("colmc")))
 config.substitutions.append(("%colm", tool("colm")))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%examples", config.colm_examples_dir))
+config.substitutions.append(("%builddir", config.colm_obj_root))
 
 # NVRTC from the CUDA toolkit ($CUDA_HOME, else /usr/local/cuda): the CUDA
 # target's compile checks run where it is installed (CI has it).

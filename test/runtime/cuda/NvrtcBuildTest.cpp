@@ -45,7 +45,8 @@ TEST(NvrtcBuildTest, EmulatorKernelsCompileAndAssembleForSm80AndSm90) {
     std::string ptx = nvrtc.compilePtx(source, arch, error);
     ASSERT_FALSE(ptx.empty()) << arch << ": " << error;
     for (const char *kernel :
-         {"blockSum", "collectives", "matmul", "shuffleDeadlock", "mmaGemm"})
+         {"blockSum", "collectives", "matmul", "shuffleDeadlock", "mmaGemm",
+          "mmaGemmBt"})
       EXPECT_NE(ptx.find(kernel), std::string::npos) << arch << " " << kernel;
     if (access(ptxas.c_str(), X_OK) != 0)
       continue;

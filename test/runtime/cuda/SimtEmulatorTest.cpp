@@ -254,6 +254,23 @@ TEST(SimtEmulatorTest, MmaAndLdmatrixFollowThePtxFragmentLayouts) {
             << "C[" << i << ", " << j << "], " << scheduleName(s);
       }
   }
+  // B stored [n, k] through ldmatrix.x2 (the chain GEMM's way).
+  std::vector<uint16_t> bt(n * k);
+  for (int p = 0; p < k; ++p)
+    for (int j = 0; j < n; ++j)
+      bt[j * k + p] = b[p * n + j];
+  for (Schedule s : kSchedules) {
+    std::vector<float> c(m * n, -1.0f), ct(m * n, -2.0f);
+    ASSERT_EQ(run(
+                  Dim3{n / 8, m / 16}, Dim3{32}, s,
+                  [&] { mmaGemm(a.data(), b.data(), c.data(), n, k); }, 2),
+              "");
+    ASSERT_EQ(run(
+                  Dim3{n / 8, m / 16}, Dim3{32}, s,
+                  [&] { mmaGemmBt(a.data(), bt.data(), ct.data(), n, k); }, 2),
+              "");
+    EXPECT_EQ(c, ct) << scheduleName(s);
+  }
   std::vector<float> c(m * n);
   std::string err = run(Dim3{n / 8, m / 16}, Dim3{32}, Schedule::Greedy, [&] {
     mmaGemmMisaligned(a.data(), b.data(), c.data(), n, k);

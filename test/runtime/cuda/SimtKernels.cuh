@@ -155,3 +155,32 @@ __global__ void stackOverflow(int *out) {
     out[0] = big[4096];
   }
 }
+// The chain GEMM's B operand: stored [n, k] (k contiguous, as its [n][k]
+// shared tiles), its fragments by ldmatrix.x2 without .trans.
+__global__ void mmaGemmBt(const unsigned short *a, const unsigned short *bt,
+                          float *c, int n, int k) {
+  __shared__ __align__(16) unsigned short as[16][16 + 8];
+  __shared__ __align__(16) unsigned short bs[8][16 + 8];
+  int row0 = blockIdx.y * 16, col0 = blockIdx.x * 8;
+  unsigned lane = colm_lane_id();
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int k0 = 0; k0 < k; k0 += 16) {
+    for (unsigned e = lane; e < 16 * 16; e += 32)
+      as[e / 16][e % 16] = a[(row0 + e / 16) * k + k0 + e % 16];
+    for (unsigned e = lane; e < 8 * 16; e += 32)
+      bs[e / 16][e % 16] = bt[(col0 + e / 16) * k + k0 + e % 16];
+    __syncthreads();
+    // ldmatrix.x2 rows: lanes 0-7 give columns 0-7 at k 0-7 (b0, b1),
+    // lanes 8-15 the same columns at k 8-15 (b2, b3).
+    unsigned af[4], bf[2];
+    colm_ldmatrix_x4(af, &as[lane % 16][lane / 16 * 8]);
+    colm_ldmatrix_x2(bf, &bs[lane % 8][(lane / 8) % 2 * 8]);
+    colm_mma_bf16_16816(acc, af, bf, acc);
+    __syncthreads();
+  }
+  unsigned g = lane / 4, t = lane % 4;
+  c[(row0 + g) * n + col0 + 2 * t] = acc[0];
+  c[(row0 + g) * n + col0 + 2 * t + 1] = acc[1];
+  c[(row0 + g + 8) * n + col0 + 2 * t] = acc[2];
+  c[(row0 + g + 8) * n + col0 + 2 * t + 1] = acc[3];
+}

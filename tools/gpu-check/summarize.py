@@ -1,0 +1,53 @@
+"""Summarises a GPU check run (tools/gpu-check.sh) as the numbers
+docs/performance.md records for bench-gpu: chain-GEMM throughput per useful
+FLOP as a fraction of cuBLAS's dense rate, attention TFLOP/s, training
+tokens/s and model FLOP utilisation, CoLM-Air chain-1 prefill speed-up.
+
+Usage: summarize.py RESULTS.json ANCHOR.json PEAK_TFLOPS
+"""
+import json
+import sys
+
+
+def main():
+    results = json.load(open(sys.argv[1]))
+    anchor = json.load(open(sys.argv[2])) if len(sys.argv) > 2 else {}
+    peak = float(sys.argv[3]) if len(sys.argv) > 3 else 989.0
+    by = {r.get("case"): r for r in results}
+    lines = []
+    checks = [r for r in results if "passed" in r]
+    failed = [r["case"] for r in checks if not r["passed"]]
+    errors = [r["case"] + ": " + r["error"] for r in results if "error" in r]
+    lines.append(f"correctness: {len(checks) - len(failed)} of {len(checks)} cases "
+                 f"match the emulator" + (f"; failed: {failed}" if failed else ""))
+    for e in errors:
+        lines.append("error: " + e)
+    train = by.get("bench-train-bf16-8x2048")
+    if train and "median_seconds" in train:
+        t = train["median_seconds"]
+        lines.append(f"training step bf16 8x2048: {t * 1e3:.1f} ms, "
+                     f"{train['tokens'] / t:.0f} tokens/s, "
+                     f"MFU {train['flops'] / t / 1e12 / peak:.1%} of {peak:.0f} TFLOP/s")
+        gemm = [k for k in train.get("profile", []) if k["kernel"].startswith("gemm")]
+        attn = [k for k in train.get("profile", []) if k["kernel"].startswith("attn")]
+        if gemm:
+            secs = sum(k["seconds"] for k in gemm)
+            rate = sum(k["flops"] for k in gemm) / secs / 1e12
+            dense = anchor.get("gemm_dense_tflops")
+            frac = f", {rate / dense:.2f} of cuBLAS's dense {dense:.0f}" if dense else ""
+            lines.append(f"chain GEMMs (top kernels): {rate:.1f} useful TFLOP/s{frac}")
+        for k in attn:
+            lines.append(f"{k['kernel']}: {k['flops'] / k['seconds'] / 1e12:.1f} TFLOP/s"
+                         + (f" (SDPA forward {anchor['attention_forward_tflops']:.0f})"
+                            if "attention_forward_tflops" in anchor else ""))
+    one = by.get("bench-air-prefill-32k-chains1")
+    full = by.get("bench-air-prefill-32k-chains4")
+    if one and full and "median_seconds" in one and "median_seconds" in full:
+        lines.append(f"CoLM-Air prefill 32K: chain 1 {one['median_seconds'] * 1e3:.1f} ms, "
+                     f"all chains {full['median_seconds'] * 1e3:.1f} ms: "
+                     f"{full['median_seconds'] / one['median_seconds']:.2f}x faster")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
