@@ -31,12 +31,69 @@
 
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
+
+// ThreadSanitizer builds (tests at tiny shapes): every CUDA thread is a
+// TSan fiber, so that two threads of a block touching the same memory with
+// no barrier between them is a reported race, whatever the schedule. The
+// emulator's own bookkeeping is ignored; __syncthreads() and colm_syncwarp
+// are release/acquire pairs, the launch orders the host's writes before the
+// threads and theirs before the host's later reads. Other warp collectives
+// (shuffles) do not order memory, as in CUDA. TSan instruments no
+// thread_local access, so shared memory is a plain static there and the
+// blocks of a launch run in order on one host thread (races between blocks
+// are not checked). ldmatrix reads shared memory in the scheduler, unseen.
+#if defined(__SANITIZE_THREAD__)
+#define COLM_SIMT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define COLM_SIMT_TSAN 1
+#endif
+#endif
+#ifdef COLM_SIMT_TSAN
+extern "C" {
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+void AnnotateNewMemory(const char *file, int line, const volatile void *mem,
+                       size_t size);
+void AnnotateIgnoreSyncBegin(const char *file, int line);
+void AnnotateIgnoreSyncEnd(const char *file, int line);
+}
+#endif
 
 namespace colm::simt {
 
 namespace ctx = boost::context::detail;
+
+#ifdef COLM_SIMT_TSAN
+/// The emulator's own memory accesses, unseen by TSan while it lives.
+struct TsanIgnore {
+  TsanIgnore() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~TsanIgnore() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+};
+inline void tsanAcquire(void *p) { __tsan_acquire(p); }
+inline void tsanRelease(void *p) { __tsan_release(p); }
+#else
+struct TsanIgnore {};
+inline void tsanAcquire(void *) {}
+inline void tsanRelease(void *) {}
+#endif
 
 struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -86,6 +143,9 @@ struct Fiber {
   const void *address = nullptr;
   int matrices = 0;
   bool transposed = false;
+  void *tsan = nullptr;   // its TSan fiber (TSan builds)
+  unsigned barriers = 0;  // __syncthreads() passed
+  unsigned warpSyncs = 0; // colm_syncwarp() passed
 };
 
 /// One block's fibers and its scheduler's state (per host thread).
@@ -97,6 +157,12 @@ struct BlockState {
   void (*body)(void *) = nullptr;
   void *closure = nullptr;
   std::string error;
+  // TSan: the scheduler's fiber, and the synchronisation objects: the
+  // launch, the block's end, a barrier's two alternating episodes (no thread
+  // is more than one barrier ahead of another), each warp's syncwarp pair.
+  void *tsanScheduler = nullptr;
+  char tsanLaunch = 0, tsanDone = 0, tsanBarrier[2] = {};
+  std::vector<char> tsanWarp;
 };
 
 inline thread_local BlockState *tlBlock = nullptr;
@@ -164,19 +230,51 @@ inline Stacks &stacks() {
   return s;
 }
 
-/// Back to the scheduler; returns when this fiber is resumed.
+/// Back to the scheduler; returns when this fiber is resumed. Called with no
+/// TsanIgnore alive (a thread may never resume: a deadlock).
 inline void yield() {
-  BlockState &b = *tlBlock;
-  ctx::transfer_t t = ctx::jump_fcontext(b.scheduler, nullptr);
-  b.scheduler = t.fctx;
+  BlockState *b;
+  ctx::fcontext_t to;
+  void *tsanScheduler;
+  {
+    TsanIgnore ignore;
+    b = tlBlock;
+    to = b->scheduler;
+    tsanScheduler = b->tsanScheduler;
+  }
+#ifdef COLM_SIMT_TSAN
+  __tsan_switch_to_fiber(tsanScheduler, 1); // no synchronisation
+#endif
+  (void)tsanScheduler;
+  ctx::transfer_t t = ctx::jump_fcontext(to, nullptr);
+  TsanIgnore ignore;
+  b->scheduler = t.fctx;
 }
 
 inline void fiberEntry(ctx::transfer_t t) {
-  BlockState &b = *tlBlock;
-  b.scheduler = t.fctx;
+  BlockState *bp;
+  {
+    TsanIgnore ignore;
+    bp = tlBlock;
+    bp->scheduler = t.fctx;
+  }
+  BlockState &b = *bp;
+  tsanAcquire(&b.tsanLaunch);
   b.body(b.closure);
-  b.current->state = Fiber::State::Done;
-  ctx::jump_fcontext(b.scheduler, nullptr);
+  ctx::fcontext_t scheduler;
+  void *tsanScheduler;
+  {
+    TsanIgnore ignore; // ended before the last switch: it never returns
+    b.current->state = Fiber::State::Done;
+    scheduler = b.scheduler;
+    tsanScheduler = b.tsanScheduler;
+  }
+  tsanRelease(&b.tsanDone);
+#ifdef COLM_SIMT_TSAN
+  __tsan_switch_to_fiber(tsanScheduler, 1);
+#endif
+  (void)tsanScheduler;
+  ctx::jump_fcontext(scheduler, nullptr);
   __builtin_unreachable();
 }
 
@@ -465,12 +563,38 @@ inline std::string deadlock(const BlockState &b) {
 /// Runs one block to its end; returns false with b.error set on a
 /// divergent barrier or a deadlock.
 inline bool runBlock(BlockState &b, Schedule schedule) {
+#ifdef COLM_SIMT_TSAN
+  // Shared memory is one static per kernel here (colm_cuda.h): launches
+  // of a kernel from several host threads take turns, through a lock TSan
+  // does not count as synchronisation.
+  static std::mutex turn;
+  struct Turn {
+    Turn() {
+      AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+      turn.lock();
+      AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+    }
+    ~Turn() {
+      AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+      turn.unlock();
+      AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+    }
+  } hold;
+#endif
+  // The scheduler's own accesses (and the threads' ids it writes) are the
+  // emulator's, not the kernel's.
+  TsanIgnore ignore;
   unsigned n = b.blockDim.count();
   b.fibers.assign(n, Fiber{});
   if (!stacks().top(n - 1)) {
     b.error = "out of memory for fiber stacks";
     return false;
   }
+#ifdef COLM_SIMT_TSAN
+  b.tsanScheduler = __tsan_get_current_fiber();
+  b.tsanWarp.assign(2 * ((n + kWarpSize - 1) / kWarpSize), 0);
+  tsanRelease(&b.tsanLaunch); // the host's writes before the threads
+#endif
   for (unsigned i = 0; i < n; ++i) {
     Fiber &f = b.fibers[i];
     f.linear = i;
@@ -482,38 +606,61 @@ inline bool runBlock(BlockState &b, Schedule schedule) {
       return false;
     }
     f.context = ctx::make_fcontext(top, Stacks::kSize, fiberEntry);
+#ifdef COLM_SIMT_TSAN
+    // A fresh thread on a reused stack.
+    AnnotateNewMemory(__FILE__, __LINE__,
+                      static_cast<char *>(top) - Stacks::kSize, Stacks::kSize);
+    f.tsan = __tsan_create_fiber(0);
+#endif
   }
   BlockState *outer = tlBlock;
   tlBlock = &b;
-  unsigned next = 0; // round robin's position
-  for (;;) {
-    // Release what can be released: warp collectives, then the barrier.
-    for (unsigned w = 0; w * kWarpSize < n; ++w)
-      resolveWarp(b, w);
-    resolveBarrier(b);
-    if (!b.error.empty())
-      break;
-    Fiber *run = nullptr;
-    for (unsigned k = 0; k < n && !run; ++k) {
-      unsigned i = schedule == Schedule::RoundRobin ? (next + k) % n
-                   : schedule == Schedule::Greedy   ? k
-                                                    : n - 1 - k;
-      if (b.fibers[i].state == Fiber::State::Ready)
-        run = &b.fibers[i];
+  {
+    unsigned next = 0; // round robin's position
+    for (;;) {
+      // Release what can be released: warp collectives, then the barrier.
+      for (unsigned w = 0; w * kWarpSize < n; ++w)
+        resolveWarp(b, w);
+      resolveBarrier(b);
+      if (!b.error.empty())
+        break;
+      Fiber *run = nullptr;
+      for (unsigned k = 0; k < n && !run; ++k) {
+        unsigned i = schedule == Schedule::RoundRobin ? (next + k) % n
+                     : schedule == Schedule::Greedy   ? k
+                                                      : n - 1 - k;
+        if (b.fibers[i].state == Fiber::State::Ready)
+          run = &b.fibers[i];
+      }
+      if (!run) {
+        bool done = true;
+        for (const Fiber &f : b.fibers)
+          done = done && f.state == Fiber::State::Done;
+        if (!done)
+          b.error = deadlock(b);
+        break;
+      }
+      next = (run->linear + 1) % n;
+      b.current = run;
+#ifdef COLM_SIMT_TSAN
+      __tsan_switch_to_fiber(run->tsan, 1);
+#endif
+      ctx::transfer_t t = ctx::jump_fcontext(run->context, nullptr);
+      run->context = t.fctx;
     }
-    if (!run) {
-      bool done = true;
-      for (const Fiber &f : b.fibers)
-        done = done && f.state == Fiber::State::Done;
-      if (!done)
-        b.error = deadlock(b);
-      break;
-    }
-    next = (run->linear + 1) % n;
-    b.current = run;
-    ctx::transfer_t t = ctx::jump_fcontext(run->context, nullptr);
-    run->context = t.fctx;
   }
+#ifdef COLM_SIMT_TSAN
+  for (Fiber &f : b.fibers) {
+    if (f.state != Fiber::State::Done) {
+      // A thread left waiting (the block failed): what it did is done.
+      __tsan_switch_to_fiber(f.tsan, 1);
+      tsanRelease(&b.tsanDone);
+      __tsan_switch_to_fiber(b.tsanScheduler, 1);
+    }
+    __tsan_destroy_fiber(f.tsan);
+  }
+  tsanAcquire(&b.tsanDone); // the threads' writes before the host's reads
+#endif
   tlBlock = outer;
   for (unsigned i = 0; i < n && b.error.empty(); ++i)
     if (!stacks().intact(i))
@@ -532,6 +679,14 @@ inline std::string runGrid(Dim3 grid, Dim3 block, Schedule schedule,
   if (block.count() == 0 || block.count() > 1024)
     return "a block of " + std::to_string(block.count()) +
            " threads (1 to 1024)";
+#ifdef COLM_SIMT_TSAN
+  // Shared memory is one static per kernel in TSan builds: every block on
+  // the first host thread, in order. TSan then checks the threads of a
+  // block against each other (missing barriers), not blocks.
+  if (hostThread != 0)
+    return "";
+  hostThreads = 1;
+#endif
   BlockState b;
   b.blockDim = block;
   b.gridDim = grid;
@@ -562,26 +717,38 @@ std::string launch(Dim3 grid, Dim3 block, Schedule schedule, F &kernel,
 // What the kernel's CUDA builtins become.
 
 inline void syncthreads(int line) {
-  Fiber &f = self();
-  f.state = Fiber::State::Barrier;
-  f.line = line;
+  BlockState &b = *tlBlock;
+  unsigned episode;
+  {
+    TsanIgnore ignore;
+    Fiber &f = self();
+    f.state = Fiber::State::Barrier;
+    f.line = line;
+    episode = f.barriers++ % 2;
+  }
+  tsanRelease(&b.tsanBarrier[episode]);
   yield();
+  tsanAcquire(&b.tsanBarrier[episode]);
 }
 
 template <class T>
 T collective(int line, Collective op, uint32_t mask, T value, int lane,
              int width) {
   static_assert(sizeof(T) <= 8, "warp collectives move up to 64 bits");
-  Fiber &f = self();
-  f.state = Fiber::State::Warp;
-  f.line = line;
-  f.op = op;
-  f.mask = mask;
-  f.value = 0;
-  std::memcpy(&f.value, &value, sizeof(T));
-  f.lane = lane;
-  f.width = width;
+  {
+    TsanIgnore ignore;
+    Fiber &f = self();
+    f.state = Fiber::State::Warp;
+    f.line = line;
+    f.op = op;
+    f.mask = mask;
+    f.value = 0;
+    std::memcpy(&f.value, &value, sizeof(T));
+    f.lane = lane;
+    f.width = width;
+  }
   yield();
+  TsanIgnore ignore;
   T out;
   std::memcpy(&out, &self().result, sizeof(T));
   return out;
@@ -589,30 +756,46 @@ T collective(int line, Collective op, uint32_t mask, T value, int lane,
 
 inline void mma16816(int line, float d[4], const uint32_t a[4],
                      const uint32_t bfrag[2], const float c[4]) {
-  Fiber &f = self();
-  f.state = Fiber::State::Warp;
-  f.line = line;
-  f.op = Collective::Mma;
-  f.mask = 0xffffffffu;
-  std::memcpy(f.words, a, 16);
-  std::memcpy(f.words + 4, bfrag, 8);
-  std::memcpy(f.words + 6, c, 16);
+  {
+    TsanIgnore ignore;
+    Fiber &f = self();
+    f.state = Fiber::State::Warp;
+    f.line = line;
+    f.op = Collective::Mma;
+    f.mask = 0xffffffffu;
+    std::memcpy(f.words, a, 16);
+    std::memcpy(f.words + 4, bfrag, 8);
+    std::memcpy(f.words + 6, c, 16);
+  }
   yield();
-  std::memcpy(d, self().out, 16);
+  uint32_t out[4];
+  {
+    TsanIgnore ignore;
+    std::memcpy(out, self().out, 16);
+  }
+  std::memcpy(d, out, 16); // the kernel's registers: seen by TSan
 }
 
 inline void ldmatrix(int line, uint32_t *r, const void *row, int matrices,
                      bool transposed) {
-  Fiber &f = self();
-  f.state = Fiber::State::Warp;
-  f.line = line;
-  f.op = Collective::Ldmatrix;
-  f.mask = 0xffffffffu;
-  f.address = row;
-  f.matrices = matrices;
-  f.transposed = transposed;
+  {
+    TsanIgnore ignore;
+    Fiber &f = self();
+    f.state = Fiber::State::Warp;
+    f.line = line;
+    f.op = Collective::Ldmatrix;
+    f.mask = 0xffffffffu;
+    f.address = row;
+    f.matrices = matrices;
+    f.transposed = transposed;
+  }
   yield();
-  std::memcpy(r, self().out, sizeof(uint32_t) * size_t(matrices));
+  uint32_t out[4];
+  {
+    TsanIgnore ignore;
+    std::memcpy(out, self().out, sizeof out);
+  }
+  std::memcpy(r, out, sizeof(uint32_t) * size_t(matrices));
 }
 
 } // namespace colm::simt

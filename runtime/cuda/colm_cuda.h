@@ -133,7 +133,13 @@ __device__ __forceinline__ void colm_ldmatrix_x2_trans(unsigned r[2],
 #define __align__(n) __attribute__((aligned(n)))
 // One host thread runs one block at a time and its fibers never migrate,
 // so a block's shared memory is the host thread's.
+#ifdef COLM_SIMT_TSAN
+// TSan instruments no thread_local access: shared memory is a plain static
+// there, and the emulator runs one block at a time (SimtEmulator.h).
+#define __shared__ static
+#else
 #define __shared__ static thread_local
+#endif
 
 #define threadIdx (::colm::simt::self().idx)
 #define blockIdx (::colm::simt::tlBlock->blockIdx)
@@ -188,7 +194,24 @@ inline bool all(int line, bool p, unsigned mask = COLM_FULL_MASK) {
   return collective(line, Collective::All, mask, uint32_t(p), 0, 32) != 0;
 }
 inline void syncwarp(int line, unsigned mask = COLM_FULL_MASK) {
+  // A release/acquire pair for TSan builds (SimtEmulator.h): memory written
+  // before is visible to the lanes after.
+  BlockState &b = *tlBlock;
+  unsigned episode;
+  char *token;
+  {
+    TsanIgnore ignore;
+    Fiber &f = self();
+    episode = f.warpSyncs++ % 2;
+    token = b.tsanWarp.empty()
+                ? nullptr
+                : &b.tsanWarp[2 * (f.linear / kWarpSize) + episode];
+  }
+  if (token)
+    tsanRelease(token);
   collective(line, Collective::Ballot, mask, uint32_t(0), 0, 32);
+  if (token)
+    tsanAcquire(token);
 }
 } // namespace colm::simt
 

@@ -48,19 +48,19 @@ __global__ void collectives(const int *in, int *out) {
     out[8 * t + 7] = -1;
 }
 
-// C[n, n] = A[n, n] B[n, n], 16 x 16 tiles through shared memory (n a
-// multiple of 16). With `racy`, the barrier before a tile is overwritten is
+// C[n, n] = A[n, n] B[n, n], T x T tiles through shared memory (n a
+// multiple of T). With `racy`, the barrier before a tile is overwritten is
 // missing: a write-after-read race that a schedule can expose.
-template <bool racy>
+template <bool racy, int T = 16>
 __device__ void tiledMatmul(const float *a, const float *b, float *c, int n) {
-  __shared__ float as[16][16], bs[16][16];
-  int row = blockIdx.y * 16 + threadIdx.y, col = blockIdx.x * 16 + threadIdx.x;
+  __shared__ float as[T][T], bs[T][T];
+  int row = blockIdx.y * T + threadIdx.y, col = blockIdx.x * T + threadIdx.x;
   float acc = 0.0f;
-  for (int k0 = 0; k0 < n; k0 += 16) {
+  for (int k0 = 0; k0 < n; k0 += T) {
     as[threadIdx.y][threadIdx.x] = a[row * n + k0 + threadIdx.x];
     bs[threadIdx.y][threadIdx.x] = b[(k0 + threadIdx.y) * n + col];
     __syncthreads();
-    for (int k = 0; k < 16; ++k)
+    for (int k = 0; k < T; ++k)
       acc += as[threadIdx.y][k] * bs[k][threadIdx.x];
     if (!racy)
       __syncthreads();
@@ -72,6 +72,11 @@ __global__ void matmul(const float *a, const float *b, float *c, int n) {
 }
 __global__ void matmulRacy(const float *a, const float *b, float *c, int n) {
   tiledMatmul<true>(a, b, c, n);
+}
+// With 8 x 8 tiles: 64 threads a block, what ThreadSanitizer tracks fully
+// (its vector clocks have 256 slots, shared by every thread and fiber).
+__global__ void matmulRacy8(const float *a, const float *b, float *c, int n) {
+  tiledMatmul<true, 8>(a, b, c, n);
 }
 
 // A barrier that only threads 0-15 reach.
