@@ -31,7 +31,8 @@ void zeroShare(const void *args, int thread, int threads) {
 } // namespace
 
 CpuExecutor::CpuExecutor(Program program, int threads)
-    : prog(std::move(program)), pool(std::make_unique<ThreadPool>(threads)) {}
+    : Executor(std::move(program)),
+      pool(std::make_unique<ThreadPool>(threads)) {}
 
 Result<std::unique_ptr<CpuExecutor>>
 CpuExecutor::create(Program program,
@@ -83,8 +84,6 @@ CpuExecutor::create(Program program,
                     b.viewElement * elementBytes(b.type);
   for (const ProgramLaunch &l : e->prog.launches)
     e->argStructs.emplace_back(static_cast<size_t>(l.argBytes), 0);
-  e->sizes = e->prog.maxSizes;
-  e->resetProfile();
   return e;
 }
 
@@ -104,59 +103,9 @@ Result<std::unique_ptr<CpuExecutor>> CpuExecutor::load(const std::string &dir,
   return create(std::move(program), std::move(libraries), threads);
 }
 
-Status CpuExecutor::setSizes(const std::map<std::string, int64_t> &given) {
-  std::vector<int64_t> next = prog.maxSizes;
-  for (const auto &[name, value] : given) {
-    int v = prog.findVariable(name);
-    if (v < 0)
-      return Status::error("the program has no size '" + name + "'");
-    if (value < 0 || value > prog.maxSizes[v])
-      return Status::error("size '" + name + "' = " + std::to_string(value) +
-                           " is outside 0.." +
-                           std::to_string(prog.maxSizes[v]) +
-                           ", what the program was planned for");
-    next[v] = value;
-  }
-  if (given.size() != prog.variables.size())
-    return Status::error("the program needs " +
-                         std::to_string(prog.variables.size()) +
-                         " sizes, got " + std::to_string(given.size()));
-  sizes = next;
-  // An input bound for other sizes must be bound again.
-  for (size_t i = 0; i < prog.buffers.size(); ++i)
-    if (!prog.buffers[i].produced())
-      for (const SizeExpr &d : prog.buffers[i].shape)
-        if (!d.isConstant())
-          bound[i] = nullptr;
-  return Status::ok();
-}
-
-Result<std::vector<int64_t>>
-CpuExecutor::shapeOf(const std::string &name) const {
-  int i = prog.findBuffer(name);
-  if (i < 0)
-    return Status::error("the program has no buffer '" + name + "'");
-  return prog.buffers[i].shapeAt(sizes);
-}
-
-bool CpuExecutor::has(const std::string &name, BufferRole role) const {
-  int i = prog.findBuffer(name);
-  return i >= 0 && prog.buffers[i].role == role;
-}
-
 Status CpuExecutor::bind(const std::string &name, const void *data,
                          int64_t bytes) {
-  int i = prog.findBuffer(name);
-  if (i < 0)
-    return Status::error("the program has no buffer '" + name + "'");
-  const ProgramBuffer &b = prog.buffers[i];
-  if (b.produced())
-    return Status::error("buffer '" + name + "' is " + bufferRoleName(b.role) +
-                         ", not bound by the caller");
-  if (bytes != b.bytes(sizes))
-    return Status::error("buffer '" + name + "' needs " +
-                         std::to_string(b.bytes(sizes)) + " bytes, got " +
-                         std::to_string(bytes));
+  COLM_ASSIGN_OR_RETURN(size_t i, bindable(name, bytes));
   bound[i] = const_cast<void *>(data);
   return Status::ok();
 }
@@ -179,27 +128,8 @@ Status CpuExecutor::run() {
     }
     if (l.kernel >= 0) {
       uint8_t *s = argStructs[i].data();
-      for (const ProgramArg &a : l.args) {
-        switch (a.kind) {
-        case ProgramArg::Kind::Pointer: {
-          void *p = nullptr;
-          if (a.buffer >= 0)
-            p = static_cast<uint8_t *>(bound[a.buffer]) +
-                a.element.eval(sizes) *
-                    elementBytes(prog.buffers[a.buffer].type);
-          std::memcpy(s + a.offset, &p, sizeof p);
-          break;
-        }
-        case ProgramArg::Kind::Int: {
-          int64_t v = a.intValue.eval(sizes);
-          std::memcpy(s + a.offset, &v, 8);
-          break;
-        }
-        case ProgramArg::Kind::Float:
-          std::memcpy(s + a.offset, &a.floatValue, 8);
-          break;
-        }
-      }
+      fillArguments(
+          l, s, [&](int b) { return reinterpret_cast<uintptr_t>(bound[b]); });
       pool->launch(entries[l.kernel], s);
     }
     if (profiling) {
@@ -217,14 +147,6 @@ Result<const void *> CpuExecutor::output(const std::string &name) {
   if (i < 0 || !prog.buffers[i].produced())
     return Status::error("the program has no output '" + name + "'");
   return static_cast<const void *>(bound[i]);
-}
-
-void CpuExecutor::resetProfile() {
-  launchProfile.clear();
-  for (const ProgramLaunch &l : prog.launches)
-    launchProfile.push_back(
-        {l.label, l.kernel >= 0 ? prog.kernels[l.kernel].name : "zero", 0, 0,
-         0});
 }
 
 } // namespace colm

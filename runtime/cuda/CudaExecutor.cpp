@@ -40,9 +40,8 @@ CudaExecutor::create(Program program, std::vector<std::string> images,
   if (!geometryLibrary)
     return Status::error("no launch geometry library for the CUDA kernels");
   COLM_ASSIGN_OR_RETURN(const cuda::Driver *driver, cuda::Driver::get());
-  std::unique_ptr<CudaExecutor> e(new CudaExecutor());
+  std::unique_ptr<CudaExecutor> e(new CudaExecutor(std::move(program)));
   e->driver = driver;
-  e->prog = std::move(program);
   e->geometryLibrary = std::move(geometryLibrary);
   COLM_ASSIGN_OR_RETURN(e->info, driver->device(ordinal));
   const cuda::DriverApi &f = driver->api();
@@ -90,48 +89,7 @@ CudaExecutor::create(Program program, std::vector<std::string> images,
       e->address[i] = e->arena + CUdeviceptr(e->prog.buffers[i].offset);
   for (const ProgramLaunch &l : e->prog.launches)
     e->argStructs.emplace_back(size_t(l.argBytes), 0);
-  e->sizes = e->prog.maxSizes;
-  e->resetProfile();
   return e;
-}
-
-Status CudaExecutor::setSizes(const std::map<std::string, int64_t> &given) {
-  std::vector<int64_t> next = prog.maxSizes;
-  for (const auto &[name, value] : given) {
-    int v = prog.findVariable(name);
-    if (v < 0)
-      return Status::error("the program has no size '" + name + "'");
-    if (value < 0 || value > prog.maxSizes[v])
-      return Status::error("size '" + name + "' = " + std::to_string(value) +
-                           " is outside 0.." +
-                           std::to_string(prog.maxSizes[v]) +
-                           ", what the program was planned for");
-    next[v] = value;
-  }
-  if (given.size() != prog.variables.size())
-    return Status::error("the program needs " +
-                         std::to_string(prog.variables.size()) +
-                         " sizes, got " + std::to_string(given.size()));
-  sizes = next;
-  for (size_t i = 0; i < prog.buffers.size(); ++i)
-    if (!prog.buffers[i].produced())
-      for (const SizeExpr &d : prog.buffers[i].shape)
-        if (!d.isConstant())
-          host[i] = nullptr;
-  return Status::ok();
-}
-
-Result<std::vector<int64_t>>
-CudaExecutor::shapeOf(const std::string &name) const {
-  int i = prog.findBuffer(name);
-  if (i < 0)
-    return Status::error("the program has no buffer '" + name + "'");
-  return prog.buffers[i].shapeAt(sizes);
-}
-
-bool CudaExecutor::has(const std::string &name, BufferRole role) const {
-  int i = prog.findBuffer(name);
-  return i >= 0 && prog.buffers[i].role == role;
 }
 
 Status CudaExecutor::reserve(size_t i, int64_t bytes) {
@@ -151,19 +109,10 @@ Status CudaExecutor::reserve(size_t i, int64_t bytes) {
 
 Status CudaExecutor::bind(const std::string &name, const void *data,
                           int64_t bytes) {
-  int i = prog.findBuffer(name);
-  if (i < 0)
-    return Status::error("the program has no buffer '" + name + "'");
+  COLM_ASSIGN_OR_RETURN(size_t i, bindable(name, bytes));
   const ProgramBuffer &b = prog.buffers[i];
-  if (b.produced())
-    return Status::error("buffer '" + name + "' is " + bufferRoleName(b.role) +
-                         ", not bound by the caller");
-  if (bytes != b.bytes(sizes))
-    return Status::error("buffer '" + name + "' needs " +
-                         std::to_string(b.bytes(sizes)) + " bytes, got " +
-                         std::to_string(bytes));
   COLM_TRY(check(driver->api().cuCtxSetCurrent(context), "cuCtxSetCurrent"));
-  COLM_TRY(reserve(size_t(i), bytes));
+  COLM_TRY(reserve(i, bytes));
   host[i] = data;
   address[i] = owned[i];
   // Params are copied now; Inputs again at every run.
@@ -211,27 +160,7 @@ Status CudaExecutor::run() {
           "cuMemsetD8"));
     if (l.kernel >= 0) {
       uint8_t *s = argStructs[i].data();
-      for (const ProgramArg &a : l.args) {
-        switch (a.kind) {
-        case ProgramArg::Kind::Pointer: {
-          CUdeviceptr p = 0;
-          if (a.buffer >= 0)
-            p = address[a.buffer] +
-                CUdeviceptr(a.element.eval(sizes) *
-                            elementBytes(prog.buffers[a.buffer].type));
-          std::memcpy(s + a.offset, &p, sizeof p);
-          break;
-        }
-        case ProgramArg::Kind::Int: {
-          int64_t v = a.intValue.eval(sizes);
-          std::memcpy(s + a.offset, &v, 8);
-          break;
-        }
-        case ProgramArg::Kind::Float:
-          std::memcpy(s + a.offset, &a.floatValue, 8);
-          break;
-        }
-      }
+      fillArguments(l, s, [&](int b) { return address[size_t(b)]; });
       unsigned grid[3], block[3];
       geometry[l.kernel](s, grid, block);
       if (grid[0] > 0) {
@@ -277,14 +206,6 @@ Result<const void *> CudaExecutor::output(const std::string &name) {
                 ("copying output '" + name + "' from the GPU").c_str()));
   }
   return static_cast<const void *>(d.data());
-}
-
-void CudaExecutor::resetProfile() {
-  launchProfile.clear();
-  for (const ProgramLaunch &l : prog.launches)
-    launchProfile.push_back(
-        {l.label, l.kernel >= 0 ? prog.kernels[l.kernel].name : "zero", 0, 0,
-         0});
 }
 
 } // namespace colm

@@ -35,31 +35,22 @@ public:
          std::shared_ptr<DynamicLibrary> geometry, int ordinal);
   ~CudaExecutor() override;
 
-  const Program &program() const override { return prog; }
   const cuda::DeviceInfo &device() const { return info; }
-  Status setSizes(const std::map<std::string, int64_t> &sizes) override;
-  Result<std::vector<int64_t>> shapeOf(const std::string &name) const override;
   Status bind(const std::string &name, const void *data,
               int64_t bytes) override;
-  bool has(const std::string &name, BufferRole role) const override;
+  /// Profiling times every launch with CUDA events.
   Status run() override;
   Result<const void *> output(const std::string &name) override;
-  /// Times every launch with CUDA events (which synchronise each launch).
-  void setProfiling(bool on) override { profiling = on; }
-  const std::vector<LaunchProfile> &profile() const override {
-    return launchProfile;
-  }
-  void resetProfile() override;
 
 private:
-  CudaExecutor() = default;
+  explicit CudaExecutor(Program program) : Executor(std::move(program)) {}
+  void unbind(size_t i) override { host[i] = nullptr; }
   Status check(cuda::CUresult rc, const char *what) const {
     return driver->check(rc, what);
   }
   /// Device memory for bound buffer i, of at least `bytes`.
   Status reserve(size_t i, int64_t bytes);
 
-  Program prog;
   const cuda::Driver *driver = nullptr;
   cuda::DeviceInfo info;
   cuda::CUdevice dev = 0;
@@ -77,9 +68,6 @@ private:
   std::vector<int64_t> ownedBytes;
   std::vector<std::vector<uint8_t>> argStructs;
   std::vector<std::vector<uint8_t>> downloaded;
-  std::vector<int64_t> sizes;
-  bool profiling = false;
-  std::vector<LaunchProfile> launchProfile;
 };
 
 } // namespace colm
