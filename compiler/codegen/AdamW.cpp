@@ -123,4 +123,19 @@ double adamWSumSquaresReference(const AdamWSpec &spec, const ColmAdamWArgs &a) {
   return sum;
 }
 
+std::string adamWSegmentTable(const AdamWSpec &spec, int64_t &entries,
+                              int64_t &blocks) {
+  std::string table;
+  entries = blocks = 0;
+  for (const AdamWSegment &s : spec.segments) {
+    table += "{" + std::to_string(s.offset) + "LL, " + std::to_string(s.size) +
+             "LL, " + (s.decay ? "true" : "false") + ", " +
+             (s.masked ? "true" : "false") + ", " + std::to_string(entries) +
+             "LL, " + std::to_string(blocks) + "LL}, ";
+    entries += s.size;
+    blocks += (s.size + spec.blockSize - 1) / spec.blockSize;
+  }
+  return table;
+}
+
 } // namespace colm::codegen

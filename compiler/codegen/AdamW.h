@@ -54,6 +54,12 @@ struct AdamWSpec {
   int64_t numBlocks() const;
 };
 
+/// The segments as the renderers' C++ initializers, one per segment:
+/// {offset, size, decay, masked, start in the segments' concatenation,
+/// first SumSquares block}; `entries` and `blocks` receive the totals.
+std::string adamWSegmentTable(const AdamWSpec &spec, int64_t &entries,
+                              int64_t &blocks);
+
 /// Checks: segments non-empty, positive sizes, non-negative ascending
 /// disjoint offsets, a positive block size.
 Status validateAdamW(const AdamWSpec &spec);

@@ -131,17 +131,9 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 std::string adamWSymbol(const AdamWSpec &spec) { return "colm_" + spec.name(); }
 
 std::string renderAdamW(const AdamWSpec &spec) {
-  std::string segments;
   int64_t start = 0, block = 0;
-  for (const AdamWSegment &s : spec.segments) {
-    segments += "{" + std::to_string(s.offset) + "LL, " +
-                std::to_string(s.size) + "LL, " + (s.decay ? "true" : "false") +
-                ", " + (s.masked ? "true" : "false") + ", " +
-                std::to_string(start) + "LL, " + std::to_string(block) +
-                "LL}, ";
-    start += s.size;
-    block += (s.size + spec.blockSize - 1) / spec.blockSize;
-  }
+  std::string segments = adamWSegmentTable(spec, start, block);
+
   std::string body = kBody;
   replaceAll(body, "@SYMBOL@", adamWSymbol(spec));
   replaceAll(body, "@SEGMENTS@", segments);

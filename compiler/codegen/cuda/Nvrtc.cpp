@@ -168,6 +168,7 @@ Result<CudaBinary> Nvrtc::compile(const CudaSource &source,
   }
   destroy(&p);
   out.info = parsePtxasInfo(text, "colm_" + source.name + "_kernel");
+  out.log = std::move(text);
   return out;
 }
 

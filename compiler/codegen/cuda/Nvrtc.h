@@ -40,6 +40,8 @@ struct CudaBinary {
   std::string cubin; ///< empty unless asked for
   PtxasInfo info;
   bool cacheHit = false;
+  /// NVRTC's log with ptxas's report (compile() only; not cached).
+  std::string log;
 };
 
 /// "sm_80", "sm_90", "sm_90a", "sm_100": the architectures NVRTC gets.

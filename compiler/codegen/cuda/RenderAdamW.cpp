@@ -97,17 +97,9 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmAdamWArgs a) {
 } // namespace
 
 std::string renderAdamW(const AdamWSpec &spec, CudaBuild build) {
-  std::string segments;
   int64_t start = 0, block = 0;
-  for (const AdamWSegment &s : spec.segments) {
-    segments += "{" + std::to_string(s.offset) + "LL, " +
-                std::to_string(s.size) + "LL, " + (s.decay ? "true" : "false") +
-                ", " + (s.masked ? "true" : "false") + ", " +
-                std::to_string(start) + "LL, " + std::to_string(block) +
-                "LL}, ";
-    start += s.size;
-    block += (s.size + spec.blockSize - 1) / spec.blockSize;
-  }
+  std::string segments = adamWSegmentTable(spec, start, block);
+
   bool sumsq = spec.mode == AdamWMode::SumSquares;
   std::string body = kBody;
   replaceAll(body, "@SYMBOL@", cpu::adamWSymbol(spec));

@@ -3,11 +3,11 @@
 // One source, two builds: SimtKernels.cuh with colm_cuda.h, which the
 // emulator's tests run as host C++, compiles with NVRTC for sm_80 and sm_90
 // and its PTX assembles with ptxas, without spills. Needs the CUDA toolkit
-// (NVRTC is loaded at run time, as the CUDA backend will load it), not a
+// (NVRTC through the compiler's loader, compiler/codegen/cuda/Nvrtc), not a
 // GPU; skips where the toolkit is missing.
 //
 //===----------------------------------------------------------------------===//
-#include "Nvrtc.h"
+#include "compiler/codegen/cuda/Nvrtc.h"
 
 #include <gtest/gtest.h>
 
@@ -20,9 +20,6 @@
 
 namespace {
 
-using colm::test::cudaHome;
-using colm::test::Nvrtc;
-
 std::string readFile(const std::string &path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -33,46 +30,28 @@ std::string readFile(const std::string &path) {
 } // namespace
 
 TEST(NvrtcBuildTest, EmulatorKernelsCompileAndAssembleForSm80AndSm90) {
-  Nvrtc nvrtc;
-  if (!nvrtc.load())
-    GTEST_SKIP() << "NVRTC not found under " << cudaHome();
+  auto nvrtc = colm::codegen::cuda::Nvrtc::get();
+  if (!nvrtc.isOk())
+    GTEST_SKIP() << nvrtc.status().message();
   std::string source =
       readFile(COLM_CUDA_HEADER) + "\n" + readFile(COLM_SIMT_KERNELS);
   ASSERT_GT(source.size(), 1000u);
-  std::string ptxas = cudaHome() + "/bin/ptxas";
   for (const char *arch : {"sm_80", "sm_90"}) {
-    std::string error;
-    std::string ptx = nvrtc.compilePtx(source, arch, error);
-    ASSERT_FALSE(ptx.empty()) << arch << ": " << error;
-    for (const char *kernel :
-         {"blockSum", "collectives", "matmul", "shuffleDeadlock", "mmaGemm",
-          "mmaGemmBt"})
-      EXPECT_NE(ptx.find(kernel), std::string::npos) << arch << " " << kernel;
-    if (access(ptxas.c_str(), X_OK) != 0)
-      continue;
-    char path[] = "/tmp/colm-simt-XXXXXX";
-    int fd = mkstemp(path);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(write(fd, ptx.data(), ptx.size() - 1),
-              ssize_t(ptx.size() - 1)); // without the terminating NUL
-    close(fd);
-    std::string cmd =
-        ptxas + " -arch=" + arch + " -v -o /dev/null " + path + " 2>&1";
-    FILE *pipe = popen(cmd.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    std::string out;
-    char buf[512];
-    while (fgets(buf, sizeof buf, pipe))
-      out += buf;
-    int status = pclose(pipe);
-    unlink(path);
-    EXPECT_EQ(status, 0) << arch << ": " << out;
-    EXPECT_NE(out.find("Used"), std::string::npos) << out;
+    // NVRTC runs ptxas with -v: its report is in the log.
+    auto b = (*nvrtc)->compile({"simt_kernels", source}, arch, true);
+    ASSERT_TRUE(b.isOk()) << arch << ": " << b.status().message();
+    for (const char *kernel : {"blockSum", "collectives", "matmul",
+                               "shuffleDeadlock", "mmaGemm", "mmaGemmBt"})
+      EXPECT_NE(b->ptx.find(kernel), std::string::npos)
+          << arch << " " << kernel;
+    EXPECT_FALSE(b->cubin.empty()) << arch;
+    const std::string &log = b->log;
+    EXPECT_NE(log.find("Used"), std::string::npos) << log;
     // No register spills: every "N bytes spill stores" is 0.
-    for (size_t at = out.find("bytes spill stores"); at != std::string::npos;
-         at = out.find("bytes spill stores", at + 1)) {
-      size_t start = out.rfind(',', at);
-      EXPECT_EQ(std::atoi(out.c_str() + start + 1), 0) << arch << ": " << out;
+    for (size_t at = log.find("bytes spill stores"); at != std::string::npos;
+         at = log.find("bytes spill stores", at + 1)) {
+      size_t start = log.rfind(',', at);
+      EXPECT_EQ(std::atoi(log.c_str() + start + 1), 0) << arch << ": " << log;
     }
   }
 }

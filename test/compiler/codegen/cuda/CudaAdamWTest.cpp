@@ -12,7 +12,7 @@
 #include "compiler/codegen/cuda/RenderAdamW.h"
 
 #include "../KernelTestUtil.h"
-#include "Nvrtc.h"
+#include "CudaTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -27,7 +27,7 @@ namespace {
 
 class CudaAdamWTest : public colm::test::KernelTest {};
 
-const char *const kSchedules[] = {"round-robin", "greedy", "reversed"};
+using colm::test::kSchedules;
 
 AdamWSpec layout(AdamWMode mode) {
   AdamWSpec s;
@@ -97,14 +97,13 @@ TEST_F(CudaAdamWTest, UpdateHasTheReferenceBitsAndPartialsItsSums) {
 }
 
 TEST_F(CudaAdamWTest, NvrtcBuildCompilesForSm80AndSm90) {
-  colm::test::Nvrtc nvrtc;
-  if (!nvrtc.load())
-    GTEST_SKIP() << "NVRTC not found under " << colm::test::cudaHome();
+  COLM_SKIP_WITHOUT_NVRTC();
   for (AdamWMode mode : {AdamWMode::Update, AdamWMode::SumSquares}) {
     AdamWSpec s = layout(mode);
-    EXPECT_EQ(nvrtc.checkEntry(cuda::renderAdamW(s, cuda::CudaBuild::Nvrtc),
+    EXPECT_EQ(
+        colm::test::nvrtcCheck(cuda::renderAdamW(s, cuda::CudaBuild::Nvrtc),
                                cpu::adamWSymbol(s) + "_kernel"),
-              "")
+        "")
         << s.name();
   }
 }

@@ -12,7 +12,7 @@
 #include "compiler/codegen/cuda/RenderAttention.h"
 
 #include "../KernelTestUtil.h"
-#include "Nvrtc.h"
+#include "CudaTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -26,7 +26,7 @@ namespace {
 
 class CudaAttentionTest : public colm::test::KernelTest {};
 
-const char *const kSchedules[] = {"round-robin", "greedy", "reversed"};
+using colm::test::kSchedules;
 
 AttentionSpec spec(int64_t h, int64_t kv, int64_t hd, KvMap map, bool causal,
                    AttentionPass pass) {
@@ -140,17 +140,15 @@ TEST_F(CudaAttentionTest, ForwardAndBackwardOnTheEmulatorMatchTheReference) {
 }
 
 TEST_F(CudaAttentionTest, NvrtcBuildCompilesForSm80AndSm90) {
-  colm::test::Nvrtc nvrtc;
-  if (!nvrtc.load())
-    GTEST_SKIP() << "NVRTC not found under " << colm::test::cudaHome();
+  COLM_SKIP_WITHOUT_NVRTC();
   for (AttentionSpec s : forwardSpecs())
     for (AttentionPass pass :
          {AttentionPass::Forward, AttentionPass::Backward}) {
       s.pass = pass;
-      EXPECT_EQ(
-          nvrtc.checkEntry(cuda::renderAttention(s, cuda::CudaBuild::Nvrtc),
-                           cpu::attentionSymbol(s) + "_kernel"),
-          "")
+      EXPECT_EQ(colm::test::nvrtcCheck(
+                    cuda::renderAttention(s, cuda::CudaBuild::Nvrtc),
+                    cpu::attentionSymbol(s) + "_kernel"),
+                "")
           << s.name();
     }
 }

@@ -14,7 +14,7 @@
 #include "compiler/codegen/cuda/RenderChainGemm.h"
 
 #include "../KernelTestUtil.h"
-#include "Nvrtc.h"
+#include "CudaTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -28,7 +28,7 @@ namespace {
 
 class CudaChainGemmTest : public colm::test::KernelTest {};
 
-const char *const kSchedules[] = {"round-robin", "greedy", "reversed"};
+using colm::test::kSchedules;
 
 /// Every operand of one run of `s` at `rows` dynamic rows, random, with
 /// the pointers and strides set as the lowering sets them.
@@ -243,12 +243,11 @@ TEST_F(CudaChainGemmTest, EveryFormOnTheEmulatorMatchesTheReference) {
 }
 
 TEST_F(CudaChainGemmTest, NvrtcBuildCompilesForSm80AndSm90) {
-  colm::test::Nvrtc nvrtc;
-  if (!nvrtc.load())
-    GTEST_SKIP() << "NVRTC not found under " << colm::test::cudaHome();
+  COLM_SKIP_WITHOUT_NVRTC();
   for (const ChainGemmSpec &s : gemmSpecs())
-    EXPECT_EQ(nvrtc.checkEntry(cuda::renderChainGemm(s, cuda::CudaBuild::Nvrtc),
+    EXPECT_EQ(
+        colm::test::nvrtcCheck(cuda::renderChainGemm(s, cuda::CudaBuild::Nvrtc),
                                cpu::chainGemmSymbol(s) + "_kernel"),
-              "")
+        "")
         << s.name();
 }

@@ -12,7 +12,7 @@
 #include "compiler/codegen/cuda/RenderCrossEntropy.h"
 
 #include "../KernelTestUtil.h"
-#include "Nvrtc.h"
+#include "CudaTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -27,7 +27,7 @@ namespace {
 
 class CudaCrossEntropyTest : public colm::test::KernelTest {};
 
-const char *const kSchedules[] = {"round-robin", "greedy", "reversed"};
+using colm::test::kSchedules;
 
 CrossEntropySpec spec(int64_t vocab, int64_t width, int64_t dwBegin,
                       bool accumulate, bool gradients) {
@@ -169,15 +169,13 @@ TEST_F(CudaCrossEntropyTest, BothPhasesOnTheEmulatorMatchTheReference) {
 }
 
 TEST_F(CudaCrossEntropyTest, NvrtcBuildCompilesForSm80AndSm90) {
-  colm::test::Nvrtc nvrtc;
-  if (!nvrtc.load())
-    GTEST_SKIP() << "NVRTC not found under " << colm::test::cudaHome();
+  COLM_SKIP_WITHOUT_NVRTC();
   for (const CrossEntropySpec &s : specs())
     for (const CrossEntropySpec &p :
          {crossEntropyRows(s), crossEntropyVocab(s)})
-      EXPECT_EQ(
-          nvrtc.checkEntry(cuda::renderCrossEntropy(p, cuda::CudaBuild::Nvrtc),
-                           cpu::crossEntropySymbol(p) + "_kernel"),
-          "")
+      EXPECT_EQ(colm::test::nvrtcCheck(
+                    cuda::renderCrossEntropy(p, cuda::CudaBuild::Nvrtc),
+                    cpu::crossEntropySymbol(p) + "_kernel"),
+                "")
           << p.name();
 }

@@ -13,7 +13,7 @@
 #include "compiler/codegen/cuda/RenderMovement.h"
 
 #include "../KernelTestUtil.h"
-#include "Nvrtc.h"
+#include "CudaTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -32,7 +32,7 @@ std::vector<float> randomVector(size_t n, unsigned seed) {
   return colm::test::randomNormal(n, seed);
 }
 
-const char *const kSchedules[] = {"round-robin", "greedy", "reversed"};
+using colm::test::kSchedules;
 
 } // namespace
 
@@ -152,9 +152,7 @@ TEST_F(CudaMovementTest, EmbedAndWeightedSumOnTheEmulatorMatchTheReference) {
 }
 
 TEST_F(CudaMovementTest, NvrtcBuildCompilesForSm80AndSm90) {
-  colm::test::Nvrtc nvrtc;
-  if (!nvrtc.load())
-    GTEST_SKIP() << "NVRTC not found under " << colm::test::cudaHome();
+  COLM_SKIP_WITHOUT_NVRTC();
   std::vector<std::pair<std::string, std::string>> kernels = {
       {cpu::elementwiseSymbol({ElementwiseSpec::Op::Add, 64}),
        cuda::renderElementwise({ElementwiseSpec::Op::Add, 64},
@@ -168,5 +166,5 @@ TEST_F(CudaMovementTest, NvrtcBuildCompilesForSm80AndSm90) {
       {cpu::weightedSumSymbol({{0.5, 0.5}}),
        cuda::renderWeightedSum({{0.5, 0.5}}, cuda::CudaBuild::Nvrtc)}};
   for (const auto &[symbol, source] : kernels)
-    EXPECT_EQ(nvrtc.checkEntry(source, symbol + "_kernel"), "") << symbol;
+    EXPECT_EQ(colm::test::nvrtcCheck(source, symbol + "_kernel"), "") << symbol;
 }

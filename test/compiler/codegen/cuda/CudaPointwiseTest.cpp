@@ -12,7 +12,7 @@
 #include "compiler/codegen/cuda/RenderPointwise.h"
 
 #include "../KernelTestUtil.h"
-#include "Nvrtc.h"
+#include "CudaTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -26,7 +26,7 @@ namespace {
 
 class CudaPointwiseTest : public colm::test::KernelTest {};
 
-const char *const kSchedules[] = {"round-robin", "greedy", "reversed"};
+using colm::test::kSchedules;
 
 void expectNear(const std::vector<float> &got, const std::vector<float> &want,
                 const std::string &what) {
@@ -197,9 +197,7 @@ TEST_F(CudaPointwiseTest, NormBackwardOnTheEmulatorMatchesTheReference) {
 }
 
 TEST_F(CudaPointwiseTest, NvrtcBuildCompilesForSm80AndSm90) {
-  colm::test::Nvrtc nvrtc;
-  if (!nvrtc.load())
-    GTEST_SKIP() << "NVRTC not found under " << colm::test::cudaHome();
+  COLM_SKIP_WITHOUT_NVRTC();
   auto nv = cuda::CudaBuild::Nvrtc;
   ChainNormSpec n = norm(48, {0, 12, 24, 48}), nb = n;
   nb.backward = true;
@@ -212,5 +210,5 @@ TEST_F(CudaPointwiseTest, NvrtcBuildCompilesForSm80AndSm90) {
       {cpu::ropeSymbol(r), cuda::renderRope(r, nv)},
       {cpu::swiGluSymbol(s), cuda::renderSwiGlu(s, nv)}};
   for (const auto &[symbol, source] : kernels)
-    EXPECT_EQ(nvrtc.checkEntry(source, symbol + "_kernel"), "") << symbol;
+    EXPECT_EQ(colm::test::nvrtcCheck(source, symbol + "_kernel"), "") << symbol;
 }
