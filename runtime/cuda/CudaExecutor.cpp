@@ -1,6 +1,8 @@
 //===- CudaExecutor.cpp - Runs a compiled program on a CUDA GPU -----------===//
 #include "runtime/cuda/CudaExecutor.h"
 
+#include "runtime/File.h"
+
 #include <chrono>
 #include <cstring>
 
@@ -90,6 +92,24 @@ CudaExecutor::create(Program program, std::vector<std::string> images,
   for (const ProgramLaunch &l : e->prog.launches)
     e->argStructs.emplace_back(size_t(l.argBytes), 0);
   return e;
+}
+
+Result<std::unique_ptr<CudaExecutor>> CudaExecutor::load(const std::string &dir,
+                                                         int ordinal) {
+  COLM_ASSIGN_OR_RETURN(Program program, loadProgram(dir));
+  if (program.target != "cuda")
+    return Status::error(dir + " holds a program for target '" +
+                         program.target + "', not cuda");
+  std::vector<std::string> images;
+  for (const ProgramKernel &k : program.kernels) {
+    COLM_ASSIGN_OR_RETURN(std::string image,
+                          readFile(dir + "/kernels/" + k.name + ".cubin"));
+    images.push_back(std::move(image));
+  }
+  COLM_ASSIGN_OR_RETURN(DynamicLibrary geometry,
+                        DynamicLibrary::open(dir + "/geometry.so"));
+  return create(std::move(program), std::move(images),
+                std::make_shared<DynamicLibrary>(std::move(geometry)), ordinal);
 }
 
 Status CudaExecutor::reserve(size_t i, int64_t bytes) {

@@ -33,6 +33,10 @@ public:
   static Result<std::unique_ptr<CudaExecutor>>
   create(Program program, std::vector<std::string> images,
          std::shared_ptr<DynamicLibrary> geometry, int ordinal);
+  /// An artifact directory (`colmc --target cuda --compile-to binary`):
+  /// program.json (target "cuda"), kernels/NAME.cubin, geometry.so.
+  static Result<std::unique_ptr<CudaExecutor>> load(const std::string &dir,
+                                                    int ordinal);
   ~CudaExecutor() override;
 
   const cuda::DeviceInfo &device() const { return info; }

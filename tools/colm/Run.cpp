@@ -1,7 +1,8 @@
 //===- Run.cpp - colm run: a compiled artifact, with the runtime alone ----===//
 //
 // Loads what `colmc -o DIR` wrote (program.json and the kernels' shared
-// objects) into the runtime's CpuExecutor: no MLIR, no compiler.
+// objects, or for --target cuda their cubins and the geometry library)
+// into the runtime's CpuExecutor or CudaExecutor: no MLIR, no compiler.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/colm/Commands.h"
@@ -12,6 +13,7 @@
 #include "runtime/Model.h"
 #include "runtime/Npy.h"
 #include "runtime/cpu/CpuExecutor.h"
+#include "runtime/cuda/CudaExecutor.h"
 #include "tools/colm/Args.h"
 
 #include <cstdio>
@@ -60,9 +62,17 @@ Status runRun(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
   if (done)
     return Status::ok();
-  COLM_ASSIGN_OR_RETURN(
-      auto executor,
-      CpuExecutor::load(args.get("--artifact"), CpuInfo::host().threads));
+  // A CUDA artifact (colmc --target cuda) runs on the GPU, with the driver.
+  COLM_ASSIGN_OR_RETURN(Program program, loadProgram(args.get("--artifact")));
+  std::unique_ptr<Executor> executor;
+  if (program.target == "cuda") {
+    COLM_ASSIGN_OR_RETURN(executor,
+                          CudaExecutor::load(args.get("--artifact"),
+                                             cuda::defaultDeviceOrdinal()));
+  } else {
+    COLM_ASSIGN_OR_RETURN(executor, CpuExecutor::load(args.get("--artifact"),
+                                                      CpuInfo::host().threads));
+  }
   const Program &p = executor->program();
   COLM_ASSIGN_OR_RETURN(Model model, loadModel(args.get("--model")));
   int64_t S = p.sizes.count("sequences") ? p.sizes.at("sequences") : 1;

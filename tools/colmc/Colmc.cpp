@@ -84,7 +84,8 @@ cl::opt<Phase> compileTo(
         clEnumValN(Phase::Binary, "binary",
                    "the artifact in -o DIR: program.json, kernels/*.cpp and "
                    "*.so (runs with `colm run`); for --target cuda, "
-                   "kernels/*.cu, *.ptx and *.cubin")),
+                   "kernels/*.cu, *.ptx and *.cubin and geometry.so (runs "
+                   "with `colm run` on a GPU)")),
     cl::cat(category));
 cl::opt<std::string> output("o",
                             cl::desc("output file (chain, kernels; '-' "
@@ -161,7 +162,9 @@ int compileCuda(const codegen::KernelProgram &kp,
       COLM_TRY(
           writeFileAtomic(dir + "/kernels/" + src.name + ".cu", src.source));
     COLM_TRY(writeFileAtomic(dir + "/program.mlir", kernelText));
-    return saveProgram(kp.program, dir);
+    Program program = kp.program;
+    program.target = "cuda";
+    return saveProgram(program, dir);
   };
   if (!dumpPhasesTo.empty())
     if (Status s = writeSources(dumpPhasesTo + "/4-source"); !s)
@@ -220,6 +223,24 @@ int compileCuda(const codegen::KernelProgram &kp,
     for (const std::string &k : spilled)
       list += "\n  " + k;
     return fail("register spills (--no-spills):" + list);
+  }
+  if (cubin) {
+    // The launch dimensions, evaluated on the host before each launch.
+    auto jit = CpuJit::create();
+    if (!jit)
+      return fail(jit.status().message());
+    auto geometry = codegen::cuda::compileGeometry(kp, *jit);
+    if (!geometry)
+      return fail(geometry.status().message());
+    auto so = readFile((*geometry)->path());
+    if (!so)
+      return fail(so.status().message());
+    if (Status s = writeFileAtomic(output + "/geometry.so", *so); !s)
+      return fail(s.message());
+    llvm::errs() << "colmc: wrote " << output
+                 << " (run it on a GPU with: colm run --artifact " << output
+                 << " --model DIR --tokens ...)\n";
+    return 0;
   }
   llvm::errs() << "colmc: wrote " << output << "\n";
   return 0;

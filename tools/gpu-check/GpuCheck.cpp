@@ -56,20 +56,9 @@ Result<JsonValue> runCase(const std::string &dir, const Options &opt) {
   COLM_ASSIGN_OR_RETURN(JsonValue c, parseJson(text, dir + "/case.json"));
   std::string name = c.find("name") ? c.find("name")->asString() : dir;
   bool bench = c.find("mode") && c.find("mode")->asString() == "bench";
-  COLM_ASSIGN_OR_RETURN(Program program, loadProgram(dir));
-  std::vector<std::string> images;
-  for (const ProgramKernel &k : program.kernels) {
-    COLM_ASSIGN_OR_RETURN(std::string image,
-                          readFile(dir + "/kernels/" + k.name + ".cubin"));
-    images.push_back(std::move(image));
-  }
-  COLM_ASSIGN_OR_RETURN(DynamicLibrary geometry,
-                        DynamicLibrary::open(dir + "/geometry.so"));
-  COLM_ASSIGN_OR_RETURN(
-      auto e, CudaExecutor::create(
-                  program, std::move(images),
-                  std::make_shared<DynamicLibrary>(std::move(geometry)),
-                  cuda::defaultDeviceOrdinal()));
+  COLM_ASSIGN_OR_RETURN(auto e,
+                        CudaExecutor::load(dir, cuda::defaultDeviceOrdinal()));
+  const Program &program = e->program();
   if (const JsonValue *sizes = c.find("sizes"); sizes && sizes->isObject()) {
     std::map<std::string, int64_t> given;
     for (const std::string &k : sizes->keys())
