@@ -97,27 +97,31 @@ __device__ __forceinline__ void colm_ldmatrix_x1(unsigned r[1],
                                                  const void *row) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n"
                : "=r"(r[0])
-               : "r"(colm_shared_address(row)));
+               : "r"(colm_shared_address(row))
+               : "memory"); // reads shared memory the compiler must not cache
 }
 __device__ __forceinline__ void colm_ldmatrix_x2(unsigned r[2],
                                                  const void *row) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
                : "=r"(r[0]), "=r"(r[1])
-               : "r"(colm_shared_address(row)));
+               : "r"(colm_shared_address(row))
+               : "memory"); // reads shared memory the compiler must not cache
 }
 __device__ __forceinline__ void colm_ldmatrix_x4(unsigned r[4],
                                                  const void *row) {
   asm volatile(
       "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
       : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-      : "r"(colm_shared_address(row)));
+      : "r"(colm_shared_address(row))
+      : "memory"); // reads shared memory the compiler must not cache
 }
 __device__ __forceinline__ void colm_ldmatrix_x2_trans(unsigned r[2],
                                                        const void *row) {
   asm volatile(
       "ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
       : "=r"(r[0]), "=r"(r[1])
-      : "r"(colm_shared_address(row)));
+      : "r"(colm_shared_address(row))
+      : "memory"); // reads shared memory the compiler must not cache
 }
 
 #else // the host SIMT emulator

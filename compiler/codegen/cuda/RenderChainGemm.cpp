@@ -174,9 +174,10 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmGemmArgs a) {
     }
 #else
     // FMA micro-tiles: thread (ty, tx) owns rows 4 ty.. and columns tx +
-    // 16 j; A [BK][BM] and B [BK][BN], fp32.
-    constexpr int TN = BN / 16;
-    float *As = (float *)smem, *Bs = As + BK * BM;
+    // 16 j; A [BK][BM + 1] and B [BK][BN + 1], fp32 (the padding keeps the
+    // staging stores, k fastest, off one bank).
+    constexpr int TN = BN / 16, FA = BM + 1, FB = BN + 1;
+    float *As = (float *)smem, *Bs = As + BK * FA;
     const int ty = tid / 16, tx = tid % 16;
     float acc[4][TN];
     for (int r = 0; r < 4; ++r)
@@ -186,20 +187,20 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmGemmArgs a) {
       for (int e = tid; e < BM * BK; e += NT) {
         const int r = @A_ROW@, p = @A_COL@;
         const long long i = r0 + r, kk = k0 + p;
-        As[p * BM + r] = i < M && kk < kHi ? loadA(i, r, kk) : 0.0f;
+        As[p * FA + r] = i < M && kk < kHi ? loadA(i, r, kk) : 0.0f;
       }
       for (int e = tid; e < BN * BK; e += NT) {
         const int c = @B_COL@, p = @B_ROW@;
         const long long kk = k0 + p, j = c0 + c;
-        Bs[p * BN + c] = kk >= colK0[c] && kk < colK1[c] ? @B_AT@ : 0.0f;
+        Bs[p * FB + c] = kk >= colK0[c] && kk < colK1[c] ? @B_AT@ : 0.0f;
       }
       __syncthreads();
       for (int p = 0; p < BK; ++p) {
         float av[4], bv[TN];
         for (int r = 0; r < 4; ++r)
-          av[r] = As[p * BM + ty * 4 + r];
+          av[r] = As[p * FA + ty * 4 + r];
         for (int j = 0; j < TN; ++j)
-          bv[j] = Bs[p * BN + tx + 16 * j];
+          bv[j] = Bs[p * FB + tx + 16 * j];
         for (int r = 0; r < 4; ++r)
           for (int j = 0; j < TN; ++j)
             acc[r][j] = fmaf(av[r], bv[j], acc[r][j]);
@@ -300,7 +301,8 @@ std::string renderChainGemm(const ChainGemmSpec &s, CudaBuild build) {
   replaceAll(body, "@NP@", std::to_string(gridProducts));
   replaceAll(body, "@PASSES@", gatedPair ? "2" : "1");
   int64_t staged = BM * (bn + 1) * 4,
-          inputs = mma ? (BM + bn) * (BK + 8) * 2 : (BK * BM + BK * bn) * 4;
+          inputs = mma ? (BM + bn) * (BK + 8) * 2
+                       : (BK * (BM + 1) + BK * (bn + 1)) * 4;
   replaceAll(body, "@SMEM@", std::to_string(std::max(staged, inputs)));
   replaceAll(body, "@MMA@", mma ? "1" : "0");
 
