@@ -7,14 +7,17 @@
 //                step, fp32 and bf16: inputs, the parameters as bound and
 //                the outputs the emulated CUDA kernels give (cuda-sim);
 //   bench cases  (--bench) spec/bench.md's bench-gpu: a bf16 training step
-//                of 8 x 2048 tokens, and CoLM-Air prefill of 32K tokens on
-//                chain 1 and on all chains; parameters random on the GPU.
+//                of 8 x 2048 tokens, CoLM-Air prefill of 32K tokens on
+//                chain 1 and on all chains, and a CoLM-Air decode step over
+//                a 2047-token cache per chain count; parameters and caches
+//                random on the GPU.
 // Each case: program.json, kernels/<name>.cubin (NVRTC for --arch), the
 // geometry library, data/, expect/, case.json. --sim writes, instead of
 // cubins, the kernels' emulator builds ("colm-sim:PATH"), which only the
 // tests' fake driver loads: the check's plumbing runs in CI that way.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/BuildColm.h"
 #include "compiler/CpuBackend.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
@@ -276,7 +279,8 @@ Status benchCases(const Options &opt, CpuJit &jit) {
           writeCase(opt, jit, "bench-train-bf16-8x2048", kp, data, nullptr, c));
       continue;
     }
-    // CoLM-Air prefill of 32K tokens: chain 1 against all chains.
+    // CoLM-Air prefill of 32K tokens: chain 1 against all chains; and a
+    // decode step (one token over a 2047-token cache) per chain count.
     for (int64_t k : {int64_t(1), int64_t(config.numChains())}) {
       COLM_ASSIGN_OR_RETURN(auto module, buildSubModel(context, config, k));
       auto forward = module->lookupSymbol<mlir::func::FuncOp>("forward");
@@ -295,6 +299,32 @@ Status benchCases(const Options &opt, CpuJit &jit) {
       c.set("tokens", JsonValue::number(32768));
       COLM_TRY(writeCase(opt, jit,
                          "bench-air-prefill-32k-chains" + std::to_string(k), kp,
+                         data, nullptr, c));
+    }
+    for (unsigned k = 1; k <= unsigned(config.numChains()); ++k) {
+      COLM_ASSIGN_OR_RETURN(auto module, buildColmStep(context, config, true));
+      COLM_TRY(sliceAndVerify(*module, config, k));
+      auto step = module->lookupSymbol<mlir::func::FuncOp>("step");
+      codegen::LoweringOptions options;
+      options.dynamicSizes = {{"tokens", 16}, {"past", 2048}};
+      options.bf16Weights = true;
+      options.argumentSizes = {"tokens", "tokens"};
+      for (int64_t i = 2; i < step.getNumArguments(); ++i)
+        options.argumentSizes.push_back("past");
+      COLM_ASSIGN_OR_RETURN(auto kp, lowerOnly(step, options));
+      int32_t token = 7, position = 2047;
+      std::map<std::string, std::string> data = {
+          {"arg0", bytesOf(&token, 4)}, {"arg1", bytesOf(&position, 4)}};
+      JsonValue c = JsonValue::object();
+      c.set("mode", JsonValue::string("bench"));
+      c.set("repeat", JsonValue::integer(50));
+      JsonValue sizes = JsonValue::object();
+      sizes.set("tokens", JsonValue::integer(1));
+      sizes.set("past", JsonValue::integer(2047));
+      c.set("sizes", std::move(sizes));
+      c.set("tokens", JsonValue::number(1));
+      COLM_TRY(writeCase(opt, jit,
+                         "bench-air-decode-2k-chains" + std::to_string(k), kp,
                          data, nullptr, c));
     }
   }

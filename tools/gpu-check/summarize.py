@@ -46,6 +46,13 @@ def main():
         lines.append(f"CoLM-Air prefill 32K: chain 1 {one['median_seconds'] * 1e3:.1f} ms, "
                      f"all chains {full['median_seconds'] * 1e3:.1f} ms: "
                      f"{full['median_seconds'] / one['median_seconds']:.2f}x faster")
+    decode = sorted((r["case"], r) for r in results
+                    if r.get("case", "").startswith("bench-air-decode-2k-chains")
+                    and "median_seconds" in r)
+    for name, r in decode:
+        lines.append(f"decode over a 2K cache, {name.rsplit('chains', 1)[1]} chain(s): "
+                     f"{1 / r['median_seconds']:.0f} tokens/s "
+                     f"({r['median_seconds'] * 1e3:.2f} ms a step, batch 1)")
     print("\n".join(lines))
 
 
