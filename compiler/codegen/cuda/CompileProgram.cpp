@@ -77,8 +77,9 @@ compileForDevice(const KernelProgram &program, CpuJit &jit, int ordinal) {
   std::vector<CudaSource> sources;
   for (const KernelSpec &spec : program.specs)
     sources.push_back({kernelName(spec), renderKernel(spec, CudaBuild::Nvrtc)});
-  COLM_ASSIGN_OR_RETURN(auto binaries,
-                        nvrtc->compileAll(sources, device.arch(), true));
+  COLM_ASSIGN_OR_RETURN(
+      auto binaries, nvrtc->compileAll(sources, device.arch(), true, 0,
+                                       std::to_string(device.driverVersion)));
   std::vector<std::string> images;
   for (CudaBinary &b : binaries)
     images.push_back(std::move(b.cubin));

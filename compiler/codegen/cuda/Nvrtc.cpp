@@ -174,7 +174,8 @@ Result<CudaBinary> Nvrtc::compile(const CudaSource &source,
 
 Result<std::vector<CudaBinary>>
 Nvrtc::compileAll(const std::vector<CudaSource> &sources,
-                  const std::string &arch, bool cubin, int threads) const {
+                  const std::string &arch, bool cubin, int threads,
+                  const std::string &driver) const {
   COLM_TRY(validateCudaArch(arch));
   std::string dump = envOr("COLM_DUMP_KERNELS"),
               overrides = envOr("COLM_KERNEL_OVERRIDE_DIR");
@@ -211,6 +212,7 @@ Nvrtc::compileAll(const std::vector<CudaSource> &sources,
           .add("arch", arch)
           .add("options", kOptionsText)
           .add("cubin", cubin ? "yes" : "no")
+          .add("driver", driver)
           .addHashed("source", src.source);
       CudaBinary built;
       auto entry = cache.getOrBuild(key, [&](const std::string &dir) {

@@ -61,10 +61,11 @@ public:
                              bool cubin) const;
 
   /// Every source, in parallel on `threads` host threads (0: every core),
-  /// through the kernel cache.
-  Result<std::vector<CudaBinary>> compileAll(const std::vector<CudaSource> &,
-                                             const std::string &arch,
-                                             bool cubin, int threads = 0) const;
+  /// through the kernel cache; `driver` (the device's driver version, when
+  /// compiling for one) is part of the entries' key.
+  Result<std::vector<CudaBinary>>
+  compileAll(const std::vector<CudaSource> &, const std::string &arch,
+             bool cubin, int threads = 0, const std::string &driver = "") const;
 
 private:
   Nvrtc() = default;
