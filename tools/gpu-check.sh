@@ -55,9 +55,12 @@ run)
   # Correctness, then the benchmarks with profiles.
   timeout 300 /tmp/colm-rt/bin/colm-gpu-check gpu-check-cases --profile \
     --json "$out/results.json" 2>&1 | tee "$out/check.txt" || status=1
+  # Decode again with CUDA graphs (COLM_CUDA_GRAPHS=1): whether they help.
+  COLM_CUDA_GRAPHS=1 timeout 120 /tmp/colm-rt/bin/colm-gpu-check gpu-check-cases \
+    --only bench-air-decode --json "$out/graphs.json" 2>&1 | tee "$out/graphs.txt" || true
   timeout 120 python3 tools/gpu-check/anchor.py --json "$out/anchor.json" 2>&1 | tee "$out/anchor.txt" || true
   peak=${PEAK_TFLOPS:-989}
-  python3 tools/gpu-check/summarize.py "$out/results.json" "$out/anchor.json" "$peak" | tee "$out/summary.txt" || true
+  python3 tools/gpu-check/summarize.py "$out/results.json" "$out/anchor.json" "$peak" "$out/graphs.json" | tee "$out/summary.txt" || true
   echo "gpu-check: done in $((SECONDS - start)) s (status $status)"
   exit $status
   ;;

@@ -87,6 +87,20 @@ Result<const Driver *> Driver::get() {
       sym(f.cuEventElapsedTime, "cuEventElapsedTime");
       sym(f.cuEventDestroy, "cuEventDestroy_v2");
       sym(f.cuGetErrorString, "cuGetErrorString");
+      sym(f.cuStreamCreate, "cuStreamCreate");
+      sym(f.cuStreamDestroy, "cuStreamDestroy_v2");
+      sym(f.cuStreamSynchronize, "cuStreamSynchronize");
+      sym(f.cuMemsetD8Async, "cuMemsetD8Async");
+      auto optional = [&](auto &fn, const char *symbol) {
+        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
+            dlsym(lib, symbol));
+      };
+      optional(f.cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+      optional(f.cuStreamEndCapture, "cuStreamEndCapture");
+      optional(f.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
+      optional(f.cuGraphLaunch, "cuGraphLaunch");
+      optional(f.cuGraphExecDestroy, "cuGraphExecDestroy");
+      optional(f.cuGraphDestroy, "cuGraphDestroy");
       if (!missing.empty()) {
         failure = Status::error(name + " lacks " + missing +
                                 " (a driver older than colm supports?)");

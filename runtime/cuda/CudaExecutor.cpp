@@ -4,11 +4,23 @@
 #include "runtime/File.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 namespace colm {
 
 using cuda::CUdeviceptr;
+
+void CudaExecutor::dropGraph() {
+  const cuda::DriverApi &f = driver->api();
+  if (graphExec)
+    f.cuGraphExecDestroy(graphExec);
+  if (graph)
+    f.cuGraphDestroy(graph);
+  graphExec = nullptr;
+  graph = nullptr;
+  graphKey.clear();
+}
 
 CudaExecutor::~CudaExecutor() {
   if (!driver)
@@ -16,6 +28,9 @@ CudaExecutor::~CudaExecutor() {
   const cuda::DriverApi &f = driver->api();
   if (context)
     f.cuCtxSetCurrent(context);
+  dropGraph();
+  if (stream)
+    f.cuStreamDestroy(stream);
   for (CUdeviceptr p : owned)
     if (p)
       f.cuMemFree(p);
@@ -51,6 +66,9 @@ CudaExecutor::create(Program program, std::vector<std::string> images,
   COLM_TRY(e->check(f.cuDevicePrimaryCtxRetain(&e->context, e->dev),
                     "cuDevicePrimaryCtxRetain"));
   COLM_TRY(e->check(f.cuCtxSetCurrent(e->context), "cuCtxSetCurrent"));
+  COLM_TRY(e->check(f.cuStreamCreate(&e->stream, 0), "cuStreamCreate"));
+  const char *graphs = std::getenv("COLM_CUDA_GRAPHS");
+  e->graphs = graphs && std::string(graphs) == "1" && f.graphs();
   for (size_t i = 0; i < images.size(); ++i) {
     const ProgramKernel &k = e->prog.kernels[i];
     cuda::CUmodule m = nullptr;
@@ -91,6 +109,7 @@ CudaExecutor::create(Program program, std::vector<std::string> images,
       e->address[i] = e->arena + CUdeviceptr(e->prog.buffers[i].offset);
   for (const ProgramLaunch &l : e->prog.launches)
     e->argStructs.emplace_back(size_t(l.argBytes), 0);
+  e->dims.resize(e->prog.launches.size());
   return e;
 }
 
@@ -163,38 +182,67 @@ Status CudaExecutor::run() {
           address[b.viewOf] + CUdeviceptr(b.viewElement * elementBytes(b.type));
   for (auto &d : downloaded)
     d.clear();
+  // Every launch's arguments and dimensions at the current sizes and
+  // bindings (what a captured graph holds).
+  for (size_t i = 0; i < prog.launches.size(); ++i) {
+    const ProgramLaunch &l = prog.launches[i];
+    if (l.kernel < 0)
+      continue;
+    uint8_t *s = argStructs[i].data();
+    fillArguments(l, s, [&](int b) { return address[size_t(b)]; });
+    unsigned grid[3], block[3];
+    geometry[l.kernel](s, grid, block);
+    dims[i] = {grid[0], grid[1], grid[2], block[0], block[1], block[2]};
+  }
+  if (graphs && !profiling) {
+    std::vector<uint8_t> key;
+    for (const auto &a : argStructs)
+      key.insert(key.end(), a.begin(), a.end());
+    for (const auto &d : dims)
+      key.insert(key.end(), reinterpret_cast<const uint8_t *>(d.data()),
+                 reinterpret_cast<const uint8_t *>(d.data() + d.size()));
+    for (int64_t v : sizes)
+      key.insert(key.end(), reinterpret_cast<const uint8_t *>(&v),
+                 reinterpret_cast<const uint8_t *>(&v + 1));
+    if (!graphExec || key != graphKey) {
+      dropGraph();
+      COLM_TRY(
+          check(f.cuStreamBeginCapture(stream, 0), "cuStreamBeginCapture"));
+      Status issued = issue();
+      Status ended =
+          check(f.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture");
+      COLM_TRY(issued);
+      COLM_TRY(ended);
+      COLM_TRY(check(f.cuGraphInstantiateWithFlags(&graphExec, graph, 0),
+                     "cuGraphInstantiateWithFlags"));
+      graphKey = std::move(key);
+      ++captures;
+    } else {
+      ++replays;
+    }
+    COLM_TRY(check(f.cuGraphLaunch(graphExec, stream), "cuGraphLaunch"));
+    return check(f.cuStreamSynchronize(stream),
+                 "running the program on the GPU");
+  }
   std::vector<cuda::CUevent> events;
   auto record = [&]() -> Status {
     cuda::CUevent ev = nullptr;
     COLM_TRY(check(f.cuEventCreate(&ev, 0), "cuEventCreate"));
     events.push_back(ev);
-    return check(f.cuEventRecord(ev, nullptr), "cuEventRecord");
+    return check(f.cuEventRecord(ev, stream), "cuEventRecord");
   };
-  if (profiling)
+  if (profiling) {
     COLM_TRY(record());
-  for (size_t i = 0; i < prog.launches.size(); ++i) {
-    const ProgramLaunch &l = prog.launches[i];
-    for (int z : l.zero)
-      COLM_TRY(check(
-          f.cuMemsetD8(address[z], 0, size_t(prog.buffers[z].bytes(sizes))),
-          "cuMemsetD8"));
-    if (l.kernel >= 0) {
-      uint8_t *s = argStructs[i].data();
-      fillArguments(l, s, [&](int b) { return address[size_t(b)]; });
-      unsigned grid[3], block[3];
-      geometry[l.kernel](s, grid, block);
-      if (grid[0] > 0) {
-        void *params[] = {s};
-        COLM_TRY(check(f.cuLaunchKernel(functions[l.kernel], grid[0], grid[1],
-                                        grid[2], block[0], block[1], block[2],
-                                        0, nullptr, params, nullptr),
-                       ("launching " + prog.kernels[l.kernel].name).c_str()));
-      }
-    }
-    if (profiling)
+    // One launch at a time, an event after each.
+    for (size_t i = 0; i < prog.launches.size(); ++i) {
+      COLM_TRY(issueLaunch(i));
       COLM_TRY(record());
+    }
+  } else {
+    COLM_TRY(issue());
   }
-  COLM_TRY(check(f.cuCtxSynchronize(), "running the program on the GPU"));
+  COLM_TRY(
+      check(f.cuStreamSynchronize(stream), "running the program on the GPU"));
   if (profiling) {
     for (size_t i = 0; i + 1 < events.size(); ++i) {
       float ms = 0;
@@ -208,6 +256,29 @@ Status CudaExecutor::run() {
     for (cuda::CUevent ev : events)
       f.cuEventDestroy(ev);
   }
+  return Status::ok();
+}
+
+Status CudaExecutor::issueLaunch(size_t i) {
+  const cuda::DriverApi &f = driver->api();
+  const ProgramLaunch &l = prog.launches[i];
+  for (int z : l.zero)
+    COLM_TRY(
+        check(f.cuMemsetD8Async(address[z], 0,
+                                size_t(prog.buffers[z].bytes(sizes)), stream),
+              "cuMemsetD8Async"));
+  if (l.kernel < 0 || dims[i][0] == 0)
+    return Status::ok();
+  void *params[] = {argStructs[i].data()};
+  const auto &d = dims[i];
+  return check(f.cuLaunchKernel(functions[l.kernel], d[0], d[1], d[2], d[3],
+                                d[4], d[5], 0, stream, params, nullptr),
+               ("launching " + prog.kernels[l.kernel].name).c_str());
+}
+
+Status CudaExecutor::issue() {
+  for (size_t i = 0; i < prog.launches.size(); ++i)
+    COLM_TRY(issueLaunch(i));
   return Status::ok();
 }
 

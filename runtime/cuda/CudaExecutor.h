@@ -7,7 +7,10 @@
 // structs as the CPU kernels (device pointers in them) and the launch
 // dimensions from the kernels' geometry functions, evaluated on the host.
 // Inputs are copied to the device at every run, Params when bound; outputs
-// come back when read. No MLIR, no compiler, no CUDA header.
+// come back when read. With $COLM_CUDA_GRAPHS=1 a run's launches are
+// captured once as a CUDA graph and replayed while their arguments stay the
+// same (sizes, bindings), captured again when they change. No MLIR, no
+// compiler, no CUDA header.
 //
 //===----------------------------------------------------------------------===//
 #ifndef COLM_RUNTIME_CUDA_CUDAEXECUTOR_H
@@ -17,6 +20,7 @@
 #include "runtime/Executor.h"
 #include "runtime/cuda/CudaDriver.h"
 
+#include <array>
 #include <memory>
 
 namespace colm {
@@ -54,7 +58,18 @@ private:
   }
   /// Device memory for bound buffer i, of at least `bytes`.
   Status reserve(size_t i, int64_t bytes);
+  /// Issues the program's memsets and launches on `stream` (arguments and
+  /// dimensions already filled in).
+  Status issue();
+  Status issueLaunch(size_t i);
+  void dropGraph();
 
+public:
+  /// Runs so far that replayed a captured graph, and captures made.
+  int64_t graphReplays() const { return replays; }
+  int64_t graphCaptures() const { return captures; }
+
+private:
   const cuda::Driver *driver = nullptr;
   cuda::DeviceInfo info;
   cuda::CUdevice dev = 0;
@@ -72,6 +87,13 @@ private:
   std::vector<int64_t> ownedBytes;
   std::vector<std::vector<uint8_t>> argStructs;
   std::vector<std::vector<uint8_t>> downloaded;
+  cuda::CUstream stream = nullptr;
+  std::vector<std::array<unsigned, 6>> dims; // per launch: grid, block
+  bool graphs = false;
+  cuda::CUgraph graph = nullptr;
+  cuda::CUgraphExec graphExec = nullptr;
+  std::vector<uint8_t> graphKey; // what the captured graph was made from
+  int64_t replays = 0, captures = 0;
 };
 
 } // namespace colm

@@ -25,6 +25,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 
 using namespace colm;
 
@@ -161,6 +162,81 @@ TEST(CudaBackendTest, ExecutorOnAFakeDriverGivesTheEmulatorsLogits) {
     EXPECT_EQ((*e)->profile().size(), kp.program.launches.size());
     EXPECT_EQ((*e)->profile()[0].calls, 2);
   }
+}
+
+// COLM_CUDA_GRAPHS=1: the first run captures its launches as a graph, the
+// next ones replay it (new input contents, same bindings), and a rebinding
+// to other memory captures again; the logits stay the emulator's.
+TEST(CudaBackendTest, GraphsCaptureOnceAndReplay) {
+  DriverPath path(COLM_FAKE_CUDA_DRIVER);
+  setenv("COLM_CUDA_GRAPHS", "1", 1);
+  auto jit = CpuJit::create();
+  ASSERT_TRUE(jit.isOk()) << jit.status().message();
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  Model model = initModel(smallConfig(true), 4);
+  for (auto &[name, t] : model.params)
+    for (float &v : t.data)
+      v *= 20.0f;
+  std::vector<int32_t> positions;
+  std::vector<std::vector<int32_t>> inputs(3);
+  for (int i = 0; i < 21; ++i) {
+    positions.push_back(i);
+    for (int r = 0; r < 3; ++r)
+      inputs[size_t(r)].push_back((i * (5 + 2 * r) + r) % 41);
+  }
+  std::vector<std::vector<float>> want;
+  codegen::KernelProgram kp;
+  for (const auto &tokens : inputs) {
+    auto w = simulate(context, model, tokens, positions);
+    ASSERT_TRUE(w.isOk()) << w.status().message();
+    want.push_back(w->logits);
+    kp = w->compiled.kernels;
+  }
+  auto libraries = codegen::cuda::compileForSimulator(kp, *jit);
+  ASSERT_TRUE(libraries.isOk()) << libraries.status().message();
+  std::vector<std::string> images;
+  for (const auto &lib : *libraries)
+    images.push_back("colm-sim:" + lib->path());
+  auto geometry = codegen::cuda::compileGeometry(kp, *jit);
+  ASSERT_TRUE(geometry.isOk());
+  auto e = CudaExecutor::create(kp.program, images, *geometry, 0);
+  ASSERT_TRUE(e.isOk()) << e.status().message();
+  BoundParams owned;
+  ASSERT_TRUE(bindParams(**e, model.params, owned).isOk());
+  if ((*e)->has("positions", BufferRole::Input))
+    ASSERT_TRUE((*e)->bind("positions", positions.data(), 21 * 4).isOk());
+  std::vector<int32_t> tokens = inputs[0];
+  ASSERT_TRUE((*e)->bind("arg0", tokens.data(), 21 * 4).isOk());
+  for (int r = 0; r < 3; ++r) {
+    tokens = inputs[size_t(r)]; // the same memory, new contents
+    ASSERT_TRUE((*e)->run().isOk());
+    auto out = (*e)->output("result0");
+    ASSERT_TRUE(out.isOk());
+    EXPECT_EQ(
+        std::memcmp(*out, want[size_t(r)].data(), want[size_t(r)].size() * 4),
+        0)
+        << "run " << r;
+  }
+  EXPECT_EQ((*e)->graphCaptures(), 1);
+  EXPECT_EQ((*e)->graphReplays(), 2);
+  // The input bound to other host memory: the same device buffer, so the
+  // graph stays.
+  std::vector<int32_t> copy = inputs[1];
+  ASSERT_TRUE((*e)->bind("arg0", copy.data(), 21 * 4).isOk());
+  ASSERT_TRUE((*e)->run().isOk());
+  auto out = (*e)->output("result0");
+  ASSERT_TRUE(out.isOk());
+  EXPECT_EQ(std::memcmp(*out, want[1].data(), want[1].size() * 4), 0);
+  EXPECT_EQ((*e)->graphReplays(), 3);
+  void *fake = dlopen(COLM_FAKE_CUDA_DRIVER, RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(fake, nullptr);
+  auto launches =
+      reinterpret_cast<int (*)()>(dlsym(fake, "colm_fake_graph_launches"));
+  ASSERT_NE(launches, nullptr);
+  EXPECT_EQ(launches(), 4); // every run was a graph launch
+  dlclose(fake);
+  unsetenv("COLM_CUDA_GRAPHS");
 }
 
 TEST(CudaBackendTest, CompileForDeviceLoadsCubinsForTheDevicesArch) {

@@ -211,9 +211,10 @@ int main(int argc, char **argv) {
     else if (a == "--profile")
       opt.profile = true;
     else if (a == "--help" || a == "-h") {
-      std::printf("usage: colm-gpu-check DIR [--only CASE] [--profile] "
+      std::printf("usage: colm-gpu-check DIR [--only PREFIX] [--profile] "
                   "[--json FILE]\n\nRuns the cases colm-gpu-prepare wrote in "
-                  "DIR/cases on CUDA device $COLM_CUDA_DEVICE (default 0).\n");
+                  "DIR/cases (those whose name starts with PREFIX) on CUDA "
+                  "device $COLM_CUDA_DEVICE (default 0).\n");
       return 0;
     } else if (opt.dir.empty() && a[0] != '-')
       opt.dir = a;
@@ -244,7 +245,7 @@ int main(int argc, char **argv) {
   int failed = 0;
   for (const std::string &dir : cases) {
     if (!opt.only.empty() &&
-        std::filesystem::path(dir).filename().string() != opt.only)
+        std::filesystem::path(dir).filename().string().rfind(opt.only, 0) != 0)
       continue;
     auto r = runCase(dir, opt);
     if (!r) {

@@ -3,7 +3,8 @@ docs/performance.md records for bench-gpu: chain-GEMM throughput per useful
 FLOP as a fraction of cuBLAS's dense rate, attention TFLOP/s, training
 tokens/s and model FLOP utilisation, CoLM-Air chain-1 prefill speed-up.
 
-Usage: summarize.py RESULTS.json ANCHOR.json PEAK_TFLOPS
+Usage: summarize.py RESULTS.json [ANCHOR.json [PEAK_TFLOPS [GRAPHS.json]]]
+(GRAPHS.json: the decode cases again with COLM_CUDA_GRAPHS=1.)
 """
 import json
 import sys
@@ -49,10 +50,19 @@ def main():
     decode = sorted((r["case"], r) for r in results
                     if r.get("case", "").startswith("bench-air-decode-2k-chains")
                     and "median_seconds" in r)
+    graphs = {}
+    if len(sys.argv) > 4:
+        try:
+            graphs = {r.get("case"): r for r in json.load(open(sys.argv[4]))}
+        except (OSError, ValueError):
+            pass
     for name, r in decode:
+        g = graphs.get(name, {})
+        with_graphs = (f"; with CUDA graphs {1 / g['median_seconds']:.0f}"
+                       if "median_seconds" in g else "")
         lines.append(f"decode over a 2K cache, {name.rsplit('chains', 1)[1]} chain(s): "
                      f"{1 / r['median_seconds']:.0f} tokens/s "
-                     f"({r['median_seconds'] * 1e3:.2f} ms a step, batch 1)")
+                     f"({r['median_seconds'] * 1e3:.2f} ms a step, batch 1){with_graphs}")
     print("\n".join(lines))
 
 

@@ -9,7 +9,10 @@
 // SIMT emulator (its host entry `colm_X` runs `colm_X_kernel`'s launches:
 // the launch dimensions given must be the ones it computes itself), or an
 // ELF cubin: loadable and its functions found by name, but not runnable
-// (CUDA_ERROR_NOT_SUPPORTED at launch).
+// (CUDA_ERROR_NOT_SUPPORTED at launch). Streams run their work at once, or
+// record it while capturing; a graph replays what was recorded (the
+// argument structs by address: the executor keeps them unchanged while it
+// replays). colm_fake_graph_launches() counts graph launches, for tests.
 //
 //===----------------------------------------------------------------------===//
 #include <cstdint>
@@ -19,6 +22,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -35,6 +39,22 @@ struct Function {
 
 std::mutex mutex;
 std::map<uintptr_t, size_t> allocations;
+
+struct Op {
+  Function *fn = nullptr; // a launch, or a memset when null
+  void *args = nullptr;
+  unsigned long long ptr = 0;
+  unsigned char value = 0;
+  size_t bytes = 0;
+};
+struct Stream {
+  bool capturing = false;
+  std::vector<Op> ops;
+};
+struct Graph {
+  std::vector<Op> ops;
+};
+int graphLaunches = 0;
 
 bool inside(unsigned long long p, size_t n) {
   std::lock_guard<std::mutex> lock(mutex);
@@ -180,7 +200,7 @@ int cuModuleGetFunction(void **fn, void *module, const char *name) {
   return kSuccess;
 }
 int cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                   unsigned by, unsigned bz, unsigned shared, void *,
+                   unsigned by, unsigned bz, unsigned shared, void *stream,
                    void **params, void **extra) {
   auto *f = static_cast<Function *>(fn);
   if (!f->entry)
@@ -188,10 +208,82 @@ int cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
   if (!gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024 || shared ||
       extra || !params)
     return kInvalidValue;
+  if (stream && static_cast<Stream *>(stream)->capturing) {
+    Op op;
+    op.fn = f;
+    op.args = params[0];
+    static_cast<Stream *>(stream)->ops.push_back(op);
+    return kSuccess;
+  }
   // The emulator's entry computes the same dimensions from the arguments.
   f->entry(params[0], 0, 1);
   return kSuccess;
 }
+int cuStreamCreate(void **stream, unsigned) {
+  *stream = new Stream();
+  return kSuccess;
+}
+int cuStreamDestroy_v2(void *stream) {
+  delete static_cast<Stream *>(stream);
+  return kSuccess;
+}
+int cuStreamSynchronize(void *) { return kSuccess; }
+int cuMemsetD8Async(unsigned long long d, unsigned char v, size_t n,
+                    void *stream) {
+  if (n && !inside(d, n))
+    return kInvalidValue;
+  if (stream && static_cast<Stream *>(stream)->capturing) {
+    Op op;
+    op.ptr = d;
+    op.value = v;
+    op.bytes = n;
+    static_cast<Stream *>(stream)->ops.push_back(op);
+    return kSuccess;
+  }
+  std::memset(reinterpret_cast<void *>(d), v, n);
+  return kSuccess;
+}
+int cuStreamBeginCapture_v2(void *stream, int) {
+  auto *s = static_cast<Stream *>(stream);
+  if (!s || s->capturing)
+    return kInvalidValue;
+  s->capturing = true;
+  s->ops.clear();
+  return kSuccess;
+}
+int cuStreamEndCapture(void *stream, void **graph) {
+  auto *s = static_cast<Stream *>(stream);
+  if (!s || !s->capturing)
+    return kInvalidValue;
+  s->capturing = false;
+  *graph = new Graph{std::move(s->ops)};
+  s->ops.clear();
+  return kSuccess;
+}
+int cuGraphInstantiateWithFlags(void **exec, void *graph, unsigned long long) {
+  *exec = new Graph(*static_cast<Graph *>(graph));
+  return kSuccess;
+}
+int cuGraphLaunch(void *exec, void *) {
+  ++graphLaunches;
+  for (const Op &op : static_cast<Graph *>(exec)->ops) {
+    if (op.fn)
+      op.fn->entry(op.args, 0, 1);
+    else
+      std::memset(reinterpret_cast<void *>(op.ptr), op.value, op.bytes);
+  }
+  return kSuccess;
+}
+int cuGraphExecDestroy(void *exec) {
+  delete static_cast<Graph *>(exec);
+  return kSuccess;
+}
+int cuGraphDestroy(void *graph) {
+  delete static_cast<Graph *>(graph);
+  return kSuccess;
+}
+int colm_fake_graph_launches() { return graphLaunches; }
+
 int cuEventCreate(void **ev, unsigned) {
   *ev = new double(0);
   return kSuccess;
