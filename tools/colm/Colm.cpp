@@ -1,6 +1,9 @@
 //===- Colm.cpp - the colm driver -------------------------------*- C++ -*-===//
 #include "tools/colm/Commands.h"
 
+#include "compiler/codegen/cuda/Nvrtc.h"
+#include "runtime/cuda/CudaDriver.h"
+
 #include "runtime/Memory.h"
 
 #include "llvm/Config/llvm-config.h"
@@ -52,7 +55,21 @@ void printVersion() {
   std::printf("  MLIR        %s\n", LLVM_VERSION_STRING);
   std::printf("  backends    cpu (generated kernels, the default), reference "
               "(interpreter),\n              cuda-sim (CUDA kernels on the "
-              "host SIMT emulator)\n");
+              "host SIMT emulator), cuda (an NVIDIA GPU)\n");
+  // What the cuda backend would find here.
+  auto nvrtc = codegen::cuda::Nvrtc::get();
+  std::printf("  NVRTC       %s\n",
+              nvrtc ? (*nvrtc)->version().c_str()
+                    : "not found (colmc --target cuda and --backend cuda "
+                      "need the CUDA toolkit)");
+  auto driver = cuda::Driver::get();
+  if (!driver) {
+    std::printf("  GPU         none: no NVIDIA driver (libcuda.so.1)\n");
+  } else if (auto device = (*driver)->device(cuda::defaultDeviceOrdinal())) {
+    std::printf("  GPU         %s\n", device->describe().c_str());
+  } else {
+    std::printf("  GPU         none: %s\n", device.status().message().c_str());
+  }
 }
 
 /// Output that could not be written is a failure of the command: a full
