@@ -52,6 +52,28 @@ ModelConfig smallConfig(bool air) {
   return c;
 }
 
+/// A small model's weights, scaled so that every dependency shows.
+Model scaledModel(bool air, uint64_t seed) {
+  Model model = initModel(smallConfig(air), seed);
+  for (auto &[name, t] : model.params)
+    for (float &v : t.data)
+      v *= 20.0f;
+  return model;
+}
+
+/// A CudaExecutor of `kp` whose modules are the kernels' emulator builds
+/// (what the fake driver runs), on device 0.
+Result<std::unique_ptr<CudaExecutor>>
+simulatedDevice(const codegen::KernelProgram &kp, CpuJit &jit) {
+  COLM_ASSIGN_OR_RETURN(auto libraries,
+                        codegen::cuda::compileForSimulator(kp, jit));
+  std::vector<std::string> images;
+  for (const auto &lib : libraries)
+    images.push_back("colm-sim:" + lib->path());
+  COLM_ASSIGN_OR_RETURN(auto geometry, codegen::cuda::compileGeometry(kp, jit));
+  return CudaExecutor::create(kp.program, images, geometry, 0);
+}
+
 /// @forward of `config`'s model lowered for `tokens` rows, compiled for
 /// cuda-sim (the kernel program, and the logits the emulator gives).
 struct Forward {
@@ -117,10 +139,7 @@ TEST(CudaBackendTest, ExecutorOnAFakeDriverGivesTheEmulatorsLogits) {
   for (bool air : {false, true}) {
     mlir::MLIRContext context;
     dsl::loadDialects(context);
-    Model model = initModel(smallConfig(air), 3);
-    for (auto &[name, t] : model.params)
-      for (float &v : t.data)
-        v *= 20.0f;
+    Model model = scaledModel(air, 3);
     std::vector<int32_t> tokens, positions;
     for (int i = 0; i < 37; ++i) {
       tokens.push_back((i * 7 + 3) % 41);
@@ -128,15 +147,7 @@ TEST(CudaBackendTest, ExecutorOnAFakeDriverGivesTheEmulatorsLogits) {
     }
     auto want = simulate(context, model, tokens, positions);
     ASSERT_TRUE(want.isOk()) << want.status().message();
-    const codegen::KernelProgram &kp = want->compiled.kernels;
-    auto libraries = codegen::cuda::compileForSimulator(kp, *jit);
-    ASSERT_TRUE(libraries.isOk()) << libraries.status().message();
-    std::vector<std::string> images;
-    for (const auto &lib : *libraries)
-      images.push_back("colm-sim:" + lib->path());
-    auto geometry = codegen::cuda::compileGeometry(kp, *jit);
-    ASSERT_TRUE(geometry.isOk()) << geometry.status().message();
-    auto e = CudaExecutor::create(kp.program, images, *geometry, 0);
+    auto e = simulatedDevice(want->compiled.kernels, *jit);
     ASSERT_TRUE(e.isOk()) << e.status().message();
     EXPECT_EQ((*e)->device().arch(), "sm_90");
     EXPECT_NE((*e)->device().describe().find("colm fake GPU (sm_90"),
@@ -159,7 +170,8 @@ TEST(CudaBackendTest, ExecutorOnAFakeDriverGivesTheEmulatorsLogits) {
                 0)
           << (air ? "air" : "colm") << ", run " << run;
     }
-    EXPECT_EQ((*e)->profile().size(), kp.program.launches.size());
+    EXPECT_EQ((*e)->profile().size(),
+              want->compiled.kernels.program.launches.size());
     EXPECT_EQ((*e)->profile()[0].calls, 2);
   }
 }
@@ -174,10 +186,7 @@ TEST(CudaBackendTest, GraphsCaptureOnceAndReplay) {
   ASSERT_TRUE(jit.isOk()) << jit.status().message();
   mlir::MLIRContext context;
   dsl::loadDialects(context);
-  Model model = initModel(smallConfig(true), 4);
-  for (auto &[name, t] : model.params)
-    for (float &v : t.data)
-      v *= 20.0f;
+  Model model = scaledModel(true, 4);
   std::vector<int32_t> positions;
   std::vector<std::vector<int32_t>> inputs(3);
   for (int i = 0; i < 21; ++i) {
@@ -193,14 +202,7 @@ TEST(CudaBackendTest, GraphsCaptureOnceAndReplay) {
     want.push_back(w->logits);
     kp = w->compiled.kernels;
   }
-  auto libraries = codegen::cuda::compileForSimulator(kp, *jit);
-  ASSERT_TRUE(libraries.isOk()) << libraries.status().message();
-  std::vector<std::string> images;
-  for (const auto &lib : *libraries)
-    images.push_back("colm-sim:" + lib->path());
-  auto geometry = codegen::cuda::compileGeometry(kp, *jit);
-  ASSERT_TRUE(geometry.isOk());
-  auto e = CudaExecutor::create(kp.program, images, *geometry, 0);
+  auto e = simulatedDevice(kp, *jit);
   ASSERT_TRUE(e.isOk()) << e.status().message();
   BoundParams owned;
   ASSERT_TRUE(bindParams(**e, model.params, owned).isOk());
