@@ -134,7 +134,9 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
     `norm`, `norm_eps` (a norm prologue only): the statistics groups' bounds
     of the chain RMSNorm applied to A as it is read, and its eps. `rope`,
     `rope_head_dim`, `rope_theta` (a RoPE epilogue only): the products
-    rotated per head, the head size and theta.
+    rotated per head, the head size and theta. `cuda_tile` (omitted for
+    the default 64 x 64 x 32): the CUDA kernel's block tile, rows x columns
+    x reduction step.
   }];
   let genVerifyDecl = 1;
   let parameters = (ins Kernel_Keyword:$use, "int64_t":$m, "int64_t":$n,
@@ -148,7 +150,8 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
                         Kernel_OptionalDouble:$norm_eps,
                         Kernel_GroupColumns:$rope,
                         DefaultValuedParameter<"int64_t", "0">:$rope_head_dim,
-                        Kernel_OptionalDouble:$rope_theta);
+                        Kernel_OptionalDouble:$rope_theta,
+                        Kernel_GroupColumns:$cuda_tile);
 }
 
 def Kernel_NormAttr : Kernel_SpecAttr<"Norm", "norm"> {

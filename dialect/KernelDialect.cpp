@@ -382,7 +382,8 @@ LogicalResult GemmAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                int64_t, int64_t, ArrayRef<int64_t>,
                                ArrayRef<int64_t> norm, FloatAttr normEps,
                                ArrayRef<int64_t> rope, int64_t ropeHeadDim,
-                               FloatAttr ropeTheta) {
+                               FloatAttr ropeTheta,
+                               ArrayRef<int64_t> cudaTile) {
   if (failed(checkWord(emitError, "use", use,
                        {"forward", "input_grad", "weight_grad", "dense"})) ||
       failed(checkWord(emitError, "swiglu", swiglu,
@@ -390,6 +391,8 @@ LogicalResult GemmAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return failure();
   if (blocks.empty() || blocks.size() % 6 != 0)
     return emitError() << "a GEMM needs at least one block";
+  if (!cudaTile.empty() && cudaTile.size() != 3)
+    return emitError() << "cuda_tile needs rows, columns and a reduction step";
   return success();
 }
 

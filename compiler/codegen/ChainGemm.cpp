@@ -77,9 +77,14 @@ std::string ChainGemmSpec::name() const {
       (ropeProducts ? "_rope" : "") +
       (groupColumns.empty() ? std::string()
                             : "_g" + std::to_string(groupColumns.size()));
-  char buf[160];
+  // The CUDA tile only when it is not the default (older names unchanged).
+  std::string tile;
+  if (knobs.cuda != CudaGemmTile{})
+    tile = "_t" + std::to_string(knobs.cuda.bm) + "x" +
+           std::to_string(knobs.cuda.bn) + "x" + std::to_string(knobs.cuda.bk);
+  char buf[192];
   std::snprintf(buf, sizeof buf,
-                "gemm_%s%s%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d_%04llx",
+                "gemm_%s%s%s%s%s_m%s_n%lld_k%s_b%zu_%dx%d_kc%d_mc%d%s_%04llx",
                 useName(use), grouped.c_str(), addend ? "_add" : "",
                 swiglu == SwiGluEpilogue::Forward    ? "_swiglu"
                 : swiglu == SwiGluEpilogue::Backward ? "_swiglu_grad"
@@ -88,7 +93,8 @@ std::string ChainGemmSpec::name() const {
                 : bf16 ? "_bf16"
                        : "",
                 dim(m).c_str(), (long long)n, dim(k).c_str(), blocks.size(),
-                knobs.mr, knobs.nr, knobs.kc, knobs.mc, hash.tag());
+                knobs.mr, knobs.nr, knobs.kc, knobs.mc, tile.c_str(),
+                hash.tag());
   return buf;
 }
 
@@ -350,6 +356,13 @@ Status validateChainGemm(const ChainGemmSpec &s) {
       k.kc < 16 || k.kc > 4096 || k.mc < k.mr || k.mc % k.mr != 0)
     return bad("unsupported knobs (mr 1..16, nr a multiple of 8 up to 64, kc "
                "16..4096, mc a multiple of mr)");
+  const CudaGemmTile &t = k.cuda;
+  if ((t.bm != 64 && t.bm != 128) || t.bn < 16 || t.bn > 128 ||
+      t.bn % 16 != 0 || (t.bk != 16 && t.bk != 32 && t.bk != 64))
+    return bad("unsupported CUDA tile " + std::to_string(t.bm) + "x" +
+               std::to_string(t.bn) + "x" + std::to_string(t.bk) +
+               " (rows 64 or 128, columns a multiple of 16 up to 128, "
+               "reduction step 16, 32 or 64)");
   return Status::ok();
 }
 

@@ -41,13 +41,23 @@ struct GemmBlock {
   bool operator==(const GemmBlock &) const = default;
 };
 
+/// The CUDA chain GEMM's block tile: bm rows x bn columns of C per thread
+/// block, bk of the reduction staged in shared memory per step. Like the
+/// CPU knobs, a speed choice only: the bits do not depend on it.
+struct CudaGemmTile {
+  int bm = 64, bn = 64, bk = 32;
+  bool operator==(const CudaGemmTile &) const = default;
+};
+
 /// Tuning knobs: the micro-kernel tile (mr rows x nr columns of C held in
 /// registers) and the cache blocking (kc of the reduction, mc rows of A per
-/// packed B panel). Values, never semantics: every choice computes the same
-/// numbers, in the same order per output element.
+/// packed B panel) of the CPU kernel, and the CUDA kernel's block tile.
+/// Values, never semantics: every choice computes the same numbers, in the
+/// same order per output element.
 struct GemmKnobs {
   int mr = 8, nr = 32;
   int kc = 256, mc = 96;
+  CudaGemmTile cuda;
   bool operator==(const GemmKnobs &) const = default;
 };
 

@@ -69,7 +69,11 @@ struct Exporter {
         s.bf16, s.bBf16, blocks, s.knobs.mr, s.knobs.nr, s.knobs.kc, s.knobs.mc,
         s.groupColumns, s.normBounds,
         s.normBounds.empty() ? FloatAttr() : f64(s.normEps), ropeList(s),
-        s.ropeHeadDim, s.ropeProducts ? f64(s.ropeTheta) : FloatAttr());
+        s.ropeHeadDim, s.ropeProducts ? f64(s.ropeTheta) : FloatAttr(),
+        s.knobs.cuda == CudaGemmTile{}
+            ? SmallVector<int64_t>{}
+            : SmallVector<int64_t>{s.knobs.cuda.bm, s.knobs.cuda.bn,
+                                   s.knobs.cuda.bk});
   }
   Attribute spec(const ChainNormSpec &s) {
     return kernel::NormAttr::get(&context, s.width, s.groupBounds, f64(s.eps),
@@ -161,6 +165,11 @@ KernelSpec specOf(Attribute a) {
               {r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5]});
         s.knobs = {int(g.getMr()), int(g.getNr()), int(g.getKc()),
                    int(g.getMc())};
+        if (ArrayRef<int64_t> t = g.getCudaTile(); t.size() == 3)
+          // Out of int's range: -1, which the spec's validation refuses.
+          s.knobs.cuda = {int(t[0] >= 0 && t[0] <= 4096 ? t[0] : -1),
+                          int(t[1] >= 0 && t[1] <= 4096 ? t[1] : -1),
+                          int(t[2] >= 0 && t[2] <= 4096 ? t[2] : -1)};
         // A block belongs to the product whose columns it starts in (the
         // spec's validation checks that it ends there too).
         s.groupColumns.assign(g.getGroups().begin(), g.getGroups().end());

@@ -31,6 +31,13 @@ JsonValue knobsToJson(const GemmKnobs &k) {
   v.set("nr", JsonValue::integer(k.nr));
   v.set("kc", JsonValue::integer(k.kc));
   v.set("mc", JsonValue::integer(k.mc));
+  // The CUDA tile only when tuned (CPU files stay as they were).
+  if (k.cuda != CudaGemmTile{}) {
+    JsonValue t = JsonValue::array();
+    for (int x : {k.cuda.bm, k.cuda.bn, k.cuda.bk})
+      t.push(JsonValue::integer(x));
+    v.set("cuda_tile", std::move(t));
+  }
   return v;
 }
 
@@ -47,6 +54,17 @@ std::optional<GemmKnobs> knobsFromJson(const JsonValue *v) {
     if (!f || !f->isInteger() || f->asInt() < 1 || f->asInt() > 65536)
       return std::nullopt;
     *fields[i] = int(f->asInt());
+  }
+  if (const JsonValue *t = v->find("cuda_tile")) {
+    if (!t->isArray() || t->size() != 3)
+      return std::nullopt;
+    int *tile[] = {&k.cuda.bm, &k.cuda.bn, &k.cuda.bk};
+    for (size_t i = 0; i < 3; ++i) {
+      const JsonValue &x = (*t)[i];
+      if (!x.isInteger() || x.asInt() < 1 || x.asInt() > 4096)
+        return std::nullopt;
+      *tile[i] = int(x.asInt());
+    }
   }
   return k;
 }
@@ -67,6 +85,15 @@ TuningDevice TuningDevice::fromCpu(const CpuInfo &cpu) {
   return {cpu.deviceKey(), cpu.model, cpu.isaSummary(), cpu.threads};
 }
 
+TuningDevice TuningDevice::fromGpu(const std::string &name,
+                                   const std::string &arch, int driverVersion) {
+  std::string driver = std::to_string(driverVersion / 1000) + "." +
+                       std::to_string(driverVersion % 1000 / 10);
+  return {"cuda|" + name + "|" + arch + "|driver " +
+              std::to_string(driverVersion),
+          name, arch + ", driver " + driver, 1};
+}
+
 std::string utcTimestamp() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -85,6 +112,10 @@ TuningCache::TuningCache(std::string root, std::string target,
 TuningCache TuningCache::forHost() {
   return TuningCache(cacheRoot(), "cpu",
                      TuningDevice::fromCpu(CpuInfo::host()));
+}
+
+TuningCache TuningCache::forGpu(const TuningDevice &device) {
+  return TuningCache(cacheRoot(), "cuda", device);
 }
 
 std::string TuningCache::pathFor(const std::string &root,

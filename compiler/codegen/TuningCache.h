@@ -4,7 +4,8 @@
 // one device, in one JSON file per device,
 //   $COLM_CACHE_DIR/tuning/<target>-<hash of the device key>.json
 // The device key (CpuInfo::deviceKey(): CPU model, ISA, feature words, cache
-// sizes, threads) names the file, so another machine or thread count never
+// sizes, threads; a GPU's name, architecture and driver version) names the
+// file, so another machine or thread count never
 // reads these results. A damaged file is reported on stderr and treated as
 // empty; deleting it at any time is safe (compilation falls back to the
 // defaults).
@@ -37,6 +38,10 @@ struct TuningDevice {
   int threads = 1;
 
   static TuningDevice fromCpu(const CpuInfo &cpu);
+  /// A GPU: its name, architecture ("sm_90") and driver version (13000)
+  /// make the key, so another GPU or a driver update tunes again.
+  static TuningDevice fromGpu(const std::string &name, const std::string &arch,
+                              int driverVersion);
 };
 
 /// One tuned kernel.
@@ -57,6 +62,8 @@ public:
   TuningCache(std::string root, std::string target, TuningDevice device);
   /// The CPU cache of this host (cacheRoot(), CpuInfo::host()), not loaded.
   static TuningCache forHost();
+  /// The CUDA cache of a GPU (TuningDevice::fromGpu) under cacheRoot().
+  static TuningCache forGpu(const TuningDevice &device);
 
   /// root/tuning/<target>-<32 hex digits of the device key's hash>.json
   static std::string pathFor(const std::string &root, const std::string &target,

@@ -13,6 +13,7 @@ namespace colm::cuda {
 namespace {
 // cuDeviceGetAttribute's attributes (cuda.h's CUdevice_attribute).
 constexpr int kMultiprocessorCount = 16;
+constexpr int kL2CacheSize = 38;
 constexpr int kComputeCapabilityMajor = 75;
 constexpr int kComputeCapabilityMinor = 76;
 } // namespace
@@ -165,6 +166,10 @@ Result<DeviceInfo> Driver::device(int ordinal) const {
   COLM_TRY(check(fns.cuDeviceGetAttribute(&info.multiprocessors,
                                           kMultiprocessorCount, dev),
                  "cuDeviceGetAttribute"));
+  int l2 = 0;
+  COLM_TRY(check(fns.cuDeviceGetAttribute(&l2, kL2CacheSize, dev),
+                 "cuDeviceGetAttribute"));
+  info.l2Bytes = l2;
   size_t bytes = 0;
   COLM_TRY(check(fns.cuDeviceTotalMem(&bytes, dev), "cuDeviceTotalMem"));
   info.memoryBytes = int64_t(bytes);

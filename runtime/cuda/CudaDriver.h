@@ -86,6 +86,7 @@ struct DeviceInfo {
   int major = 0, minor = 0;
   int64_t memoryBytes = 0;
   int multiprocessors = 0;
+  int64_t l2Bytes = 0;   ///< the L2 cache
   int driverVersion = 0; ///< e.g. 13000
   /// "sm_90": what NVRTC compiles for.
   std::string arch() const {

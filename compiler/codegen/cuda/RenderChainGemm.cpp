@@ -14,10 +14,14 @@ namespace {
 using cpu::exact;
 using cpu::replaceAll;
 
-// A block of 256 threads per 64-row tile of BNL columns of one product
-// (BN >= BNL staged, a multiple of 16). The column ranges of the tile's
-// columns are looked up once per pass into shared memory; the reduction
-// runs over their union in steps of 32.
+// A block of 256 threads per BM-row tile of BNL columns of one product
+// (BN >= BNL staged, a multiple of 16; the tile is the spec's CUDA knob).
+// The column ranges of the tile's columns are looked up once per pass into
+// shared memory; the reduction runs over their union in steps of BK.
+// Knobs never change the bits: the fp32 path adds every product in k order
+// (zeros outside a column's range add nothing), and the tensor-core path
+// starts the union on a multiple of 16, so every column's k16 steps are the
+// same whichever tile holds it.
 const char *kGemm = R"CUDA(
 struct ColmGemmBlock {
   long long n0, n1, k0, k1, m0, m1;
@@ -25,7 +29,7 @@ struct ColmGemmBlock {
 };
 
 extern "C" __global__ void @SYMBOL@_kernel(const ColmGemmArgs a) {
-  constexpr int BM = 64, BK = 32, BN = @BN@, BNL = @BNL@, NT = 256;
+  constexpr int BM = @BM@, BK = @BK@, BN = @BN@, BNL = @BNL@, NT = 256;
   constexpr int CST = BN + 1; // the staged tile's row stride (floats)
   constexpr int AST = BK + 8; // bf16 rows: 80 bytes, 16-byte aligned
   const long long M = @M@, K = @K@;
@@ -128,17 +132,22 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmGemmArgs a) {
     if (!rows)
       continue; // no kept row in this tile: skipped whole
     float *Cs = (float *)smem;
+#if @MMA@
+    kLo = kLo / 16 * 16;
+#endif
 
 #if @MMA@
-    // Tensor cores: warp w owns rows 16 (w % 4).. and n8 tiles
-    // (w / 4) NTW..; A [BM][AST] and B [BN][AST] as bf16 bits, k fastest.
-    constexpr int NTW = BN / 16;
+    // Tensor cores: warp w owns the MT m16 tiles from row (w % 4) BM / 4
+    // and n8 tiles (w / 4) NTW..; A [BM][AST] and B [BN][AST] as bf16
+    // bits, k fastest.
+    constexpr int NTW = BN / 16, MT = BM / 64;
     unsigned short *As = (unsigned short *)smem, *Bs = As + BM * AST;
     const int lane = colm_lane_id(), wm = (tid / 32) % 4, wn = tid / 128;
-    float acc[NTW][4];
-    for (int t = 0; t < NTW; ++t)
-      for (int v = 0; v < 4; ++v)
-        acc[t][v] = 0.0f;
+    float acc[MT][NTW][4];
+    for (int u = 0; u < MT; ++u)
+      for (int t = 0; t < NTW; ++t)
+        for (int v = 0; v < 4; ++v)
+          acc[u][t][v] = 0.0f;
     for (long long k0 = kLo; k0 < kHi; k0 += BK) {
       for (int e = tid; e < BM * BK; e += NT) {
         const int r = @A_ROW@, p = @A_COL@;
@@ -153,34 +162,39 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmGemmArgs a) {
       }
       __syncthreads();
       for (int kk = 0; kk < BK; kk += 16) {
-        unsigned af[4];
-        colm_ldmatrix_x4(af, &As[(wm * 16 + lane % 16) * AST + kk +
-                                 lane / 16 * 8]);
+        unsigned af[MT][4];
+        for (int u = 0; u < MT; ++u)
+          colm_ldmatrix_x4(af[u], &As[(wm * 16 * MT + u * 16 + lane % 16) *
+                                          AST +
+                                      kk + lane / 16 * 8]);
         for (int t = 0; t < NTW; ++t) {
           unsigned bf[2];
           colm_ldmatrix_x2(bf, &Bs[((wn * NTW + t) * 8 + lane % 8) * AST +
                                    kk + (lane / 8) % 2 * 8]);
-          colm_mma_bf16_16816(acc[t], af, bf, acc[t]);
+          for (int u = 0; u < MT; ++u)
+            colm_mma_bf16_16816(acc[u][t], af[u], bf, acc[u][t]);
         }
       }
       __syncthreads();
     }
-    for (int t = 0; t < NTW; ++t) {
-      const int row = wm * 16 + lane / 4, col = (wn * NTW + t) * 8 + lane % 4 * 2;
-      Cs[row * CST + col] = acc[t][0];
-      Cs[row * CST + col + 1] = acc[t][1];
-      Cs[(row + 8) * CST + col] = acc[t][2];
-      Cs[(row + 8) * CST + col + 1] = acc[t][3];
-    }
+    for (int u = 0; u < MT; ++u)
+      for (int t = 0; t < NTW; ++t) {
+        const int row = wm * 16 * MT + u * 16 + lane / 4,
+                  col = (wn * NTW + t) * 8 + lane % 4 * 2;
+        Cs[row * CST + col] = acc[u][t][0];
+        Cs[row * CST + col + 1] = acc[u][t][1];
+        Cs[(row + 8) * CST + col] = acc[u][t][2];
+        Cs[(row + 8) * CST + col + 1] = acc[u][t][3];
+      }
 #else
-    // FMA micro-tiles: thread (ty, tx) owns rows 4 ty.. and columns tx +
+    // FMA micro-tiles: thread (ty, tx) owns rows TM ty.. and columns tx +
     // 16 j; A [BK][BM + 1] and B [BK][BN + 1], fp32 (the padding keeps the
     // staging stores, k fastest, off one bank).
-    constexpr int TN = BN / 16, FA = BM + 1, FB = BN + 1;
+    constexpr int TM = BM / 16, TN = BN / 16, FA = BM + 1, FB = BN + 1;
     float *As = (float *)smem, *Bs = As + BK * FA;
     const int ty = tid / 16, tx = tid % 16;
-    float acc[4][TN];
-    for (int r = 0; r < 4; ++r)
+    float acc[TM][TN];
+    for (int r = 0; r < TM; ++r)
       for (int j = 0; j < TN; ++j)
         acc[r][j] = 0.0f;
     for (long long k0 = kLo; k0 < kHi; k0 += BK) {
@@ -196,20 +210,20 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmGemmArgs a) {
       }
       __syncthreads();
       for (int p = 0; p < BK; ++p) {
-        float av[4], bv[TN];
-        for (int r = 0; r < 4; ++r)
-          av[r] = As[p * FA + ty * 4 + r];
+        float av[TM], bv[TN];
+        for (int r = 0; r < TM; ++r)
+          av[r] = As[p * FA + ty * TM + r];
         for (int j = 0; j < TN; ++j)
           bv[j] = Bs[p * FB + tx + 16 * j];
-        for (int r = 0; r < 4; ++r)
+        for (int r = 0; r < TM; ++r)
           for (int j = 0; j < TN; ++j)
             acc[r][j] = fmaf(av[r], bv[j], acc[r][j]);
       }
       __syncthreads();
     }
-    for (int r = 0; r < 4; ++r)
+    for (int r = 0; r < TM; ++r)
       for (int j = 0; j < TN; ++j)
-        Cs[(ty * 4 + r) * CST + tx + 16 * j] = acc[r][j];
+        Cs[(ty * TM + r) * CST + tx + 16 * j] = acc[r][j];
 #endif
     __syncthreads();
 
@@ -251,18 +265,45 @@ std::string ll(int64_t v) { return std::to_string(v) + "LL"; }
 
 } // namespace
 
-std::string renderChainGemm(const ChainGemmSpec &s, CudaBuild build) {
-  const int64_t BM = 64, BK = 32;
-  // The tile's logical columns: 64, or whole RoPE heads.
-  int64_t bnl = 64;
+TileGeometry tileGeometry(const ChainGemmSpec &s) {
+  const CudaGemmTile &t = s.knobs.cuda;
+  TileGeometry g;
+  g.bm = t.bm;
+  g.bk = t.bk;
+  // The tile's logical columns: the knob's, or whole RoPE heads.
+  g.bnl = t.bn;
   if (s.ropeProducts) {
     int64_t hd = s.ropeHeadDim;
-    bnl = hd <= 64 ? hd * (64 / hd) : hd;
+    g.bnl = hd <= t.bn ? hd * (t.bn / hd) : hd;
   }
-  int64_t bn = (bnl + 15) / 16 * 16;
-  if (bnl > 128)
-    return "#error \"the CUDA chain GEMM takes RoPE heads of at most 128 "
-           "columns\"\n";
+  g.bn = (g.bnl + 15) / 16 * 16;
+  int64_t staged = g.bm * (g.bn + 1) * 4,
+          inputs = s.bf16 ? (g.bm + g.bn) * (g.bk + 8) * 2
+                          : (g.bk * (g.bm + 1) + g.bk * (g.bn + 1)) * 4;
+  g.smemBytes = std::max(staged, inputs);
+  return g;
+}
+
+Status checkTile(const ChainGemmSpec &s) {
+  TileGeometry g = tileGeometry(s);
+  if (g.bnl > 128)
+    return Status::error(s.name() + ": the CUDA chain GEMM takes RoPE heads "
+                                    "of at most 128 columns");
+  if (g.smemBytes > kMaxStaticShared)
+    return Status::error(
+        s.name() + ": the CUDA tile " + std::to_string(s.knobs.cuda.bm) + "x" +
+        std::to_string(s.knobs.cuda.bn) + "x" +
+        std::to_string(s.knobs.cuda.bk) + " needs " +
+        std::to_string(g.smemBytes) + " bytes of shared memory (at most " +
+        std::to_string(kMaxStaticShared) + ")");
+  return Status::ok();
+}
+
+std::string renderChainGemm(const ChainGemmSpec &s, CudaBuild build) {
+  if (Status st = checkTile(s); !st)
+    return "#error \"" + st.message() + "\"\n";
+  TileGeometry geo = tileGeometry(s);
+  const int64_t BM = geo.bm, bnl = geo.bnl, bn = geo.bn;
   bool mma = s.bf16;
   bool grouped = !s.groupColumns.empty();
   bool gatedPair = grouped && s.swiglu == SwiGluEpilogue::Forward;
@@ -290,6 +331,8 @@ std::string renderChainGemm(const ChainGemmSpec &s, CudaBuild build) {
               ", " + std::to_string(b.group) + "}, ";
 
   std::string body = kGemm;
+  replaceAll(body, "@BM@", std::to_string(BM));
+  replaceAll(body, "@BK@", std::to_string(geo.bk));
   replaceAll(body, "@BN@", std::to_string(bn));
   replaceAll(body, "@BNL@", std::to_string(bnl));
   replaceAll(body, "@M@", s.m < 0 ? "a.m" : ll(s.m));
@@ -300,10 +343,7 @@ std::string renderChainGemm(const ChainGemmSpec &s, CudaBuild build) {
   replaceAll(body, "@PROD_START@", starts);
   replaceAll(body, "@NP@", std::to_string(gridProducts));
   replaceAll(body, "@PASSES@", gatedPair ? "2" : "1");
-  int64_t staged = BM * (bn + 1) * 4,
-          inputs = mma ? (BM + bn) * (BK + 8) * 2
-                       : (BK * (BM + 1) + BK * (bn + 1)) * 4;
-  replaceAll(body, "@SMEM@", std::to_string(std::max(staged, inputs)));
+  replaceAll(body, "@SMEM@", std::to_string(geo.smemBytes));
   replaceAll(body, "@MMA@", mma ? "1" : "0");
 
   bool norm = !s.normBounds.empty();
@@ -374,7 +414,8 @@ std::string renderChainGemm(const ChainGemmSpec &s, CudaBuild build) {
 
   replaceAll(body, "@SYMBOL@", cpu::chainGemmSymbol(s));
   std::string m = s.m < 0 ? "a.m" : ll(s.m);
-  std::string rowTiles = "((" + m + " + 63) / 64)";
+  std::string rowTiles = "((" + m + " + " + std::to_string(BM - 1) + ") / " +
+                         std::to_string(BM) + ")";
   std::string grid =
       ll(tileCount) + " * (" + rowTiles + " > 0 ? " + rowTiles + " : 1)";
   return assembleCuda(build, s.name(), cpu::chainGemmSymbol(s),

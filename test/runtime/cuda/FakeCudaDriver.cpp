@@ -15,6 +15,8 @@
 // replays). colm_fake_graph_launches() counts graph launches, for tests.
 //
 //===----------------------------------------------------------------------===//
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -92,7 +94,12 @@ int cuDeviceGetName(char *name, int len, int) {
   return kSuccess;
 }
 int cuDeviceGetAttribute(int *v, int attribute, int) {
-  *v = attribute == 75 ? 9 : attribute == 76 ? 0 : attribute == 16 ? 4 : 0;
+  // Compute capability 9.0, 4 SMs, 1 MiB of L2.
+  *v = attribute == 75   ? 9
+       : attribute == 76 ? 0
+       : attribute == 16 ? 4
+       : attribute == 38 ? 1 << 20
+                         : 0;
   return kSuccess;
 }
 int cuDeviceTotalMem_v2(size_t *bytes, int) {
@@ -288,10 +295,18 @@ int cuEventCreate(void **ev, unsigned) {
   *ev = new double(0);
   return kSuccess;
 }
-int cuEventRecord(void *, void *) { return kSuccess; }
+// Work runs at once, so an event holds the host's clock when recorded.
+int cuEventRecord(void *ev, void *) {
+  *static_cast<double *>(ev) =
+      std::chrono::duration<double>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  return kSuccess;
+}
 int cuEventSynchronize(void *) { return kSuccess; }
-int cuEventElapsedTime(float *ms, void *, void *) {
-  *ms = 0.001f;
+int cuEventElapsedTime(float *ms, void *start, void *end) {
+  double d = *static_cast<double *>(end) - *static_cast<double *>(start);
+  *ms = float(std::max(d * 1e3, 1e-6));
   return kSuccess;
 }
 int cuEventDestroy_v2(void *ev) {

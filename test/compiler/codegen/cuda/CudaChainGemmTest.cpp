@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/ChainGemm.h"
 #include "compiler/codegen/cpu/RenderChainGemm.h"
+#include "compiler/codegen/cuda/GemmTuner.h"
 #include "compiler/codegen/cuda/RenderChainGemm.h"
 
 #include "../KernelTestUtil.h"
@@ -210,12 +211,13 @@ TEST_F(CudaChainGemmTest, EveryFormOnTheEmulatorMatchesTheReference) {
   for (const ChainGemmSpec &s : specs) {
     ASSERT_TRUE(validateChainGemm(s).isOk())
         << s.name() << ": " << validateChainGemm(s).message();
-    sources.push_back({"cuda_" + s.name(),
-                       cuda::renderChainGemm(s, cuda::CudaBuild::HostSim)});
+    sources.push_back(
+        {"cuda_" + s.name(),
+         codegen::cuda::renderChainGemm(s, codegen::cuda::CudaBuild::HostSim)});
     symbols.push_back(cpu::chainGemmSymbol(s));
   }
   std::vector<ColmKernelFn> fns =
-      compile(sources, symbols, cuda::hostSimFlags());
+      compile(sources, symbols, codegen::cuda::hostSimFlags());
   ASSERT_EQ(fns.size(), specs.size());
   for (const char *schedule : kSchedules) {
     setenv("COLM_SIMT_SCHEDULE", schedule, 1);
@@ -245,9 +247,125 @@ TEST_F(CudaChainGemmTest, EveryFormOnTheEmulatorMatchesTheReference) {
 TEST_F(CudaChainGemmTest, NvrtcBuildCompilesForSm80AndSm90) {
   COLM_SKIP_WITHOUT_NVRTC();
   for (const ChainGemmSpec &s : gemmSpecs())
-    EXPECT_EQ(
-        colm::test::nvrtcCheck(cuda::renderChainGemm(s, cuda::CudaBuild::Nvrtc),
-                               cpu::chainGemmSymbol(s) + "_kernel"),
-        "")
+    EXPECT_EQ(colm::test::nvrtcCheck(codegen::cuda::renderChainGemm(
+                                         s, codegen::cuda::CudaBuild::Nvrtc),
+                                     cpu::chainGemmSymbol(s) + "_kernel"),
+              "")
         << s.name();
+}
+
+namespace {
+
+/// Specs where the tile could matter: reductions starting off a multiple of
+/// 16 (input grads of 30 + 10 columns), ragged tiles, grouped products with
+/// RoPE heads and a norm prologue, the gate/up pair, accumulation.
+std::vector<ChainGemmSpec> tileSpecs() {
+  std::vector<ChainGemmSpec> out;
+  for (bool bf16 : {false, true}) {
+    std::vector<ChainGemmSpec> some = {
+        chainLinearInputGrad({3, 1}, 40, 72),
+        chainLinearForward({3, 1}, 40, 72),
+        chainLinearWeightGrad({1, 1, 2}, 64, 96),
+    };
+    ChainGemmSpec roped = groupGemms({chainLinearForward({1, 1, 2}, 40, 48),
+                                      chainLinearForward({1, 1, 2}, 40, 32),
+                                      chainLinearForward({1, 1, 2}, 40, 32)});
+    roped.ropeProducts = 3;
+    roped.ropeHeadDim = 16;
+    roped.ropeTheta = 10000.0;
+    roped.normBounds = {0, 10, 20, 40};
+    roped.normEps = 1e-5;
+    some.push_back(roped);
+    ChainGemmSpec mlp = groupGemms({chainLinearForward({1, 1, 2}, 64, 88),
+                                    chainLinearForward({1, 1, 2}, 64, 88)});
+    mlp.swiglu = SwiGluEpilogue::Forward;
+    some.push_back(mlp);
+    ChainGemmSpec acc = chainLinearWeightGrad({1, 1}, 64, 96);
+    acc.accumulate = true;
+    some.push_back(acc);
+    // fp32 adds in k order whatever the tile: two forms are enough there.
+    for (size_t i = 0; i < some.size(); ++i)
+      if (bf16 || i == 0 || i == 3) {
+        some[i].bf16 = bf16;
+        out.push_back(some[i]);
+      }
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_F(CudaChainGemmTest, TilesNeverChangeTheBits) {
+  // Every candidate tile of the tuner gives the default tile's bits (and so
+  // the reference within rounding), at an edge tile of rows.
+  std::vector<ChainGemmSpec> specs;
+  std::vector<size_t> firstOf; // per base spec: its default's index
+  for (const ChainGemmSpec &base : tileSpecs()) {
+    std::vector<CudaGemmTile> tiles = codegen::cuda::tileCandidates(base);
+    ASSERT_GE(tiles.size(), 8u) << base.name();
+    ASSERT_EQ(tiles[0], CudaGemmTile{});
+    firstOf.push_back(specs.size());
+    for (const CudaGemmTile &t : tiles) {
+      ChainGemmSpec s = base;
+      s.knobs.cuda = t;
+      specs.push_back(s);
+    }
+  }
+  firstOf.push_back(specs.size());
+  std::vector<KernelSource> sources;
+  std::vector<std::string> symbols;
+  for (const ChainGemmSpec &s : specs) {
+    sources.push_back(
+        {"cuda_" + s.name(),
+         codegen::cuda::renderChainGemm(s, codegen::cuda::CudaBuild::HostSim)});
+    symbols.push_back(cpu::chainGemmSymbol(s));
+  }
+  std::vector<ColmKernelFn> fns =
+      compile(sources, symbols, codegen::cuda::hostSimFlags());
+  ASSERT_EQ(fns.size(), specs.size());
+  setenv("COLM_SIMT_SCHEDULE", "greedy", 1);
+  for (size_t b = 0; b + 1 < firstOf.size(); ++b) {
+    std::vector<std::vector<float>> first;
+    for (size_t i = firstOf[b]; i < firstOf[b + 1]; ++i) {
+      const ChainGemmSpec &s = specs[i];
+      Operands got = makeRun(s, 150, unsigned(b * 100 + 7));
+      bind(s, got);
+      colm::test::runOnThreads(fns[i], got.args, 2);
+      std::vector<std::vector<float>> outs = got.c;
+      outs.push_back(got.c2);
+      outs.push_back(got.an);
+      if (i == firstOf[b]) {
+        Operands want = makeRun(s, 150, unsigned(b * 100 + 7));
+        bind(s, want);
+        chainGemmReference(s, want.args);
+        for (size_t g = 0; g < got.c.size(); ++g)
+          expectNear(got.c[g], want.c[g], got.args.k, s.name());
+        first = outs;
+        continue;
+      }
+      for (size_t o = 0; o < outs.size(); ++o)
+        EXPECT_TRUE(outs[o] == first[o])
+            << s.name() << (s.bf16 ? " bf16" : "") << " (tile "
+            << codegen::cuda::describeTile(s.knobs.cuda) << "): output " << o
+            << " differs from the default tile's";
+    }
+  }
+  unsetenv("COLM_SIMT_SCHEDULE");
+}
+
+TEST_F(CudaChainGemmTest, EveryCandidateTileCompilesWithoutSpills) {
+  COLM_SKIP_WITHOUT_NVRTC();
+  // Grouped products with a norm prologue and RoPE, fp32 (the largest FMA
+  // register tiles) and bf16, and a plain bf16 weight gradient.
+  std::vector<ChainGemmSpec> specs = tileSpecs();
+  for (const ChainGemmSpec &base : {specs[1], specs[2 + 3], specs[2 + 2]})
+    for (const CudaGemmTile &t : codegen::cuda::tileCandidates(base)) {
+      ChainGemmSpec s = base;
+      s.knobs.cuda = t;
+      EXPECT_EQ(colm::test::nvrtcCheck(codegen::cuda::renderChainGemm(
+                                           s, codegen::cuda::CudaBuild::Nvrtc),
+                                       cpu::chainGemmSymbol(s) + "_kernel"),
+                "")
+          << s.name();
+    }
 }

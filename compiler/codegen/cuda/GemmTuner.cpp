@@ -1,0 +1,386 @@
+//===- GemmTuner.cpp - Measure the CUDA chain GEMM's tiles on a GPU -------===//
+
+#include "compiler/codegen/cuda/GemmTuner.h"
+
+#include "compiler/codegen/cpu/RenderChainGemm.h"
+#include "compiler/codegen/cuda/CompileProgram.h"
+#include "compiler/codegen/cuda/Nvrtc.h"
+#include "compiler/codegen/cuda/RenderChainGemm.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+namespace colm::codegen::cuda {
+namespace {
+
+using colm::cuda::CUdeviceptr;
+using colm::cuda::Driver;
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
+/// What one tuning run holds on the device, released in any case.
+struct DeviceState {
+  const Driver *driver = nullptr;
+  colm::cuda::CUdevice dev = 0;
+  colm::cuda::CUcontext context = nullptr;
+  std::vector<CUdeviceptr> memory;
+  std::vector<colm::cuda::CUmodule> modules;
+  colm::cuda::CUevent start = nullptr, stop = nullptr;
+  ~DeviceState() {
+    if (!context)
+      return;
+    const colm::cuda::DriverApi &f = driver->api();
+    f.cuCtxSetCurrent(context);
+    if (start)
+      f.cuEventDestroy(start);
+    if (stop)
+      f.cuEventDestroy(stop);
+    for (colm::cuda::CUmodule m : modules)
+      f.cuModuleUnload(m);
+    for (CUdeviceptr p : memory)
+      f.cuMemFree(p);
+    f.cuDevicePrimaryCtxRelease(dev);
+  }
+  Result<CUdeviceptr> alloc(size_t bytes) {
+    CUdeviceptr p = 0;
+    COLM_TRY(driver->check(
+        driver->api().cuMemAlloc(&p, std::max<size_t>(bytes, 256)),
+        "cuMemAlloc"));
+    memory.push_back(p);
+    return p;
+  }
+};
+
+/// The translated address of host pointer `p` inside [base, ...) at `dev`.
+template <class T> T *moved(T *p, const float *base, CUdeviceptr dev) {
+  auto offset =
+      reinterpret_cast<const char *>(p) - reinterpret_cast<const char *>(base);
+  return reinterpret_cast<T *>(dev + CUdeviceptr(offset));
+}
+
+} // namespace
+
+std::vector<CudaGemmTile> tileCandidates(const ChainGemmSpec &spec) {
+  std::vector<CudaGemmTile> out = {CudaGemmTile{}};
+  for (int bm : {64, 128})
+    for (int bn : {32, 64, 128})
+      for (int bk : {32, 64}) {
+        CudaGemmTile t{bm, bn, bk};
+        if (t == CudaGemmTile{})
+          continue;
+        ChainGemmSpec s = spec;
+        s.knobs.cuda = t;
+        if (validateChainGemm(s).isOk() && checkTile(s).isOk())
+          out.push_back(t);
+      }
+  return out;
+}
+
+std::string describeTile(const CudaGemmTile &t) {
+  return std::to_string(t.bm) + "x" + std::to_string(t.bn) + ", k step " +
+         std::to_string(t.bk);
+}
+
+ImageBuilder nvrtcImages(const colm::cuda::DeviceInfo &device) {
+  return [device](const std::vector<ChainGemmSpec> &specs)
+             -> Result<std::vector<std::string>> {
+    COLM_ASSIGN_OR_RETURN(const Nvrtc *nvrtc, Nvrtc::get());
+    std::vector<CudaSource> sources;
+    for (const ChainGemmSpec &s : specs)
+      sources.push_back({s.name(), renderChainGemm(s, CudaBuild::Nvrtc)});
+    COLM_ASSIGN_OR_RETURN(
+        auto binaries, nvrtc->compileAll(sources, device.arch(), true, 0,
+                                         std::to_string(device.driverVersion)));
+    std::vector<std::string> images;
+    for (CudaBinary &b : binaries)
+      images.push_back(std::move(b.cubin));
+    return images;
+  };
+}
+
+ImageBuilder simulatorImages(CpuJit &jit) {
+  return [&jit](const std::vector<ChainGemmSpec> &specs)
+             -> Result<std::vector<std::string>> {
+    std::vector<KernelSource> sources;
+    for (const ChainGemmSpec &s : specs)
+      sources.push_back(
+          {"cuda_" + s.name(), renderChainGemm(s, CudaBuild::HostSim)});
+    COLM_ASSIGN_OR_RETURN(auto libs, jit.compile(sources, hostSimFlags()));
+    std::vector<std::string> images;
+    for (const auto &lib : libs)
+      images.push_back("colm-sim:" + lib->path());
+    return images;
+  };
+}
+
+Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
+                                      int64_t dynamicSize, int ordinal,
+                                      const ImageBuilder &images, CpuJit &jit,
+                                      const cpu::TuneOptions &options) {
+  if (dynamicSize < 1)
+    return Status::error("tuning " + spec.name() +
+                         ": the dynamic size must be positive");
+  if (options.repeats < 1)
+    return Status::error("tuning " + spec.name() +
+                         ": at least one repeat is needed");
+  std::vector<CudaGemmTile> tiles;
+  if (options.candidates.empty())
+    tiles = tileCandidates(spec);
+  else
+    for (const GemmKnobs &k : options.candidates)
+      tiles.push_back(k.cuda);
+  // The default tile first: the reference of the bit check and of the gain.
+  auto it = std::find(tiles.begin(), tiles.end(), CudaGemmTile{});
+  if (it != tiles.end())
+    tiles.erase(it);
+  tiles.insert(tiles.begin(), CudaGemmTile{});
+  if (options.maxCandidates > 0 && tiles.size() > options.maxCandidates)
+    tiles.resize(options.maxCandidates);
+
+  std::vector<ChainGemmSpec> specs;
+  KernelProgram forGeometry;
+  forGeometry.program.function = "tune";
+  for (const CudaGemmTile &t : tiles) {
+    ChainGemmSpec s = spec;
+    s.knobs.cuda = t;
+    COLM_TRY(validateChainGemm(s));
+    COLM_TRY(checkTile(s));
+    forGeometry.specs.push_back(s);
+    specs.push_back(std::move(s));
+  }
+
+  cpu::TuneResult result;
+  result.defaults = spec.knobs;
+  result.defaults.cuda = CudaGemmTile{};
+  double t0 = now();
+  COLM_ASSIGN_OR_RETURN(std::vector<std::string> modules, images(specs));
+  COLM_ASSIGN_OR_RETURN(auto geometryLibrary,
+                        compileGeometry(forGeometry, jit));
+  result.compileSeconds = now() - t0;
+  t0 = now();
+
+  COLM_ASSIGN_OR_RETURN(const Driver *driver, Driver::get());
+  COLM_ASSIGN_OR_RETURN(colm::cuda::DeviceInfo info, driver->device(ordinal));
+  const colm::cuda::DriverApi &f = driver->api();
+  DeviceState state;
+  state.driver = driver;
+  COLM_TRY(driver->check(f.cuDeviceGet(&state.dev, ordinal), "cuDeviceGet"));
+  colm::cuda::CUcontext context = nullptr;
+  COLM_TRY(driver->check(f.cuDevicePrimaryCtxRetain(&context, state.dev),
+                         "cuDevicePrimaryCtxRetain"));
+  state.context = context;
+  COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+  COLM_TRY(driver->check(f.cuEventCreate(&state.start, 0), "cuEventCreate"));
+  COLM_TRY(driver->check(f.cuEventCreate(&state.stop, 0), "cuEventCreate"));
+
+  std::vector<colm::cuda::CUfunction> fns;
+  std::vector<CudaGeometryFn> geometry;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    colm::cuda::CUmodule m = nullptr;
+    COLM_TRY(driver->check(f.cuModuleLoadData(&m, modules[i].data()),
+                           ("loading " + specs[i].name()).c_str()));
+    state.modules.push_back(m);
+    std::string symbol = cpu::chainGemmSymbol(specs[i]);
+    colm::cuda::CUfunction fn = nullptr;
+    COLM_TRY(driver->check(
+        f.cuModuleGetFunction(&fn, m, (symbol + "_kernel").c_str()),
+        ("cuModuleGetFunction " + symbol + "_kernel").c_str()));
+    fns.push_back(fn);
+    COLM_ASSIGN_OR_RETURN(
+        CudaGeometryFn g,
+        geometryLibrary->function<void(const void *, unsigned *, unsigned *)>(
+            symbol + "_geometry"));
+    geometry.push_back(g);
+  }
+
+  // Host operands, as the CPU tuner makes them: A, B and C of every
+  // product side by side, random; c0 is what every check starts from.
+  int64_t M = spec.m < 0 ? dynamicSize : spec.m,
+          K = spec.k < 0 ? dynamicSize : spec.k, N = spec.n;
+  std::mt19937 rng(12345);
+  std::normal_distribution<float> normal;
+  std::vector<float> a(size_t(M * K)), b(size_t(K * N)), c0(size_t(M * N));
+  for (std::vector<float> *v : {&a, &b, &c0})
+    for (float &x : *v)
+      x = normal(rng);
+  ColmGemmArgs host{a.data(),
+                    b.data(),
+                    c0.data(),
+                    M,
+                    N,
+                    K,
+                    spec.aTransposed ? M : K,
+                    spec.bTransposed ? K : N,
+                    N};
+  setContiguousGroups(spec, host);
+
+  // Copies of the operands that together exceed twice the L2 cache, at
+  // most a quarter of the device's memory.
+  size_t setBytes = (a.size() + b.size() + c0.size()) * sizeof(float);
+  int64_t sets = std::clamp<int64_t>(
+      (2 * std::max<int64_t>(info.l2Bytes, 1) + int64_t(setBytes) - 1) /
+          int64_t(setBytes),
+      1, 64);
+  sets = std::max<int64_t>(
+      1, std::min<int64_t>(sets, info.memoryBytes / 4 / int64_t(setBytes)));
+  std::vector<ColmGemmArgs> args;
+  std::vector<CUdeviceptr> cAt;
+  for (int64_t i = 0; i < sets; ++i) {
+    COLM_ASSIGN_OR_RETURN(CUdeviceptr da, state.alloc(a.size() * 4));
+    COLM_ASSIGN_OR_RETURN(CUdeviceptr db, state.alloc(b.size() * 4));
+    COLM_ASSIGN_OR_RETURN(CUdeviceptr dc, state.alloc(c0.size() * 4));
+    COLM_TRY(driver->check(f.cuMemcpyHtoD(da, a.data(), a.size() * 4),
+                           "cuMemcpyHtoD"));
+    COLM_TRY(driver->check(f.cuMemcpyHtoD(db, b.data(), b.size() * 4),
+                           "cuMemcpyHtoD"));
+    COLM_TRY(driver->check(f.cuMemcpyHtoD(dc, c0.data(), c0.size() * 4),
+                           "cuMemcpyHtoD"));
+    ColmGemmArgs d = host;
+    d.a = reinterpret_cast<const float *>(da);
+    d.b = reinterpret_cast<const float *>(db);
+    d.c = reinterpret_cast<float *>(dc);
+    for (size_t g = 1; g < spec.groupColumns.size(); ++g) {
+      d.gb[g - 1] = moved(host.gb[g - 1], b.data(), db);
+      d.gc[g - 1] = moved(host.gc[g - 1], c0.data(), dc);
+    }
+    args.push_back(d);
+    cAt.push_back(dc);
+  }
+
+  std::vector<std::array<unsigned, 6>> dims(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i)
+    geometry[i](&args[0], &dims[i][0], &dims[i][3]);
+  int64_t next = 0; // the operand copy of the next launch
+  auto launch = [&](size_t i) -> Status {
+    ColmGemmArgs *p = &args[size_t(next)];
+    next = (next + 1) % sets;
+    void *params[] = {p};
+    const auto &d = dims[i];
+    return driver->check(f.cuLaunchKernel(fns[i], d[0], d[1], d[2], d[3], d[4],
+                                          d[5], 0, nullptr, params, nullptr),
+                         ("launching " + specs[i].name()).c_str());
+  };
+  // `n` launches of candidate i between two events: ms per launch.
+  auto timed = [&](size_t i, int64_t n) -> Result<double> {
+    COLM_TRY(
+        driver->check(f.cuEventRecord(state.start, nullptr), "cuEventRecord"));
+    for (int64_t k = 0; k < n; ++k)
+      COLM_TRY(launch(i));
+    COLM_TRY(
+        driver->check(f.cuEventRecord(state.stop, nullptr), "cuEventRecord"));
+    COLM_TRY(
+        driver->check(f.cuEventSynchronize(state.stop), "cuEventSynchronize"));
+    float ms = 0;
+    COLM_TRY(driver->check(f.cuEventElapsedTime(&ms, state.start, state.stop),
+                           "cuEventElapsedTime"));
+    return double(ms) / double(n);
+  };
+
+  // Tiles never change the numbers: a candidate that disagrees with the
+  // default in one bit is a renderer bug.
+  std::vector<float> reference, got(c0.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    COLM_TRY(driver->check(f.cuMemcpyHtoD(cAt[0], c0.data(), c0.size() * 4),
+                           "cuMemcpyHtoD"));
+    next = 0;
+    COLM_TRY(launch(i));
+    COLM_TRY(driver->check(f.cuCtxSynchronize(), specs[i].name().c_str()));
+    COLM_TRY(driver->check(f.cuMemcpyDtoH(got.data(), cAt[0], got.size() * 4),
+                           "cuMemcpyDtoH"));
+    if (i == 0) {
+      reference = got;
+      continue;
+    }
+    if (std::memcmp(got.data(), reference.data(), got.size() * 4) != 0) {
+      size_t at = 0;
+      while (std::memcmp(&got[at], &reference[at], 4) == 0)
+        ++at;
+      return Status::error("internal error: CUDA chain GEMM " +
+                           specs[i].name() + " differs from " +
+                           specs[0].name() + " at element " +
+                           std::to_string(at) + " (" + std::to_string(got[at]) +
+                           " vs " + std::to_string(reference[at]) +
+                           "): every tile must give the same bits");
+    }
+  }
+
+  // Warm-up in doubling batches, which also sizes each candidate's samples.
+  std::vector<int64_t> launches(specs.size(), 1);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    double start = now(), perLaunch = 0;
+    int64_t n = 1;
+    for (;;) {
+      COLM_ASSIGN_OR_RETURN(perLaunch, timed(i, n));
+      if (now() - start >= options.warmupSeconds || n >= (1 << 20))
+        break;
+      n *= 2;
+    }
+    perLaunch = std::max(perLaunch, 1e-6);
+    launches[i] = std::clamp<int64_t>(
+        int64_t(std::ceil(options.minSampleSeconds * 1e3 / perLaunch)), 1,
+        1 << 20);
+  }
+  result.timings.resize(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i)
+    result.timings[i].knobs = specs[i].knobs;
+  for (int r = 0; r < options.repeats; ++r)
+    for (size_t i = 0; i < specs.size(); ++i) {
+      COLM_ASSIGN_OR_RETURN(double ms, timed(i, launches[i]));
+      result.timings[i].samples.push_back(ms);
+    }
+  size_t best = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    result.timings[i].ms = median(result.timings[i].samples);
+    if (result.timings[i].ms < result.timings[best].ms)
+      best = i;
+  }
+  result.best = specs[best].knobs;
+  result.bestMs = result.timings[best].ms;
+  result.defaultMs = result.timings[0].ms;
+  result.measureSeconds = now() - t0;
+  return result;
+}
+
+CudaGemmTile chooseTile(const ChainGemmSpec &spec, const TuningCache *cache,
+                        bool *tuned) {
+  if (tuned)
+    *tuned = false;
+  if (cache)
+    if (std::optional<GemmKnobs> k = cache->lookup(spec.shapeKey())) {
+      ChainGemmSpec s = spec;
+      s.knobs.cuda = k->cuda;
+      Status st = validateChainGemm(s);
+      if (st)
+        st = checkTile(s);
+      if (st) {
+        if (tuned)
+          *tuned = true;
+        return k->cuda;
+      }
+      std::fprintf(stderr,
+                   "colm: warning: the tuned CUDA tile in %s does not suit %s "
+                   "(%s); using the default\n",
+                   cache->path().c_str(), spec.name().c_str(),
+                   st.message().c_str());
+    }
+  return CudaGemmTile{};
+}
+
+} // namespace colm::codegen::cuda

@@ -1,0 +1,66 @@
+//===- GemmTuner.h - Measure the CUDA chain GEMM's tiles on a GPU -*- C++ -*-=//
+//
+// The CUDA chain GEMM's block tile (knobs.cuda) changes its speed, never
+// its bits. The tuner renders the candidate tiles of one spec, builds them
+// for the device, checks on the device that they agree bit for bit, and
+// times them with CUDA events: a warm-up, then interleaved rounds of
+// samples whose median counts, each launch on its own copy of the operands
+// so that together they exceed the L2 cache (a GEMM of a training step
+// does not find its inputs there either). The winners go into the GPU's
+// TuningCache (TuningDevice::fromGpu: GPU name, architecture, driver);
+// chooseTile() reads them back when the cuda backend compiles.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_COMPILER_CODEGEN_CUDA_GEMMTUNER_H
+#define COLM_COMPILER_CODEGEN_CUDA_GEMMTUNER_H
+
+#include "compiler/codegen/ChainGemm.h"
+#include "compiler/codegen/TuningCache.h"
+#include "compiler/codegen/cpu/CpuJit.h"
+#include "compiler/codegen/cpu/GemmTuner.h"
+#include "runtime/cuda/CudaDriver.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace colm::codegen::cuda {
+
+/// The tiles worth measuring for `spec`, the default (64 x 64 x 32) first:
+/// rows 64 or 128 x columns 32, 64 or 128 x reduction steps of 32 or 64,
+/// those whose shared memory fits (checkTile). 8 to 12 candidates.
+std::vector<CudaGemmTile> tileCandidates(const ChainGemmSpec &spec);
+
+/// "128x64, k step 32".
+std::string describeTile(const CudaGemmTile &tile);
+
+/// The device modules of kernels, in order: NVRTC cubins for the GPU, or,
+/// for the fake driver of tests, the kernels' emulator builds.
+using ImageBuilder = std::function<Result<std::vector<std::string>>(
+    const std::vector<ChainGemmSpec> &)>;
+/// Cubins for `device`'s architecture (cached like every NVRTC build).
+ImageBuilder nvrtcImages(const colm::cuda::DeviceInfo &device);
+/// "colm-sim:PATH" modules, built by `jit` (test/runtime/cuda's fake
+/// driver runs them).
+ImageBuilder simulatorImages(CpuJit &jit);
+
+/// Tunes `spec`'s CUDA tile (its other knobs are kept) for `dynamicSize`
+/// rows of its dynamic dimension on device `ordinal`. The timings are
+/// milliseconds per launch from CUDA events; `options.candidates` (their
+/// cuda tiles), `repeats`, `warmupSeconds`, `minSampleSeconds` and
+/// `maxCandidates` mean what they mean for the CPU tuner. A candidate whose
+/// bits differ from the default's is an internal error.
+Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
+                                      int64_t dynamicSize, int ordinal,
+                                      const ImageBuilder &images, CpuJit &jit,
+                                      const cpu::TuneOptions &options = {});
+
+/// The tile to compile `spec` with for the GPU `cache` belongs to: the
+/// tuned one when stored and usable (checkTile), else the default; a
+/// stored tile that does not suit is reported on stderr.
+CudaGemmTile chooseTile(const ChainGemmSpec &spec, const TuningCache *cache,
+                        bool *tuned = nullptr);
+
+} // namespace colm::codegen::cuda
+
+#endif // COLM_COMPILER_CODEGEN_CUDA_GEMMTUNER_H
