@@ -8,6 +8,7 @@
 #include "compiler/codegen/cpu/CompileProgram.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
 #include "compiler/codegen/cuda/CompileProgram.h"
+#include "compiler/codegen/cuda/GemmTuner.h"
 #include "passes/Passes.h"
 #include "runtime/CpuInfo.h"
 
@@ -81,6 +82,8 @@ struct HostCompiler {
   std::mutex mutex;
   std::optional<CpuJit> jit;
   std::optional<TuningCache> tuning;
+  /// The GPU's (cuda backend), loaded on first use.
+  std::optional<TuningCache> gpuTuning;
   Status status;
 };
 
@@ -137,10 +140,27 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
   if (cpuPrecision() == codegen::Precision::Bf16)
     options.precision = codegen::Precision::Bf16;
   codegen::cpu::VectorIsa isa = codegen::cpu::hostVectorIsa();
+  const TuningCache *gpuTuning = nullptr;
+  if (backend == Backend::Cuda) {
+    if (!host.gpuTuning) {
+      COLM_ASSIGN_OR_RETURN(const cuda::Driver *driver, cuda::Driver::get());
+      COLM_ASSIGN_OR_RETURN(cuda::DeviceInfo device,
+                            driver->device(cuda::defaultDeviceOrdinal()));
+      host.gpuTuning.emplace(TuningCache::forGpu(codegen::TuningDevice::fromGpu(
+          device.name, device.arch(), device.driverVersion)));
+      host.gpuTuning->load();
+    }
+    gpuTuning = &*host.gpuTuning;
+  }
   if (!options.gemmKnobs) {
     const TuningCache *tuning = &*host.tuning;
-    options.gemmKnobs = [isa, tuning](const codegen::ChainGemmSpec &spec) {
-      return codegen::cpu::chooseKnobs(spec, isa, tuning);
+    options.gemmKnobs = [isa, tuning,
+                         gpuTuning](const codegen::ChainGemmSpec &spec) {
+      codegen::GemmKnobs k = codegen::cpu::chooseKnobs(spec, isa, tuning);
+      // The CUDA tile `colm tune --backend cuda` measured on this GPU.
+      if (gpuTuning)
+        k.cuda = codegen::cuda::chooseTile(spec, gpuTuning);
+      return k;
     };
   }
   CompiledFunction f;

@@ -10,13 +10,15 @@
 //   outputs copied back: the logits of a CoLM and a CoLM-Air model bit for
 //   bit those of the cuda-sim backend (the same kernels on the host);
 // - compileForDevice: NVRTC cubins for the (fake) device's architecture
-//   that the driver loads with every kernel's entry point.
+//   that the driver loads with every kernel's entry point, the chain GEMMs
+//   with the tiles tuned for that GPU.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/CpuBackend.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
 #include "compiler/codegen/cuda/CompileProgram.h"
+#include "compiler/codegen/cuda/GemmTuner.h"
 #include "compiler/codegen/cuda/Nvrtc.h"
 #include "runtime/Model.h"
 #include "runtime/cuda/CudaExecutor.h"
@@ -253,9 +255,41 @@ TEST(CudaBackendTest, CompileForDeviceLoadsCubinsForTheDevicesArch) {
   ASSERT_TRUE(module.isOk());
   codegen::LoweringOptions options;
   options.sequenceLength = 9;
-  auto f = compileForCpu((*module)->lookupSymbol<mlir::func::FuncOp>("forward"),
-                         options, Backend::Cuda);
+  auto forward = (*module)->lookupSymbol<mlir::func::FuncOp>("forward");
+  // A tile tuned for this GPU (colm tune --backend cuda) for the first
+  // chain GEMM of the program: the cuda backend compiles with it.
+  auto sim = compileForCpu(forward, options, Backend::CudaSim);
+  ASSERT_TRUE(sim.isOk()) << sim.status().message();
+  const codegen::ChainGemmSpec *first = nullptr;
+  for (const codegen::KernelSpec &k : sim->kernels.specs)
+    if (!first)
+      first = std::get_if<codegen::ChainGemmSpec>(&k);
+  ASSERT_NE(first, nullptr);
+  std::string root = ::testing::TempDir() + "colm-cuda-backend-tuning";
+  setenv("COLM_CACHE_DIR", root.c_str(), 1);
+  {
+    codegen::TuningCache cache = codegen::TuningCache::forGpu(
+        codegen::TuningDevice::fromGpu("colm fake GPU", "sm_90", 13000));
+    codegen::TunedKernel k;
+    k.shapeKey = codegen::cuda::tileKey(*first);
+    k.knobs.cuda = {128, 32, 64};
+    cache.store(k);
+    ASSERT_TRUE(cache.save().isOk());
+  }
+  auto f = compileForCpu(forward, options, Backend::Cuda);
+  unsetenv("COLM_CACHE_DIR");
   ASSERT_TRUE(f.isOk()) << f.status().message();
+  int tiled = 0;
+  for (const codegen::KernelSpec &k : f->kernels.specs)
+    if (auto *g = std::get_if<codegen::ChainGemmSpec>(&k)) {
+      bool same = g->shapeKey() == first->shapeKey() && g->bf16 == first->bf16;
+      codegen::CudaGemmTile want;
+      if (same)
+        want = {128, 32, 64};
+      EXPECT_EQ(g->knobs.cuda, want) << g->name();
+      tiled += same;
+    }
+  EXPECT_GE(tiled, 1);
   auto *e = dynamic_cast<CudaExecutor *>(f->executor.get());
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->device().arch(), "sm_90");

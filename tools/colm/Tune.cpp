@@ -14,6 +14,7 @@
 #include "compiler/codegen/cpu/CpuJit.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
 #include "compiler/codegen/cpu/RenderChainGemm.h"
+#include "compiler/codegen/cuda/GemmTuner.h"
 #include "runtime/Config.h"
 #include "runtime/CpuInfo.h"
 #include "runtime/ThreadPool.h"
@@ -22,7 +23,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 namespace colm::cli {
 namespace {
@@ -151,8 +154,16 @@ std::vector<TuneKernel> modelKernels(const ModelConfig &config,
   return out;
 }
 
+bool isGpu(const TuningDevice &d) { return d.key.rfind("cuda|", 0) == 0; }
+
 std::string deviceLine(const TuningDevice &d) {
+  if (isGpu(d))
+    return d.model + " (" + d.isa + ")";
   return d.model + " (" + d.isa + "), " + countOf(d.threads, "thread");
+}
+
+std::string describe(const TuningDevice &d, const GemmKnobs &k) {
+  return isGpu(d) ? codegen::cuda::describeTile(k.cuda) : cpu::describeKnobs(k);
 }
 
 std::string gain(double defaultMs, double ms) {
@@ -164,8 +175,10 @@ std::string gain(double defaultMs, double ms) {
 Status show(const TuningCache &cache) {
   if (!cache.loaded()) {
     std::printf("no tuning stored for this device (%s)\n"
-                "`colm tune --model DIR` would write %s\n",
-                deviceLine(cache.device()).c_str(), cache.path().c_str());
+                "`colm tune --model DIR%s` would write %s\n",
+                deviceLine(cache.device()).c_str(),
+                isGpu(cache.device()) ? " --backend cuda" : "",
+                cache.path().c_str());
     return Status::ok();
   }
   std::printf("tuning cache %s\n", cache.path().c_str());
@@ -177,7 +190,7 @@ Status show(const TuningCache &cache) {
   for (const TunedKernel &k : cache.kernels())
     std::printf("%-40s %-22s %10.3f %10.3f %6s  %-7lld %s\n",
                 k.label.empty() ? "(unnamed)" : k.label.c_str(),
-                cpu::describeKnobs(k.knobs).c_str(), k.defaultMs, k.ms,
+                describe(cache.device(), k.knobs).c_str(), k.defaultMs, k.ms,
                 gain(k.defaultMs, k.ms).c_str(), (long long)k.dynamicSize,
                 k.date.c_str());
   std::printf("\nshape keys:\n");
@@ -191,22 +204,30 @@ Status show(const TuningCache &cache) {
 Status runTune(const std::vector<std::string> &argv) {
   Args args(
       "tune",
-      "(--model DIR | --config FILE.json) [flags]\n       colm tune --show\n"
-      "       colm tune --clear",
-      "Measures the knob candidates (register tile, cache blocking) of every "
-      "chain GEMM a\nmodel's linears need, on this CPU with COLM_THREADS "
-      "threads, and stores the fastest\nin the per-device tuning cache, "
-      "$COLM_CACHE_DIR/tuning/cpu-<device hash>.json. Compiled\nkernels use "
-      "the stored knobs for the shapes they cover and the defaults "
-      "otherwise;\nknobs never change results, only speed. Each candidate "
-      "is warmed up, then timed\n--repeats times (a sample is at least 20 "
-      "ms) in rounds over all candidates; the\nmedian counts. The device key "
-      "is the CPU model, ISA, feature words, cache sizes\nand the thread "
-      "count: another machine or COLM_THREADS has its own file. lm_head\n"
-      "(chained columns over a chain prefix) is not a chain GEMM yet and is "
-      "skipped.");
+      "(--model DIR | --config FILE.json) [flags]\n       colm tune --show "
+      "[--backend cuda]\n       colm tune --clear [--backend cuda]",
+      "Measures the knob candidates of every chain GEMM a model's linears "
+      "need and stores\nthe fastest in the per-device tuning cache that "
+      "compilation reads; knobs never\nchange results, only speed.\n\n"
+      "--backend cpu (default): the register tile and cache blocking, on "
+      "this CPU with\nCOLM_THREADS threads; each candidate is warmed up, then "
+      "timed --repeats times (a\nsample is at least 20 ms) in rounds over all "
+      "candidates; the median counts. The\nfile is $COLM_CACHE_DIR/tuning/"
+      "cpu-<hash>.json, keyed by the CPU model, ISA, feature\nwords, cache "
+      "sizes and the thread count.\n\n--backend cuda: the CUDA kernel's "
+      "block tile, on GPU $COLM_CUDA_DEVICE (0), timed\nwith CUDA events over "
+      "copies of the operands larger than the L2 cache, at\n--precision (bf16 "
+      "by default: the tensor-core path). Every candidate is first\nchecked "
+      "on the GPU to give the default tile's bits. The file is\n"
+      "$COLM_CACHE_DIR/tuning/cuda-<hash>.json, keyed by the GPU's name, "
+      "architecture and\ndriver version; `colm ... --backend cuda` compiles "
+      "with it.\n\nlm_head (chained columns over a chain prefix) is not a "
+      "chain GEMM yet and is\nskipped.");
   args.option("--model", "DIR", "model directory (its config.json)")
       .option("--config", "FILE.json", "a model config.json instead")
+      .option("--backend", "cpu|cuda", "the device to tune for (default cpu)")
+      .option("--precision", "fp32|bf16",
+              "the GEMMs' inputs (cuda only; default bf16)")
       .option("--tokens", "N",
               "rows of the dynamic dimension to measure at (default 2048, a "
               "training batch of 8 x 256)")
@@ -224,7 +245,32 @@ Status runTune(const std::vector<std::string> &argv) {
   if (done)
     return Status::ok();
 
-  TuningCache cache = TuningCache::forHost();
+  std::string backend = args.get("--backend", "cpu");
+  if (backend != "cpu" && backend != "cuda")
+    return Status::error("--backend " + backend +
+                         ": colm tune measures cpu or cuda kernels (cuda-sim "
+                         "runs on the emulator, whose timings mean nothing)");
+  bool gpu = backend == "cuda";
+  if (!gpu && args.has("--precision"))
+    return Status::error("--precision is for --backend cuda (the CPU's knobs "
+                         "are shared by fp32 and bf16)");
+  std::string precision = args.get("--precision", "bf16");
+  if (precision != "fp32" && precision != "bf16")
+    return Status::error("--precision " + precision +
+                         ": expected fp32 or bf16");
+
+  // The device and its cache.
+  std::optional<colm::cuda::DeviceInfo> device;
+  if (gpu) {
+    COLM_ASSIGN_OR_RETURN(const colm::cuda::Driver *driver,
+                          colm::cuda::Driver::get());
+    COLM_ASSIGN_OR_RETURN(device,
+                          driver->device(colm::cuda::defaultDeviceOrdinal()));
+  }
+  TuningCache cache =
+      gpu ? TuningCache::forGpu(TuningDevice::fromGpu(
+                device->name, device->arch(), device->driverVersion))
+          : TuningCache::forHost();
   bool showIt = args.isSet("--show"), clearIt = args.isSet("--clear");
   bool hasModel = args.has("--model"), hasConfig = args.has("--config");
   if (showIt || clearIt) {
@@ -232,9 +278,9 @@ Status runTune(const std::vector<std::string> &argv) {
       return Status::error("--show and --clear exclude each other");
     if (hasModel || hasConfig || args.has("--tokens") ||
         args.has("--repeats") || args.has("--chain-products") ||
-        args.has("--max-candidates"))
+        args.has("--max-candidates") || args.has("--precision"))
       return Status::error(std::string(showIt ? "--show" : "--clear") +
-                           " takes no other flags");
+                           " takes no other flags but --backend");
     if (showIt) {
       cache.load();
       return show(cache);
@@ -271,21 +317,36 @@ Status runTune(const std::vector<std::string> &argv) {
           args.get("--chain-products", "forward,input_grad,weight_grad")));
 
   std::vector<TuneKernel> kernels = modelKernels(config, products);
+  if (gpu)
+    for (TuneKernel &k : kernels)
+      k.spec.bf16 = precision == "bf16";
   cpu::TuneOptions options;
   options.repeats = int(repeats);
   options.maxCandidates = size_t(maxCandidates);
   cpu::VectorIsa isa = cpu::hostVectorIsa();
-  size_t candidates = cpu::gemmCandidates(isa).size();
+  size_t candidates =
+      gpu ? codegen::cuda::tileCandidates(kernels.at(0).spec).size()
+          : cpu::gemmCandidates(isa).size();
   if (maxCandidates > 0 && size_t(maxCandidates) < candidates)
     candidates = size_t(maxCandidates);
 
   COLM_ASSIGN_OR_RETURN(CpuJit jit, CpuJit::create());
   ThreadPool pool(CpuInfo::host().threads);
+  // $COLM_CUDA_SIM_IMAGES=1: emulator builds instead of cubins, for the
+  // test suite's fake driver (which cannot run cubins).
+  const char *sim = std::getenv("COLM_CUDA_SIM_IMAGES");
+  codegen::cuda::ImageBuilder images;
+  if (gpu)
+    images = sim && std::string(sim) == "1"
+                 ? codegen::cuda::simulatorImages(jit)
+                 : codegen::cuda::nvrtcImages(*device);
   cache.load();
-  std::printf("tuning %s of %s at %lld tokens on %s; %zu candidates each\n",
+  std::printf("tuning %s of %s at %lld tokens on %s; %s%zu candidates each\n",
               countOf(int64_t(kernels.size()), "chain GEMM").c_str(),
               path.c_str(), (long long)tokens,
-              deviceLine(cache.device()).c_str(), candidates);
+              gpu ? device->describe().c_str()
+                  : deviceLine(cache.device()).c_str(),
+              gpu ? (precision + ", ").c_str() : "", candidates);
   std::printf("lm_head skipped: its chained columns over a chain prefix are "
               "not a chain GEMM yet\n");
   std::fflush(stdout);
@@ -293,36 +354,49 @@ Status runTune(const std::vector<std::string> &argv) {
   struct Row {
     std::string label;
     cpu::TuneResult result;
+    double usefulFlop = 0;
   };
   std::vector<Row> rows;
   double start = now();
   for (size_t i = 0; i < kernels.size(); ++i) {
     const TuneKernel &k = kernels[i];
-    COLM_ASSIGN_OR_RETURN(
-        cpu::TuneResult r,
-        cpu::tuneChainGemm(k.spec, tokens, jit, pool, options));
-    cache.store(r.record(k.spec, k.label(), tokens));
+    Result<cpu::TuneResult> tuned =
+        gpu ? codegen::cuda::tuneChainGemm(k.spec, tokens,
+                                           colm::cuda::defaultDeviceOrdinal(),
+                                           images, jit, options)
+            : cpu::tuneChainGemm(k.spec, tokens, jit, pool, options);
+    COLM_TRY(tuned.status().withContext(k.label()));
+    cpu::TuneResult r = tuned.take();
+    TunedKernel record = r.record(k.spec, k.label(), tokens);
+    if (gpu)
+      record.shapeKey = codegen::cuda::tileKey(k.spec);
+    cache.store(record);
     // Saved after every kernel: an interrupted run keeps what it measured.
     COLM_TRY(cache.save());
     double elapsed = now() - start;
     double eta = elapsed / double(i + 1) * double(kernels.size() - i - 1);
-    std::string outcome =
-        r.best == r.defaults ? "defaults kept" : cpu::describeKnobs(r.best);
+    std::string outcome = r.best == r.defaults
+                              ? "defaults kept"
+                              : describe(cache.device(), r.best);
     std::printf("[%zu/%zu] %s: %.3g ms default -> %.3g ms (%s), ETA %s\n",
                 i + 1, kernels.size(), k.label().c_str(), r.defaultMs, r.bestMs,
                 outcome.c_str(), formatDuration(eta).c_str());
     std::fflush(stdout);
-    rows.push_back({k.label(), std::move(r)});
+    double flop = 2.0 * k.spec.multiplyAddsPerRow() * double(tokens);
+    rows.push_back({k.label(), std::move(r), flop});
   }
 
-  std::printf("\n%-40s %10s %10s %6s  %s\n", "kernel", "default ms", "tuned ms",
-              "gain", "knobs");
+  std::printf("\n%-40s %10s %10s %6s %9s  %s\n", "kernel", "default ms",
+              "tuned ms", "gain", "TFLOP/s", "knobs");
   double totalDefault = 0, totalTuned = 0;
   for (const Row &row : rows) {
     const cpu::TuneResult &r = row.result;
-    std::printf("%-40s %10.3f %10.3f %6s  %s\n", row.label.c_str(), r.defaultMs,
-                r.bestMs, gain(r.defaultMs, r.bestMs).c_str(),
-                cpu::describeKnobs(r.best).c_str());
+    // Useful FLOP only: the blocks a chain GEMM skips do not count.
+    double tflops =
+        r.bestMs > 0 ? row.usefulFlop / (r.bestMs * 1e-3) / 1e12 : 0;
+    std::printf("%-40s %10.3f %10.3f %6s %9.3g  %s\n", row.label.c_str(),
+                r.defaultMs, r.bestMs, gain(r.defaultMs, r.bestMs).c_str(),
+                tflops, describe(cache.device(), r.best).c_str());
     totalDefault += r.defaultMs;
     totalTuned += r.bestMs;
   }

@@ -358,12 +358,16 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
   return result;
 }
 
+std::string tileKey(const ChainGemmSpec &spec) {
+  return spec.shapeKey() + (spec.bf16 ? " bf16" : "");
+}
+
 CudaGemmTile chooseTile(const ChainGemmSpec &spec, const TuningCache *cache,
                         bool *tuned) {
   if (tuned)
     *tuned = false;
   if (cache)
-    if (std::optional<GemmKnobs> k = cache->lookup(spec.shapeKey())) {
+    if (std::optional<GemmKnobs> k = cache->lookup(tileKey(spec))) {
       ChainGemmSpec s = spec;
       s.knobs.cuda = k->cuda;
       Status st = validateChainGemm(s);
