@@ -18,6 +18,7 @@
 #include "runtime/Config.h"
 #include "runtime/CpuInfo.h"
 #include "runtime/ThreadPool.h"
+#include "runtime/cuda/CublasLt.h"
 #include "tools/colm/Args.h"
 #include "tools/colm/Progress.h"
 
@@ -239,6 +240,9 @@ Status runTune(const std::vector<std::string> &argv) {
       .option("--max-candidates", "N",
               "measure at most N candidates per kernel, the defaults "
               "included (default: all)")
+      .flag("--no-cublaslt",
+            "cuda: do not time cuBLASLt's dense GEMM on each shape (the "
+            "yardstick)")
       .flag("--show", "print what is stored for this device")
       .flag("--clear", "remove what is stored for this device");
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
@@ -355,7 +359,21 @@ Status runTune(const std::vector<std::string> &argv) {
     std::string label;
     cpu::TuneResult result;
     double usefulFlop = 0;
+    double ofCublas = -1; ///< useful FLOP/s over cuBLASLt's dense rate
   };
+  // The yardstick: cuBLASLt's dense GEMM on each kernel's M x N x K.
+  const colm::cuda::CublasLt *cublas = nullptr;
+  if (gpu && !args.isSet("--no-cublaslt")) {
+    auto lt = colm::cuda::CublasLt::get();
+    if (lt) {
+      cublas = *lt;
+      std::printf("yardstick: cuBLASLt %s, dense, the same shapes and "
+                  "precision\n",
+                  cublas->version().c_str());
+    } else {
+      std::printf("yardstick: none (%s)\n", lt.status().message().c_str());
+    }
+  }
   std::vector<Row> rows;
   double start = now();
   for (size_t i = 0; i < kernels.size(); ++i) {
@@ -383,20 +401,44 @@ Status runTune(const std::vector<std::string> &argv) {
                 outcome.c_str(), formatDuration(eta).c_str());
     std::fflush(stdout);
     double flop = 2.0 * k.spec.multiplyAddsPerRow() * double(tokens);
-    rows.push_back({k.label(), std::move(r), flop});
+    Row row{k.label(), std::move(r), flop};
+    if (cublas) {
+      int64_t m = k.spec.m < 0 ? tokens : k.spec.m,
+              kk = k.spec.k < 0 ? tokens : k.spec.k;
+      auto dense =
+          cublas->timeDenseGemm(colm::cuda::defaultDeviceOrdinal(), m, k.spec.n,
+                                kk, k.spec.bf16, int(repeats));
+      if (dense) {
+        double denseFlop = 2.0 * double(m) * double(k.spec.n) * double(kk);
+        row.ofCublas = row.result.bestMs > 0 ? (flop / row.result.bestMs) /
+                                                   (denseFlop / dense->ms)
+                                             : -1;
+      } else {
+        // Once: a library that cannot run here will not run later either.
+        std::printf("yardstick: cuBLASLt failed (%s); measuring without it\n",
+                    dense.status().message().c_str());
+        cublas = nullptr;
+      }
+    }
+    rows.push_back(std::move(row));
   }
 
-  std::printf("\n%-40s %10s %10s %6s %9s  %s\n", "kernel", "default ms",
-              "tuned ms", "gain", "TFLOP/s", "knobs");
+  std::printf("\n%-40s %10s %10s %6s %9s %9s  %s\n", "kernel", "default ms",
+              "tuned ms", "gain", "TFLOP/s", "of dense", "knobs");
   double totalDefault = 0, totalTuned = 0;
   for (const Row &row : rows) {
     const cpu::TuneResult &r = row.result;
     // Useful FLOP only: the blocks a chain GEMM skips do not count.
     double tflops =
         r.bestMs > 0 ? row.usefulFlop / (r.bestMs * 1e-3) / 1e12 : 0;
-    std::printf("%-40s %10.3f %10.3f %6s %9.3g  %s\n", row.label.c_str(),
+    // "of dense": useful FLOP/s as a fraction of cuBLASLt's dense rate on
+    // the same M x N x K (the efficiency measure); "-" without it.
+    char ofDense[16] = "-";
+    if (row.ofCublas >= 0)
+      std::snprintf(ofDense, sizeof ofDense, "%.2f", row.ofCublas);
+    std::printf("%-40s %10.3f %10.3f %6s %9.3g %9s  %s\n", row.label.c_str(),
                 r.defaultMs, r.bestMs, gain(r.defaultMs, r.bestMs).c_str(),
-                tflops, describe(cache.device(), r.best).c_str());
+                tflops, ofDense, describe(cache.device(), r.best).c_str());
     totalDefault += r.defaultMs;
     totalTuned += r.bestMs;
   }

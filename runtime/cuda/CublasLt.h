@@ -1,0 +1,70 @@
+//===- CublasLt.h - cuBLASLt's dense GEMM, loaded at run time ---*- C++ -*-===//
+//
+// The yardstick of the chain GEMM's efficiency: NVIDIA's own dense GEMM on
+// the same shapes. libcublasLt.so (the CUDA toolkit's, $COLM_CUBLASLT to
+// name another) through dlopen with the few entry points it needs and the
+// types spelled here, as runtime/cuda/CudaDriver does for the driver: no
+// CUDA header, no link-time dependency. It runs on the primary context of
+// the device (the one the executor and the tuner use).
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_RUNTIME_CUDA_CUBLASLT_H
+#define COLM_RUNTIME_CUDA_CUBLASLT_H
+
+#include "runtime/Status.h"
+#include "runtime/cuda/CudaDriver.h"
+
+#include <cstdint>
+#include <string>
+
+namespace colm::cuda {
+
+/// What a dense GEMM measurement gives.
+struct DenseGemmTiming {
+  double ms = 0;     ///< median per GEMM
+  double tflops = 0; ///< 2 M N K / time
+};
+
+class CublasLt {
+public:
+  /// The library (loaded once per process); an error saying where it
+  /// looked when it cannot be loaded.
+  static Result<const CublasLt *> get();
+  /// "13.1.0".
+  std::string version() const;
+
+  /// C[M, N] = A[M, K] W[N, K]^T (a linear's forward, row-major), inputs
+  /// bf16 (else fp32), fp32 output and accumulation, on device `ordinal`:
+  /// cuBLASLt's heuristic's first algorithm, timed with CUDA events after a
+  /// warm-up; the median of `repeats` samples, each over enough GEMMs to
+  /// last `minSampleSeconds`, on copies of the operands larger than the L2
+  /// cache.
+  Result<DenseGemmTiming> timeDenseGemm(int ordinal, int64_t m, int64_t n,
+                                        int64_t k, bool bf16, int repeats = 5,
+                                        double minSampleSeconds = 0.02) const;
+
+private:
+  CublasLt() = default;
+  using Handle = void *;
+  int (*create)(Handle *) = nullptr;
+  int (*destroy)(Handle) = nullptr;
+  size_t (*getVersion)() = nullptr;
+  int (*descCreate)(void **, int, int) = nullptr;
+  int (*descDestroy)(void *) = nullptr;
+  int (*descSetAttribute)(void *, int, const void *, size_t) = nullptr;
+  int (*layoutCreate)(void **, int, uint64_t, uint64_t, int64_t) = nullptr;
+  int (*layoutDestroy)(void *) = nullptr;
+  int (*preferenceCreate)(void **) = nullptr;
+  int (*preferenceDestroy)(void *) = nullptr;
+  int (*preferenceSetAttribute)(void *, int, const void *, size_t) = nullptr;
+  int (*heuristic)(Handle, void *, void *, void *, void *, void *, void *, int,
+                   void *, int *) = nullptr;
+  int (*matmul)(Handle, void *, const void *, const void *, void *,
+                const void *, void *, const void *, const void *, void *,
+                void *, void *, const void *, void *, size_t,
+                CUstream) = nullptr;
+};
+
+} // namespace colm::cuda
+
+#endif // COLM_RUNTIME_CUDA_CUBLASLT_H
