@@ -2,6 +2,7 @@
 #include "compiler/Trainer.h"
 
 #include "compiler/BuildColm.h"
+#include "compiler/CudaOptimizer.h"
 #include "compiler/Pipeline.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -134,8 +135,16 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
   if (e.has("positions", BufferRole::Input))
     if (Status s = e.bind("positions", positions.data(), bytes); !s)
       return s;
-  if (Status s = bindParams(e, params, paramSlices); !s)
+  if (resident) {
+    auto *gpu = dynamic_cast<CudaExecutor *>(&e);
+    if (!gpu)
+      return Status::error("internal error: parameters on the GPU need the "
+                           "cuda backend");
+    if (Status s = resident->bind(*gpu); !s)
+      return s;
+  } else if (Status s = bindParams(e, params, paramSlices); !s) {
     return s;
+  }
   if (Status s = e.run(); !s)
     return s;
   StepOutputs out;
@@ -150,6 +159,8 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
         out.subModelLoss[std::stoi(name.substr(3))] = v;
       continue;
     }
+    if (resident)
+      continue; // the gradients stay on the GPU
     Tensor t;
     COLM_ASSIGN_OR_RETURN(t.shape, e.shapeOf(name));
     const float *f = static_cast<const float *>(data);

@@ -21,6 +21,8 @@
 
 namespace colm {
 
+class CudaOptimizer;
+
 /// One batch: B rows of T input tokens and T target tokens.
 struct Batch {
   std::vector<std::vector<int32_t>> inputs, targets;
@@ -51,6 +53,17 @@ public:
   Result<StepOutputs> run(const TensorMap &params, const Batch &batch) const;
 
   Backend backend() const { return engine; }
+  /// Training on the GPU with the optimizer's state there (--backend cuda):
+  /// each run binds the parameters where `optimizer` keeps them instead of
+  /// copying the `params` it is given, and returns the losses only (the
+  /// gradients stay on the device for optimizer->step). Null: the usual
+  /// path.
+  void keepOnDevice(CudaOptimizer *optimizer) { resident = optimizer; }
+  /// The executor of the last run (null before, and on the reference
+  /// backend).
+  Executor *lastExecutor() const {
+    return last ? last->executor.get() : nullptr;
+  }
   /// The cpu backend's compiled step for the last batch shape run (null
   /// before the first run, and on the reference backend).
   const CompiledFunction *compiled() const { return last.get(); }
@@ -73,6 +86,7 @@ private:
       cpu;
   mutable std::shared_ptr<CompiledFunction> last;
   mutable BoundParams paramSlices;
+  CudaOptimizer *resident = nullptr;
 };
 
 } // namespace colm

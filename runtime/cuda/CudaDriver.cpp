@@ -77,6 +77,7 @@ Result<const Driver *> Driver::get() {
       sym(f.cuMemFree, "cuMemFree_v2");
       sym(f.cuMemcpyHtoD, "cuMemcpyHtoD_v2");
       sym(f.cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+      sym(f.cuMemcpyDtoD, "cuMemcpyDtoD_v2");
       sym(f.cuMemsetD8, "cuMemsetD8_v2");
       sym(f.cuModuleLoadData, "cuModuleLoadData");
       sym(f.cuModuleUnload, "cuModuleUnload");

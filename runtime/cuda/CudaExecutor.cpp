@@ -101,6 +101,7 @@ CudaExecutor::create(Program program, std::vector<std::string> images,
   size_t n = e->prog.buffers.size();
   e->address.assign(n, 0);
   e->host.assign(n, nullptr);
+  e->external.assign(n, false);
   e->owned.assign(n, 0);
   e->ownedBytes.assign(n, 0);
   e->downloaded.resize(n);
@@ -153,12 +154,36 @@ Status CudaExecutor::bind(const std::string &name, const void *data,
   COLM_TRY(check(driver->api().cuCtxSetCurrent(context), "cuCtxSetCurrent"));
   COLM_TRY(reserve(i, bytes));
   host[i] = data;
+  external[i] = false;
   address[i] = owned[i];
   // Params are copied now; Inputs again at every run.
   if (b.role == BufferRole::Param && bytes > 0)
     COLM_TRY(check(driver->api().cuMemcpyHtoD(owned[i], data, size_t(bytes)),
                    ("copying parameter '" + name + "' to the GPU").c_str()));
   return Status::ok();
+}
+
+Status CudaExecutor::bindDevice(const std::string &name, cuda::CUdeviceptr at,
+                                int64_t bytes) {
+  COLM_ASSIGN_OR_RETURN(size_t i, bindable(name, bytes));
+  if (!at && bytes > 0)
+    return Status::error("binding '" + name + "' to a null device address");
+  host[i] = reinterpret_cast<const void *>(uintptr_t(at ? at : 1));
+  external[i] = true;
+  address[i] = at;
+  return Status::ok();
+}
+
+Result<cuda::CUdeviceptr>
+CudaExecutor::deviceAddress(const std::string &name) const {
+  int i = prog.findBuffer(name);
+  if (i < 0 || !prog.buffers[i].produced())
+    return Status::error("the program has no output '" + name + "'");
+  return address[size_t(i)];
+}
+
+Status CudaExecutor::makeCurrent() const {
+  return check(driver->api().cuCtxSetCurrent(context), "cuCtxSetCurrent");
 }
 
 Status CudaExecutor::run() {
@@ -172,7 +197,7 @@ Status CudaExecutor::run() {
     if (!host[i])
       return Status::error(std::string(bufferRoleName(b.role)) + " '" + b.name +
                            "' is not bound");
-    if (b.role != BufferRole::Param)
+    if (b.role != BufferRole::Param && !external[i])
       COLM_TRY(check(f.cuMemcpyHtoD(owned[i], host[i], size_t(bytes)),
                      ("copying input '" + b.name + "' to the GPU").c_str()));
   }

@@ -46,6 +46,16 @@ public:
   const cuda::DeviceInfo &device() const { return info; }
   Status bind(const std::string &name, const void *data,
               int64_t bytes) override;
+  /// Binds `name` (a Param or Input) to device memory the caller owns and
+  /// keeps valid: nothing is copied, now or at runs (training keeps its
+  /// parameters on the GPU this way). A later bind() copies again.
+  Status bindDevice(const std::string &name, cuda::CUdeviceptr at,
+                    int64_t bytes);
+  /// Where output `name` of the last run lies on the device.
+  Result<cuda::CUdeviceptr> deviceAddress(const std::string &name) const;
+  const cuda::Driver &cudaDriver() const { return *driver; }
+  /// Makes the executor's context (the device's primary one) current.
+  Status makeCurrent() const;
   /// Profiling times every launch with CUDA events.
   Status run() override;
   Result<const void *> output(const std::string &name) override;
@@ -83,6 +93,8 @@ private:
   std::vector<cuda::CUdeviceptr> address;
   /// Per bound buffer: the host memory, and the device memory it owns.
   std::vector<const void *> host;
+  /// Per bound buffer: bound by bindDevice (never copied).
+  std::vector<bool> external;
   std::vector<cuda::CUdeviceptr> owned;
   std::vector<int64_t> ownedBytes;
   std::vector<std::vector<uint8_t>> argStructs;

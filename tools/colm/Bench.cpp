@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/colm/Commands.h"
 
+#include "compiler/CudaOptimizer.h"
 #include "compiler/Generator.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
@@ -166,6 +167,21 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
               backendName(backend), precisionName(cpuPrecision()),
               (long long)batch, (long long)seq, (long long)steps,
               steps == 1 ? "" : "s");
+  // On the GPU the weights and AdamW's state stay there (as colm train).
+  std::unique_ptr<CudaOptimizer> gpuOptimizer;
+  if (backend == Backend::Cuda) {
+    COLM_ASSIGN_OR_RETURN(gpuOptimizer,
+                          CudaOptimizer::create(optimizer, model.params,
+                                                cuda::defaultDeviceOrdinal()));
+    program.keepOnDevice(gpuOptimizer.get());
+  }
+  auto optimizerStep = [&](const StepOutputs &out, int64_t step) -> Status {
+    if (gpuOptimizer)
+      return gpuOptimizer
+          ->step(*static_cast<CudaExecutor *>(program.lastExecutor()), step)
+          .status();
+    return optimizer.step(model.params, out.grads, step).status();
+  };
   if (isCompiled(backend)) {
     // The first step compiles (or loads from the cache): not timed.
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
@@ -182,7 +198,7 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
   for (int64_t step = 1; step <= steps; ++step) {
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
     double o0 = now();
-    COLM_TRY(optimizer.step(model.params, out.grads, step).status());
+    COLM_TRY(optimizerStep(out, step));
     inOptimizer += now() - o0;
   }
   double seconds = (now() - t0) / double(steps);

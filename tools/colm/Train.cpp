@@ -1,6 +1,7 @@
 //===- Train.cpp - colm train, eval, expand ---------------------*- C++ -*-===//
 #include "tools/colm/Commands.h"
 
+#include "compiler/CudaOptimizer.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
 #include "compiler/Trainer.h"
@@ -262,9 +263,23 @@ Status runTrain(const std::vector<std::string> &argv) {
   if (!resume.empty())
     COLM_TRY(optimizer.loadState(state.optimizer).withContext(resume));
   state.args = settings.toJson();
+  // On the GPU, AdamW's state and the weights stay there between steps;
+  // they come back for checkpoints and evaluation.
+  std::unique_ptr<CudaOptimizer> gpuOptimizer;
+  if (backend == Backend::Cuda && settings.opt.kind == OptimizerConfig::AdamW) {
+    COLM_ASSIGN_OR_RETURN(gpuOptimizer,
+                          CudaOptimizer::create(optimizer, model.params,
+                                                cuda::defaultDeviceOrdinal()));
+    program.keepOnDevice(gpuOptimizer.get());
+  }
+  auto toHost = [&]() -> Status {
+    return gpuOptimizer ? gpuOptimizer->download(model.params, optimizer)
+                        : Status::ok();
+  };
 
   bool replaceAll = occupied; // --force on another run: nothing of it stays
   auto checkpoint = [&](int64_t step) -> Status {
+    COLM_TRY(toHost());
     state.step = step;
     state.samplerRng = sampler.state();
     state.optimizer = optimizer.stateTensors();
@@ -342,20 +357,26 @@ Status runTrain(const std::vector<std::string> &argv) {
                            (std::isnan(out.loss) ? "NaN" : "infinite") +
                            ", stopping" + lastGood());
     }
-    Result<StepStats> stats = optimizer.step(model.params, out.grads, step);
+    Result<StepStats> stats =
+        gpuOptimizer
+            ? gpuOptimizer->step(
+                  *static_cast<CudaExecutor *>(program.lastExecutor()), step)
+            : optimizer.step(model.params, out.grads, step);
     if (!stats) {
       progress.finish();
       return Status::error("step " + std::to_string(step) + ": " +
                            stats.status().message() + lastGood());
     }
-    for (const auto &[name, t] : model.params)
-      for (float v : t.data)
-        if (!std::isfinite(v)) {
-          progress.finish();
-          return Status::error(
-              "step " + std::to_string(step) + ": the update made " + name +
-              " non-finite (is --lr too large?), stopping" + lastGood());
-        }
+    // (The GPU optimizer checks its weights itself.)
+    if (!gpuOptimizer)
+      for (const auto &[name, t] : model.params)
+        for (float v : t.data)
+          if (!std::isfinite(v)) {
+            progress.finish();
+            return Status::error(
+                "step " + std::to_string(step) + ": the update made " + name +
+                " non-finite (is --lr too large?), stopping" + lastGood());
+          }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -373,6 +394,7 @@ Status runTrain(const std::vector<std::string> &argv) {
     entry.set("tokens_per_s", JsonValue::number(tokensPerSecond));
     std::string valInfo;
     if (evalProgram && evalEvery && (step % evalEvery == 0 || step == steps)) {
+      COLM_TRY(toHost());
       COLM_ASSIGN_OR_RETURN(auto val,
                             evaluate(*evalProgram, model.params, valBatches));
       JsonValue v = JsonValue::object();

@@ -14,6 +14,7 @@
 #include "compiler/codegen/cpu/CpuJit.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
 #include "compiler/codegen/cpu/RenderChainGemm.h"
+#include "compiler/codegen/cuda/CompileProgram.h"
 #include "compiler/codegen/cuda/GemmTuner.h"
 #include "runtime/Config.h"
 #include "runtime/CpuInfo.h"
@@ -336,12 +337,10 @@ Status runTune(const std::vector<std::string> &argv) {
 
   COLM_ASSIGN_OR_RETURN(CpuJit jit, CpuJit::create());
   ThreadPool pool(CpuInfo::host().threads);
-  // $COLM_CUDA_SIM_IMAGES=1: emulator builds instead of cubins, for the
-  // test suite's fake driver (which cannot run cubins).
-  const char *sim = std::getenv("COLM_CUDA_SIM_IMAGES");
+  // Emulator builds instead of cubins for the test suite's fake driver.
   codegen::cuda::ImageBuilder images;
   if (gpu)
-    images = sim && std::string(sim) == "1"
+    images = codegen::cuda::simulatorModules()
                  ? codegen::cuda::simulatorImages(jit)
                  : codegen::cuda::nvrtcImages(*device);
   cache.load();

@@ -2,6 +2,7 @@
 #include "compiler/codegen/cuda/CompileProgram.h"
 
 #include "compiler/codegen/KernelCache.h"
+
 #include "compiler/codegen/cuda/Nvrtc.h"
 #include "compiler/codegen/cuda/RenderAdamW.h"
 #include "compiler/codegen/cuda/RenderAttention.h"
@@ -9,6 +10,7 @@
 #include "compiler/codegen/cuda/RenderCrossEntropy.h"
 #include "compiler/codegen/cuda/RenderMovement.h"
 #include "compiler/codegen/cuda/RenderPointwise.h"
+#include <cstdlib>
 
 namespace colm::codegen::cuda {
 
@@ -68,21 +70,33 @@ compileGeometry(const KernelProgram &program, CpuJit &jit) {
   return libs.at(0);
 }
 
+bool simulatorModules() {
+  const char *v = std::getenv("COLM_CUDA_SIM_IMAGES");
+  return v && std::string(v) == "1";
+}
+
 Result<std::unique_ptr<CudaExecutor>>
 compileForDevice(const KernelProgram &program, CpuJit &jit, int ordinal) {
   COLM_ASSIGN_OR_RETURN(const colm::cuda::Driver *driver,
                         colm::cuda::Driver::get());
   COLM_ASSIGN_OR_RETURN(colm::cuda::DeviceInfo device, driver->device(ordinal));
-  COLM_ASSIGN_OR_RETURN(const Nvrtc *nvrtc, Nvrtc::get());
-  std::vector<CudaSource> sources;
-  for (const KernelSpec &spec : program.specs)
-    sources.push_back({kernelName(spec), renderKernel(spec, CudaBuild::Nvrtc)});
-  COLM_ASSIGN_OR_RETURN(
-      auto binaries, nvrtc->compileAll(sources, device.arch(), true, 0,
-                                       std::to_string(device.driverVersion)));
   std::vector<std::string> images;
-  for (CudaBinary &b : binaries)
-    images.push_back(std::move(b.cubin));
+  if (simulatorModules()) {
+    COLM_ASSIGN_OR_RETURN(auto libraries, compileForSimulator(program, jit));
+    for (const auto &lib : libraries)
+      images.push_back("colm-sim:" + lib->path());
+  } else {
+    COLM_ASSIGN_OR_RETURN(const Nvrtc *nvrtc, Nvrtc::get());
+    std::vector<CudaSource> sources;
+    for (const KernelSpec &spec : program.specs)
+      sources.push_back(
+          {kernelName(spec), renderKernel(spec, CudaBuild::Nvrtc)});
+    COLM_ASSIGN_OR_RETURN(
+        auto binaries, nvrtc->compileAll(sources, device.arch(), true, 0,
+                                         std::to_string(device.driverVersion)));
+    for (CudaBinary &b : binaries)
+      images.push_back(std::move(b.cubin));
+  }
   COLM_ASSIGN_OR_RETURN(auto geometry, compileGeometry(program, jit));
   return CudaExecutor::create(program.program, std::move(images),
                               std::move(geometry), ordinal);

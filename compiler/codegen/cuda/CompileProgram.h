@@ -37,8 +37,15 @@ compileForSimulator(const KernelProgram &program, CpuJit &jit);
 Result<std::shared_ptr<DynamicLibrary>>
 compileGeometry(const KernelProgram &program, CpuJit &jit);
 
+/// $COLM_CUDA_SIM_IMAGES=1: device modules are the kernels' emulator
+/// builds ("colm-sim:PATH") instead of cubins. Only the test suite's fake
+/// driver (test/runtime/cuda) runs them; it lets the whole cuda backend
+/// (executor, resident training, tuning) run in CI without a GPU.
+bool simulatorModules();
+
 /// The whole program on CUDA device `ordinal`: cubins from NVRTC for its
-/// architecture, the geometry library, a CudaExecutor.
+/// architecture (emulator builds under simulatorModules()), the geometry
+/// library, a CudaExecutor.
 Result<std::unique_ptr<CudaExecutor>>
 compileForDevice(const KernelProgram &program, CpuJit &jit, int ordinal);
 

@@ -144,6 +144,12 @@ int cuMemcpyDtoH_v2(void *h, unsigned long long d, size_t n) {
   std::memcpy(h, reinterpret_cast<void *>(d), n);
   return kSuccess;
 }
+int cuMemcpyDtoD_v2(unsigned long long to, unsigned long long from, size_t n) {
+  if (n && (!inside(to, n) || !inside(from, n)))
+    return kInvalidValue;
+  std::memmove(reinterpret_cast<void *>(to), reinterpret_cast<void *>(from), n);
+  return kSuccess;
+}
 int cuMemsetD8_v2(unsigned long long d, unsigned char v, size_t n) {
   if (n && !inside(d, n))
     return kInvalidValue;
