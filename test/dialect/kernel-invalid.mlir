@@ -142,6 +142,13 @@ kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
 // -----
 
 kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
+  // expected-error @+1 {{cuda_tile needs rows, columns and a reduction step}}
+  kernel.def @g symbol "colm_g" #kernel.gemm<use = forward, m = -1, n = 64, k = 64, a_transposed = false, b_transposed = true, accumulate = false, addend = false, swiglu = none, bf16 = false, b_bf16 = false, blocks = [n 0:64 k 0:64 m 0:?], mr = 12, nr = 32, kc = 256, mc = 96, cuda_tile = [128, 32]>
+}
+
+// -----
+
+kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
   // expected-error @+1 {{use 'sideways': expected one of forward input_grad weight_grad dense}}
   kernel.def @g symbol "colm_g" #kernel.gemm<use = sideways, m = -1, n = 64, k = 64, a_transposed = false, b_transposed = true, accumulate = false, addend = false, swiglu = none, bf16 = false, b_bf16 = false, blocks = [n 0:64 k 0:64 m 0:?], mr = 12, nr = 32, kc = 256, mc = 96>
 }

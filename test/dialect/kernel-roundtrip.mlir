@@ -10,6 +10,9 @@ kernel.program @decode target "cpu" sizes {sequences = 1 : i64}
     variables ["tokens", "past"] max [64, 512] arena 43136 {
   // CHECK: kernel.def @g symbol "colm_g" #kernel.gemm<use = forward, m = -1, n = 64, k = 64, a_transposed = false, b_transposed = true, accumulate = false, addend = true, swiglu = none, bf16 = true, b_bf16 = true, blocks = [n 0:32 k 0:32 m 0:?, n 32:64 k 0:64 m 0:?], mr = 12, nr = 32, kc = 256, mc = 96>
   kernel.def @g symbol "colm_g" #kernel.gemm<use = forward, m = -1, n = 64, k = 64, a_transposed = false, b_transposed = true, accumulate = false, addend = true, swiglu = none, bf16 = true, b_bf16 = true, blocks = [n 0:32 k 0:32 m 0:?, n 32:64 k 0:64 m 0:?], mr = 12, nr = 32, kc = 256, mc = 96>
+  // A tuned CUDA tile (omitted when it is the default).
+  // CHECK: kernel.def @t symbol "colm_t" #kernel.gemm<use = forward, m = -1, n = 64, k = 64, a_transposed = false, b_transposed = true, accumulate = false, addend = false, swiglu = none, bf16 = true, b_bf16 = false, blocks = [n 0:64 k 0:64 m 0:?], mr = 12, nr = 32, kc = 256, mc = 96, cuda_tile = [128, 32, 64]>
+  kernel.def @t symbol "colm_t" #kernel.gemm<use = forward, m = -1, n = 64, k = 64, a_transposed = false, b_transposed = true, accumulate = false, addend = false, swiglu = none, bf16 = true, b_bf16 = false, blocks = [n 0:64 k 0:64 m 0:?], mr = 12, nr = 32, kc = 256, mc = 96, cuda_tile = [128, 32, 64]>
   // CHECK: kernel.def @n symbol "colm_n" #kernel.norm<width = 64, group_bounds = [0, 32, 64], eps = 1.0e-05, backward = true, dgain_begin = 32>
   kernel.def @n symbol "colm_n" #kernel.norm<width = 64, group_bounds = [0, 32, 64], eps = 1.0e-05, backward = true, dgain_begin = 32>
   // CHECK: kernel.def @r symbol "colm_r" #kernel.rope<width = 64, head_dim = 16, theta = 5.0e+05, inverse = true>

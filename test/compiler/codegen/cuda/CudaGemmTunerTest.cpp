@@ -118,6 +118,18 @@ TEST_F(CudaGemmTunerTest, MeasuresCandidatesOnTheDeviceAndStoresTheWinner) {
   std::string warning = testing::internal::GetCapturedStderr();
   EXPECT_FALSE(tuned);
   EXPECT_NE(warning.find("shared memory"), std::string::npos) << warning;
+  // A tile no kernel takes (a hand-edited file): the default, said.
+  {
+    TunedKernel k;
+    k.shapeKey = codegen::cuda::tileKey(spec);
+    k.knobs.cuda = {96, 64, 32};
+    cache.store(k);
+  }
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(codegen::cuda::chooseTile(spec, &cache, &tuned), CudaGemmTile{});
+  warning = testing::internal::GetCapturedStderr();
+  EXPECT_NE(warning.find("unsupported CUDA tile 96x64x32"), std::string::npos)
+      << warning;
   std::error_code ec;
   std::filesystem::remove_all(root, ec);
 }
