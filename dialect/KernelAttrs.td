@@ -53,6 +53,15 @@ def Kernel_GroupColumns : AttrOrTypeParameter<"::llvm::ArrayRef<int64_t>",
   let printer = "::colm::kernel::printInts($_printer, $_self)";
   let defaultValue = "::colm::kernel::NoInts()";
 }
+// Integers omitted when empty: a tuned CUDA tile, absent for the default.
+def Kernel_OptionalInts : AttrOrTypeParameter<"::llvm::ArrayRef<int64_t>",
+                                              "integers, or none"> {
+  let allocator = [{$_dst = $_allocator.copyInto($_self);}];
+  let cppStorageType = "::llvm::SmallVector<int64_t>";
+  let parser = "::colm::kernel::parseInts($_parser)";
+  let printer = "::colm::kernel::printInts($_printer, $_self)";
+  let defaultValue = "::colm::kernel::NoInts()";
+}
 // A norm prologue's eps; omitted when there is no prologue.
 def Kernel_OptionalDouble : AttrOrTypeParameter<"::mlir::FloatAttr",
                                                 "a float, exact, or none"> {
@@ -151,7 +160,7 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
                         Kernel_GroupColumns:$rope,
                         DefaultValuedParameter<"int64_t", "0">:$rope_head_dim,
                         Kernel_OptionalDouble:$rope_theta,
-                        Kernel_GroupColumns:$cuda_tile);
+                        Kernel_OptionalInts:$cuda_tile);
 }
 
 def Kernel_NormAttr : Kernel_SpecAttr<"Norm", "norm"> {
