@@ -248,14 +248,7 @@ Result<StepStats> CudaOptimizer::step(CudaExecutor &e, int64_t step) {
                          ": the gradient norm is " +
                          (std::isnan(stats.gradNorm) ? "NaN" : "infinite") +
                          "; parameters were not updated");
-  double scale = 1.0;
-  if (cfg.clipGradNorm > 0) {
-    double coef = cfg.clipGradNorm / (stats.gradNorm + 1e-6);
-    if (coef < 1.0) {
-      scale = coef;
-      stats.clipped = true;
-    }
-  }
+  double scale = clipScale(cfg, stats.gradNorm, &stats.clipped);
   stats.lr = learningRate(cfg, step);
   ++steps;
   double t = double(steps);

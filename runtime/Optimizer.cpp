@@ -306,14 +306,7 @@ Result<StepStats> Optimizer::step(TensorMap &params, const TensorMap &grads,
     return Status::error("optimizer step " + std::to_string(step) +
                          ": the gradient norm is " + num(stats.gradNorm) +
                          "; parameters were not updated");
-  double scale = 1.0;
-  if (cfg.clipGradNorm > 0) {
-    double coef = cfg.clipGradNorm / (stats.gradNorm + 1e-6);
-    if (coef < 1.0) {
-      scale = coef;
-      stats.clipped = true;
-    }
-  }
+  double scale = clipScale(cfg, stats.gradNorm, &stats.clipped);
   double lr = learningRate(cfg, step);
   stats.lr = lr;
   ++steps;
@@ -340,6 +333,17 @@ Result<StepStats> Optimizer::step(TensorMap &params, const TensorMap &grads,
                   s.expAvgSq.data() + k.begin, mask, n, u);
   });
   return stats;
+}
+
+double clipScale(const OptimizerConfig &config, double norm, bool *clipped) {
+  *clipped = false;
+  if (config.clipGradNorm <= 0)
+    return 1.0;
+  double coef = config.clipGradNorm / (norm + 1e-6);
+  if (coef >= 1.0)
+    return 1.0;
+  *clipped = true;
+  return coef;
 }
 
 TensorMap Optimizer::stateTensors() const {

@@ -77,6 +77,11 @@ double learningRate(const OptimizerConfig &config, int64_t step);
 std::vector<uint8_t> trainableMask(const ModelConfig &config,
                                    const ParamSpec &spec, int frozenChains);
 
+/// The factor that gradient-norm clipping scales every gradient by, 1 when
+/// `config` does not clip or `norm` is within its threshold
+/// (torch.nn.utils.clip_grad_norm_: clip / (norm + 1e-6) when below 1).
+double clipScale(const OptimizerConfig &config, double norm, bool *clipped);
+
 struct StepStats {
   /// The learning rate used.
   double lr = 0;

@@ -1,6 +1,8 @@
 //===- CublasLt.cpp - cuBLASLt's dense GEMM, loaded at run time -----------===//
 #include "runtime/cuda/CublasLt.h"
 
+#include "runtime/Median.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -59,12 +61,6 @@ const char *statusName(int rc) {
   default:
     return "cublasStatus_t";
   }
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
 }
 
 } // namespace

@@ -2,6 +2,8 @@
 
 #include "compiler/codegen/cpu/GemmTuner.h"
 
+#include "runtime/Median.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -21,14 +23,6 @@ double now() {
 /// The multiple of mr nearest to `target` (at least mr).
 int mcNear(int target, int mr) {
   return mr * std::max(1, (target + mr / 2) / mr);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  std::sort(v.begin(), v.end());
-  size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
 }
 
 struct Operands {

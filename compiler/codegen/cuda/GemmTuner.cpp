@@ -7,6 +7,8 @@
 #include "compiler/codegen/cuda/Nvrtc.h"
 #include "compiler/codegen/cuda/RenderChainGemm.h"
 
+#include "runtime/Median.h"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -25,14 +27,6 @@ double now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  std::sort(v.begin(), v.end());
-  size_t h = v.size() / 2;
-  return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
 }
 
 /// What one tuning run holds on the device, released in any case.
