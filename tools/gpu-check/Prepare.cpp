@@ -10,7 +10,8 @@
 //                of 8 x 2048 tokens, CoLM-Air prefill of 32K tokens on
 //                chain 1 and on all chains, and a CoLM-Air decode step over
 //                a 2047-token cache per chain count; parameters and caches
-//                random on the GPU.
+//                random on the GPU; and the training step again with other
+//                CUDA GEMM tiles, whose profiles compare the tiles.
 // Each case: program.json, kernels/<name>.cubin (NVRTC for --arch), the
 // geometry library, data/, expect/, case.json. --sim writes, instead of
 // cubins, the kernels' emulator builds ("colm-sim:PATH"), which only the
@@ -24,6 +25,7 @@
 #include "compiler/Trainer.h"
 #include "compiler/codegen/cuda/CompileProgram.h"
 #include "compiler/codegen/cuda/Nvrtc.h"
+#include "compiler/codegen/cuda/RenderChainGemm.h"
 #include "runtime/File.h"
 #include "runtime/Json.h"
 #include "runtime/Model.h"
@@ -277,6 +279,32 @@ Status benchCases(const Options &opt, CpuJit &jit) {
       c.set("tokens", JsonValue::number(16384));
       COLM_TRY(
           writeCase(opt, jit, "bench-train-bf16-8x2048", kp, data, nullptr, c));
+      // The same step with other CUDA GEMM tiles (every chain GEMM that can
+      // take the tile): the per-kernel profiles say which tile wins where,
+      // the tuning `colm tune --backend cuda` does where the full build is.
+      for (codegen::CudaGemmTile tile : {codegen::CudaGemmTile{128, 64, 32},
+                                         codegen::CudaGemmTile{64, 128, 32},
+                                         codegen::CudaGemmTile{128, 64, 64},
+                                         codegen::CudaGemmTile{64, 32, 32}}) {
+        codegen::LoweringOptions tiled = options;
+        tiled.gemmKnobs = [tile](const codegen::ChainGemmSpec &spec) {
+          codegen::ChainGemmSpec s = spec;
+          s.knobs = codegen::GemmKnobs{};
+          s.knobs.cuda = tile;
+          return codegen::cuda::checkTile(s).isOk() ? s.knobs
+                                                    : codegen::GemmKnobs{};
+        };
+        COLM_ASSIGN_OR_RETURN(auto variant, lowerOnly(step.function(), tiled));
+        std::string name = "bench-train-tile-" + std::to_string(tile.bm) + "x" +
+                           std::to_string(tile.bn) + "x" +
+                           std::to_string(tile.bk);
+        JsonValue t = c;
+        t.set("repeat", JsonValue::integer(2));
+        t.set("tile", JsonValue::string(std::to_string(tile.bm) + "x" +
+                                        std::to_string(tile.bn) + "x" +
+                                        std::to_string(tile.bk)));
+        COLM_TRY(writeCase(opt, jit, name, variant, data, nullptr, t));
+      }
       continue;
     }
     // CoLM-Air prefill of 32K tokens: chain 1 against all chains; and a

@@ -7,6 +7,7 @@ Usage: summarize.py RESULTS.json [ANCHOR.json [PEAK_TFLOPS [GRAPHS.json]]]
 (GRAPHS.json: the decode cases again with COLM_CUDA_GRAPHS=1.)
 """
 import json
+import re
 import sys
 
 
@@ -63,7 +64,48 @@ def main():
         lines.append(f"decode over a 2K cache, {name.rsplit('chains', 1)[1]} chain(s): "
                      f"{1 / r['median_seconds']:.0f} tokens/s "
                      f"({r['median_seconds'] * 1e3:.2f} ms a step, batch 1){with_graphs}")
+    lines += tile_lines(results)
     print("\n".join(lines))
+
+
+def tile_lines(results):
+    """The training step under each CUDA GEMM tile: the step's time, and per
+    chain GEMM which tile was fastest (what `colm tune --backend cuda`
+    would store)."""
+    steps = {}
+    for r in results:
+        name = r.get("case", "")
+        if "median_seconds" not in r:
+            continue
+        if name == "bench-train-bf16-8x2048":
+            steps["64x64x32"] = r
+        elif name.startswith("bench-train-tile-"):
+            steps[name[len("bench-train-tile-"):]] = r
+    if len(steps) < 2:
+        return []
+    out = ["training step by CUDA GEMM tile: " + ", ".join(
+        f"{t} {r['median_seconds'] * 1e3:.1f} ms" for t, r in sorted(steps.items()))]
+    by_kernel = {}
+    for tile, r in steps.items():
+        for k in r.get("profile", []):
+            if not k["kernel"].startswith("gemm"):
+                continue
+            base = re.sub(r"_t\d+x\d+x\d+", "", k["kernel"])
+            by_kernel.setdefault(base, {})[tile] = k["seconds"]
+    default_total = best_total = 0.0
+    for base, times in sorted(by_kernel.items()):
+        if "64x64x32" not in times:
+            continue
+        best = min(times, key=times.get)
+        default_total += times["64x64x32"]
+        best_total += times[best]
+        out.append(f"  {base}: best {best} {times[best] * 1e3:.3f} ms "
+                   f"({times['64x64x32'] / times[best]:.2f}x the default's)")
+    if best_total > 0:
+        out.append(f"chain GEMMs with each one's best tile: {best_total * 1e3:.1f} ms "
+                   f"against {default_total * 1e3:.1f} ms with the default "
+                   f"({default_total / best_total:.2f}x)")
+    return out
 
 
 if __name__ == "__main__":
