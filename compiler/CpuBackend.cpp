@@ -142,12 +142,14 @@ Result<CompiledFunction> compileForCpu(mlir::func::FuncOp func,
   codegen::cpu::VectorIsa isa = codegen::cpu::hostVectorIsa();
   const TuningCache *gpuTuning = nullptr;
   if (backend == Backend::Cuda) {
-    if (!host.gpuTuning) {
-      COLM_ASSIGN_OR_RETURN(const cuda::Driver *driver, cuda::Driver::get());
-      COLM_ASSIGN_OR_RETURN(cuda::DeviceInfo device,
-                            driver->device(cuda::defaultDeviceOrdinal()));
-      host.gpuTuning.emplace(TuningCache::forGpu(codegen::TuningDevice::fromGpu(
-          device.name, device.arch(), device.driverVersion)));
+    COLM_ASSIGN_OR_RETURN(const cuda::Driver *driver, cuda::Driver::get());
+    COLM_ASSIGN_OR_RETURN(cuda::DeviceInfo device,
+                          driver->device(cuda::defaultDeviceOrdinal()));
+    // Loaded once per device and cache directory.
+    TuningCache wanted = TuningCache::forGpu(codegen::TuningDevice::fromGpu(
+        device.name, device.arch(), device.driverVersion));
+    if (!host.gpuTuning || host.gpuTuning->path() != wanted.path()) {
+      host.gpuTuning.emplace(std::move(wanted));
       host.gpuTuning->load();
     }
     gpuTuning = &*host.gpuTuning;

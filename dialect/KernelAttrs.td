@@ -145,7 +145,7 @@ def Kernel_GemmAttr : Kernel_SpecAttr<"Gemm", "gemm"> {
     `rope_head_dim`, `rope_theta` (a RoPE epilogue only): the products
     rotated per head, the head size and theta. `cuda_tile` (omitted for
     the default 64 x 64 x 32): the CUDA kernel's block tile, rows x columns
-    x reduction step.
+    x reduction step, and a fourth 1 when cuBLASLt runs the GEMM instead.
   }];
   let genVerifyDecl = 1;
   let parameters = (ins Kernel_Keyword:$use, "int64_t":$m, "int64_t":$n,

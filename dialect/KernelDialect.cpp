@@ -391,8 +391,10 @@ LogicalResult GemmAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return failure();
   if (blocks.empty() || blocks.size() % 6 != 0)
     return emitError() << "a GEMM needs at least one block";
-  if (!cudaTile.empty() && cudaTile.size() != 3)
-    return emitError() << "cuda_tile needs rows, columns and a reduction step";
+  if (!cudaTile.empty() && cudaTile.size() != 3 &&
+      !(cudaTile.size() == 4 && (cudaTile[3] == 0 || cudaTile[3] == 1)))
+    return emitError() << "cuda_tile needs rows, columns and a reduction "
+                          "step (and 1 when cuBLASLt runs the GEMM)";
   return success();
 }
 

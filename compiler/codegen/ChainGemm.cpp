@@ -79,7 +79,9 @@ std::string ChainGemmSpec::name() const {
                             : "_g" + std::to_string(groupColumns.size()));
   // The CUDA tile only when it is not the default (older names unchanged).
   std::string tile;
-  if (knobs.cuda != CudaGemmTile{})
+  if (knobs.cuda.cublas)
+    tile = "_cublaslt";
+  else if (knobs.cuda != CudaGemmTile{})
     tile = "_t" + std::to_string(knobs.cuda.bm) + "x" +
            std::to_string(knobs.cuda.bn) + "x" + std::to_string(knobs.cuda.bk);
   char buf[192];
@@ -363,7 +365,23 @@ Status validateChainGemm(const ChainGemmSpec &s) {
                std::to_string(t.bn) + "x" + std::to_string(t.bk) +
                " (rows 64 or 128, columns a multiple of 16 up to 128, "
                "reduction step 16, 32 or 64)");
+  if (t.cublas && !libraryEligible(s))
+    return bad("cuBLASLt runs dense products without prologue or epilogue "
+               "only");
   return Status::ok();
+}
+
+bool libraryEligible(const ChainGemmSpec &s) {
+  if (s.blocks.size() != 1 || !s.groupColumns.empty() ||
+      !s.normBounds.empty() || s.ropeProducts || s.addend ||
+      s.swiglu != SwiGluEpilogue::None || s.bBf16)
+    return false;
+  const GemmBlock &b = s.blocks[0];
+  auto whole = [](int64_t begin, int64_t end, int64_t size) {
+    return begin == 0 && (end < 0 || end == size);
+  };
+  return b.nBegin == 0 && b.nEnd == s.n && whole(b.kBegin, b.kEnd, s.k) &&
+         whole(b.mBegin, b.mEnd, s.m);
 }
 
 float roundToBf16(float x) {

@@ -46,6 +46,10 @@ struct GemmBlock {
 /// CPU knobs, a speed choice only: the bits do not depend on it.
 struct CudaGemmTile {
   int bm = 64, bn = 64, bk = 32;
+  /// cuBLASLt runs this GEMM instead (a dense product without prologue or
+  /// epilogue only, see libraryEligible): the tuner's verdict where the
+  /// library beat every tile. Not bit-identical to the kernel's result.
+  bool cublas = false;
   bool operator==(const CudaGemmTile &) const = default;
 };
 
@@ -163,6 +167,11 @@ int64_t groupStart(const ChainGemmSpec &spec, int g);
 /// [N, K] matrix and its C as one [M, N] one: each product's B and C
 /// pointers and strides, from args.b, args.c, ldb and ldc.
 void setContiguousGroups(const ChainGemmSpec &spec, ColmGemmArgs &args);
+
+/// Whether cuBLASLt can run `spec` (CudaGemmTile::cublas): one dense block
+/// (every row, column and reduction index), no group, prologue or epilogue
+/// but accumulation, fp32 operands in memory.
+bool libraryEligible(const ChainGemmSpec &spec);
 
 /// Checks the spec: block columns in order, disjoint and covering [0, n);
 /// ranges inside the static sizes; knobs the renderers support; an addend

@@ -59,6 +59,14 @@ struct Exporter {
     return out;
   }
 
+  static SmallVector<int64_t> cudaTile(const CudaGemmTile &t) {
+    if (t == CudaGemmTile{})
+      return {};
+    SmallVector<int64_t> v = {t.bm, t.bn, t.bk};
+    if (t.cublas)
+      v.push_back(1);
+    return v;
+  }
   Attribute spec(const ChainGemmSpec &s) {
     SmallVector<int64_t> blocks;
     for (const GemmBlock &g : s.blocks)
@@ -70,10 +78,7 @@ struct Exporter {
         s.groupColumns, s.normBounds,
         s.normBounds.empty() ? FloatAttr() : f64(s.normEps), ropeList(s),
         s.ropeHeadDim, s.ropeProducts ? f64(s.ropeTheta) : FloatAttr(),
-        s.knobs.cuda == CudaGemmTile{}
-            ? SmallVector<int64_t>{}
-            : SmallVector<int64_t>{s.knobs.cuda.bm, s.knobs.cuda.bn,
-                                   s.knobs.cuda.bk});
+        cudaTile(s.knobs.cuda));
   }
   Attribute spec(const ChainNormSpec &s) {
     return kernel::NormAttr::get(&context, s.width, s.groupBounds, f64(s.eps),
@@ -165,11 +170,13 @@ KernelSpec specOf(Attribute a) {
               {r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5]});
         s.knobs = {int(g.getMr()), int(g.getNr()), int(g.getKc()),
                    int(g.getMc())};
-        if (ArrayRef<int64_t> t = g.getCudaTile(); t.size() == 3)
+        if (ArrayRef<int64_t> t = g.getCudaTile(); t.size() >= 3) {
           // Out of int's range: -1, which the spec's validation refuses.
           s.knobs.cuda = {int(t[0] >= 0 && t[0] <= 4096 ? t[0] : -1),
                           int(t[1] >= 0 && t[1] <= 4096 ? t[1] : -1),
                           int(t[2] >= 0 && t[2] <= 4096 ? t[2] : -1)};
+          s.knobs.cuda.cublas = t.size() == 4 && t[3] == 1;
+        }
         // A block belongs to the product whose columns it starts in (the
         // spec's validation checks that it ends there too).
         s.groupColumns.assign(g.getGroups().begin(), g.getGroups().end());

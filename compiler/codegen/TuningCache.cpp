@@ -36,6 +36,8 @@ JsonValue knobsToJson(const GemmKnobs &k) {
     JsonValue t = JsonValue::array();
     for (int x : {k.cuda.bm, k.cuda.bn, k.cuda.bk})
       t.push(JsonValue::integer(x));
+    if (k.cuda.cublas)
+      t.push(JsonValue::integer(1)); // cuBLASLt runs it
     v.set("cuda_tile", std::move(t));
   }
   return v;
@@ -56,8 +58,14 @@ std::optional<GemmKnobs> knobsFromJson(const JsonValue *v) {
     *fields[i] = int(f->asInt());
   }
   if (const JsonValue *t = v->find("cuda_tile")) {
-    if (!t->isArray() || t->size() != 3)
+    if (!t->isArray() || (t->size() != 3 && t->size() != 4))
       return std::nullopt;
+    if (t->size() == 4) {
+      const JsonValue &x = (*t)[3];
+      if (!x.isInteger() || (x.asInt() != 0 && x.asInt() != 1))
+        return std::nullopt;
+      k.cuda.cublas = x.asInt() == 1;
+    }
     int *tile[] = {&k.cuda.bm, &k.cuda.bn, &k.cuda.bk};
     for (size_t i = 0; i < 3; ++i) {
       const JsonValue &x = (*t)[i];

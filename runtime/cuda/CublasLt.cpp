@@ -15,11 +15,12 @@ namespace colm::cuda {
 namespace {
 
 // The values of cublasLt.h, cublas_api.h and library_types.h (CUDA 13).
-constexpr int kComputeF32 = 68;   // CUBLAS_COMPUTE_32F
-constexpr int kDataF32 = 0;       // CUDA_R_32F
-constexpr int kDataBf16 = 14;     // CUDA_R_16BF
-constexpr int kDescTransA = 3;    // CUBLASLT_MATMUL_DESC_TRANSA
-constexpr int kDescTransB = 4;    // CUBLASLT_MATMUL_DESC_TRANSB
+constexpr int kComputeF32 = 68;         // CUBLAS_COMPUTE_32F
+constexpr int kComputeF32FastBf16 = 75; // CUBLAS_COMPUTE_32F_FAST_16BF
+constexpr int kDataF32 = 0;             // CUDA_R_32F
+constexpr int kDataBf16 = 14;           // CUDA_R_16BF
+constexpr int kDescTransA = 3;          // CUBLASLT_MATMUL_DESC_TRANSA
+constexpr int kDescTransB = 4;          // CUBLASLT_MATMUL_DESC_TRANSB
 constexpr int kPrefWorkspace = 1; // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
 constexpr int kOpN = 0, kOpT = 1;
 constexpr size_t kWorkspaceBytes = 32 << 20;
@@ -127,6 +128,108 @@ std::string CublasLt::version() const {
          std::to_string(v % 100);
 }
 
+namespace {
+Status ltCheck(int rc, const char *what) {
+  return rc == 0
+             ? Status::ok()
+             : Status::error(std::string("cuBLASLt: ") + what + " failed (" +
+                             statusName(rc) + ", " + std::to_string(rc) + ")");
+}
+} // namespace
+
+Result<std::unique_ptr<LtSession>> LtSession::create(const CublasLt &lt,
+                                                     const Driver &driver) {
+  std::unique_ptr<LtSession> s(new LtSession());
+  s->lt = &lt;
+  s->driver = &driver;
+  COLM_TRY(ltCheck(lt.create(&s->handle), "cublasLtCreate"));
+  COLM_TRY(ltCheck(lt.preferenceCreate(&s->preference),
+                   "cublasLtMatmulPreferenceCreate"));
+  uint64_t bytes = kWorkspaceBytes;
+  COLM_TRY(ltCheck(lt.preferenceSetAttribute(s->preference, kPrefWorkspace,
+                                             &bytes, sizeof bytes),
+                   "setting the workspace"));
+  COLM_TRY(driver.check(driver.api().cuMemAlloc(&s->workspace, kWorkspaceBytes),
+                        "cuMemAlloc for cuBLASLt's workspace"));
+  return s;
+}
+
+LtSession::~LtSession() {
+  for (auto &[key, p] : plans) {
+    for (void *l : p.layouts)
+      if (l)
+        lt->layoutDestroy(l);
+    if (p.desc)
+      lt->descDestroy(p.desc);
+  }
+  if (preference)
+    lt->preferenceDestroy(preference);
+  if (handle)
+    lt->destroy(handle);
+  if (workspace)
+    driver->api().cuMemFree(workspace);
+}
+
+Result<LtSession::Plan *> LtSession::plan(const LtGemm &g) {
+  std::vector<int64_t> key = {g.m,    g.n,         g.k,           g.lda,
+                              g.ldb,  g.ldc,       g.aTransposed, g.bTransposed,
+                              g.bf16, g.storedBf16};
+  for (auto &[k, p] : plans)
+    if (k == key)
+      return &p;
+  if (g.m < 1 || g.n < 1 || g.k < 1)
+    return Status::error("cuBLASLt: a GEMM needs positive sizes");
+  // Column-major, cuBLAS computes C^T[N, M] = op(X) op(Y) with X from B
+  // and Y from A: a row-major matrix is its transpose in column-major.
+  Plan p;
+  int type = g.storedBf16 ? kDataBf16 : kDataF32;
+  int compute = g.bf16 && !g.storedBf16 ? kComputeF32FastBf16 : kComputeF32;
+  COLM_TRY(ltCheck(lt->descCreate(&p.desc, compute, kDataF32),
+                   "cublasLtMatmulDescCreate"));
+  int opX = g.bTransposed ? kOpT : kOpN, opY = g.aTransposed ? kOpT : kOpN;
+  COLM_TRY(ltCheck(lt->descSetAttribute(p.desc, kDescTransA, &opX, sizeof opX),
+                   "setting TRANSA"));
+  COLM_TRY(ltCheck(lt->descSetAttribute(p.desc, kDescTransB, &opY, sizeof opY),
+                   "setting TRANSB"));
+  uint64_t xRows = uint64_t(g.bTransposed ? g.k : g.n),
+           xCols = uint64_t(g.bTransposed ? g.n : g.k),
+           yRows = uint64_t(g.aTransposed ? g.m : g.k),
+           yCols = uint64_t(g.aTransposed ? g.k : g.m);
+  COLM_TRY(ltCheck(lt->layoutCreate(&p.layouts[0], type, xRows, xCols, g.ldb),
+                   "the layout of B"));
+  COLM_TRY(ltCheck(lt->layoutCreate(&p.layouts[1], type, yRows, yCols, g.lda),
+                   "the layout of A"));
+  COLM_TRY(ltCheck(lt->layoutCreate(&p.layouts[2], kDataF32, uint64_t(g.n),
+                                    uint64_t(g.m), g.ldc),
+                   "the layout of C"));
+  HeuristicResult found{};
+  int count = 0;
+  COLM_TRY(ltCheck(lt->heuristic(handle, p.desc, p.layouts[0], p.layouts[1],
+                                 p.layouts[2], p.layouts[2], preference, 1,
+                                 &found, &count),
+                   "cublasLtMatmulAlgoGetHeuristic"));
+  if (count < 1)
+    return Status::error("cuBLASLt has no algorithm for a " +
+                         std::to_string(g.m) + "x" + std::to_string(g.n) + "x" +
+                         std::to_string(g.k) + " GEMM");
+  std::copy(std::begin(found.algo), std::end(found.algo), p.algo);
+  plans.emplace_back(std::move(key), p);
+  return &plans.back().second;
+}
+
+Status LtSession::run(const LtGemm &g, CUdeviceptr a, CUdeviceptr b,
+                      CUdeviceptr c, CUstream stream) {
+  COLM_ASSIGN_OR_RETURN(Plan * p, plan(g));
+  const float alpha = 1.0f, beta = g.accumulate ? 1.0f : 0.0f;
+  return ltCheck(
+      lt->matmul(handle, p->desc, &alpha, reinterpret_cast<void *>(b),
+                 p->layouts[0], reinterpret_cast<void *>(a), p->layouts[1],
+                 &beta, reinterpret_cast<void *>(c), p->layouts[2],
+                 reinterpret_cast<void *>(c), p->layouts[2], p->algo,
+                 reinterpret_cast<void *>(workspace), kWorkspaceBytes, stream),
+      "cublasLtMatmul");
+}
+
 Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
                                                 int64_t n, int64_t k, bool bf16,
                                                 int repeats,
@@ -136,82 +239,47 @@ Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
   COLM_ASSIGN_OR_RETURN(const Driver *driver, Driver::get());
   COLM_ASSIGN_OR_RETURN(DeviceInfo info, driver->device(ordinal));
   const DriverApi &f = driver->api();
-  auto lt = [](int rc, const char *what) {
-    return rc == 0 ? Status::ok()
-                   : Status::error(std::string("cuBLASLt: ") + what +
-                                   " failed (" + statusName(rc) + ", " +
-                                   std::to_string(rc) + ")");
-  };
 
-  // Everything made below is released on every path.
+  // Everything made below is released on every path (the session first).
   struct Held {
-    const CublasLt *lt;
     const DriverApi *f;
     CUdevice dev = 0;
     bool retained = false;
-    Handle handle = nullptr;
-    void *desc = nullptr, *pref = nullptr, *layouts[3] = {};
     std::vector<CUdeviceptr> memory;
     CUevent start = nullptr, stop = nullptr;
+    std::unique_ptr<LtSession> session;
     ~Held() {
+      session.reset();
       if (start)
         f->cuEventDestroy(start);
       if (stop)
         f->cuEventDestroy(stop);
-      for (void *l : layouts)
-        if (l)
-          lt->layoutDestroy(l);
-      if (pref)
-        lt->preferenceDestroy(pref);
-      if (desc)
-        lt->descDestroy(desc);
-      if (handle)
-        lt->destroy(handle);
       for (CUdeviceptr p : memory)
         f->cuMemFree(p);
       if (retained)
         f->cuDevicePrimaryCtxRelease(dev);
     }
-  } h{this, &f};
+  } h{&f};
   COLM_TRY(driver->check(f.cuDeviceGet(&h.dev, ordinal), "cuDeviceGet"));
   CUcontext context = nullptr;
   COLM_TRY(driver->check(f.cuDevicePrimaryCtxRetain(&context, h.dev),
                          "cuDevicePrimaryCtxRetain"));
   h.retained = true;
   COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
-  COLM_TRY(lt(create(&h.handle), "cublasLtCreate"));
+  COLM_ASSIGN_OR_RETURN(h.session, LtSession::create(*this, *driver));
 
-  // Row-major C[M,N] = A[M,K] W[N,K]^T is column-major C^T = W A^T: the
-  // first operand is W^T stored [K, N] (transposed), the second A^T [K, M].
-  int type = bf16 ? kDataBf16 : kDataF32;
-  COLM_TRY(lt(descCreate(&h.desc, kComputeF32, kDataF32),
-              "cublasLtMatmulDescCreate"));
-  int opT = kOpT, opN = kOpN;
-  COLM_TRY(lt(descSetAttribute(h.desc, kDescTransA, &opT, sizeof opT),
-              "setting TRANSA"));
-  COLM_TRY(lt(descSetAttribute(h.desc, kDescTransB, &opN, sizeof opN),
-              "setting TRANSB"));
-  COLM_TRY(lt(layoutCreate(&h.layouts[0], type, uint64_t(k), uint64_t(n), k),
-              "the layout of W"));
-  COLM_TRY(lt(layoutCreate(&h.layouts[1], type, uint64_t(k), uint64_t(m), k),
-              "the layout of A"));
-  COLM_TRY(
-      lt(layoutCreate(&h.layouts[2], kDataF32, uint64_t(n), uint64_t(m), n),
-         "the layout of C"));
-  COLM_TRY(lt(preferenceCreate(&h.pref), "cublasLtMatmulPreferenceCreate"));
-  uint64_t workspace = kWorkspaceBytes;
-  COLM_TRY(lt(preferenceSetAttribute(h.pref, kPrefWorkspace, &workspace,
-                                     sizeof workspace),
-              "setting the workspace"));
-  HeuristicResult algo{};
-  int found = 0;
-  COLM_TRY(lt(heuristic(h.handle, h.desc, h.layouts[0], h.layouts[1],
-                        h.layouts[2], h.layouts[2], h.pref, 1, &algo, &found),
-              "cublasLtMatmulAlgoGetHeuristic"));
-  if (found < 1)
-    return Status::error("cuBLASLt has no algorithm for a " +
-                         std::to_string(m) + "x" + std::to_string(n) + "x" +
-                         std::to_string(k) + " GEMM");
+  // A linear's forward, C[M,N] = A[M,K] W[N,K]^T, inputs stored as bf16
+  // (cuBLAS's own bf16 rate) or fp32.
+  LtGemm g;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.lda = k;
+  g.ldb = k;
+  g.ldc = n;
+  g.bTransposed = true;
+  g.storedBf16 = bf16;
+  g.bf16 = bf16;
 
   // Operand copies that together exceed twice the L2 cache.
   int64_t elem = bf16 ? 2 : 4;
@@ -230,7 +298,6 @@ Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
     COLM_TRY(driver->check(f.cuMemsetD8(p, 0, size_t(bytes)), "cuMemsetD8"));
     return p;
   };
-  COLM_ASSIGN_OR_RETURN(CUdeviceptr ws, alloc(int64_t(kWorkspaceBytes)));
   std::vector<std::array<CUdeviceptr, 3>> ops;
   for (int64_t s = 0; s < sets; ++s) {
     COLM_ASSIGN_OR_RETURN(CUdeviceptr w, alloc(n * k * elem));
@@ -238,17 +305,11 @@ Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
     COLM_ASSIGN_OR_RETURN(CUdeviceptr c, alloc(m * n * 4));
     ops.push_back({w, a, c});
   }
-  const float alpha = 1.0f, beta = 0.0f;
   int64_t next = 0;
   auto gemm = [&]() -> Status {
     const auto &o = ops[size_t(next)];
     next = (next + 1) % sets;
-    return lt(matmul(h.handle, h.desc, &alpha, reinterpret_cast<void *>(o[0]),
-                     h.layouts[0], reinterpret_cast<void *>(o[1]), h.layouts[1],
-                     &beta, reinterpret_cast<void *>(o[2]), h.layouts[2],
-                     reinterpret_cast<void *>(o[2]), h.layouts[2], algo.algo,
-                     reinterpret_cast<void *>(ws), kWorkspaceBytes, nullptr),
-              "cublasLtMatmul");
+    return h.session->run(g, o[1], o[0], o[2], nullptr);
   };
   COLM_TRY(driver->check(f.cuEventCreate(&h.start, 0), "cuEventCreate"));
   COLM_TRY(driver->check(f.cuEventCreate(&h.stop, 0), "cuEventCreate"));

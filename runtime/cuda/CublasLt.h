@@ -15,7 +15,9 @@
 #include "runtime/cuda/CudaDriver.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace colm::cuda {
 
@@ -23,6 +25,46 @@ namespace colm::cuda {
 struct DenseGemmTiming {
   double ms = 0;     ///< median per GEMM
   double tflops = 0; ///< 2 M N K / time
+};
+
+/// One GEMM in colm's row-major terms: C[M, N] (ldc) = op(A) op(B), plus C
+/// when accumulating; A is [M, K] (lda), stored [K, M] when aTransposed; B
+/// is [K, N] (ldb), stored [N, K] when bTransposed. Inputs are bf16 in
+/// memory (storedBf16), or fp32 rounded to bf16 on the way in (bf16:
+/// CUBLAS_COMPUTE_32F_FAST_16BF), or fp32; C and the accumulation fp32.
+struct LtGemm {
+  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+  bool aTransposed = false, bTransposed = false;
+  bool bf16 = false, storedBf16 = false, accumulate = false;
+};
+
+class CublasLt;
+
+/// A cuBLASLt handle and workspace on the current context, with one plan
+/// (descriptors and the heuristic's first algorithm) per GEMM shape.
+class LtSession {
+public:
+  static Result<std::unique_ptr<LtSession>> create(const CublasLt &lt,
+                                                   const Driver &driver);
+  ~LtSession();
+  LtSession(const LtSession &) = delete;
+  LtSession &operator=(const LtSession &) = delete;
+  /// Enqueues `g` on `stream` (asynchronous, capturable in a CUDA graph).
+  Status run(const LtGemm &g, CUdeviceptr a, CUdeviceptr b, CUdeviceptr c,
+             CUstream stream);
+
+private:
+  LtSession() = default;
+  struct Plan {
+    void *desc = nullptr, *layouts[3] = {};
+    uint64_t algo[8] = {};
+  };
+  Result<Plan *> plan(const LtGemm &g);
+  const CublasLt *lt = nullptr;
+  const Driver *driver = nullptr;
+  void *handle = nullptr, *preference = nullptr;
+  CUdeviceptr workspace = 0;
+  std::vector<std::pair<std::vector<int64_t>, Plan>> plans;
 };
 
 class CublasLt {
@@ -44,6 +86,7 @@ public:
                                         double minSampleSeconds = 0.02) const;
 
 private:
+  friend class LtSession;
   CublasLt() = default;
   using Handle = void *;
   int (*create)(Handle *) = nullptr;

@@ -2,6 +2,7 @@
 #include "runtime/cuda/CudaExecutor.h"
 
 #include "runtime/File.h"
+#include "runtime/KernelAbi.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -29,6 +30,7 @@ CudaExecutor::~CudaExecutor() {
   if (context)
     f.cuCtxSetCurrent(context);
   dropGraph();
+  cublas.reset();
   if (stream)
     f.cuStreamDestroy(stream);
   for (CUdeviceptr p : owned)
@@ -69,8 +71,41 @@ CudaExecutor::create(Program program, std::vector<std::string> images,
   COLM_TRY(e->check(f.cuStreamCreate(&e->stream, 0), "cuStreamCreate"));
   const char *graphs = std::getenv("COLM_CUDA_GRAPHS");
   e->graphs = graphs && std::string(graphs) == "1" && f.graphs();
+  e->library.assign(images.size(), std::nullopt);
   for (size_t i = 0; i < images.size(); ++i) {
     const ProgramKernel &k = e->prog.kernels[i];
+    if (images[i].rfind(kCublasImagePrefix, 0) == 0) {
+      // A GEMM cuBLASLt runs: no module; its flags from the image.
+      cuda::LtGemm g;
+      std::string flags = images[i].c_str() + std::strlen(kCublasImagePrefix);
+      auto flag = [&](const char *name) {
+        size_t at = flags.find(std::string(name) + "=");
+        return at != std::string::npos &&
+               flags.compare(at + std::strlen(name) + 1, 1, "1") == 0;
+      };
+      g.aTransposed = flag("at");
+      g.bTransposed = flag("bt");
+      g.bf16 = flag("bf16");
+      g.accumulate = flag("acc");
+      e->library[i] = g;
+      if (!e->cublas) {
+        auto lt = cuda::CublasLt::get();
+        if (!lt)
+          return lt.status().withContext("kernel " + k.name +
+                                         " is tuned to run on cuBLASLt");
+        COLM_ASSIGN_OR_RETURN(e->cublas,
+                              cuda::LtSession::create(**lt, *driver));
+      }
+      e->modules.push_back(nullptr);
+      e->functions.push_back(nullptr);
+      COLM_ASSIGN_OR_RETURN(
+          CudaGeometryFn geo,
+          e->geometryLibrary
+              ->function<void(const void *, unsigned *, unsigned *)>(
+                  k.symbol + "_geometry"));
+      e->geometry.push_back(geo);
+      continue;
+    }
     cuda::CUmodule m = nullptr;
     COLM_TRY(e->check(f.cuModuleLoadData(&m, images[i].data()),
                       ("loading the module of kernel " + k.name).c_str()));
@@ -294,6 +329,22 @@ Status CudaExecutor::issueLaunch(size_t i) {
               "cuMemsetD8Async"));
   if (l.kernel < 0 || dims[i][0] == 0)
     return Status::ok();
+  if (const std::optional<cuda::LtGemm> &lib = library[size_t(l.kernel)]) {
+    ColmGemmArgs a;
+    std::memcpy(&a, argStructs[i].data(), sizeof a);
+    cuda::LtGemm g = *lib;
+    g.m = a.m;
+    g.n = a.n;
+    g.k = a.k;
+    g.lda = a.lda;
+    g.ldb = a.ldb;
+    g.ldc = a.ldc;
+    if (g.m < 1 || g.n < 1 || g.k < 1)
+      return Status::ok();
+    return cublas
+        ->run(g, CUdeviceptr(a.a), CUdeviceptr(a.b), CUdeviceptr(a.c), stream)
+        .withContext("kernel " + prog.kernels[l.kernel].name);
+  }
   void *params[] = {argStructs[i].data()};
   const auto &d = dims[i];
   return check(f.cuLaunchKernel(functions[l.kernel], d[0], d[1], d[2], d[3],

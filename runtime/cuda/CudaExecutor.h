@@ -18,12 +18,19 @@
 
 #include "runtime/DynamicLibrary.h"
 #include "runtime/Executor.h"
+#include "runtime/cuda/CublasLt.h"
 #include "runtime/cuda/CudaDriver.h"
 
 #include <array>
 #include <memory>
+#include <optional>
 
 namespace colm {
+
+/// The module image of a chain GEMM that cuBLASLt runs instead of a
+/// kernel: "cublaslt:at=0,bt=1,bf16=1,acc=0" (its operands' layout, the
+/// sizes and strides from its ColmGemmArgs at each launch).
+constexpr const char *kCublasImagePrefix = "cublaslt:";
 
 /// A kernel's launch dimensions from its argument struct.
 using CudaGeometryFn = void (*)(const void *args, unsigned *grid,
@@ -101,6 +108,9 @@ private:
   std::vector<std::vector<uint8_t>> downloaded;
   cuda::CUstream stream = nullptr;
   std::vector<std::array<unsigned, 6>> dims; // per launch: grid, block
+  /// Per kernel: the GEMM cuBLASLt runs in its place, if so.
+  std::vector<std::optional<cuda::LtGemm>> library;
+  std::unique_ptr<cuda::LtSession> cublas;
   bool graphs = false;
   cuda::CUgraph graph = nullptr;
   cuda::CUgraphExec graphExec = nullptr;

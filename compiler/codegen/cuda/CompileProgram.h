@@ -37,6 +37,11 @@ compileForSimulator(const KernelProgram &program, CpuJit &jit);
 Result<std::shared_ptr<DynamicLibrary>>
 compileGeometry(const KernelProgram &program, CpuJit &jit);
 
+/// The module image of a GEMM cuBLASLt runs (knobs.cuda.cublas):
+/// "cublaslt:at=A,bt=B,bf16=F,acc=C", which CudaExecutor reads (the sizes
+/// and strides come from the argument struct at each launch).
+std::string cublasImage(const ChainGemmSpec &spec);
+
 /// $COLM_CUDA_SIM_IMAGES=1: device modules are the kernels' emulator
 /// builds ("colm-sim:PATH") instead of cubins. Only the test suite's fake
 /// driver (test/runtime/cuda) runs them; it lets the whole cuda backend

@@ -6,6 +6,7 @@
 #include "compiler/codegen/cuda/CompileProgram.h"
 #include "compiler/codegen/cuda/Nvrtc.h"
 #include "compiler/codegen/cuda/RenderChainGemm.h"
+#include "runtime/cuda/CublasLt.h"
 
 #include "runtime/Median.h"
 
@@ -88,6 +89,8 @@ std::vector<CudaGemmTile> tileCandidates(const ChainGemmSpec &spec) {
 }
 
 std::string describeTile(const CudaGemmTile &t) {
+  if (t.cublas)
+    return "cuBLASLt";
   return std::to_string(t.bm) + "x" + std::to_string(t.bn) + ", k step " +
          std::to_string(t.bk);
 }
@@ -127,7 +130,8 @@ ImageBuilder simulatorImages(CpuJit &jit) {
 Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
                                       int64_t dynamicSize, int ordinal,
                                       const ImageBuilder &images, CpuJit &jit,
-                                      const cpu::TuneOptions &options) {
+                                      const cpu::TuneOptions &options,
+                                      bool tryCublas) {
   if (dynamicSize < 1)
     return Status::error("tuning " + spec.name() +
                          ": the dynamic size must be positive");
@@ -186,7 +190,21 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
 
   std::vector<colm::cuda::CUfunction> fns;
   std::vector<CudaGeometryFn> geometry;
-  for (size_t i = 0; i < specs.size(); ++i) {
+  size_t kernels = specs.size();
+  // cuBLASLt as one more candidate where it can run the GEMM (a dense
+  // product without prologue or epilogue) and the library works here.
+  std::unique_ptr<colm::cuda::LtSession> cublas;
+  if (tryCublas && libraryEligible(spec))
+    if (auto lt = colm::cuda::CublasLt::get(); lt)
+      if (auto session = colm::cuda::LtSession::create(**lt, *driver);
+          session) {
+        cublas = session.take();
+        ChainGemmSpec s = spec;
+        s.knobs.cuda = CudaGemmTile{};
+        s.knobs.cuda.cublas = true;
+        specs.push_back(std::move(s));
+      }
+  for (size_t i = 0; i < kernels; ++i) {
     colm::cuda::CUmodule m = nullptr;
     COLM_TRY(driver->check(f.cuModuleLoadData(&m, modules[i].data()),
                            ("loading " + specs[i].name()).c_str()));
@@ -259,12 +277,27 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
   }
 
   std::vector<std::array<unsigned, 6>> dims(specs.size());
-  for (size_t i = 0; i < specs.size(); ++i)
+  for (size_t i = 0; i < kernels; ++i)
     geometry[i](&args[0], &dims[i][0], &dims[i][3]);
   int64_t next = 0; // the operand copy of the next launch
   auto launch = [&](size_t i) -> Status {
     ColmGemmArgs *p = &args[size_t(next)];
     next = (next + 1) % sets;
+    if (i >= kernels) {
+      colm::cuda::LtGemm g;
+      g.m = p->m;
+      g.n = p->n;
+      g.k = p->k;
+      g.lda = p->lda;
+      g.ldb = p->ldb;
+      g.ldc = p->ldc;
+      g.aTransposed = spec.aTransposed;
+      g.bTransposed = spec.bTransposed;
+      g.bf16 = spec.bf16;
+      g.accumulate = spec.accumulate;
+      return cublas->run(g, CUdeviceptr(p->a), CUdeviceptr(p->b),
+                         CUdeviceptr(p->c), nullptr);
+    }
     void *params[] = {p};
     const auto &d = dims[i];
     return driver->check(f.cuLaunchKernel(fns[i], d[0], d[1], d[2], d[3], d[4],
@@ -300,6 +333,23 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
                            "cuMemcpyDtoH"));
     if (i == 0) {
       reference = got;
+      continue;
+    }
+    if (i >= kernels) {
+      // cuBLASLt sums in its own order: within rounding of the kernel's
+      // (bf16 inputs: the library may round to bf16 or TF32).
+      double worst = 0, largest = 0;
+      for (size_t e = 0; e < got.size(); ++e) {
+        worst = std::max(worst, double(std::abs(got[e] - reference[e])));
+        largest = std::max(largest, double(std::abs(reference[e])));
+      }
+      double tolerance = spec.bf16 ? 2e-2 : 1e-5 * double(K + 8);
+      if (!(worst <= tolerance * std::max(largest, 1.0)))
+        return Status::error(
+            "internal error: cuBLASLt's result for " + spec.name() +
+            " differs from the kernel's by " + std::to_string(worst) +
+            " (largest entry " + std::to_string(largest) +
+            "): the row-major to column-major mapping is wrong");
       continue;
     }
     if (std::memcmp(got.data(), reference.data(), got.size() * 4) != 0) {

@@ -49,12 +49,16 @@ ImageBuilder simulatorImages(CpuJit &jit);
 /// milliseconds per launch from CUDA events; `options.candidates` (their
 /// cuda tiles), `repeats`, `warmupSeconds`, `minSampleSeconds` and
 /// `maxCandidates` mean what they mean for the CPU tuner. A candidate whose
-/// bits differ from the default's is an internal error. Store the result
-/// with record(spec, ...) and tileKey(spec) as its shape key.
+/// bits differ from the default's is an internal error. Where the spec is
+/// libraryEligible and cuBLASLt works (`tryCublas`), the library is one
+/// more candidate (knobs.cuda.cublas), checked within rounding of the
+/// default kernel's result. Store the result with record(spec, ...) and
+/// tileKey(spec) as its shape key.
 Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
                                       int64_t dynamicSize, int ordinal,
                                       const ImageBuilder &images, CpuJit &jit,
-                                      const cpu::TuneOptions &options = {});
+                                      const cpu::TuneOptions &options = {},
+                                      bool tryCublas = true);
 
 /// The key of `spec`'s tile in a GPU's tuning cache: its shape key, and
 /// " bf16" for the tensor-core path (the fp32 path is another kernel).

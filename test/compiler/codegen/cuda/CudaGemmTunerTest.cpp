@@ -27,8 +27,9 @@ namespace {
 class CudaGemmTunerTest : public colm::test::KernelTest {
 protected:
   static void SetUpTestSuite() {
-    // Before the process's first Driver::get().
+    // Before the process's first Driver::get() and CublasLt::get().
     setenv("COLM_CUDA_DRIVER", COLM_FAKE_CUDA_DRIVER, 1);
+    setenv("COLM_CUBLASLT", COLM_FAKE_CUBLASLT, 1);
     KernelTest::SetUpTestSuite();
   }
 };
@@ -102,8 +103,7 @@ TEST_F(CudaGemmTunerTest, MeasuresCandidatesOnTheDeviceAndStoresTheWinner) {
   // The fp32 path of the same shape is another kernel, tuned on its own.
   ChainGemmSpec fp32Qkv = spec;
   fp32Qkv.bf16 = false;
-  EXPECT_EQ(codegen::cuda::chooseTile(fp32Qkv, &cache, &tuned),
-            CudaGemmTile{});
+  EXPECT_EQ(codegen::cuda::chooseTile(fp32Qkv, &cache, &tuned), CudaGemmTile{});
 
   // A stored tile the kernel cannot take (shared memory): the default.
   ChainGemmSpec fp32 = chainLinearWeightGrad({1, 1}, 64, 128);
@@ -152,4 +152,47 @@ TEST_F(CudaGemmTunerTest, CandidatesFitAndStartWithTheDefault) {
       }
     }
   }
+}
+
+TEST_F(CudaGemmTunerTest, CublasLtIsACandidateForDenseProducts) {
+  // The fake cuBLASLt computes in column-major terms with plain loops: the
+  // tuner's check (within rounding of the kernel's result) fails if colm's
+  // row-major mapping of any transposition is wrong.
+  std::vector<ChainGemmSpec> dense = {chainLinearForward({1}, 48, 40),
+                                      chainLinearInputGrad({1}, 48, 40),
+                                      chainLinearWeightGrad({1}, 48, 40)};
+  ChainGemmSpec acc = chainLinearWeightGrad({1}, 48, 40);
+  acc.accumulate = true;
+  dense.push_back(acc);
+  cpu::TuneOptions options;
+  options.repeats = 1;
+  options.warmupSeconds = 0;
+  options.minSampleSeconds = 0;
+  options.maxCandidates = 1;
+  for (ChainGemmSpec s : dense)
+    for (bool bf16 : {false, true}) {
+      s.bf16 = bf16;
+      ASSERT_TRUE(libraryEligible(s)) << s.name();
+      auto r = codegen::cuda::tuneChainGemm(
+          s, 70, 0, codegen::cuda::simulatorImages(*jit), *jit, options);
+      ASSERT_TRUE(r.isOk()) << s.name() << ": " << r.status().message();
+      ASSERT_EQ(r->timings.size(), 2u) << s.name();
+      EXPECT_TRUE(r->timings[1].knobs.cuda.cublas);
+      EXPECT_EQ(codegen::cuda::describeTile(r->timings[1].knobs.cuda),
+                "cuBLASLt");
+    }
+  // Chained products, groups and epilogues are not the library's.
+  ChainGemmSpec chained = chainLinearForward({1, 1}, 48, 40);
+  EXPECT_FALSE(libraryEligible(chained));
+  auto r = codegen::cuda::tuneChainGemm(
+      chained, 70, 0, codegen::cuda::simulatorImages(*jit), *jit, options);
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(r->timings.size(), 1u);
+  EXPECT_FALSE(libraryEligible(qkv()));
+  ChainGemmSpec added = chainLinearForward({1}, 48, 40);
+  added.addend = true;
+  EXPECT_FALSE(libraryEligible(added));
+  // A stored cuBLASLt verdict for a spec it cannot run: the default.
+  added.knobs.cuda.cublas = true;
+  EXPECT_FALSE(validateChainGemm(added).isOk());
 }
