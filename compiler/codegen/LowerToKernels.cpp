@@ -245,8 +245,6 @@ private:
   void gemm(ChainGemmSpec spec, Ref a, int64_t lda, Ref b, int64_t ldb, Ref c,
             int64_t ldc, SizeExpr m, SizeExpr n, SizeExpr k, bool zeroC,
             const std::string &label) {
-    if (options.gemmKnobs)
-      spec.knobs = options.gemmKnobs(spec);
     LaunchBuilder lb;
     lb.pointer(offsetof(ColmGemmArgs, a), a);
     lb.pointer(offsetof(ColmGemmArgs, b), b);
@@ -280,6 +278,9 @@ private:
       lb.integer(offsetof(ColmGemmArgs, lde), swiglu->ld);
       swiglu.reset();
     }
+    // Knobs for the final spec (its epilogues decide what may run it).
+    if (options.gemmKnobs)
+      spec.knobs = options.gemmKnobs(spec);
     double dynamic = double(spec.m < 0 ? atMax(m) : spec.k < 0 ? atMax(k) : 1);
     emit(spec, std::move(lb), sizeof(ColmGemmArgs), fullLabel,
          2 * spec.multiplyAddsPerRow() * dynamic);
@@ -574,8 +575,6 @@ Status Lowering::lowerGroupedGemm(FusedOp op) {
     spec.normBounds = n.groupBounds;
     spec.normEps = n.eps;
   }
-  if (options.gemmKnobs)
-    spec.knobs = options.gemmKnobs(spec);
   // The group's result that yields `v`, if any.
   auto yieldedAs = [&](Value v) -> std::optional<Value> {
     for (auto [r, y] : llvm::zip(
@@ -618,6 +617,8 @@ Status Lowering::lowerGroupedGemm(FusedOp op) {
   }
   if (outs.size() != products.size())
     return error(op, "a grouped GEMM must yield every product");
+  if (options.gemmKnobs)
+    spec.knobs = options.gemmKnobs(spec);
   if (Status s = validateChainGemm(spec); !s)
     return error(op, s.message());
   LaunchBuilder lb;

@@ -17,6 +17,7 @@
 #include "compiler/CpuBackend.h"
 #include "compiler/Graph.h"
 #include "compiler/Pipeline.h"
+#include "compiler/Trainer.h"
 #include "compiler/codegen/cuda/CompileProgram.h"
 #include "compiler/codegen/cuda/GemmTuner.h"
 #include "compiler/codegen/cuda/Nvrtc.h"
@@ -28,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <filesystem>
 
 using namespace colm;
 
@@ -308,4 +310,78 @@ TEST(CudaBackendTest, CompileForDeviceLoadsCubinsForTheDevicesArch) {
   EXPECT_NE(s.message().find("operation not supported (fake driver)"),
             std::string::npos)
       << s.message();
+}
+
+TEST(CudaBackendTest, GemmsTunedToCublasLtRunThroughTheLibrary) {
+  // A training step whose dense products (CoLM-Air's chain-1 key/value
+  // gradients) the GPU's tuning gave to cuBLASLt: the executor calls the
+  // library for them (here the tests' fake, plain column-major loops, on
+  // the fake driver's memory) and the loss and gradients stay those of the
+  // emulated kernels within fp32 rounding.
+  DriverPath path(COLM_FAKE_CUDA_DRIVER);
+  setenv("COLM_CUDA_SIM_IMAGES", "1", 1);
+  setenv("COLM_CUBLASLT", COLM_FAKE_CUBLASLT, 1);
+  mlir::MLIRContext context;
+  dsl::loadDialects(context);
+  ModelConfig config = smallConfig(true);
+  // The initial weights, not scaledModel's: with weights 20x larger the
+  // step amplifies the last-bit differences of another summation order
+  // (the library's) into large gradient differences.
+  Model model = initModel(config, 4);
+  auto sim =
+      StepProgram::compile(context, config, "all", 0, true, Backend::CudaSim);
+  auto gpu =
+      StepProgram::compile(context, config, "all", 0, true, Backend::Cuda);
+  ASSERT_TRUE(sim.isOk() && gpu.isOk());
+  Batch batch;
+  for (int r = 0; r < 2; ++r) {
+    std::vector<int32_t> in, out;
+    for (int t = 0; t < 7; ++t) {
+      in.push_back((r * 5 + t * 3) % 41);
+      out.push_back((r * 7 + t) % 41);
+    }
+    batch.inputs.push_back(in);
+    batch.targets.push_back(out);
+  }
+  auto want = sim->run(model.params, batch);
+  ASSERT_TRUE(want.isOk()) << want.status().message();
+  // Every dense product of the step tuned to cuBLASLt on this "GPU".
+  std::string root = ::testing::TempDir() + "colm-cuda-cublaslt-tuning";
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
+  setenv("COLM_CACHE_DIR", root.c_str(), 1);
+  int library = 0;
+  {
+    codegen::TuningCache cache = codegen::TuningCache::forGpu(
+        codegen::TuningDevice::fromGpu("colm fake GPU", "sm_90", 13000));
+    for (const codegen::KernelSpec &k : sim->compiled()->kernels.specs)
+      if (auto *g = std::get_if<codegen::ChainGemmSpec>(&k);
+          g && codegen::libraryEligible(*g)) {
+        codegen::TunedKernel t;
+        t.shapeKey = codegen::cuda::tileKey(*g);
+        t.knobs.cuda.cublas = true;
+        cache.store(t);
+        ++library;
+      }
+    ASSERT_TRUE(cache.save().isOk());
+  }
+  auto got = gpu->run(model.params, batch);
+  unsetenv("COLM_CACHE_DIR");
+  unsetenv("COLM_CUDA_SIM_IMAGES");
+  ASSERT_TRUE(got.isOk()) << got.status().message();
+  int onLibrary = 0;
+  for (const codegen::KernelSpec &k : gpu->compiled()->kernels.specs)
+    if (auto *g = std::get_if<codegen::ChainGemmSpec>(&k))
+      onLibrary += g->knobs.cuda.cublas;
+  EXPECT_EQ(onLibrary, library);
+  EXPECT_NEAR(got->loss, want->loss, 1e-6 * std::abs(want->loss));
+  for (const auto &[name, t] : want->grads) {
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < t.data.size(); ++i) {
+      worst = std::max(
+          worst, double(std::abs(got->grads.at(name).data[i] - t.data[i])));
+      largest = std::max(largest, double(std::abs(t.data[i])));
+    }
+    EXPECT_LE(worst, 1e-5 * std::max(largest, 1e-30)) << name;
+  }
 }

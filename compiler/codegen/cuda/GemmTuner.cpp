@@ -396,6 +396,17 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
       best = i;
   }
   result.best = specs[best].knobs;
+  if (best >= kernels) {
+    // cuBLASLt won: the fastest tile is kept beside it, for the fused
+    // forms of this shape (an epilogue or prologue), which the library
+    // cannot run.
+    size_t tile = 0;
+    for (size_t i = 0; i < kernels; ++i)
+      if (result.timings[i].ms < result.timings[tile].ms)
+        tile = i;
+    result.best.cuda = specs[tile].knobs.cuda;
+    result.best.cuda.cublas = true;
+  }
   result.bestMs = result.timings[best].ms;
   result.defaultMs = result.timings[0].ms;
   result.measureSeconds = now() - t0;
@@ -412,6 +423,10 @@ CudaGemmTile chooseTile(const ChainGemmSpec &spec, const TuningCache *cache,
     *tuned = false;
   if (cache)
     if (std::optional<GemmKnobs> k = cache->lookup(tileKey(spec))) {
+      // cuBLASLt's verdict holds for the plain product; its fused forms
+      // take the fastest tile stored beside it.
+      if (k->cuda.cublas && !libraryEligible(spec))
+        k->cuda.cublas = false;
       ChainGemmSpec s = spec;
       s.knobs.cuda = k->cuda;
       Status st = validateChainGemm(s);

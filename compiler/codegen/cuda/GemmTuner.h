@@ -66,7 +66,9 @@ std::string tileKey(const ChainGemmSpec &spec);
 
 /// The tile to compile `spec` with for the GPU `cache` belongs to: the
 /// tuned one when stored and usable (checkTile), else the default; a
-/// stored tile that does not suit is reported on stderr.
+/// stored tile that does not suit is reported on stderr. A stored cuBLASLt
+/// verdict applies where the library can run the spec; a fused form of
+/// the shape gets the fastest tile stored beside it.
 CudaGemmTile chooseTile(const ChainGemmSpec &spec, const TuningCache *cache,
                         bool *tuned = nullptr);
 
