@@ -242,8 +242,8 @@ Status runTune(const std::vector<std::string> &argv) {
               "measure at most N candidates per kernel, the defaults "
               "included (default: all)")
       .flag("--no-cublaslt",
-            "cuda: do not time cuBLASLt's dense GEMM on each shape (the "
-            "yardstick)")
+            "cuda: leave cuBLASLt out (the dense yardstick, and the library "
+            "as a candidate for dense products)")
       .flag("--show", "print what is stored for this device")
       .flag("--clear", "remove what is stored for this device");
   COLM_ASSIGN_OR_RETURN(bool done, args.parseOrPrintHelp(argv));
@@ -378,9 +378,9 @@ Status runTune(const std::vector<std::string> &argv) {
   for (size_t i = 0; i < kernels.size(); ++i) {
     const TuneKernel &k = kernels[i];
     Result<cpu::TuneResult> tuned =
-        gpu ? codegen::cuda::tuneChainGemm(k.spec, tokens,
-                                           colm::cuda::defaultDeviceOrdinal(),
-                                           images, jit, options)
+        gpu ? codegen::cuda::tuneChainGemm(
+                  k.spec, tokens, colm::cuda::defaultDeviceOrdinal(), images,
+                  jit, options, !args.isSet("--no-cublaslt"))
             : cpu::tuneChainGemm(k.spec, tokens, jit, pool, options);
     COLM_TRY(tuned.status().withContext(k.label()));
     cpu::TuneResult r = tuned.take();
