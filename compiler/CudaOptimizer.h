@@ -87,7 +87,6 @@ private:
   cuda::CUfunction functions[2] = {};
   CudaGeometryFn geometry[2] = {};
   std::shared_ptr<DynamicLibrary> geometryLibrary;
-  std::vector<std::shared_ptr<DynamicLibrary>> simulated;
 };
 
 } // namespace colm

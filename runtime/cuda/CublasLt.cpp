@@ -1,6 +1,8 @@
 //===- CublasLt.cpp - cuBLASLt's dense GEMM, loaded at run time -----------===//
 #include "runtime/cuda/CublasLt.h"
 
+#include "runtime/cuda/EventTimer.h"
+
 #include "runtime/Median.h"
 
 #include <algorithm>
@@ -36,11 +38,6 @@ struct HeuristicResult {
 };
 static_assert(sizeof(HeuristicResult) == 96);
 
-std::string cudaHome() {
-  const char *h = std::getenv("CUDA_HOME");
-  return h && *h ? h : "/usr/local/cuda";
-}
-
 /// cublasStatus_t's names (cublas_api.h).
 const char *statusName(int rc) {
   switch (rc) {
@@ -75,18 +72,19 @@ Result<const CublasLt *> CublasLt::get() {
     if (const char *p = std::getenv("COLM_CUBLASLT"); p && *p)
       names.push_back(p);
     else
-      names = {cudaHome() + "/lib64/libcublasLt.so.13",
-               cudaHome() + "/lib64/libcublasLt.so", "libcublasLt.so.13",
-               "libcublasLt.so.12", "libcublasLt.so"};
+      names = {colm::cuda::cudaToolkitDir() + "/lib64/libcublasLt.so.13",
+               colm::cuda::cudaToolkitDir() + "/lib64/libcublasLt.so",
+               "libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"};
     void *lib = nullptr;
     for (const std::string &n : names)
       if ((lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL)))
         break;
     if (!lib) {
-      failure = Status::error(
-          "cuBLASLt (libcublasLt.so) not found: looked in " + cudaHome() +
-          "/lib64 ($CUDA_HOME), $COLM_CUBLASLT and the "
-          "loader's path");
+      failure =
+          Status::error("cuBLASLt (libcublasLt.so) not found: looked in " +
+                        colm::cuda::cudaToolkitDir() +
+                        "/lib64 ($CUDA_HOME), $COLM_CUBLASLT and the "
+                        "loader's path");
       return;
     }
     auto *c = new CublasLt();
@@ -171,9 +169,8 @@ LtSession::~LtSession() {
 }
 
 Result<LtSession::Plan *> LtSession::plan(const LtGemm &g) {
-  std::vector<int64_t> key = {g.m,    g.n,         g.k,           g.lda,
-                              g.ldb,  g.ldc,       g.aTransposed, g.bTransposed,
-                              g.bf16, g.storedBf16};
+  PlanKey key = {g.m,   g.n,           g.k,           g.lda,  g.ldb,
+                 g.ldc, g.aTransposed, g.bTransposed, g.bf16, g.storedBf16};
   for (auto &[k, p] : plans)
     if (k == key)
       return &p;
@@ -230,6 +227,21 @@ Status LtSession::run(const LtGemm &g, CUdeviceptr a, CUdeviceptr b,
       "cublasLtMatmul");
 }
 
+Status LtSession::run(const LtGemm &layout, const ColmGemmArgs &args,
+                      CUstream stream) {
+  LtGemm g = layout;
+  g.m = args.m;
+  g.n = args.n;
+  g.k = args.k;
+  g.lda = args.lda;
+  g.ldb = args.ldb;
+  g.ldc = args.ldc;
+  if (g.m < 1 || g.n < 1 || g.k < 1)
+    return Status::ok();
+  return run(g, CUdeviceptr(args.a), CUdeviceptr(args.b), CUdeviceptr(args.c),
+             stream);
+}
+
 Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
                                                 int64_t n, int64_t k, bool bf16,
                                                 int repeats,
@@ -240,20 +252,18 @@ Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
   COLM_ASSIGN_OR_RETURN(DeviceInfo info, driver->device(ordinal));
   const DriverApi &f = driver->api();
 
-  // Everything made below is released on every path (the session first).
+  // Everything made below is released on every path (the session and the
+  // events first).
   struct Held {
     const DriverApi *f;
     CUdevice dev = 0;
     bool retained = false;
     std::vector<CUdeviceptr> memory;
-    CUevent start = nullptr, stop = nullptr;
     std::unique_ptr<LtSession> session;
+    std::unique_ptr<EventTimer> timer;
     ~Held() {
       session.reset();
-      if (start)
-        f->cuEventDestroy(start);
-      if (stop)
-        f->cuEventDestroy(stop);
+      timer.reset();
       for (CUdeviceptr p : memory)
         f->cuMemFree(p);
       if (retained)
@@ -267,6 +277,7 @@ Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
   h.retained = true;
   COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
   COLM_ASSIGN_OR_RETURN(h.session, LtSession::create(*this, *driver));
+  COLM_ASSIGN_OR_RETURN(h.timer, EventTimer::create(*driver));
 
   // A linear's forward, C[M,N] = A[M,K] W[N,K]^T, inputs stored as bf16
   // (cuBLAS's own bf16 rate) or fp32.
@@ -281,13 +292,8 @@ Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
   g.storedBf16 = bf16;
   g.bf16 = bf16;
 
-  // Operand copies that together exceed twice the L2 cache.
   int64_t elem = bf16 ? 2 : 4;
-  int64_t setBytes = (m * k + n * k) * elem + m * n * 4;
-  int64_t sets = std::clamp<int64_t>(
-      (2 * std::max<int64_t>(info.l2Bytes, 1) + setBytes - 1) / setBytes, 1,
-      16);
-  sets = std::max<int64_t>(1, std::min(sets, info.memoryBytes / 4 / setBytes));
+  int64_t sets = copiesBeyondL2(info, (m * k + n * k) * elem + m * n * 4, 16);
   auto alloc = [&](int64_t bytes) -> Result<CUdeviceptr> {
     CUdeviceptr p = 0;
     COLM_TRY(driver->check(
@@ -311,26 +317,13 @@ Result<DenseGemmTiming> CublasLt::timeDenseGemm(int ordinal, int64_t m,
     next = (next + 1) % sets;
     return h.session->run(g, o[1], o[0], o[2], nullptr);
   };
-  COLM_TRY(driver->check(f.cuEventCreate(&h.start, 0), "cuEventCreate"));
-  COLM_TRY(driver->check(f.cuEventCreate(&h.stop, 0), "cuEventCreate"));
-  auto timed = [&](int64_t count) -> Result<double> {
-    COLM_TRY(driver->check(f.cuEventRecord(h.start, nullptr), "cuEventRecord"));
-    for (int64_t i = 0; i < count; ++i)
-      COLM_TRY(gemm());
-    COLM_TRY(driver->check(f.cuEventRecord(h.stop, nullptr), "cuEventRecord"));
-    COLM_TRY(driver->check(f.cuEventSynchronize(h.stop), "cuEventSynchronize"));
-    float ms = 0;
-    COLM_TRY(driver->check(f.cuEventElapsedTime(&ms, h.start, h.stop),
-                           "cuEventElapsedTime"));
-    return double(ms) / double(count);
-  };
   // Warm-up (clocks, the library's own first-call work), then samples.
-  COLM_ASSIGN_OR_RETURN(double perGemm, timed(3));
+  COLM_ASSIGN_OR_RETURN(double perGemm, h.timer->msPerCall(3, gemm));
   int64_t count = std::clamp<int64_t>(
       int64_t(minSampleSeconds * 1e3 / std::max(perGemm, 1e-6)) + 1, 1, 100000);
   std::vector<double> samples;
   for (int r = 0; r < repeats; ++r) {
-    COLM_ASSIGN_OR_RETURN(double ms, timed(count));
+    COLM_ASSIGN_OR_RETURN(double ms, h.timer->msPerCall(count, gemm));
     samples.push_back(ms);
   }
   DenseGemmTiming t;

@@ -11,9 +11,11 @@
 #ifndef COLM_RUNTIME_CUDA_CUBLASLT_H
 #define COLM_RUNTIME_CUDA_CUBLASLT_H
 
+#include "runtime/KernelAbi.h"
 #include "runtime/Status.h"
 #include "runtime/cuda/CudaDriver.h"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,6 +54,9 @@ public:
   /// Enqueues `g` on `stream` (asynchronous, capturable in a CUDA graph).
   Status run(const LtGemm &g, CUdeviceptr a, CUdeviceptr b, CUdeviceptr c,
              CUstream stream);
+  /// A chain GEMM's launch: `layout`'s flags with the sizes, strides and
+  /// device pointers of its argument struct (nothing for an empty one).
+  Status run(const LtGemm &layout, const ColmGemmArgs &args, CUstream stream);
 
 private:
   LtSession() = default;
@@ -59,12 +64,14 @@ private:
     void *desc = nullptr, *layouts[3] = {};
     uint64_t algo[8] = {};
   };
+  /// Sizes, strides and flags: no allocation per launch to look it up.
+  using PlanKey = std::array<int64_t, 10>;
   Result<Plan *> plan(const LtGemm &g);
   const CublasLt *lt = nullptr;
   const Driver *driver = nullptr;
   void *handle = nullptr, *preference = nullptr;
   CUdeviceptr workspace = 0;
-  std::vector<std::pair<std::vector<int64_t>, Plan>> plans;
+  std::vector<std::pair<PlanKey, Plan>> plans;
 };
 
 class CublasLt {

@@ -27,6 +27,11 @@ std::string DeviceInfo::describe() const {
   return buf;
 }
 
+std::string cudaToolkitDir() {
+  const char *h = std::getenv("CUDA_HOME");
+  return h && *h ? h : "/usr/local/cuda";
+}
+
 int defaultDeviceOrdinal() {
   const char *v = std::getenv("COLM_CUDA_DEVICE");
   return v && *v ? std::atoi(v) : 0;

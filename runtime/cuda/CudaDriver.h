@@ -118,6 +118,10 @@ private:
 /// $COLM_CUDA_DEVICE, else 0.
 int defaultDeviceOrdinal();
 
+/// The CUDA toolkit: $CUDA_HOME, else /usr/local/cuda (where NVRTC and
+/// cuBLASLt are looked for first).
+std::string cudaToolkitDir();
+
 } // namespace colm::cuda
 
 #endif // COLM_RUNTIME_CUDA_CUDADRIVER_H

@@ -332,17 +332,7 @@ Status CudaExecutor::issueLaunch(size_t i) {
   if (const std::optional<cuda::LtGemm> &lib = library[size_t(l.kernel)]) {
     ColmGemmArgs a;
     std::memcpy(&a, argStructs[i].data(), sizeof a);
-    cuda::LtGemm g = *lib;
-    g.m = a.m;
-    g.n = a.n;
-    g.k = a.k;
-    g.lda = a.lda;
-    g.ldb = a.ldb;
-    g.ldc = a.ldc;
-    if (g.m < 1 || g.n < 1 || g.k < 1)
-      return Status::ok();
-    return cublas
-        ->run(g, CUdeviceptr(a.a), CUdeviceptr(a.b), CUdeviceptr(a.c), stream)
+    return cublas->run(*lib, a, stream)
         .withContext("kernel " + prog.kernels[l.kernel].name);
   }
   void *params[] = {argStructs[i].data()};

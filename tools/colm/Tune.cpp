@@ -14,7 +14,6 @@
 #include "compiler/codegen/cpu/CpuJit.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
 #include "compiler/codegen/cpu/RenderChainGemm.h"
-#include "compiler/codegen/cuda/CompileProgram.h"
 #include "compiler/codegen/cuda/GemmTuner.h"
 #include "runtime/Config.h"
 #include "runtime/CpuInfo.h"
@@ -337,12 +336,6 @@ Status runTune(const std::vector<std::string> &argv) {
 
   COLM_ASSIGN_OR_RETURN(CpuJit jit, CpuJit::create());
   ThreadPool pool(CpuInfo::host().threads);
-  // Emulator builds instead of cubins for the test suite's fake driver.
-  codegen::cuda::ImageBuilder images;
-  if (gpu)
-    images = codegen::cuda::simulatorModules()
-                 ? codegen::cuda::simulatorImages(jit)
-                 : codegen::cuda::nvrtcImages(*device);
   cache.load();
   std::printf("tuning %s of %s at %lld tokens on %s; %s%zu candidates each\n",
               countOf(int64_t(kernels.size()), "chain GEMM").c_str(),
@@ -379,8 +372,8 @@ Status runTune(const std::vector<std::string> &argv) {
     const TuneKernel &k = kernels[i];
     Result<cpu::TuneResult> tuned =
         gpu ? codegen::cuda::tuneChainGemm(
-                  k.spec, tokens, colm::cuda::defaultDeviceOrdinal(), images,
-                  jit, options, !args.isSet("--no-cublaslt"))
+                  k.spec, tokens, colm::cuda::defaultDeviceOrdinal(), jit,
+                  options, !args.isSet("--no-cublaslt"))
             : cpu::tuneChainGemm(k.spec, tokens, jit, pool, options);
     COLM_TRY(tuned.status().withContext(k.label()));
     cpu::TuneResult r = tuned.take();

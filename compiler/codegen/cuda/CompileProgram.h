@@ -15,6 +15,7 @@
 #include "compiler/codegen/cuda/CudaSource.h"
 #include "runtime/cuda/CudaExecutor.h"
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -47,6 +48,30 @@ std::string cublasImage(const ChainGemmSpec &spec);
 /// driver (test/runtime/cuda) runs them; it lets the whole cuda backend
 /// (executor, resident training, tuning) run in CI without a GPU.
 bool simulatorModules();
+
+/// One kernel to build for a device: its name (the file stem in the
+/// caches) and its source in each build. A non-empty `image` is the module
+/// itself (a GEMM cuBLASLt runs) and nothing is compiled for it.
+struct DeviceKernel {
+  std::string name;
+  std::function<std::string(CudaBuild)> render;
+  std::string image;
+};
+
+struct DeviceModules {
+  std::vector<std::string> images; ///< per kernel, in order
+  std::shared_ptr<DynamicLibrary> geometry;
+};
+
+/// The kernels' modules for `device`: cubins from NVRTC for its
+/// architecture (in parallel, cached), or emulator builds under
+/// simulatorModules(); and one geometry library with every kernel's
+/// `<symbol>_geometry` (`what` names it in the source). What the cuda
+/// backend, the tuner and the GPU optimizer build with.
+Result<DeviceModules> buildModules(const std::vector<DeviceKernel> &kernels,
+                                   CpuJit &jit,
+                                   const colm::cuda::DeviceInfo &device,
+                                   const std::string &what);
 
 /// The whole program on CUDA device `ordinal`: cubins from NVRTC for its
 /// architecture (emulator builds under simulatorModules()), the geometry

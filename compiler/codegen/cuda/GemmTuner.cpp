@@ -7,6 +7,7 @@
 #include "compiler/codegen/cuda/Nvrtc.h"
 #include "compiler/codegen/cuda/RenderChainGemm.h"
 #include "runtime/cuda/CublasLt.h"
+#include "runtime/cuda/EventTimer.h"
 
 #include "runtime/Median.h"
 
@@ -37,16 +38,11 @@ struct DeviceState {
   colm::cuda::CUcontext context = nullptr;
   std::vector<CUdeviceptr> memory;
   std::vector<colm::cuda::CUmodule> modules;
-  colm::cuda::CUevent start = nullptr, stop = nullptr;
   ~DeviceState() {
     if (!context)
       return;
     const colm::cuda::DriverApi &f = driver->api();
     f.cuCtxSetCurrent(context);
-    if (start)
-      f.cuEventDestroy(start);
-    if (stop)
-      f.cuEventDestroy(stop);
     for (colm::cuda::CUmodule m : modules)
       f.cuModuleUnload(m);
     for (CUdeviceptr p : memory)
@@ -95,43 +91,9 @@ std::string describeTile(const CudaGemmTile &t) {
          std::to_string(t.bk);
 }
 
-ImageBuilder nvrtcImages(const colm::cuda::DeviceInfo &device) {
-  return [device](const std::vector<ChainGemmSpec> &specs)
-             -> Result<std::vector<std::string>> {
-    COLM_ASSIGN_OR_RETURN(const Nvrtc *nvrtc, Nvrtc::get());
-    std::vector<CudaSource> sources;
-    for (const ChainGemmSpec &s : specs)
-      sources.push_back({s.name(), renderChainGemm(s, CudaBuild::Nvrtc)});
-    COLM_ASSIGN_OR_RETURN(
-        auto binaries, nvrtc->compileAll(sources, device.arch(), true, 0,
-                                         std::to_string(device.driverVersion)));
-    std::vector<std::string> images;
-    for (CudaBinary &b : binaries)
-      images.push_back(std::move(b.cubin));
-    return images;
-  };
-}
-
-ImageBuilder simulatorImages(CpuJit &jit) {
-  return [&jit](const std::vector<ChainGemmSpec> &specs)
-             -> Result<std::vector<std::string>> {
-    std::vector<KernelSource> sources;
-    for (const ChainGemmSpec &s : specs)
-      sources.push_back(
-          {"cuda_" + s.name(), renderChainGemm(s, CudaBuild::HostSim)});
-    COLM_ASSIGN_OR_RETURN(auto libs, jit.compile(sources, hostSimFlags()));
-    std::vector<std::string> images;
-    for (const auto &lib : libs)
-      images.push_back("colm-sim:" + lib->path());
-    return images;
-  };
-}
-
-Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
-                                      int64_t dynamicSize, int ordinal,
-                                      const ImageBuilder &images, CpuJit &jit,
-                                      const cpu::TuneOptions &options,
-                                      bool tryCublas) {
+Result<cpu::TuneResult>
+tuneChainGemm(const ChainGemmSpec &spec, int64_t dynamicSize, int ordinal,
+              CpuJit &jit, const cpu::TuneOptions &options, bool tryCublas) {
   if (dynamicSize < 1)
     return Status::error("tuning " + spec.name() +
                          ": the dynamic size must be positive");
@@ -153,30 +115,32 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
     tiles.resize(options.maxCandidates);
 
   std::vector<ChainGemmSpec> specs;
-  KernelProgram forGeometry;
-  forGeometry.program.function = "tune";
+  std::vector<DeviceKernel> kernelsToBuild;
   for (const CudaGemmTile &t : tiles) {
     ChainGemmSpec s = spec;
     s.knobs.cuda = t;
     COLM_TRY(validateChainGemm(s));
     COLM_TRY(checkTile(s));
-    forGeometry.specs.push_back(s);
     specs.push_back(std::move(s));
   }
-
-  cpu::TuneResult result;
-  result.defaults = spec.knobs;
-  result.defaults.cuda = CudaGemmTile{};
-  double t0 = now();
-  COLM_ASSIGN_OR_RETURN(std::vector<std::string> modules, images(specs));
-  COLM_ASSIGN_OR_RETURN(auto geometryLibrary,
-                        compileGeometry(forGeometry, jit));
-  result.compileSeconds = now() - t0;
-  t0 = now();
+  for (const ChainGemmSpec &s : specs)
+    kernelsToBuild.push_back(
+        {s.name(), [&s](CudaBuild b) { return renderChainGemm(s, b); }, ""});
 
   COLM_ASSIGN_OR_RETURN(const Driver *driver, Driver::get());
   COLM_ASSIGN_OR_RETURN(colm::cuda::DeviceInfo info, driver->device(ordinal));
   const colm::cuda::DriverApi &f = driver->api();
+  cpu::TuneResult result;
+  result.defaults = spec.knobs;
+  result.defaults.cuda = CudaGemmTile{};
+  double t0 = now();
+  COLM_ASSIGN_OR_RETURN(DeviceModules built,
+                        buildModules(kernelsToBuild, jit, info, "tune"));
+  const std::vector<std::string> &modules = built.images;
+  std::shared_ptr<DynamicLibrary> geometryLibrary = built.geometry;
+  result.compileSeconds = now() - t0;
+  t0 = now();
+
   DeviceState state;
   state.driver = driver;
   COLM_TRY(driver->check(f.cuDeviceGet(&state.dev, ordinal), "cuDeviceGet"));
@@ -185,8 +149,8 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
                          "cuDevicePrimaryCtxRetain"));
   state.context = context;
   COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
-  COLM_TRY(driver->check(f.cuEventCreate(&state.start, 0), "cuEventCreate"));
-  COLM_TRY(driver->check(f.cuEventCreate(&state.stop, 0), "cuEventCreate"));
+  COLM_ASSIGN_OR_RETURN(std::unique_ptr<colm::cuda::EventTimer> timer,
+                        colm::cuda::EventTimer::create(*driver));
 
   std::vector<colm::cuda::CUfunction> fns;
   std::vector<CudaGeometryFn> geometry;
@@ -243,15 +207,8 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
                     N};
   setContiguousGroups(spec, host);
 
-  // Copies of the operands that together exceed twice the L2 cache, at
-  // most a quarter of the device's memory.
-  size_t setBytes = (a.size() + b.size() + c0.size()) * sizeof(float);
-  int64_t sets = std::clamp<int64_t>(
-      (2 * std::max<int64_t>(info.l2Bytes, 1) + int64_t(setBytes) - 1) /
-          int64_t(setBytes),
-      1, 64);
-  sets = std::max<int64_t>(
-      1, std::min<int64_t>(sets, info.memoryBytes / 4 / int64_t(setBytes)));
+  int64_t sets = colm::cuda::copiesBeyondL2(
+      info, int64_t(a.size() + b.size() + c0.size()) * 4, 64);
   std::vector<ColmGemmArgs> args;
   std::vector<CUdeviceptr> cAt;
   for (int64_t i = 0; i < sets; ++i) {
@@ -283,21 +240,8 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
   auto launch = [&](size_t i) -> Status {
     ColmGemmArgs *p = &args[size_t(next)];
     next = (next + 1) % sets;
-    if (i >= kernels) {
-      colm::cuda::LtGemm g;
-      g.m = p->m;
-      g.n = p->n;
-      g.k = p->k;
-      g.lda = p->lda;
-      g.ldb = p->ldb;
-      g.ldc = p->ldc;
-      g.aTransposed = spec.aTransposed;
-      g.bTransposed = spec.bTransposed;
-      g.bf16 = spec.bf16;
-      g.accumulate = spec.accumulate;
-      return cublas->run(g, CUdeviceptr(p->a), CUdeviceptr(p->b),
-                         CUdeviceptr(p->c), nullptr);
-    }
+    if (i >= kernels)
+      return cublas->run(libraryGemm(spec), *p, nullptr);
     void *params[] = {p};
     const auto &d = dims[i];
     return driver->check(f.cuLaunchKernel(fns[i], d[0], d[1], d[2], d[3], d[4],
@@ -306,18 +250,7 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
   };
   // `n` launches of candidate i between two events: ms per launch.
   auto timed = [&](size_t i, int64_t n) -> Result<double> {
-    COLM_TRY(
-        driver->check(f.cuEventRecord(state.start, nullptr), "cuEventRecord"));
-    for (int64_t k = 0; k < n; ++k)
-      COLM_TRY(launch(i));
-    COLM_TRY(
-        driver->check(f.cuEventRecord(state.stop, nullptr), "cuEventRecord"));
-    COLM_TRY(
-        driver->check(f.cuEventSynchronize(state.stop), "cuEventSynchronize"));
-    float ms = 0;
-    COLM_TRY(driver->check(f.cuEventElapsedTime(&ms, state.start, state.stop),
-                           "cuEventElapsedTime"));
-    return double(ms) / double(n);
+    return timer->msPerCall(n, [&] { return launch(i); });
   };
 
   // Tiles never change the numbers: a candidate that disagrees with the
@@ -411,6 +344,15 @@ Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
   result.defaultMs = result.timings[0].ms;
   result.measureSeconds = now() - t0;
   return result;
+}
+
+colm::cuda::LtGemm libraryGemm(const ChainGemmSpec &spec) {
+  colm::cuda::LtGemm g;
+  g.aTransposed = spec.aTransposed;
+  g.bTransposed = spec.bTransposed;
+  g.bf16 = spec.bf16;
+  g.accumulate = spec.accumulate;
+  return g;
 }
 
 std::string tileKey(const ChainGemmSpec &spec) {

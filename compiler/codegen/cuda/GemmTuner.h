@@ -18,9 +18,9 @@
 #include "compiler/codegen/TuningCache.h"
 #include "compiler/codegen/cpu/CpuJit.h"
 #include "compiler/codegen/cpu/GemmTuner.h"
+#include "runtime/cuda/CublasLt.h"
 #include "runtime/cuda/CudaDriver.h"
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,18 +34,10 @@ std::vector<CudaGemmTile> tileCandidates(const ChainGemmSpec &spec);
 /// "128x64, k step 32".
 std::string describeTile(const CudaGemmTile &tile);
 
-/// The device modules of kernels, in order: NVRTC cubins for the GPU, or,
-/// for the fake driver of tests, the kernels' emulator builds.
-using ImageBuilder = std::function<Result<std::vector<std::string>>(
-    const std::vector<ChainGemmSpec> &)>;
-/// Cubins for `device`'s architecture (cached like every NVRTC build).
-ImageBuilder nvrtcImages(const colm::cuda::DeviceInfo &device);
-/// "colm-sim:PATH" modules, built by `jit` (test/runtime/cuda's fake
-/// driver runs them).
-ImageBuilder simulatorImages(CpuJit &jit);
-
 /// Tunes `spec`'s CUDA tile (its other knobs are kept) for `dynamicSize`
-/// rows of its dynamic dimension on device `ordinal`. The timings are
+/// rows of its dynamic dimension on device `ordinal`, the candidates built
+/// by buildModules (so emulator builds under $COLM_CUDA_SIM_IMAGES=1, for
+/// the tests' fake driver). The timings are
 /// milliseconds per launch from CUDA events; `options.candidates` (their
 /// cuda tiles), `repeats`, `warmupSeconds`, `minSampleSeconds` and
 /// `maxCandidates` mean what they mean for the CPU tuner. A candidate whose
@@ -56,9 +48,13 @@ ImageBuilder simulatorImages(CpuJit &jit);
 /// tileKey(spec) as its shape key.
 Result<cpu::TuneResult> tuneChainGemm(const ChainGemmSpec &spec,
                                       int64_t dynamicSize, int ordinal,
-                                      const ImageBuilder &images, CpuJit &jit,
+                                      CpuJit &jit,
                                       const cpu::TuneOptions &options = {},
                                       bool tryCublas = true);
+
+/// How cuBLASLt runs `spec` (libraryEligible): its operands' layout and
+/// precision; the sizes come from each launch's arguments.
+colm::cuda::LtGemm libraryGemm(const ChainGemmSpec &spec);
 
 /// The key of `spec`'s tile in a GPU's tuning cache: its shape key, and
 /// " bf16" for the tensor-core path (the fp32 path is another kernel).

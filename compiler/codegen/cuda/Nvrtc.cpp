@@ -1,6 +1,8 @@
 //===- Nvrtc.cpp - CUDA kernels compiled with NVRTC -----------------------===//
 #include "compiler/codegen/cuda/Nvrtc.h"
 
+#include "runtime/cuda/CudaDriver.h"
+
 #include "compiler/codegen/KernelCache.h"
 #include "runtime/File.h"
 
@@ -19,11 +21,6 @@
 namespace colm::codegen::cuda {
 
 namespace {
-
-std::string cudaHome() {
-  const char *h = std::getenv("CUDA_HOME");
-  return h && *h ? h : "/usr/local/cuda";
-}
 
 // --fmad=false: no implicit contraction (kernels write fmaf where they want
 // one), so AdamW keeps runtime/Optimizer's bits and the emulator's build
@@ -82,16 +79,17 @@ Result<const Nvrtc *> Nvrtc::get() {
   static Nvrtc *instance = nullptr;
   static Status failure;
   std::call_once(once, [] {
-    std::vector<std::string> names = {cudaHome() + "/lib64/libnvrtc.so",
-                                      "libnvrtc.so.13", "libnvrtc.so.12",
-                                      "libnvrtc.so"};
+    std::vector<std::string> names = {
+        colm::cuda::cudaToolkitDir() + "/lib64/libnvrtc.so", "libnvrtc.so.13",
+        "libnvrtc.so.12", "libnvrtc.so"};
     void *lib = nullptr;
     for (const std::string &n : names)
       if ((lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL)))
         break;
     if (!lib) {
       failure = Status::error(
-          "NVRTC (libnvrtc.so) not found: looked in " + cudaHome() +
+          "NVRTC (libnvrtc.so) not found: looked in " +
+          colm::cuda::cudaToolkitDir() +
           "/lib64 ($CUDA_HOME) and the loader's path; the CUDA target needs "
           "the CUDA toolkit (the cpu and cuda-sim backends do not)");
       return;

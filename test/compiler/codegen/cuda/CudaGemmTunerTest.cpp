@@ -30,6 +30,8 @@ protected:
     // Before the process's first Driver::get() and CublasLt::get().
     setenv("COLM_CUDA_DRIVER", COLM_FAKE_CUDA_DRIVER, 1);
     setenv("COLM_CUBLASLT", COLM_FAKE_CUBLASLT, 1);
+    // Candidates as emulator builds, which the fake driver runs.
+    setenv("COLM_CUDA_SIM_IMAGES", "1", 1);
     KernelTest::SetUpTestSuite();
   }
 };
@@ -51,8 +53,7 @@ TEST_F(CudaGemmTunerTest, MeasuresCandidatesOnTheDeviceAndStoresTheWinner) {
   options.warmupSeconds = 0;
   options.minSampleSeconds = 0;
   options.maxCandidates = 3;
-  auto r = codegen::cuda::tuneChainGemm(
-      spec, 96, 0, codegen::cuda::simulatorImages(*jit), *jit, options);
+  auto r = codegen::cuda::tuneChainGemm(spec, 96, 0, *jit, options);
   ASSERT_TRUE(r.isOk()) << r.status().message();
   ASSERT_EQ(r->timings.size(), 3u);
   EXPECT_EQ(r->timings[0].knobs.cuda, CudaGemmTile{});
@@ -173,8 +174,7 @@ TEST_F(CudaGemmTunerTest, CublasLtIsACandidateForDenseProducts) {
     for (bool bf16 : {false, true}) {
       s.bf16 = bf16;
       ASSERT_TRUE(libraryEligible(s)) << s.name();
-      auto r = codegen::cuda::tuneChainGemm(
-          s, 70, 0, codegen::cuda::simulatorImages(*jit), *jit, options);
+      auto r = codegen::cuda::tuneChainGemm(s, 70, 0, *jit, options);
       ASSERT_TRUE(r.isOk()) << s.name() << ": " << r.status().message();
       ASSERT_EQ(r->timings.size(), 2u) << s.name();
       EXPECT_TRUE(r->timings[1].knobs.cuda.cublas);
@@ -184,8 +184,7 @@ TEST_F(CudaGemmTunerTest, CublasLtIsACandidateForDenseProducts) {
   // Chained products, groups and epilogues are not the library's.
   ChainGemmSpec chained = chainLinearForward({1, 1}, 48, 40);
   EXPECT_FALSE(libraryEligible(chained));
-  auto r = codegen::cuda::tuneChainGemm(
-      chained, 70, 0, codegen::cuda::simulatorImages(*jit), *jit, options);
+  auto r = codegen::cuda::tuneChainGemm(chained, 70, 0, *jit, options);
   ASSERT_TRUE(r.isOk()) << r.status().message();
   EXPECT_EQ(r->timings.size(), 1u);
   EXPECT_FALSE(libraryEligible(qkv()));
