@@ -93,19 +93,10 @@ Result<StepOutputs> StepProgram::run(const TensorMap &params,
   return out;
 }
 
-Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
-                                        const Batch &batch) const {
-  int64_t sequences = static_cast<int64_t>(batch.inputs.size());
-  if (sequences == 0)
-    return Status::error("empty batch");
-  int64_t length = static_cast<int64_t>(batch.inputs[0].size());
-  for (size_t r = 0; r < batch.inputs.size(); ++r)
-    if (static_cast<int64_t>(batch.inputs[r].size()) != length ||
-        batch.targets[r].size() != batch.inputs[r].size())
-      return Status::error("the cpu backend needs every row of a batch to "
-                           "have the same number of tokens and targets");
-  if (length == 0)
-    return Status::error("empty batch rows");
+Result<const CompiledFunction *> StepProgram::prepare(int64_t sequences,
+                                                      int64_t length) const {
+  if (!isCompiled(engine))
+    return static_cast<const CompiledFunction *>(nullptr);
   std::shared_ptr<CompiledFunction> &compiled = cpu[{sequences, length}];
   if (!compiled) {
     codegen::LoweringOptions options;
@@ -119,6 +110,24 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
     compiled = std::make_shared<CompiledFunction>(f.take());
   }
   last = compiled;
+  return last.get();
+}
+
+Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
+                                        const Batch &batch) const {
+  int64_t sequences = static_cast<int64_t>(batch.inputs.size());
+  if (sequences == 0)
+    return Status::error("empty batch");
+  int64_t length = static_cast<int64_t>(batch.inputs[0].size());
+  for (size_t r = 0; r < batch.inputs.size(); ++r)
+    if (static_cast<int64_t>(batch.inputs[r].size()) != length ||
+        batch.targets[r].size() != batch.inputs[r].size())
+      return Status::error("the cpu backend needs every row of a batch to "
+                           "have the same number of tokens and targets");
+  if (length == 0)
+    return Status::error("empty batch rows");
+  COLM_ASSIGN_OR_RETURN(const CompiledFunction *compiled,
+                        prepare(sequences, length));
   Executor &e = *compiled->executor;
   std::vector<int32_t> tokens, targets;
   for (size_t r = 0; r < batch.inputs.size(); ++r) {
@@ -145,8 +154,12 @@ Result<StepOutputs> StepProgram::runCpu(const TensorMap &params,
   } else if (Status s = bindParams(e, params, paramSlices); !s) {
     return s;
   }
-  if (Status s = e.run(); !s)
-    return s;
+  if (launchHook)
+    e.setLaunchHook([&](size_t i) { launchHook(e, i); });
+  Status ran = e.run();
+  e.setLaunchHook(nullptr);
+  if (!ran)
+    return ran;
   StepOutputs out;
   const Program &p = e.program();
   for (const std::string &name : outputNames) {

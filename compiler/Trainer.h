@@ -15,6 +15,7 @@
 #include "runtime/Config.h"
 #include "runtime/Status.h"
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -53,6 +54,15 @@ public:
   Result<StepOutputs> run(const TensorMap &params, const Batch &batch) const;
 
   Backend backend() const { return engine; }
+  /// Compiles (or finds) the step for batches of `sequences` x `length`
+  /// without running it; null on the reference backend.
+  Result<const CompiledFunction *> prepare(int64_t sequences,
+                                           int64_t length) const;
+  /// Called after every launch of the compiled step (Executor's launch
+  /// hook) with the executor running it; none by default.
+  void setLaunchHook(std::function<void(const Executor &, size_t)> hook) {
+    launchHook = std::move(hook);
+  }
   /// Training on the GPU with the optimizer's state there (--backend cuda):
   /// each run binds the parameters where `optimizer` keeps them instead of
   /// copying the `params` it is given, and returns the losses only (the
@@ -87,6 +97,7 @@ private:
   mutable std::shared_ptr<CompiledFunction> last;
   mutable BoundParams paramSlices;
   CudaOptimizer *resident = nullptr;
+  std::function<void(const Executor &, size_t)> launchHook;
 };
 
 } // namespace colm

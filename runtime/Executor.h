@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -54,6 +55,13 @@ public:
   virtual Status run() = 0;
   /// An Output (or any arena) buffer's contents after a run, in host memory.
   virtual Result<const void *> output(const std::string &name) = 0;
+  /// Called with each launch's index once it has finished (its writes are
+  /// visible), on the thread that called run(): data-parallel training
+  /// starts a gradient's exchange there. Only host executors call it (the
+  /// CUDA executor's launches finish on the device, asynchronously).
+  void setLaunchHook(std::function<void(size_t)> hook) {
+    launchHook = std::move(hook);
+  }
   /// Profiling (off by default): times every launch.
   void setProfiling(bool on) { profiling = on; }
   /// Per launch, in program order.
@@ -98,6 +106,7 @@ protected:
   std::vector<int64_t> sizes;
   bool profiling = false;
   std::vector<LaunchProfile> launchProfile;
+  std::function<void(size_t)> launchHook;
 };
 
 } // namespace colm

@@ -9,11 +9,6 @@
 namespace colm {
 namespace {
 
-/// The per-step scalars of an AdamW or SGD update.
-struct UpdateScalars {
-  double lr, wd, scale, beta1, beta2, eps, bc1, bc2;
-};
-
 // The update of entries [0, n): branch-free (an entry whose mask is 0
 // keeps its values), so that it vectorises, and compiled for the widest
 // vectors the CPU has (the runtime is built for baseline x86-64 otherwise).
@@ -65,6 +60,21 @@ void sgdUpdate(float *__restrict pd, const float *__restrict gd,
 #pragma clang fp contract(on)
 
 } // namespace
+
+void updateShard(OptimizerConfig::Kind kind, float *params, const float *grads,
+                 float *expAvg, float *expAvgSq, size_t n,
+                 const UpdateScalars &u) {
+  // The masked loops above with every entry trainable: the same bits.
+  static const std::vector<uint8_t> ones(size_t(1) << 16, 1);
+  for (size_t b = 0; b < n; b += ones.size()) {
+    size_t m = std::min(ones.size(), n - b);
+    if (kind == OptimizerConfig::Sgd)
+      sgdUpdate(params + b, grads + b, ones.data(), m, u);
+    else
+      adamWUpdate(params + b, grads + b, expAvg + b, expAvgSq + b, ones.data(),
+                  m, u);
+  }
+}
 
 const char *optimizerKindName(OptimizerConfig::Kind kind) {
   return kind == OptimizerConfig::Sgd ? "sgd" : "adamw";

@@ -82,6 +82,21 @@ std::vector<uint8_t> trainableMask(const ModelConfig &config,
 /// (torch.nn.utils.clip_grad_norm_: clip / (norm + 1e-6) when below 1).
 double clipScale(const OptimizerConfig &config, double norm, bool *clipped);
 
+/// The per-step scalars of an update: learning rate, weight decay (0 for
+/// gains), clipping factor, AdamW's betas and eps, and its bias corrections
+/// 1 - beta^t.
+struct UpdateScalars {
+  double lr, wd, scale, beta1, beta2, eps, bc1, bc2;
+};
+
+/// Optimizer::step's update of `n` trainable entries, bit for bit, for a
+/// shard of the parameters (data-parallel training updates each rank's
+/// slice): `expAvg` and `expAvgSq` are AdamW's moments of those entries
+/// (unused by SGD).
+void updateShard(OptimizerConfig::Kind kind, float *params, const float *grads,
+                 float *expAvg, float *expAvgSq, size_t n,
+                 const UpdateScalars &u);
+
 struct StepStats {
   /// The learning rate used.
   double lr = 0;

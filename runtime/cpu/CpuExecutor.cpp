@@ -138,6 +138,8 @@ Status CpuExecutor::run() {
       p.flops += l.flops;
       ++p.calls;
     }
+    if (launchHook)
+      launchHook(i);
   }
   return Status::ok();
 }

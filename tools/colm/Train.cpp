@@ -14,6 +14,8 @@
 #include "runtime/Optimizer.h"
 #include "runtime/Plot.h"
 #include "runtime/Tokenizer.h"
+#include "runtime/dist/Communicator.h"
+#include "runtime/dist/DataParallel.h"
 #include "tools/colm/Args.h"
 #include "tools/colm/Progress.h"
 #include "tools/colm/RunSettings.h"
@@ -22,12 +24,118 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
+#include <unistd.h>
 
 namespace colm::cli {
+namespace {
+
+/// The ranks of a --distributed run (no communicator: one process).
+///
+/// Setup (flags, files, compiling) is local; it ends with every rank's
+/// verdict (endSetup), so that a rank that cannot start stops the others
+/// before any collective. After it, an error that every rank reaches
+/// together (a bad batch, a diverged step) is returned on every rank and
+/// printed by rank 0; any other (a rank's own failure, a collective that
+/// timed out) prints and aborts the job, so that nothing waits forever.
+struct TrainJob {
+  std::shared_ptr<dist::Communicator> comm;
+  bool setupDone = false;
+  /// The error being returned is every rank's.
+  bool agreed = false;
+  /// Another rank reports the error.
+  bool silent = false;
+
+  bool root() const { return !comm || comm->rank() == 0; }
+  int rank() const { return comm ? comm->rank() : 0; }
+  int ranks() const { return comm ? comm->size() : 1; }
+
+  Status endSetup(bool failed) {
+    if (!comm)
+      return Status::ok();
+    setupDone = true;
+    std::vector<double> flags(size_t(ranks()), 0.0);
+    flags[size_t(rank())] = failed ? 1.0 : 0.0;
+    COLM_TRY(comm->allReduceSumNow(flags.data(), int64_t(flags.size()),
+                                   "the ranks' verdict on their setup"));
+    bool any = false;
+    for (double f : flags)
+      any |= f != 0;
+    agreed = true;
+    // Rank 0 reports its failure; else each failing rank its own.
+    silent = (flags[0] != 0 && rank() != 0) || (any && !failed);
+    return any ? Status::error("") : Status::ok();
+  }
+
+  /// What this rank returns (and prints) for the run's status `st`.
+  Status finish(Status st) {
+    if (!comm || st.isOk())
+      return st;
+    std::string message = st.message();
+    if (rank() != 0 && !message.empty() && message.rfind("rank ", 0) != 0)
+      message = "rank " + std::to_string(rank()) + ": " + message;
+    if (!comm->healthy() || (setupDone && !agreed)) {
+      std::fprintf(stderr, "error: %s (aborting the job)\n", message.c_str());
+      comm->abort(1);
+    }
+    if (silent || (rank() != 0 && agreed && setupDone))
+      return Status::error("");
+    return Status::error(message);
+  }
+};
+
+/// Holds the end of setup for early returns: every rank must give its
+/// verdict before any of them leaves.
+struct SetupGuard {
+  TrainJob &job;
+  bool passed = false;
+  /// The early return is a success (every rank takes it together).
+  bool okReturn = false;
+  ~SetupGuard() {
+    if (!passed && job.comm) {
+      Status s = job.endSetup(!okReturn);
+      (void)s;
+    }
+  }
+  Status pass() {
+    passed = true;
+    return job.endSetup(false);
+  }
+};
+
+Status train(Args &args, TrainJob &job);
+
+/// COLM_FAULT=RANK:STEP:nan|kill|hang makes rank RANK's step STEP go
+/// wrong after its step program ran (a non-finite loss, SIGKILL, or
+/// sleeping forever), to test how a distributed job stops.
+void injectFault(int rank, int64_t step, StepOutputs &out) {
+  const char *env = std::getenv("COLM_FAULT");
+  if (!env || !*env)
+    return;
+  int r = -1;
+  long long s = -1;
+  char kind[16] = {};
+  if (std::sscanf(env, "%d:%lld:%15s", &r, &s, kind) != 3 || r != rank ||
+      s != step)
+    return;
+  if (std::strcmp(kind, "nan") == 0) {
+    out.loss = std::nan("");
+  } else if (std::strcmp(kind, "kill") == 0) {
+    std::raise(SIGKILL);
+  } else if (std::strcmp(kind, "hang") == 0) {
+    for (;;)
+      ::pause();
+  }
+}
+
+} // namespace
 
 Status runTrain(const std::vector<std::string> &argv) {
   Args args("train",
@@ -75,11 +183,45 @@ Status runTrain(const std::vector<std::string> &argv) {
       .option("--eval-every", "N", "evaluate on --val every N steps")
       .option("--val", "FILE", "validation data")
       .option("--backend", "NAME", kBackendHelp)
-      .option("--precision", "P", kPrecisionHelp);
+      .option("--precision", "P", kPrecisionHelp)
+      .flag("--distributed",
+            "run as one rank of an MPI job, e.g. mpirun -np 2 colm train ... "
+            "--distributed:\neach rank computes its share of every batch; "
+            "rank 0 writes (docs/distributed.md)")
+      .option("--bucket-mb", "MB",
+              "--distributed: megabytes of gradient per exchange (default 4)")
+      .option("--collective-timeout", "S",
+              "--distributed: seconds a rank waits for the others before the "
+              "job stops (default 300)");
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
+  TrainJob job;
+  if (args.isSet("--distributed")) {
+    COLM_ASSIGN_OR_RETURN(double timeout,
+                          args.getDouble("--collective-timeout", 300));
+    if (!(timeout > 0))
+      return Status::error("--collective-timeout must be positive");
+    dist::shareCores();
+    COLM_ASSIGN_OR_RETURN(job.comm, dist::openMpi());
+    job.comm->setTimeout(timeout);
+  } else {
+    for (const char *flag : {"--bucket-mb", "--collective-timeout"})
+      if (args.has(flag))
+        return Status::error(std::string(flag) + " needs --distributed");
+  }
+  return job.finish(train(args, job));
+}
+
+namespace {
+
+Status train(Args &args, TrainJob &job) {
+  SetupGuard guard{job};
   COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
+  if (job.comm && backend == Backend::Cuda)
+    return Status::error("--distributed does not run --backend cuda yet "
+                         "(NCCL exchange of the GPU optimizer's state); use "
+                         "--backend cpu or cuda-sim");
 
   // The model, the settings and where the run starts.
   Model model;
@@ -129,6 +271,7 @@ Status runTrain(const std::vector<std::string> &argv) {
                    "%s is finished: it is at step %lld of %lld; nothing to "
                    "do (give a larger --steps to train on)\n",
                    resume.c_str(), (long long)state.step, (long long)steps);
+      guard.okReturn = true;
       return Status::ok();
     }
     if (state.step == steps) {
@@ -136,6 +279,7 @@ Status runTrain(const std::vector<std::string> &argv) {
                    "%s is already at step %lld of --steps %lld; nothing to "
                    "do\n",
                    resume.c_str(), (long long)state.step, (long long)steps);
+      guard.okReturn = true;
       return Status::ok();
     }
     return Status::error("--steps " + std::to_string(steps) + " is less than " +
@@ -154,7 +298,7 @@ Status runTrain(const std::vector<std::string> &argv) {
   bool occupied = !sameDir && std::filesystem::exists(save, ec) &&
                   !(std::filesystem::is_directory(save, ec) &&
                     std::filesystem::is_empty(save, ec));
-  if (occupied && !args.isSet("--force"))
+  if (occupied && !args.isSet("--force") && job.root())
     return Status::error(
         save + " already holds " +
         (isTrainingCheckpoint(save)
@@ -165,13 +309,18 @@ Status runTrain(const std::vector<std::string> &argv) {
         " (use --force to replace it, or --resume " + save +
         " to continue that run)");
   // One writer per checkpoint directory (its lock lives next to it).
-  std::string parent = std::filesystem::path(save).parent_path().string();
-  if (!parent.empty())
-    COLM_TRY(makeDirectories(parent).withContext("cannot save checkpoint '" +
-                                                 save + "'"));
-  COLM_ASSIGN_OR_RETURN(
-      DirectoryLock lock,
-      DirectoryLock::acquire(save, "colm train, writing " + save));
+  // (Only rank 0 of a distributed run writes.)
+  std::optional<DirectoryLock> lock;
+  if (job.root()) {
+    std::string parent = std::filesystem::path(save).parent_path().string();
+    if (!parent.empty())
+      COLM_TRY(makeDirectories(parent).withContext("cannot save checkpoint '" +
+                                                   save + "'"));
+    COLM_ASSIGN_OR_RETURN(
+        DirectoryLock held,
+        DirectoryLock::acquire(save, "colm train, writing " + save));
+    lock.emplace(std::move(held));
+  }
 
   int64_t saveEvery = settings.saveEvery, evalEvery = settings.evalEvery;
   if (evalEvery && settings.val.empty())
@@ -256,25 +405,82 @@ Status runTrain(const std::vector<std::string> &argv) {
         StepProgram::compile(context, model.config, "all", 0, false, backend));
     evalProgram = std::move(p);
   }
-  COLM_ASSIGN_OR_RETURN(Optimizer optimizer,
+  COLM_ASSIGN_OR_RETURN(Optimizer created,
                         Optimizer::create(settings.opt, model.config,
                                           model.params,
                                           static_cast<int>(settings.freeze)));
-  if (!resume.empty())
-    COLM_TRY(optimizer.loadState(state.optimizer).withContext(resume));
+  std::optional<Optimizer> optimizer(std::move(created));
+  if (!resume.empty() && !job.comm)
+    COLM_TRY(optimizer->loadState(state.optimizer).withContext(resume));
   state.args = settings.toJson();
+  // This rank's rows of every batch (all of them in one process).
+  auto [firstRow, endRow] =
+      dist::rowsOf(settings.batch, job.rank(), job.ranks());
+  if (job.comm && endRow == firstRow)
+    return Status::error("--batch " + std::to_string(settings.batch) +
+                         " gives rank " + std::to_string(job.rank()) +
+                         " no rows: a distributed run needs at least one "
+                         "sequence per rank (" +
+                         std::to_string(job.ranks()) + " ranks)");
+  int64_t localRows = endRow - firstRow;
+  // The step is compiled before the ranks agree to start (a rank that
+  // cannot compile stops them all), and its launch order gives the order
+  // in which gradients are exchanged.
+  std::vector<std::string> gradientOrder;
+  if (job.comm) {
+    COLM_ASSIGN_OR_RETURN(const CompiledFunction *compiled,
+                          program.prepare(localRows, settings.seq));
+    if (compiled) {
+      std::vector<std::pair<int64_t, std::string>> ready;
+      for (auto &[name, launch] :
+           dist::gradientReadiness(compiled->executor->program()))
+        ready.push_back({launch, name});
+      std::sort(ready.begin(), ready.end());
+      for (auto &[launch, name] : ready)
+        gradientOrder.push_back(name);
+    }
+  }
+  COLM_ASSIGN_OR_RETURN(double bucketMb, args.getDouble("--bucket-mb", 4));
+  if (!(bucketMb > 0 && bucketMb <= 1 << 20))
+    return Status::error("--bucket-mb must be in (0, 1048576]");
+
+  // Every rank has set up: from here on the ranks move together.
+  COLM_TRY(guard.pass());
+  std::unique_ptr<dist::DataParallel> dp;
+  if (job.comm) {
+    dist::DataParallelOptions options;
+    options.bucketBytes =
+        std::max<int64_t>(4, int64_t(bucketMb * double(1 << 20)));
+    COLM_ASSIGN_OR_RETURN(
+        dp, dist::DataParallel::create(job.comm, settings.opt, model.config,
+                                       static_cast<int>(settings.freeze),
+                                       model.params, gradientOrder, options));
+    if (!resume.empty())
+      COLM_TRY(dp->loadState(state.optimizer).withContext(resume));
+    // Each rank keeps AdamW's moments of its slice only.
+    optimizer.reset();
+    state.optimizer.clear();
+    program.setLaunchHook([&](const Executor &e, size_t launch) {
+      dp->launchFinished(e, launch);
+    });
+  }
   // On the GPU, AdamW's state and the weights stay there between steps;
   // they come back for checkpoints and evaluation.
   std::unique_ptr<CudaOptimizer> gpuOptimizer;
   if (backend == Backend::Cuda && settings.opt.kind == OptimizerConfig::AdamW) {
     COLM_ASSIGN_OR_RETURN(gpuOptimizer,
-                          CudaOptimizer::create(optimizer, model.params,
+                          CudaOptimizer::create(*optimizer, model.params,
                                                 cuda::defaultDeviceOrdinal()));
     program.keepOnDevice(gpuOptimizer.get());
   }
   auto toHost = [&]() -> Status {
-    return gpuOptimizer ? gpuOptimizer->download(model.params, optimizer)
+    return gpuOptimizer ? gpuOptimizer->download(model.params, *optimizer)
                         : Status::ok();
+  };
+  // Errors every rank of a distributed run reaches together.
+  auto together = [&](Status st) {
+    job.agreed = !dp || !dp->broken();
+    return st;
   };
 
   bool replaceAll = occupied; // --force on another run: nothing of it stays
@@ -282,16 +488,31 @@ Status runTrain(const std::vector<std::string> &argv) {
     COLM_TRY(toHost());
     state.step = step;
     state.samplerRng = sampler.state();
-    state.optimizer = optimizer.stateTensors();
-    Status st = saveCheckpoint(save, model, state, tokenizer, !replaceAll);
+    if (dp) {
+      Result<TensorMap> moments = dp->stateTensors();
+      if (!moments)
+        return moments.status();
+      state.optimizer = moments.take();
+    } else {
+      state.optimizer = optimizer->stateTensors();
+    }
+    Status st = job.root()
+                    ? saveCheckpoint(save, model, state, tokenizer, !replaceAll)
+                    : Status::ok();
     replaceAll = false;
+    state.optimizer.clear();
+    if (dp) {
+      st = dist::agree(dp->communicator(), st, "writing the checkpoint");
+      if (!st)
+        return together(st);
+    }
     return st;
   };
   // Find an unwritable --out now, not after the training: the run's
   // starting point is its first checkpoint.
   COLM_TRY(checkpoint(state.step));
   std::ofstream log;
-  std::string logPath = settings.log;
+  std::string logPath = job.root() ? settings.log : std::string();
   if (!logPath.empty()) {
     // A resumed run drops what was logged after its checkpoint.
     std::vector<std::string> kept;
@@ -307,12 +528,20 @@ Status runTrain(const std::vector<std::string> &argv) {
     std::string text;
     for (const std::string &line : kept)
       text += line + "\n";
-    COLM_TRY(writeFileAtomic(logPath, text));
-    log.open(logPath, std::ios::app);
-    if (!log)
-      return Status::error("cannot open --log " + logPath);
+    Status st = writeFileAtomic(logPath, text);
+    if (st) {
+      log.open(logPath, std::ios::app);
+      if (!log)
+        st = Status::error("cannot open --log " + logPath);
+    }
+    if (dp)
+      st = together(dist::agree(dp->communicator(), st, "opening the log"));
+    COLM_TRY(st);
+  } else if (dp) {
+    COLM_TRY(together(
+        dist::agree(dp->communicator(), Status::ok(), "opening the log")));
   }
-  if (!resume.empty()) {
+  if (!resume.empty() && job.root()) {
     std::string list;
     for (const std::string &c : changes)
       list += "\n  " + c;
@@ -323,60 +552,125 @@ Status runTrain(const std::vector<std::string> &argv) {
                  list.c_str());
   }
 
-  std::fprintf(
-      stderr,
-      "training %s: %d chains %s, %s, chain loss %s%s, %lld steps of "
-      "%lld x %lld tokens%s\n",
-      resume.empty() ? args.get("--model").c_str() : resume.c_str(),
-      model.config.numChains(), formatChains(model.config.chains).c_str(),
-      model.config.kvSharing ? "CoLM-Air" : "CoLM", settings.chainLoss.c_str(),
-      settings.freeze
-          ? (", chains 1.." + std::to_string(settings.freeze) + " frozen")
-                .c_str()
-          : "",
-      (long long)steps, (long long)settings.batch, (long long)settings.seq,
-      cpuPrecision() == codegen::Precision::Bf16 ? ", bf16 GEMM inputs" : "");
-  Progress progress("step", state.step, steps);
+  if (job.root())
+    std::fprintf(
+        stderr,
+        "training %s: %d chains %s, %s, chain loss %s%s, %lld steps of "
+        "%lld x %lld tokens%s%s\n",
+        resume.empty() ? args.get("--model").c_str() : resume.c_str(),
+        model.config.numChains(), formatChains(model.config.chains).c_str(),
+        model.config.kvSharing ? "CoLM-Air" : "CoLM",
+        settings.chainLoss.c_str(),
+        settings.freeze
+            ? (", chains 1.." + std::to_string(settings.freeze) + " frozen")
+                  .c_str()
+            : "",
+        (long long)steps, (long long)settings.batch, (long long)settings.seq,
+        cpuPrecision() == codegen::Precision::Bf16 ? ", bf16 GEMM inputs" : "",
+        dp ? (", " + std::to_string(job.ranks()) + " ranks (" +
+              dp->communicator().name() + "), " +
+              std::to_string(dp->bucketCount()) + " gradient buckets")
+                 .c_str()
+           : "");
+  // Validation: each rank evaluates its share of the batches.
+  auto validate = [&]() -> Result<std::map<unsigned, double>> {
+    if (!dp)
+      return evaluate(*evalProgram, model.params, valBatches);
+    std::vector<Batch> mine;
+    for (size_t i = size_t(job.rank()); i < valBatches.size();
+         i += size_t(job.ranks()))
+      mine.push_back(valBatches[i]);
+    std::map<unsigned, double> share;
+    if (!mine.empty()) {
+      Result<std::map<unsigned, double>> r =
+          evaluate(*evalProgram, model.params, mine);
+      if (!r)
+        return r.status();
+      share = *r;
+    }
+    std::vector<double> sums(size_t(model.config.numChains()) + 1, 0.0);
+    double windows = 0;
+    for (const Batch &b : mine)
+      windows += double(b.inputs.size());
+    for (auto [k, ce] : share)
+      if (k >= 1 && k <= unsigned(model.config.numChains()))
+        sums[k - 1] = ce * windows;
+    sums.back() = windows;
+    COLM_TRY(dp->communicator().allReduceSumNow(
+        sums.data(), int64_t(sums.size()), "the validation losses"));
+    std::map<unsigned, double> val;
+    for (int k = 1; k <= model.config.numChains(); ++k)
+      val[unsigned(k)] = sums[size_t(k - 1)] / sums.back();
+    return val;
+  };
+  std::optional<Progress> progress;
+  if (job.root())
+    progress.emplace("step", state.step, steps);
+  auto endProgress = [&] {
+    if (progress)
+      progress->finish();
+  };
   auto runStart = std::chrono::steady_clock::now();
+  std::vector<int32_t> skippedInputs, skippedTargets;
   for (int64_t step = state.step + 1; step <= steps; ++step) {
     auto t0 = std::chrono::steady_clock::now();
     Batch batch;
-    batch.inputs.resize(settings.batch);
-    batch.targets.resize(settings.batch);
-    for (int64_t r = 0; r < settings.batch; ++r)
-      sampler.window(step - 1, r, settings.batch, settings.seq, batch.inputs[r],
-                     batch.targets[r]);
+    batch.inputs.resize(localRows);
+    batch.targets.resize(localRows);
+    // Every rank draws every row (the random sampler is one stream) and
+    // keeps its own.
+    for (int64_t r = 0; r < settings.batch; ++r) {
+      bool mine = r >= firstRow && r < endRow;
+      sampler.window(step - 1, r, settings.batch, settings.seq,
+                     mine ? batch.inputs[r - firstRow] : skippedInputs,
+                     mine ? batch.targets[r - firstRow] : skippedTargets);
+    }
+    if (dp)
+      dp->beginStep(step, localRows, settings.batch);
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, batch));
+    injectFault(job.rank(), step, out);
     auto lastGood = [&] {
       return "; the last good checkpoint is " + save + " (step " +
              std::to_string(state.step) + ")";
     };
-    if (!std::isfinite(out.loss)) {
-      progress.finish();
-      return Status::error("step " + std::to_string(step) + ": the loss is " +
-                           (std::isnan(out.loss) ? "NaN" : "infinite") +
-                           ", stopping" + lastGood());
+    Result<StepStats> stats = StepStats{};
+    if (dp) {
+      stats =
+          dp->finishStep(model.params, out.grads, out.loss, out.subModelLoss);
+      if (!stats) {
+        endProgress();
+        return together(Status::error("step " + std::to_string(step) + ": " +
+                                      stats.status().message() + ", stopping" +
+                                      lastGood()));
+      }
+    } else {
+      if (!std::isfinite(out.loss)) {
+        endProgress();
+        return Status::error("step " + std::to_string(step) + ": the loss is " +
+                             (std::isnan(out.loss) ? "NaN" : "infinite") +
+                             ", stopping" + lastGood());
+      }
+      stats =
+          gpuOptimizer
+              ? gpuOptimizer->step(
+                    *static_cast<CudaExecutor *>(program.lastExecutor()), step)
+              : optimizer->step(model.params, out.grads, step);
+      if (!stats) {
+        endProgress();
+        return Status::error("step " + std::to_string(step) + ": " +
+                             stats.status().message() + lastGood());
+      }
+      // (The GPU optimizer checks its weights itself.)
+      if (!gpuOptimizer)
+        for (const auto &[name, t] : model.params)
+          for (float v : t.data)
+            if (!std::isfinite(v)) {
+              endProgress();
+              return Status::error(
+                  "step " + std::to_string(step) + ": the update made " + name +
+                  " non-finite (is --lr too large?), stopping" + lastGood());
+            }
     }
-    Result<StepStats> stats =
-        gpuOptimizer
-            ? gpuOptimizer->step(
-                  *static_cast<CudaExecutor *>(program.lastExecutor()), step)
-            : optimizer.step(model.params, out.grads, step);
-    if (!stats) {
-      progress.finish();
-      return Status::error("step " + std::to_string(step) + ": " +
-                           stats.status().message() + lastGood());
-    }
-    // (The GPU optimizer checks its weights itself.)
-    if (!gpuOptimizer)
-      for (const auto &[name, t] : model.params)
-        for (float v : t.data)
-          if (!std::isfinite(v)) {
-            progress.finish();
-            return Status::error(
-                "step " + std::to_string(step) + ": the update made " + name +
-                " non-finite (is --lr too large?), stopping" + lastGood());
-          }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -392,11 +686,13 @@ Status runTrain(const std::vector<std::string> &argv) {
     entry.set("lr", JsonValue::number(stats->lr));
     entry.set("grad_norm", JsonValue::number(stats->gradNorm));
     entry.set("tokens_per_s", JsonValue::number(tokensPerSecond));
+    if (dp)
+      entry.set("exchange_wait_s",
+                JsonValue::number(dp->lastExchange().waitSeconds));
     std::string valInfo;
     if (evalProgram && evalEvery && (step % evalEvery == 0 || step == steps)) {
       COLM_TRY(toHost());
-      COLM_ASSIGN_OR_RETURN(auto val,
-                            evaluate(*evalProgram, model.params, valBatches));
+      COLM_ASSIGN_OR_RETURN(auto val, validate());
       JsonValue v = JsonValue::object();
       for (auto [k, x] : val)
         v.set(std::to_string(k), JsonValue::number(x));
@@ -406,23 +702,25 @@ Status runTrain(const std::vector<std::string> &argv) {
     if (log.is_open()) {
       log << writeJson(entry, 0) << "\n" << std::flush;
       if (!log) {
-        progress.finish();
+        endProgress();
         return Status::error("cannot write --log " + logPath +
                              " (disk full?); stopping" + lastGood());
       }
     }
-    progress.update(step, "loss " + fixed(out.loss, 3) + valInfo + "  " +
-                              fixed(tokensPerSecond, 0) + " tok/s");
+    if (progress)
+      progress->update(step, "loss " + fixed(out.loss, 3) + valInfo + "  " +
+                                 fixed(tokensPerSecond, 0) + " tok/s");
     if (saveEvery && step % saveEvery == 0 && step != steps)
       COLM_TRY(checkpoint(step));
   }
-  progress.finish();
+  endProgress();
   COLM_TRY(checkpoint(steps));
   double total =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - runStart)
           .count();
-  std::fprintf(stderr, "saved %s at step %lld (%s)\n", save.c_str(),
-               (long long)steps, formatDuration(total).c_str());
+  if (job.root())
+    std::fprintf(stderr, "saved %s at step %lld (%s)\n", save.c_str(),
+                 (long long)steps, formatDuration(total).c_str());
 
   // A loss-curve picture next to the log.
   if (!logPath.empty()) {
@@ -455,5 +753,7 @@ Status runTrain(const std::vector<std::string> &argv) {
   }
   return Status::ok();
 }
+
+} // namespace
 
 } // namespace colm::cli
