@@ -3,6 +3,7 @@
 # The paths come from lit.site.cfg.py, which CMake writes into <build>/test.
 
 import os
+import shutil
 
 import lit.formats
 import lit.util
@@ -51,3 +52,9 @@ config.substitutions.append(("%builddir", config.colm_obj_root))
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 if os.path.exists(os.path.join(cuda_home, "lib64", "libnvrtc.so")):
     config.available_features.add("nvrtc")
+
+# Open MPI's launcher and colm's MPI plugin: the --distributed tests.
+mpirun = shutil.which("mpirun")
+if mpirun and os.path.exists(os.path.join(config.colm_obj_root, "lib", "libcolm-mpi.so")):
+    config.available_features.add("mpi")
+    config.substitutions.append(("%mpirun", mpirun))

@@ -5,7 +5,7 @@ packages=(
   cmake ninja-build lld-19 clang-19 libclang-rt-19-dev
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libfmt-dev libcpp-httplib-dev pkg-config libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
-  libboost-context-dev
+  libboost-context-dev openmpi-bin libopenmpi-dev
   python3 python3-numpy python3-torch git ca-certificates
 )
 missing=()

@@ -38,7 +38,10 @@ std::map<std::string, int64_t> gradientReadiness(const Program &program) {
 }
 
 std::pair<int64_t, int64_t> rowsOf(int64_t rows, int rank, int ranks) {
-  return {rows * rank / ranks, rows * (rank + 1) / ranks};
+  // The first rows % ranks ranks take one more.
+  int64_t q = rows / ranks, extra = rows % ranks;
+  auto start = [&](int64_t r) { return r * q + std::min<int64_t>(r, extra); };
+  return {start(rank), start(rank + 1)};
 }
 
 namespace {

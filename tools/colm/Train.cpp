@@ -60,7 +60,6 @@ struct TrainJob {
   Status endSetup(bool failed) {
     if (!comm)
       return Status::ok();
-    setupDone = true;
     std::vector<double> flags(size_t(ranks()), 0.0);
     flags[size_t(rank())] = failed ? 1.0 : 0.0;
     COLM_TRY(comm->allReduceSumNow(flags.data(), int64_t(flags.size()),
@@ -69,6 +68,7 @@ struct TrainJob {
     for (double f : flags)
       any |= f != 0;
     agreed = true;
+    setupDone = !any;
     // Rank 0 reports its failure; else each failing rank its own.
     silent = (flags[0] != 0 && rank() != 0) || (any && !failed);
     return any ? Status::error("") : Status::ok();
@@ -85,9 +85,11 @@ struct TrainJob {
       std::fprintf(stderr, "error: %s (aborting the job)\n", message.c_str());
       comm->abort(1);
     }
-    if (silent || (rank() != 0 && agreed && setupDone))
-      return Status::error("");
-    return Status::error(message);
+    // Printed here, before MPI_Finalize lets the other ranks exit and the
+    // launcher kill this one.
+    if (!silent && !(rank() != 0 && agreed && setupDone) && !message.empty())
+      std::fprintf(stderr, "error: %s\n", message.c_str());
+    return Status::error("");
   }
 };
 
