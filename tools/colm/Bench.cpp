@@ -22,6 +22,8 @@
 #include "runtime/Model.h"
 #include "runtime/Optimizer.h"
 #include "runtime/Random.h"
+#include "runtime/dist/Communicator.h"
+#include "runtime/dist/DataParallel.h"
 #include "tools/colm/Args.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -225,6 +227,129 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
   return Status::ok();
 }
 
+/// Data-parallel training steps under mpirun (--distributed), in one run:
+/// first rank 0 alone on its share of the batch (no exchange; the other
+/// ranks wait), then every rank on the global batch with the gradient
+/// exchange and the sharded AdamW of colm train --distributed. Scaling
+/// efficiency = N-rank tokens/s / (N x one rank's tokens/s).
+Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
+                             Backend backend, int64_t batch, int64_t seq,
+                             int64_t steps, dist::Communicator &comm,
+                             std::shared_ptr<dist::Communicator> shared,
+                             JsonValue &json) {
+  const ModelConfig &c = model.config;
+  int n = comm.size(), me = comm.rank();
+  auto [first, end] = dist::rowsOf(batch, me, n);
+  if (end == first)
+    return Status::error("--batch " + std::to_string(batch) +
+                         " leaves rank " + std::to_string(me) +
+                         " without rows (" + std::to_string(n) + " ranks)");
+  int64_t rows = end - first;
+  COLM_ASSIGN_OR_RETURN(
+      StepProgram program,
+      StepProgram::compile(context, c, "full", 0, true, backend));
+  OptimizerConfig oc;
+  oc.kind = OptimizerConfig::AdamW;
+  oc.lr = 1e-3;
+  oc.weightDecay = 0.01;
+  oc.clipGradNorm = 1.0;
+  Random rng = Random::forName(7 + uint64_t(me), "bench");
+  Batch b;
+  b.inputs.assign(size_t(rows), std::vector<int32_t>(seq));
+  b.targets.assign(size_t(rows), std::vector<int32_t>(seq));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < seq; ++t) {
+      b.inputs[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
+      b.targets[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
+    }
+  std::printf("\ntraining on %d ranks (%s), the %s backend, %d thread%s per "
+              "rank, %lld x %lld tokens, AdamW, %lld step%s\n",
+              n, comm.name().c_str(), backendName(backend),
+              CpuInfo::host().threads, CpuInfo::host().threads == 1 ? "" : "s",
+              (long long)batch, (long long)seq, (long long)steps,
+              steps == 1 ? "" : "s");
+  // Every rank compiles its shape (untimed), then they start together.
+  std::vector<std::string> order;
+  if (isCompiled(backend)) {
+    COLM_ASSIGN_OR_RETURN(const CompiledFunction *f,
+                          program.prepare(rows, seq));
+    std::vector<std::pair<int64_t, std::string>> ready;
+    for (auto &[name, launch] :
+         dist::gradientReadiness(f->executor->program()))
+      ready.push_back({launch, name});
+    std::sort(ready.begin(), ready.end());
+    for (auto &[launch, name] : ready)
+      order.push_back(name);
+  }
+  double sync = 0;
+  COLM_TRY(comm.allReduceSumNow(&sync, 1, "the start"));
+
+  // One rank, no exchange.
+  double oneRank = 0;
+  if (me == 0) {
+    TensorMap params = model.params;
+    COLM_ASSIGN_OR_RETURN(Optimizer optimizer,
+                          Optimizer::create(oc, c, params, 0));
+    COLM_ASSIGN_OR_RETURN(StepOutputs warm, program.run(params, b));
+    COLM_TRY(optimizer.step(params, warm.grads, 1).status());
+    double t0 = now();
+    for (int64_t step = 1; step <= steps; ++step) {
+      COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(params, b));
+      COLM_TRY(optimizer.step(params, out.grads, step + 1).status());
+    }
+    oneRank = (now() - t0) / double(steps);
+  }
+  COLM_TRY(comm.allReduceSumNow(&oneRank, 1, "the one-rank timing"));
+
+  // Every rank.
+  COLM_ASSIGN_OR_RETURN(std::unique_ptr<dist::DataParallel> dp,
+                        dist::DataParallel::create(shared, oc, c, 0,
+                                                   model.params, order));
+  program.setLaunchHook(
+      [&](const Executor &e, size_t launch) { dp->launchFinished(e, launch); });
+  double waited = 0, overlapped = 0, t0 = 0;
+  for (int64_t step = 0; step <= steps; ++step) { // step 0 warms up
+    if (step == 1)
+      t0 = now();
+    dp->beginStep(step + 1, rows, batch);
+    COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
+    COLM_TRY(dp->finishStep(model.params, out.grads, out.loss,
+                            out.subModelLoss)
+                 .status());
+    if (step > 0) {
+      waited += dp->lastExchange().waitSeconds;
+      overlapped += double(dp->lastExchange().overlapped);
+    }
+  }
+  double seconds = (now() - t0) / double(steps);
+  auto [first0, end0] = dist::rowsOf(batch, 0, n);
+  double oneTokens = double((end0 - first0) * seq) / oneRank;
+  double tokens = double(batch * seq) / seconds;
+  double efficiency = tokens / (double(n) * oneTokens);
+  std::printf("  1 rank:  %.3f s/step  %.1f tokens/s  (%lld x %lld tokens, "
+              "no exchange)\n",
+              oneRank, oneTokens, (long long)(end0 - first0), (long long)seq);
+  std::printf("  %d ranks: %.3f s/step  %.1f tokens/s  scaling efficiency "
+              "%.1f%%\n",
+              n, seconds, tokens, 100 * efficiency);
+  std::printf("  the exchange: %lld buckets of %lld trainable entries, "
+              "%.1f started during the backward pass, %.1f ms/step waited "
+              "for after it\n",
+              (long long)dp->bucketCount(), (long long)dp->trainableEntries(),
+              overlapped / double(steps), 1e3 * waited / double(steps));
+  JsonValue d = JsonValue::object();
+  d.set("ranks", JsonValue::integer(n));
+  d.set("one_rank_tokens_per_second", JsonValue::number(oneTokens));
+  d.set("tokens_per_second", JsonValue::number(tokens));
+  d.set("scaling_efficiency", JsonValue::number(efficiency));
+  d.set("step_seconds", JsonValue::number(seconds));
+  d.set("exchange_wait_seconds_per_step",
+        JsonValue::number(waited / double(steps)));
+  d.set("buckets", JsonValue::integer(dp->bucketCount()));
+  json.set("distributed", d);
+  return Status::ok();
+}
+
 /// Tokens per second of `batch` sequences decoding together after the same
 /// prompt (the best of `repeat` timed runs after one warm-up).
 Result<double> timeDecodeBatch(const Generator &generator,
@@ -306,6 +431,10 @@ Status runBench(const std::vector<std::string> &argv) {
       .flag("--no-peak", "skip measuring the FMA peak (no peak_fraction)")
       .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp)
+      .flag("--distributed",
+            "with --train under mpirun -np N: one rank alone, then N ranks "
+            "with the\ngradient exchange of colm train --distributed; prints "
+            "the scaling efficiency")
       .flag("--profile", "time every kernel launch of the training step "
                          "and of each prefill "
                          "(cpu backend) and print them, slowest first");
@@ -328,7 +457,24 @@ Status runBench(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(int64_t decodeBatch,
                         args.getInt("--decode-batch", 1, 1, 256));
   COLM_ASSIGN_OR_RETURN(int64_t repeat, args.getInt("--repeat", 1, 1, 100));
+  std::shared_ptr<dist::Communicator> comm;
+  if (args.isSet("--distributed")) {
+    if (!train || explicitPrefill || args.isSet("--decode"))
+      return Status::error("--distributed benchmarks training only: give "
+                           "--train (and no --prefill or --decode)");
+    if (args.isSet("--profile"))
+      return Status::error("--distributed does not take --profile");
+    dist::shareCores();
+    COLM_ASSIGN_OR_RETURN(comm, dist::openMpi());
+    comm->setTimeout(3600);
+    // Rank 0 reports.
+    if (comm->rank() != 0 && !std::freopen("/dev/null", "w", stdout))
+      return Status::error("cannot silence rank " +
+                           std::to_string(comm->rank()) + "'s output");
+  }
   COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
+  if (comm && backend == Backend::Cuda)
+    return Status::error("--distributed does not run --backend cuda yet");
   if (args.has("--model") && args.has("--config"))
     return Status::error("give --model DIR or --config FILE.json, not both");
   Model model;
@@ -357,7 +503,7 @@ Status runBench(const std::vector<std::string> &argv) {
   dsl::loadDialects(mlirContext);
   if (train) {
     double peak = 0;
-    if (!args.isSet("--no-peak")) {
+    if (!args.isSet("--no-peak") && !comm) {
       COLM_ASSIGN_OR_RETURN(auto jit, CpuJit::create());
       ThreadPool pool(CpuInfo::host().threads);
       COLM_ASSIGN_OR_RETURN(peak, codegen::cpu::measureFmaPeak(jit, pool));
@@ -365,8 +511,12 @@ Status runBench(const std::vector<std::string> &argv) {
                   pool.threads(), pool.threads() == 1 ? "" : "s");
       json.set("fma_peak_flops_per_second", JsonValue::number(peak));
     }
-    COLM_TRY(benchTrain(mlirContext, model, backend, batch, seq, steps, peak,
-                        args.isSet("--profile"), json));
+    if (comm)
+      COLM_TRY(benchTrainDistributed(mlirContext, model, backend, batch, seq,
+                                     steps, *comm, comm, json));
+    else
+      COLM_TRY(benchTrain(mlirContext, model, backend, batch, seq, steps,
+                          peak, args.isSet("--profile"), json));
   }
   if (!prefill && !decode) {
     if (args.isSet("--json"))
