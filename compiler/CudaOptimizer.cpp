@@ -215,6 +215,8 @@ Result<StepStats> CudaOptimizer::step(CudaExecutor &e, int64_t step) {
                                      *from, size_t(p.size) * 4),
                       ("gathering the gradient of '" + p.name + "'").c_str()));
   }
+  if (exchange)
+    COLM_TRY(exchange(grads));
   StepStats stats;
   COLM_ASSIGN_OR_RETURN(double sumSq, sumSquares(grads));
   stats.gradNorm = std::sqrt(sumSq);
@@ -249,6 +251,13 @@ Result<StepStats> CudaOptimizer::step(CudaExecutor &e, int64_t step) {
                          ": the update made a weight non-finite (is --lr too "
                          "large?)");
   return stats;
+}
+
+std::vector<dist::FlatParam> CudaOptimizer::layout() const {
+  std::vector<dist::FlatParam> out;
+  for (const Param &p : params)
+    out.push_back({p.name, p.shape, p.offset});
+  return out;
 }
 
 Status CudaOptimizer::download(TensorMap &out, Optimizer &host) const {

@@ -26,6 +26,9 @@
 #include "runtime/Optimizer.h"
 #include "runtime/Tensor.h"
 #include "runtime/cuda/CudaExecutor.h"
+#include "runtime/dist/GpuExchange.h"
+
+#include <functional>
 
 #include <memory>
 #include <string>
@@ -60,6 +63,16 @@ public:
 
   int64_t stepCount() const { return steps; }
 
+  /// Runs in every step between gathering the gradients into the flat array
+  /// and their norm: data-parallel training sums them over the ranks there
+  /// (dist::GpuExchange).
+  void setGradientExchange(std::function<Status(cuda::CUdeviceptr)> fn) {
+    exchange = std::move(fn);
+  }
+  /// Where each parameter lies in the flat arrays (in elements).
+  std::vector<dist::FlatParam> layout() const;
+  cuda::CUcontext cudaContext() const { return context; }
+
 private:
   CudaOptimizer() = default;
   Status launch(int which, const ColmAdamWArgs &args) const;
@@ -87,6 +100,7 @@ private:
   cuda::CUfunction functions[2] = {};
   CudaGeometryFn geometry[2] = {};
   std::shared_ptr<DynamicLibrary> geometryLibrary;
+  std::function<Status(cuda::CUdeviceptr)> exchange;
 };
 
 } // namespace colm

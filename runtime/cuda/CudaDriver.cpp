@@ -98,6 +98,8 @@ Result<const Driver *> Driver::get() {
       sym(f.cuStreamDestroy, "cuStreamDestroy_v2");
       sym(f.cuStreamSynchronize, "cuStreamSynchronize");
       sym(f.cuMemsetD8Async, "cuMemsetD8Async");
+      sym(f.cuStreamQuery, "cuStreamQuery");
+      sym(f.cuMemcpy2DAsync, "cuMemcpy2DAsync_v2");
       auto optional = [&](auto &fn, const char *symbol) {
         fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
             dlsym(lib, symbol));

@@ -29,6 +29,23 @@ using CUevent = void *;
 using CUgraph = void *;
 using CUgraphExec = void *;
 
+/// CUDA_MEMCPY2D (v2) field for field; memory types: 1 host, 2 device.
+struct Memcpy2D {
+  size_t srcXInBytes = 0, srcY = 0;
+  unsigned srcMemoryType = 2;
+  const void *srcHost = nullptr;
+  CUdeviceptr srcDevice = 0;
+  void *srcArray = nullptr;
+  size_t srcPitch = 0;
+  size_t dstXInBytes = 0, dstY = 0;
+  unsigned dstMemoryType = 2;
+  void *dstHost = nullptr;
+  CUdeviceptr dstDevice = 0;
+  void *dstArray = nullptr;
+  size_t dstPitch = 0;
+  size_t WidthInBytes = 0, Height = 0;
+};
+
 /// The driver's entry points (the _v2 ones where the API has them).
 struct DriverApi {
   CUresult (*cuInit)(unsigned);
@@ -65,6 +82,9 @@ struct DriverApi {
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
   CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
+  CUresult (*cuStreamQuery)(CUstream);
+  /// Strided copies (data-parallel training packs the trainable blocks).
+  CUresult (*cuMemcpy2DAsync)(const Memcpy2D *, CUstream);
   // Optional: null where the driver lacks them (no graphs then).
   CUresult (*cuStreamBeginCapture)(CUstream, int);
   CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);

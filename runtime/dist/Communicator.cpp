@@ -100,6 +100,17 @@ void shareCores() {
   ::setenv("COLM_THREADS", n.c_str(), 1);
 }
 
+void pickLocalGpu() {
+  if (const char *env = std::getenv("COLM_CUDA_DEVICE"); env && *env)
+    return;
+  for (const char *name :
+       {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char *v = std::getenv(name); v && *v) {
+      ::setenv("COLM_CUDA_DEVICE", v, 1);
+      return;
+    }
+}
+
 int localRanks() {
   for (const char *name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
                            "SLURM_NTASKS_PER_NODE"})

@@ -100,6 +100,11 @@ Result<std::shared_ptr<Communicator>> openMpi();
 /// fewer cores already.
 void shareCores();
 
+/// One GPU per rank on each machine: sets COLM_CUDA_DEVICE to this rank's
+/// place among the machine's ranks (OMPI_COMM_WORLD_LOCAL_RANK) unless it is
+/// set.
+void pickLocalGpu();
+
 /// The ranks on this machine (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE, else
 /// MPI's and Slurm's equivalents), 1 when not launched by one of them: the
 /// cores are split between them.

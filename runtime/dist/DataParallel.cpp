@@ -66,6 +66,76 @@ std::string rankList(const std::vector<int> &ranks) {
 
 } // namespace
 
+Status checkSameStart(Communicator &c, const OptimizerConfig &config,
+                      int frozenChains, const ModelConfig &model,
+                      const TensorMap &weights) {
+  int n = c.size(), me = c.rank();
+  // The same weights and settings everywhere.
+  Fingerprint f;
+  f.add(int64_t(weights.size()));
+  f.add(frozenChains);
+  f.add(config.kind);
+  for (double v : {config.lr, config.beta1, config.beta2, config.eps,
+                   config.weightDecay, config.clipGradNorm, config.minLrRatio})
+    f.add(v);
+  f.add(config.schedule);
+  f.add(config.warmup);
+  f.add(config.totalSteps);
+  for (const ParamSpec &spec : modelParams(model)) {
+    auto it = weights.find(spec.name);
+    if (it == weights.end())
+      return Status::error("data-parallel training: no parameter '" +
+                           spec.name + "'");
+    f.add(it->second.data.data(), it->second.data.size() * sizeof(float));
+  }
+  std::vector<double> prints(size_t(2 * n), 0.0);
+  prints[size_t(2 * me)] = double(f.h >> 32);
+  prints[size_t(2 * me + 1)] = double(f.h & 0xffffffffull);
+  COLM_TRY(c.allReduceSumNow(prints.data(), int64_t(prints.size()),
+                             "the check that every rank starts alike"));
+  std::vector<int> differ;
+  for (int r = 1; r < n; ++r)
+    if (prints[size_t(2 * r)] != prints[0] ||
+        prints[size_t(2 * r + 1)] != prints[1])
+      differ.push_back(r);
+  if (!differ.empty())
+    return Status::error(
+        rankList(differ) +
+        " started from other weights or settings than "
+        "rank 0: every rank must load the same model or checkpoint with the "
+        "same flags");
+
+  return Status::ok();
+}
+
+Status agreeOnLoss(Communicator &comm, const std::string &what, double weight,
+                   double &loss, std::map<unsigned, double> &subModelLoss,
+                   std::vector<double> &extra) {
+  int n = comm.size();
+  std::vector<double> v = extra;
+  v.push_back(loss * weight);
+  for (auto &[k, ce] : subModelLoss)
+    v.push_back(ce * weight);
+  size_t flags = v.size();
+  v.resize(flags + size_t(n), 0.0);
+  v[flags + size_t(comm.rank())] = std::isfinite(loss) ? 0.0 : 1.0;
+  COLM_TRY(comm.allReduceSumNow(v.data(), int64_t(v.size()), what));
+  std::vector<int> bad;
+  for (int r = 0; r < n; ++r)
+    if (v[flags + size_t(r)] != 0)
+      bad.push_back(r);
+  if (!bad.empty())
+    return Status::error("the batch of " + rankList(bad) +
+                         " gave a non-finite loss");
+  size_t at = 0;
+  for (double &x : extra)
+    x = v[at++];
+  loss = v[at++];
+  for (auto &[k, ce] : subModelLoss)
+    ce = v[at++];
+  return Status::ok();
+}
+
 Result<std::unique_ptr<DataParallel>> DataParallel::create(
     std::shared_ptr<Communicator> comm, const OptimizerConfig &config,
     const ModelConfig &model, int frozenChains, const TensorMap &weights,
@@ -118,40 +188,7 @@ Result<std::unique_ptr<DataParallel>> DataParallel::create(
   COLM_TRY(c.broadcastNow(perm.data(), int64_t(perm.size() * 4), 0,
                           "the order of the gradients"));
 
-  // The same weights and settings everywhere.
-  Fingerprint f;
-  f.add(int64_t(all.size()));
-  f.add(frozenChains);
-  f.add(config.kind);
-  for (double v : {config.lr, config.beta1, config.beta2, config.eps,
-                   config.weightDecay, config.clipGradNorm, config.minLrRatio})
-    f.add(v);
-  f.add(config.schedule);
-  f.add(config.warmup);
-  f.add(config.totalSteps);
-  for (const ParamSpec &spec : modelParams(model)) {
-    auto it = weights.find(spec.name);
-    if (it == weights.end())
-      return Status::error("data-parallel training: no parameter '" +
-                           spec.name + "'");
-    f.add(it->second.data.data(), it->second.data.size() * sizeof(float));
-  }
-  std::vector<double> prints(size_t(2 * n), 0.0);
-  prints[size_t(2 * me)] = double(f.h >> 32);
-  prints[size_t(2 * me + 1)] = double(f.h & 0xffffffffull);
-  COLM_TRY(c.allReduceSumNow(prints.data(), int64_t(prints.size()),
-                             "the check that every rank starts alike"));
-  std::vector<int> differ;
-  for (int r = 1; r < n; ++r)
-    if (prints[size_t(2 * r)] != prints[0] ||
-        prints[size_t(2 * r + 1)] != prints[1])
-      differ.push_back(r);
-  if (!differ.empty())
-    return Status::error(
-        rankList(differ) +
-        " started from other weights or settings than "
-        "rank 0: every rank must load the same model or checkpoint with the "
-        "same flags");
+  COLM_TRY(checkSameStart(c, config, frozenChains, model, weights));
 
   for (int32_t i : perm) {
     Param p = std::move(all[size_t(i)]);
@@ -322,8 +359,6 @@ DataParallel::finishStep(TensorMap &weights, const TensorMap &grads,
 
   // One all-reduce: the squared norm, the loss and each sub-model's, and
   // every rank's bad-batch flag.
-  int n = ranks();
-  std::vector<double> v;
   double sumSq = 0;
   constexpr size_t kChunk = size_t(1) << 16;
   for (size_t b = 0; b < grad.size(); b += kChunk) {
@@ -332,35 +367,17 @@ DataParallel::finishStep(TensorMap &weights, const TensorMap &grads,
       s += double(grad[j]) * double(grad[j]);
     sumSq += s;
   }
-  v.push_back(sumSq);
-  v.push_back(loss * weight);
-  for (auto &[k, ce] : subModelLoss)
-    v.push_back(ce * weight);
-  size_t flags = v.size();
-  v.resize(flags + size_t(n), 0.0);
-  v[flags + size_t(rank())] = std::isfinite(loss) ? 0.0 : 1.0;
+  std::vector<double> norm{sumSq};
   {
-    Result<Communicator::Request> r =
-        comm->allReduceSum(v.data(), int64_t(v.size()),
-                           "the loss and gradient norm of " + stepName);
-    if (!r)
-      return fail(r.status().message());
-    COLM_TRY(waitFor(*r));
+    Status agreed =
+        agreeOnLoss(*comm, "the loss and gradient norm of " + stepName, weight,
+                    loss, subModelLoss, norm);
+    if (!agreed && !comm->healthy())
+      return fail(agreed.message());
+    COLM_TRY(agreed);
   }
-  std::vector<int> bad;
-  for (int r = 0; r < n; ++r)
-    if (v[flags + size_t(r)] != 0)
-      bad.push_back(r);
-  if (!bad.empty())
-    return Status::error("the batch of " + rankList(bad) +
-                         " gave a non-finite loss");
-  loss = v[1];
-  size_t at = 2;
-  for (auto &[k, ce] : subModelLoss)
-    ce = v[at++];
-
   StepStats stats;
-  stats.gradNorm = std::sqrt(v[0]);
+  stats.gradNorm = std::sqrt(norm[0]);
   if (!std::isfinite(stats.gradNorm))
     return Status::error("the gradient norm is " +
                          std::to_string(stats.gradNorm) +

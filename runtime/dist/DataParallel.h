@@ -48,6 +48,20 @@ std::map<std::string, int64_t> gradientReadiness(const Program &program);
 /// `ranks` computes (contiguous, sizes differing by at most one).
 std::pair<int64_t, int64_t> rowsOf(int64_t rows, int rank, int ranks);
 
+/// Checks (collectively) that every rank starts from the same weights and
+/// optimizer settings; the error names the ranks that differ from rank 0.
+Status checkSameStart(Communicator &comm, const OptimizerConfig &config,
+                      int frozenChains, const ModelConfig &model,
+                      const TensorMap &weights);
+
+/// One all-reduce of every rank's loss and sub-model losses, each weighted
+/// by `weight` (its share of the batch), so that they become the global
+/// batch's, and of `extra` (summed); a rank whose loss is not finite is an
+/// error naming it, on every rank.
+Status agreeOnLoss(Communicator &comm, const std::string &what, double weight,
+                   double &loss, std::map<unsigned, double> &subModelLoss,
+                   std::vector<double> &extra);
+
 struct DataParallelOptions {
   /// Bytes of gradient per bucket (the last one may be smaller).
   int64_t bucketBytes = int64_t(4) << 20;

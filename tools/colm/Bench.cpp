@@ -241,9 +241,9 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
   int n = comm.size(), me = comm.rank();
   auto [first, end] = dist::rowsOf(batch, me, n);
   if (end == first)
-    return Status::error("--batch " + std::to_string(batch) +
-                         " leaves rank " + std::to_string(me) +
-                         " without rows (" + std::to_string(n) + " ranks)");
+    return Status::error("--batch " + std::to_string(batch) + " leaves rank " +
+                         std::to_string(me) + " without rows (" +
+                         std::to_string(n) + " ranks)");
   int64_t rows = end - first;
   COLM_ASSIGN_OR_RETURN(
       StepProgram program,
@@ -274,8 +274,7 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
     COLM_ASSIGN_OR_RETURN(const CompiledFunction *f,
                           program.prepare(rows, seq));
     std::vector<std::pair<int64_t, std::string>> ready;
-    for (auto &[name, launch] :
-         dist::gradientReadiness(f->executor->program()))
+    for (auto &[name, launch] : dist::gradientReadiness(f->executor->program()))
       ready.push_back({launch, name});
     std::sort(ready.begin(), ready.end());
     for (auto &[launch, name] : ready)
@@ -302,9 +301,9 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
   COLM_TRY(comm.allReduceSumNow(&oneRank, 1, "the one-rank timing"));
 
   // Every rank.
-  COLM_ASSIGN_OR_RETURN(std::unique_ptr<dist::DataParallel> dp,
-                        dist::DataParallel::create(shared, oc, c, 0,
-                                                   model.params, order));
+  COLM_ASSIGN_OR_RETURN(
+      std::unique_ptr<dist::DataParallel> dp,
+      dist::DataParallel::create(shared, oc, c, 0, model.params, order));
   program.setLaunchHook(
       [&](const Executor &e, size_t launch) { dp->launchFinished(e, launch); });
   double waited = 0, overlapped = 0, t0 = 0;
@@ -313,8 +312,7 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
       t0 = now();
     dp->beginStep(step + 1, rows, batch);
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
-    COLM_TRY(dp->finishStep(model.params, out.grads, out.loss,
-                            out.subModelLoss)
+    COLM_TRY(dp->finishStep(model.params, out.grads, out.loss, out.subModelLoss)
                  .status());
     if (step > 0) {
       waited += dp->lastExchange().waitSeconds;
@@ -515,8 +513,8 @@ Status runBench(const std::vector<std::string> &argv) {
       COLM_TRY(benchTrainDistributed(mlirContext, model, backend, batch, seq,
                                      steps, *comm, comm, json));
     else
-      COLM_TRY(benchTrain(mlirContext, model, backend, batch, seq, steps,
-                          peak, args.isSet("--profile"), json));
+      COLM_TRY(benchTrain(mlirContext, model, backend, batch, seq, steps, peak,
+                          args.isSet("--profile"), json));
   }
   if (!prefill && !decode) {
     if (args.isSet("--json"))

@@ -16,6 +16,7 @@
 #include "runtime/Tokenizer.h"
 #include "runtime/dist/Communicator.h"
 #include "runtime/dist/DataParallel.h"
+#include "runtime/dist/GpuExchange.h"
 #include "tools/colm/Args.h"
 #include "tools/colm/Progress.h"
 #include "tools/colm/RunSettings.h"
@@ -220,10 +221,10 @@ namespace {
 Status train(Args &args, TrainJob &job) {
   SetupGuard guard{job};
   COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
+  // One GPU per rank: the rank's place on its machine, unless
+  // COLM_CUDA_DEVICE says otherwise.
   if (job.comm && backend == Backend::Cuda)
-    return Status::error("--distributed does not run --backend cuda yet "
-                         "(NCCL exchange of the GPU optimizer's state); use "
-                         "--backend cpu or cuda-sim");
+    dist::pickLocalGpu();
 
   // The model, the settings and where the run starts.
   Model model;
@@ -412,7 +413,13 @@ Status train(Args &args, TrainJob &job) {
                                           model.params,
                                           static_cast<int>(settings.freeze)));
   std::optional<Optimizer> optimizer(std::move(created));
-  if (!resume.empty() && !job.comm)
+  // Distributed, AdamW on the GPU sums gradients with NCCL (each GPU keeps
+  // the whole state); everything else exchanges host gradients over MPI and
+  // shards the optimizer state (ZeRO-1).
+  bool gpuState =
+      backend == Backend::Cuda && settings.opt.kind == OptimizerConfig::AdamW;
+  bool hostExchange = job.comm && !gpuState;
+  if (!resume.empty() && !hostExchange)
     COLM_TRY(optimizer->loadState(state.optimizer).withContext(resume));
   state.args = settings.toJson();
   // This rank's rows of every batch (all of them in one process).
@@ -449,10 +456,11 @@ Status train(Args &args, TrainJob &job) {
   // Every rank has set up: from here on the ranks move together.
   COLM_TRY(guard.pass());
   std::unique_ptr<dist::DataParallel> dp;
-  if (job.comm) {
+  int64_t bucketBytes =
+      std::max<int64_t>(4, int64_t(bucketMb * double(1 << 20)));
+  if (hostExchange) {
     dist::DataParallelOptions options;
-    options.bucketBytes =
-        std::max<int64_t>(4, int64_t(bucketMb * double(1 << 20)));
+    options.bucketBytes = bucketBytes;
     COLM_ASSIGN_OR_RETURN(
         dp, dist::DataParallel::create(job.comm, settings.opt, model.config,
                                        static_cast<int>(settings.freeze),
@@ -469,11 +477,31 @@ Status train(Args &args, TrainJob &job) {
   // On the GPU, AdamW's state and the weights stay there between steps;
   // they come back for checkpoints and evaluation.
   std::unique_ptr<CudaOptimizer> gpuOptimizer;
-  if (backend == Backend::Cuda && settings.opt.kind == OptimizerConfig::AdamW) {
-    COLM_ASSIGN_OR_RETURN(gpuOptimizer,
-                          CudaOptimizer::create(*optimizer, model.params,
-                                                cuda::defaultDeviceOrdinal()));
+  std::unique_ptr<dist::GpuExchange> gpuExchange;
+  double rowShare = double(localRows) / double(settings.batch);
+  int64_t currentStep = 0;
+  if (gpuState) {
+    Result<std::unique_ptr<CudaOptimizer>> made = CudaOptimizer::create(
+        *optimizer, model.params, cuda::defaultDeviceOrdinal());
+    if (job.comm)
+      COLM_TRY(dist::agree(*job.comm, made.status(), "starting the GPU"));
+    COLM_TRY(made.status());
+    gpuOptimizer = made.take();
     program.keepOnDevice(gpuOptimizer.get());
+  }
+  if (gpuState && job.comm) {
+    COLM_TRY(dist::checkSameStart(*job.comm, settings.opt,
+                                  static_cast<int>(settings.freeze),
+                                  model.config, model.params));
+    COLM_ASSIGN_OR_RETURN(gpuExchange,
+                          dist::GpuExchange::create(
+                              job.comm, gpuOptimizer->cudaContext(),
+                              model.config, static_cast<int>(settings.freeze),
+                              gpuOptimizer->layout(), bucketBytes));
+    gpuOptimizer->setGradientExchange([&](cuda::CUdeviceptr grads) {
+      return gpuExchange->allReduce(grads, rowShare,
+                                    "step " + std::to_string(currentStep));
+    });
   }
   auto toHost = [&]() -> Status {
     return gpuOptimizer ? gpuOptimizer->download(model.params, *optimizer)
@@ -481,7 +509,8 @@ Status train(Args &args, TrainJob &job) {
   };
   // Errors every rank of a distributed run reaches together.
   auto together = [&](Status st) {
-    job.agreed = !dp || !dp->broken();
+    job.agreed =
+        !(dp && dp->broken()) && !(gpuExchange && gpuExchange->broken());
     return st;
   };
 
@@ -503,8 +532,8 @@ Status train(Args &args, TrainJob &job) {
                     : Status::ok();
     replaceAll = false;
     state.optimizer.clear();
-    if (dp) {
-      st = dist::agree(dp->communicator(), st, "writing the checkpoint");
+    if (job.comm) {
+      st = dist::agree(*job.comm, st, "writing the checkpoint");
       if (!st)
         return together(st);
     }
@@ -536,12 +565,11 @@ Status train(Args &args, TrainJob &job) {
       if (!log)
         st = Status::error("cannot open --log " + logPath);
     }
-    if (dp)
-      st = together(dist::agree(dp->communicator(), st, "opening the log"));
+    if (job.comm)
+      st = together(dist::agree(*job.comm, st, "opening the log"));
     COLM_TRY(st);
-  } else if (dp) {
-    COLM_TRY(together(
-        dist::agree(dp->communicator(), Status::ok(), "opening the log")));
+  } else if (job.comm) {
+    COLM_TRY(together(dist::agree(*job.comm, Status::ok(), "opening the log")));
   }
   if (!resume.empty() && job.root()) {
     std::string list;
@@ -569,14 +597,17 @@ Status train(Args &args, TrainJob &job) {
             : "",
         (long long)steps, (long long)settings.batch, (long long)settings.seq,
         cpuPrecision() == codegen::Precision::Bf16 ? ", bf16 GEMM inputs" : "",
-        dp ? (", " + std::to_string(job.ranks()) + " ranks (" +
-              dp->communicator().name() + "), " +
-              std::to_string(dp->bucketCount()) + " gradient buckets")
-                 .c_str()
-           : "");
+        job.comm ? (", " + std::to_string(job.ranks()) + " ranks (" +
+                    job.comm->name() +
+                    (gpuExchange ? ", " + gpuExchange->name() : "") + "), " +
+                    std::to_string(dp ? dp->bucketCount()
+                                      : gpuExchange->bucketCount()) +
+                    " gradient buckets")
+                       .c_str()
+                 : "");
   // Validation: each rank evaluates its share of the batches.
   auto validate = [&]() -> Result<std::map<unsigned, double>> {
-    if (!dp)
+    if (!job.comm)
       return evaluate(*evalProgram, model.params, valBatches);
     std::vector<Batch> mine;
     for (size_t i = size_t(job.rank()); i < valBatches.size();
@@ -598,8 +629,8 @@ Status train(Args &args, TrainJob &job) {
       if (k >= 1 && k <= unsigned(model.config.numChains()))
         sums[k - 1] = ce * windows;
     sums.back() = windows;
-    COLM_TRY(dp->communicator().allReduceSumNow(
-        sums.data(), int64_t(sums.size()), "the validation losses"));
+    COLM_TRY(job.comm->allReduceSumNow(sums.data(), int64_t(sums.size()),
+                                       "the validation losses"));
     std::map<unsigned, double> val;
     for (int k = 1; k <= model.config.numChains(); ++k)
       val[unsigned(k)] = sums[size_t(k - 1)] / sums.back();
@@ -629,6 +660,7 @@ Status train(Args &args, TrainJob &job) {
     }
     if (dp)
       dp->beginStep(step, localRows, settings.batch);
+    currentStep = step;
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, batch));
     injectFault(job.rank(), step, out);
     auto lastGood = [&] {
@@ -646,6 +678,18 @@ Status train(Args &args, TrainJob &job) {
                                       lastGood()));
       }
     } else {
+      if (gpuExchange) {
+        std::vector<double> none;
+        Status agreed = dist::agreeOnLoss(
+            *job.comm, "the loss of step " + std::to_string(step), rowShare,
+            out.loss, out.subModelLoss, none);
+        if (!agreed) {
+          endProgress();
+          return together(Status::error("step " + std::to_string(step) + ": " +
+                                        agreed.message() + ", stopping" +
+                                        lastGood()));
+        }
+      }
       if (!std::isfinite(out.loss)) {
         endProgress();
         return Status::error("step " + std::to_string(step) + ": the loss is " +
@@ -659,8 +703,8 @@ Status train(Args &args, TrainJob &job) {
               : optimizer->step(model.params, out.grads, step);
       if (!stats) {
         endProgress();
-        return Status::error("step " + std::to_string(step) + ": " +
-                             stats.status().message() + lastGood());
+        return together(Status::error("step " + std::to_string(step) + ": " +
+                                      stats.status().message() + lastGood()));
       }
       // (The GPU optimizer checks its weights itself.)
       if (!gpuOptimizer)

@@ -241,6 +241,40 @@ int cuStreamDestroy_v2(void *stream) {
   return kSuccess;
 }
 int cuStreamSynchronize(void *) { return kSuccess; }
+int cuStreamQuery(void *) { return kSuccess; }
+// CUDA_MEMCPY2D (v2), device to device only.
+struct Memcpy2D {
+  size_t srcXInBytes, srcY;
+  unsigned srcMemoryType;
+  const void *srcHost;
+  unsigned long long srcDevice;
+  void *srcArray;
+  size_t srcPitch;
+  size_t dstXInBytes, dstY;
+  unsigned dstMemoryType;
+  void *dstHost;
+  unsigned long long dstDevice;
+  void *dstArray;
+  size_t dstPitch;
+  size_t WidthInBytes, Height;
+};
+int cuMemcpy2DAsync_v2(const Memcpy2D *c, void *) {
+  if (c->srcMemoryType != 2 || c->dstMemoryType != 2 ||
+      c->WidthInBytes > c->srcPitch || c->WidthInBytes > c->dstPitch)
+    return kInvalidValue;
+  for (size_t y = 0; y < c->Height; ++y) {
+    unsigned long long from =
+        c->srcDevice + (c->srcY + y) * c->srcPitch + c->srcXInBytes;
+    unsigned long long to =
+        c->dstDevice + (c->dstY + y) * c->dstPitch + c->dstXInBytes;
+    if (c->WidthInBytes &&
+        (!inside(from, c->WidthInBytes) || !inside(to, c->WidthInBytes)))
+      return kInvalidValue;
+    std::memmove(reinterpret_cast<void *>(to), reinterpret_cast<void *>(from),
+                 c->WidthInBytes);
+  }
+  return kSuccess;
+}
 int cuMemsetD8Async(unsigned long long d, unsigned char v, size_t n,
                     void *stream) {
   if (n && !inside(d, n))

@@ -10,7 +10,13 @@ single-process run of the same global batch, on loopback with Open MPI:
   failure        a rank's non-finite loss, a killed rank and a hung rank stop
                  the job with one message naming the rank, within the
                  timeout, and the last good checkpoint stays intact.
+  GPU path     with --fake-driver and --fake-nccl (the test suite's stand-ins
+               for libcuda and libnccl, on host memory): --backend cuda
+               --distributed (NCCL's pre-multiplied sum of the trainable
+               blocks, the GPU optimizer on every rank) against one process
+               on the same fake GPU, resume in one process, a bad batch.
 Usage: check_distributed.py --colm BIN --mpirun MPIRUN --tmp DIR
+                            [--fake-driver SO --fake-nccl SO]
 """
 import argparse
 import json
@@ -84,6 +90,8 @@ def main():
     ap.add_argument("--colm", required=True)
     ap.add_argument("--mpirun", required=True)
     ap.add_argument("--tmp", required=True)
+    ap.add_argument("--fake-driver")
+    ap.add_argument("--fake-nccl")
     a = ap.parse_args()
     os.makedirs(a.tmp, exist_ok=True)
     text = os.path.join(a.tmp, "text.txt")
@@ -191,6 +199,34 @@ def main():
         check(kept, f"{fault}: the checkpoint of step 2 is intact (step {step})")
     one_error = sum(l.startswith("error:") for l in output.splitlines())
     check(one_error == 1, f"hang: one error message ({one_error})")
+
+    if a.fake_driver and a.fake_nccl:
+        gpu = dict(ENV, COLM_CUDA_DRIVER=a.fake_driver, COLM_CUDA_SIM_IMAGES="1",
+                   COLM_NCCL=a.fake_nccl, COLM_CUDA_DEVICE="0")
+        flags = ["--batch", "4", "--lr", "0.01", "--freeze-chains", "1", "--backend", "cuda"]
+        one, one_log, *_ = train("gpu-1p", models["air"], flags, env=gpu)
+        two, two_log, _, output, _ = train("gpu-2r", models["air"], flags, ranks=2, env=gpu)
+        l1, l2 = log(one_log), log(two_log)
+        loss = max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(l1, l2))
+        norm = max(abs(x["grad_norm"] - y["grad_norm"]) / x["grad_norm"] for x, y in zip(l1, l2))
+        check("NCCL" in output and len(l2) == 3 and loss < 1e-6 and norm < 1e-5,
+              f"gpu: --backend cuda on 2 ranks over (fake) NCCL: losses within {loss:.1e}, "
+              f"gradient norms within {norm:.1e} of one process on the (fake) GPU")
+        t1, t2 = tensors(one), tensors(two)
+        ok, what = adamw_close(t2, t1, lr=0.01, steps=3)
+        check(ok, f"gpu: weights and AdamW's moments {what}")
+        init = read_safetensors(os.path.join(models["air"], "model.safetensors"))
+        check(all(np.array_equal(init[k] == t1[k], init[k] == t2[k]) for k in init),
+              "gpu: frozen chain 1 and the blocks above the diagonal untouched on 2 ranks")
+        part, *_ = train("gpu-part", models["air"], flags, ranks=2, steps=2, env=gpu)
+        train("", None, ["--backend", "cuda"], steps=3, resume=part, env=gpu)
+        ok, what = adamw_close(tensors(part), t1, lr=0.01, steps=3)
+        check(ok, f"gpu: 2 ranks for 2 steps, resumed in one process to 3: {what}")
+        out, _, rc, output, _ = train("gpu-nan", models["air"], flags, ranks=2, steps=3,
+                                      env=dict(gpu, COLM_FAULT="1:2:nan"), expect_ok=False)
+        errors = [l for l in output.splitlines() if l.startswith("error:")]
+        check(rc != 0 and len(errors) == 1 and "the batch of rank 1" in errors[0],
+              f"gpu: a rank's non-finite loss stops the job: {errors}")
 
     rc, output, _ = run([a.colm, "train", "--model", models["air"], "--data", text, "--steps", "1",
                          "--out", os.path.join(a.tmp, "x"), "--bucket-mb", "1"], expect_ok=False)
