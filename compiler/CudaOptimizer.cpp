@@ -264,10 +264,7 @@ Status CudaOptimizer::download(TensorMap &out, Optimizer &host) const {
   const cuda::DriverApi &f = driver->api();
   COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
   TensorMap state;
-  Tensor stepT({2});
-  stepT.data[0] = float(steps >> 24);
-  stepT.data[1] = float(steps & 0xFFFFFF);
-  state.emplace("step", std::move(stepT));
+  state.emplace("step", stepCountTensor(steps));
   for (const Param &p : params) {
     size_t at = size_t(p.offset) * 4, n = size_t(p.size) * 4;
     Tensor &w = out.at(p.name);

@@ -356,12 +356,16 @@ double clipScale(const OptimizerConfig &config, double norm, bool *clipped) {
   return coef;
 }
 
+Tensor stepCountTensor(int64_t steps) {
+  Tensor t({2});
+  t.data[0] = static_cast<float>(steps >> 24);
+  t.data[1] = static_cast<float>(steps & 0xFFFFFF);
+  return t;
+}
+
 TensorMap Optimizer::stateTensors() const {
   TensorMap state;
-  Tensor stepT({2});
-  stepT.data[0] = static_cast<float>(steps >> 24);
-  stepT.data[1] = static_cast<float>(steps & 0xFFFFFF);
-  state.emplace("step", std::move(stepT));
+  state.emplace("step", stepCountTensor(steps));
   if (cfg.kind != OptimizerConfig::AdamW)
     return state;
   for (const Slot &s : slots) {

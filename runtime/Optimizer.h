@@ -97,6 +97,10 @@ void updateShard(OptimizerConfig::Kind kind, float *params, const float *grads,
                  float *expAvg, float *expAvgSq, size_t n,
                  const UpdateScalars &u);
 
+/// The "step" tensor of an optimizer's checkpoint state: [2] floats, the
+/// count being t[0] * 2^24 + t[1] (exact below 2^48).
+Tensor stepCountTensor(int64_t steps);
+
 struct StepStats {
   /// The learning rate used.
   double lr = 0;

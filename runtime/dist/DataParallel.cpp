@@ -434,10 +434,7 @@ DataParallel::finishStep(TensorMap &weights, const TensorMap &grads,
 
 Result<TensorMap> DataParallel::stateTensors() {
   TensorMap state;
-  Tensor stepT({2});
-  stepT.data[0] = static_cast<float>(steps >> 24);
-  stepT.data[1] = static_cast<float>(steps & 0xFFFFFF);
-  state.emplace("step", std::move(stepT));
+  state.emplace("step", stepCountTensor(steps));
   if (cfg.kind != OptimizerConfig::AdamW)
     return rank() == 0 ? state : TensorMap{};
   std::vector<float> m, v;

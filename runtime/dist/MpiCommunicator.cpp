@@ -79,6 +79,10 @@ private:
   /// Counts as MPI ints, with displacements; false when one is too large.
   bool layout(const std::vector<int64_t> &counts, Pending &p,
               std::string &error) const;
+  /// A collective about to start: its name, its counts (when given) and
+  /// its sequence number, announced to the others.
+  Result<Pending> prepare(const std::string &what,
+                          const std::vector<int64_t> *counts);
   /// Tells the other side that this rank reached collective `sequence`.
   void announce(int64_t sequence);
   void pollArrivals();
@@ -186,6 +190,19 @@ bool MpiCommunicator::layout(const std::vector<int64_t> &counts, Pending &p,
   return true;
 }
 
+Result<MpiCommunicator::Pending>
+MpiCommunicator::prepare(const std::string &what,
+                         const std::vector<int64_t> *counts) {
+  Pending p;
+  p.what = what;
+  std::string error;
+  if (counts && !layout(*counts, p, error))
+    return Status::error(error);
+  p.sequence = ++sequence;
+  announce(p.sequence);
+  return p;
+}
+
 void MpiCommunicator::announce(int64_t k) {
   for (int r = 0; r < ranks; ++r) {
     if (r == me || (me != 0 && r != 0))
@@ -235,13 +252,7 @@ Result<Communicator::Request>
 MpiCommunicator::reduceScatterSum(const float *send, float *recv,
                                   const std::vector<int64_t> &counts,
                                   const std::string &what) {
-  Pending p;
-  p.what = what;
-  std::string error;
-  if (!layout(counts, p, error))
-    return Status::error(error);
-  p.sequence = ++sequence;
-  announce(p.sequence);
+  COLM_ASSIGN_OR_RETURN(Pending p, prepare(what, &counts));
   int code = MPI_Ireduce_scatter(send, recv, p.counts.data(), MPI_FLOAT,
                                  MPI_SUM, data, &p.request);
   return started(std::move(p), code);
@@ -251,13 +262,7 @@ Result<Communicator::Request>
 MpiCommunicator::allGather(const float *mine, float *all,
                            const std::vector<int64_t> &counts,
                            const std::string &what) {
-  Pending p;
-  p.what = what;
-  std::string error;
-  if (!layout(counts, p, error))
-    return Status::error(error);
-  p.sequence = ++sequence;
-  announce(p.sequence);
+  COLM_ASSIGN_OR_RETURN(Pending p, prepare(what, &counts));
   int code = MPI_Iallgatherv(mine, p.counts[size_t(me)], MPI_FLOAT, all,
                              p.counts.data(), p.displacements.data(), MPI_FLOAT,
                              data, &p.request);
@@ -268,13 +273,7 @@ Result<Communicator::Request>
 MpiCommunicator::gather(const float *mine, float *all,
                         const std::vector<int64_t> &counts, int root,
                         const std::string &what) {
-  Pending p;
-  p.what = what;
-  std::string error;
-  if (!layout(counts, p, error))
-    return Status::error(error);
-  p.sequence = ++sequence;
-  announce(p.sequence);
+  COLM_ASSIGN_OR_RETURN(Pending p, prepare(what, &counts));
   int code =
       MPI_Igatherv(mine, p.counts[size_t(me)], MPI_FLOAT, all, p.counts.data(),
                    p.displacements.data(), MPI_FLOAT, root, data, &p.request);
@@ -287,10 +286,7 @@ MpiCommunicator::allReduceSum(double *values, int64_t n,
   if (n > INT_MAX)
     return Status::error("internal error: an all-reduce of " +
                          std::to_string(n) + " values");
-  Pending p;
-  p.what = what;
-  p.sequence = ++sequence;
-  announce(p.sequence);
+  COLM_ASSIGN_OR_RETURN(Pending p, prepare(what, nullptr));
   int code = MPI_Iallreduce(MPI_IN_PLACE, values, int(n), MPI_DOUBLE, MPI_SUM,
                             data, &p.request);
   return started(std::move(p), code);
@@ -302,10 +298,7 @@ MpiCommunicator::broadcast(void *values, int64_t bytes, int root,
   if (bytes > INT_MAX)
     return Status::error("internal error: a broadcast of " +
                          std::to_string(bytes) + " bytes");
-  Pending p;
-  p.what = what;
-  p.sequence = ++sequence;
-  announce(p.sequence);
+  COLM_ASSIGN_OR_RETURN(Pending p, prepare(what, nullptr));
   int code = MPI_Ibcast(values, int(bytes), MPI_BYTE, root, data, &p.request);
   return started(std::move(p), code);
 }

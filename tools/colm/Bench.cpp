@@ -136,6 +136,30 @@ void printProfile(const std::vector<LaunchProfile> &launches, int64_t runs,
   print(byLaunch, 25, "launch (the 25 slowest)");
 }
 
+/// The optimizer every training benchmark steps.
+OptimizerConfig benchOptimizer() {
+  OptimizerConfig oc;
+  oc.kind = OptimizerConfig::AdamW;
+  oc.lr = 1e-3;
+  oc.weightDecay = 0.01;
+  oc.clipGradNorm = 1.0;
+  return oc;
+}
+
+/// `rows` sequences of `seq` random tokens and targets.
+Batch randomBatch(int64_t rows, int64_t seq, int64_t vocab, uint64_t seed) {
+  Random rng = Random::forName(seed, "bench");
+  Batch b;
+  b.inputs.assign(size_t(rows), std::vector<int32_t>(size_t(seq)));
+  b.targets.assign(size_t(rows), std::vector<int32_t>(size_t(seq)));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < seq; ++t) {
+      b.inputs[r][t] = static_cast<int32_t>(rng.next() % vocab);
+      b.targets[r][t] = static_cast<int32_t>(rng.next() % vocab);
+    }
+  return b;
+}
+
 /// Training steps on random tokens: tokens/s, model FLOP/s (spec/bench.md:
 /// 6 x the weights the chain rule leaves non-zero, per token) and the
 /// fraction of `peak`.
@@ -146,24 +170,12 @@ Status benchTrain(mlir::MLIRContext &context, Model &model, Backend backend,
   COLM_ASSIGN_OR_RETURN(
       StepProgram program,
       StepProgram::compile(context, c, "full", 0, true, backend));
-  OptimizerConfig oc;
-  oc.kind = OptimizerConfig::AdamW;
-  oc.lr = 1e-3;
-  oc.weightDecay = 0.01;
-  oc.clipGradNorm = 1.0;
+  OptimizerConfig oc = benchOptimizer();
   COLM_ASSIGN_OR_RETURN(Optimizer optimizer,
                         Optimizer::create(oc, c, model.params, 0));
   COLM_ASSIGN_OR_RETURN(auto forward, buildSubModel(context, c, 0));
   double flopsPerToken = 6.0 * double(multipliedWeights(*forward));
-  Random rng = Random::forName(7, "bench");
-  Batch b;
-  b.inputs.assign(batch, std::vector<int32_t>(seq));
-  b.targets.assign(batch, std::vector<int32_t>(seq));
-  for (int64_t r = 0; r < batch; ++r)
-    for (int64_t t = 0; t < seq; ++t) {
-      b.inputs[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
-      b.targets[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
-    }
+  Batch b = randomBatch(batch, seq, c.vocabSize, 7);
   std::printf("\ntraining on the %s backend (%s), %lld x %lld tokens, AdamW, "
               "%lld step%s\n",
               backendName(backend), precisionName(cpuPrecision()),
@@ -248,20 +260,8 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
   COLM_ASSIGN_OR_RETURN(
       StepProgram program,
       StepProgram::compile(context, c, "full", 0, true, backend));
-  OptimizerConfig oc;
-  oc.kind = OptimizerConfig::AdamW;
-  oc.lr = 1e-3;
-  oc.weightDecay = 0.01;
-  oc.clipGradNorm = 1.0;
-  Random rng = Random::forName(7 + uint64_t(me), "bench");
-  Batch b;
-  b.inputs.assign(size_t(rows), std::vector<int32_t>(seq));
-  b.targets.assign(size_t(rows), std::vector<int32_t>(seq));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t t = 0; t < seq; ++t) {
-      b.inputs[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
-      b.targets[r][t] = static_cast<int32_t>(rng.next() % c.vocabSize);
-    }
+  OptimizerConfig oc = benchOptimizer();
+  Batch b = randomBatch(rows, seq, c.vocabSize, 7 + uint64_t(me));
   std::printf("\ntraining on %d ranks (%s), the %s backend, %d thread%s per "
               "rank, %lld x %lld tokens, AdamW, %lld step%s\n",
               n, comm.name().c_str(), backendName(backend),

@@ -245,6 +245,17 @@ def main():
     check(rc != 0 and len(errors) == 1 and "rank 2" in errors[0] and "no rows" in errors[0],
           f"a setup error of one rank is printed once, by that rank: {errors}")
 
+    rc, output, _ = run([a.mpirun, "-np", "2", a.colm, "bench", "--config",
+                         os.path.join(a.tmp, "air.json"), "--train", "--distributed",
+                         "--batch", "4", "--seq", "16", "--steps", "2", "--json"])
+    lines = [l for l in output.splitlines() if l.startswith("{")]
+    result = json.loads(lines[-1]).get("distributed", {}) if lines else {}
+    check(result.get("ranks") == 2 and result.get("one_rank_tokens_per_second", 0) > 0 and
+          result.get("tokens_per_second", 0) > 0 and result.get("scaling_efficiency", 0) > 0 and
+          "scaling efficiency" in output and output.count("2 ranks:") == 1,
+          "colm bench --train --distributed: one rank and 2 ranks in one run, "
+          f"efficiency {result.get('scaling_efficiency', 0):.2f} (printed by rank 0 only)")
+
     print(f"{sum(results)} passed, {len(results) - sum(results)} failed")
     return 0 if all(results) else 1
 
