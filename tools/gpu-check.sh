@@ -52,6 +52,8 @@ run)
   timeout 120 nvcc -std=c++17 -arch=native -I. -o /tmp/colm-probe tools/gpu-check/probe.cu > "$out/probe.txt" 2>&1 &&
     timeout 60 /tmp/colm-probe >> "$out/probe.txt" 2>&1 || status=1
   cat "$out/probe.txt"
+  # The NCCL gradient exchange of --backend cuda --distributed (one rank).
+  timeout 60 /tmp/colm-rt/bin/colm-gpu-check --nccl 2>&1 | tee "$out/nccl.txt" || status=1
   # Correctness, then the benchmarks with profiles.
   timeout 300 /tmp/colm-rt/bin/colm-gpu-check gpu-check-cases --profile \
     --json "$out/results.json" 2>&1 | tee "$out/check.txt" || status=1
@@ -73,6 +75,11 @@ selftest)
   COLM_CUDA_DRIVER="$(cd "$build" && pwd)/lib/libcolm-fake-cuda-driver.so" \
     "$build/bin/colm-gpu-check" "$dir" --json "$dir/results.json"
   python3 tools/gpu-check/summarize.py "$dir/results.json"
+  if [ -e "$build/lib/libcolm-fake-nccl.so" ]; then
+    COLM_CUDA_DRIVER="$(cd "$build" && pwd)/lib/libcolm-fake-cuda-driver.so" \
+      COLM_NCCL="$(cd "$build" && pwd)/lib/libcolm-fake-nccl.so" \
+      "$build/bin/colm-gpu-check" --nccl
+  fi
   ;;
 *)
   sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'

@@ -4,6 +4,7 @@
 #include "runtime/DynamicLibrary.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <sched.h>
@@ -21,6 +22,37 @@ Status Communicator::broadcastNow(void *data, int64_t bytes, int root,
                                   const std::string &what) {
   COLM_ASSIGN_OR_RETURN(Request r, broadcast(data, bytes, root, what));
   return wait(r);
+}
+
+Result<Communicator::Request>
+SoloCommunicator::reduceScatterSum(const float *send, float *recv,
+                                   const std::vector<int64_t> &counts,
+                                   const std::string &) {
+  if (counts.size() != 1)
+    return Status::error("internal error: one rank, several counts");
+  if (send != recv)
+    std::copy(send, send + counts[0], recv);
+  return Request(0);
+}
+
+Result<Communicator::Request>
+SoloCommunicator::allGather(const float *mine, float *all,
+                            const std::vector<int64_t> &counts,
+                            const std::string &what) {
+  return reduceScatterSum(mine, all, counts, what);
+}
+
+Result<Communicator::Request>
+SoloCommunicator::gather(const float *mine, float *all,
+                         const std::vector<int64_t> &counts, int,
+                         const std::string &what) {
+  return reduceScatterSum(mine, all, counts, what);
+}
+
+void SoloCommunicator::abort(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(code);
 }
 
 Status agree(Communicator &comm, const Status &local, const std::string &what,

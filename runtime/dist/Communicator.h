@@ -82,6 +82,35 @@ protected:
   double timeoutSeconds = 300;
 };
 
+/// The one rank of a job without MPI: every collective is a copy.
+class SoloCommunicator final : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string name() const override { return "one process"; }
+  Result<Request> reduceScatterSum(const float *send, float *recv,
+                                   const std::vector<int64_t> &counts,
+                                   const std::string &what) override;
+  Result<Request> allGather(const float *mine, float *all,
+                            const std::vector<int64_t> &counts,
+                            const std::string &what) override;
+  Result<Request> gather(const float *mine, float *all,
+                         const std::vector<int64_t> &counts, int root,
+                         const std::string &what) override;
+  Result<Request> allReduceSum(double *, int64_t,
+                               const std::string &) override {
+    return Request(0);
+  }
+  Result<Request> broadcast(void *, int64_t, int,
+                            const std::string &) override {
+    return Request(0);
+  }
+  void progress() override {}
+  Status wait(Request) override { return Status::ok(); }
+  bool healthy() const override { return true; }
+  [[noreturn]] void abort(int code) override;
+};
+
 /// Every rank's verdict on a step of the job that any rank can fail (a
 /// file it cannot read, a bad batch): ok only when every rank's `local` is.
 /// A rank whose own status failed returns it; the others return an error

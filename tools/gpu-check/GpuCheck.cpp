@@ -14,12 +14,18 @@
 //          warm-up, the median, and FLOP/s and tokens/s from case.json's
 //          `flops` and `tokens`; with `--profile` the slowest launches.
 // Prints a line per case and writes every number to --json FILE.
+// colm-gpu-check --nccl: the NCCL gradient exchange of --backend cuda
+// --distributed (runtime/dist/GpuExchange) as one rank on this GPU with the
+// real libnccl: packing, the pre-multiplied sum, unpacking.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/File.h"
 #include "runtime/Json.h"
+#include "runtime/Model.h"
+#include "runtime/Optimizer.h"
 #include "runtime/Program.h"
 #include "runtime/cuda/CudaExecutor.h"
+#include "runtime/dist/GpuExchange.h"
 
 #include <algorithm>
 #include <chrono>
@@ -201,6 +207,69 @@ Result<JsonValue> runCase(const std::string &dir, const Options &opt) {
   return result;
 }
 
+/// One rank's GpuExchange on device $COLM_CUDA_DEVICE with NCCL: the
+/// trainable entries halved, every other entry's bits kept.
+Status ncclCheck() {
+  COLM_ASSIGN_OR_RETURN(const cuda::Driver *driver, cuda::Driver::get());
+  const cuda::DriverApi &f = driver->api();
+  int ordinal = cuda::defaultDeviceOrdinal();
+  cuda::CUdevice dev = 0;
+  COLM_TRY(driver->check(f.cuDeviceGet(&dev, ordinal), "cuDeviceGet"));
+  cuda::CUcontext context = nullptr;
+  COLM_TRY(driver->check(f.cuDevicePrimaryCtxRetain(&context, dev),
+                         "cuDevicePrimaryCtxRetain"));
+  COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+  ModelConfig mc;
+  mc.vocabSize = 64;
+  mc.hiddenSize = 64;
+  mc.intermediateSize = 128;
+  mc.numLayers = 2;
+  mc.numHeads = 4;
+  mc.numKvHeads = 2;
+  mc.chains = {1, 1, 2};
+  mc.kvSharing = true;
+  int frozen = 1;
+  std::vector<dist::FlatParam> layout;
+  std::vector<float> host;
+  std::vector<uint8_t> trainable;
+  for (const ParamSpec &spec : modelParams(mc)) {
+    layout.push_back({spec.name, spec.shape, int64_t(host.size())});
+    for (uint8_t m : trainableMask(mc, spec, frozen)) {
+      trainable.push_back(m);
+      host.push_back(float(host.size() % 101) - 50.0f);
+    }
+  }
+  cuda::CUdeviceptr grads = 0;
+  COLM_TRY(driver->check(f.cuMemAlloc(&grads, host.size() * 4), "cuMemAlloc"));
+  COLM_TRY(driver->check(f.cuMemcpyHtoD(grads, host.data(), host.size() * 4),
+                         "cuMemcpyHtoD"));
+  auto comm = std::make_shared<dist::SoloCommunicator>();
+  comm->setTimeout(60);
+  COLM_ASSIGN_OR_RETURN(auto x, dist::GpuExchange::create(
+                                    comm, context, mc, frozen, layout, 4096));
+  auto t0 = std::chrono::steady_clock::now();
+  COLM_TRY(x->allReduce(grads, 0.5, "the check"));
+  double ms =
+      1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                .count();
+  std::vector<float> back(host.size());
+  COLM_TRY(driver->check(f.cuMemcpyDtoH(back.data(), grads, back.size() * 4),
+                         "cuMemcpyDtoH"));
+  int64_t wrong = 0;
+  for (size_t i = 0; i < host.size(); ++i)
+    wrong += back[i] != (trainable[i] ? host[i] * 0.5f : host[i]);
+  std::printf("%s: %s, %lld of %zu entries trainable in %lld buckets, "
+              "%.2f ms: %lld wrong\n",
+              wrong ? "FAIL" : "PASS", x->name().c_str(),
+              (long long)x->trainableEntries(), host.size(),
+              (long long)x->bucketCount(), ms, (long long)wrong);
+  f.cuMemFree(grads);
+  x.reset();
+  f.cuDevicePrimaryCtxRelease(dev);
+  return wrong ? Status::error("the NCCL exchange changed the wrong entries")
+               : Status::ok();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -213,9 +282,15 @@ int main(int argc, char **argv) {
       opt.only = argv[++i];
     else if (a == "--profile")
       opt.profile = true;
-    else if (a == "--help" || a == "-h") {
+    else if (a == "--nccl") {
+      Status s = ncclCheck();
+      if (!s)
+        std::printf("FAIL: nccl: %s\n", s.message().c_str());
+      return s ? 0 : 1;
+    } else if (a == "--help" || a == "-h") {
       std::printf("usage: colm-gpu-check DIR [--only PREFIX] [--profile] "
-                  "[--json FILE]\n\nRuns the cases colm-gpu-prepare wrote in "
+                  "[--json FILE]\n       colm-gpu-check --nccl\n\nRuns the "
+                  "cases colm-gpu-prepare wrote in "
                   "DIR/cases (those whose name starts with PREFIX) on CUDA "
                   "device $COLM_CUDA_DEVICE (default 0).\n");
       return 0;
