@@ -165,6 +165,26 @@ def main():
                   "clipped: small buckets reported: " +
                   output.splitlines()[0][output.splitlines()[0].find("2 ranks"):])
 
+    # Validation split between the ranks, and the reference backend.
+    val = os.path.join(a.tmp, "val.txt")
+    with open(text) as f, open(val, "w") as g:
+        g.write(f.read()[:3000])
+    flags = ["--batch", "4", "--val", val, "--eval-every", "1"]
+    _, one_log, *_ = train("val-1p", models["air"], flags, steps=2)
+    _, two_log, *_ = train("val-2r", models["air"], flags, ranks=2, steps=2)
+    v1 = [x["val_ce"] for x in log(one_log)]
+    v2 = [x["val_ce"] for x in log(two_log)]
+    gap = max(abs(x[k] - y[k]) / x[k] for x, y in zip(v1, v2) for k in x)
+    check(len(v2) == 2 and all(sorted(x) == sorted(y) for x, y in zip(v1, v2)) and gap < 1e-6,
+          f"validation split between 2 ranks: every sub-model's loss within {gap:.1e}")
+    flags = ["--batch", "4", "--backend", "reference", "--optimizer", "sgd", "--lr", "0.5"]
+    one, one_log, *_ = train("ref-1p", models["air"], flags, steps=2)
+    two, two_log, *_ = train("ref-2r", models["air"], flags, ranks=2, steps=2)
+    w = worst(tensors(two), tensors(one))
+    gap = max(abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(log(one_log), log(two_log)))
+    check(w < 1e-5 and gap < 1e-12,
+          f"--backend reference on 2 ranks: losses within {gap:.1e}, weights within {w:.1e}")
+
     # Resume on another number of ranks.
     full, _, *_ = train("resume-full", models["colm"], ["--batch", "4", "--lr", "0.01"], steps=4)
     ref = tensors(full)
