@@ -17,7 +17,7 @@ constexpr int64_t kNormBlock = int64_t(1) << 16;
 
 Result<std::unique_ptr<CudaOptimizer>>
 CudaOptimizer::create(const Optimizer &host, const TensorMap &params,
-                      int ordinal) {
+                      int ordinal, const Sharding *sharding) {
   if (host.config().kind != OptimizerConfig::AdamW)
     return Status::error("the GPU optimizer runs AdamW only");
   std::unique_ptr<CudaOptimizer> o(new CudaOptimizer());
@@ -46,14 +46,26 @@ CudaOptimizer::create(const Optimizer &host, const TensorMap &params,
   o->update.mode = codegen::AdamWMode::Update;
   o->sumsq.mode = codegen::AdamWMode::SumSquares;
   o->sumsq.blockSize = kNormBlock;
+  COLM_ASSIGN_OR_RETURN(o->driver, cuda::Driver::get());
+  COLM_ASSIGN_OR_RETURN(cuda::DeviceInfo info, o->driver->device(ordinal));
+  const cuda::DriverApi &f = o->driver->api();
+  auto check = [&](cuda::CUresult rc, const std::string &what) {
+    return o->driver->check(rc, what.c_str());
+  };
+  COLM_TRY(check(f.cuDeviceGet(&o->dev, ordinal), "cuDeviceGet"));
+  cuda::CUcontext context = nullptr;
+  COLM_TRY(check(f.cuDevicePrimaryCtxRetain(&context, o->dev),
+                 "cuDevicePrimaryCtxRetain"));
+  o->context = context;
+  COLM_TRY(check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+  if (sharding)
+    COLM_TRY(o->shard(*sharding, host));
   COLM_TRY(codegen::validateAdamW(o->update));
   o->blocks = o->sumsq.numBlocks();
 
   // Kernels and their launch geometry.
   namespace cg = codegen::cuda;
   COLM_ASSIGN_OR_RETURN(CpuJit jit, CpuJit::create());
-  COLM_ASSIGN_OR_RETURN(o->driver, cuda::Driver::get());
-  COLM_ASSIGN_OR_RETURN(cuda::DeviceInfo info, o->driver->device(ordinal));
   const codegen::AdamWSpec *specs[2] = {&o->update, &o->sumsq};
   std::vector<cg::DeviceKernel> kernels;
   for (const codegen::AdamWSpec *s : specs)
@@ -65,16 +77,6 @@ CudaOptimizer::create(const Optimizer &host, const TensorMap &params,
   std::vector<std::string> &images = built.images;
   o->geometryLibrary = std::move(built.geometry);
 
-  const cuda::DriverApi &f = o->driver->api();
-  auto check = [&](cuda::CUresult rc, const std::string &what) {
-    return o->driver->check(rc, what.c_str());
-  };
-  COLM_TRY(check(f.cuDeviceGet(&o->dev, ordinal), "cuDeviceGet"));
-  cuda::CUcontext context = nullptr;
-  COLM_TRY(check(f.cuDevicePrimaryCtxRetain(&context, o->dev),
-                 "cuDevicePrimaryCtxRetain"));
-  o->context = context;
-  COLM_TRY(check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
   for (int k = 0; k < 2; ++k) {
     cuda::CUmodule m = nullptr;
     COLM_TRY(check(f.cuModuleLoadData(&m, images[size_t(k)].data()),
@@ -101,14 +103,49 @@ CudaOptimizer::create(const Optimizer &host, const TensorMap &params,
   };
   COLM_TRY(alloc(o->weights, bytes, "weights"));
   COLM_TRY(alloc(o->grads, bytes, "gradients"));
-  COLM_TRY(alloc(o->expAvg, bytes, "first moments"));
-  COLM_TRY(alloc(o->expAvgSq, bytes, "second moments"));
   COLM_TRY(alloc(o->partials, size_t(o->blocks) * sizeof(double), "norm"));
   for (const Param &p : o->params) {
     size_t at = size_t(p.offset) * sizeof(float), n = size_t(p.size) * 4;
     COLM_TRY(
         check(f.cuMemcpyHtoD(o->weights + at, params.at(p.name).data.data(), n),
               "copying '" + p.name + "' to the GPU"));
+  }
+  if (o->shards) {
+    // This rank's slice: master weights packed from the flat ones, the
+    // moments packed from the host's tensors.
+    size_t slice = size_t(o->shards->sliceEntries()) * sizeof(float);
+    COLM_TRY(alloc(o->sliceWeights, slice, "weights"));
+    COLM_TRY(alloc(o->sliceGrads, slice, "gradients"));
+    COLM_TRY(alloc(o->expAvg, slice, "first moments"));
+    COLM_TRY(alloc(o->expAvgSq, slice, "second moments"));
+    COLM_TRY(o->shards->sliceOf(o->weights, o->sliceWeights));
+    int64_t lo = o->shards->sliceBegin(), hi = lo + o->shards->sliceEntries();
+    for (auto [prefix, to] : {std::pair{"exp_avg.", o->expAvg},
+                              std::pair{"exp_avg_sq.", o->expAvgSq}}) {
+      std::vector<float> mine(size_t(hi - lo), 0.0f);
+      for (const dist::GpuExchange::Block &b : o->shards->trainableBlocks()) {
+        auto it = state.find(prefix + o->params[b.param].name);
+        if (it == state.end())
+          return Status::error("the GPU optimizer: no moments for '" +
+                               o->params[b.param].name + "'");
+        for (int64_t r = 0; r < b.rows; ++r)
+          for (int64_t c = 0; c < b.width; ++c) {
+            int64_t at = b.packed + r * b.width + c;
+            if (at >= lo && at < hi)
+              mine[size_t(at - lo)] =
+                  it->second
+                      .data[size_t((b.row + r) * b.columns + b.column + c)];
+          }
+      }
+      COLM_TRY(check(f.cuMemcpyHtoD(to, mine.data(), slice),
+                     "copying moments to the GPU"));
+    }
+    return o;
+  }
+  COLM_TRY(alloc(o->expAvg, bytes, "first moments"));
+  COLM_TRY(alloc(o->expAvgSq, bytes, "second moments"));
+  for (const Param &p : o->params) {
+    size_t at = size_t(p.offset) * sizeof(float), n = size_t(p.size) * 4;
     auto m = state.find("exp_avg." + p.name),
          v = state.find("exp_avg_sq." + p.name);
     if (m == state.end() || v == state.end())
@@ -147,8 +184,9 @@ CudaOptimizer::~CudaOptimizer() {
   f.cuCtxSetCurrent(context);
   for (cuda::CUmodule m : modules)
     f.cuModuleUnload(m);
-  for (cuda::CUdeviceptr p :
-       {weights, grads, expAvg, expAvgSq, partials, maskTable})
+  shards.reset();
+  for (cuda::CUdeviceptr p : {weights, grads, expAvg, expAvgSq, partials,
+                              maskTable, sliceWeights, sliceGrads})
     if (p)
       f.cuMemFree(p);
   for (cuda::CUdeviceptr p : masks)
@@ -215,10 +253,18 @@ Result<StepStats> CudaOptimizer::step(CudaExecutor &e, int64_t step) {
                                      *from, size_t(p.size) * 4),
                       ("gathering the gradient of '" + p.name + "'").c_str()));
   }
-  if (exchange)
-    COLM_TRY(exchange(grads));
+  std::string stepName = "step " + std::to_string(step);
   StepStats stats;
-  COLM_ASSIGN_OR_RETURN(double sumSq, sumSquares(grads));
+  double sumSq = 0;
+  if (shards) {
+    // This rank's slice of the batch's gradient; the norm over all slices.
+    COLM_TRY(shards->reduceScatter(grads, batchShare, sliceGrads, stepName));
+    COLM_ASSIGN_OR_RETURN(sumSq, sumSquares(sliceGrads));
+    COLM_TRY(
+        comm->allReduceSumNow(&sumSq, 1, "the gradient norm of " + stepName));
+  } else {
+    COLM_ASSIGN_OR_RETURN(sumSq, sumSquares(grads));
+  }
   stats.gradNorm = std::sqrt(sumSq);
   if (!std::isfinite(stats.gradNorm))
     return Status::error("optimizer step " + std::to_string(step) +
@@ -230,8 +276,8 @@ Result<StepStats> CudaOptimizer::step(CudaExecutor &e, int64_t step) {
   ++steps;
   double t = double(steps);
   ColmAdamWArgs a{};
-  a.param = reinterpret_cast<float *>(weights);
-  a.grad = reinterpret_cast<const float *>(grads);
+  a.param = reinterpret_cast<float *>(shards ? sliceWeights : weights);
+  a.grad = reinterpret_cast<const float *>(shards ? sliceGrads : grads);
   a.exp_avg = reinterpret_cast<float *>(expAvg);
   a.exp_avg_sq = reinterpret_cast<float *>(expAvgSq);
   a.masks = reinterpret_cast<const uint8_t *const *>(maskTable);
@@ -245,7 +291,16 @@ Result<StepStats> CudaOptimizer::step(CudaExecutor &e, int64_t step) {
   a.bias_correction2 = 1.0 - std::pow(cfg.beta2, t);
   COLM_TRY(launch(0, a));
   // Non-finite weights show in their squared norm (a few KB come back).
-  COLM_ASSIGN_OR_RETURN(double weightsSq, sumSquares(weights));
+  double weightsSq = 0;
+  if (shards) {
+    COLM_TRY(shards->allGather(sliceWeights, weights,
+                               "the updated weights of " + stepName));
+    COLM_ASSIGN_OR_RETURN(weightsSq, sumSquares(sliceWeights));
+    COLM_TRY(comm->allReduceSumNow(&weightsSq, 1,
+                                   "the weights' norm of " + stepName));
+  } else {
+    COLM_ASSIGN_OR_RETURN(weightsSq, sumSquares(weights));
+  }
   if (!std::isfinite(weightsSq))
     return Status::error("optimizer step " + std::to_string(step) +
                          ": the update made a weight non-finite (is --lr too "
@@ -270,6 +325,8 @@ Status CudaOptimizer::download(TensorMap &out, Optimizer &host) const {
     Tensor &w = out.at(p.name);
     COLM_TRY(driver->check(f.cuMemcpyDtoH(w.data.data(), weights + at, n),
                            ("copying '" + p.name + "' from the GPU").c_str()));
+    if (shards)
+      continue;
     Tensor m(p.shape), v(p.shape);
     COLM_TRY(driver->check(f.cuMemcpyDtoH(m.data.data(), expAvg + at, n),
                            "copying moments from the GPU"));
@@ -278,7 +335,62 @@ Status CudaOptimizer::download(TensorMap &out, Optimizer &host) const {
     state.emplace("exp_avg." + p.name, std::move(m));
     state.emplace("exp_avg_sq." + p.name, std::move(v));
   }
+  if (shards) {
+    COLM_TRY(gatherMoments(expAvg, "exp_avg.", state));
+    COLM_TRY(gatherMoments(expAvgSq, "exp_avg_sq.", state));
+  }
   return host.loadState(state);
+}
+
+Status CudaOptimizer::gatherMoments(cuda::CUdeviceptr slice,
+                                    const std::string &prefix,
+                                    TensorMap &state) const {
+  COLM_TRY(shards->allGather(slice, 0, "gathering the moments"));
+  COLM_ASSIGN_OR_RETURN(std::vector<float> packed, shards->packedToHost());
+  for (const Param &p : params)
+    state.emplace(prefix + p.name, Tensor(p.shape));
+  for (const dist::GpuExchange::Block &b : shards->trainableBlocks()) {
+    float *to = state.at(prefix + params[b.param].name).data.data();
+    for (int64_t r = 0; r < b.rows; ++r)
+      std::copy_n(packed.data() + b.packed + r * b.width, b.width,
+                  to + (b.row + r) * b.columns + b.column);
+  }
+  return Status::ok();
+}
+
+Status CudaOptimizer::shard(const Sharding &sharding, const Optimizer &host) {
+  (void)host;
+  comm = sharding.comm;
+  COLM_ASSIGN_OR_RETURN(
+      shards, dist::GpuExchange::create(comm, context, sharding.model,
+                                        sharding.frozenChains, layout()));
+  // The segments of this rank's slice of the packed vector, at offsets
+  // from the slice's start: every entry trains, matrices decay.
+  int64_t lo = shards->sliceBegin(), hi = lo + shards->sliceEntries();
+  codegen::AdamWSpec cut;
+  for (const dist::GpuExchange::Block &b : shards->trainableBlocks()) {
+    int64_t a = std::max(b.packed, lo),
+            e = std::min(b.packed + b.rows * b.width, hi);
+    if (a >= e)
+      continue;
+    codegen::AdamWSegment *last =
+        cut.segments.empty() ? nullptr : &cut.segments.back();
+    if (last && last->offset + last->size == a - lo && last->decay == b.decay)
+      last->size += e - a;
+    else
+      cut.segments.push_back({a - lo, e - a, b.decay, false});
+  }
+  if (cut.segments.empty())
+    return Status::error("rank " + std::to_string(comm->rank()) +
+                         " has no share of the " +
+                         std::to_string(shards->trainableEntries()) +
+                         " trainable entries: run fewer ranks");
+  update = cut;
+  update.mode = codegen::AdamWMode::Update;
+  sumsq = cut;
+  sumsq.mode = codegen::AdamWMode::SumSquares;
+  sumsq.blockSize = kNormBlock;
+  return Status::ok();
 }
 
 } // namespace colm

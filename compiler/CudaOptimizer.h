@@ -17,6 +17,13 @@
 // the last bits. Checkpoints have the host format, so a run resumes on
 // either backend. SGD stays on the host (there is no SGD kernel).
 //
+// Sharded (data-parallel training on several GPUs, ZeRO stage 1): the
+// trainable entries are packed (dist::GpuExchange) and each rank keeps
+// AdamW's moments and the master weights of its slice of the packed vector
+// only; a step reduce-scatters the packed gradients with NCCL, updates the
+// slice with the same kernels (their segments cut to the slice), and
+// all-gathers the slices into every rank's flat weights.
+//
 //===----------------------------------------------------------------------===//
 #ifndef COLM_COMPILER_CUDAOPTIMIZER_H
 #define COLM_COMPILER_CUDAOPTIMIZER_H
@@ -38,11 +45,19 @@ namespace colm {
 
 class CudaOptimizer {
 public:
+  /// ZeRO-1 across the ranks of `comm` (see above).
+  struct Sharding {
+    std::shared_ptr<dist::Communicator> comm;
+    ModelConfig model;
+    int frozenChains = 0;
+  };
+
   /// The state of `host` (an AdamW optimizer, its moments and step count)
   /// and `params` copied to device `ordinal`; the AdamW kernels compiled
   /// for it (NVRTC, or emulator builds under $COLM_CUDA_SIM_IMAGES=1).
   static Result<std::unique_ptr<CudaOptimizer>>
-  create(const Optimizer &host, const TensorMap &params, int ordinal);
+  create(const Optimizer &host, const TensorMap &params, int ordinal,
+         const Sharding *sharding = nullptr);
   ~CudaOptimizer();
   CudaOptimizer(const CudaOptimizer &) = delete;
   CudaOptimizer &operator=(const CudaOptimizer &) = delete;
@@ -58,20 +73,17 @@ public:
   Result<StepStats> step(CudaExecutor &e, int64_t step);
 
   /// The weights into `params`, and the moments and step count into `host`
-  /// (whose checkpoint tensors then describe this state).
+  /// (whose checkpoint tensors then describe this state). Sharded, every
+  /// rank must call it (the moments are gathered).
   Status download(TensorMap &params, Optimizer &host) const;
 
   int64_t stepCount() const { return steps; }
 
-  /// Runs in every step between gathering the gradients into the flat array
-  /// and their norm: data-parallel training sums them over the ranks there
-  /// (dist::GpuExchange).
-  void setGradientExchange(std::function<Status(cuda::CUdeviceptr)> fn) {
-    exchange = std::move(fn);
-  }
-  /// Where each parameter lies in the flat arrays (in elements).
-  std::vector<dist::FlatParam> layout() const;
-  cuda::CUcontext cudaContext() const { return context; }
+  /// Sharded: this rank's share of the global batch, which weights its
+  /// gradient in the sum over ranks (1 by default).
+  void setShareOfBatch(double share) { batchShare = share; }
+  /// Sharded: the exchange (null otherwise).
+  const dist::GpuExchange *exchange() const { return shards.get(); }
 
 private:
   CudaOptimizer() = default;
@@ -79,6 +91,14 @@ private:
   /// Squared norm over the trainable entries of `values` (weights or
   /// gradients), by the SumSquares kernel.
   Result<double> sumSquares(cuda::CUdeviceptr values) const;
+  /// The flat arrays' layout (in elements).
+  std::vector<dist::FlatParam> layout() const;
+  /// Sharded: the kernels' segments cut to this rank's slice of the packed
+  /// vector, and the slice's arrays.
+  Status shard(const Sharding &sharding, const Optimizer &host);
+  /// Sharded: the full moment tensors from the slices (collective).
+  Status gatherMoments(cuda::CUdeviceptr slice, const std::string &prefix,
+                       TensorMap &state) const;
 
   struct Param {
     std::string name;
@@ -100,7 +120,10 @@ private:
   cuda::CUfunction functions[2] = {};
   CudaGeometryFn geometry[2] = {};
   std::shared_ptr<DynamicLibrary> geometryLibrary;
-  std::function<Status(cuda::CUdeviceptr)> exchange;
+  std::shared_ptr<dist::Communicator> comm;
+  std::unique_ptr<dist::GpuExchange> shards;
+  cuda::CUdeviceptr sliceWeights = 0, sliceGrads = 0;
+  double batchShare = 1;
 };
 
 } // namespace colm

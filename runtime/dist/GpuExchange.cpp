@@ -17,7 +17,7 @@ constexpr int kNotReady = 600; // CUDA_ERROR_NOT_READY
 Result<std::unique_ptr<GpuExchange>>
 GpuExchange::create(std::shared_ptr<Communicator> comm, cuda::CUcontext context,
                     const ModelConfig &model, int frozenChains,
-                    const std::vector<FlatParam> &layout, int64_t bucketBytes) {
+                    const std::vector<FlatParam> &layout) {
   std::unique_ptr<GpuExchange> x(new GpuExchange);
   x->comm = std::move(comm);
   x->context = context;
@@ -35,7 +35,8 @@ GpuExchange::create(std::shared_ptr<Communicator> comm, cuda::CUcontext context,
   std::map<std::string, ParamSpec> specs;
   for (const ParamSpec &s : modelParams(model))
     specs.emplace(s.name, s);
-  for (const FlatParam &p : layout) {
+  for (size_t pi = 0; pi < layout.size(); ++pi) {
+    const FlatParam &p = layout[pi];
     auto it = specs.find(p.name);
     if (it == specs.end())
       return Status::error("data-parallel training: the model has no "
@@ -60,7 +61,8 @@ GpuExchange::create(std::shared_ptr<Communicator> comm, cuda::CUcontext context,
           if (x->blocks[b].column == c && x->blocks[b].width == e - c)
             grown = b;
         if (grown == SIZE_MAX) {
-          x->blocks.push_back({p.offset, columns, r, 0, c, e - c, 0});
+          x->blocks.push_back(
+              {pi, p.shape.size() == 2, p.offset, columns, r, 0, c, e - c, 0});
           grown = x->blocks.size() - 1;
         }
         ++x->blocks[grown].rows;
@@ -74,16 +76,13 @@ GpuExchange::create(std::shared_ptr<Communicator> comm, cuda::CUcontext context,
     b.packed = x->total;
     x->total += b.rows * b.width;
   }
-  int64_t per = std::max<int64_t>(1, bucketBytes / 4);
-  for (const Block &b : x->blocks) {
-    if (x->buckets.empty() ||
-        x->buckets.back().second - x->buckets.back().first >= per)
-      x->buckets.push_back({b.packed, b.packed});
-    x->buckets.back().second = b.packed + b.rows * b.width;
-  }
-  COLM_TRY(x->driver->check(
-      f.cuMemAlloc(&x->packed, size_t(std::max<int64_t>(x->total, 1)) * 4),
-      "allocating the gradient exchange's buffer"));
+  int n = x->comm->size();
+  x->slice = (x->total + n - 1) / n;
+  size_t bytes = size_t(std::max<int64_t>(x->slice * n, 1)) * 4;
+  COLM_TRY(x->driver->check(f.cuMemAlloc(&x->packed, bytes),
+                            "allocating the gradient exchange's buffer"));
+  COLM_TRY(x->driver->check(f.cuMemsetD8(x->packed, 0, bytes),
+                            "clearing the gradient exchange's buffer"));
   COLM_TRY(x->driver->check(f.cuStreamCreate(&x->stream, 0),
                             "creating the exchange's stream"));
 
@@ -183,36 +182,66 @@ Status GpuExchange::waitStream(const std::string &what) {
   }
 }
 
-Status GpuExchange::allReduce(cuda::CUdeviceptr grads, double weight,
-                              const std::string &what) {
+Status GpuExchange::reduceScatter(cuda::CUdeviceptr grads, double weight,
+                                  cuda::CUdeviceptr out,
+                                  const std::string &what) {
   const cuda::DriverApi &f = driver->api();
   const NcclApi &n = nccl->api();
   COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
   COLM_TRY(copy(grads, true));
-  // Each rank's gradient times its share of the batch, summed.
   float scalar = float(weight);
   int op = 0;
   COLM_TRY(nccl->check(n.ncclRedOpCreatePreMulSum(&op, &scalar, kNcclFloat32,
                                                   kNcclScalarHostImmediate, nc),
                        "ncclRedOpCreatePreMulSum"));
-  for (size_t b = 0; b < buckets.size(); ++b) {
-    auto [begin, end] = buckets[b];
-    cuda::CUdeviceptr at = packed + cuda::CUdeviceptr(begin) * 4;
-    Status s = nccl->check(n.ncclAllReduce(reinterpret_cast<void *>(at),
-                                           reinterpret_cast<void *>(at),
-                                           size_t(end - begin), kNcclFloat32,
-                                           op, nc, stream),
-                           "ncclAllReduce of gradient bucket " +
-                               std::to_string(b + 1) + " of " + what);
-    if (!s) {
-      failed = true;
-      return s;
-    }
+  Status s = nccl->check(n.ncclReduceScatter(reinterpret_cast<void *>(packed),
+                                             reinterpret_cast<void *>(out),
+                                             size_t(slice), kNcclFloat32, op,
+                                             nc, stream),
+                         "ncclReduceScatter of the gradients of " + what);
+  if (!s) {
+    failed = true;
+    return s;
   }
-  // (An operator may go once the last call given it has returned.)
   COLM_TRY(nccl->check(n.ncclRedOpDestroy(op, nc), "ncclRedOpDestroy"));
-  COLM_TRY(copy(grads, false));
-  return waitStream("the gradient all-reduce of " + what);
+  return waitStream("the gradient reduce-scatter of " + what);
+}
+
+Status GpuExchange::allGather(cuda::CUdeviceptr mine, cuda::CUdeviceptr flat,
+                              const std::string &what) {
+  const cuda::DriverApi &f = driver->api();
+  COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+  Status s = nccl->check(
+      nccl->api().ncclAllGather(reinterpret_cast<void *>(mine),
+                                reinterpret_cast<void *>(packed), size_t(slice),
+                                kNcclFloat32, nc, stream),
+      "ncclAllGather of " + what);
+  if (!s) {
+    failed = true;
+    return s;
+  }
+  if (flat)
+    COLM_TRY(copy(flat, false));
+  return waitStream("the all-gather of " + what);
+}
+
+Result<std::vector<float>> GpuExchange::packedToHost() const {
+  std::vector<float> host(size_t(slice) * size_t(comm->size()));
+  COLM_TRY(driver->check(
+      driver->api().cuMemcpyDtoH(host.data(), packed, host.size() * 4),
+      "copying the packed vector from the GPU"));
+  return host;
+}
+
+Status GpuExchange::sliceOf(cuda::CUdeviceptr flat, cuda::CUdeviceptr out) {
+  const cuda::DriverApi &f = driver->api();
+  COLM_TRY(driver->check(f.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+  COLM_TRY(copy(flat, true));
+  COLM_TRY(driver->check(f.cuStreamSynchronize(stream), "packing"));
+  return driver->check(
+      f.cuMemcpyDtoD(out, packed + cuda::CUdeviceptr(sliceBegin()) * 4,
+                     size_t(slice) * 4),
+      "copying this rank's slice");
 }
 
 } // namespace colm::dist

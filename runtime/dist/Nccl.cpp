@@ -60,6 +60,8 @@ Result<const Nccl *> Nccl::get() {
     sym(f.ncclCommGetAsyncError, "ncclCommGetAsyncError");
     sym(f.ncclGetErrorString, "ncclGetErrorString");
     sym(f.ncclAllReduce, "ncclAllReduce");
+    sym(f.ncclReduceScatter, "ncclReduceScatter");
+    sym(f.ncclAllGather, "ncclAllGather");
     sym(f.ncclRedOpCreatePreMulSum, "ncclRedOpCreatePreMulSum");
     sym(f.ncclRedOpDestroy, "ncclRedOpDestroy");
     if (!missing.empty()) {

@@ -38,6 +38,10 @@ struct NcclApi {
   const char *(*ncclGetErrorString)(ncclResult);
   ncclResult (*ncclAllReduce)(const void *, void *, size_t, int, int, ncclComm,
                               cuda::CUstream);
+  ncclResult (*ncclReduceScatter)(const void *, void *, size_t, int, int,
+                                  ncclComm, cuda::CUstream);
+  ncclResult (*ncclAllGather)(const void *, void *, size_t, int, ncclComm,
+                              cuda::CUstream);
   ncclResult (*ncclRedOpCreatePreMulSum)(int *, void *, int, int, ncclComm);
   ncclResult (*ncclRedOpDestroy)(int, ncclComm);
 };

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 using namespace colm;
 
@@ -87,7 +88,10 @@ bool sameBits(const TensorMap &a, const TensorMap &b) {
   return true;
 }
 
-void trainBothWays(bool air, int freeze, double clip) {
+/// `sharded`: ZeRO-1 as one rank (the fake NCCL), re-created from the
+/// downloaded state after the first step (the moments go to the slice and
+/// come back through the gathers).
+void trainBothWays(bool air, int freeze, double clip, bool sharded = false) {
   FakeGpu gpu;
   ModelConfig c = config(air);
   Model model = initModel(c, 3);
@@ -108,8 +112,18 @@ void trainBothWays(bool air, int freeze, double clip) {
   auto deviceOpt = Optimizer::create(oc, c, deviceParams, freeze);
   ASSERT_TRUE(hostOpt.isOk()) << hostOpt.status().message();
   ASSERT_TRUE(deviceOpt.isOk());
-  auto onGpu = CudaOptimizer::create(*deviceOpt, deviceParams, 0);
+  std::optional<CudaOptimizer::Sharding> sharding;
+  if (sharded) {
+#ifdef COLM_FAKE_NCCL
+    setenv("COLM_NCCL", COLM_FAKE_NCCL, 1);
+#endif
+    sharding = CudaOptimizer::Sharding{
+        std::make_shared<dist::SoloCommunicator>(), c, freeze};
+  }
+  auto onGpu = CudaOptimizer::create(*deviceOpt, deviceParams, 0,
+                                     sharding ? &*sharding : nullptr);
   ASSERT_TRUE(onGpu.isOk()) << onGpu.status().message();
+  EXPECT_EQ((*onGpu)->exchange() != nullptr, sharded);
   device->keepOnDevice(onGpu->get());
   bool clipped = false;
   for (int64_t step = 1; step <= 3; ++step) {
@@ -124,6 +138,13 @@ void trainBothWays(bool air, int freeze, double clip) {
         *static_cast<CudaExecutor *>(device->lastExecutor()), step);
     ASSERT_TRUE(hs.isOk()) << hs.status().message();
     ASSERT_TRUE(ds.isOk()) << ds.status().message();
+    if (sharded && step == 1) {
+      ASSERT_TRUE((*onGpu)->download(deviceParams, *deviceOpt).isOk());
+      onGpu = CudaOptimizer::create(*deviceOpt, deviceParams, 0, &*sharding);
+      ASSERT_TRUE(onGpu.isOk()) << onGpu.status().message();
+      device->keepOnDevice(onGpu->get());
+      deviceParams = model.params; // the GPU holds the current weights
+    }
     EXPECT_NEAR(ds->gradNorm, hs->gradNorm, 1e-12 * hs->gradNorm);
     EXPECT_EQ(ds->lr, hs->lr);
     EXPECT_EQ(ds->clipped, hs->clipped);
@@ -169,6 +190,17 @@ TEST(CudaOptimizerTest, CoLMAirWithAFrozenChainHasTheHostOptimizersBits) {
 TEST(CudaOptimizerTest, ClippedStepsMatchTheHostWithinRounding) {
   trainBothWays(false, 0, 1e-3);
 }
+
+#ifdef COLM_FAKE_NCCL
+TEST(CudaOptimizerTest, ShardedAsOneRankHasTheHostOptimizersBits) {
+  trainBothWays(true, 1, 0.0, true);
+  trainBothWays(false, 0, 0.0, true);
+}
+
+TEST(CudaOptimizerTest, ShardedClippedStepsMatchTheHostWithinRounding) {
+  trainBothWays(false, 0, 1e-3, true);
+}
+#endif
 
 TEST(CudaOptimizerTest, ANonFiniteGradientChangesNothing) {
   FakeGpu gpu;

@@ -476,33 +476,31 @@ Status train(Args &args, TrainJob &job) {
   }
   // On the GPU, AdamW's state and the weights stay there between steps;
   // they come back for checkpoints and evaluation.
+  // Distributed, each GPU keeps its slice of AdamW's state (ZeRO-1 over
+  // NCCL).
   std::unique_ptr<CudaOptimizer> gpuOptimizer;
-  std::unique_ptr<dist::GpuExchange> gpuExchange;
   double rowShare = double(localRows) / double(settings.batch);
-  int64_t currentStep = 0;
   if (gpuState) {
+    std::optional<CudaOptimizer::Sharding> sharding;
+    if (job.comm) {
+      COLM_TRY(dist::checkSameStart(*job.comm, settings.opt,
+                                    static_cast<int>(settings.freeze),
+                                    model.config, model.params));
+      sharding = CudaOptimizer::Sharding{job.comm, model.config,
+                                         static_cast<int>(settings.freeze)};
+    }
     Result<std::unique_ptr<CudaOptimizer>> made = CudaOptimizer::create(
-        *optimizer, model.params, cuda::defaultDeviceOrdinal());
+        *optimizer, model.params, cuda::defaultDeviceOrdinal(),
+        sharding ? &*sharding : nullptr);
     if (job.comm)
       COLM_TRY(dist::agree(*job.comm, made.status(), "starting the GPU"));
     COLM_TRY(made.status());
     gpuOptimizer = made.take();
+    gpuOptimizer->setShareOfBatch(rowShare);
     program.keepOnDevice(gpuOptimizer.get());
   }
-  if (gpuState && job.comm) {
-    COLM_TRY(dist::checkSameStart(*job.comm, settings.opt,
-                                  static_cast<int>(settings.freeze),
-                                  model.config, model.params));
-    COLM_ASSIGN_OR_RETURN(gpuExchange,
-                          dist::GpuExchange::create(
-                              job.comm, gpuOptimizer->cudaContext(),
-                              model.config, static_cast<int>(settings.freeze),
-                              gpuOptimizer->layout(), bucketBytes));
-    gpuOptimizer->setGradientExchange([&](cuda::CUdeviceptr grads) {
-      return gpuExchange->allReduce(grads, rowShare,
-                                    "step " + std::to_string(currentStep));
-    });
-  }
+  const dist::GpuExchange *gpuExchange =
+      gpuOptimizer ? gpuOptimizer->exchange() : nullptr;
   auto toHost = [&]() -> Status {
     return gpuOptimizer ? gpuOptimizer->download(model.params, *optimizer)
                         : Status::ok();
@@ -599,10 +597,10 @@ Status train(Args &args, TrainJob &job) {
         cpuPrecision() == codegen::Precision::Bf16 ? ", bf16 GEMM inputs" : "",
         job.comm ? (", " + std::to_string(job.ranks()) + " ranks (" +
                     job.comm->name() +
-                    (gpuExchange ? ", " + gpuExchange->name() : "") + "), " +
-                    std::to_string(dp ? dp->bucketCount()
-                                      : gpuExchange->bucketCount()) +
-                    " gradient buckets")
+                    (gpuExchange ? ", " + gpuExchange->name() +
+                                       "), AdamW's state sharded over the GPUs"
+                                 : "), " + std::to_string(dp->bucketCount()) +
+                                       " gradient buckets"))
                        .c_str()
                  : "");
   // Validation: each rank evaluates its share of the batches.
@@ -660,7 +658,6 @@ Status train(Args &args, TrainJob &job) {
     }
     if (dp)
       dp->beginStep(step, localRows, settings.batch);
-    currentStep = step;
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, batch));
     injectFault(job.rank(), step, out);
     auto lastGood = [&] {

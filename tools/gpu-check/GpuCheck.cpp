@@ -245,10 +245,14 @@ Status ncclCheck() {
                          "cuMemcpyHtoD"));
   auto comm = std::make_shared<dist::SoloCommunicator>();
   comm->setTimeout(60);
-  COLM_ASSIGN_OR_RETURN(auto x, dist::GpuExchange::create(
-                                    comm, context, mc, frozen, layout, 4096));
+  COLM_ASSIGN_OR_RETURN(
+      auto x, dist::GpuExchange::create(comm, context, mc, frozen, layout));
+  cuda::CUdeviceptr slice = 0;
+  COLM_TRY(driver->check(f.cuMemAlloc(&slice, size_t(x->sliceEntries()) * 4),
+                         "cuMemAlloc"));
   auto t0 = std::chrono::steady_clock::now();
-  COLM_TRY(x->allReduce(grads, 0.5, "the check"));
+  COLM_TRY(x->reduceScatter(grads, 0.5, slice, "the check"));
+  COLM_TRY(x->allGather(slice, grads, "the check"));
   double ms =
       1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
                 .count();
@@ -258,12 +262,13 @@ Status ncclCheck() {
   int64_t wrong = 0;
   for (size_t i = 0; i < host.size(); ++i)
     wrong += back[i] != (trainable[i] ? host[i] * 0.5f : host[i]);
-  std::printf("%s: %s, %lld of %zu entries trainable in %lld buckets, "
-              "%.2f ms: %lld wrong\n",
+  std::printf("%s: %s, %lld of %zu entries trainable, reduce-scatter and "
+              "all-gather %.2f ms: %lld wrong\n",
               wrong ? "FAIL" : "PASS", x->name().c_str(),
-              (long long)x->trainableEntries(), host.size(),
-              (long long)x->bucketCount(), ms, (long long)wrong);
+              (long long)x->trainableEntries(), host.size(), ms,
+              (long long)wrong);
   f.cuMemFree(grads);
+  f.cuMemFree(slice);
   x.reset();
   f.cuDevicePrimaryCtxRelease(dev);
   return wrong ? Status::error("the NCCL exchange changed the wrong entries")

@@ -103,6 +103,42 @@ int ncclAllReduce(const void *send, void *recv, size_t count, int type, int op,
   reduced += int64_t(count);
   return 0;
 }
+int ncclReduceScatter(const void *send, void *recv, size_t count, int type,
+                      int op, void *comm, void *) {
+  auto *c = static_cast<Comm *>(comm);
+  if (type != 7 || !c->scalars.count(op))
+    return 4;
+  float scalar = c->scalars[op];
+  size_t all = count * size_t(c->ranks);
+  std::vector<float> x(all);
+  for (size_t i = 0; i < all; ++i)
+    x[i] = static_cast<const float *>(send)[i] * scalar;
+  if (c->ranks > 1) {
+    if (MPI_Reduce_scatter_block(x.data(), recv, int(count), MPI_FLOAT, MPI_SUM,
+                                 MPI_COMM_WORLD) != MPI_SUCCESS)
+      return 2;
+  } else {
+    std::memcpy(recv, x.data(), count * sizeof(float));
+  }
+  reduced += int64_t(all);
+  return 0;
+}
+int ncclAllGather(const void *send, void *recv, size_t count, int type,
+                  void *comm, void *) {
+  auto *c = static_cast<Comm *>(comm);
+  if (type != 7)
+    return 4;
+  if (c->ranks == 1) {
+    std::memmove(recv, send, count * sizeof(float));
+    return 0;
+  }
+  std::vector<float> mine(static_cast<const float *>(send),
+                          static_cast<const float *>(send) + count);
+  return MPI_Allgather(mine.data(), int(count), MPI_FLOAT, recv, int(count),
+                       MPI_FLOAT, MPI_COMM_WORLD) == MPI_SUCCESS
+             ? 0
+             : 2;
+}
 int64_t fakeNcclFloatsReduced() { return reduced; }
 
 } // extern "C"

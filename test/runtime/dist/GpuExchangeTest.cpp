@@ -2,8 +2,8 @@
 //
 // On the test suite's fake driver (device memory is host memory) and fake
 // NCCL, one rank: the exchange packs exactly the trainable blocks (strided
-// copies), all-reduces them with the rank's weight, and unpacks them in
-// place; every other entry keeps its bits.
+// copies), reduce-scatters them with the rank's weight into its slice, and
+// all-gathers the slice back into place; every other entry keeps its bits.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/dist/GpuExchange.h"
@@ -22,7 +22,7 @@ using colm::test::smallConfig;
 
 namespace {
 
-TEST(GpuExchange, SumsTheTrainableBlocksOnlyInBuckets) {
+TEST(GpuExchange, MovesTheTrainableBlocksOnly) {
   setenv("COLM_CUDA_DRIVER", COLM_FAKE_CUDA_DRIVER, 1);
   setenv("COLM_NCCL", COLM_FAKE_NCCL, 1);
   auto driver = cuda::Driver::get();
@@ -57,13 +57,17 @@ TEST(GpuExchange, SumsTheTrainableBlocksOnlyInBuckets) {
 
     test::ThreadGroup group(1);
     auto comm = std::make_shared<test::ThreadCommunicator>(group, 0);
-    auto x = GpuExchange::create(comm, context, mc, frozen, layout, 256);
+    auto x = GpuExchange::create(comm, context, mc, frozen, layout);
     ASSERT_OK(x.status());
     EXPECT_EQ((*x)->trainableEntries(), trainable);
-    EXPECT_GT((*x)->bucketCount(), 4);
+    EXPECT_EQ((*x)->sliceEntries(), trainable);
+    cuda::CUdeviceptr slice = 0;
+    ASSERT_EQ(f.cuMemAlloc(&slice, size_t(trainable) * 4), 0);
     int64_t before = (*floatsReduced)();
-    ASSERT_OK((*x)->allReduce(grads, 0.5, "step 1"));
+    ASSERT_OK((*x)->reduceScatter(grads, 0.5, slice, "step 1"));
     EXPECT_EQ((*floatsReduced)() - before, trainable) << frozen << " frozen";
+    ASSERT_OK((*x)->allGather(slice, grads, "step 1"));
+    f.cuMemFree(slice);
 
     std::vector<float> back(host.size());
     ASSERT_EQ(f.cuMemcpyDtoH(back.data(), grads, back.size() * 4), 0);

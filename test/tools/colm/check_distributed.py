@@ -12,9 +12,10 @@ single-process run of the same global batch, on loopback with Open MPI:
                  timeout, and the last good checkpoint stays intact.
   GPU path     with --fake-driver and --fake-nccl (the test suite's stand-ins
                for libcuda and libnccl, on host memory): --backend cuda
-               --distributed (NCCL's pre-multiplied sum of the trainable
-               blocks, the GPU optimizer on every rank) against one process
-               on the same fake GPU, resume in one process, a bad batch.
+               --distributed (the trainable blocks reduce-scattered with
+               NCCL's pre-multiplied sum, AdamW's state sharded over the
+               GPUs, the weights all-gathered) against one process on the
+               same fake GPU, resume 2 -> 1 and 1 -> 2 ranks, a bad batch.
 Usage: check_distributed.py --colm BIN --mpirun MPIRUN --tmp DIR
                             [--fake-driver SO --fake-nccl SO]
 """
@@ -229,7 +230,7 @@ def main():
         l1, l2 = log(one_log), log(two_log)
         loss = max(abs(x["loss"] - y["loss"]) / abs(x["loss"]) for x, y in zip(l1, l2))
         norm = max(abs(x["grad_norm"] - y["grad_norm"]) / x["grad_norm"] for x, y in zip(l1, l2))
-        check("NCCL" in output and len(l2) == 3 and loss < 1e-6 and norm < 1e-5,
+        check("NCCL" in output and "AdamW's state sharded over the GPUs" in output and len(l2) == 3 and loss < 1e-6 and norm < 1e-5,
               f"gpu: --backend cuda on 2 ranks over (fake) NCCL: losses within {loss:.1e}, "
               f"gradient norms within {norm:.1e} of one process on the (fake) GPU")
         t1, t2 = tensors(one), tensors(two)
@@ -242,6 +243,10 @@ def main():
         train("", None, ["--backend", "cuda"], steps=3, resume=part, env=gpu)
         ok, what = adamw_close(tensors(part), t1, lr=0.01, steps=3)
         check(ok, f"gpu: 2 ranks for 2 steps, resumed in one process to 3: {what}")
+        part, *_ = train("gpu-part1", models["air"], flags, steps=2, env=gpu)
+        train("", None, ["--backend", "cuda"], ranks=2, steps=3, resume=part, env=gpu)
+        ok, what = adamw_close(tensors(part), t1, lr=0.01, steps=3)
+        check(ok, f"gpu: one process for 2 steps, resumed on 2 ranks to 3: {what}")
         out, _, rc, output, _ = train("gpu-nan", models["air"], flags, ranks=2, steps=3,
                                       env=dict(gpu, COLM_FAULT="1:2:nan"), expect_ok=False)
         errors = [l for l in output.splitlines() if l.startswith("error:")]
