@@ -46,6 +46,9 @@ std::pair<int64_t, int64_t> rowsOf(int64_t rows, int rank, int ranks) {
 
 namespace {
 
+/// Buckets in flight at once (each holds a staging buffer).
+constexpr size_t kStagingBuffers = 4;
+
 /// FNV-1a, folded into two 32-bit halves that a double sums exactly.
 struct Fingerprint {
   uint64_t h = 1469598103934665603ull;
@@ -224,8 +227,14 @@ Result<std::unique_ptr<DataParallel>> DataParallel::create(
           0, std::min(b.flatEnd, dp->sliceStarts[size_t(r + 1)]) -
                  std::max(b.flatBegin, dp->sliceStarts[size_t(r)])));
   int64_t slice = dp->sliceEnd - dp->sliceBegin;
-  dp->packed.assign(size_t(dp->total), 0.0f);
-  dp->flatParams.assign(size_t(dp->total), 0.0f);
+  // A few buckets' staging buffers, not the whole vector: the memory a
+  // rank adds is its slices and these.
+  int64_t largest = 0;
+  for (const Bucket &b : dp->buckets)
+    largest = std::max(largest, b.flatEnd - b.flatBegin);
+  dp->staging.assign(kStagingBuffers, std::vector<float>(size_t(largest)));
+  for (size_t i = 0; i < kStagingBuffers; ++i)
+    dp->freeBuffers.push_back(i);
   dp->grad.assign(size_t(slice), 0.0f);
   dp->updated.assign(size_t(slice), 0.0f);
   if (config.kind == OptimizerConfig::AdamW) {
@@ -252,17 +261,45 @@ void DataParallel::beginStep(int64_t step, int64_t localRows,
   currentStep = step;
   weight = double(localRows) / double(globalRows);
   nextBucket = 0;
-  for (Bucket &b : buckets)
-    b.started = false;
   exchange = ExchangeStats{};
   exchange.buckets = int64_t(buckets.size());
   pendingError = Status::ok();
 }
 
-void DataParallel::pack(const Param &p, const float *g) {
+Result<size_t> DataParallel::takeBuffer() {
+  if (freeBuffers.empty())
+    COLM_TRY(retireOldest());
+  size_t b = freeBuffers.back();
+  freeBuffers.pop_back();
+  return b;
+}
+
+Status DataParallel::retireOldest() {
+  InFlight f = inFlight.front();
+  inFlight.pop_front();
+  COLM_TRY(waitFor(f.request));
+  freeBuffers.push_back(f.buffer);
+  if (!f.gather)
+    return Status::ok();
+  // Every rank's updated entries of the bucket, into the weights.
+  const Bucket &k = buckets[f.bucket];
+  const float *from = staging[f.buffer].data() - k.flatBegin;
+  for (size_t i : k.params) {
+    Param &p = params[i];
+    float *w = gatherInto->at(p.name).data.data();
+    for (const Segment &s : p.segments)
+      std::memcpy(w + s.begin, from + s.flat, size_t(s.length) * sizeof(float));
+    for (int64_t j = p.flatBegin; j < p.flatEnd && nonFinite.empty(); ++j)
+      if (!std::isfinite(from[j]))
+        nonFinite = p.name;
+  }
+  return Status::ok();
+}
+
+void DataParallel::pack(float *bucket, const Param &p, const float *g) {
   float w = float(weight);
   for (const Segment &s : p.segments) {
-    float *dst = packed.data() + s.flat;
+    float *dst = bucket + s.flat;
     const float *src = g + s.begin;
     if (weight == 1.0)
       std::memcpy(dst, src, size_t(s.length) * sizeof(float));
@@ -272,20 +309,30 @@ void DataParallel::pack(const Param &p, const float *g) {
   }
 }
 
-Status DataParallel::startBucket(size_t b) {
+Status DataParallel::startBucket(
+    size_t b, const std::function<Result<const float *>(size_t)> &gradient) {
   Bucket &k = buckets[b];
+  Result<size_t> buffer = takeBuffer();
+  if (!buffer)
+    return fail(buffer.status().message());
+  float *send = staging[*buffer].data();
+  for (size_t i : k.params) {
+    Result<const float *> g = gradient(i);
+    if (!g)
+      return fail(g.status().message());
+    pack(send - k.flatBegin, params[i], *g);
+  }
   float *recv = grad.data() + (std::max(k.flatBegin, sliceBegin) - sliceBegin);
   if (k.counts[size_t(rank())] == 0)
     recv = grad.data();
   Result<Communicator::Request> r =
-      comm->reduceScatterSum(packed.data() + k.flatBegin, recv, k.counts,
+      comm->reduceScatterSum(send, recv, k.counts,
                              "gradient bucket " + std::to_string(b + 1) +
                                  " of " + std::to_string(buckets.size()) +
                                  " of step " + std::to_string(currentStep));
   if (!r)
     return fail(r.status().message());
-  k.request = *r;
-  k.started = true;
+  inFlight.push_back({b, *buffer, *r, false});
   return Status::ok();
 }
 
@@ -306,16 +353,12 @@ void DataParallel::launchFinished(const Executor &e, size_t launch) {
   }
   while (nextBucket < buckets.size() &&
          readyAfter[nextBucket] <= int64_t(launch)) {
-    for (size_t i : buckets[nextBucket].params) {
-      Result<const void *> g =
-          const_cast<Executor &>(e).output("grad." + params[i].name);
-      if (!g) {
-        pendingError = fail(g.status().message());
-        return;
-      }
-      pack(params[i], static_cast<const float *>(*g));
-    }
-    if (Status s = startBucket(nextBucket); !s) {
+    auto fromExecutor = [&](size_t i) -> Result<const float *> {
+      COLM_ASSIGN_OR_RETURN(const void *g, const_cast<Executor &>(e).output(
+                                               "grad." + params[i].name));
+      return static_cast<const float *>(g);
+    };
+    if (Status s = startBucket(nextBucket, fromExecutor); !s) {
       pendingError = s;
       return;
     }
@@ -342,20 +385,19 @@ DataParallel::finishStep(TensorMap &weights, const TensorMap &grads,
                          std::map<unsigned, double> &subModelLoss) {
   COLM_TRY(pendingError);
   std::string stepName = "step " + std::to_string(currentStep);
-  for (; nextBucket < buckets.size(); ++nextBucket) {
-    for (size_t i : buckets[nextBucket].params) {
-      auto it = grads.find(params[i].name);
-      if (it == grads.end() || int64_t(it->second.data.size()) <
-                                   params[i].segments.back().begin +
-                                       params[i].segments.back().length)
-        return fail("no gradient for trainable parameter '" + params[i].name +
-                    "'");
-      pack(params[i], it->second.data.data());
-    }
-    COLM_TRY(startBucket(nextBucket));
-  }
-  for (Bucket &b : buckets)
-    COLM_TRY(waitFor(b.request));
+  auto fromGrads = [&](size_t i) -> Result<const float *> {
+    auto it = grads.find(params[i].name);
+    if (it == grads.end() ||
+        int64_t(it->second.data.size()) <
+            params[i].segments.back().begin + params[i].segments.back().length)
+      return Status::error("no gradient for trainable parameter '" +
+                           params[i].name + "'");
+    return it->second.data.data();
+  };
+  for (; nextBucket < buckets.size(); ++nextBucket)
+    COLM_TRY(startBucket(nextBucket, fromGrads));
+  while (!inFlight.empty())
+    COLM_TRY(retireOldest());
 
   // One all-reduce: the squared norm, the loss and each sub-model's, and
   // every rank's bad-batch flag.
@@ -411,24 +453,31 @@ DataParallel::finishStep(TensorMap &weights, const TensorMap &grads,
                 adam ? expAvg.data() + o : nullptr,
                 adam ? expAvgSq.data() + o : nullptr, size_t(hi - lo), u);
   }
-  {
+  // Every rank's slices, bucket by bucket, into the weights.
+  gatherInto = &weights;
+  nonFinite.clear();
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    const Bucket &k = buckets[b];
+    Result<size_t> buffer = takeBuffer();
+    if (!buffer)
+      return fail(buffer.status().message());
+    const float *mine =
+        updated.data() + (std::max(k.flatBegin, sliceBegin) - sliceBegin);
+    if (k.counts[size_t(rank())] == 0)
+      mine = updated.data();
     Result<Communicator::Request> r =
-        comm->allGather(updated.data(), flatParams.data(), sliceCounts(),
-                        "the updated parameters of " + stepName);
+        comm->allGather(mine, staging[*buffer].data(), k.counts,
+                        "the updated parameters of bucket " +
+                            std::to_string(b + 1) + " of " + stepName);
     if (!r)
       return fail(r.status().message());
-    COLM_TRY(waitFor(*r));
+    inFlight.push_back({b, *buffer, *r, true});
   }
-  for (Param &p : params) {
-    float *w = weights.at(p.name).data.data();
-    for (const Segment &s : p.segments)
-      std::memcpy(w + s.begin, flatParams.data() + s.flat,
-                  size_t(s.length) * sizeof(float));
-    for (int64_t j = p.flatBegin; j < p.flatEnd; ++j)
-      if (!std::isfinite(flatParams[size_t(j)]))
-        return Status::error("the update made " + p.name +
-                             " non-finite (is --lr too large?)");
-  }
+  while (!inFlight.empty())
+    COLM_TRY(retireOldest());
+  if (!nonFinite.empty())
+    return Status::error("the update made " + nonFinite +
+                         " non-finite (is --lr too large?)");
   return stats;
 }
 

@@ -32,6 +32,8 @@
 #include "runtime/Safetensors.h"
 #include "runtime/dist/Communicator.h"
 
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -138,11 +140,26 @@ private:
     std::vector<size_t> params;
     int64_t flatBegin = 0, flatEnd = 0;
     std::vector<int64_t> counts; ///< its entries in each rank's slice
-    bool started = false;
-    Communicator::Request request = 0;
   };
-  void pack(const Param &p, const float *grad);
-  Status startBucket(size_t b);
+  /// A bucket's collective in flight, in its staging buffer.
+  struct InFlight {
+    size_t bucket = 0, buffer = 0;
+    Communicator::Request request = 0;
+    bool gather = false; ///< an all-gather of updated weights
+  };
+  /// `bucket` holds the bucket's entries from flat offset 0 on (offset by
+  /// its flatBegin).
+  void pack(float *bucket, const Param &p, const float *grad);
+  /// Packs bucket `b` (each parameter's gradient from `gradient`) and
+  /// starts its reduce-scatter.
+  Status
+  startBucket(size_t b,
+              const std::function<Result<const float *>(size_t)> &gradient);
+  /// A free staging buffer, waiting for the oldest collective when none is.
+  Result<size_t> takeBuffer();
+  /// Waits for the oldest collective in flight and frees its buffer (an
+  /// all-gather's entries go into *gatherInto first).
+  Status retireOldest();
   Status waitFor(Communicator::Request r);
   std::vector<int64_t> sliceCounts() const;
   Status fail(const std::string &message);
@@ -158,7 +175,15 @@ private:
   std::vector<Bucket> buckets;
   int64_t total = 0, sliceBegin = 0, sliceEnd = 0;
   std::vector<int64_t> sliceStarts;
-  std::vector<float> packed, grad, expAvg, expAvgSq, updated, flatParams;
+  /// This rank's slice: the summed gradient, the moments, the updated
+  /// weights.
+  std::vector<float> grad, expAvg, expAvgSq, updated;
+  std::vector<std::vector<float>> staging;
+  std::vector<size_t> freeBuffers;
+  std::deque<InFlight> inFlight;
+  TensorMap *gatherInto = nullptr;
+  /// The first parameter an update made non-finite.
+  std::string nonFinite;
   int64_t steps = 0, currentStep = 0;
   double weight = 1;
   size_t nextBucket = 0;
