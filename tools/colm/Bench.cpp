@@ -283,35 +283,69 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
   double sync = 0;
   COLM_TRY(comm.allReduceSumNow(&sync, 1, "the start"));
 
-  // One rank, no exchange.
+  // One rank, no exchange. On the GPU the optimizer's state stays there
+  // (sharded over the GPUs for the N-rank run).
+  bool gpu = backend == Backend::Cuda;
+  auto gpuStep = [&](CudaOptimizer &o, int64_t step) {
+    return o.step(*static_cast<CudaExecutor *>(program.lastExecutor()), step)
+        .status();
+  };
   double oneRank = 0;
   if (me == 0) {
     TensorMap params = model.params;
     COLM_ASSIGN_OR_RETURN(Optimizer optimizer,
                           Optimizer::create(oc, c, params, 0));
-    COLM_ASSIGN_OR_RETURN(StepOutputs warm, program.run(params, b));
-    COLM_TRY(optimizer.step(params, warm.grads, 1).status());
-    double t0 = now();
-    for (int64_t step = 1; step <= steps; ++step) {
+    std::unique_ptr<CudaOptimizer> onGpu;
+    if (gpu) {
+      COLM_ASSIGN_OR_RETURN(
+          onGpu, CudaOptimizer::create(optimizer, params,
+                                       cuda::defaultDeviceOrdinal()));
+      program.keepOnDevice(onGpu.get());
+    }
+    double t0 = 0;
+    for (int64_t step = 0; step <= steps; ++step) { // step 0 warms up
+      if (step == 1)
+        t0 = now();
       COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(params, b));
-      COLM_TRY(optimizer.step(params, out.grads, step + 1).status());
+      COLM_TRY(onGpu ? gpuStep(*onGpu, step + 1)
+                     : optimizer.step(params, out.grads, step + 1).status());
     }
     oneRank = (now() - t0) / double(steps);
+    program.keepOnDevice(nullptr);
   }
   COLM_TRY(comm.allReduceSumNow(&oneRank, 1, "the one-rank timing"));
 
   // Every rank.
-  COLM_ASSIGN_OR_RETURN(
-      std::unique_ptr<dist::DataParallel> dp,
-      dist::DataParallel::create(shared, oc, c, 0, model.params, order));
-  program.setLaunchHook(
-      [&](const Executor &e, size_t launch) { dp->launchFinished(e, launch); });
+  std::unique_ptr<dist::DataParallel> dp;
+  std::unique_ptr<CudaOptimizer> sharded;
+  if (gpu) {
+    COLM_ASSIGN_OR_RETURN(Optimizer optimizer,
+                          Optimizer::create(oc, c, model.params, 0));
+    CudaOptimizer::Sharding sharding{shared, c, 0};
+    Result<std::unique_ptr<CudaOptimizer>> made = CudaOptimizer::create(
+        optimizer, model.params, cuda::defaultDeviceOrdinal(), &sharding);
+    COLM_TRY(dist::agree(comm, made.status(), "starting the GPUs", true));
+    sharded = made.take();
+    sharded->setShareOfBatch(double(rows) / double(batch));
+    program.keepOnDevice(sharded.get());
+  } else {
+    COLM_ASSIGN_OR_RETURN(
+        dp, dist::DataParallel::create(shared, oc, c, 0, model.params, order));
+    program.setLaunchHook([&](const Executor &e, size_t launch) {
+      dp->launchFinished(e, launch);
+    });
+  }
   double waited = 0, overlapped = 0, t0 = 0;
   for (int64_t step = 0; step <= steps; ++step) { // step 0 warms up
     if (step == 1)
       t0 = now();
-    dp->beginStep(step + 1, rows, batch);
+    if (dp)
+      dp->beginStep(step + 1, rows, batch);
     COLM_ASSIGN_OR_RETURN(StepOutputs out, program.run(model.params, b));
+    if (sharded) {
+      COLM_TRY(gpuStep(*sharded, step + 1));
+      continue;
+    }
     COLM_TRY(dp->finishStep(model.params, out.grads, out.loss, out.subModelLoss)
                  .status());
     if (step > 0) {
@@ -330,20 +364,28 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
   std::printf("  %d ranks: %.3f s/step  %.1f tokens/s  scaling efficiency "
               "%.1f%%\n",
               n, seconds, tokens, 100 * efficiency);
-  std::printf("  the exchange: %lld buckets of %lld trainable entries, "
-              "%.1f started during the backward pass, %.1f ms/step waited "
-              "for after it\n",
-              (long long)dp->bucketCount(), (long long)dp->trainableEntries(),
-              overlapped / double(steps), 1e3 * waited / double(steps));
+  if (dp)
+    std::printf("  the exchange: %lld buckets of %lld trainable entries, "
+                "%.1f started during the backward pass, %.1f ms/step waited "
+                "for after it\n",
+                (long long)dp->bucketCount(), (long long)dp->trainableEntries(),
+                overlapped / double(steps), 1e3 * waited / double(steps));
+  else
+    std::printf("  the exchange: %s, %lld trainable entries reduce-scattered "
+                "and all-gathered after each step program\n",
+                sharded->exchange()->name().c_str(),
+                (long long)sharded->exchange()->trainableEntries());
   JsonValue d = JsonValue::object();
   d.set("ranks", JsonValue::integer(n));
   d.set("one_rank_tokens_per_second", JsonValue::number(oneTokens));
   d.set("tokens_per_second", JsonValue::number(tokens));
   d.set("scaling_efficiency", JsonValue::number(efficiency));
   d.set("step_seconds", JsonValue::number(seconds));
-  d.set("exchange_wait_seconds_per_step",
-        JsonValue::number(waited / double(steps)));
-  d.set("buckets", JsonValue::integer(dp->bucketCount()));
+  if (dp) {
+    d.set("exchange_wait_seconds_per_step",
+          JsonValue::number(waited / double(steps)));
+    d.set("buckets", JsonValue::integer(dp->bucketCount()));
+  }
   json.set("distributed", d);
   return Status::ok();
 }
@@ -472,7 +514,7 @@ Status runBench(const std::vector<std::string> &argv) {
   }
   COLM_ASSIGN_OR_RETURN(Backend backend, backendFlags(args));
   if (comm && backend == Backend::Cuda)
-    return Status::error("--distributed does not run --backend cuda yet");
+    dist::pickLocalGpu();
   if (args.has("--model") && args.has("--config"))
     return Status::error("give --model DIR or --config FILE.json, not both");
   Model model;

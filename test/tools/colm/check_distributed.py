@@ -252,6 +252,14 @@ def main():
         errors = [l for l in output.splitlines() if l.startswith("error:")]
         check(rc != 0 and len(errors) == 1 and "the batch of rank 1" in errors[0],
               f"gpu: a rank's non-finite loss stops the job: {errors}")
+        rc, output, _ = run([a.mpirun, "-np", "2", a.colm, "bench", "--config",
+                             os.path.join(a.tmp, "air.json"), "--train", "--distributed",
+                             "--backend", "cuda", "--batch", "2", "--seq", "8", "--steps", "1",
+                             "--json"], env=gpu)
+        lines = [l for l in output.splitlines() if l.startswith("{")]
+        result = json.loads(lines[-1]).get("distributed", {}) if lines else {}
+        check(result.get("scaling_efficiency", 0) > 0 and "NCCL" in output,
+              "gpu: colm bench --train --distributed --backend cuda reports the efficiency")
 
     rc, output, _ = run([a.colm, "train", "--model", models["air"], "--data", text, "--steps", "1",
                          "--out", os.path.join(a.tmp, "x"), "--bucket-mb", "1"], expect_ok=False)
