@@ -431,33 +431,35 @@ DataParallel::finishStep(TensorMap &weights, const TensorMap &grads,
   double bc1 = 1.0 - std::pow(cfg.beta1, t);
   double bc2 = 1.0 - std::pow(cfg.beta2, t);
 
-  // This rank's slice: current values in, the update, then all of them.
-  for (Param &p : params) {
-    int64_t lo = std::max(p.flatBegin, sliceBegin),
-            hi = std::min(p.flatEnd, sliceEnd);
-    if (lo >= hi)
-      continue;
-    const float *w = weights.at(p.name).data.data();
-    for (const Segment &s : p.segments) {
-      int64_t a = std::max(s.flat, lo), e = std::min(s.flat + s.length, hi);
-      for (int64_t j = a; j < e; ++j)
-        updated[size_t(j - sliceBegin)] = w[s.begin + (j - s.flat)];
-    }
-    UpdateScalars u{stats.lr,  p.decay ? cfg.weightDecay : 0.0,
-                    scale,     cfg.beta1,
-                    cfg.beta2, cfg.eps,
-                    bc1,       bc2};
-    size_t o = size_t(lo - sliceBegin);
-    bool adam = cfg.kind == OptimizerConfig::AdamW;
-    updateShard(cfg.kind, updated.data() + o, grad.data() + o,
-                adam ? expAvg.data() + o : nullptr,
-                adam ? expAvgSq.data() + o : nullptr, size_t(hi - lo), u);
-  }
-  // Every rank's slices, bucket by bucket, into the weights.
+  // Bucket by bucket: this rank's part of the slice updated, then every
+  // rank's parts all-gathered into the weights while the next bucket's
+  // update runs.
   gatherInto = &weights;
   nonFinite.clear();
+  bool adam = cfg.kind == OptimizerConfig::AdamW;
   for (size_t b = 0; b < buckets.size(); ++b) {
     const Bucket &k = buckets[b];
+    for (size_t i : k.params) {
+      const Param &p = params[i];
+      int64_t lo = std::max(p.flatBegin, sliceBegin),
+              hi = std::min(p.flatEnd, sliceEnd);
+      if (lo >= hi)
+        continue;
+      const float *w = weights.at(p.name).data.data();
+      for (const Segment &s : p.segments) {
+        int64_t a = std::max(s.flat, lo), e = std::min(s.flat + s.length, hi);
+        for (int64_t j = a; j < e; ++j)
+          updated[size_t(j - sliceBegin)] = w[s.begin + (j - s.flat)];
+      }
+      UpdateScalars u{stats.lr,  p.decay ? cfg.weightDecay : 0.0,
+                      scale,     cfg.beta1,
+                      cfg.beta2, cfg.eps,
+                      bc1,       bc2};
+      size_t o = size_t(lo - sliceBegin);
+      updateShard(cfg.kind, updated.data() + o, grad.data() + o,
+                  adam ? expAvg.data() + o : nullptr,
+                  adam ? expAvgSq.data() + o : nullptr, size_t(hi - lo), u);
+    }
     Result<size_t> buffer = takeBuffer();
     if (!buffer)
       return fail(buffer.status().message());
@@ -472,6 +474,7 @@ DataParallel::finishStep(TensorMap &weights, const TensorMap &grads,
     if (!r)
       return fail(r.status().message());
     inFlight.push_back({b, *buffer, *r, true});
+    comm->progress();
   }
   while (!inFlight.empty())
     COLM_TRY(retireOldest());
