@@ -63,4 +63,8 @@ Result<void *> DynamicLibrary::symbol(const std::string &name) const {
   return p;
 }
 
+void *SymbolBinder::lookup(const char *symbol) const {
+  return lib ? dlsym(lib, symbol) : nullptr;
+}
+
 } // namespace colm

@@ -48,6 +48,29 @@ private:
   std::string libPath;
 };
 
+/// Points function pointers at the symbols of a dlopen handle: `bind(fn,
+/// "name")` for each, then one message can name every missing symbol
+/// (`missing()`), instead of failing at the first.
+class SymbolBinder {
+public:
+  explicit SymbolBinder(void *handle) : lib(handle) {}
+  /// `optional`: a missing symbol leaves `fn` null and is not reported.
+  template <class Fn>
+  void operator()(Fn *&fn, const char *symbol, bool optional = false) {
+    fn = reinterpret_cast<Fn *>(lookup(symbol));
+    if (!fn && !optional)
+      missingList += (missingList.empty() ? "" : ", ") + std::string(symbol);
+  }
+  bool ok() const { return missingList.empty(); }
+  /// "a, b, c": the required symbols not found.
+  const std::string &missing() const { return missingList; }
+
+private:
+  void *lookup(const char *symbol) const;
+  void *lib;
+  std::string missingList;
+};
+
 } // namespace colm
 
 #endif // COLM_RUNTIME_DYNAMICLIBRARY_H

@@ -5,6 +5,8 @@
 
 #include "runtime/Median.h"
 
+#include "runtime/DynamicLibrary.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -88,12 +90,7 @@ Result<const CublasLt *> CublasLt::get() {
       return;
     }
     auto *c = new CublasLt();
-    bool ok = true;
-    auto sym = [&](auto &fn, const char *name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-          dlsym(lib, name));
-      ok = ok && fn != nullptr;
-    };
+    SymbolBinder sym(lib);
     sym(c->create, "cublasLtCreate");
     sym(c->destroy, "cublasLtDestroy");
     sym(c->getVersion, "cublasLtGetVersion");
@@ -107,9 +104,9 @@ Result<const CublasLt *> CublasLt::get() {
     sym(c->preferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
     sym(c->heuristic, "cublasLtMatmulAlgoGetHeuristic");
     sym(c->matmul, "cublasLtMatmul");
-    if (!ok) {
-      failure = Status::error("libcublasLt.so lacks an entry point colm uses "
-                              "(CUDA 11 or newer is needed)");
+    if (!sym.ok()) {
+      failure = Status::error("libcublasLt.so lacks " + sym.missing() +
+                              " (CUDA 11 or newer is needed)");
       delete c;
       return;
     }

@@ -1,6 +1,8 @@
 //===- CudaDriver.cpp - The CUDA driver API, loaded at run time -----------===//
 #include "runtime/cuda/CudaDriver.h"
 
+#include "runtime/DynamicLibrary.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <dlfcn.h>
@@ -59,13 +61,7 @@ Result<const Driver *> Driver::get() {
         return;
       }
       auto *d = new Driver();
-      std::string missing;
-      auto sym = [&](auto &fn, const char *symbol) {
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-            dlsym(lib, symbol));
-        if (!fn)
-          missing += std::string(missing.empty() ? "" : ", ") + symbol;
-      };
+      SymbolBinder sym(lib);
       DriverApi &f = d->fns;
       sym(f.cuInit, "cuInit");
       sym(f.cuDriverGetVersion, "cuDriverGetVersion");
@@ -100,18 +96,14 @@ Result<const Driver *> Driver::get() {
       sym(f.cuMemsetD8Async, "cuMemsetD8Async");
       sym(f.cuStreamQuery, "cuStreamQuery");
       sym(f.cuMemcpy2DAsync, "cuMemcpy2DAsync_v2");
-      auto optional = [&](auto &fn, const char *symbol) {
-        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-            dlsym(lib, symbol));
-      };
-      optional(f.cuStreamBeginCapture, "cuStreamBeginCapture_v2");
-      optional(f.cuStreamEndCapture, "cuStreamEndCapture");
-      optional(f.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
-      optional(f.cuGraphLaunch, "cuGraphLaunch");
-      optional(f.cuGraphExecDestroy, "cuGraphExecDestroy");
-      optional(f.cuGraphDestroy, "cuGraphDestroy");
-      if (!missing.empty()) {
-        failure = Status::error(name + " lacks " + missing +
+      sym(f.cuStreamBeginCapture, "cuStreamBeginCapture_v2", true);
+      sym(f.cuStreamEndCapture, "cuStreamEndCapture", true);
+      sym(f.cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags", true);
+      sym(f.cuGraphLaunch, "cuGraphLaunch", true);
+      sym(f.cuGraphExecDestroy, "cuGraphExecDestroy", true);
+      sym(f.cuGraphDestroy, "cuGraphDestroy", true);
+      if (!sym.ok()) {
+        failure = Status::error(name + " lacks " + sym.missing() +
                                 " (a driver older than colm supports?)");
         delete d;
         return;

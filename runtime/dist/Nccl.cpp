@@ -1,11 +1,12 @@
 //===- Nccl.cpp - NCCL, loaded at run time --------------------------------===//
 #include "runtime/dist/Nccl.h"
 
+#include "runtime/DynamicLibrary.h"
+
 #include <cstdlib>
 #include <dlfcn.h>
 #include <filesystem>
 #include <mutex>
-#include <type_traits>
 #include <vector>
 
 namespace colm::dist {
@@ -44,13 +45,7 @@ Result<const Nccl *> Nccl::get() {
     }
     auto *n = new Nccl();
     n->path = tried;
-    std::string missing;
-    auto sym = [&](auto &fn, const char *symbol) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-          dlsym(lib, symbol));
-      if (!fn)
-        missing += std::string(missing.empty() ? "" : ", ") + symbol;
-    };
+    SymbolBinder sym(lib);
     NcclApi &f = n->fns;
     sym(f.ncclGetVersion, "ncclGetVersion");
     sym(f.ncclGetUniqueId, "ncclGetUniqueId");
@@ -64,8 +59,8 @@ Result<const Nccl *> Nccl::get() {
     sym(f.ncclAllGather, "ncclAllGather");
     sym(f.ncclRedOpCreatePreMulSum, "ncclRedOpCreatePreMulSum");
     sym(f.ncclRedOpDestroy, "ncclRedOpDestroy");
-    if (!missing.empty()) {
-      failure = Status::error(tried + " lacks " + missing +
+    if (!sym.ok()) {
+      failure = Status::error(tried + " lacks " + sym.missing() +
                               " (NCCL 2.11 or later is needed)");
       delete n;
       return;

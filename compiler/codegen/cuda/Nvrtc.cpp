@@ -4,6 +4,7 @@
 #include "runtime/cuda/CudaDriver.h"
 
 #include "compiler/codegen/KernelCache.h"
+#include "runtime/DynamicLibrary.h"
 #include "runtime/File.h"
 
 #include <atomic>
@@ -95,12 +96,7 @@ Result<const Nvrtc *> Nvrtc::get() {
       return;
     }
     auto *n = new Nvrtc();
-    bool ok = true;
-    auto sym = [&](auto &fn, const char *name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-          dlsym(lib, name));
-      ok = ok && fn != nullptr;
-    };
+    SymbolBinder sym(lib);
     sym(n->create, "nvrtcCreateProgram");
     sym(n->compileProgram, "nvrtcCompileProgram");
     sym(n->logSize, "nvrtcGetProgramLogSize");
@@ -113,9 +109,9 @@ Result<const Nvrtc *> Nvrtc::get() {
     sym(n->errorString, "nvrtcGetErrorString");
     int (*version)(int *, int *) = nullptr;
     sym(version, "nvrtcVersion");
-    if (!ok) {
-      failure = Status::error("libnvrtc.so lacks an entry point colm uses "
-                              "(nvrtcGetCUBIN needs CUDA 11.1 or newer)");
+    if (!sym.ok()) {
+      failure = Status::error("libnvrtc.so lacks " + sym.missing() +
+                              " (nvrtcGetCUBIN needs CUDA 11.1 or newer)");
       delete n;
       return;
     }
