@@ -259,6 +259,38 @@ TEST_P(GeneratorTest, CpuDecodingBatchGivesEachSequenceItsOwnLogits) {
   EXPECT_TRUE(mixed[1].isOk());
 }
 
+// What self-speculative decoding needs (issue 11): appending several tokens
+// to a cache in one step (a verification pass) gives each position the
+// logits that decoding the tokens one by one gives, bit for bit.
+TEST_P(GeneratorTest, CpuExtendingByTokensGivesTheDecodeStepsLogits) {
+  auto g = Generator::create(context, model, Backend::Cpu);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  Generator &cpu = **g;
+  unsigned n = model.config.chains.size();
+  for (int extra : {1, 2, 4}) {
+    auto stepwise = cpu.newSequence(64), extended = cpu.newSequence(64);
+    ASSERT_TRUE(stepwise.isOk() && extended.isOk());
+    std::vector<int32_t> head(prompt.begin(), prompt.begin() + 3);
+    ASSERT_TRUE(cpu.prefill(*stepwise, head, n, false).isOk());
+    ASSERT_TRUE(cpu.prefill(*extended, head, n, false).isOk());
+    std::vector<int32_t> tail;
+    for (int i = 0; i < extra; ++i)
+      tail.push_back(prompt[(3 + i) % prompt.size()]);
+    std::vector<float> last;
+    for (int32_t t : tail) {
+      auto l = cpu.decode(*stepwise, t, n);
+      ASSERT_TRUE(l.isOk()) << l.status().message();
+      last = *l;
+    }
+    auto once = cpu.prefill(*extended, tail, n, false);
+    ASSERT_TRUE(once.isOk()) << once.status().message();
+    double worst = 0;
+    for (size_t v = 0; v < last.size(); ++v)
+      worst = std::max(worst, double(std::abs((*once)[v] - last[v])));
+    EXPECT_EQ(worst, 0.0) << extra << " tokens at once";
+  }
+}
+
 TEST_P(GeneratorTest, ClearErrors) {
   auto seq = generator->newSequence(8);
   ASSERT_TRUE(seq.isOk());
