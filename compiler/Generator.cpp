@@ -539,23 +539,7 @@ Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
         " positions (raise --max-context)");
   const Program &program = steps.at(k);
   int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
-  if (cols > seq.cache.validColumns()) {
-    // CoLM switching up: the wider sub-model's keys and values for the whole
-    // history, from the tokens (chain j needs the hidden states of 1..j).
-    auto t0 = std::chrono::steady_clock::now();
-    COLM_ASSIGN_OR_RETURN(auto results,
-                          run(program, seq, seq.tokens, 0, cols, false));
-    std::vector<std::vector<float>> kk, vv;
-    for (int l = 0; l < seq.cache.numLayers(); ++l) {
-      kk.push_back(results[1 + 2 * l].toFloat());
-      vv.push_back(results[2 + 2 * l].toFloat());
-    }
-    COLM_TRY(seq.cache.overwriteHistory(kk, vv, cols));
-    if (stats) {
-      stats->recomputeSeconds += secondsSince(t0);
-      stats->recomputedTokens += seq.tokens.size();
-    }
-  }
+  COLM_TRY(widenHistory(seq, k, stats));
   auto t0 = std::chrono::steady_clock::now();
   COLM_ASSIGN_OR_RETURN(
       auto results, run(program, seq, {token}, seq.cache.length(), cols, true));
@@ -566,6 +550,73 @@ Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
     stats->decodeTokens += 1;
   }
   return results[0].toFloat();
+}
+
+Status Generator::widenHistory(Sequence &seq, unsigned k,
+                               GenerationStats *stats) const {
+  int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
+  if (cols <= seq.cache.validColumns())
+    return Status::ok();
+  // CoLM switching up: the wider sub-model's keys and values for the whole
+  // history, from the tokens (chain j needs the hidden states of 1..j).
+  auto t0 = std::chrono::steady_clock::now();
+  COLM_ASSIGN_OR_RETURN(auto results,
+                        run(steps.at(k), seq, seq.tokens, 0, cols, false));
+  std::vector<std::vector<float>> kk, vv;
+  for (int l = 0; l < seq.cache.numLayers(); ++l) {
+    kk.push_back(results[1 + 2 * l].toFloat());
+    vv.push_back(results[2 + 2 * l].toFloat());
+  }
+  COLM_TRY(seq.cache.overwriteHistory(kk, vv, cols));
+  if (stats) {
+    stats->recomputeSeconds += secondsSince(t0);
+    stats->recomputedTokens += int64_t(seq.tokens.size());
+  }
+  return Status::ok();
+}
+
+Result<std::vector<std::vector<float>>>
+Generator::extend(Sequence &seq, const std::vector<int32_t> &tokens, unsigned k,
+                  GenerationStats *stats) const {
+  if (tokens.empty())
+    return Status::error("no tokens to append");
+  if (!steps.count(k))
+    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
+                         std::to_string(model.config.numChains()));
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= model.config.vocabSize)
+      return Status::error("token id " + std::to_string(tokens[i]) +
+                           " at position " + std::to_string(i) +
+                           " is outside the vocabulary");
+  if (seq.cache.remaining() < int64_t(tokens.size()))
+    return Status::error(countOf(int64_t(tokens.size()), "token") +
+                         " do not fit: the " + "context holds " +
+                         std::to_string(seq.cache.remaining()) +
+                         " more (raise --max-context)");
+  COLM_TRY(widenHistory(seq, k, stats));
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
+  COLM_ASSIGN_OR_RETURN(auto results, run(steps.at(k), seq, tokens,
+                                          seq.cache.length(), cols, true));
+  COLM_TRY(appendNew(seq, results, 1, int64_t(tokens.size()), cols));
+  seq.tokens.insert(seq.tokens.end(), tokens.begin(), tokens.end());
+  const HostTensor &all = results[0];
+  int64_t vocab = all.shape[1];
+  std::vector<std::vector<float>> logits;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    logits.emplace_back(all.data.begin() + int64_t(i) * vocab,
+                        all.data.begin() + int64_t(i + 1) * vocab);
+  if (stats) {
+    stats->decodeSeconds += secondsSince(t0);
+    stats->decodeTokens += int64_t(tokens.size());
+  }
+  return logits;
+}
+
+void Generator::truncate(Sequence &seq, int64_t length) const {
+  length = std::clamp<int64_t>(length, 0, int64_t(seq.tokens.size()));
+  seq.cache.truncate(length);
+  seq.tokens.resize(size_t(length));
 }
 
 } // namespace colm

@@ -81,6 +81,18 @@ public:
   Result<std::vector<float>> decode(Sequence &seq, int32_t token, unsigned k,
                                     GenerationStats *stats = nullptr) const;
 
+  /// Appends `tokens` in one run of the k-chain sub-model and returns the
+  /// logits [V] after each (row i predicts the token after tokens[i]):
+  /// what decode() of the tokens one by one returns, bit for bit on the cpu
+  /// backend (GeneratorTest), so a speculative draft can be verified in one
+  /// pass.
+  Result<std::vector<std::vector<float>>>
+  extend(Sequence &seq, const std::vector<int32_t> &tokens, unsigned k,
+         GenerationStats *stats = nullptr) const;
+  /// Forgets the tokens from position `length` on and their cache rows (a
+  /// rejected draft).
+  void truncate(Sequence &seq, int64_t length) const;
+
   /// decode() for several sequences at once, sequence i appending tokens[i]
   /// and decoding with chains[i]; returns each one's logits. On the cpu
   /// backend the sequences that share a chain count (and need no switch up)
@@ -97,6 +109,9 @@ public:
   static constexpr int64_t kMaxDecodeBatch = 16;
 
 private:
+  /// CoLM switching up to k chains: the wider keys and values of the whole
+  /// history first (nothing for CoLM-Air or a narrower k).
+  Status widenHistory(Sequence &seq, unsigned k, GenerationStats *stats) const;
   /// A step program compiled for the cpu backend, for up to `maxTokens`
   /// new and `maxPast` cached positions; one run at a time.
   struct CpuStep {
