@@ -8,6 +8,7 @@
 #include "compiler/Generator.h"
 #include "compiler/BuildColm.h"
 #include "compiler/Pipeline.h"
+#include "compiler/Speculative.h"
 #include "runtime/Sampling.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -300,6 +301,58 @@ TEST_P(GeneratorTest, CpuExtendingByTokensGivesTheDecodeStepsLogits) {
     ASSERT_TRUE(a.isOk() && b.isOk());
     EXPECT_EQ(*a, *b) << "after truncating " << extra << " tokens";
   }
+}
+
+// CoLM-Air self-speculative greedy decoding (compiler/Speculative.h) emits
+// plain greedy decoding's tokens, for every draft length and draft width.
+TEST_P(GeneratorTest, CpuSpeculativeGreedyIsPlainGreedy) {
+  if (!model.config.kvSharing)
+    GTEST_SKIP() << "self-speculative decoding needs CoLM-Air";
+  auto g = Generator::create(context, model, Backend::Cpu);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  Generator &cpu = **g;
+  unsigned n = model.config.chains.size();
+  const int64_t count = 14;
+  auto plainSeq = cpu.newSequence(64);
+  ASSERT_TRUE(plainSeq.isOk());
+  auto logits = cpu.prefill(*plainSeq, prompt, n, false);
+  ASSERT_TRUE(logits.isOk());
+  std::vector<int32_t> plain{argmax(*logits)};
+  while (int64_t(plain.size()) < count) {
+    logits = cpu.decode(*plainSeq, plain.back(), n);
+    ASSERT_TRUE(logits.isOk());
+    plain.push_back(argmax(*logits));
+  }
+  // Both paths run: some drafts are accepted, some corrected.
+  int64_t accepted = 0, drafted = 0;
+  for (unsigned draftChains = 1; draftChains < n; ++draftChains)
+    for (int64_t maxDraft : {1, 2, 4, 7}) {
+      auto d = SpeculativeDecoder::create(cpu, model.config,
+                                          {draftChains, n, maxDraft});
+      ASSERT_TRUE(d.isOk()) << d.status().message();
+      auto seq = cpu.newSequence(64);
+      ASSERT_TRUE(seq.isOk());
+      auto first = cpu.prefill(*seq, prompt, n, true);
+      ASSERT_TRUE(first.isOk());
+      std::vector<int32_t> got{argmax(*first)};
+      while (int64_t(got.size()) < count) {
+        auto r = d->round(*seq, got.back(), count - int64_t(got.size()));
+        ASSERT_TRUE(r.isOk()) << r.status().message();
+        ASSERT_FALSE(r->empty());
+        got.insert(got.end(), r->begin(), r->end());
+      }
+      EXPECT_EQ(got, plain) << "draft chains " << draftChains << ", up to "
+                            << maxDraft << " drafts";
+      EXPECT_EQ(seq->cache.length(), int64_t(prompt.size()) + count - 1);
+      EXPECT_GT(d->stats().rounds, 0);
+      EXPECT_LE(d->stats().accepted, d->stats().drafted);
+      accepted += d->stats().accepted;
+      drafted += d->stats().drafted;
+    }
+  EXPECT_GT(accepted, 0);
+  EXPECT_LT(accepted, drafted);
+  auto bad = SpeculativeDecoder::create(cpu, model.config, {n, n, 4});
+  EXPECT_FALSE(bad.isOk());
 }
 
 TEST_P(GeneratorTest, ClearErrors) {
