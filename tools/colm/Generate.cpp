@@ -3,6 +3,7 @@
 
 #include "compiler/Generator.h"
 #include "compiler/Graph.h"
+#include "compiler/Speculative.h"
 #include "runtime/File.h"
 #include "runtime/Model.h"
 #include "runtime/Sampling.h"
@@ -14,8 +15,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace colm::cli {
 
@@ -134,6 +137,14 @@ Status runGenerate(const std::vector<std::string> &argv) {
       .option("--output", "FILE", "also write the generated text to FILE",
               false, "-o")
       .flag("--stats", "print prefill and decode time and tokens/s")
+      .flag("--speculative",
+            "CoLM-Air self-speculative decoding: a narrower sub-model drafts, "
+            "the model\nverifies (greedy only; the output is plain greedy "
+            "decoding's)")
+      .option("--draft-chains", "K",
+              "--speculative: chains of the drafting sub-model (default 1)")
+      .option("--max-draft", "G",
+              "--speculative: tokens drafted per round (default 4)")
       .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
@@ -173,6 +184,30 @@ Status runGenerate(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(
       int64_t maxContext,
       args.getInt("--max-context", config.maxPositionEmbeddings, 1, INT64_MAX));
+  bool speculative = args.isSet("--speculative");
+  SpeculativeOptions specOptions;
+  if (speculative) {
+    if (!sampling.greedy)
+      return Status::error("--speculative decodes greedily for now: add "
+                           "--greedy (exact speculative sampling is open)");
+    if (sampling.repetitionPenalty != 1.0)
+      return Status::error("--speculative does not take "
+                           "--repetition-penalty yet");
+    if (args.has("--chain-schedule"))
+      return Status::error("--speculative takes --chains K, not "
+                           "--chain-schedule");
+    COLM_ASSIGN_OR_RETURN(
+        int64_t draftChains,
+        args.getInt("--draft-chains", 1, 1, config.numChains()));
+    COLM_ASSIGN_OR_RETURN(specOptions.maxDraft,
+                          args.getInt("--max-draft", 4, 1, 64));
+    specOptions.draftChains = unsigned(draftChains);
+    specOptions.chains = chainsAt(schedule, 0);
+  } else {
+    for (const char *flag : {"--draft-chains", "--max-draft"})
+      if (args.has(flag))
+        return Status::error(std::string(flag) + " needs --speculative");
+  }
   std::vector<std::string> stops;
   if (args.has("--stop"))
     stops.push_back(args.get("--stop"));
@@ -185,6 +220,13 @@ Status runGenerate(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(auto generator,
                         Generator::create(context, model, backend));
   COLM_ASSIGN_OR_RETURN(Sequence seq, generator->newSequence(maxContext));
+  std::optional<SpeculativeDecoder> drafter;
+  if (speculative) {
+    COLM_ASSIGN_OR_RETURN(
+        SpeculativeDecoder d,
+        SpeculativeDecoder::create(*generator, config, specOptions));
+    drafter.emplace(std::move(d));
+  }
   GenerationStats stats;
   TokenSampler sampler(sampling);
   StopChecker stop(stops);
@@ -196,19 +238,44 @@ Status runGenerate(const std::vector<std::string> &argv) {
              : std::vector<float>();
   if (!logits)
     return logits.status();
-  for (int64_t i = 0; i < maxNew; ++i) {
-    int32_t token = sampler.sample(logits->data(), config.vocabSize, history);
+  // Emits a token; true when the generation ends with it.
+  auto emit = [&](int32_t token) -> Result<bool> {
     generated.push_back(token);
     history.push_back(token);
+    bool last = int64_t(generated.size()) == maxNew;
     bool stopped = stop.feed(tokenizer.decode({token}));
-    std::string ready = stop.takeReady(stopped || i + 1 == maxNew);
+    std::string ready = stop.takeReady(stopped || last);
     text += ready;
     std::fwrite(ready.data(), 1, ready.size(), stdout);
     // A reader that went away (or a full disk) ends the generation now.
     if (std::fflush(stdout) != 0 || std::ferror(stdout))
       return Status::error(std::string("cannot write to standard output: ") +
                            std::strerror(errno));
-    if (stopped || i + 1 == maxNew)
+    return stopped || last;
+  };
+  auto decodeStart = std::chrono::steady_clock::now();
+  if (drafter && maxNew > 0) {
+    int32_t token = sampler.sample(logits->data(), config.vocabSize, history);
+    COLM_ASSIGN_OR_RETURN(bool done, emit(token));
+    while (!done) {
+      Result<std::vector<int32_t>> round =
+          drafter->round(seq, token, maxNew - int64_t(generated.size()));
+      if (!round) {
+        std::fputc('\n', stdout);
+        return round.status();
+      }
+      for (int32_t t : *round) {
+        COLM_ASSIGN_OR_RETURN(done, emit(t));
+        if (done)
+          break;
+      }
+      token = round->back();
+    }
+  }
+  for (int64_t i = 0; !drafter && i < maxNew; ++i) {
+    int32_t token = sampler.sample(logits->data(), config.vocabSize, history);
+    COLM_ASSIGN_OR_RETURN(bool done, emit(token));
+    if (done)
       break;
     logits = generator->decode(seq, token, chainsAt(schedule, i + 1), &stats);
     if (!logits) {
@@ -216,6 +283,9 @@ Status runGenerate(const std::vector<std::string> &argv) {
       return logits.status();
     }
   }
+  double decodeWall = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - decodeStart)
+                          .count();
   std::fputc('\n', stdout);
   std::fflush(stdout);
   if (args.has("--tokens-out")) {
@@ -228,14 +298,31 @@ Status runGenerate(const std::vector<std::string> &argv) {
     COLM_TRY(writeFileAtomic(args.get("--output"), text));
   if (args.isSet("--stats")) {
     auto rate = [](int64_t n, double s) { return s > 0 ? n / s : 0.0; };
-    std::fprintf(stderr,
-                 "prefill  %lld tokens in %.3f s (%.1f tokens/s)%s\n"
-                 "decode   %lld tokens in %.3f s (%.1f tokens/s)\n",
+    std::fprintf(stderr, "prefill  %lld tokens in %.3f s (%.1f tokens/s)%s\n",
                  (long long)stats.prefillTokens, stats.prefillSeconds,
                  rate(stats.prefillTokens, stats.prefillSeconds),
-                 chain1 ? ", chain-1 prefill" : "",
-                 (long long)stats.decodeTokens, stats.decodeSeconds,
-                 rate(stats.decodeTokens, stats.decodeSeconds));
+                 chain1 ? ", chain-1 prefill" : "");
+    if (!drafter)
+      std::fprintf(stderr, "decode   %lld tokens in %.3f s (%.1f tokens/s)\n",
+                   (long long)stats.decodeTokens, stats.decodeSeconds,
+                   rate(stats.decodeTokens, stats.decodeSeconds));
+    if (drafter) {
+      const SpeculativeStats &sp = drafter->stats();
+      std::fprintf(
+          stderr,
+          "speculative: %lld tokens in %.3f s (%.1f tokens/s), %lld "
+          "rounds drafting up to %lld with %u chain%s: %lld of %lld "
+          "drafts accepted (%.1f%%), %.2f tokens per round; "
+          "drafting %.3f s, verifying %.3f s\n",
+          (long long)generated.size() - 1, decodeWall,
+          generated.size() > 1 ? double(generated.size() - 1) / decodeWall
+                               : 0.0,
+          (long long)sp.rounds, (long long)specOptions.maxDraft,
+          specOptions.draftChains, specOptions.draftChains == 1 ? "" : "s",
+          (long long)sp.accepted, (long long)sp.drafted,
+          100 * sp.acceptanceRate(), sp.meanAcceptedLength(), sp.draftSeconds,
+          sp.verifySeconds);
+    }
     if (stats.recomputedTokens)
       std::fprintf(stderr,
                    "switching up recomputed %lld history positions in %.3f s\n",
