@@ -510,11 +510,7 @@ Generator::prefill(Sequence &seq, const std::vector<int32_t> &prompt,
   int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
   if (seq.cache.length() && cols > seq.cache.validColumns())
     return Status::error("internal error: prefill after a narrower history");
-  COLM_ASSIGN_OR_RETURN(auto results, run(steps.at(k), seq, prompt,
-                                          seq.cache.length(), cols, true));
-  COLM_TRY(appendNew(seq, results, 1, prompt.size(), cols));
-  seq.tokens.insert(seq.tokens.end(), prompt.begin(), prompt.end());
-  const HostTensor &all = results[0];
+  COLM_ASSIGN_OR_RETURN(HostTensor all, append(seq, prompt, k));
   int64_t vocab = all.shape[1];
   logits.assign(all.data.end() - vocab, all.data.end());
   if (stats) {
@@ -537,19 +533,25 @@ Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
     return Status::error(
         "the context is full: " + std::to_string(seq.cache.maxContext()) +
         " positions (raise --max-context)");
-  const Program &program = steps.at(k);
-  int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
   COLM_TRY(widenHistory(seq, k, stats));
   auto t0 = std::chrono::steady_clock::now();
-  COLM_ASSIGN_OR_RETURN(
-      auto results, run(program, seq, {token}, seq.cache.length(), cols, true));
-  COLM_TRY(appendNew(seq, results, 1, 1, cols));
-  seq.tokens.push_back(token);
+  COLM_ASSIGN_OR_RETURN(HostTensor logits, append(seq, {token}, k));
   if (stats) {
     stats->decodeSeconds += secondsSince(t0);
     stats->decodeTokens += 1;
   }
-  return results[0].toFloat();
+  return logits.toFloat();
+}
+
+Result<HostTensor> Generator::append(Sequence &seq,
+                                     const std::vector<int32_t> &tokens,
+                                     unsigned k) const {
+  int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
+  COLM_ASSIGN_OR_RETURN(auto results, run(steps.at(k), seq, tokens,
+                                          seq.cache.length(), cols, true));
+  COLM_TRY(appendNew(seq, results, 1, int64_t(tokens.size()), cols));
+  seq.tokens.insert(seq.tokens.end(), tokens.begin(), tokens.end());
+  return std::move(results[0]);
 }
 
 Status Generator::widenHistory(Sequence &seq, unsigned k,
@@ -595,12 +597,7 @@ Generator::extend(Sequence &seq, const std::vector<int32_t> &tokens, unsigned k,
                          " more (raise --max-context)");
   COLM_TRY(widenHistory(seq, k, stats));
   auto t0 = std::chrono::steady_clock::now();
-  int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
-  COLM_ASSIGN_OR_RETURN(auto results, run(steps.at(k), seq, tokens,
-                                          seq.cache.length(), cols, true));
-  COLM_TRY(appendNew(seq, results, 1, int64_t(tokens.size()), cols));
-  seq.tokens.insert(seq.tokens.end(), tokens.begin(), tokens.end());
-  const HostTensor &all = results[0];
+  COLM_ASSIGN_OR_RETURN(HostTensor all, append(seq, tokens, k));
   int64_t vocab = all.shape[1];
   std::vector<std::vector<float>> logits;
   for (size_t i = 0; i < tokens.size(); ++i)

@@ -112,6 +112,10 @@ private:
   /// CoLM switching up to k chains: the wider keys and values of the whole
   /// history first (nothing for CoLM-Air or a narrower k).
   Status widenHistory(Sequence &seq, unsigned k, GenerationStats *stats) const;
+  /// Appends `tokens` with the k-chain program (its keys and values into the
+  /// cache) and returns the logits [T, V] after each.
+  Result<HostTensor> append(Sequence &seq, const std::vector<int32_t> &tokens,
+                            unsigned k) const;
   /// A step program compiled for the cpu backend, for up to `maxTokens`
   /// new and `maxPast` cached positions; one run at a time.
   struct CpuStep {

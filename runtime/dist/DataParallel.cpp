@@ -37,6 +37,17 @@ std::map<std::string, int64_t> gradientReadiness(const Program &program) {
   return ready;
 }
 
+std::vector<std::string> gradientOrder(const Program &program) {
+  std::vector<std::pair<int64_t, std::string>> ready;
+  for (auto &[name, launch] : gradientReadiness(program))
+    ready.push_back({launch, name});
+  std::sort(ready.begin(), ready.end());
+  std::vector<std::string> order;
+  for (auto &[launch, name] : ready)
+    order.push_back(name);
+  return order;
+}
+
 std::pair<int64_t, int64_t> rowsOf(int64_t rows, int rank, int ranks) {
   // The first rows % ranks ranks take one more.
   int64_t q = rows / ranks, extra = rows % ranks;
@@ -262,7 +273,6 @@ void DataParallel::beginStep(int64_t step, int64_t localRows,
   weight = double(localRows) / double(globalRows);
   nextBucket = 0;
   exchange = ExchangeStats{};
-  exchange.buckets = int64_t(buckets.size());
   pendingError = Status::ok();
 }
 

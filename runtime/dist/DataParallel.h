@@ -45,6 +45,9 @@ namespace colm::dist {
 /// The launch after which each gradient output ("grad.<param>" -> param)
 /// of `program` is final: the last launch that touches its memory.
 std::map<std::string, int64_t> gradientReadiness(const Program &program);
+/// The parameters of those gradients, the first final first (ties by name):
+/// DataParallel::create's `order`.
+std::vector<std::string> gradientOrder(const Program &program);
 
 /// Rows [first, second) of a global batch of `rows` that rank `rank` of
 /// `ranks` computes (contiguous, sizes differing by at most one).
@@ -71,7 +74,6 @@ struct DataParallelOptions {
 
 /// What one step exchanged, for logs and benchmarks.
 struct ExchangeStats {
-  int64_t buckets = 0;
   /// Buckets started while the step program still ran.
   int64_t overlapped = 0;
   /// Seconds spent waiting for collectives after the program returned.

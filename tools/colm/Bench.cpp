@@ -273,12 +273,7 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
   if (isCompiled(backend)) {
     COLM_ASSIGN_OR_RETURN(const CompiledFunction *f,
                           program.prepare(rows, seq));
-    std::vector<std::pair<int64_t, std::string>> ready;
-    for (auto &[name, launch] : dist::gradientReadiness(f->executor->program()))
-      ready.push_back({launch, name});
-    std::sort(ready.begin(), ready.end());
-    for (auto &[launch, name] : ready)
-      order.push_back(name);
+    order = dist::gradientOrder(f->executor->program());
   }
   double sync = 0;
   COLM_TRY(comm.allReduceSumNow(&sync, 1, "the start"));

@@ -119,7 +119,7 @@ Status train(Args &args, TrainJob &job);
 /// wrong after its step program ran (a non-finite loss, SIGKILL, or
 /// sleeping forever), to test how a distributed job stops.
 void injectFault(int rank, int64_t step, StepOutputs &out) {
-  const char *env = std::getenv("COLM_FAULT");
+  static const char *env = std::getenv("COLM_FAULT");
   if (!env || !*env)
     return;
   int r = -1;
@@ -439,15 +439,8 @@ Status train(Args &args, TrainJob &job) {
   if (job.comm) {
     COLM_ASSIGN_OR_RETURN(const CompiledFunction *compiled,
                           program.prepare(localRows, settings.seq));
-    if (compiled) {
-      std::vector<std::pair<int64_t, std::string>> ready;
-      for (auto &[name, launch] :
-           dist::gradientReadiness(compiled->executor->program()))
-        ready.push_back({launch, name});
-      std::sort(ready.begin(), ready.end());
-      for (auto &[launch, name] : ready)
-        gradientOrder.push_back(name);
-    }
+    if (compiled)
+      gradientOrder = dist::gradientOrder(compiled->executor->program());
   }
   COLM_ASSIGN_OR_RETURN(double bucketMb, args.getDouble("--bucket-mb", 4));
   if (!(bucketMb > 0 && bucketMb <= 1 << 20))
