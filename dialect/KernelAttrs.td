@@ -184,7 +184,9 @@ def Kernel_SwiGluAttr : Kernel_SpecAttr<"SwiGlu", "swiglu"> {
 def Kernel_AttentionAttr : Kernel_SpecAttr<"Attention", "attention"> {
   let summary = "Fused causal attention with an online softmax over tiles";
   let description = [{
-    `pass`: forward or backward; `mapping`: grouped or tiled (which
+    `pass`: forward, backward, or paged (the forward over a paged
+    key/value cache read through a block table, then the new rows:
+    decoding); `mapping`: grouped or tiled (which
     key/value head each query head reads); `block_q`, `block_k`: the tiles.
   }];
   let genVerifyDecl = 1;

@@ -402,7 +402,8 @@ LogicalResult
 AttentionAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                       StringRef pass, int64_t, int64_t, int64_t,
                       StringRef mapping, bool, int64_t, int64_t) {
-  if (failed(checkWord(emitError, "pass", pass, {"forward", "backward"})))
+  if (failed(
+          checkWord(emitError, "pass", pass, {"forward", "backward", "paged"})))
     return failure();
   return checkWord(emitError, "mapping", mapping, {"grouped", "tiled"});
 }

@@ -10,9 +10,11 @@ namespace colm::codegen {
 
 std::string AttentionSpec::name() const {
   return std::string("attn_") +
-         (pass == AttentionPass::Forward ? "fwd" : "bwd") + "_h" +
-         std::to_string(numHeads) + "_kv" + std::to_string(numKvHeads) + "_hd" +
-         std::to_string(headDim) +
+         (pass == AttentionPass::Forward    ? "fwd"
+          : pass == AttentionPass::Backward ? "bwd"
+                                            : "paged") +
+         "_h" + std::to_string(numHeads) + "_kv" + std::to_string(numKvHeads) +
+         "_hd" + std::to_string(headDim) +
          (mapping == KvMap::Tiled ? "_tiled" : "_grouped") +
          (causal ? "_causal" : "_full") + "_q" + std::to_string(knobs.blockQ) +
          "_k" + std::to_string(knobs.blockK);
@@ -26,6 +28,8 @@ Status validateAttention(const AttentionSpec &s) {
     return bad("needs at least one query head and one key/value head");
   if (s.numHeads % s.numKvHeads != 0)
     return bad("num_heads is not a multiple of num_kv_heads");
+  if (s.pass == AttentionPass::Paged && !s.causal)
+    return bad("paged attention is causal (decoding over a cache)");
   if (s.headDim < 1 || s.headDim > 256)
     return bad("head_dim must be in [1, 256]");
   // The tiles live in per-thread scratch sized by them.
@@ -132,6 +136,29 @@ void attentionGradReference(const AttentionSpec &s,
       a.dk[j * a.ldk + c] = float(dk[j * kw + c]);
       a.dv[j * a.ldk + c] = float(dv[j * kw + c]);
     }
+}
+
+void pagedAttentionReference(const AttentionSpec &s,
+                             const ColmPagedAttentionArgs &a) {
+  int64_t tk = a.past + a.tq;
+  std::vector<float> k(size_t(tk * a.ldk)), v(size_t(tk * a.ldk));
+  for (int64_t p = 0; p < tk; ++p) {
+    const float *kr = a.k + (p - a.past) * a.ldk;
+    const float *vr = a.v + (p - a.past) * a.ldk;
+    if (p < a.past) {
+      int64_t row =
+          int64_t(a.blocks[p / a.block_size]) * a.block_size + p % a.block_size;
+      kr = a.k_cache + row * a.ld_cache;
+      vr = a.v_cache + row * a.ld_cache;
+    }
+    std::copy(kr, kr + a.ldk, k.begin() + p * a.ldk);
+    std::copy(vr, vr + a.ldk, v.begin() + p * a.ldk);
+  }
+  ColmAttentionArgs f{a.q,  k.data(), v.data(), a.out, a.lse,
+                      a.tq, tk,       a.ldq,    a.ldk};
+  AttentionSpec forward = s;
+  forward.pass = AttentionPass::Forward;
+  attentionReference(forward, f);
 }
 
 } // namespace colm::codegen

@@ -22,7 +22,10 @@ namespace colm::codegen {
 /// or j mod h_kv (tiled, CoLM-Air).
 enum class KvMap { Grouped, Tiled };
 
-enum class AttentionPass { Forward, Backward };
+/// Paged: the forward over a paged key/value cache (ColmPagedAttentionArgs):
+/// decoding and extending a sequence whose cached keys and values live in
+/// blocks of a pool shared by sequences. Always causal.
+enum class AttentionPass { Forward, Backward, Paged };
 
 /// Tile sizes: values, never semantics (a thread count never changes the
 /// bits; a different tile may change the last bits of the online softmax).
@@ -56,6 +59,10 @@ Status validateAttention(const AttentionSpec &spec);
 /// rounded to float once per output. Tq <= Tk.
 void attentionReference(const AttentionSpec &spec,
                         const ColmAttentionArgs &args);
+/// The paged forward's reference: the cached rows gathered through the
+/// block table, then attentionReference().
+void pagedAttentionReference(const AttentionSpec &spec,
+                             const ColmPagedAttentionArgs &args);
 /// Overwrites dq, dk, dv; reads q, k, v, dout only (not out or lse).
 void attentionGradReference(const AttentionSpec &spec,
                             const ColmAttentionGradArgs &args);

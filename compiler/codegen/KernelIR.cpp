@@ -19,7 +19,7 @@ namespace {
 const char *const gemmUses[] = {"forward", "input_grad", "weight_grad",
                                 "dense"};
 const char *const swigluEpilogues[] = {"none", "forward", "backward"};
-const char *const attentionPasses[] = {"forward", "backward"};
+const char *const attentionPasses[] = {"forward", "backward", "paged"};
 const char *const kvMaps[] = {"grouped", "tiled"};
 const char *const crossEntropyPhases[] = {"rows", "vocab"};
 const char *const elementwiseOps[] = {"add", "mul"};

@@ -19,7 +19,13 @@
 extern "C" {
 #endif
 
-/* Forward: out and lse written. Backward (Tq <= Tk): dq, dk, dv overwritten;
+/* Paged (decoding over a paged key/value cache): the keys are `past` cached
+   positions and then the tq new rows k, v ([tq, ldk]); query row i is key
+   position past + i (causal). Cached position p is row
+   blocks[p / block_size] * block_size + p % block_size of k_cache and
+   v_cache (leading dimension ld_cache, a pool of blocks shared by
+   sequences); lse as the forward's with Tq = tq.
+   Forward: out and lse written. Backward (Tq <= Tk): dq, dk, dv overwritten;
    out and lse are the forward's. ldq is the leading dimension of q, out,
    dout and dq; ldk that of k, v, dk and dv. */
 #define COLM_ATTENTION_ARGS_STRUCT                                             \
@@ -44,7 +50,19 @@ extern "C" {
     float *dv;                                                                 \
     int64_t tq, tk;                                                            \
     int64_t ldq, ldk;                                                          \
-  } ColmAttentionGradArgs;
+  } ColmAttentionGradArgs;                                                     \
+  typedef struct ColmPagedAttentionArgs {                                      \
+    const float *q;                                                            \
+    const float *k;                                                            \
+    const float *v;                                                            \
+    const float *k_cache;                                                      \
+    const float *v_cache;                                                      \
+    const int32_t *blocks;                                                     \
+    float *out;                                                                \
+    float *lse;                                                                \
+    int64_t tq, past;                                                          \
+    int64_t ldq, ldk, ld_cache, block_size;                                    \
+  } ColmPagedAttentionArgs;
 COLM_ATTENTION_ARGS_STRUCT
 
 #ifdef __cplusplus

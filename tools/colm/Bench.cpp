@@ -671,6 +671,9 @@ Status runBench(const std::vector<std::string> &argv) {
         COLM_ASSIGN_OR_RETURN(Sequence sequence,
                               generator->newSequence(context));
         COLM_TRY(generator->prefill(sequence, prompt, k, c.kvSharing).status());
+        if (r == 1 && profile)
+          generator->resetProfile();
+        generator->setProfiling(r > 0 && profile);
         double t0 = now();
         int32_t token = 1;
         for (int64_t i = 0;
@@ -680,9 +683,15 @@ Status runBench(const std::vector<std::string> &argv) {
         if (r > 0)
           best = std::min(best, now() - t0);
       }
+      generator->setProfiling(false);
       int64_t weights = multipliedWeights(generator->stepModule(k));
       std::printf("  %u chain%s  %8.1f tokens/s  %8.3f MFLOP/token\n", k,
                   k == 1 ? " " : "s", decodeTokens / best, 2.0 * weights / 1e6);
+      if (profile) {
+        std::string what = "decoding at " + std::to_string(k) + " chains";
+        printProfile(generator->profile(), repeat * decodeTokens, what.c_str(),
+                     "step", false);
+      }
       rates.set(std::to_string(k), JsonValue::number(decodeTokens / best));
       if (decodeBatch > 1) {
         COLM_ASSIGN_OR_RETURN(

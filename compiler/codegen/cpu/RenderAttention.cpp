@@ -370,11 +370,69 @@ inline void gradRow(float *p, float *ds, int64_t limit, float lse2, float Di) {
 } // namespace
 )CPP";
 
+// Where the forward's keys and values come from: `packHead` writes K^T of
+// key/value head g's keys [0, n) into Kt (zero up to ldkt) and says where
+// its value rows are.
+const char *kContiguous = R"CPP(
+namespace {
+typedef ColmAttentionArgs Args;
+inline int64_t keyCount(const Args &a) { return a.tk; }
+inline void packHead(const Args &a, int64_t g, int64_t n, int64_t ldkt,
+                     float *Kt, float *, const float **vg, int64_t *ldv) {
+  transpose(a.k + g * HD, a.ldk, n, ldkt, Kt, ldkt);
+  *vg = a.v + g * HD;
+  *ldv = a.ldk;
+}
+constexpr bool GATHER_V = false;
+} // namespace
+)CPP";
+
+// A paged cache: the cached positions block by block through the block
+// table, then the new rows; the values are gathered into Vg.
+const char *kPaged = R"CPP(
+namespace {
+typedef ColmPagedAttentionArgs Args;
+inline int64_t keyCount(const Args &a) { return a.past + a.tq; }
+inline void packHead(const Args &a, int64_t g, int64_t n, int64_t ldkt,
+                     float *Kt, float *Vg, const float **vg, int64_t *ldv) {
+  for (int64_t j0 = 0; j0 < n;) {
+    const float *k, *v;
+    int64_t ld, len;
+    if (j0 < a.past) {
+      const int64_t off = j0 % a.block_size;
+      const int64_t row =
+          (int64_t)a.blocks[j0 / a.block_size] * a.block_size + off;
+      k = a.k_cache + row * a.ld_cache;
+      v = a.v_cache + row * a.ld_cache;
+      ld = a.ld_cache;
+      len = min64(min64(a.block_size - off, a.past - j0), n - j0);
+    } else {
+      k = a.k + (j0 - a.past) * a.ldk;
+      v = a.v + (j0 - a.past) * a.ldk;
+      ld = a.ldk;
+      len = n - j0;
+    }
+    transpose(k + g * HD, ld, len, len, Kt + j0, ldkt);
+    for (int64_t j = 0; j < len; ++j)
+      for (int64_t d = 0; d < HD; ++d)
+        Vg[(j0 + j) * HD + d] = v[j * ld + g * HD + d];
+    j0 += len;
+  }
+  for (int64_t d = 0; d < HD; ++d)
+    for (int64_t j = n; j < ldkt; ++j)
+      Kt[d * ldkt + j] = 0.0f;
+  *vg = Vg;
+  *ldv = HD;
+}
+constexpr bool GATHER_V = true;
+} // namespace
+)CPP";
+
 const char *kForward = R"CPP(
 extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 #pragma clang fp contract(fast)
-  const ColmAttentionArgs &a = *(const ColmAttentionArgs *)argp;
-  const int64_t tq = a.tq, tk = a.tk, offset = a.tk - a.tq;
+  const Args &a = *(const Args *)argp;
+  const int64_t tq = a.tq, tk = keyCount(a), offset = tk - tq;
   const int64_t blocks = (tq + BQ - 1) / BQ;
   // The keys rows [i0, i0 + BQ) see: up to the last row's position.
   auto keyEnd = [&](int64_t qb) {
@@ -396,12 +454,15 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
     return;
   // K^T of one key/value head, padded so a tile's last vector stays inside.
   const int64_t ldkt = (tk + 15) / 16 * 16 + 16;
-  float *Kt = scratch(HD * ldkt + 2 * BQ * HDP + MR * BKP + 2 * BQ);
+  float *Kt = scratch(HD * ldkt + 2 * BQ * HDP + MR * BKP + 2 * BQ +
+                      (GATHER_V ? HD * ldkt : 0));
   if (!Kt)
     return; // out of memory: the caller's sentinel check reports it
   float *O = Kt + HD * ldkt, *Q = O + BQ * HDP, *S = Q + BQ * HDP,
-        *m = S + MR * BKP, *l = m + BQ;
+        *m = S + MR * BKP, *l = m + BQ, *Vg = l + BQ;
   int64_t packed = -1;
+  const float *vg = nullptr;
+  int64_t ldv = 0;
   for (int64_t u = first; u < last; ++u) {
     const int64_t g = u / (PER * blocks), n = u / blocks % PER,
                   qb = u % blocks;
@@ -412,7 +473,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       int64_t kMax = 0;
       for (int64_t w = u; w < last && w / (PER * blocks) == g; ++w)
         kMax = max64(kMax, keyEnd(w % blocks));
-      transpose(a.k + g * HD, a.ldk, kMax, ldkt, Kt, ldkt);
+      packHead(a, g, kMax, ldkt, Kt, Vg, &vg, &ldv);
       packed = g;
     }
     for (int64_t r = 0; r < rows; ++r) {
@@ -421,7 +482,6 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       m[r] = -__builtin_inff();
       l[r] = 0.0f;
     }
-    const float *vg = a.v + g * HD;
     packRows(a.q + i0 * a.ldq + h * HD, a.ldq, rows, Q);
     for (int64_t j0 = 0; j0 < kEnd; j0 += BK) {
       const int64_t nk = min64(BK, kEnd - j0);
@@ -459,7 +519,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                                           l + r0, alpha);
           });
         });
-        accumulate<Rescale>(R, S, BKP, 1, vg + j0 * a.ldk, a.ldk, 0, vis,
+        accumulate<Rescale>(R, S, BKP, 1, vg + j0 * ldv, ldv, 0, vis,
                             O + r0 * HDP, HDP, alpha);
       }
     }
@@ -666,9 +726,13 @@ std::string attentionSymbol(const AttentionSpec &spec) {
 }
 
 std::string renderAttention(const AttentionSpec &spec, const VectorIsa &isa) {
-  std::string body =
-      std::string(kCommon) +
-      (spec.pass == AttentionPass::Forward ? kForward : kBackward);
+  std::string body = kCommon;
+  if (spec.pass == AttentionPass::Backward)
+    body += kBackward;
+  else
+    body +=
+        std::string(spec.pass == AttentionPass::Paged ? kPaged : kContiguous) +
+        kForward;
   char scale[32];
   std::snprintf(scale, sizeof scale, "%.9e",
                 double(float(1.0 / std::sqrt(double(spec.headDim)))));

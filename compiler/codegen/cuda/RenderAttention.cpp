@@ -12,8 +12,50 @@ namespace {
 
 using cpu::replaceAll;
 
+// Where key j's row is: contiguous, or (paged) the cached positions
+// through the block table and then the new rows.
+const char *kContiguousRows = R"CUDA(
+#ifndef COLM_CONTIGUOUS_KEY_ROWS
+#define COLM_CONTIGUOUS_KEY_ROWS
+__device__ inline long long colm_keys(const ColmAttentionArgs &a) {
+  return a.tk;
+}
+__device__ inline long long colm_key_row(const ColmAttentionArgs &a,
+                                         long long j, const float **k,
+                                         const float **v) {
+  *k = a.k + j * a.ldk;
+  *v = a.v + j * a.ldk;
+  return 0;
+}
+#endif
+)CUDA";
+
+const char *kPagedRows = R"CUDA(
+#ifndef COLM_PAGED_KEY_ROWS
+#define COLM_PAGED_KEY_ROWS
+__device__ inline long long colm_keys(const ColmPagedAttentionArgs &a) {
+  return a.past + a.tq;
+}
+__device__ inline long long colm_key_row(const ColmPagedAttentionArgs &a,
+                                         long long j, const float **k,
+                                         const float **v) {
+  if (j < a.past) {
+    const long long row =
+        (long long)a.blocks[j / a.block_size] * a.block_size +
+        j % a.block_size;
+    *k = a.k_cache + row * a.ld_cache;
+    *v = a.v_cache + row * a.ld_cache;
+  } else {
+    *k = a.k + (j - a.past) * a.ldk;
+    *v = a.v + (j - a.past) * a.ldk;
+  }
+  return 0;
+}
+#endif
+)CUDA";
+
 const char *kForward = R"CUDA(
-extern "C" __global__ void @SYMBOL@_kernel(const ColmAttentionArgs a) {
+extern "C" __global__ void @SYMBOL@_kernel(const @ARGS@ a) {
   constexpr int HD = @HD@, H = @H@, BQ = 16, BKV = 32, NT = 128;
   constexpr int DPL = (HD + 31) / 32; // head dimensions per lane
   constexpr bool CAUSAL = @CAUSAL@;
@@ -24,7 +66,7 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmAttentionArgs a) {
   const int h = int(blockIdx.x / qTiles);
   const long long i0 = (long long)(blockIdx.x % qTiles) * BQ;
   const int g = @KV_HEAD@;
-  const long long offset = a.tk - a.tq;
+  const long long tk = colm_keys(a), offset = tk - a.tq;
   __shared__ float Qs[BQ][HD], Ks[BKV][HD + 1], Vs[BKV][HD];
   __shared__ float Ps[NT / 32][BKV];
   const int tid = threadIdx.x, warp = tid / 32, lane = colm_lane_id();
@@ -40,15 +82,18 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmAttentionArgs a) {
       o[r][t] = 0.0f;
   }
   const long long lastRow = (i0 + BQ < a.tq ? i0 + BQ : a.tq) - 1;
-  long long kEnd = CAUSAL ? lastRow + offset + 1 : a.tk;
-  kEnd = kEnd < a.tk ? kEnd : a.tk;
+  long long kEnd = CAUSAL ? lastRow + offset + 1 : tk;
+  kEnd = kEnd < tk ? kEnd : tk;
   for (long long j0 = 0; j0 < kEnd; j0 += BKV) {
     __syncthreads(); // every warp is done with the last tile
     for (int e = tid; e < BKV * HD; e += NT) {
       const long long j = j0 + e / HD;
-      const bool in = j < a.tk;
-      Ks[e / HD][e % HD] = in ? a.k[j * a.ldk + g * HD + e % HD] : 0.0f;
-      Vs[e / HD][e % HD] = in ? a.v[j * a.ldk + g * HD + e % HD] : 0.0f;
+      const bool in = j < tk;
+      const float *kr = nullptr, *vr = nullptr;
+      if (in)
+        colm_key_row(a, j, &kr, &vr);
+      Ks[e / HD][e % HD] = in ? kr[g * HD + e % HD] : 0.0f;
+      Vs[e / HD][e % HD] = in ? vr[g * HD + e % HD] : 0.0f;
     }
     __syncthreads();
     for (int rr = 0; rr < 4; ++rr) {
@@ -56,10 +101,10 @@ extern "C" __global__ void @SYMBOL@_kernel(const ColmAttentionArgs a) {
       const long long i = i0 + r;
       if (i >= a.tq)
         break; // the whole warp: rows past the end
-      const long long limit = CAUSAL ? i + offset : a.tk - 1;
+      const long long limit = CAUSAL ? i + offset : tk - 1;
       const long long j = j0 + lane;
       float s = -COLM_INF;
-      if (j <= limit && j < a.tk) {
+      if (j <= limit && j < tk) {
         float dot = 0.0f;
         for (int d = 0; d < HD; ++d)
           dot = fmaf(Qs[r][d], Ks[lane][d], dot);
@@ -259,8 +304,13 @@ std::string renderAttention(const AttentionSpec &s, CudaBuild build) {
   bool backward = s.pass == AttentionPass::Backward;
   if (s.headDim > 128)
     return "#error \"the CUDA attention takes heads of at most 128\"\n";
-  std::string body = backward ? kBackward : kForward;
+  bool paged = s.pass == AttentionPass::Paged;
+  std::string body =
+      backward ? kBackward
+               : std::string(paged ? kPagedRows : kContiguousRows) + kForward;
   replaceAll(body, "@SYMBOL@", cpu::attentionSymbol(s));
+  replaceAll(body, "@ARGS@",
+             paged ? "ColmPagedAttentionArgs" : "ColmAttentionArgs");
   replaceAll(body, "@HD@", std::to_string(s.headDim));
   replaceAll(body, "@H@", std::to_string(s.numHeads));
   replaceAll(body, "@HKV@", std::to_string(s.numKvHeads));
@@ -285,7 +335,9 @@ std::string renderAttention(const AttentionSpec &s, CudaBuild build) {
   }
   return assembleCuda(build, s.name(), cpu::attentionSymbol(s),
                       COLM_STRINGIFY(COLM_ATTENTION_ARGS_STRUCT),
-                      backward ? "ColmAttentionGradArgs" : "ColmAttentionArgs",
+                      backward ? "ColmAttentionGradArgs"
+                      : paged  ? "ColmPagedAttentionArgs"
+                               : "ColmAttentionArgs",
                       body, {grid, "128"});
 }
 

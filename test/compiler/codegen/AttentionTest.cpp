@@ -417,3 +417,150 @@ void AttentionTest::checkBackward(const std::vector<Case> &cases,
     }
   }
 }
+
+namespace {
+
+/// A paged cache holding the first `past` of a case's key/value rows: the
+/// pool's rows are `ldCache` wide (the sequence may read a prefix of them),
+/// its blocks handed out in a scrambled order with unused blocks between.
+struct PagedCache {
+  int64_t blockSize, ldCache;
+  std::vector<float> k, v;
+  std::vector<int32_t> blocks;
+};
+
+PagedCache pageRows(const Tensors &t, int64_t past, int64_t blockSize,
+                    int64_t extraColumns, unsigned seed) {
+  PagedCache c{blockSize, t.ldk + extraColumns, {}, {}, {}};
+  int64_t used = (past + blockSize - 1) / blockSize, pool = 2 * used + 1;
+  std::vector<int32_t> order(static_cast<size_t>(pool));
+  for (int64_t b = 0; b < pool; ++b)
+    order[b] = int32_t(b);
+  std::shuffle(order.begin(), order.end(), std::mt19937(seed));
+  c.blocks.assign(order.begin(), order.begin() + used);
+  c.k.assign(pool * blockSize * c.ldCache, -7.0f);
+  c.v.assign(pool * blockSize * c.ldCache, -7.0f);
+  for (int64_t p = 0; p < past; ++p) {
+    int64_t row = c.blocks[p / blockSize] * blockSize + p % blockSize;
+    std::copy_n(t.k.begin() + p * t.ldk, t.ldk, c.k.begin() + row * c.ldCache);
+    std::copy_n(t.v.begin() + p * t.ldk, t.ldk, c.v.begin() + row * c.ldCache);
+  }
+  return c;
+}
+
+/// The case's last tq rows are new; the rest come from the cache.
+ColmPagedAttentionArgs pagedArgs(const Case &c, Tensors &t,
+                                 const PagedCache &cache) {
+  int64_t past = c.tk - c.tq;
+  return {t.q.data(),
+          t.k.data() + past * t.ldk,
+          t.v.data() + past * t.ldk,
+          cache.k.data(),
+          cache.v.data(),
+          cache.blocks.data(),
+          t.out.data(),
+          t.lse.data(),
+          c.tq,
+          past,
+          t.ldq,
+          t.ldk,
+          cache.ldCache,
+          cache.blockSize};
+}
+
+struct PagedCase {
+  Case c;
+  int64_t blockSize, extraColumns;
+};
+
+std::vector<PagedCase> pagedCases() {
+  return {
+      // Decode: one query, caches shorter and longer than a block.
+      {{4, 2, 16, KvMap::Grouped, 1, 1, {8, 16}}, 4, 0},
+      {{4, 2, 16, KvMap::Tiled, 1, 30, {8, 16}}, 4, 5},
+      {{8, 2, 64, KvMap::Tiled, 1, 77, {}}, 16, 0},
+      // A speculative verify: several new rows over a ragged cache.
+      {{8, 2, 64, KvMap::Tiled, 5, 70, {}}, 16, 128},
+      {{3, 3, 8, KvMap::Grouped, 7, 19, {4, 8}, true, 2}, 3, 0},
+      // A prefill chunk after cached blocks, past a key tile.
+      {{2, 1, 32, KvMap::Grouped, 40, 170, {16, 32}}, 16, 0},
+  };
+}
+
+} // namespace
+
+// The paged forward is the forward over the cache's rows gathered: the
+// same bits as the contiguous kernel on the same keys (both packs hold the
+// same values), and within the forward's tolerance of the reference, on
+// every thread count.
+TEST_F(AttentionTest, PagedEqualsContiguous) {
+  std::vector<PagedCase> cases = pagedCases();
+  std::vector<AttentionSpec> specs;
+  for (const PagedCase &p : cases) {
+    specs.push_back(specFor(p.c, AttentionPass::Paged));
+    specs.push_back(specFor(p.c, AttentionPass::Forward));
+  }
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  for (size_t n = 0; n < cases.size(); ++n) {
+    const Case &c = cases[n].c;
+    Tensors base = tensors(c, unsigned(100 + n));
+    PagedCache cache = pageRows(base, c.tk - c.tq, cases[n].blockSize,
+                                cases[n].extraColumns, unsigned(n));
+    std::string what = specs[2 * n].name() + " tq=" + std::to_string(c.tq) +
+                       " past=" + std::to_string(c.tk - c.tq) + ": ";
+    Tensors want = base, ref = base;
+    attentionReference(specs[2 * n + 1], fwdArgs(c, want));
+    pagedAttentionReference(specs[2 * n], pagedArgs(c, ref, cache));
+    EXPECT_EQ(ref.out, want.out) << what << "reference";
+    EXPECT_EQ(ref.lse, want.lse) << what << "reference";
+    Tensors contiguous = base;
+    runOnThreads(fns[2 * n + 1], fwdArgs(c, contiguous), 1);
+    double vmax = maxAbs(want.v);
+    for (int threads : {1, 2, 3}) {
+      Tensors t = base;
+      runOnThreads(fns[2 * n], pagedArgs(c, t, cache), threads);
+      std::string on = what + std::to_string(threads) + " threads: ";
+      expectClose(
+          t.out, want.out, t.ldq, c.h * c.hd,
+          [&](size_t) { return 1e-5 * vmax; }, on + "out");
+      EXPECT_EQ(t.out, contiguous.out) << on << "not the contiguous kernel's";
+      EXPECT_EQ(t.lse, contiguous.lse) << on << "not the contiguous kernel's";
+    }
+  }
+}
+
+// A row's result does not depend on the rows decoded beside it: row i of a
+// run with tq new rows has the bits of a run with row i alone after a cache
+// that holds the rows before it (speculative verification against plain
+// decoding).
+TEST_F(AttentionTest, PagedRowsAreBatchInvariant) {
+  std::vector<PagedCase> cases = pagedCases();
+  std::vector<AttentionSpec> specs;
+  for (const PagedCase &p : cases)
+    specs.push_back(specFor(p.c, AttentionPass::Paged));
+  std::vector<ColmKernelFn> fns = compile(specs);
+  ASSERT_EQ(fns.size(), specs.size());
+  for (size_t n = 0; n < cases.size(); ++n) {
+    const Case &c = cases[n].c;
+    Tensors base = tensors(c, unsigned(200 + n));
+    PagedCache cache = pageRows(base, c.tk - c.tq, cases[n].blockSize,
+                                cases[n].extraColumns, unsigned(n));
+    Tensors all = base;
+    runOnThreads(fns[n], pagedArgs(c, all, cache), 2);
+    for (int64_t i = 0; i < c.tq; ++i) {
+      Case one = c;
+      one.tq = 1;
+      one.tk = c.tk - c.tq + i + 1;
+      Tensors t = base;
+      std::copy_n(base.q.begin() + i * t.ldq, t.ldq, t.q.begin());
+      PagedCache longer = pageRows(base, one.tk - 1, cases[n].blockSize,
+                                   cases[n].extraColumns, unsigned(7 * n + i));
+      runOnThreads(fns[n], pagedArgs(one, t, longer), 1);
+      for (int64_t d = 0; d < c.h * c.hd; ++d)
+        ASSERT_EQ(t.out[d], all.out[i * t.ldq + d])
+            << specs[n].name() << " row " << i << " of " << c.tq << " column "
+            << d;
+    }
+  }
+}

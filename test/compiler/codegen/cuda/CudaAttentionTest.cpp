@@ -139,11 +139,76 @@ TEST_F(CudaAttentionTest, ForwardAndBackwardOnTheEmulatorMatchTheReference) {
   unsetenv("COLM_SIMT_SCHEDULE");
 }
 
+// The paged forward reads the cached positions through a block table (a
+// pool with its blocks scrambled and rows wider than the keys), then the
+// new rows: the paged reference's result under every schedule.
+TEST_F(CudaAttentionTest, PagedOnTheEmulatorMatchesTheReference) {
+  std::vector<AttentionSpec> specs;
+  for (AttentionSpec s : forwardSpecs())
+    if (s.causal) {
+      s.pass = AttentionPass::Paged;
+      specs.push_back(s);
+    }
+  std::vector<KernelSource> sources;
+  std::vector<std::string> symbols;
+  for (const AttentionSpec &s : specs) {
+    ASSERT_TRUE(validateAttention(s).isOk()) << s.name();
+    sources.push_back({"cuda_" + s.name(),
+                       cuda::renderAttention(s, cuda::CudaBuild::HostSim)});
+    symbols.push_back(cpu::attentionSymbol(s));
+  }
+  std::vector<ColmKernelFn> fns =
+      compile(sources, symbols, cuda::hostSimFlags());
+  ASSERT_EQ(fns.size(), specs.size());
+  const int64_t blockSize = 8;
+  const Shape shapes[] = {{1, 1}, {1, 38}, {5, 45}, {20, 50}};
+  for (const char *schedule : kSchedules) {
+    setenv("COLM_SIMT_SCHEDULE", schedule, 1);
+    for (const Shape &sh : shapes)
+      for (size_t i = 0; i < specs.size(); ++i) {
+        const AttentionSpec &s = specs[i];
+        int64_t qw = s.numHeads * s.headDim, kw = s.numKvHeads * s.headDim;
+        int64_t ldq = qw + 8, ldk = kw, ldCache = kw + 16;
+        int64_t past = sh.tk - sh.tq, used = (past + blockSize - 1) / blockSize;
+        unsigned seed = unsigned(i * 10 + sh.tq);
+        std::vector<float> q = colm::test::randomNormal(sh.tq * ldq, seed),
+                           k = colm::test::randomNormal(sh.tq * ldk, seed + 1),
+                           v = colm::test::randomNormal(sh.tq * ldk, seed + 2),
+                           kc = colm::test::randomNormal(
+                               (2 * used + 1) * blockSize * ldCache, seed + 3),
+                           vc = colm::test::randomNormal(
+                               (2 * used + 1) * blockSize * ldCache, seed + 4);
+        std::vector<int32_t> blocks;
+        for (int64_t b = 0; b < used; ++b)
+          blocks.push_back(int32_t((5 * b + 3) % (2 * used + 1)));
+        std::vector<float> out(sh.tq * ldq, 7.0f), lse(s.numHeads * sh.tq),
+            wantOut = out, wantLse = lse;
+        ColmPagedAttentionArgs a{
+            q.data(),      k.data(),   v.data(),   kc.data(), vc.data(),
+            blocks.data(), out.data(), lse.data(), sh.tq,     past,
+            ldq,           ldk,        ldCache,    blockSize};
+        colm::test::runOnThreads(fns[i], a, 1);
+        ColmPagedAttentionArgs r = a;
+        r.out = wantOut.data();
+        r.lse = wantLse.data();
+        pagedAttentionReference(s, r);
+        std::string what = s.name() + ", " + schedule + ", tq " +
+                           std::to_string(sh.tq) + " past " +
+                           std::to_string(past);
+        expectNear(out, wantOut, what + ", out");
+        expectNear(lse, wantLse, what + ", lse");
+      }
+  }
+  unsetenv("COLM_SIMT_SCHEDULE");
+}
+
 TEST_F(CudaAttentionTest, NvrtcBuildCompilesForSm80AndSm90) {
   COLM_SKIP_WITHOUT_NVRTC();
   for (AttentionSpec s : forwardSpecs())
-    for (AttentionPass pass :
-         {AttentionPass::Forward, AttentionPass::Backward}) {
+    for (AttentionPass pass : {AttentionPass::Forward, AttentionPass::Backward,
+                               AttentionPass::Paged}) {
+      if (pass == AttentionPass::Paged && !s.causal)
+        continue;
       s.pass = pass;
       EXPECT_EQ(colm::test::nvrtcCheck(
                     cuda::renderAttention(s, cuda::CudaBuild::Nvrtc),
