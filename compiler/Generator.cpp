@@ -98,6 +98,47 @@ int64_t roundUpToPowerOfTwo(int64_t n, int64_t least) {
   return p;
 }
 
+/// The paged cache's sizes for a program planned for `maxPast` cached
+/// positions: any pool (its rows are bound, never planned), the block
+/// table of maxPast positions. `suffix` names a decoding batch's sequence.
+void pagedSizes(codegen::LoweringOptions &options, const ModelConfig &config,
+                int64_t maxPast, const std::string &suffix) {
+  options.kvBlockSize = KvPool::kBlockSize;
+  options.kvCacheWidth = config.kvWidth();
+  options.dynamicSizes.push_back(
+      {"cache_rows" + suffix,
+       KvPool::kMaxBytes / (int64_t(sizeof(float)) * config.kvWidth())});
+  options.dynamicSizes.push_back(
+      {"cache_blocks" + suffix,
+       (maxPast + KvPool::kBlockSize - 1) / KvPool::kBlockSize});
+}
+
+/// Binds sequence `cache`'s pool for the program's cached arguments
+/// (2, 3, ...: each layer's keys and values) and the block table of its
+/// first `past` positions; `suffix` (".s<i>") names a decoding batch's
+/// sequence. The sizes come from pagedSizeValues().
+Status bindPaged(Executor &e, const KvCache &cache, int64_t past,
+                 const std::string &suffix) {
+  const KvPool &pool = cache.pool();
+  int64_t blocks = cache.blocksFor(past);
+  COLM_TRY(e.bind("blocks" + suffix, cache.blockTable().data(), blocks * 4));
+  int64_t bytes = pool.rows() * pool.width() * int64_t(sizeof(float));
+  for (int l = 0; l < cache.numLayers(); ++l) {
+    COLM_TRY(e.bind("arg" + std::to_string(2 + 2 * l) + suffix, pool.keys(l),
+                    bytes));
+    COLM_TRY(e.bind("arg" + std::to_string(3 + 2 * l) + suffix, pool.values(l),
+                    bytes));
+  }
+  return Status::ok();
+}
+
+void pagedSizeValues(std::map<std::string, int64_t> &sizes,
+                     const KvCache &cache, int64_t past,
+                     const std::string &suffix) {
+  sizes["cache_rows" + suffix] = cache.pool().rows();
+  sizes["cache_blocks" + suffix] = cache.blocksFor(past);
+}
+
 } // namespace
 
 // Planned for sizes in powers of two: a longer prompt or cache compiles again
@@ -112,6 +153,7 @@ Status Generator::compileCpu(const Program &program, int64_t n,
     int64_t maxTokens = roundUpToPowerOfTwo(std::max(n, cpu.maxTokens), 16);
     int64_t maxPast = roundUpToPowerOfTwo(std::max(past, cpu.maxPast), 256);
     options.dynamicSizes = {{"tokens", maxTokens}, {"past", maxPast}};
+    pagedSizes(options, model.config, maxPast, "");
     // The weights stay fixed while a generator holds them: with
     // --precision bf16 they are bound as bf16, half the bytes per token.
     options.bf16Weights = true;
@@ -168,6 +210,7 @@ Status Generator::compileBatch(const Program &program, CpuStep &cpu, int64_t n,
     std::string name = "past" + std::to_string(s);
     options.dynamicSizes.push_back({name, maxPast});
     options.decodePast.push_back(name);
+    pagedSizes(options, model.config, maxPast, std::to_string(s));
     all += (s ? "+" : "") + name;
   }
   mlir::func::FuncOp func = program.func;
@@ -202,8 +245,13 @@ Generator::decodeCpuBatch(const Program &program,
   Executor &e = *step->compiled->executor;
   std::map<std::string, int64_t> sizes;
   std::vector<int32_t> ids(planned, 0), positions(planned, 0);
-  for (int64_t s = 0; s < planned; ++s)
-    sizes["past" + std::to_string(s)] = s < n ? seqs[s]->cache.length() : 0;
+  // The rows past n read the first sequence's pool with no position.
+  for (int64_t s = 0; s < planned; ++s) {
+    const KvCache &c = seqs[std::min(s, n - 1)]->cache;
+    int64_t past = s < n ? c.length() : 0;
+    sizes["past" + std::to_string(s)] = past;
+    pagedSizeValues(sizes, c, past, std::to_string(s));
+  }
   for (int64_t s = 0; s < n; ++s) {
     ids[s] = tokens[s];
     positions[s] = static_cast<int32_t>(seqs[s]->cache.length());
@@ -211,29 +259,13 @@ Generator::decodeCpuBatch(const Program &program,
   COLM_TRY(e.setSizes(sizes));
   COLM_TRY(e.bind("arg0", ids.data(), planned * 4));
   COLM_TRY(e.bind("arg1", positions.data(), planned * 4));
-  // Each sequence's cached rows in place when they are as wide as the
-  // sub-model's, else a copy of their leading columns.
+  // Each sequence's cache in place: the attention reads its pool through
+  // its block table (the sub-model's leading columns of each row).
   int layers = seqs[0]->cache.numLayers();
-  size_t copies = 0;
-  for (int l = 0; l < layers; ++l)
-    for (int keys = 0; keys < 2; ++keys)
-      for (int64_t q = 0; q < n; ++q) {
-        const KvCache &c = seqs[q]->cache;
-        const float *rows = keys == 0 ? c.keyData(l) : c.valueData(l);
-        if (cols != c.width()) {
-          if (step->scratch.size() <= copies)
-            step->scratch.emplace_back();
-          std::vector<float> &copy = step->scratch[copies++];
-          copy.resize(c.length() * cols);
-          for (int64_t p = 0; p < c.length(); ++p)
-            std::copy(rows + p * c.width(), rows + p * c.width() + cols,
-                      copy.begin() + p * cols);
-          rows = copy.data();
-        }
-        std::string name =
-            "arg" + std::to_string(2 + 2 * l + keys) + ".s" + std::to_string(q);
-        COLM_TRY(e.bind(name, rows, c.length() * cols * 4));
-      }
+  for (int64_t s = 0; s < planned; ++s) {
+    const KvCache &c = seqs[std::min(s, n - 1)]->cache;
+    COLM_TRY(bindPaged(e, c, s < n ? c.length() : 0, ".s" + std::to_string(s)));
+  }
   COLM_TRY(e.run());
   mlir::func::FuncOp func = program.func;
   std::vector<const float *> results;
@@ -412,31 +444,17 @@ Generator::runCpu(const Program &program, const Sequence &seq,
   int64_t n = static_cast<int64_t>(tokens.size());
   COLM_TRY(compileCpu(program, n, past));
   Executor &e = *cpu.compiled->executor;
-  COLM_TRY(e.setSizes({{"tokens", n}, {"past", past}}));
+  std::map<std::string, int64_t> sizes{{"tokens", n}, {"past", past}};
+  pagedSizeValues(sizes, seq.cache, past, "");
+  COLM_TRY(e.setSizes(sizes));
   std::vector<int32_t> positions;
   for (int64_t i = 0; i < n; ++i)
     positions.push_back(static_cast<int32_t>(start + i));
   COLM_TRY(e.bind("arg0", tokens.data(), n * 4));
   COLM_TRY(e.bind("arg1", positions.data(), n * 4));
-  // The cache's rows are the past keys and values when they are as wide as
-  // the sub-model's; otherwise a copy of their leading columns.
-  std::vector<std::vector<float>> copies;
-  copies.reserve(2 * seq.cache.numLayers());
-  for (int l = 0; l < seq.cache.numLayers(); ++l)
-    for (bool keys : {true, false}) {
-      std::string name = "arg" + std::to_string(2 + 2 * l + (keys ? 0 : 1));
-      const float *data = nullptr;
-      if (past && cols == seq.cache.width()) {
-        data = keys ? seq.cache.keyData(l) : seq.cache.valueData(l);
-      } else if (past) {
-        COLM_ASSIGN_OR_RETURN(std::vector<float> rows,
-                              keys ? seq.cache.keys(l, cols)
-                                   : seq.cache.values(l, cols));
-        copies.push_back(std::move(rows));
-        data = copies.back().data();
-      }
-      COLM_TRY(e.bind(name, data, past * cols * 4));
-    }
+  // The cache in place: the attention reads the pool through the block
+  // table (the sub-model's leading columns of each row).
+  COLM_TRY(bindPaged(e, seq.cache, past, ""));
   COLM_TRY(e.run());
   std::vector<HostTensor> results;
   for (unsigned i = 0; i < func.getNumResults(); ++i) {

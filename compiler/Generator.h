@@ -122,9 +122,6 @@ private:
     std::mutex mutex;
     std::unique_ptr<CompiledFunction> compiled;
     int64_t maxTokens = 0, maxPast = 0;
-    /// Copies of cached columns (a decoding batch of a narrower
-    /// sub-model), kept between runs.
-    std::vector<std::vector<float>> scratch;
   };
   struct Program {
     mlir::OwningOpRef<mlir::ModuleOp> module;

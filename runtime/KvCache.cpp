@@ -11,8 +11,9 @@
 
 namespace colm {
 
-Result<KvCache> KvCache::create(const ModelConfig &config, int64_t maxContext) {
-  COLM_TRY(validateConfig(config).withContext("KV cache"));
+namespace {
+
+Status checkContext(const ModelConfig &config, int64_t maxContext) {
   if (maxContext < 1)
     return Status::error("--max-context must be at least 1, got " +
                          std::to_string(maxContext));
@@ -20,10 +21,18 @@ Result<KvCache> KvCache::create(const ModelConfig &config, int64_t maxContext) {
     return Status::error("--max-context " + std::to_string(maxContext) +
                          " exceeds the model's max_position_embeddings " +
                          std::to_string(config.maxPositionEmbeddings));
-  int64_t width = config.kvWidth();
+  return Status::ok();
+}
+
+} // namespace
+
+Result<KvCache> KvCache::create(const ModelConfig &config, int64_t maxContext) {
+  COLM_TRY(validateConfig(config).withContext("KV cache"));
+  COLM_TRY(checkContext(config, maxContext));
   // Every factor is positive; divide instead of multiplying so nothing can
   // overflow.
-  int64_t perPosition = config.numLayers * 2 * width * int64_t(sizeof(float));
+  int64_t perPosition =
+      config.numLayers * 2 * config.kvWidth() * int64_t(sizeof(float));
   if (maxContext > kMaxBytes / perPosition) {
     char gib[64];
     std::snprintf(gib, sizeof(gib), "%.1f",
@@ -34,23 +43,100 @@ Result<KvCache> KvCache::create(const ModelConfig &config, int64_t maxContext) {
                          " GiB, more than the " +
                          std::to_string(kMaxBytes >> 30) + " GiB limit");
   }
-  COLM_TRY(checkMemoryFits(2.0 * double(maxContext) * double(perPosition),
-                           "a KV cache of --max-context " +
-                               std::to_string(maxContext)));
+  int64_t blocks = (maxContext + KvPool::kBlockSize - 1) / KvPool::kBlockSize;
+  auto pool = KvPool::create(config, blocks);
+  if (!pool)
+    return pool.status().withContext("a KV cache of --max-context " +
+                                     std::to_string(maxContext));
+  COLM_ASSIGN_OR_RETURN(KvCache cache, create(pool.take(), maxContext));
+  cache.ownsPool = true;
+  return cache;
+}
+
+Result<KvCache> KvCache::create(std::shared_ptr<KvPool> pool,
+                                int64_t maxContext) {
+  if (!pool)
+    return Status::error("internal error: a KV cache without a pool");
+  const ModelConfig &config = pool->config();
+  COLM_TRY(checkContext(config, maxContext));
   KvCache cache;
   cache.config = config;
   cache.layers = static_cast<int>(config.numLayers);
-  cache.kvWidth = width;
+  cache.kvWidth = config.kvWidth();
   cache.capacity = maxContext;
-  size_t n = static_cast<size_t>(config.numLayers * maxContext * width);
-  cache.kStore.assign(n, 0.0f);
-  cache.vStore.assign(n, 0.0f);
+  cache.blockPool = std::move(pool);
   cache.validCols.reserve(static_cast<size_t>(maxContext));
   return cache;
 }
 
+KvCache::KvCache(KvCache &&other) noexcept { *this = std::move(other); }
+
+KvCache &KvCache::operator=(KvCache &&other) noexcept {
+  if (this != &other) {
+    releaseFrom(0);
+    config = other.config;
+    layers = other.layers;
+    kvWidth = other.kvWidth;
+    capacity = other.capacity;
+    len = other.len;
+    blockPool = std::move(other.blockPool);
+    ownsPool = other.ownsPool;
+    table = std::move(other.table);
+    validCols = std::move(other.validCols);
+    other.table.clear();
+    other.validCols.clear();
+    other.len = 0;
+  }
+  return *this;
+}
+
+KvCache::~KvCache() { releaseFrom(0); }
+
+void KvCache::releaseFrom(size_t block) {
+  if (!blockPool)
+    return;
+  for (size_t i = block; i < table.size(); ++i)
+    blockPool->release(table[i]);
+  table.resize(std::min(block, table.size()));
+}
+
+Status KvCache::reserve(int64_t positions) {
+  size_t need = size_t(blocksFor(len + positions));
+  size_t had = table.size();
+  while (table.size() < need) {
+    Result<int32_t> b = blockPool->allocate();
+    if (!b) {
+      releaseFrom(had);
+      return b.status();
+    }
+    table.push_back(*b);
+  }
+  return Status::ok();
+}
+
+Status KvCache::ownBlock(size_t i) {
+  int32_t b = table[i];
+  if (blockPool->references(b) == 1)
+    return Status::ok();
+  COLM_ASSIGN_OR_RETURN(int32_t copy, blockPool->allocate());
+  int64_t rows = KvPool::kBlockSize * kvWidth;
+  for (int l = 0; l < layers; ++l) {
+    std::memcpy(blockPool->keys(l) + int64_t(copy) * rows,
+                blockPool->keys(l) + int64_t(b) * rows, rows * sizeof(float));
+    std::memcpy(blockPool->values(l) + int64_t(copy) * rows,
+                blockPool->values(l) + int64_t(b) * rows, rows * sizeof(float));
+  }
+  blockPool->release(b);
+  table[i] = copy;
+  return Status::ok();
+}
+
 int64_t KvCache::bytes() const {
-  return 2 * static_cast<int64_t>(kStore.size()) * int64_t(sizeof(float));
+  if (!blockPool)
+    return 0;
+  if (ownsPool)
+    return blockPool->bytes();
+  return blockPool->blockBytes() * int64_t(table.size());
 }
 
 int64_t KvCache::columnsFor(int chains) const {
@@ -133,13 +219,18 @@ Status KvCache::appendPositions(int64_t rows,
         std::to_string(rows) + " new > " + std::to_string(capacity) +
         " (the cache holds --max-context " + std::to_string(capacity) + ")");
   COLM_TRY(checkLayers(k, v, rows, cols, "appending to the KV cache"));
+  // A partly filled last block may be shared (a cached prefix): copy it
+  // before writing into it.
+  if (rows > 0 && len % KvPool::kBlockSize != 0)
+    COLM_TRY(ownBlock(size_t(len / KvPool::kBlockSize)));
+  COLM_TRY(reserve(rows));
   for (int l = 0; l < layers; ++l) {
-    float *kDst = kStore.data() + layerOffset(l) + len * kvWidth;
-    float *vDst = vStore.data() + layerOffset(l) + len * kvWidth;
+    float *kPool = blockPool->keys(l), *vPool = blockPool->values(l);
     for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(kDst + r * kvWidth, k[l].data() + r * cols,
+      int64_t row = rowOf(len + r);
+      std::memcpy(kPool + row * kvWidth, k[l].data() + r * cols,
                   cols * sizeof(float));
-      std::memcpy(vDst + r * kvWidth, v[l].data() + r * cols,
+      std::memcpy(vPool + row * kvWidth, v[l].data() + r * cols,
                   cols * sizeof(float));
     }
   }
@@ -152,13 +243,15 @@ Status KvCache::overwriteHistory(const std::vector<std::vector<float>> &k,
                                  const std::vector<std::vector<float>> &v,
                                  int64_t cols) {
   COLM_TRY(checkLayers(k, v, len, cols, "overwriting the KV cache history"));
+  for (size_t i = 0; i < table.size(); ++i)
+    COLM_TRY(ownBlock(i));
   for (int l = 0; l < layers; ++l) {
-    float *kDst = kStore.data() + layerOffset(l);
-    float *vDst = vStore.data() + layerOffset(l);
+    float *kPool = blockPool->keys(l), *vPool = blockPool->values(l);
     for (int64_t r = 0; r < len; ++r) {
-      std::memcpy(kDst + r * kvWidth, k[l].data() + r * cols,
+      int64_t row = rowOf(r);
+      std::memcpy(kPool + row * kvWidth, k[l].data() + r * cols,
                   cols * sizeof(float));
-      std::memcpy(vDst + r * kvWidth, v[l].data() + r * cols,
+      std::memcpy(vPool + row * kvWidth, v[l].data() + r * cols,
                   cols * sizeof(float));
     }
   }
@@ -171,10 +264,11 @@ void KvCache::truncate(int64_t newLength) {
   newLength = std::clamp<int64_t>(newLength, 0, len);
   len = newLength;
   validCols.resize(static_cast<size_t>(newLength));
+  releaseFrom(size_t(blocksFor(len)));
 }
 
-Result<std::vector<float>> KvCache::read(const std::vector<float> &store,
-                                         int layer, int64_t cols) const {
+Result<std::vector<float>> KvCache::read(bool keys, int layer,
+                                         int64_t cols) const {
   if (layer < 0 || layer >= layers)
     return Status::error("KV cache layer " + std::to_string(layer) +
                          " out of range [0, " + std::to_string(layers) + ")");
@@ -185,18 +279,19 @@ Result<std::vector<float>> KvCache::read(const std::vector<float> &store,
         countOf(validChains(), "chain") + "), not " + std::to_string(cols) +
         ": compute the missing chains' keys and values for the history first");
   std::vector<float> out(static_cast<size_t>(len * cols));
-  const float *src = store.data() + layerOffset(layer);
+  const float *src = keys ? blockPool->keys(layer) : blockPool->values(layer);
   for (int64_t r = 0; r < len; ++r)
-    std::memcpy(out.data() + r * cols, src + r * kvWidth, cols * sizeof(float));
+    std::memcpy(out.data() + r * cols, src + rowOf(r) * kvWidth,
+                cols * sizeof(float));
   return out;
 }
 
 Result<std::vector<float>> KvCache::keys(int layer, int64_t cols) const {
-  return read(kStore, layer, cols);
+  return read(true, layer, cols);
 }
 
 Result<std::vector<float>> KvCache::values(int layer, int64_t cols) const {
-  return read(vStore, layer, cols);
+  return read(false, layer, cols);
 }
 
 } // namespace colm

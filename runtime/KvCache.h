@@ -1,9 +1,11 @@
 //===- KvCache.h - The key/value cache of one sequence ----------*- C++ -*-===//
 //
 // For one sequence, every layer's keys (after RoPE) and values of every past
-// position, row-major `[maxContext, width]` floats per layer for K and for V,
-// where width = config.kvWidth() = h_kv * hd. A batch of sequences is a batch
-// of KvCaches.
+// position, `width` = config.kvWidth() = h_kv * hd floats per position, in
+// blocks of a KvPool (runtime/KvPool.h) listed by the sequence's block
+// table. A cache either owns a pool of its own, sized for its maxContext
+// (a tool decoding a few sequences), or draws blocks from a pool shared
+// with other sequences (the server), as it grows.
 //
 // Chains (spec/colm.md section 5):
 //  - CoLM-Air (kv_sharing): all keys and values come from chain 1, so one cache
@@ -16,7 +18,9 @@
 //    narrower prefix); switching up needs overwriteHistory() with the wider
 //    keys/values of the whole history first.
 //
-// The storage is allocated once, at create().
+// A private pool is allocated once, at create(); a shared pool's blocks are
+// taken when positions are appended and given back when they are truncated
+// or the cache is destroyed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,9 +28,11 @@
 #define COLM_RUNTIME_KVCACHE_H
 
 #include "runtime/Config.h"
+#include "runtime/KvPool.h"
 #include "runtime/Status.h"
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace colm {
@@ -41,6 +47,17 @@ public:
   /// scaling, so the model never saw later positions), or a cache larger than
   /// kMaxBytes (numLayers * 2 * maxContext * width * 4 bytes).
   static Result<KvCache> create(const ModelConfig &config, int64_t maxContext);
+  /// A cache for up to `maxContext` positions drawing blocks from `pool`
+  /// (of the same model) as it grows; same errors, and appending fails when
+  /// the pool has no free block ("the KV cache is full").
+  static Result<KvCache> create(std::shared_ptr<KvPool> pool,
+                                int64_t maxContext);
+
+  KvCache(KvCache &&other) noexcept;
+  KvCache &operator=(KvCache &&other) noexcept;
+  KvCache(const KvCache &) = delete;
+  KvCache &operator=(const KvCache &) = delete;
+  ~KvCache();
 
   /// Positions filled.
   int64_t length() const { return len; }
@@ -53,7 +70,8 @@ public:
   int numChains() const { return config.numChains(); }
   /// True for CoLM-Air: one cache shared by every sub-model.
   bool shared() const { return config.kvSharing; }
-  /// Bytes of key and value storage.
+  /// Bytes of key and value storage: the whole pool when the cache owns
+  /// it, else the blocks it holds.
   int64_t bytes() const;
 
   /// The key/value columns the k-chain sub-model reads and writes:
@@ -97,35 +115,45 @@ public:
   Result<std::vector<float>> keys(int layer, int64_t cols) const;
   Result<std::vector<float>> values(int layer, int64_t cols) const;
 
-  /// Zero-copy access: layer `layer`'s [maxContext, width] row-major keys
-  /// (values); row p starts at p * width(). Only rows < length() and columns
-  /// < validColumns() hold meaningful data. Valid while the cache lives (the
-  /// storage never moves, except when the KvCache itself is moved).
-  const float *keyData(int layer) const {
-    return kStore.data() + layerOffset(layer);
+  /// Zero-copy access for kernels: the pool (its layers' [rows, width]
+  /// keys and values) and the block table: position p < length() is row
+  /// blockTable()[p / pool().blockSize()] * blockSize + p % blockSize. Only
+  /// columns < validColumns() hold meaningful data.
+  const KvPool &pool() const { return *blockPool; }
+  const std::vector<int32_t> &blockTable() const { return table; }
+  /// Blocks needed for `positions` positions.
+  int64_t blocksFor(int64_t positions) const {
+    return (positions + KvPool::kBlockSize - 1) / KvPool::kBlockSize;
   }
-  const float *valueData(int layer) const {
-    return vStore.data() + layerOffset(layer);
-  }
+  /// Makes sure the blocks for `positions` more positions are held (taking
+  /// them from the pool); on failure nothing changes.
+  Status reserve(int64_t positions);
 
 private:
   KvCache() = default;
-  int64_t layerOffset(int layer) const {
-    return static_cast<int64_t>(layer) * capacity * kvWidth;
+  /// The pool row of position p.
+  int64_t rowOf(int64_t p) const {
+    return int64_t(table[size_t(p / KvPool::kBlockSize)]) * KvPool::kBlockSize +
+           p % KvPool::kBlockSize;
   }
+  /// Makes block i of the table this cache's own (copied if shared).
+  Status ownBlock(size_t i);
+  void releaseFrom(size_t block);
   Status checkColumns(int64_t cols) const;
   Status checkLayers(const std::vector<std::vector<float>> &k,
                      const std::vector<std::vector<float>> &v, int64_t rows,
                      int64_t cols, const char *what) const;
-  Result<std::vector<float>> read(const std::vector<float> &store, int layer,
-                                  int64_t cols) const;
+  Result<std::vector<float>> read(bool keys, int layer, int64_t cols) const;
 
   ModelConfig config;
   int layers = 0;
   int64_t kvWidth = 0;
   int64_t capacity = 0;
   int64_t len = 0;
-  std::vector<float> kStore, vStore;
+  std::shared_ptr<KvPool> blockPool;
+  /// True when the pool is this cache's alone.
+  bool ownsPool = false;
+  std::vector<int32_t> table;
   /// Valid columns of each filled position.
   std::vector<int64_t> validCols;
 };

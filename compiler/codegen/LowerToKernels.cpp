@@ -311,6 +311,10 @@ private:
   Status lowerParam(ParamOp op);
   Status lowerAttention(AttentionOp op);
   Status lowerDecodingAttention(AttentionOp op, Ref q, Ref k, Ref v);
+  Status lowerPagedAttention(AttentionOp op);
+  /// The paged cache's inputs for an argument of cached rows.
+  Status addPagedArgument(BlockArgument arg, ElementType type,
+                          std::vector<SizeExpr> shape);
   Status lowerAttentionGrad(AttentionGradOp op);
   Status lowerLmHead(LmHeadOp op);
   void planBuffers();
@@ -330,6 +334,17 @@ private:
   std::vector<SizeExpr> cached;
   /// Its arguments of cached rows, one input per sequence.
   llvm::DenseMap<Value, std::vector<Ref>> cachedArgs;
+  /// A paged cache (LoweringOptions::kvBlockSize): per sequence, its cached
+  /// rows, its block table, and each cached argument's pool.
+  std::vector<SizeExpr> pagedPast;
+  std::vector<Ref> blockTables;
+  llvm::DenseMap<Value, std::vector<Ref>> pagedPools;
+  /// chain.append of a paged argument and new rows (not materialized).
+  struct PagedRows {
+    std::vector<Ref> pools;
+    Ref rows;
+  };
+  llvm::DenseMap<Value, PagedRows> pagedValues;
   int nextValue = 0;
   /// Ops already lowered as part of a fused kernel.
   llvm::DenseSet<Operation *> done;
@@ -412,8 +427,16 @@ Result<KernelProgram> Lowering::run() {
     shapes[arg] = shape;
     std::string name = "arg" + std::to_string(i);
     ElementType type = ids ? ElementType::I32 : ElementType::F32;
-    if (!cached.empty() && i < options.argumentSizes.size() &&
-        options.argumentSizes[i] == llvm::join(options.decodePast, "+")) {
+    bool cachedRows =
+        i < options.argumentSizes.size() &&
+        (cached.empty()
+             ? options.argumentSizes[i] == "past"
+             : options.argumentSizes[i] == llvm::join(options.decodePast, "+"));
+    if (options.kvBlockSize > 0 && cachedRows) {
+      COLM_TRY(addPagedArgument(arg, type, shape));
+      continue;
+    }
+    if (!cached.empty() && cachedRows) {
       // A decoding batch's cached rows: one input per sequence.
       std::vector<Ref> &parts = cachedArgs[arg];
       for (size_t q = 0; q < cached.size(); ++q) {
@@ -856,6 +879,12 @@ Status Lowering::lowerOp(Operation *op) {
       .Case([&](AttentionGradOp a) { return lowerAttentionGrad(a); })
       .Case([&](AppendOp a) -> Status {
         COLM_ASSIGN_OR_RETURN(Ref more, in(a.getRows()));
+        if (auto pools = pagedPools.find(a.getPast());
+            pools != pagedPools.end()) {
+          // Read in place by the paged attention.
+          pagedValues[a.getResult()] = {pools->second, more};
+          return Status::ok();
+        }
         int64_t w = lastDim(a.getType());
         CopySpec spec;
         spec.width = w;
@@ -982,7 +1011,98 @@ AttentionSpec forwardAttention(AttentionOp a) {
   return spec;
 }
 
+Status Lowering::addPagedArgument(BlockArgument arg, ElementType type,
+                                  std::vector<SizeExpr> shape) {
+  if (type != ElementType::F32 || shape.size() != 2 ||
+      options.kvCacheWidth < shape[1].constant)
+    return Status::error("lowering " + func.getName().str() + ": argument " +
+                         std::to_string(arg.getArgNumber()) +
+                         " of cached rows is not [rows, width <= the paged "
+                         "cache's width] f32");
+  int64_t n = cached.empty() ? 1 : int64_t(cached.size());
+  if (pagedPast.empty()) {
+    for (int64_t s = 0; s < n; ++s) {
+      std::string suffix = cached.empty() ? "" : std::to_string(s);
+      std::optional<SizeExpr> blocks = sizeNamed("cache_blocks" + suffix);
+      std::optional<SizeExpr> past =
+          cached.empty() ? sizeNamed("past") : std::optional(cached[s]);
+      if (!blocks || !past || !sizeNamed("cache_rows" + suffix))
+        return Status::error("lowering " + func.getName().str() +
+                             ": a paged cache needs the dynamic sizes past, "
+                             "cache_rows and cache_blocks (per sequence)");
+      std::string name =
+          cached.empty() ? "blocks" : "blocks.s" + std::to_string(s);
+      blockTables.push_back(
+          {addBuffer(name, BufferRole::Input, ElementType::I32, {*blocks}), 0});
+      pagedPast.push_back(*past);
+    }
+  }
+  std::vector<Ref> &pools = pagedPools[arg];
+  for (int64_t s = 0; s < n; ++s) {
+    std::string suffix = cached.empty() ? "" : std::to_string(s);
+    std::string name = "arg" + std::to_string(arg.getArgNumber()) +
+                       (cached.empty() ? "" : ".s" + std::to_string(s));
+    pools.push_back({addBuffer(name, BufferRole::Input, type,
+                               {*sizeNamed("cache_rows" + suffix),
+                                SizeExpr(options.kvCacheWidth)}),
+                     0});
+  }
+  return Status::ok();
+}
+
+/// Attention over a paged cache: one launch per sequence, its queries
+/// against its cached positions (through its block table) and then its new
+/// rows.
+Status Lowering::lowerPagedAttention(AttentionOp a) {
+  auto k = pagedValues.find(a.getK()), v = pagedValues.find(a.getV());
+  if (v == pagedValues.end())
+    return error(a, "attention over a paged cache needs keys and values that "
+                    "both append to it");
+  COLM_ASSIGN_OR_RETURN(Ref q, operand(a, a.getQ()));
+  AttentionSpec spec = forwardAttention(a);
+  spec.pass = AttentionPass::Paged;
+  int64_t ldq = lastDim(a.getQ().getType()), ldk = lastDim(a.getK().getType());
+  int64_t n = int64_t(pagedPast.size());
+  bool batch = !cached.empty();
+  SizeExpr tq = batch ? SizeExpr(1) : rowsOf(a.getQ());
+  if (batch && !(rowsOf(a.getQ()) == SizeExpr(n)))
+    return error(a, "in a decoding batch, attention needs one query per "
+                    "sequence");
+  Ref out = result(a.getResult());
+  Ref lse = temporary("lse." + std::to_string(nextValue++), ElementType::F32,
+                      {n, spec.numHeads, tq});
+  std::string label = labelOf(a);
+  for (int64_t s = 0; s < n; ++s) {
+    SizeExpr row = batch ? SizeExpr(s) : SizeExpr(0);
+    LaunchBuilder lb;
+    lb.pointer(offsetof(ColmPagedAttentionArgs, q), q, row * ldq);
+    lb.pointer(offsetof(ColmPagedAttentionArgs, k), k->second.rows, row * ldk);
+    lb.pointer(offsetof(ColmPagedAttentionArgs, v), v->second.rows, row * ldk);
+    lb.pointer(offsetof(ColmPagedAttentionArgs, k_cache), k->second.pools[s]);
+    lb.pointer(offsetof(ColmPagedAttentionArgs, v_cache), v->second.pools[s]);
+    lb.pointer(offsetof(ColmPagedAttentionArgs, blocks), blockTables[s]);
+    lb.pointer(offsetof(ColmPagedAttentionArgs, out), out, row * ldq);
+    lb.pointer(offsetof(ColmPagedAttentionArgs, lse), lse,
+               tq * (s * spec.numHeads));
+    lb.integer(offsetof(ColmPagedAttentionArgs, tq), tq);
+    lb.integer(offsetof(ColmPagedAttentionArgs, past), pagedPast[s]);
+    lb.integer(offsetof(ColmPagedAttentionArgs, ldq), ldq);
+    lb.integer(offsetof(ColmPagedAttentionArgs, ldk), ldk);
+    lb.integer(offsetof(ColmPagedAttentionArgs, ld_cache),
+               options.kvCacheWidth);
+    lb.integer(offsetof(ColmPagedAttentionArgs, block_size),
+               options.kvBlockSize);
+    // A score and a weighted sum per query, key and head.
+    double t = double(atMax(tq)), keys = double(atMax(pagedPast[s])) + t;
+    double flops = 4.0 * spec.numHeads * spec.headDim * t * keys;
+    emit(spec, std::move(lb), sizeof(ColmPagedAttentionArgs), label, flops);
+  }
+  return Status::ok();
+}
+
 Status Lowering::lowerAttention(AttentionOp a) {
+  if (pagedValues.count(a.getK()))
+    return lowerPagedAttention(a);
   COLM_ASSIGN_OR_RETURN(Ref q, operand(a, a.getQ()));
   COLM_ASSIGN_OR_RETURN(Ref k, operand(a, a.getK()));
   COLM_ASSIGN_OR_RETURN(Ref v, operand(a, a.getV()));

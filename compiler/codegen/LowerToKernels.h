@@ -65,6 +65,18 @@ struct LoweringOptions {
   /// bytes per decoded token) and those GEMMs read it so, with the same
   /// bits as reading the fp32 weights.
   bool bf16Weights = false;
+  /// A paged key/value cache (generation over a KvPool), when > 0: each
+  /// argument of cached rows (size "past", or a decoding batch's
+  /// "past0+past1+...") is instead its layer's pool, [cache_rows,
+  /// kvCacheWidth] floats ("arg<i>", or "arg<i>.s<s>" per sequence of a
+  /// batch), read in place through the block table, the i32 input "blocks"
+  /// ("blocks.s<s>") of kvBlockSize positions per block. chain.append of
+  /// such an argument and new rows is not materialized: the attention that
+  /// reads it is a paged attention (AttentionPass::Paged). Needs the dynamic
+  /// sizes "cache_rows" and "cache_blocks" ("cache_rows<s>",
+  /// "cache_blocks<s>" per sequence of a batch).
+  int64_t kvBlockSize = 0;
+  int64_t kvCacheWidth = 0;
 };
 
 /// An op the lowering does not support yet is an error naming it and its

@@ -40,6 +40,15 @@ Status appendFake(KvCache &cache, int64_t rows, int64_t cols, int version = 0) {
 /// A CoLM-Air config: h_kv = 1 divides every chain (kv width 4).
 ModelConfig airConfig() { return smallConfig({1, 1, 2}, 1, true); }
 
+/// Position p's row of layer `layer`'s keys (values) in the cache's pool.
+const float *poolRow(const KvCache &cache, bool keys, int layer, int64_t p) {
+  const KvPool &pool = cache.pool();
+  int64_t row = int64_t(cache.blockTable()[size_t(p / pool.blockSize())]) *
+                    pool.blockSize() +
+                p % pool.blockSize();
+  return (keys ? pool.keys(layer) : pool.values(layer)) + row * pool.width();
+}
+
 } // namespace
 
 TEST(KvCacheTest, CreateSizesFromTheModel) {
@@ -53,7 +62,8 @@ TEST(KvCacheTest, CreateSizesFromTheModel) {
   EXPECT_EQ(cache->numLayers(), 2);
   EXPECT_EQ(cache->numChains(), 3);
   EXPECT_FALSE(cache->shared());
-  EXPECT_EQ(cache->bytes(), 2 * 2 * 8 * 16 * 4);
+  // Its own pool: whole blocks, one of 16 positions for the 8.
+  EXPECT_EQ(cache->bytes(), 2 * 2 * 16 * 16 * 4);
   EXPECT_EQ(cache->columnsFor(1), 4);
   EXPECT_EQ(cache->columnsFor(2), 8);
   EXPECT_EQ(cache->columnsFor(3), 16);
@@ -95,13 +105,13 @@ TEST(KvCacheTest, AppendThenReadPrefixes) {
       EXPECT_EQ(*keys, rowsOf(false, 2, 0, 5, cols)[layer]);
       EXPECT_EQ(*values, rowsOf(true, 2, 0, 5, cols)[layer]);
     }
-    // Zero-copy: row p at p * width.
-    const float *k = cache->keyData(layer);
-    const float *v = cache->valueData(layer);
+    // Zero-copy: position p through the block table.
     for (int64_t p = 0; p < 5; ++p)
       for (int64_t c = 0; c < 16; ++c) {
-        EXPECT_EQ(k[p * 16 + c], fakeKv(false, layer, p, c));
-        EXPECT_EQ(v[p * 16 + c], fakeKv(true, layer, p, c));
+        EXPECT_EQ(poolRow(*cache, true, layer, p)[c],
+                  fakeKv(false, layer, p, c));
+        EXPECT_EQ(poolRow(*cache, false, layer, p)[c],
+                  fakeKv(true, layer, p, c));
       }
   }
   EXPECT_ERROR(cache->keys(2, 4), "layer 2 out of range");
@@ -197,13 +207,12 @@ TEST(KvCacheTest, NarrowOverwriteKeepsWiderColumns) {
   ASSERT_OK(cache->overwriteHistory(rowsOf(false, 2, 0, 3, 8, 2),
                                     rowsOf(true, 2, 0, 3, 8, 2), 8));
   EXPECT_EQ(cache->validChains(), 2);
-  const float *k = cache->keyData(1);
   for (int64_t p = 0; p < 3; ++p)
     for (int64_t c = 0; c < 8; ++c)
-      EXPECT_EQ(k[p * 16 + c], fakeKv(false, 1, p, c, 2));
+      EXPECT_EQ(poolRow(*cache, true, 1, p)[c], fakeKv(false, 1, p, c, 2));
   for (int64_t p = 0; p < 2; ++p)
     for (int64_t c = 8; c < 16; ++c)
-      EXPECT_EQ(k[p * 16 + c], fakeKv(false, 1, p, c, 0));
+      EXPECT_EQ(poolRow(*cache, true, 1, p)[c], fakeKv(false, 1, p, c, 0));
 }
 
 TEST(KvCacheTest, TruncateForgetsPositionsAndTheirWidth) {
@@ -281,7 +290,7 @@ TEST(KvCacheTest, AirCacheIsSharedByEverySubModel) {
   Result<std::vector<float>> values = cache->values(1, 4);
   ASSERT_OK(values);
   EXPECT_EQ(*values, rowsOf(true, 2, 0, 5, 4)[1]);
-  EXPECT_EQ(cache->bytes(), 2 * 2 * 8 * 4 * 4);
+  EXPECT_EQ(cache->bytes(), 2 * 2 * 16 * 4 * 4);
 }
 
 TEST(KvCacheTest, MovedCacheKeepsItsContents) {
@@ -294,4 +303,68 @@ TEST(KvCacheTest, MovedCacheKeepsItsContents) {
   Result<std::vector<float>> keys = batch[0].keys(1, 16);
   ASSERT_OK(keys);
   EXPECT_EQ(*keys, rowsOf(false, 2, 0, 2, 16)[1]);
+}
+
+// Caches drawing from one shared pool take blocks as they grow and give
+// them back when truncated or destroyed; a full pool is an error that
+// changes nothing.
+TEST(KvCacheTest, SharedPoolHandsOutAndTakesBackBlocks) {
+  Result<std::shared_ptr<KvPool>> pool = KvPool::create(smallConfig(), 3);
+  ASSERT_OK(pool);
+  int64_t bs = (*pool)->blockSize();
+  Result<KvCache> a = KvCache::create(*pool, 64);
+  Result<KvCache> b = KvCache::create(*pool, 64);
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  EXPECT_EQ((*pool)->freeBlocks(), 3);
+  ASSERT_OK(appendFake(*a, bs + 1, 16));
+  EXPECT_EQ(a->blockTable().size(), 2u);
+  EXPECT_EQ((*pool)->freeBlocks(), 1);
+  ASSERT_OK(appendFake(*b, 2, 16));
+  EXPECT_EQ((*pool)->freeBlocks(), 0);
+  // Room in b's block, none for a new one.
+  ASSERT_OK(appendFake(*b, bs - 2, 16));
+  EXPECT_ERROR(appendFake(*b, 1, 16), "the KV cache is full");
+  EXPECT_EQ(b->length(), bs);
+  EXPECT_ERROR(appendFake(*a, bs, 16), "the KV cache is full");
+  EXPECT_EQ(a->length(), bs + 1);
+  EXPECT_EQ(a->blockTable().size(), 2u);
+  // The rows read back through the table, whatever blocks were taken.
+  for (int64_t p = 0; p < bs + 1; ++p)
+    EXPECT_EQ(poolRow(*a, true, 1, p)[3], fakeKv(false, 1, p, 3));
+  a->truncate(bs);
+  EXPECT_EQ((*pool)->freeBlocks(), 1);
+  ASSERT_OK(appendFake(*b, 1, 16));
+  EXPECT_EQ((*pool)->freeBlocks(), 0);
+  {
+    KvCache moved = std::move(*b);
+    EXPECT_EQ(moved.length(), bs + 1);
+    EXPECT_EQ(b->blockTable().size(), 0u);
+  }
+  EXPECT_EQ((*pool)->freeBlocks(), 2);
+  *a = std::move(*b);
+  EXPECT_EQ((*pool)->freeBlocks(), 3);
+  EXPECT_EQ(a->bytes(), 0);
+}
+
+// A block another sequence also holds (a shared prefix) is copied before
+// this cache writes into it: the other's rows never change.
+TEST(KvCacheTest, WritingIntoASharedBlockCopiesIt) {
+  Result<std::shared_ptr<KvPool>> pool = KvPool::create(smallConfig(), 4);
+  ASSERT_OK(pool);
+  Result<KvCache> a = KvCache::create(*pool, 64);
+  ASSERT_OK(a);
+  ASSERT_OK(appendFake(*a, 3, 16));
+  int32_t shared = a->blockTable()[0];
+  (*pool)->retain(shared); // as a prefix cache would
+  ASSERT_OK(appendFake(*a, 1, 16, 9));
+  EXPECT_NE(a->blockTable()[0], shared);
+  EXPECT_EQ((*pool)->references(shared), 1);
+  int64_t width = (*pool)->width(), bs = (*pool)->blockSize();
+  const float *old = (*pool)->keys(0) + int64_t(shared) * bs * width;
+  for (int64_t p = 0; p < 3; ++p)
+    EXPECT_EQ(old[p * width + 5], fakeKv(false, 0, p, 5));
+  EXPECT_EQ(poolRow(*a, true, 0, 3)[5], fakeKv(false, 0, 3, 5, 9));
+  EXPECT_EQ(poolRow(*a, true, 0, 1)[5], fakeKv(false, 0, 1, 5));
+  (*pool)->release(shared);
 }

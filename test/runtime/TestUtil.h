@@ -55,19 +55,19 @@ inline ModelConfig smallConfig(std::vector<int64_t> chains = {1, 1, 2},
 
 #define EXPECT_OK(expr)                                                        \
   do {                                                                         \
-    auto colmTestStatus_ = (expr);                                             \
+    const auto &colmTestStatus_ = (expr);                                      \
     EXPECT_TRUE(colmTestStatus_.isOk()) << statusMessageOf(colmTestStatus_);   \
   } while (0)
 #define ASSERT_OK(expr)                                                        \
   do {                                                                         \
-    auto colmTestStatus_ = (expr);                                             \
+    const auto &colmTestStatus_ = (expr);                                      \
     ASSERT_TRUE(colmTestStatus_.isOk()) << statusMessageOf(colmTestStatus_);   \
   } while (0)
 
 /// Expects an error whose message contains every given fragment.
 #define EXPECT_ERROR(expr, ...)                                                \
   do {                                                                         \
-    auto colmTestStatus_ = (expr);                                             \
+    const auto &colmTestStatus_ = (expr);                                      \
     ASSERT_FALSE(colmTestStatus_.isOk()) << "expected an error";               \
     for (const char *frag : {__VA_ARGS__})                                     \
       EXPECT_THAT(statusMessageOf(colmTestStatus_),                            \

@@ -384,6 +384,7 @@ inline void packHead(const Args &a, int64_t g, int64_t n, int64_t ldkt,
   *ldv = a.ldk;
 }
 constexpr bool GATHER_V = false;
+inline bool rowWise(const Args &, int, int) { return false; }
 } // namespace
 )CPP";
 
@@ -425,6 +426,87 @@ inline void packHead(const Args &a, int64_t g, int64_t n, int64_t ldkt,
   *ldv = HD;
 }
 constexpr bool GATHER_V = true;
+
+// Up to ROWWISE rows (decoding, a speculative verify): each query row reads
+// the key and value rows in place, 16 keys at a time at fixed positions, so
+// a row's bits never depend on the rows beside it or the thread count.
+constexpr int64_t ROWWISE = 16;
+inline bool rowWise(const Args &a, int thread, int threads) {
+  if (a.tq > ROWWISE)
+    return false;
+  const int64_t tq = a.tq, tk = a.past + a.tq;
+  int64_t first, last;
+  share(
+      H, [](int64_t) { return 1.0; }, thread, threads, &first, &last);
+  if (first >= last)
+    return true;
+  float *O = scratch(ROWWISE * HDP + 2 * ROWWISE);
+  if (!O)
+    return true; // out of memory: the caller's sentinel check reports it
+  float *m = O + ROWWISE * HDP, *l = m + ROWWISE;
+  const float *kr[16], *vr[16];
+  for (int64_t h = first; h < last; ++h) {
+    const int64_t g = TILED ? h % HKV : h / PER;
+    for (int64_t r = 0; r < tq; ++r) {
+      for (int64_t d = 0; d < HDP; ++d)
+        O[r * HDP + d] = 0.0f;
+      m[r] = -__builtin_inff();
+      l[r] = 0.0f;
+    }
+    for (int64_t j0 = 0; j0 < tk; j0 += 16) {
+      const int64_t nk = min64(16, tk - j0);
+      for (int64_t j = 0; j < nk; ++j) {
+        const int64_t p = j0 + j;
+        if (p < a.past) {
+          const int64_t row =
+              (int64_t)a.blocks[p / a.block_size] * a.block_size +
+              p % a.block_size;
+          kr[j] = a.k_cache + row * a.ld_cache + g * HD;
+          vr[j] = a.v_cache + row * a.ld_cache + g * HD;
+        } else {
+          kr[j] = a.k + (p - a.past) * a.ldk + g * HD;
+          vr[j] = a.v + (p - a.past) * a.ldk + g * HD;
+        }
+      }
+      for (int64_t r = 0; r < tq; ++r) {
+        // Row r sees keys up to past + r.
+        const int64_t vis = min64(nk, a.past + r - j0 + 1);
+        if (vis <= 0)
+          continue;
+        const float *q = a.q + r * a.ldq + h * HD;
+        v16 S = splat(-__builtin_inff());
+        for (int64_t j = 0; j < vis; ++j) {
+          v16 acc = {};
+          for (int64_t c = 0; c < HV; ++c)
+            acc = fma16(loadRow(q, c), loadRow(kr[j], c), acc);
+          S[j] = vsum(acc) * SCALE2;
+        }
+        const float mNew = m[r] > vmax(S) ? m[r] : vmax(S);
+        const float alpha = vexp2(splat(m[r] - mNew))[0];
+        const v16 P =
+            select16(visible(0, vis - 1), vexp2(S - splat(mNew)), v16{});
+        l[r] = l[r] * alpha + vsum(P);
+        m[r] = mNew;
+        float *o = O + r * HDP;
+        for (int64_t c = 0; c < HV; ++c) {
+          v16 acc = *(v16 *)(o + 16 * c) * alpha;
+          for (int64_t j = 0; j < vis; ++j)
+            acc = fma16(splat(P[j]), loadRow(vr[j], c), acc);
+          *(v16 *)(o + 16 * c) = acc;
+        }
+      }
+    }
+    for (int64_t r = 0; r < tq; ++r) {
+      float *dst = a.out + r * a.ldq + h * HD;
+      const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+      for (int64_t d = 0; d < HD; ++d)
+        dst[d] = O[r * HDP + d] * inv;
+      a.lse[h * tq + r] =
+          l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : -__builtin_inff();
+    }
+  }
+  return true;
+}
 } // namespace
 )CPP";
 
@@ -432,6 +514,8 @@ const char *kForward = R"CPP(
 extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 #pragma clang fp contract(fast)
   const Args &a = *(const Args *)argp;
+  if (rowWise(a, thread, threads))
+    return;
   const int64_t tq = a.tq, tk = keyCount(a), offset = tk - tq;
   const int64_t blocks = (tq + BQ - 1) / BQ;
   // The keys rows [i0, i0 + BQ) see: up to the last row's position.
