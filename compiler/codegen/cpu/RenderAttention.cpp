@@ -370,153 +370,209 @@ inline void gradRow(float *p, float *ds, int64_t limit, float lse2, float Di) {
 } // namespace
 )CPP";
 
-// Where the forward's keys and values come from: `packHead` writes K^T of
-// key/value head g's keys [0, n) into Kt (zero up to ldkt) and says where
-// its value rows are.
-const char *kContiguous = R"CPP(
-namespace {
-typedef ColmAttentionArgs Args;
-inline int64_t keyCount(const Args &a) { return a.tk; }
-inline void packHead(const Args &a, int64_t g, int64_t n, int64_t ldkt,
-                     float *Kt, float *, const float **vg, int64_t *ldv) {
-  transpose(a.k + g * HD, a.ldk, n, ldkt, Kt, ldkt);
-  *vg = a.v + g * HD;
-  *ldv = a.ldk;
-}
-constexpr bool GATHER_V = false;
-inline bool rowWise(const Args &, int, int) { return false; }
-} // namespace
-)CPP";
-
-// A paged cache: the cached positions block by block through the block
-// table, then the new rows; the values are gathered into Vg.
+// The paged forward (decoding over a paged cache). Every query row reads
+// the key and value rows in place through the block table, 16 keys at a
+// time at fixed positions: each chunk's keys are transposed once for a block
+// of 16 rows, and each row's scores and weighted sums accumulate in the same
+// order whatever rows run beside it. So a row's bits never depend on tq
+// (a speculative verify against plain decoding, a prompt cut into chunks
+// against the whole, a cached prefix against a fresh prefill) or on the
+// thread count.
 const char *kPaged = R"CPP(
 namespace {
-typedef ColmPagedAttentionArgs Args;
-inline int64_t keyCount(const Args &a) { return a.past + a.tq; }
-inline void packHead(const Args &a, int64_t g, int64_t n, int64_t ldkt,
-                     float *Kt, float *Vg, const float **vg, int64_t *ldv) {
-  for (int64_t j0 = 0; j0 < n;) {
-    const float *k, *v;
-    int64_t ld, len;
-    if (j0 < a.past) {
-      const int64_t off = j0 % a.block_size;
-      const int64_t row =
-          (int64_t)a.blocks[j0 / a.block_size] * a.block_size + off;
-      k = a.k_cache + row * a.ld_cache;
-      v = a.v_cache + row * a.ld_cache;
-      ld = a.ld_cache;
-      len = min64(min64(a.block_size - off, a.past - j0), n - j0);
-    } else {
-      k = a.k + (j0 - a.past) * a.ldk;
-      v = a.v + (j0 - a.past) * a.ldk;
-      ld = a.ldk;
-      len = n - j0;
-    }
-    transpose(k + g * HD, ld, len, len, Kt + j0, ldkt);
-    for (int64_t j = 0; j < len; ++j)
-      for (int64_t d = 0; d < HD; ++d)
-        Vg[(j0 + j) * HD + d] = v[j * ld + g * HD + d];
-    j0 += len;
-  }
-  for (int64_t d = 0; d < HD; ++d)
-    for (int64_t j = n; j < ldkt; ++j)
-      Kt[d * ldkt + j] = 0.0f;
-  *vg = Vg;
-  *ldv = HD;
-}
-constexpr bool GATHER_V = true;
+constexpr int64_t RB = 16; // rows per unit
+constexpr int RG = 4;      // rows per register block
+constexpr int CV = 4;      // vectors of 16 keys per chunk
+constexpr int64_t CK = 16 * CV;
 
-// Up to ROWWISE rows (decoding, a speculative verify): each query row reads
-// the key and value rows in place, 16 keys at a time at fixed positions, so
-// a row's bits never depend on the rows beside it or the thread count.
-constexpr int64_t ROWWISE = 16;
-inline bool rowWise(const Args &a, int thread, int threads) {
-  if (a.tq > ROWWISE)
-    return false;
-  const int64_t tq = a.tq, tk = a.past + a.tq;
+// Kt[d][j] = chunk key j's column d, for keys [0, nk) of the chunk (zero up
+// to CK).
+inline void transposeChunk(const float *const *kr, int64_t nk, float *Kt) {
+  for (int64_t j0 = 0; j0 < CK; j0 += 16)
+    for (int64_t d0 = 0; d0 < HD; d0 += 16) {
+      const int64_t nd = min64(16, HD - d0);
+      if (j0 + 16 <= nk && nd == 16) {
+        v16 t[16];
+        for (int j = 0; j < 16; ++j)
+          t[j] = *(const v16u *)(kr[j0 + j] + d0);
+        butterfly<8>(t);
+        butterfly<4>(t);
+        butterfly<2>(t);
+        butterfly<1>(t);
+        for (int d = 0; d < 16; ++d)
+          *(v16 *)(Kt + (d0 + d) * CK + j0) = t[d];
+        continue;
+      }
+      for (int64_t d = 0; d < nd; ++d)
+        for (int64_t j = j0; j < j0 + 16; ++j)
+          Kt[(d0 + d) * CK + j] = j < nk ? kr[j][d0 + d] : 0.0f;
+    }
+}
+
+// Rows r0.. (R of them) of a unit against one chunk of keys j0.. (nk):
+// scores from Kt, the online softmax, and P V into O.
+template <int R>
+inline void chunkRows(const ColmPagedAttentionArgs &a, int64_t h, int64_t r0,
+                      int64_t j0, int64_t nk, const float *Kt,
+                      const float *const *vr, float *O, float *m, float *l) {
+  v16 S[R][CV];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < CV; ++c)
+      S[r][c] = v16{};
+  const float *q[R];
+  for (int r = 0; r < R; ++r)
+    q[r] = a.q + (r0 + r) * a.ldq + h * HD;
+  for (int64_t d = 0; d < HD; ++d) {
+    v16 kt[CV];
+    for (int c = 0; c < CV; ++c)
+      kt[c] = *(const v16 *)(Kt + d * CK + 16 * c);
+    for (int r = 0; r < R; ++r) {
+      const v16 qd = splat(q[r][d]);
+      for (int c = 0; c < CV; ++c)
+        S[r][c] = fma16(qd, kt[c], S[r][c]);
+    }
+  }
+  float alpha[R];
+  int64_t most = 0;
+  for (int r = 0; r < R; ++r) {
+    // Row r0 + r sees keys up to past + r0 + r.
+    const int64_t limit = min64(nk, a.past + r0 + r - j0 + 1) - 1;
+    most = max64(most, limit + 1);
+    v16 mx = splat(-__builtin_inff());
+    for (int c = 0; c < CV; ++c) {
+      S[r][c] = select16(visible(c, limit), S[r][c] * SCALE2,
+                         splat(-__builtin_inff()));
+      mx = max16(mx, S[r][c]);
+    }
+    const float mc = vmax(mx), mNew = m[r] > mc ? m[r] : mc;
+    if (mNew == -__builtin_inff()) {
+      alpha[r] = 1.0f;
+      for (int c = 0; c < CV; ++c)
+        S[r][c] = v16{};
+      continue;
+    }
+    alpha[r] = vexp2(splat(m[r] - mNew))[0];
+    v16 sum = {};
+    for (int c = 0; c < CV; ++c) {
+      S[r][c] = select16(visible(c, limit), vexp2(S[r][c] - splat(mNew)),
+                         v16{});
+      sum += S[r][c];
+    }
+    l[r] = l[r] * alpha[r] + vsum(sum);
+    m[r] = mNew;
+  }
+  // The probabilities through memory: each is broadcast into the FMA.
+  alignas(64) float P[R][CK];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < CV; ++c)
+      *(v16 *)(P[r] + 16 * c) = S[r][c];
+  for (int64_t c = 0; c < HV; ++c) {
+    v16 acc[R];
+    for (int r = 0; r < R; ++r)
+      acc[r] = *(v16 *)(O + r * HDP + 16 * c) * alpha[r];
+    for (int64_t j = 0; j < most; ++j) {
+      const v16 v = loadRow(vr[j], c);
+      for (int r = 0; r < R; ++r)
+        acc[r] = fma16(splat(P[r][j]), v, acc[r]);
+    }
+    for (int r = 0; r < R; ++r)
+      *(v16 *)(O + r * HDP + 16 * c) = acc[r];
+  }
+}
+
+inline void pagedRows(const ColmPagedAttentionArgs &a, int thread,
+                      int threads) {
+  const int64_t tq = a.tq;
+  const int64_t blocks = (tq + RB - 1) / RB;
+  // Units of a key/value head and a row block: each chunk of keys is
+  // transposed once for the PER query heads that read it.
   int64_t first, last;
   share(
-      H, [](int64_t) { return 1.0; }, thread, threads, &first, &last);
+      HKV * blocks,
+      [&](int64_t u) {
+        const int64_t rb = u % blocks;
+        return double(min64(RB, tq - rb * RB)) *
+               double(a.past + min64(tq, (rb + 1) * RB));
+      },
+      thread, threads, &first, &last);
   if (first >= last)
-    return true;
-  float *O = scratch(ROWWISE * HDP + 2 * ROWWISE);
+    return;
+  float *O = scratch(PER * RB * HDP + 2 * PER * RB + HDP * CK);
   if (!O)
-    return true; // out of memory: the caller's sentinel check reports it
-  float *m = O + ROWWISE * HDP, *l = m + ROWWISE;
-  const float *kr[16], *vr[16];
-  for (int64_t h = first; h < last; ++h) {
-    const int64_t g = TILED ? h % HKV : h / PER;
-    for (int64_t r = 0; r < tq; ++r) {
+    return; // out of memory: the caller's sentinel check reports it
+  float *m = O + PER * RB * HDP, *l = m + PER * RB, *Kt = l + PER * RB;
+  const float *kr[CK], *vr[CK];
+  for (int64_t u = first; u < last; ++u) {
+    const int64_t g = u / blocks, r0 = (u % blocks) * RB;
+    const int64_t rows = min64(RB, tq - r0);
+    for (int64_t e = 0; e < PER * RB; ++e) {
       for (int64_t d = 0; d < HDP; ++d)
-        O[r * HDP + d] = 0.0f;
-      m[r] = -__builtin_inff();
-      l[r] = 0.0f;
+        O[e * HDP + d] = 0.0f;
+      m[e] = -__builtin_inff();
+      l[e] = 0.0f;
     }
-    for (int64_t j0 = 0; j0 < tk; j0 += 16) {
-      const int64_t nk = min64(16, tk - j0);
+    // The unit's last row sees keys up to past + r0 + rows - 1.
+    const int64_t kEnd = a.past + r0 + rows;
+    for (int64_t j0 = 0; j0 < kEnd; j0 += CK) {
+      const int64_t nk = min64(CK, kEnd - j0);
+      // The cached keys block by block (one division per chunk), then the
+      // new rows.
+      int64_t block = j0 / a.block_size, at = j0 % a.block_size;
       for (int64_t j = 0; j < nk; ++j) {
         const int64_t p = j0 + j;
         if (p < a.past) {
-          const int64_t row =
-              (int64_t)a.blocks[p / a.block_size] * a.block_size +
-              p % a.block_size;
+          const int64_t row = (int64_t)a.blocks[block] * a.block_size + at;
           kr[j] = a.k_cache + row * a.ld_cache + g * HD;
           vr[j] = a.v_cache + row * a.ld_cache + g * HD;
+          if (++at == a.block_size) {
+            ++block;
+            at = 0;
+          }
         } else {
           kr[j] = a.k + (p - a.past) * a.ldk + g * HD;
           vr[j] = a.v + (p - a.past) * a.ldk + g * HD;
         }
       }
-      for (int64_t r = 0; r < tq; ++r) {
-        // Row r sees keys up to past + r.
-        const int64_t vis = min64(nk, a.past + r - j0 + 1);
-        if (vis <= 0)
-          continue;
-        const float *q = a.q + r * a.ldq + h * HD;
-        v16 S = splat(-__builtin_inff());
-        for (int64_t j = 0; j < vis; ++j) {
-          v16 acc = {};
-          for (int64_t c = 0; c < HV; ++c)
-            acc = fma16(loadRow(q, c), loadRow(kr[j], c), acc);
-          S[j] = vsum(acc) * SCALE2;
-        }
-        const float mNew = m[r] > vmax(S) ? m[r] : vmax(S);
-        const float alpha = vexp2(splat(m[r] - mNew))[0];
-        const v16 P =
-            select16(visible(0, vis - 1), vexp2(S - splat(mNew)), v16{});
-        l[r] = l[r] * alpha + vsum(P);
-        m[r] = mNew;
-        float *o = O + r * HDP;
-        for (int64_t c = 0; c < HV; ++c) {
-          v16 acc = *(v16 *)(o + 16 * c) * alpha;
-          for (int64_t j = 0; j < vis; ++j)
-            acc = fma16(splat(P[j]), loadRow(vr[j], c), acc);
-          *(v16 *)(o + 16 * c) = acc;
-        }
+      transposeChunk(kr, nk, Kt);
+      for (int64_t n = 0; n < PER; ++n) {
+        const int64_t h = TILED ? g + n * HKV : g * PER + n;
+        float *On = O + n * RB * HDP, *mn = m + n * RB, *ln = l + n * RB;
+        // Rows that see none of the chunk skip it (as alone they would).
+        for (int64_t r = max64(0, j0 - a.past - r0); r < rows; r += RG)
+          dispatch<RG>(min64(RG, rows - r), [&](auto c) {
+            constexpr int R = decltype(c)::value;
+            chunkRows<R>(a, h, r0 + r, j0, nk, Kt, vr, On + r * HDP, mn + r,
+                         ln + r);
+          });
       }
     }
-    for (int64_t r = 0; r < tq; ++r) {
-      float *dst = a.out + r * a.ldq + h * HD;
-      const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-      for (int64_t d = 0; d < HD; ++d)
-        dst[d] = O[r * HDP + d] * inv;
-      a.lse[h * tq + r] =
-          l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : -__builtin_inff();
+    for (int64_t n = 0; n < PER; ++n) {
+      const int64_t h = TILED ? g + n * HKV : g * PER + n;
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t e = n * RB + r;
+        float *dst = a.out + (r0 + r) * a.ldq + h * HD;
+        const float inv = l[e] > 0.0f ? 1.0f / l[e] : 0.0f;
+        for (int64_t d = 0; d < HD; ++d)
+          dst[d] = O[e * HDP + d] * inv;
+        a.lse[h * tq + r0 + r] =
+            l[e] > 0.0f ? m[e] * LN2 + logf(l[e]) : -__builtin_inff();
+      }
     }
   }
-  return true;
 }
 } // namespace
+
+extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
+#pragma clang fp contract(fast)
+  pagedRows(*(const ColmPagedAttentionArgs *)argp, thread, threads);
+}
 )CPP";
 
 const char *kForward = R"CPP(
 extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
 #pragma clang fp contract(fast)
-  const Args &a = *(const Args *)argp;
-  if (rowWise(a, thread, threads))
-    return;
-  const int64_t tq = a.tq, tk = keyCount(a), offset = tk - tq;
+  const ColmAttentionArgs &a = *(const ColmAttentionArgs *)argp;
+  const int64_t tq = a.tq, tk = a.tk, offset = a.tk - a.tq;
   const int64_t blocks = (tq + BQ - 1) / BQ;
   // The keys rows [i0, i0 + BQ) see: up to the last row's position.
   auto keyEnd = [&](int64_t qb) {
@@ -538,15 +594,12 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
     return;
   // K^T of one key/value head, padded so a tile's last vector stays inside.
   const int64_t ldkt = (tk + 15) / 16 * 16 + 16;
-  float *Kt = scratch(HD * ldkt + 2 * BQ * HDP + MR * BKP + 2 * BQ +
-                      (GATHER_V ? HD * ldkt : 0));
+  float *Kt = scratch(HD * ldkt + 2 * BQ * HDP + MR * BKP + 2 * BQ);
   if (!Kt)
     return; // out of memory: the caller's sentinel check reports it
   float *O = Kt + HD * ldkt, *Q = O + BQ * HDP, *S = Q + BQ * HDP,
-        *m = S + MR * BKP, *l = m + BQ, *Vg = l + BQ;
+        *m = S + MR * BKP, *l = m + BQ;
   int64_t packed = -1;
-  const float *vg = nullptr;
-  int64_t ldv = 0;
   for (int64_t u = first; u < last; ++u) {
     const int64_t g = u / (PER * blocks), n = u / blocks % PER,
                   qb = u % blocks;
@@ -557,7 +610,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       int64_t kMax = 0;
       for (int64_t w = u; w < last && w / (PER * blocks) == g; ++w)
         kMax = max64(kMax, keyEnd(w % blocks));
-      packHead(a, g, kMax, ldkt, Kt, Vg, &vg, &ldv);
+      transpose(a.k + g * HD, a.ldk, kMax, ldkt, Kt, ldkt);
       packed = g;
     }
     for (int64_t r = 0; r < rows; ++r) {
@@ -566,6 +619,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
       m[r] = -__builtin_inff();
       l[r] = 0.0f;
     }
+    const float *vg = a.v + g * HD;
     packRows(a.q + i0 * a.ldq + h * HD, a.ldq, rows, Q);
     for (int64_t j0 = 0; j0 < kEnd; j0 += BK) {
       const int64_t nk = min64(BK, kEnd - j0);
@@ -603,7 +657,7 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                                           l + r0, alpha);
           });
         });
-        accumulate<Rescale>(R, S, BKP, 1, vg + j0 * ldv, ldv, 0, vis,
+        accumulate<Rescale>(R, S, BKP, 1, vg + j0 * a.ldk, a.ldk, 0, vis,
                             O + r0 * HDP, HDP, alpha);
       }
     }
@@ -810,13 +864,10 @@ std::string attentionSymbol(const AttentionSpec &spec) {
 }
 
 std::string renderAttention(const AttentionSpec &spec, const VectorIsa &isa) {
-  std::string body = kCommon;
-  if (spec.pass == AttentionPass::Backward)
-    body += kBackward;
-  else
-    body +=
-        std::string(spec.pass == AttentionPass::Paged ? kPaged : kContiguous) +
-        kForward;
+  std::string body =
+      std::string(kCommon) + (spec.pass == AttentionPass::Forward    ? kForward
+                              : spec.pass == AttentionPass::Backward ? kBackward
+                                                                     : kPaged);
   char scale[32];
   std::snprintf(scale, sizeof scale, "%.9e",
                 double(float(1.0 / std::sqrt(double(spec.headDim)))));
