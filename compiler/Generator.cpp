@@ -50,6 +50,19 @@ Generator::create(MLIRContext &context, const Model &model, Backend backend) {
   return g;
 }
 
+int64_t Generator::nextPrefillChunk(int64_t remaining, int64_t budget,
+                                    int64_t promptLength, bool chain1Prefill) {
+  int64_t least = kFewRows + 1 + (chain1Prefill ? 1 : 0);
+  if (promptLength < least || remaining <= budget)
+    return remaining;
+  // Every chunk of a long prompt has at least `least` rows, the last one
+  // included.
+  int64_t chunk = std::max(budget, least);
+  if (remaining - chunk < least)
+    chunk = remaining - least >= least ? remaining - least : remaining;
+  return chunk;
+}
+
 Result<Sequence> Generator::newSequence(int64_t maxContext) const {
   COLM_ASSIGN_OR_RETURN(KvCache cache,
                         KvCache::create(model.config, maxContext));
@@ -536,6 +549,41 @@ Generator::prefill(Sequence &seq, const std::vector<int32_t> &prompt,
     stats->prefillTokens += prompt.size();
   }
   return logits;
+}
+
+Status Generator::prefillPart(Sequence &seq, const std::vector<int32_t> &tokens,
+                              unsigned k, bool chain1Prefill,
+                              GenerationStats *stats) const {
+  if (tokens.empty())
+    return Status::ok();
+  if (!steps.count(k))
+    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
+                         std::to_string(model.config.numChains()));
+  if (chain1Prefill && !model.config.kvSharing)
+    return Status::error("chain-1 prefill needs CoLM-Air (kv_sharing)");
+  if (seq.cache.remaining() < int64_t(tokens.size()))
+    return Status::error(countOf(int64_t(tokens.size()), "token") +
+                         " do not fit: the context holds " +
+                         std::to_string(seq.cache.remaining()) +
+                         " more (raise --max-context)");
+  auto t0 = std::chrono::steady_clock::now();
+  if (chain1Prefill) {
+    int64_t cols = seq.cache.width();
+    COLM_ASSIGN_OR_RETURN(auto results, run(keysOnly, seq, tokens,
+                                            seq.cache.length(), cols, true));
+    COLM_TRY(appendNew(seq, results, 0, int64_t(tokens.size()), cols));
+    seq.tokens.insert(seq.tokens.end(), tokens.begin(), tokens.end());
+  } else {
+    if (seq.cache.length() &&
+        seq.cache.columnsFor(int(k)) > seq.cache.validColumns())
+      return Status::error("internal error: prefill after a narrower history");
+    COLM_TRY(append(seq, tokens, k).status());
+  }
+  if (stats) {
+    stats->prefillSeconds += secondsSince(t0);
+    stats->prefillTokens += int64_t(tokens.size());
+  }
+  return Status::ok();
 }
 
 Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,

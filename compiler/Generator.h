@@ -107,6 +107,28 @@ public:
               GenerationStats *stats = nullptr) const;
   /// The most sequences one decoding batch holds (more run as several).
   static constexpr int64_t kMaxDecodeBatch = 16;
+  /// Runs of up to this many rows take the GEMMs' few-rows path (each
+  /// output a dot product), longer runs the packed tiles: a row's bits
+  /// depend on which side of it its run falls, and on nothing else (the
+  /// paged attention reads every run alike). So a prompt cut into chunks
+  /// has the whole prompt's bits when every chunk is longer than this (or
+  /// the prompt is not): nextPrefillChunk() cuts so.
+  static constexpr int64_t kFewRows = 16;
+  /// The tokens of the next prefill chunk with `remaining` prompt tokens
+  /// left to run and room for `budget` (>= 1): at most the budget, and
+  /// never leaving or making a chunk of kFewRows or fewer out of a longer
+  /// prompt (a short prompt runs whole, whatever the budget). With chain-1
+  /// prefill the last chunk runs one row fewer in the chain-1 program, so
+  /// chunks have one row more.
+  static int64_t nextPrefillChunk(int64_t remaining, int64_t budget,
+                                  int64_t promptLength, bool chain1Prefill);
+  /// Prefill of a part of a prompt that is not its end (chunked prefill):
+  /// fills the cache for `tokens` with the program prefill() would use
+  /// for them (the chain-1 program with chain1Prefill), computing no
+  /// logits where it can.
+  Status prefillPart(Sequence &seq, const std::vector<int32_t> &tokens,
+                     unsigned k, bool chain1Prefill,
+                     GenerationStats *stats = nullptr) const;
 
 private:
   /// CoLM switching up to k chains: the wider keys and values of the whole

@@ -383,3 +383,56 @@ INSTANTIATE_TEST_SUITE_P(Models, GeneratorTest,
                          });
 
 } // namespace
+
+// A prompt cut into chunks by Generator::nextPrefillChunk (chunked
+// prefill) leaves the cache and the logits with the bits of the whole
+// prompt at once: every kernel computes a row the same way whatever rows
+// run beside it (on its side of kFewRows), and the paged attention reads
+// chunks of keys at fixed positions.
+TEST_P(GeneratorTest, CpuChunkedPrefillHasTheWholePrefillsBits) {
+  auto g = Generator::create(context, model, Backend::Cpu);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  Generator &cpu = **g;
+  unsigned n = model.config.chains.size();
+  std::vector<int32_t> longPrompt;
+  for (int i = 0; i < 45; ++i)
+    longPrompt.push_back(int32_t((i * 7 + 3) % model.config.vocabSize));
+  for (bool chain1 : {false, true}) {
+    if (chain1 && !model.config.kvSharing)
+      continue;
+    auto whole = cpu.newSequence(64);
+    ASSERT_TRUE(whole.isOk());
+    auto want = cpu.prefill(*whole, longPrompt, n, chain1);
+    ASSERT_TRUE(want.isOk()) << want.status().message();
+    for (int64_t chunk : {1, 5, 17, 20, 40}) {
+      auto parts = cpu.newSequence(64);
+      ASSERT_TRUE(parts.isOk());
+      Result<std::vector<float>> got = std::vector<float>();
+      int64_t total = int64_t(longPrompt.size()), pieces = 0;
+      for (int64_t at = 0; at < total; ++pieces) {
+        int64_t take =
+            Generator::nextPrefillChunk(total - at, chunk, total, chain1);
+        ASSERT_GT(take, Generator::kFewRows + (chain1 ? 1 : 0));
+        std::vector<int32_t> piece(longPrompt.begin() + at,
+                                   longPrompt.begin() + at + take);
+        if (at + take < total) {
+          ASSERT_TRUE(cpu.prefillPart(*parts, piece, n, chain1).isOk());
+        } else {
+          got = cpu.prefill(*parts, piece, n, chain1);
+          ASSERT_TRUE(got.isOk()) << got.status().message();
+        }
+        at += take;
+      }
+      EXPECT_EQ(pieces, 2) << "chunks of " << chunk;
+      EXPECT_EQ(*got, *want)
+          << "chunks of " << chunk << (chain1 ? ", chain-1 prefill" : "");
+      for (int l = 0; l < model.config.numLayers; ++l) {
+        int64_t cols = whole->cache.validColumns();
+        EXPECT_EQ(*parts->cache.keys(l, cols), *whole->cache.keys(l, cols))
+            << "layer " << l << " keys, chunks of " << chunk;
+        EXPECT_EQ(*parts->cache.values(l, cols), *whole->cache.values(l, cols))
+            << "layer " << l << " values, chunks of " << chunk;
+      }
+    }
+  }
+}
