@@ -128,6 +128,10 @@ public:
   /// Makes sure the blocks for `positions` more positions are held (taking
   /// them from the pool); on failure nothing changes.
   Status reserve(int64_t positions);
+  /// An empty cache starts with full blocks another sequence computed (a
+  /// cached prefix): it takes a reference to each and holds their
+  /// blocks.size() * blockSize positions with `cols` valid columns.
+  Status sharePrefix(const std::vector<int32_t> &blocks, int64_t cols);
 
 private:
   KvCache() = default;
