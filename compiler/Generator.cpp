@@ -69,6 +69,21 @@ Result<Sequence> Generator::newSequence(int64_t maxContext) const {
   return Sequence{std::move(cache), {}};
 }
 
+Result<Sequence> Generator::newSequence(std::shared_ptr<KvPool> pool,
+                                        int64_t maxContext) const {
+  COLM_ASSIGN_OR_RETURN(KvCache cache,
+                        KvCache::create(std::move(pool), maxContext));
+  return Sequence{std::move(cache), {}};
+}
+
+double Generator::chain1PrefillCost() const {
+  if (!keysOnly.module)
+    return 1.0;
+  double full = double(multipliedWeights(*steps.rbegin()->second.module));
+  double chain1 = double(multipliedWeights(*keysOnly.module));
+  return full > 0 ? chain1 / full : 1.0;
+}
+
 Result<std::vector<HostTensor>>
 Generator::run(const Program &program, const Sequence &seq,
                const std::vector<int32_t> &tokens, int64_t start, int64_t cols,

@@ -65,6 +65,12 @@ public:
   mlir::ModuleOp stepModule(unsigned k) const { return *steps.at(k).module; }
   mlir::ModuleOp keysOnlyModule() const { return *keysOnly.module; }
   Result<Sequence> newSequence(int64_t maxContext) const;
+  /// A sequence whose cache draws blocks from `pool` (a server's).
+  Result<Sequence> newSequence(std::shared_ptr<KvPool> pool,
+                               int64_t maxContext) const;
+  /// The chain-1 program's cost per prompt token over the full model's
+  /// (multiplied weights), what chain-1 prefill saves; 1 without CoLM-Air.
+  double chain1PrefillCost() const;
 
   /// Runs the prompt; returns the logits [V] for the next token from the
   /// k-chain sub-model. With chain1Prefill (CoLM-Air only) all but the last

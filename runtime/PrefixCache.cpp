@@ -6,8 +6,9 @@
 
 namespace colm {
 
-std::vector<uint64_t> PrefixCache::blockNames(const std::vector<int32_t> &tokens,
-                                              uint64_t tag) const {
+std::vector<uint64_t>
+PrefixCache::blockNames(const std::vector<int32_t> &tokens,
+                        uint64_t tag) const {
   std::vector<uint64_t> names;
   int64_t bs = pool->blockSize();
   uint64_t parent = tag ^ 0x636F6C6D70726566ull;
@@ -33,8 +34,6 @@ std::vector<int32_t> PrefixCache::lookup(const std::vector<uint64_t> &names,
     recency.splice(recency.begin(), recency, it->second.recent);
     found.push_back(it->second.block);
   }
-  queried += int64_t(std::min(names.size(), most));
-  hits += int64_t(found.size());
   return found;
 }
 

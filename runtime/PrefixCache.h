@@ -37,8 +37,14 @@ public:
                                    uint64_t tag) const;
 
   /// The blocks of the longest cached prefix of `names`, at most `most`;
-  /// they become the most recently used. Counts a query and its hits.
+  /// they become the most recently used.
   std::vector<int32_t> lookup(const std::vector<uint64_t> &names, size_t most);
+  /// Counts a prompt's lookup: `queried` full blocks, `hit` found (once per
+  /// prompt placed, however often it waited for blocks).
+  void count(int64_t queried, int64_t hit) {
+    queriedCount += queried;
+    hitCount += hit;
+  }
 
   /// Names block `block` (taking a reference) unless the name is known.
   void insert(uint64_t name, int32_t block);
@@ -52,9 +58,9 @@ public:
   void clear();
 
   int64_t size() const { return int64_t(entries.size()); }
-  /// Blocks asked for by lookup() and found.
-  int64_t queriedBlocks() const { return queried; }
-  int64_t hitBlocks() const { return hits; }
+  /// Blocks counted by count().
+  int64_t queriedBlocks() const { return queriedCount; }
+  int64_t hitBlocks() const { return hitCount; }
 
 private:
   struct Entry {
@@ -65,7 +71,7 @@ private:
   std::unordered_map<uint64_t, Entry> entries;
   /// Names, most recently used first.
   std::list<uint64_t> recency;
-  int64_t queried = 0, hits = 0;
+  int64_t queriedCount = 0, hitCount = 0;
 };
 
 } // namespace colm

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -70,7 +71,8 @@ bool CompletionRequest::next(std::vector<std::pair<size_t, StreamPiece>> &out,
 struct Scheduler::Active {
   Slot slot;
   const serve::GenerationParams &params;
-  Sequence seq;
+  /// None while preempted.
+  std::optional<Sequence> seq;
   TokenSampler sampler;
   StopChecker stop;
   std::vector<int32_t> history;   // prompt and generated tokens
@@ -79,14 +81,40 @@ struct Scheduler::Active {
   int64_t index = 0;    // generated tokens so far
   std::string utf8Tail; // bytes of a character not complete yet
   std::vector<serve::TokenLogprob> logprobs; // not sent yet
+  /// Prompt tokens in the cache; the prompt is done when ready.
+  int64_t prefilled = 0;
+  bool ready = false;
+  /// The last generated token was sent but is not in the cache yet (a
+  /// preempted sequence): decoded next without sampling.
+  bool pending = false;
+  uint64_t order = 0; // admission order: the last admitted is preempted first
+  std::chrono::steady_clock::time_point lastToken;
+  std::chrono::steady_clock::time_point firstToken;
 };
 
+Result<std::unique_ptr<Scheduler>> Scheduler::create(const Generator &generator,
+                                                     Tokenizer tokenizer,
+                                                     SchedulerOptions options) {
+  COLM_ASSIGN_OR_RETURN(
+      auto pool, KvPool::create(generator.config(), options.kvCacheBlocks));
+  return std::unique_ptr<Scheduler>(
+      new Scheduler(generator, std::move(tokenizer), options, std::move(pool)));
+}
+
 Scheduler::Scheduler(const Generator &generator, Tokenizer tokenizer,
-                     int64_t maxContext, int64_t maxBatch)
-    : generator(generator), tokenizer(std::move(tokenizer)),
-      maxContext(maxContext), maxBatch(maxBatch), thread([this] { loop(); }) {}
+                     SchedulerOptions options, std::shared_ptr<KvPool> pool)
+    : generator(generator), tokenizer(std::move(tokenizer)), options(options),
+      pool(pool), prefixes(pool), chain1Cost(generator.chain1PrefillCost()) {
+  metrics.kvBlockSize = pool->blockSize();
+  thread = std::thread([this] { loop(); });
+}
 
 Scheduler::~Scheduler() { stop(); }
+
+std::string Scheduler::metricsText() {
+  std::lock_guard<std::mutex> lock(metricsMutex);
+  return metrics.prometheus();
+}
 
 void Scheduler::submit(std::shared_ptr<CompletionRequest> request) {
   {
@@ -160,19 +188,11 @@ void Scheduler::finish(Active &a, const std::string &reason,
   finish(a.slot, std::move(rest), a.index, reason, error);
 }
 
-std::unique_ptr<Scheduler::Active> Scheduler::admit(const Slot &slot) {
+std::unique_ptr<Scheduler::Active> Scheduler::start(const Slot &slot) {
   CompletionRequest &r = *slot.request;
   const serve::GenerationParams &p = r.choices[slot.choice];
   if (r.cancelled) {
     finish(slot, {}, 0, "cancelled", "the client disconnected");
-    return nullptr;
-  }
-  // The cache holds what this request can use, not the whole context.
-  int64_t need =
-      static_cast<int64_t>(p.prompt.size()) + std::max<int64_t>(p.maxTokens, 1);
-  auto seq = generator.newSequence(std::min(maxContext, need));
-  if (!seq) {
-    finish(slot, {}, 0, "error", seq.status().message());
     return nullptr;
   }
   unsigned k = chainsAt(p.schedule, 0);
@@ -191,7 +211,7 @@ std::unique_ptr<Scheduler::Active> Scheduler::admit(const Slot &slot) {
       echo.logprobs.push_back(first);
       if (p.prompt.size() > 1) {
         auto scratch = generator.newSequence(
-            std::min<int64_t>(maxContext, p.prompt.size()));
+            std::min<int64_t>(options.maxContext, p.prompt.size()));
         if (!scratch) {
           finish(slot, {}, 0, "error", scratch.status().message());
           return nullptr;
@@ -213,40 +233,234 @@ std::unique_ptr<Scheduler::Active> Scheduler::admit(const Slot &slot) {
     r.results[slot.choice].pieces.push_back(std::move(echo));
     r.changed.notify_all();
   }
-  auto a = std::unique_ptr<Active>(new Active{slot, p, seq.take(),
-                                              TokenSampler(p.sampling),
-                                              StopChecker(p.stops), p.prompt});
   if (p.maxTokens == 0) {
-    finish(*a, "length", "");
+    finish(slot, {}, 0, "length", "");
     return nullptr;
   }
-  a->logits = generator.prefill(a->seq, p.prompt, k, p.chain1Prefill);
-  if (!a->logits) {
-    finish(*a, "error", a->logits.status().message());
+  // A sequence that could never get its blocks fails now instead of
+  // waiting forever.
+  int64_t need = int64_t(p.prompt.size()) + 1;
+  int64_t blocks = (need + pool->blockSize() - 1) / pool->blockSize();
+  if (blocks > pool->blocks()) {
+    finish(slot, {}, 0, "error",
+           "the prompt needs " + std::to_string(blocks) +
+               " KV cache blocks but the cache has " +
+               std::to_string(pool->blocks()) + " (raise --kv-cache-mib)");
     return nullptr;
   }
-  return a;
+  return std::unique_ptr<Active>(new Active{slot, p, std::nullopt,
+                                            TokenSampler(p.sampling),
+                                            StopChecker(p.stops), p.prompt});
+}
+
+uint64_t Scheduler::prefixTag(const Active &a) const {
+  // CoLM-Air's chain-1 program computes the same keys and values for every
+  // chain count; a k-chain program's belong to that program.
+  if (a.params.chain1Prefill)
+    return 1;
+  return 100 + chainsAt(a.params.schedule, 0);
+}
+
+bool Scheduler::place(Active &a) {
+  const serve::GenerationParams &p = a.params;
+  int64_t promptLength = int64_t(p.prompt.size());
+  int64_t context = std::min(options.maxContext,
+                             promptLength + std::max<int64_t>(p.maxTokens, 1));
+  auto seq = generator.newSequence(pool, context);
+  if (!seq) {
+    finish(a, "error", seq.status().message());
+    return true;
+  }
+  a.prefilled = 0;
+  a.ready = false;
+  // A cached prefix, when what is left of the prompt still runs as one
+  // chunk of more than Generator::kFewRows rows (the bits of a fresh
+  // prefill).
+  std::vector<int32_t> shared;
+  size_t most = 0;
+  int64_t least = Generator::kFewRows + 1 + (p.chain1Prefill ? 1 : 0);
+  if (options.prefixCaching && promptLength >= 2 * least) {
+    std::vector<uint64_t> names = prefixes.blockNames(p.prompt, prefixTag(a));
+    most = size_t((promptLength - least) / pool->blockSize());
+    shared = prefixes.lookup(names, most);
+  }
+  int64_t cols = seq->cache.columnsFor(int(chainsAt(p.schedule, 0)));
+  if (p.chain1Prefill)
+    cols = seq->cache.width();
+  if (!shared.empty()) {
+    Status s = seq->cache.sharePrefix(shared, cols);
+    if (!s) {
+      finish(a, "error", s.message());
+      return true;
+    }
+    a.prefilled = seq->cache.length();
+    seq->tokens.assign(p.prompt.begin(), p.prompt.begin() + a.prefilled);
+  }
+  // Blocks for the rest of the prompt, the generated tokens a preempted
+  // sequence recomputes, and the next token.
+  int64_t more = promptLength - a.prefilled + a.index + 1;
+  if (!seq->cache.reserve(more)) {
+    int64_t missing = seq->cache.blocksFor(seq->cache.length() + more) -
+                      int64_t(seq->cache.blockTable().size());
+    prefixes.evict(missing - pool->freeBlocks());
+    if (!seq->cache.reserve(more))
+      return false; // waits for blocks
+  }
+  prefixes.count(int64_t(most), int64_t(shared.size()));
+  {
+    std::lock_guard<std::mutex> lock(metricsMutex);
+    metrics.prefixQueriedBlocks = prefixes.queriedBlocks();
+    metrics.prefixHitBlocks = prefixes.hitBlocks();
+  }
+  a.seq.emplace(seq.take());
+  a.order = ++admissions;
+  return true;
+}
+
+void Scheduler::registerPrefix(Active &a) {
+  const serve::GenerationParams &p = a.params;
+  int64_t promptLength = int64_t(p.prompt.size());
+  int64_t least = Generator::kFewRows + 1 + (p.chain1Prefill ? 1 : 0);
+  // Only prompts long enough to run in chunks of the packed GEMM path (the
+  // rows a later prompt's fresh prefill would compute alike); with chain-1
+  // prefill the last prompt position comes from the full model: not named.
+  if (!options.prefixCaching || promptLength < least)
+    return;
+  int64_t covered = promptLength - (p.chain1Prefill ? 1 : 0);
+  std::vector<int32_t> head(p.prompt.begin(), p.prompt.begin() + covered);
+  std::vector<uint64_t> names = prefixes.blockNames(head, prefixTag(a));
+  const std::vector<int32_t> &table = a.seq->cache.blockTable();
+  for (size_t i = 0; i < names.size() && i < table.size(); ++i)
+    prefixes.insert(names[i], table[i]);
+}
+
+int64_t Scheduler::prefillChunk(Active &a, int64_t budget) {
+  const serve::GenerationParams &p = a.params;
+  int64_t promptLength = int64_t(p.prompt.size());
+  int64_t remaining = promptLength - a.prefilled;
+  int64_t take = Generator::nextPrefillChunk(
+      remaining, std::max<int64_t>(1, budget), promptLength, p.chain1Prefill);
+  std::vector<int32_t> piece(p.prompt.begin() + a.prefilled,
+                             p.prompt.begin() + a.prefilled + take);
+  unsigned k = chainsAt(p.schedule, 0);
+  if (take < remaining) {
+    Status s = generator.prefillPart(*a.seq, piece, k, p.chain1Prefill);
+    if (!s)
+      a.logits = s;
+  } else {
+    a.logits = generator.prefill(*a.seq, piece, k, p.chain1Prefill);
+  }
+  a.prefilled += take;
+  {
+    std::lock_guard<std::mutex> lock(metricsMutex);
+    metrics.countPrompt(take);
+    ++metrics.prefillChunks;
+  }
+  if (a.logits && a.prefilled == promptLength) {
+    registerPrefix(a);
+    if (a.index > 0) {
+      Status s = replayGenerated(a);
+      if (!s)
+        a.logits = s;
+      a.pending = true;
+    }
+    a.ready = true;
+  }
+  return take;
+}
+
+Status Scheduler::replayGenerated(Active &a) {
+  // generated[i] was decoded after it was sampled, with the chain count
+  // of index i + 1; extend() gives decode()'s bits up to kFewRows rows.
+  int64_t last = a.index - 1; // decoded next, as when it was preempted
+  for (int64_t i = 0; i < last;) {
+    unsigned k = chainsAt(a.params.schedule, i + 1);
+    int64_t j = i;
+    while (j < last && j - i < Generator::kFewRows &&
+           chainsAt(a.params.schedule, j + 1) == k)
+      ++j;
+    std::vector<int32_t> group(a.generated.begin() + i,
+                               a.generated.begin() + j);
+    COLM_TRY(generator.extend(*a.seq, group, k).status());
+    i = j;
+  }
+  return Status::ok();
+}
+
+void Scheduler::preempt(std::unique_ptr<Active> &victim) {
+  Active &v = *victim;
+  // What it sent stays sent; its cache is recomputed when it resumes.
+  if (v.ready && v.index > 0)
+    v.pending = true;
+  v.seq.reset();
+  v.ready = false;
+  v.prefilled = 0;
+  {
+    std::lock_guard<std::mutex> lock(metricsMutex);
+    ++metrics.preemptions;
+  }
+  std::fprintf(stderr,
+               "%s: preempted after %lld tokens: the KV cache is "
+               "full (resumed when blocks free up)\n",
+               v.slot.request->id.c_str(), (long long)v.index);
+  // The last admitted waits first: it was preempted first.
+  preempted.push_front(std::move(victim));
+}
+
+bool Scheduler::makeRoom(Active &a, int64_t positions,
+                         std::vector<std::unique_ptr<Active>> &active) {
+  for (;;) {
+    if (a.seq->cache.reserve(positions))
+      return true;
+    if (prefixes.evict(1) > 0)
+      continue;
+    // The sequence admitted last gives its blocks back (itself last).
+    std::unique_ptr<Active> *victim = nullptr;
+    for (auto &o : active)
+      if (o && o->seq && o.get() != &a &&
+          (!victim || o->order > (*victim)->order))
+        victim = &o;
+    if (!victim)
+      return false;
+    preempt(*victim);
+  }
+}
+
+void Scheduler::updateGauges(size_t active) {
+  std::lock_guard<std::mutex> lock(metricsMutex);
+  metrics.running = int64_t(active);
+  {
+    std::lock_guard<std::mutex> queue(mutex);
+    metrics.waiting = int64_t(waiting.size() + preempted.size());
+  }
+  metrics.kvBlocksUsed = pool->usedBlocks();
+  metrics.kvBlocksFree = pool->freeBlocks();
+  metrics.prefixCacheBlocks = prefixes.size();
 }
 
 void Scheduler::loop() {
   std::vector<std::unique_ptr<Active>> active;
   bool worked = false;
+  int64_t vocab = generator.config().vocabSize;
   for (;;) {
-    if (active.empty() && worked) {
+    if (active.empty() && preempted.empty() && worked) {
       releaseFreeMemory();
       worked = false;
     }
-    std::vector<Slot> admitted;
+    std::vector<Slot> arrived;
     {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] {
-        return stopping || !waiting.empty() || !active.empty();
+        return stopping || !waiting.empty() || !active.empty() ||
+               !preempted.empty();
       });
       if (stopping)
         break;
+      // New sequences start (and take blocks) only while there is a slot.
       while (!waiting.empty() &&
-             static_cast<int64_t>(active.size() + admitted.size()) < maxBatch) {
-        admitted.push_back(std::move(waiting.front()));
+             int64_t(active.size() + arrived.size()) < options.maxBatch &&
+             preempted.empty()) {
+        arrived.push_back(std::move(waiting.front()));
         waiting.pop_front();
       }
     }
@@ -258,15 +472,57 @@ void Scheduler::loop() {
         a.reset();
       }
     std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
-    // Prefill the newcomers.
-    for (const Slot &slot : admitted)
-      if (auto a = admit(slot))
+    for (auto &a : preempted)
+      if (a->slot.request->cancelled) {
+        finish(*a, "cancelled", "the client disconnected");
+        a.reset();
+      }
+    std::erase_if(preempted,
+                  [](const std::unique_ptr<Active> &a) { return !a; });
+
+    // 1. Admission: preempted sequences first, then new ones, while the
+    // pool has their blocks; the first that does not fit waits (and those
+    // behind it).
+    std::deque<std::unique_ptr<Active>> candidates;
+    for (const Slot &slot : arrived)
+      if (auto a = start(slot))
+        candidates.push_back(std::move(a));
+    while (!preempted.empty() && int64_t(active.size()) < options.maxBatch) {
+      if (!place(*preempted.front()))
+        break;
+      if (preempted.front()->seq)
+        active.push_back(std::move(preempted.front()));
+      preempted.pop_front();
+    }
+    while (!candidates.empty() && int64_t(active.size()) < options.maxBatch) {
+      std::unique_ptr<Active> &a = candidates.front();
+      if (!preempted.empty() || !place(*a))
+        break;
+      if (a->seq) {
+        std::lock_guard<std::mutex> lock(metricsMutex);
+        ++metrics.requests;
         active.push_back(std::move(a));
-    // One token for every active sequence.
+      }
+      candidates.pop_front();
+    }
+    // Started sequences that found no blocks wait, in order, before any
+    // later arrival (as preempted ones do, without a cache yet).
+    for (auto &a : candidates)
+      preempted.push_back(std::move(a));
+
+    // 2. One token for every sequence whose prompt is done.
     std::vector<Active *> decoding;
     std::vector<int32_t> next;
-    int64_t vocab = generator.config().vocabSize;
+    auto now = std::chrono::steady_clock::now();
     for (auto &a : active) {
+      if (!a->ready)
+        continue;
+      if (a->pending) {
+        a->pending = false;
+        decoding.push_back(a.get());
+        next.push_back(a->generated.back());
+        continue;
+      }
       const serve::GenerationParams &p = a->params;
       std::vector<float> &logits = *a->logits;
       std::vector<float> raw;
@@ -280,6 +536,21 @@ void Scheduler::loop() {
       a->history.push_back(token);
       a->generated.push_back(token);
       ++a->index;
+      {
+        std::lock_guard<std::mutex> lock(metricsMutex);
+        metrics.countGenerated(1);
+        ++metrics.chainTokens[chainsAt(p.schedule, a->index - 1)];
+        if (a->index == 1) {
+          metrics.ttft.observe(
+              std::chrono::duration<double>(now - a->slot.request->arrived)
+                  .count());
+          a->firstToken = now;
+        } else {
+          metrics.itl.observe(
+              std::chrono::duration<double>(now - a->lastToken).count());
+        }
+      }
+      a->lastToken = now;
       bool stopped = a->stop.feed(tokenizer.decode({token}));
       bool length = a->index >= p.maxTokens;
       a->utf8Tail += a->stop.takeReady(stopped || length);
@@ -296,6 +567,12 @@ void Scheduler::loop() {
         }
       }
       if (stopped || length) {
+        if (a->index > 1) {
+          std::lock_guard<std::mutex> lock(metricsMutex);
+          metrics.tpot.observe(
+              std::chrono::duration<double>(now - a->firstToken).count() /
+              double(a->index - 1));
+        }
         finish(*a, stopped ? "stop" : "length", "");
         a.reset();
         continue;
@@ -303,15 +580,54 @@ void Scheduler::loop() {
       decoding.push_back(a.get());
       next.push_back(token);
     }
-    // Decode steps of different sequences are independent. The cpu
-    // backend runs the sequences at one chain count as one decoding batch
+    std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
+    // Room for one more position in each; a sequence that cannot get it
+    // preempts the last admitted (perhaps itself: then it waits too).
+    for (size_t i = 0; i < decoding.size(); ++i) {
+      Active *a = decoding[i];
+      if (!a->seq)
+        continue; // preempted for an earlier one
+      if (makeRoom(*a, 1, active))
+        continue;
+      if (int64_t(a->seq->cache.blockTable().size()) >= pool->blocks()) {
+        finish(*a, "error",
+               "the sequence outgrew the KV cache (" +
+                   std::to_string(pool->blocks() * pool->blockSize()) +
+                   " positions): raise --kv-cache-mib");
+        for (auto &o : active)
+          if (o.get() == a)
+            o.reset();
+        continue;
+      }
+      for (auto &o : active)
+        if (o.get() == a)
+          preempt(o);
+    }
+    {
+      std::vector<Active *> still;
+      std::vector<int32_t> tokens;
+      for (size_t i = 0; i < decoding.size(); ++i) {
+        bool alive = false;
+        for (auto &o : active)
+          alive |= o && o.get() == decoding[i] && o->seq;
+        if (alive) {
+          still.push_back(decoding[i]);
+          tokens.push_back(next[i]);
+        }
+      }
+      decoding.swap(still);
+      next.swap(tokens);
+    }
+    std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
+    // Decode steps of different sequences are independent. The compiled
+    // backends run the sequences at one chain count as one decoding batch
     // (every GEMM reads the weights once for all of them); on the
     // interpreter, they run on all cores.
     if (isCompiled(generator.backend())) {
       std::vector<Sequence *> seqs;
       std::vector<unsigned> chains;
       for (Active *a : decoding) {
-        seqs.push_back(&a->seq);
+        seqs.push_back(&*a->seq);
         chains.push_back(chainsAt(a->params.schedule, a->index));
       }
       auto logits = generator.decodeBatch(seqs, next, chains);
@@ -320,9 +636,22 @@ void Scheduler::loop() {
     } else {
       parallelFor(decoding.size(), [&](size_t i) {
         Active &a = *decoding[i];
-        a.logits = generator.decode(a.seq, next[i],
+        a.logits = generator.decode(*a.seq, next[i],
                                     chainsAt(a.params.schedule, a.index));
       });
+    }
+
+    // 3. Prefill chunks with what is left of the step's budget.
+    int64_t budget = options.stepTokens - int64_t(decoding.size());
+    for (auto &a : active) {
+      if (budget <= 0)
+        break;
+      if (a->ready || !a->seq)
+        continue;
+      double cost = a->params.chain1Prefill ? chain1Cost : 1.0;
+      int64_t tokens = int64_t(double(budget) / cost);
+      int64_t ran = prefillChunk(*a, tokens);
+      budget -= int64_t(std::ceil(double(ran) * cost));
     }
     for (auto &a : active)
       if (a && !a->logits) {
@@ -330,9 +659,12 @@ void Scheduler::loop() {
         a.reset();
       }
     std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
+    updateGauges(active.size());
   }
   // Shutting down: nobody waits forever.
   for (auto &a : active)
+    finish(*a, "error", "the server is shutting down");
+  for (auto &a : preempted)
     finish(*a, "error", "the server is shutting down");
   std::deque<Slot> left;
   {

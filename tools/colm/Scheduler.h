@@ -1,19 +1,34 @@
 //===- Scheduler.h - continuous batching for colm serve ---------*- C++ -*-===//
 //
-// One thread owns the model's programs and every active sequence. Each
-// iteration admits waiting requests (prefill), samples one token for every
-// active sequence and runs their decode steps in parallel, so concurrent
-// requests share the machine instead of queueing behind each other. A request
-// may ask for several choices (several prompts, or "n"): each is a sequence
-// of its own.
+// One thread owns the model's programs, the KV cache pool and every active
+// sequence. Each iteration:
+//
+//  1. admits waiting sequences (preempted ones first) while there is a
+//     slot and the pool has blocks for their prompt; a prompt's cached
+//     prefix (PrefixCache) is taken instead of computed;
+//  2. samples one token for every sequence whose prompt is done and decodes
+//     them together; a sequence that needs a new block and finds none
+//     preempts the sequence admitted last (its blocks are freed; it is
+//     recomputed exactly when it is admitted again);
+//  3. spends the rest of the step's budget (--step-tokens) on prefill
+//     chunks, in admission order: decodes go first, so a long prompt never
+//     stalls the streams running beside it. CoLM-Air's chain-1 prefill
+//     counts at the chain-1 program's cost.
+//
+// Every path computes a row with the bits plain generation gives it
+// (Generator::nextPrefillChunk, the batch-invariant kernels), so chunking,
+// cached prefixes and preemption change no output. A request may ask for
+// several choices (several prompts, or "n"): each is a sequence of its own.
 //
 //===----------------------------------------------------------------------===//
 #ifndef COLM_TOOLS_SCHEDULER_H
 #define COLM_TOOLS_SCHEDULER_H
 
 #include "compiler/Generator.h"
+#include "runtime/PrefixCache.h"
 #include "runtime/Sampling.h"
 #include "runtime/Tokenizer.h"
+#include "tools/colm/ServeMetrics.h"
 #include "tools/colm/ServeRequest.h"
 
 #include <atomic>
@@ -46,7 +61,8 @@ struct ChoiceResult {
 /// A completion request and the channel its results come back on.
 struct CompletionRequest {
   explicit CompletionRequest(std::vector<serve::GenerationParams> choices)
-      : choices(std::move(choices)), results(this->choices.size()) {}
+      : choices(std::move(choices)), results(this->choices.size()),
+        arrived(std::chrono::steady_clock::now()) {}
 
   const std::vector<serve::GenerationParams> choices;
   std::string id; // for the server's log
@@ -59,6 +75,7 @@ struct CompletionRequest {
   /// Set when the client went away (or a choice failed); the scheduler drops
   /// every sequence of the request.
   std::atomic<bool> cancelled{false};
+  const std::chrono::steady_clock::time_point arrived;
 
   /// Waits up to `timeout` until some choice has text or every choice
   /// finished; appends what is ready as (choice, piece). Returns false once
@@ -67,15 +84,32 @@ struct CompletionRequest {
             std::chrono::milliseconds timeout = std::chrono::hours(24));
 };
 
+struct SchedulerOptions {
+  int64_t maxContext = 0;
+  /// Sequences active at once (prefilling or decoding).
+  int64_t maxBatch = 16;
+  /// The KV cache pool shared by every sequence.
+  int64_t kvCacheBlocks = 0;
+  /// Work per iteration, in tokens of the full model: decodes first,
+  /// prefill chunks after them.
+  int64_t stepTokens = 512;
+  bool prefixCaching = true;
+};
+
 class Scheduler {
 public:
-  Scheduler(const Generator &generator, Tokenizer tokenizer, int64_t maxContext,
-            int64_t maxBatch);
+  /// Errors: a pool that cannot be allocated.
+  static Result<std::unique_ptr<Scheduler>> create(const Generator &generator,
+                                                   Tokenizer tokenizer,
+                                                   SchedulerOptions options);
   ~Scheduler();
   /// Queues every choice of `request`; after stop() they fail at once.
   void submit(std::shared_ptr<CompletionRequest> request);
   /// Finishes the loop thread; waiting requests end with an error.
   void stop();
+  /// GET /metrics: the Prometheus text.
+  std::string metricsText();
+  int64_t kvCacheBytes() const { return pool->bytes(); }
 
 private:
   struct Active;
@@ -83,21 +117,53 @@ private:
     std::shared_ptr<CompletionRequest> request;
     size_t choice;
   };
+  Scheduler(const Generator &generator, Tokenizer tokenizer,
+            SchedulerOptions options, std::shared_ptr<KvPool> pool);
   void loop();
-  std::unique_ptr<Active> admit(const Slot &slot);
+  /// A new sequence for `slot`, or nullptr when it is finished already
+  /// (cancelled, nothing to generate, an error).
+  std::unique_ptr<Active> start(const Slot &slot);
+  /// Gives `a` a cache (a cached prefix, blocks for its prompt); false when
+  /// the pool cannot hold it now.
+  bool place(Active &a);
+  /// Blocks for `positions` more positions of `a`, evicting cached
+  /// prefixes and preempting sequences admitted after `a` as needed.
+  bool makeRoom(Active &a, int64_t positions,
+                std::vector<std::unique_ptr<Active>> &active);
+  void preempt(std::unique_ptr<Active> &victim);
+  /// Runs the next chunk of `a`'s prompt (at most `budget` tokens, see
+  /// Generator::nextPrefillChunk); returns the tokens run.
+  int64_t prefillChunk(Active &a, int64_t budget);
+  /// A preempted sequence's generated tokens back into its cache, all but
+  /// the last (decoded next, as when it was preempted).
+  Status replayGenerated(Active &a);
+  /// The prefix cache's tag for `a`'s prompt: the program that computes
+  /// its keys and values.
+  uint64_t prefixTag(const Active &a) const;
+  void registerPrefix(Active &a);
   /// Ends one choice: the rest of its text, its result and, for the last
   /// choice of a request, the log line.
   void finish(const Slot &slot, StreamPiece rest, int64_t generated,
               const std::string &reason, const std::string &error);
   void finish(Active &a, const std::string &reason, const std::string &error);
+  void updateGauges(size_t active);
 
   const Generator &generator;
   Tokenizer tokenizer;
-  int64_t maxContext, maxBatch;
+  SchedulerOptions options;
+  std::shared_ptr<KvPool> pool;
+  PrefixCache prefixes;
+  /// The chain-1 program's cost per prompt token over the full model's.
+  double chain1Cost = 1.0;
+  uint64_t admissions = 0;
   std::mutex mutex;
   std::condition_variable wake;
   std::deque<Slot> waiting;
+  /// Preempted sequences, resumed before new ones (the loop thread only).
+  std::deque<std::unique_ptr<Active>> preempted;
   bool stopping = false;
+  std::mutex metricsMutex;
+  ServeMetrics metrics;
   std::thread thread;
 };
 

@@ -381,7 +381,7 @@ std::string directoryName(std::string path) {
 /// The methods each endpoint answers, for 405s.
 const std::vector<std::string> *allowedMethods(const std::string &path) {
   static const std::vector<std::string> get = {"GET", "HEAD"}, post = {"POST"};
-  if (path == "/health" || path == "/v1/models" ||
+  if (path == "/health" || path == "/metrics" || path == "/v1/models" ||
       path.rfind("/v1/models/", 0) == 0)
     return &get;
   if (path == "/v1/completions" || path == "/v1/chat/completions")
@@ -395,9 +395,12 @@ Status runServe(const std::vector<std::string> &argv) {
   Args args("serve", "--model DIR [--host 127.0.0.1] [--port 8080]",
             "Serves the model over HTTP, compatible with OpenAI's API: POST "
             "/v1/completions and\n/v1/chat/completions (streaming with "
-            "server-sent events or not), GET /v1/models.\nA request may "
-            "choose its sub-model with \"chains\" or \"chain_schedule\"; "
-            "concurrent\nrequests are decoded together.");
+            "server-sent events or not), GET /v1/models, GET /metrics "
+            "(Prometheus).\nA request may choose its sub-model with "
+            "\"chains\" or \"chain_schedule\"; concurrent\nrequests are "
+            "decoded together over one paged KV cache, long prompts in "
+            "chunks\nbetween decode steps, shared prompt prefixes computed "
+            "once.");
   args.option("--model", "DIR", "model directory", true)
       .option("--model-name", "NAME",
               "the model's id in the API (default: the directory's name)")
@@ -405,7 +408,20 @@ Status runServe(const std::vector<std::string> &argv) {
       .option("--port", "P", "port (default 8080; 0 picks a free one)")
       .option("--max-context", "N",
               "positions per sequence (default max_position_embeddings)")
-      .option("--max-batch", "B", "sequences decoded together (default 16)")
+      .option("--max-batch", "B",
+              "sequences active at once, decoded together (default 16)")
+      .option("--kv-cache-mib", "MIB",
+              "memory of the paged KV cache shared by every sequence; a "
+              "request waits for blocks, a sequence that outgrows it is "
+              "preempted and resumed later (default: --max-batch sequences "
+              "at --max-context)")
+      .option("--kv-cache-blocks", "N",
+              "the KV cache in blocks of 16 positions instead of MiB")
+      .option("--step-tokens", "N",
+              "work per scheduler step in full-model tokens: the decode "
+              "steps, then prefill chunks (default 512)")
+      .flag("--no-prefix-cache",
+            "compute every prompt in full (no sharing of cached prefixes)")
       .option("--threads", "N",
               "HTTP worker threads; each waiting client holds one (default "
               "4 x --max-batch + 8)")
@@ -433,6 +449,40 @@ Status runServe(const std::vector<std::string> &argv) {
                         args.getInt("--max-batch", 16, 1, 4096));
   COLM_ASSIGN_OR_RETURN(int64_t threads,
                         args.getInt("--threads", 4 * maxBatch + 8, 1, 65536));
+  SchedulerOptions schedule;
+  schedule.maxContext = maxContext;
+  schedule.maxBatch = maxBatch;
+  int64_t blockBytes = model.config.numLayers * 2 * model.config.kvWidth() *
+                       KvPool::kBlockSize * int64_t(sizeof(float));
+  int64_t defaultBlocks =
+      maxBatch * ((maxContext + KvPool::kBlockSize - 1) / KvPool::kBlockSize);
+  int64_t defaultMib =
+      std::max<int64_t>(1, (defaultBlocks * blockBytes + (1 << 20) - 1) >> 20);
+  COLM_ASSIGN_OR_RETURN(int64_t kvMib,
+                        args.getInt("--kv-cache-mib", defaultMib, 1, 1 << 20));
+  schedule.kvCacheBlocks = args.isSet("--kv-cache-mib")
+                               ? KvPool::blocksFor(model.config, kvMib << 20)
+                               : defaultBlocks;
+  if (args.isSet("--kv-cache-mib") && args.isSet("--kv-cache-blocks"))
+    return Status::error("give --kv-cache-mib or --kv-cache-blocks, not both");
+  COLM_ASSIGN_OR_RETURN(
+      schedule.kvCacheBlocks,
+      args.getInt("--kv-cache-blocks", schedule.kvCacheBlocks, 1, 1 << 30));
+  // One sequence always fits the pool: a smaller pool bounds the context.
+  int64_t poolPositions = schedule.kvCacheBlocks * KvPool::kBlockSize;
+  if (poolPositions < maxContext) {
+    std::fprintf(stderr,
+                 "colm serve: the KV cache holds %lld positions: requests "
+                 "may use that many (not --max-context %lld)\n",
+                 (long long)poolPositions, (long long)maxContext);
+    maxContext = poolPositions;
+    schedule.maxContext = maxContext;
+  }
+  COLM_ASSIGN_OR_RETURN(schedule.stepTokens,
+                        args.getInt("--step-tokens", 512,
+                                    maxBatch + Generator::kFewRows + 2,
+                                    1 << 20));
+  schedule.prefixCaching = !args.isSet("--no-prefix-cache");
   COLM_ASSIGN_OR_RETURN(int64_t maxIdle,
                         args.getInt("--max-idle-connections", 256, 1, 65536));
   COLM_ASSIGN_OR_RETURN(int64_t idleTimeout,
@@ -460,7 +510,9 @@ Status runServe(const std::vector<std::string> &argv) {
   // Every program compiled and its memory taken now: requests up to the
   // context allocate only their caches.
   COLM_TRY(generator->reserve(maxContext, maxContext, maxBatch));
-  Scheduler scheduler(*generator, tokenizer, maxContext, maxBatch);
+  COLM_ASSIGN_OR_RETURN(auto made,
+                        Scheduler::create(*generator, tokenizer, schedule));
+  Scheduler &scheduler = *made;
   std::atomic<int64_t> ids{0};
   int64_t started = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
@@ -509,6 +561,10 @@ Status runServe(const std::vector<std::string> &argv) {
       });
   server.Get("/health", [](const httplib::Request &, httplib::Response &res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
+  });
+  server.Get("/metrics", [&](const httplib::Request &, httplib::Response &res) {
+    res.set_content(scheduler.metricsText(),
+                    "text/plain; version=0.0.4; charset=utf-8");
   });
   auto modelJson = [&] {
     JsonValue m = JsonValue::object();
@@ -641,10 +697,12 @@ Status runServe(const std::vector<std::string> &argv) {
     }
   });
   std::printf("colm serve: %s (%d chains %s, %s backend, %.1f MiB of "
-              "program memory) listening on http://%s:%d\n",
+              "program memory, %.1f MiB of KV cache) listening on "
+              "http://%s:%d\n",
               modelName.c_str(), model.config.numChains(),
               formatChains(model.config.chains).c_str(), backendName(backend),
-              double(generator->reservedBytes()) / (1 << 20), host.c_str(),
+              double(generator->reservedBytes()) / (1 << 20),
+              double(scheduler.kvCacheBytes()) / (1 << 20), host.c_str(),
               bound);
   std::fflush(stdout);
   server.listen_after_bind();
