@@ -8,38 +8,16 @@ Usage: check_serve_paged.py --colm BIN --tmp DIR
 """
 import argparse
 import concurrent.futures
-import json
 import os
-import re
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "reference"))
-import colm_ref  # noqa: E402
-
-results = []
+from serve_util import Server, check, post, run, summary, tiny_model
 
 
-def check(ok, what):
-    results.append(bool(ok))
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-
-
-def post(port, body, timeout=120):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions",
-                                 data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+def metrics(server):
+    with urllib.request.urlopen(server.url + "/metrics", timeout=30) as r:
         kind = r.headers.get("Content-Type", "")
         text = r.read().decode()
     values = {}
@@ -48,25 +26,6 @@ def metrics(port):
             name, value = line.rsplit(" ", 1)
             values[name] = float(value)
     return kind, text, values
-
-
-def serve(colm, model, *flags):
-    server = subprocess.Popen([colm, "serve", "--model", model, "--port", "0",
-                               "--max-context", "128", *flags],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = server.stdout.readline()
-    while line and "listening on" not in line:
-        line = server.stdout.readline()
-    return server, int(line.rsplit(":", 1)[1])
-
-
-def stop(server):
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    return server.stdout.read()
 
 
 def generate(colm, model, tmp, prompt, n, chains):
@@ -78,14 +37,11 @@ def generate(colm, model, tmp, prompt, n, chains):
     return [int(t) for t in open(out).read().strip().split(",")]
 
 
-def run_model(a, name, config):
-    model = os.path.join(a.tmp, name)
-    colm_ref.random_model(config, seed=5, out_dir=model, std=0.5)
+def run_model(a, name, kv_sharing):
+    model = tiny_model(a.tmp, name, vocab=64, kv_sharing=kv_sharing, seed=5)
     # 12 blocks of 16 positions for 6 sequences of up to 110: preemption;
     # a step of 24 tokens: prompts of 40-72 tokens run in chunks; half the
     # prompts start with the same 48 tokens.
-    server, port = serve(a.colm, model, "--kv-cache-blocks", "12", "--max-batch", "6",
-                         "--step-tokens", "24")
     shared = [(5 * j + 1) % 64 for j in range(48)]
     jobs = []
     for i in range(12):
@@ -95,21 +51,23 @@ def run_model(a, name, config):
         else:
             prompt = [(11 * i + 2 * j) % 64 for j in range(length)]
         jobs.append((prompt, 1 + i % 3, 20 + (i * 5) % 21))
-    try:
+    with Server(a.colm, model, a.tmp, "--max-context", "128", "--kv-cache-blocks", "12",
+                "--max-batch", "6", "--step-tokens", "24", name=name) as server:
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
-            answers = list(pool.map(lambda j: post(port, {"prompt": j[0], "max_tokens": j[2],
-                                                          "temperature": 0,
-                                                          "chains": j[1]}), jobs))
+            answers = list(pool.map(
+                lambda j: post(server, "/v1/completions",
+                               {"prompt": j[0], "max_tokens": j[2], "temperature": 0,
+                                "chains": j[1]}, timeout=120), jobs))
         ok = 0
         for (prompt, chains, n), (status, body) in zip(jobs, answers):
             want = generate(a.colm, model, a.tmp, prompt, n, chains)
-            got = json.loads(body)["choices"][0]["tokens"] if status == 200 else body
+            got = body["choices"][0]["tokens"] if status == 200 else body
             ok += got == want
             if got != want:
                 print(f"  mismatch chains={chains} len={len(prompt)}: {got} vs {want}")
         check(ok == len(jobs), f"{name}: chunked, shared and preempted sequences equal "
               f"colm generate alone ({ok}/{len(jobs)})")
-        kind, text, m = metrics(port)
+        kind, text, m = metrics(server)
         check(kind.startswith("text/plain") and "# TYPE colm_requests_running gauge" in text,
               f"{name}: /metrics is Prometheus text ({kind})")
         check(m.get("colm_preemptions_total", 0) > 0,
@@ -123,21 +81,20 @@ def run_model(a, name, config):
               f"chunks for {len(jobs)} prompts)")
         check(m.get("colm_kv_cache_blocks_used", -1) + m.get("colm_kv_cache_blocks_free", -1)
               == 12, f"{name}: KV blocks used + free = the pool")
-        check(m.get('colm_time_to_first_token_seconds_count') == len(jobs) and
-              m.get('colm_generation_tokens_total') == sum(j[2] for j in jobs),
+        check(m.get("colm_time_to_first_token_seconds_count") == len(jobs) and
+              m.get("colm_generation_tokens_total") == sum(j[2] for j in jobs),
               f"{name}: TTFT observed per sequence, every token counted")
         by_chains = sum(v for k, v in m.items()
                         if k.startswith("colm_generation_tokens_by_chains_total"))
-        check(by_chains == m.get('colm_generation_tokens_total'),
+        check(by_chains == m.get("colm_generation_tokens_total"),
               f"{name}: tokens by chain count add up ({by_chains})")
         # One sequence always fits: the pool bounds the context.
-        status, body = post(port, {"prompt": [1] * 150, "max_tokens": 60})
-        check(status == 400 and "context of 128" in body,
-              f"{name}: a request larger than the pool: {status} {body[:90]}")
-    finally:
-        log = stop(server)
-    check("preempted after" in log, f"{name}: the log names preempted sequences")
-    check(server.returncode == 0, f"{name}: the server stops cleanly")
+        status, body = post(server, "/v1/completions", {"prompt": [1] * 150, "max_tokens": 60})
+        check(status == 400 and "context of 128" in str(body),
+              f"{name}: a request larger than the pool: {status}")
+        check("preempted after" in server.log(), f"{name}: the log names preempted sequences")
+        code = server.stop()
+        check(code == 0, f"{name}: the server stops cleanly")
 
 
 def main():
@@ -146,14 +103,10 @@ def main():
     ap.add_argument("--tmp", required=True)
     a = ap.parse_args()
     os.makedirs(a.tmp, exist_ok=True)
-    run_model(a, "air", colm_ref.make_config([1, 1, 2], kv_sharing=True, hd=4, vocab=64,
-                                             layers=2))
-    run_model(a, "colm", colm_ref.make_config([1, 1, 2], kv_sharing=False, hd=4, vocab=64,
-                                              layers=2))
-    failed = results.count(False)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    run_model(a, "air", True)
+    run_model(a, "colm", False)
+    return summary()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))
