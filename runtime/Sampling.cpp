@@ -50,6 +50,67 @@ TokenSampler::TokenSampler(SamplingConfig config)
 
 int32_t TokenSampler::sample(const float *logits, int64_t vocab,
                              const std::vector<int32_t> &history) {
+  size_t kept = 0;
+  double keptMass = 0;
+  int32_t best = prepare(logits, vocab, history, &kept, &keptMass);
+  if (best >= 0)
+    return best; // greedy (or nothing to draw from): no draw
+  return draw(kept, keptMass, rng.uniform());
+}
+
+int32_t TokenSampler::draw(size_t kept, double keptMass, double u) const {
+  u *= keptMass;
+  double acc = 0;
+  for (size_t i = 0; i < kept; ++i) {
+    acc += work[order[i]];
+    if (u < acc)
+      return order[i];
+  }
+  return order[kept - 1];
+}
+
+std::vector<double> TokenSampler::peekUniforms(int64_t n) const {
+  Random copy = rng;
+  std::vector<double> u;
+  for (int64_t i = 0; i < n; ++i)
+    u.push_back(copy.uniform());
+  return u;
+}
+
+void TokenSampler::advance(int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    rng.uniform();
+}
+
+std::vector<double> TokenSampler::distribution(
+    const float *logits, int64_t vocab, const std::vector<int32_t> &history) {
+  std::vector<double> p(static_cast<size_t>(vocab), 0.0);
+  size_t kept = 0;
+  double keptMass = 0;
+  int32_t best = prepare(logits, vocab, history, &kept, &keptMass);
+  if (best >= 0) {
+    p[size_t(best)] = 1.0;
+    return p;
+  }
+  for (size_t i = 0; i < kept; ++i)
+    p[size_t(order[i])] = work[order[i]] / keptMass;
+  return p;
+}
+
+int32_t TokenSampler::sampleWith(const float *logits, int64_t vocab,
+                                 const std::vector<int32_t> &history,
+                                 double u) {
+  size_t kept = 0;
+  double keptMass = 0;
+  int32_t best = prepare(logits, vocab, history, &kept, &keptMass);
+  if (best >= 0)
+    return best;
+  return draw(kept, keptMass, u);
+}
+
+int32_t TokenSampler::prepare(const float *logits, int64_t vocab,
+                              const std::vector<int32_t> &history,
+                              size_t *keptOut, double *massOut) {
   assert(vocab >= 1 && "sampling from an empty vocabulary");
   constexpr double kNegInf = -std::numeric_limits<double>::infinity();
   work.resize(static_cast<size_t>(vocab));
@@ -76,7 +137,7 @@ int32_t TokenSampler::sample(const float *logits, int64_t vocab,
     order.push_back(static_cast<int32_t>(i));
   }
   if (order.empty())
-    return 0;
+    return 0; // no finite logit: the lowest id
 
   // A strict total order (probability, then id), so sorting is deterministic.
   auto before = [&](int32_t a, int32_t b) {
@@ -114,14 +175,9 @@ int32_t TokenSampler::sample(const float *logits, int64_t vocab,
     }
   }
 
-  double u = rng.uniform() * keptMass;
-  double acc = 0;
-  for (size_t i = 0; i < kept; ++i) {
-    acc += work[order[i]];
-    if (u < acc)
-      return order[i];
-  }
-  return order[kept - 1];
+  *keptOut = kept;
+  *massOut = keptMass;
+  return -1;
 }
 
 StopChecker::StopChecker(std::vector<std::string> stopStrings) {

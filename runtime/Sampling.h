@@ -64,9 +64,34 @@ public:
   int32_t sample(const float *logits, int64_t vocab,
                  const std::vector<int32_t> &history);
 
+  /// sample() with the uniform `u` in [0, 1) instead of the next draw of
+  /// the stream (greedy ignores it).
+  int32_t sampleWith(const float *logits, int64_t vocab,
+                     const std::vector<int32_t> &history, double u);
+  /// The next `n` uniforms of the stream, which sample() would draw, without
+  /// drawing them; advance() draws them. Self-speculative decoding's
+  /// "sample and compare" gives draft and verify positions the draws that
+  /// plain sampling gives them.
+  std::vector<double> peekUniforms(int64_t n) const;
+  void advance(int64_t n);
+  /// The probabilities sample() draws from (after the penalty, temperature,
+  /// top-k and top-p; zero outside what they keep), in token order; greedy:
+  /// all mass on the argmax.
+  std::vector<double> distribution(const float *logits, int64_t vocab,
+                                   const std::vector<int32_t> &history);
+
   const SamplingConfig &config() const { return cfg; }
 
 private:
+  /// The penalty, temperature, top-k and top-p into work/order: a token
+  /// when the choice needs no draw (greedy, no finite logit), else -1 with
+  /// order[0..kept) the candidates, work their weights summing to mass.
+  int32_t prepare(const float *logits, int64_t vocab,
+                  const std::vector<int32_t> &history, size_t *kept,
+                  double *mass);
+  /// The candidate where u * mass falls.
+  int32_t draw(size_t kept, double mass, double u) const;
+
   SamplingConfig cfg;
   Random rng;
   std::vector<double> work;

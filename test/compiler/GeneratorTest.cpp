@@ -9,6 +9,7 @@
 #include "compiler/BuildColm.h"
 #include "compiler/Pipeline.h"
 #include "compiler/Speculative.h"
+#include "runtime/Random.h"
 #include "runtime/Sampling.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -303,9 +304,11 @@ TEST_P(GeneratorTest, CpuExtendingByTokensGivesTheDecodeStepsLogits) {
   }
 }
 
-// CoLM-Air self-speculative greedy decoding (compiler/Speculative.h) emits
-// plain greedy decoding's tokens, for every draft length and draft width.
-TEST_P(GeneratorTest, CpuSpeculativeGreedyIsPlainGreedy) {
+// CoLM-Air self-speculative decoding (compiler/Speculative.h) in compare
+// mode emits plain decoding's tokens, greedy or sampled (the draws plain
+// sampling makes), for every draft length and draft width, fixed or chosen
+// online.
+TEST_P(GeneratorTest, CpuSpeculativeCompareIsPlainDecoding) {
   if (!model.config.kvSharing)
     GTEST_SKIP() << "self-speculative decoding needs CoLM-Air";
   auto g = Generator::create(context, model, Backend::Cpu);
@@ -313,46 +316,200 @@ TEST_P(GeneratorTest, CpuSpeculativeGreedyIsPlainGreedy) {
   Generator &cpu = **g;
   unsigned n = model.config.chains.size();
   const int64_t count = 14;
-  auto plainSeq = cpu.newSequence(64);
-  ASSERT_TRUE(plainSeq.isOk());
-  auto logits = cpu.prefill(*plainSeq, prompt, n, false);
-  ASSERT_TRUE(logits.isOk());
-  std::vector<int32_t> plain{argmax(*logits)};
-  while (int64_t(plain.size()) < count) {
-    logits = cpu.decode(*plainSeq, plain.back(), n);
+  SamplingConfig greedy;
+  greedy.greedy = true;
+  SamplingConfig sampled;
+  sampled.temperature = 0.8;
+  sampled.topK = 12;
+  sampled.repetitionPenalty = 1.1;
+  sampled.seed = 7;
+  for (const SamplingConfig &sampling : {greedy, sampled}) {
+    auto plainSeq = cpu.newSequence(64);
+    ASSERT_TRUE(plainSeq.isOk());
+    TokenSampler plainSampler(sampling);
+    std::vector<int32_t> history = prompt, plain;
+    auto logits = cpu.prefill(*plainSeq, prompt, n, false);
     ASSERT_TRUE(logits.isOk());
-    plain.push_back(argmax(*logits));
-  }
-  // Both paths run: some drafts are accepted, some corrected.
-  int64_t accepted = 0, drafted = 0;
-  for (unsigned draftChains = 1; draftChains < n; ++draftChains)
-    for (int64_t maxDraft : {1, 2, 4, 7}) {
-      auto d = SpeculativeDecoder::create(cpu, model.config,
-                                          {draftChains, n, maxDraft});
-      ASSERT_TRUE(d.isOk()) << d.status().message();
-      auto seq = cpu.newSequence(64);
-      ASSERT_TRUE(seq.isOk());
-      auto first = cpu.prefill(*seq, prompt, n, true);
-      ASSERT_TRUE(first.isOk());
-      std::vector<int32_t> got{argmax(*first)};
-      while (int64_t(got.size()) < count) {
-        auto r = d->round(*seq, got.back(), count - int64_t(got.size()));
-        ASSERT_TRUE(r.isOk()) << r.status().message();
-        ASSERT_FALSE(r->empty());
-        got.insert(got.end(), r->begin(), r->end());
-      }
-      EXPECT_EQ(got, plain) << "draft chains " << draftChains << ", up to "
-                            << maxDraft << " drafts";
-      EXPECT_EQ(seq->cache.length(), int64_t(prompt.size()) + count - 1);
-      EXPECT_GT(d->stats().rounds, 0);
-      EXPECT_LE(d->stats().accepted, d->stats().drafted);
-      accepted += d->stats().accepted;
-      drafted += d->stats().drafted;
+    while (int64_t(plain.size()) < count) {
+      plain.push_back(plainSampler.sample(logits->data(),
+                                          model.config.vocabSize, history));
+      history.push_back(plain.back());
+      logits = cpu.decode(*plainSeq, plain.back(), n);
+      ASSERT_TRUE(logits.isOk());
     }
+    // Both paths run: some drafts are accepted, some corrected.
+    int64_t accepted = 0, drafted = 0;
+    for (unsigned draftChains = 1; draftChains < n; ++draftChains)
+      for (int64_t maxDraft : {1, 2, 4, 7})
+        for (bool adaptive : {false, true}) {
+          SpeculativeOptions o;
+          o.draftChains = draftChains;
+          o.chains = n;
+          o.maxDraft = maxDraft;
+          o.adaptive = adaptive;
+          o.minDraftProbability = adaptive ? 0.1 : 0.0;
+          auto d = SpeculativeDecoder::create(cpu, model.config, o, sampling);
+          ASSERT_TRUE(d.isOk()) << d.status().message();
+          auto seq = cpu.newSequence(64);
+          ASSERT_TRUE(seq.isOk());
+          TokenSampler sampler(sampling);
+          std::vector<int32_t> seen = prompt;
+          auto first = cpu.prefill(*seq, prompt, n, true);
+          ASSERT_TRUE(first.isOk());
+          std::vector<int32_t> got{sampler.sample(
+              first->data(), model.config.vocabSize, seen)};
+          seen.push_back(got.back());
+          while (int64_t(got.size()) < count) {
+            auto r = d->round(*seq, got.back(), count - int64_t(got.size()),
+                              sampler, seen);
+            ASSERT_TRUE(r.isOk()) << r.status().message();
+            ASSERT_FALSE(r->empty());
+            got.insert(got.end(), r->begin(), r->end());
+            seen.insert(seen.end(), r->begin(), r->end());
+          }
+          EXPECT_EQ(got, plain)
+              << (sampling.greedy ? "greedy" : "sampled") << ", draft chains "
+              << draftChains << ", up to " << maxDraft << " drafts"
+              << (adaptive ? ", adaptive" : "");
+          EXPECT_EQ(seq->cache.length(), int64_t(prompt.size()) + count - 1);
+          EXPECT_GT(d->stats().rounds, 0);
+          EXPECT_LE(d->stats().accepted, d->stats().drafted);
+          accepted += d->stats().accepted;
+          drafted += d->stats().drafted;
+        }
+    EXPECT_GT(accepted, 0);
+    EXPECT_LT(accepted, drafted);
+  }
+  SpeculativeOptions bad;
+  bad.draftChains = n;
+  bad.chains = n;
+  EXPECT_FALSE(SpeculativeDecoder::create(cpu, model.config, bad, greedy).isOk());
+  bad.draftChains = 1;
+  bad.maxDraft = Generator::kFewRows;
+  EXPECT_FALSE(SpeculativeDecoder::create(cpu, model.config, bad, greedy).isOk());
+}
+
+namespace {
+
+/// Pearson's chi-square of `counts` against `p` (bins expected below 5
+/// pooled), and its degrees of freedom.
+std::pair<double, int> chiSquare(const std::vector<int64_t> &counts,
+                                 const std::vector<double> &p, int64_t n) {
+  double stat = 0, pooledExpected = 0, pooledSeen = 0;
+  int bins = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    double e = p[i] * double(n);
+    if (e < 5) {
+      pooledExpected += e;
+      pooledSeen += double(counts[i]);
+      continue;
+    }
+    stat += (counts[i] - e) * (counts[i] - e) / e;
+    ++bins;
+  }
+  if (pooledExpected > 0) {
+    stat += (pooledSeen - pooledExpected) * (pooledSeen - pooledExpected) /
+            std::max(pooledExpected, 1e-9);
+    ++bins;
+  }
+  return {stat, bins - 1};
+}
+
+/// The chi-square quantile at 1 - 1e-4 (Wilson-Hilferty), far above what
+/// the right distribution reaches, far below what a wrong one does.
+double chiSquareLimit(int df) {
+  double z = 3.719, k = double(df);
+  double c = 1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k));
+  return k * c * c * c;
+}
+
+} // namespace
+
+// The rejection rule turns draws from any q into draws from p.
+TEST(SpeculativeRejectionTest, RuleGivesTheTargetDistribution) {
+  std::vector<double> p{0.05, 0.3, 0.0, 0.25, 0.15, 0.25};
+  std::vector<double> q{0.3, 0.1, 0.2, 0.1, 0.3, 0.0};
+  Random rng(11);
+  const int64_t n = 200000;
+  std::vector<int64_t> counts(p.size(), 0);
+  int64_t accepted = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t d = drawFrom(q, rng.uniform());
+    double a = rng.uniform(), r = rng.uniform();
+    RejectionOutcome o = rejectionStep(p, q, d, a, r);
+    ++counts[size_t(o.token)];
+    accepted += o.accepted;
+  }
+  auto [stat, df] = chiSquare(counts, p, n);
+  EXPECT_LT(stat, chiSquareLimit(df)) << "chi-square with " << df << " df";
+  EXPECT_EQ(counts[2], 0); // p = 0: never emitted
+  // Acceptance is sum min(p, q) = 0.05 + 0.1 + 0 + 0.1 + 0.15 + 0.
+  EXPECT_NEAR(double(accepted) / n, 0.4, 0.01);
+  // The same rule against the uniform q: the draft's q is not p.
+  std::vector<double> wrong(p.size(), 1.0 / 6);
+  std::vector<int64_t> direct(p.size(), 0);
+  for (int64_t i = 0; i < n; ++i)
+    ++direct[size_t(drawFrom(q, rng.uniform()))];
+  EXPECT_GT(chiSquare(direct, p, n).first, 10 * chiSquareLimit(df))
+      << "the check would catch q's draws passed through";
+}
+
+// End to end: the first token a rejection-mode round emits after the same
+// history is distributed as the full model's sampling distribution there,
+// whatever the draft proposes (a chi-square test over 3000 rounds).
+TEST_P(GeneratorTest, CpuSpeculativeRejectionSamplesTheModel) {
+  if (!model.config.kvSharing)
+    GTEST_SKIP() << "self-speculative decoding needs CoLM-Air";
+  auto g = Generator::create(context, model, Backend::Cpu);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  Generator &cpu = **g;
+  unsigned n = model.config.chains.size();
+  SamplingConfig sampling;
+  // The test models' weights are scaled up (peaked logits): a high
+  // temperature spreads the target and the draft over many tokens.
+  sampling.temperature = 40;
+  int32_t next = 4;
+  // The model's distribution after prompt, next.
+  auto base = cpu.newSequence(64);
+  ASSERT_TRUE(base.isOk());
+  ASSERT_TRUE(cpu.prefill(*base, prompt, n, true).isOk());
+  std::vector<int32_t> history = prompt;
+  history.push_back(next);
+  auto logits = cpu.decode(*base, next, n);
+  ASSERT_TRUE(logits.isOk());
+  TokenSampler exact(sampling);
+  std::vector<double> p =
+      exact.distribution(logits->data(), model.config.vocabSize, history);
+  ASSERT_LT(*std::max_element(p.begin(), p.end()), 0.5)
+      << "a target spread over several tokens";
+  const int64_t samples = 3000;
+  std::vector<int64_t> counts(p.size(), 0);
+  int64_t drafted = 0, accepted = 0;
+  for (int64_t i = 0; i < samples; ++i) {
+    SpeculativeOptions o;
+    o.draftChains = n - 1; // the widest draft: some drafts accepted
+    o.chains = n;
+    o.maxDraft = 3;
+    o.adaptive = false;
+    o.sampling = SpeculativeSampling::Rejection;
+    SamplingConfig seeded = sampling;
+    seeded.seed = uint64_t(i);
+    auto d = SpeculativeDecoder::create(cpu, model.config, o, seeded);
+    ASSERT_TRUE(d.isOk());
+    auto seq = cpu.newSequence(64);
+    ASSERT_TRUE(seq.isOk());
+    ASSERT_TRUE(cpu.prefill(*seq, prompt, n, true).isOk());
+    TokenSampler sampler(seeded);
+    auto r = d->round(*seq, next, 4, sampler, history);
+    ASSERT_TRUE(r.isOk()) << r.status().message();
+    ++counts[size_t((*r)[0])];
+    drafted += d->stats().drafted;
+    accepted += d->stats().accepted;
+  }
+  auto [stat, df] = chiSquare(counts, p, samples);
+  EXPECT_LT(stat, chiSquareLimit(df)) << "chi-square with " << df << " df";
   EXPECT_GT(accepted, 0);
   EXPECT_LT(accepted, drafted);
-  auto bad = SpeculativeDecoder::create(cpu, model.config, {n, n, 4});
-  EXPECT_FALSE(bad.isOk());
 }
 
 TEST_P(GeneratorTest, ClearErrors) {

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/colm/Commands.h"
+#include "tools/colm/GenerateFlags.h"
 
 #include "compiler/CudaOptimizer.h"
 #include "compiler/Generator.h"
@@ -385,6 +386,95 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
   return Status::ok();
 }
 
+/// Greedy decoding of `tokens` tokens after `prompt` with the full model,
+/// plainly and self-speculatively (the best of `repeat` timed runs after a
+/// warm-up each); prints both, the speed-up and where the time went.
+Status benchSpeculative(const Generator &generator,
+                        const std::vector<int32_t> &prompt,
+                        const SpeculativeOptions &options, int64_t tokens,
+                        int64_t repeat, int64_t context, JsonValue &json) {
+  SamplingConfig greedy;
+  greedy.greedy = true;
+  unsigned n = options.chains;
+  int64_t vocab = generator.config().vocabSize;
+  std::vector<int32_t> plainTokens, specTokens;
+  double plainBest = 1e300, specBest = 1e300;
+  SpeculativeStats stats;
+  for (int64_t r = 0; r <= repeat; ++r) { // run 0 warms up
+    COLM_ASSIGN_OR_RETURN(Sequence seq, generator.newSequence(context));
+    COLM_ASSIGN_OR_RETURN(auto logits,
+                          generator.prefill(seq, prompt, n, true));
+    double t0 = now();
+    plainTokens.clear();
+    for (int64_t i = 0; i < tokens; ++i) {
+      plainTokens.push_back(int32_t(
+          std::max_element(logits.begin(), logits.end()) - logits.begin()));
+      if (i + 1 < tokens) {
+        COLM_ASSIGN_OR_RETURN(logits,
+                              generator.decode(seq, plainTokens.back(), n));
+      }
+    }
+    if (r > 0)
+      plainBest = std::min(plainBest, now() - t0);
+
+    COLM_ASSIGN_OR_RETURN(Sequence spec, generator.newSequence(context));
+    COLM_ASSIGN_OR_RETURN(auto first,
+                          generator.prefill(spec, prompt, n, true));
+    COLM_ASSIGN_OR_RETURN(auto decoder,
+                          SpeculativeDecoder::create(generator,
+                                                     generator.config(),
+                                                     options, greedy));
+    TokenSampler sampler(greedy);
+    std::vector<int32_t> history = prompt;
+    double t1 = now();
+    specTokens = {sampler.sample(first.data(), vocab, history)};
+    history.push_back(specTokens.back());
+    while (int64_t(specTokens.size()) < tokens) {
+      COLM_ASSIGN_OR_RETURN(
+          auto round,
+          decoder.round(spec, specTokens.back(),
+                        tokens - int64_t(specTokens.size()), sampler, history));
+      specTokens.insert(specTokens.end(), round.begin(), round.end());
+      history.insert(history.end(), round.begin(), round.end());
+    }
+    if (r > 0 && now() - t1 < specBest) {
+      specBest = now() - t1;
+      stats = decoder.stats();
+    }
+  }
+  if (specTokens != plainTokens)
+    return Status::error("internal error: speculative decoding emitted "
+                         "other tokens than plain greedy decoding");
+  double plainRate = double(tokens) / plainBest,
+         specRate = double(tokens) / specBest;
+  std::printf("\nself-speculative greedy decoding, %lld tokens after the "
+              "prompt: %u-chain draft, up to %lld per round%s\n",
+              (long long)tokens, options.draftChains,
+              (long long)options.maxDraft,
+              options.adaptive ? " (chosen online)" : "");
+  std::printf("  plain        %8.1f tokens/s\n", plainRate);
+  std::printf("  speculative  %8.1f tokens/s  speed-up %.2fx (the same "
+              "tokens)\n",
+              specRate, specRate / plainRate);
+  std::printf("  %lld rounds: %.1f%% of %lld drafts accepted, %.2f tokens "
+              "per round; drafting %.3f s, verifying %.3f s\n",
+              (long long)stats.rounds, 100 * stats.acceptanceRate(),
+              (long long)stats.drafted, stats.meanAcceptedLength(),
+              stats.draftSeconds, stats.verifySeconds);
+  JsonValue o = JsonValue::object();
+  o.set("draft_chains", JsonValue::integer(options.draftChains));
+  o.set("max_draft", JsonValue::integer(options.maxDraft));
+  o.set("plain_tokens_per_second", JsonValue::number(plainRate));
+  o.set("tokens_per_second", JsonValue::number(specRate));
+  o.set("speed_up", JsonValue::number(specRate / plainRate));
+  o.set("acceptance_rate", JsonValue::number(stats.acceptanceRate()));
+  o.set("mean_accepted_length", JsonValue::number(stats.meanAcceptedLength()));
+  o.set("draft_seconds", JsonValue::number(stats.draftSeconds));
+  o.set("verify_seconds", JsonValue::number(stats.verifySeconds));
+  json.set("speculative", o);
+  return Status::ok();
+}
+
 /// Tokens per second of `batch` sequences decoding together after the same
 /// prompt (the best of `repeat` timed runs after one warm-up).
 Result<double> timeDecodeBatch(const Generator &generator,
@@ -470,9 +560,10 @@ Status runBench(const std::vector<std::string> &argv) {
             "with --train under mpirun -np N: one rank alone, then N ranks "
             "with the\ngradient exchange of colm train --distributed; prints "
             "the scaling efficiency")
-      .flag("--profile", "time every kernel launch of the training step "
-                         "and of each prefill "
+      .flag("--profile", "time every kernel launch of the training step, "
+                         "of each prefill and of decoding "
                          "(cpu backend) and print them, slowest first");
+  addSpeculativeFlags(args);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
@@ -481,6 +572,8 @@ Status runBench(const std::vector<std::string> &argv) {
   bool anyMode = train || explicitPrefill || args.isSet("--decode");
   bool prefill = explicitPrefill || !anyMode;
   bool decode = args.isSet("--decode") || !anyMode;
+  if (args.isSet("--speculative") && !args.isSet("--decode"))
+    return Status::error("--speculative benchmarks decoding: give --decode");
   COLM_ASSIGN_OR_RETURN(int64_t batch, args.getInt("--batch", 8, 1, 1 << 16));
   COLM_ASSIGN_OR_RETURN(int64_t seq, args.getInt("--seq", 256, 1, 1 << 20));
   COLM_ASSIGN_OR_RETURN(int64_t steps, args.getInt("--steps", 1, 1, 1 << 20));
@@ -706,6 +799,10 @@ Status runBench(const std::vector<std::string> &argv) {
       }
     }
     json.set("decode_tokens_per_second", rates);
+    COLM_ASSIGN_OR_RETURN(auto spec, speculativeFlags(args, c, n));
+    if (spec)
+      COLM_TRY(benchSpeculative(*generator, prompt, *spec, decodeTokens,
+                                repeat, context, json));
     if (decodeBatch > 1) {
       json.set("decode_batch", JsonValue::integer(decodeBatch));
       json.set("decode_batch_tokens_per_second", batchRates);

@@ -99,6 +99,61 @@ Result<bool> prefillFlag(const Args &args, const ModelConfig &config) {
   return p == "1";
 }
 
+void addSpeculativeFlags(Args &args) {
+  args.flag("--speculative",
+            "CoLM-Air self-speculative decoding: a narrower sub-model drafts, "
+            "the model verifies;\nthe output is plain decoding's, bit for "
+            "bit (with --speculative-sampling compare)")
+      .option("--draft-chains", "K",
+              "--speculative: chains of the drafting sub-model (default 1)")
+      .option("--max-draft", "G",
+              "--speculative: most tokens drafted per round, 1..15 (default "
+              "4); each round's length is chosen from the measured costs "
+              "unless --fixed-draft")
+      .flag("--fixed-draft", "--speculative: always draft --max-draft tokens")
+      .option("--draft-min-prob", "P",
+              "--speculative: stop drafting when the draft's top probability "
+              "is below P (default 0: never)")
+      .option("--speculative-sampling", "MODE",
+              "--speculative: compare (the draws plain sampling makes, so "
+              "the same tokens) or rejection (accept with min(1, p/q): "
+              "distributed as plain sampling) (default compare)");
+}
+
+Result<std::optional<SpeculativeOptions>>
+speculativeFlags(const Args &args, const ModelConfig &config,
+                 unsigned chains) {
+  if (!args.isSet("--speculative")) {
+    for (const char *flag : {"--draft-chains", "--max-draft", "--fixed-draft",
+                             "--draft-min-prob", "--speculative-sampling"})
+      if (args.has(flag) || (std::string(flag) == "--fixed-draft" &&
+                             args.isSet(flag)))
+        return Status::error(std::string(flag) + " needs --speculative");
+    return std::optional<SpeculativeOptions>();
+  }
+  SpeculativeOptions o;
+  COLM_ASSIGN_OR_RETURN(
+      int64_t draftChains,
+      args.getInt("--draft-chains", 1, 1, config.numChains()));
+  o.draftChains = unsigned(draftChains);
+  COLM_ASSIGN_OR_RETURN(
+      o.maxDraft, args.getInt("--max-draft", 4, 1, Generator::kFewRows - 1));
+  o.adaptive = !args.isSet("--fixed-draft");
+  COLM_ASSIGN_OR_RETURN(o.minDraftProbability,
+                        args.getDouble("--draft-min-prob", 0.0));
+  if (!(o.minDraftProbability >= 0 && o.minDraftProbability < 1))
+    return Status::error("--draft-min-prob must be in [0, 1)");
+  std::string mode = args.get("--speculative-sampling", "compare");
+  if (mode != "compare" && mode != "rejection")
+    return Status::error("--speculative-sampling must be compare or "
+                         "rejection, got '" +
+                         mode + "'");
+  o.sampling = mode == "compare" ? SpeculativeSampling::Compare
+                                 : SpeculativeSampling::Rejection;
+  o.chains = chains;
+  return std::optional<SpeculativeOptions>(o);
+}
+
 Status runGenerate(const std::vector<std::string> &argv) {
   Args args("generate",
             "--model DIR (--prompt TEXT | --prompt-tokens 1,2,3) --max-new N "
@@ -137,16 +192,9 @@ Status runGenerate(const std::vector<std::string> &argv) {
       .option("--output", "FILE", "also write the generated text to FILE",
               false, "-o")
       .flag("--stats", "print prefill and decode time and tokens/s")
-      .flag("--speculative",
-            "CoLM-Air self-speculative decoding: a narrower sub-model drafts, "
-            "the model\nverifies (greedy only; the output is plain greedy "
-            "decoding's)")
-      .option("--draft-chains", "K",
-              "--speculative: chains of the drafting sub-model (default 1)")
-      .option("--max-draft", "G",
-              "--speculative: tokens drafted per round (default 4)")
       .option("--backend", "NAME", kBackendHelp)
       .option("--precision", "P", kPrecisionHelp);
+  addSpeculativeFlags(args);
   COLM_ASSIGN_OR_RETURN(bool helped, args.parseOrPrintHelp(argv));
   if (helped)
     return Status::ok();
@@ -184,30 +232,12 @@ Status runGenerate(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(
       int64_t maxContext,
       args.getInt("--max-context", config.maxPositionEmbeddings, 1, INT64_MAX));
-  bool speculative = args.isSet("--speculative");
-  SpeculativeOptions specOptions;
-  if (speculative) {
-    if (!sampling.greedy)
-      return Status::error("--speculative decodes greedily for now: add "
-                           "--greedy (exact speculative sampling is open)");
-    if (sampling.repetitionPenalty != 1.0)
-      return Status::error("--speculative does not take "
-                           "--repetition-penalty yet");
-    if (args.has("--chain-schedule"))
-      return Status::error("--speculative takes --chains K, not "
-                           "--chain-schedule");
-    COLM_ASSIGN_OR_RETURN(
-        int64_t draftChains,
-        args.getInt("--draft-chains", 1, 1, config.numChains()));
-    COLM_ASSIGN_OR_RETURN(specOptions.maxDraft,
-                          args.getInt("--max-draft", 4, 1, 64));
-    specOptions.draftChains = unsigned(draftChains);
-    specOptions.chains = chainsAt(schedule, 0);
-  } else {
-    for (const char *flag : {"--draft-chains", "--max-draft"})
-      if (args.has(flag))
-        return Status::error(std::string(flag) + " needs --speculative");
-  }
+  COLM_ASSIGN_OR_RETURN(auto specOptions,
+                        speculativeFlags(args, config, chainsAt(schedule, 0)));
+  bool speculative = specOptions.has_value();
+  if (speculative && args.has("--chain-schedule"))
+    return Status::error("--speculative takes --chains K, not "
+                         "--chain-schedule");
   std::vector<std::string> stops;
   if (args.has("--stop"))
     stops.push_back(args.get("--stop"));
@@ -224,7 +254,8 @@ Status runGenerate(const std::vector<std::string> &argv) {
   if (speculative) {
     COLM_ASSIGN_OR_RETURN(
         SpeculativeDecoder d,
-        SpeculativeDecoder::create(*generator, config, specOptions));
+        SpeculativeDecoder::create(*generator, config, *specOptions,
+                                   sampling));
     drafter.emplace(std::move(d));
   }
   GenerationStats stats;
@@ -258,8 +289,8 @@ Status runGenerate(const std::vector<std::string> &argv) {
     int32_t token = sampler.sample(logits->data(), config.vocabSize, history);
     COLM_ASSIGN_OR_RETURN(bool done, emit(token));
     while (!done) {
-      Result<std::vector<int32_t>> round =
-          drafter->round(seq, token, maxNew - int64_t(generated.size()));
+      Result<std::vector<int32_t>> round = drafter->round(
+          seq, token, maxNew - int64_t(generated.size()), sampler, history);
       if (!round) {
         std::fputc('\n', stdout);
         return round.status();
@@ -317,8 +348,8 @@ Status runGenerate(const std::vector<std::string> &argv) {
           (long long)generated.size() - 1, decodeWall,
           generated.size() > 1 ? double(generated.size() - 1) / decodeWall
                                : 0.0,
-          (long long)sp.rounds, (long long)specOptions.maxDraft,
-          specOptions.draftChains, specOptions.draftChains == 1 ? "" : "s",
+          (long long)sp.rounds, (long long)specOptions->maxDraft,
+          specOptions->draftChains, specOptions->draftChains == 1 ? "" : "s",
           (long long)sp.accepted, (long long)sp.drafted,
           100 * sp.acceptanceRate(), sp.meanAcceptedLength(), sp.draftSeconds,
           sp.verifySeconds);

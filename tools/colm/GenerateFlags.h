@@ -2,9 +2,12 @@
 #ifndef COLM_TOOLS_GENERATEFLAGS_H
 #define COLM_TOOLS_GENERATEFLAGS_H
 
+#include "compiler/Speculative.h"
 #include "runtime/Config.h"
 #include "runtime/Sampling.h"
 #include "tools/colm/Args.h"
+
+#include <optional>
 
 namespace colm::cli {
 
@@ -25,6 +28,15 @@ Result<std::vector<std::pair<int64_t, unsigned>>>
 chainScheduleFlags(const Args &args, const ModelConfig &config);
 /// --prefill-chains 1|all: true for chain-1 prefill.
 Result<bool> prefillFlag(const Args &args, const ModelConfig &config);
+
+/// Declares --speculative, --draft-chains, --max-draft, --fixed-draft,
+/// --draft-min-prob and --speculative-sampling on `args`.
+void addSpeculativeFlags(Args &args);
+/// Those flags (nullopt without --speculative, when the others are errors);
+/// `chains` is the model whose output counts.
+Result<std::optional<SpeculativeOptions>>
+speculativeFlags(const Args &args, const ModelConfig &config,
+                 unsigned chains);
 
 } // namespace colm::cli
 
