@@ -64,11 +64,9 @@ RejectionOutcome rejectionStep(const std::vector<double> &p,
   return {false, drawFrom(mass > 0 ? rest : p, resample)};
 }
 
-Result<SpeculativeDecoder>
-SpeculativeDecoder::create(const Generator &generator,
-                           const ModelConfig &config,
-                           SpeculativeOptions options,
-                           const SamplingConfig &sampling) {
+Result<SpeculativeDecoder> SpeculativeDecoder::create(
+    const Generator &generator, const ModelConfig &config,
+    SpeculativeOptions options, const SamplingConfig &sampling) {
   unsigned n = unsigned(config.numChains());
   if (!config.kvSharing)
     return Status::error("self-speculative decoding needs a CoLM-Air model "
@@ -105,8 +103,8 @@ int64_t SpeculativeDecoder::draftLength() const {
   // Not drafting (a plain step) is a candidate too; every 8th round still
   // drafts one token, so a changing acceptance is noticed.
   int64_t best = counts.rounds % 8 == 0 ? 1 : 0;
-  double bestRate = best == 0 ? 1.0 / (plainStep > 0 ? plainStep : verifyRun)
-                              : 0.0;
+  double bestRate =
+      best == 0 ? 1.0 / (plainStep > 0 ? plainStep : verifyRun) : 0.0;
   for (int64_t g = 1; g <= options.maxDraft; ++g) {
     double tokens = (1 - std::pow(a, double(g + 1))) / (1 - a);
     double rate = tokens / (double(g) * draftStep + verifyRun);
@@ -129,13 +127,15 @@ SpeculativeDecoder::round(Sequence &seq, int32_t next, int64_t budget,
   bool draws = !sampler.config().greedy;
   // Draft no more than the budget and the context allow (the verify run
   // appends next and every draft).
-  int64_t want = std::min(
-      {draftLength(), budget - 1, seq.cache.remaining() - 1});
+  int64_t want =
+      std::min({draftLength(), budget - 1, seq.cache.remaining() - 1});
   // Compare mode: position i of the round gets the uniform plain sampling
   // would draw for it.
   std::vector<double> u =
       compare && draws ? sampler.peekUniforms(want + 1) : std::vector<double>();
-  auto uniform = [&](int64_t i) { return draws && compare ? u[size_t(i)] : 0.0; };
+  auto uniform = [&](int64_t i) {
+    return draws && compare ? u[size_t(i)] : 0.0;
+  };
 
   auto t0 = std::chrono::steady_clock::now();
   std::vector<int32_t> tokens{next}, context = history;
@@ -166,11 +166,10 @@ SpeculativeDecoder::round(Sequence &seq, int32_t next, int64_t budget,
   int64_t accepted = 0;
   if (draft == 0) {
     COLM_ASSIGN_OR_RETURN(auto logits, g.decode(seq, next, options.chains));
-    out.push_back(compare ? sampler.sampleWith(logits.data(), vocab, history,
-                                               uniform(0))
-                          : drawFrom(sampler.distribution(logits.data(), vocab,
-                                                          history),
-                                     rejection.uniform()));
+    out.push_back(
+        compare ? sampler.sampleWith(logits.data(), vocab, history, uniform(0))
+                : drawFrom(sampler.distribution(logits.data(), vocab, history),
+                           rejection.uniform()));
   } else {
     COLM_ASSIGN_OR_RETURN(auto rows, g.extend(seq, tokens, options.chains));
     context = history;
@@ -183,7 +182,8 @@ SpeculativeDecoder::round(Sequence &seq, int32_t next, int64_t budget,
         if (accepted == draft || full != tokens[size_t(accepted + 1)])
           break;
       } else {
-        std::vector<double> p = sampler.distribution(row.data(), vocab, context);
+        std::vector<double> p =
+            sampler.distribution(row.data(), vocab, context);
         if (accepted == draft) {
           out.push_back(drawFrom(p, rejection.uniform()));
           break;

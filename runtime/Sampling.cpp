@@ -82,8 +82,9 @@ void TokenSampler::advance(int64_t n) {
     rng.uniform();
 }
 
-std::vector<double> TokenSampler::distribution(
-    const float *logits, int64_t vocab, const std::vector<int32_t> &history) {
+std::vector<double>
+TokenSampler::distribution(const float *logits, int64_t vocab,
+                           const std::vector<int32_t> &history) {
   std::vector<double> p(static_cast<size_t>(vocab), 0.0);
   size_t kept = 0;
   double keptMass = 0;

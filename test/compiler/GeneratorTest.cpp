@@ -331,8 +331,8 @@ TEST_P(GeneratorTest, CpuSpeculativeCompareIsPlainDecoding) {
     auto logits = cpu.prefill(*plainSeq, prompt, n, false);
     ASSERT_TRUE(logits.isOk());
     while (int64_t(plain.size()) < count) {
-      plain.push_back(plainSampler.sample(logits->data(),
-                                          model.config.vocabSize, history));
+      plain.push_back(
+          plainSampler.sample(logits->data(), model.config.vocabSize, history));
       history.push_back(plain.back());
       logits = cpu.decode(*plainSeq, plain.back(), n);
       ASSERT_TRUE(logits.isOk());
@@ -356,8 +356,8 @@ TEST_P(GeneratorTest, CpuSpeculativeCompareIsPlainDecoding) {
           std::vector<int32_t> seen = prompt;
           auto first = cpu.prefill(*seq, prompt, n, true);
           ASSERT_TRUE(first.isOk());
-          std::vector<int32_t> got{sampler.sample(
-              first->data(), model.config.vocabSize, seen)};
+          std::vector<int32_t> got{
+              sampler.sample(first->data(), model.config.vocabSize, seen)};
           seen.push_back(got.back());
           while (int64_t(got.size()) < count) {
             auto r = d->round(*seq, got.back(), count - int64_t(got.size()),
@@ -383,10 +383,12 @@ TEST_P(GeneratorTest, CpuSpeculativeCompareIsPlainDecoding) {
   SpeculativeOptions bad;
   bad.draftChains = n;
   bad.chains = n;
-  EXPECT_FALSE(SpeculativeDecoder::create(cpu, model.config, bad, greedy).isOk());
+  EXPECT_FALSE(
+      SpeculativeDecoder::create(cpu, model.config, bad, greedy).isOk());
   bad.draftChains = 1;
   bad.maxDraft = Generator::kFewRows;
-  EXPECT_FALSE(SpeculativeDecoder::create(cpu, model.config, bad, greedy).isOk());
+  EXPECT_FALSE(
+      SpeculativeDecoder::create(cpu, model.config, bad, greedy).isOk());
 }
 
 namespace {

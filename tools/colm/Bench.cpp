@@ -392,7 +392,8 @@ Status benchTrainDistributed(mlir::MLIRContext &context, Model &model,
 Status benchSpeculative(const Generator &generator,
                         const std::vector<int32_t> &prompt,
                         const SpeculativeOptions &options, int64_t tokens,
-                        int64_t repeat, int64_t context, JsonValue &json) {
+                        int64_t repeat, int64_t context, bool profile,
+                        JsonValue &json) {
   SamplingConfig greedy;
   greedy.greedy = true;
   unsigned n = options.chains;
@@ -402,8 +403,7 @@ Status benchSpeculative(const Generator &generator,
   SpeculativeStats stats;
   for (int64_t r = 0; r <= repeat; ++r) { // run 0 warms up
     COLM_ASSIGN_OR_RETURN(Sequence seq, generator.newSequence(context));
-    COLM_ASSIGN_OR_RETURN(auto logits,
-                          generator.prefill(seq, prompt, n, true));
+    COLM_ASSIGN_OR_RETURN(auto logits, generator.prefill(seq, prompt, n, true));
     double t0 = now();
     plainTokens.clear();
     for (int64_t i = 0; i < tokens; ++i) {
@@ -418,30 +418,37 @@ Status benchSpeculative(const Generator &generator,
       plainBest = std::min(plainBest, now() - t0);
 
     COLM_ASSIGN_OR_RETURN(Sequence spec, generator.newSequence(context));
-    COLM_ASSIGN_OR_RETURN(auto first,
-                          generator.prefill(spec, prompt, n, true));
-    COLM_ASSIGN_OR_RETURN(auto decoder,
-                          SpeculativeDecoder::create(generator,
-                                                     generator.config(),
-                                                     options, greedy));
+    COLM_ASSIGN_OR_RETURN(auto first, generator.prefill(spec, prompt, n, true));
+    COLM_ASSIGN_OR_RETURN(
+        auto decoder, SpeculativeDecoder::create(generator, generator.config(),
+                                                 options, greedy));
     TokenSampler sampler(greedy);
     std::vector<int32_t> history = prompt;
+    if (r == 1 && profile)
+      generator.resetProfile();
+    generator.setProfiling(r > 0 && profile);
     double t1 = now();
     specTokens = {sampler.sample(first.data(), vocab, history)};
     history.push_back(specTokens.back());
     while (int64_t(specTokens.size()) < tokens) {
-      COLM_ASSIGN_OR_RETURN(
-          auto round,
-          decoder.round(spec, specTokens.back(),
-                        tokens - int64_t(specTokens.size()), sampler, history));
+      COLM_ASSIGN_OR_RETURN(auto round,
+                            decoder.round(spec, specTokens.back(),
+                                          tokens - int64_t(specTokens.size()),
+                                          sampler, history));
       specTokens.insert(specTokens.end(), round.begin(), round.end());
       history.insert(history.end(), round.begin(), round.end());
     }
+    generator.setProfiling(false);
     if (r > 0 && now() - t1 < specBest) {
       specBest = now() - t1;
       stats = decoder.stats();
     }
   }
+  if (profile)
+    printProfile(generator.profile(), repeat,
+                 "speculative decoding (draft "
+                 "steps and verify runs)",
+                 "run", false);
   if (specTokens != plainTokens)
     return Status::error("internal error: speculative decoding emitted "
                          "other tokens than plain greedy decoding");
@@ -801,8 +808,8 @@ Status runBench(const std::vector<std::string> &argv) {
     json.set("decode_tokens_per_second", rates);
     COLM_ASSIGN_OR_RETURN(auto spec, speculativeFlags(args, c, n));
     if (spec)
-      COLM_TRY(benchSpeculative(*generator, prompt, *spec, decodeTokens,
-                                repeat, context, json));
+      COLM_TRY(benchSpeculative(*generator, prompt, *spec, decodeTokens, repeat,
+                                context, profile, json));
     if (decodeBatch > 1) {
       json.set("decode_batch", JsonValue::integer(decodeBatch));
       json.set("decode_batch_tokens_per_second", batchRates);

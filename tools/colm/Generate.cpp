@@ -121,20 +121,18 @@ void addSpeculativeFlags(Args &args) {
 }
 
 Result<std::optional<SpeculativeOptions>>
-speculativeFlags(const Args &args, const ModelConfig &config,
-                 unsigned chains) {
+speculativeFlags(const Args &args, const ModelConfig &config, unsigned chains) {
   if (!args.isSet("--speculative")) {
     for (const char *flag : {"--draft-chains", "--max-draft", "--fixed-draft",
                              "--draft-min-prob", "--speculative-sampling"})
-      if (args.has(flag) || (std::string(flag) == "--fixed-draft" &&
-                             args.isSet(flag)))
+      if (args.has(flag) ||
+          (std::string(flag) == "--fixed-draft" && args.isSet(flag)))
         return Status::error(std::string(flag) + " needs --speculative");
     return std::optional<SpeculativeOptions>();
   }
   SpeculativeOptions o;
-  COLM_ASSIGN_OR_RETURN(
-      int64_t draftChains,
-      args.getInt("--draft-chains", 1, 1, config.numChains()));
+  COLM_ASSIGN_OR_RETURN(int64_t draftChains, args.getInt("--draft-chains", 1, 1,
+                                                         config.numChains()));
   o.draftChains = unsigned(draftChains);
   COLM_ASSIGN_OR_RETURN(
       o.maxDraft, args.getInt("--max-draft", 4, 1, Generator::kFewRows - 1));
@@ -254,8 +252,7 @@ Status runGenerate(const std::vector<std::string> &argv) {
   if (speculative) {
     COLM_ASSIGN_OR_RETURN(
         SpeculativeDecoder d,
-        SpeculativeDecoder::create(*generator, config, *specOptions,
-                                   sampling));
+        SpeculativeDecoder::create(*generator, config, *specOptions, sampling));
     drafter.emplace(std::move(d));
   }
   GenerationStats stats;

@@ -35,8 +35,7 @@ void addSpeculativeFlags(Args &args);
 /// Those flags (nullopt without --speculative, when the others are errors);
 /// `chains` is the model whose output counts.
 Result<std::optional<SpeculativeOptions>>
-speculativeFlags(const Args &args, const ModelConfig &config,
-                 unsigned chains);
+speculativeFlags(const Args &args, const ModelConfig &config, unsigned chains);
 
 } // namespace colm::cli
 
