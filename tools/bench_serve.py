@@ -75,11 +75,12 @@ def make_workload(a, rng):
     return jobs
 
 
-def one_request(a, prompt, max_tokens):
+def one_request(a, prompt, max_tokens, extra=None):
     """Streams one completion; returns its timings or an error."""
     body = {"prompt": prompt, "max_tokens": max_tokens, "stream": True,
             "stream_options": {"include_usage": True}}
     body.update(a.extra)
+    body.update(extra or {})
     if a.model:
         body["model"] = a.model
     req = urllib.request.Request(a.url.rstrip("/") + "/v1/completions",
@@ -107,6 +108,7 @@ def one_request(a, prompt, max_tokens):
     ttft = events[0] - start
     tokens = tokens or len(events)
     return {"start": start, "end": end, "ttft": ttft, "e2e": end - start,
+            "events": events,
             "tpot": (end - start - ttft) / (tokens - 1) if tokens > 1 else None,
             "itl": [b - a_ for a_, b in zip(events, events[1:])],
             "prompt_tokens": len(prompt) if isinstance(prompt, list) else None,
@@ -126,6 +128,18 @@ def run_load(a, jobs, rate, concurrency, rng):
         finally:
             gate.release()
 
+    interrupt = {}
+    if a.interrupt_len:
+        # One long prompt arrives while the workload runs: its prefill is
+        # what the others' inter-token latency must not feel.
+        long_prompt = [rng.randrange(a.vocab) for _ in range(a.interrupt_len)]
+
+        def interrupter():
+            time.sleep(a.interrupt_after)
+            interrupt.update(one_request(a, long_prompt, 1, a.interrupt_fields))
+
+        threads.append(threading.Thread(target=interrupter, daemon=True))
+        threads[-1].start()
     t0 = time.perf_counter()
     for i, (prompt, n) in enumerate(jobs):
         if rate and rate != float("inf") and i > 0:
@@ -137,10 +151,14 @@ def run_load(a, jobs, rate, concurrency, rng):
     for t in threads:
         t.join()
     duration = time.perf_counter() - t0
+    if interrupt:
+        results.append(dict(interrupt, interrupt=True))
     return results, duration
 
 
 def report(results, duration, a):
+    long = [r for r in results if r and r.get("interrupt")]
+    results = [r for r in results if not (r and r.get("interrupt"))]
     ok = [r for r in results if r and "error" not in r]
     failed = len(results) - len(ok)
     out_tokens = sum(r["output_tokens"] for r in ok)
@@ -161,7 +179,22 @@ def report(results, duration, a):
         "itl_ms": summary(ms([x for r in ok for x in r["itl"]])),
         "e2e_ms": summary(ms([r["e2e"] for r in ok])),
         "errors": sorted({r["error"] for r in results if r and "error" in r})[:3],
-    }
+    } | (interrupt_report(long[0], ok) if long else {})
+
+
+def interrupt_report(long, ok):
+    """The other streams' inter-token latency while the long prompt was
+    prefilled (from its arrival to its first token) and outside it."""
+    if "error" in long:
+        return {"interrupt_error": long["error"]}
+    lo, hi = long["start"], long["start"] + long["ttft"]
+    inside, outside = [], []
+    for r in ok:
+        for x, y in zip(r["events"], r["events"][1:]):
+            (inside if y > lo and x < hi else outside).append(1000 * (y - x))
+    return {"interrupt_ttft_ms": 1000 * long["ttft"],
+            "itl_during_prefill_ms": summary(inside),
+            "itl_outside_prefill_ms": summary(outside)}
 
 
 def print_report(rep, label, a):
@@ -183,6 +216,14 @@ def print_report(rep, label, a):
         s = rep[key]
         print(f"  {name:<6}{s['mean']:>10.1f}{s['p50']:>10.1f}{s['p90']:>10.1f}"
               f"{s['p99']:>10.1f}")
+    if "interrupt_ttft_ms" in rep:
+        print(f"  a {a.interrupt_len}-token prompt arrived after {a.interrupt_after:g} s: "
+              f"its TTFT {rep['interrupt_ttft_ms']:.1f} ms")
+        for key, name in (("itl_during_prefill_ms", "ITL during its prefill"),
+                          ("itl_outside_prefill_ms", "ITL otherwise")):
+            s = rep[key]
+            print(f"  {name:<24} mean {s['mean']:.1f}  p50 {s['p50']:.1f}  "
+                  f"p90 {s['p90']:.1f}  p99 {s['p99']:.1f} ms")
     for e in rep["errors"]:
         print(f"  error: {e}")
 
@@ -248,6 +289,13 @@ def main():
     ap.add_argument("--chains", help='the "chains" field of every request')
     ap.add_argument("--field", action="append", default=[],
                     help="an extra request field NAME=JSON (repeatable)")
+    ap.add_argument("--interrupt-len", type=int, default=0,
+                    help="send one more request with a prompt this long while the "
+                         "workload runs, and report the others' ITL during its prefill")
+    ap.add_argument("--interrupt-after", type=float, default=1.0,
+                    help="seconds after the start (default 1)")
+    ap.add_argument("--interrupt-field", action="append", default=[],
+                    help="a field NAME=JSON of that request only")
     ap.add_argument("--ttft-target", type=float, help="goodput: TTFT target in ms")
     ap.add_argument("--tpot-target", type=float, help="goodput: TPOT target in ms")
     ap.add_argument("--seed", type=int, default=0)
@@ -265,6 +313,13 @@ def main():
             a.extra[name] = json.loads(value)
         except ValueError:
             sys.exit(f"--field {f}: the value is not JSON")
+    a.interrupt_fields = {}
+    for f in a.interrupt_field:
+        name, _, value = f.partition("=")
+        try:
+            a.interrupt_fields[name] = json.loads(value)
+        except ValueError:
+            sys.exit(f"--interrupt-field {f}: the value is not JSON")
     rng = random.Random(a.seed)
     jobs = make_workload(a, rng)
     if not jobs:
@@ -277,7 +332,8 @@ def main():
         else [a.request_rate]
     points = []
     for rate in rates:
-        results, duration = run_load(a, jobs, rate, a.concurrency, random.Random(a.seed))
+        results, duration = run_load(a, jobs, rate, a.concurrency,
+                                     random.Random(a.seed + 1))
         rep = report(results, duration, a)
         label = (f"rate {rate:g}/s" if rate != float("inf") else "all at once") + \
             (f", concurrency {a.concurrency}" if a.concurrency else "")

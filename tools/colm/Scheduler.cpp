@@ -623,6 +623,7 @@ void Scheduler::loop() {
     // backends run the sequences at one chain count as one decoding batch
     // (every GEMM reads the weights once for all of them); on the
     // interpreter, they run on all cores.
+    auto decodeStart = std::chrono::steady_clock::now();
     if (isCompiled(generator.backend())) {
       std::vector<Sequence *> seqs;
       std::vector<unsigned> chains;
@@ -641,17 +642,40 @@ void Scheduler::loop() {
       });
     }
 
-    // 3. Prefill chunks with what is left of the step's budget.
-    int64_t budget = options.stepTokens - int64_t(decoding.size());
+    if (!decoding.empty())
+      decodeSeconds = 0.8 * decodeSeconds +
+                      0.2 * std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - decodeStart)
+                                .count();
+
+    // 3. Prefill chunks with what is left of the step's budget, in tokens
+    // of the full model: --step-tokens less the decodes, or (auto) as many
+    // as take half the decode step's measured time, so the streams' steps
+    // stay well within twice their idle length (a chunk also slows the
+    // next decode step: it evicts the weights from the caches).
+    double budget = double(options.stepTokens - int64_t(decoding.size()));
+    if (options.stepTokens == 0)
+      budget = decoding.empty() || prefillSecondsPerToken <= 0
+                   ? 4096.0
+                   : 0.5 * decodeSeconds / prefillSecondsPerToken;
     for (auto &a : active) {
       if (budget <= 0)
         break;
       if (a->ready || !a->seq)
         continue;
       double cost = a->params.chain1Prefill ? chain1Cost : 1.0;
-      int64_t tokens = int64_t(double(budget) / cost);
-      int64_t ran = prefillChunk(*a, tokens);
-      budget -= int64_t(std::ceil(double(ran) * cost));
+      auto chunkStart = std::chrono::steady_clock::now();
+      int64_t ran = prefillChunk(*a, int64_t(budget / cost));
+      double seconds = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - chunkStart)
+                           .count();
+      double work = double(ran) * cost;
+      budget -= work;
+      double perToken = seconds / std::max(work, 1e-9);
+      prefillSecondsPerToken =
+          prefillSecondsPerToken <= 0
+              ? perToken
+              : 0.8 * prefillSecondsPerToken + 0.2 * perToken;
     }
     for (auto &a : active)
       if (a && !a->logits) {

@@ -10,10 +10,11 @@
 //     them together; a sequence that needs a new block and finds none
 //     preempts the sequence admitted last (its blocks are freed; it is
 //     recomputed exactly when it is admitted again);
-//  3. spends the rest of the step's budget (--step-tokens) on prefill
-//     chunks, in admission order: decodes go first, so a long prompt never
-//     stalls the streams running beside it. CoLM-Air's chain-1 prefill
-//     counts at the chain-1 program's cost.
+//  3. spends the rest of the step's budget (--step-tokens, or by default
+//     about half the decode step's measured time) on prefill chunks, in
+//     admission order: decodes go first, so a long prompt never stalls the
+//     streams running beside it. CoLM-Air's chain-1 prefill counts at the
+//     chain-1 program's cost.
 //
 // Every path computes a row with the bits plain generation gives it
 // (Generator::nextPrefillChunk, the batch-invariant kernels), so chunking,
@@ -91,8 +92,10 @@ struct SchedulerOptions {
   /// The KV cache pool shared by every sequence.
   int64_t kvCacheBlocks = 0;
   /// Work per iteration, in tokens of the full model: decodes first,
-  /// prefill chunks after them.
-  int64_t stepTokens = 512;
+  /// prefill chunks after them. 0 (auto): prefill chunks that take about
+  /// half the decode step's measured time (as much as they like when
+  /// nothing decodes).
+  int64_t stepTokens = 0;
   bool prefixCaching = true;
 };
 
@@ -155,6 +158,9 @@ private:
   PrefixCache prefixes;
   /// The chain-1 program's cost per prompt token over the full model's.
   double chain1Cost = 1.0;
+  /// Measured: a decode step, and prefill per full-model token (moving
+  /// averages).
+  double decodeSeconds = 0, prefillSecondsPerToken = 0;
   uint64_t admissions = 0;
   std::mutex mutex;
   std::condition_variable wake;

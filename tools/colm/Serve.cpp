@@ -419,7 +419,9 @@ Status runServe(const std::vector<std::string> &argv) {
               "the KV cache in blocks of 16 positions instead of MiB")
       .option("--step-tokens", "N",
               "work per scheduler step in full-model tokens: the decode "
-              "steps, then prefill chunks (default 512)")
+              "steps, then prefill chunks (default: prefill chunks that take "
+              "about half a decode step's time, so running streams slow "
+              "down less than 2x while a long prompt is prefilled)")
       .flag("--no-prefix-cache",
             "compute every prompt in full (no sharing of cached prefixes)")
       .option("--threads", "N",
@@ -478,10 +480,12 @@ Status runServe(const std::vector<std::string> &argv) {
     maxContext = poolPositions;
     schedule.maxContext = maxContext;
   }
-  COLM_ASSIGN_OR_RETURN(schedule.stepTokens,
-                        args.getInt("--step-tokens", 512,
-                                    maxBatch + Generator::kFewRows + 2,
-                                    1 << 20));
+  if (args.has("--step-tokens")) {
+    COLM_ASSIGN_OR_RETURN(schedule.stepTokens,
+                          args.getInt("--step-tokens", 0,
+                                      maxBatch + Generator::kFewRows + 2,
+                                      1 << 20));
+  }
   schedule.prefixCaching = !args.isSet("--no-prefix-cache");
   COLM_ASSIGN_OR_RETURN(int64_t maxIdle,
                         args.getInt("--max-idle-connections", 256, 1, 65536));
