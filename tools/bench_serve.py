@@ -87,7 +87,7 @@ def one_request(a, prompt, max_tokens, extra=None):
                                  data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     start = time.perf_counter()
-    events, tokens, error = [], 0, None
+    events, tokens, error, chain_tokens = [], 0, None, None
     try:
         with urllib.request.urlopen(req, timeout=a.timeout) as r:
             for raw in r:
@@ -97,6 +97,7 @@ def one_request(a, prompt, max_tokens, extra=None):
                 o = json.loads(line[6:])
                 if o.get("usage"):
                     tokens = o["usage"].get("completion_tokens", tokens)
+                    chain_tokens = o["usage"].get("chain_tokens")
                 if o.get("choices") and (o["choices"][0].get("text") or
                                          o["choices"][0].get("tokens")):
                     events.append(time.perf_counter())
@@ -112,6 +113,7 @@ def one_request(a, prompt, max_tokens, extra=None):
             "tpot": (end - start - ttft) / (tokens - 1) if tokens > 1 else None,
             "itl": [b - a_ for a_, b in zip(events, events[1:])],
             "prompt_tokens": len(prompt) if isinstance(prompt, list) else None,
+            "chain_tokens": chain_tokens,
             "output_tokens": tokens}
 
 
@@ -179,7 +181,20 @@ def report(results, duration, a):
         "itl_ms": summary(ms([x for r in ok for x in r["itl"]])),
         "e2e_ms": summary(ms([r["e2e"] for r in ok])),
         "errors": sorted({r["error"] for r in results if r and "error" in r})[:3],
+        "tokens_within_tpot_target":
+            (sum(1 for r in ok for x in r["itl"] if 1000 * x <= a.tpot_target) /
+             max(1, sum(len(r["itl"]) for r in ok))) if a.tpot_target else None,
+        "chain_tokens": chain_mix(ok),
     } | (interrupt_report(long[0], ok) if long else {})
+
+
+def chain_mix(ok):
+    """The tokens each chain count produced (colm serve's usage extension)."""
+    mix = {}
+    for r in ok:
+        for k, n in (r.get("chain_tokens") or {}).items():
+            mix[k] = mix.get(k, 0) + n
+    return mix
 
 
 def interrupt_report(long, ok):
@@ -210,6 +225,14 @@ def print_report(rep, label, a):
         targets.append(f"TPOT <= {a.tpot_target:g} ms")
     if targets:
         print(f"  goodput {rep['goodput']:.2f} requests/s ({', '.join(targets)})")
+    if rep["tokens_within_tpot_target"] is not None:
+        print(f"  tokens within the TPOT target: "
+              f"{100 * rep['tokens_within_tpot_target']:.1f}% of inter-token gaps")
+    if rep["chain_tokens"]:
+        total = sum(rep["chain_tokens"].values())
+        mix = ", ".join(f"{k} chain{'s' if k != '1' else ''} {100 * n / total:.1f}%"
+                        for k, n in sorted(rep["chain_tokens"].items()))
+        print(f"  tokens by chain count: {mix}")
     print(f"  {'ms':<6}{'mean':>10}{'p50':>10}{'p90':>10}{'p99':>10}")
     for key, name in (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("itl_ms", "ITL"),
                       ("e2e_ms", "E2E")):

@@ -88,6 +88,15 @@ struct Scheduler::Active {
   /// preempted sequence): decoded next without sampling.
   bool pending = false;
   uint64_t order = 0; // admission order: the last admitted is preempted first
+  /// "chains": "auto": the chain count now, and the token from which it
+  /// may change again.
+  unsigned autoChains = 0;
+  int64_t heldUntil = 0;
+  /// The chain count of the logits the next token is sampled from, and
+  /// the chain count each generated token was decoded with (a preempted
+  /// sequence's replay uses them).
+  unsigned producedBy = 0;
+  std::vector<unsigned> decodedWith;
   std::chrono::steady_clock::time_point lastToken;
   std::chrono::steady_clock::time_point firstToken;
 };
@@ -104,7 +113,9 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const Generator &generator,
 Scheduler::Scheduler(const Generator &generator, Tokenizer tokenizer,
                      SchedulerOptions options, std::shared_ptr<KvPool> pool)
     : generator(generator), tokenizer(std::move(tokenizer)), options(options),
-      pool(pool), prefixes(pool), chain1Cost(generator.chain1PrefillCost()) {
+      pool(pool), prefixes(pool), chain1Cost(generator.chain1PrefillCost()),
+      stepModel(generator.config().numChains()),
+      chainControl(generator.config().numChains()) {
   metrics.kvBlockSize = pool->blockSize();
   thread = std::thread([this] { loop(); });
 }
@@ -253,6 +264,12 @@ std::unique_ptr<Scheduler::Active> Scheduler::start(const Slot &slot) {
                                             StopChecker(p.stops), p.prompt});
 }
 
+unsigned Scheduler::chainsNow(const Active &a) const {
+  if (a.params.autoChains)
+    return a.autoChains ? a.autoChains : a.params.maxChains;
+  return chainsAt(a.params.schedule, a.index);
+}
+
 uint64_t Scheduler::prefixTag(const Active &a) const {
   // CoLM-Air's chain-1 program computes the same keys and values for every
   // chain count; a k-chain program's belong to that program.
@@ -343,6 +360,7 @@ int64_t Scheduler::prefillChunk(Active &a, int64_t budget) {
   std::vector<int32_t> piece(p.prompt.begin() + a.prefilled,
                              p.prompt.begin() + a.prefilled + take);
   unsigned k = chainsAt(p.schedule, 0);
+  a.producedBy = k;
   if (take < remaining) {
     Status s = generator.prefillPart(*a.seq, piece, k, p.chain1Prefill);
     if (!s)
@@ -370,14 +388,14 @@ int64_t Scheduler::prefillChunk(Active &a, int64_t budget) {
 }
 
 Status Scheduler::replayGenerated(Active &a) {
-  // generated[i] was decoded after it was sampled, with the chain count
-  // of index i + 1; extend() gives decode()'s bits up to kFewRows rows.
+  // generated[i] was decoded after it was sampled, with decodedWith[i];
+  // extend() gives decode()'s bits up to kFewRows rows.
   int64_t last = a.index - 1; // decoded next, as when it was preempted
   for (int64_t i = 0; i < last;) {
-    unsigned k = chainsAt(a.params.schedule, i + 1);
+    unsigned k = a.decodedWith[size_t(i)];
     int64_t j = i;
     while (j < last && j - i < Generator::kFewRows &&
-           chainsAt(a.params.schedule, j + 1) == k)
+           a.decodedWith[size_t(j)] == k)
       ++j;
     std::vector<int32_t> group(a.generated.begin() + i,
                                a.generated.begin() + j);
@@ -539,7 +557,7 @@ void Scheduler::loop() {
       {
         std::lock_guard<std::mutex> lock(metricsMutex);
         metrics.countGenerated(1);
-        ++metrics.chainTokens[chainsAt(p.schedule, a->index - 1)];
+        ++metrics.chainTokens[a->producedBy];
         if (a->index == 1) {
           metrics.ttft.observe(
               std::chrono::duration<double>(now - a->slot.request->arrived)
@@ -559,6 +577,7 @@ void Scheduler::loop() {
         CompletionRequest &r = *a->slot.request;
         std::lock_guard<std::mutex> lock(r.mutex);
         r.results[a->slot.choice].tokens.push_back(token);
+        ++r.results[a->slot.choice].chainTokens[a->producedBy];
         if (!ready.empty()) {
           r.results[a->slot.choice].pieces.push_back(
               {std::move(ready), std::move(a->logprobs), false});
@@ -623,25 +642,55 @@ void Scheduler::loop() {
     // backends run the sequences at one chain count as one decoding batch
     // (every GEMM reads the weights once for all of them); on the
     // interpreter, they run on all cores.
+    // "chains": "auto": the chain counts that meet the tightest target
+    // with the step-time model's prediction.
+    {
+      std::vector<ChainController::Stream> streams;
+      bool any = false;
+      for (Active *a : decoding) {
+        ChainController::Stream st;
+        st.chains = chainsNow(*a);
+        st.automatic = a->params.autoChains;
+        st.minChains = a->params.minChains;
+        st.maxChains = a->params.maxChains;
+        st.tpotTarget = a->params.tpotTarget;
+        st.index = a->index;
+        st.heldUntil = a->heldUntil;
+        any |= st.automatic;
+        streams.push_back(st);
+      }
+      if (any) {
+        chainControl.adjust(streams, stepModel, lastPrefillWork);
+        for (size_t i = 0; i < decoding.size(); ++i)
+          if (decoding[i]->params.autoChains) {
+            decoding[i]->autoChains = streams[i].chains;
+            decoding[i]->heldUntil = streams[i].heldUntil;
+          }
+      }
+    }
+    std::vector<int64_t> rows(size_t(generator.config().numChains()), 0);
+    std::vector<unsigned> chains;
+    for (Active *a : decoding) {
+      chains.push_back(chainsNow(*a));
+      a->producedBy = chains.back();
+      a->decodedWith.resize(size_t(a->index - 1));
+      a->decodedWith.push_back(chains.back());
+      ++rows[chains.back() - 1];
+    }
     auto decodeStart = std::chrono::steady_clock::now();
     if (isCompiled(generator.backend())) {
       std::vector<Sequence *> seqs;
-      std::vector<unsigned> chains;
-      for (Active *a : decoding) {
+      for (Active *a : decoding)
         seqs.push_back(&*a->seq);
-        chains.push_back(chainsAt(a->params.schedule, a->index));
-      }
       auto logits = generator.decodeBatch(seqs, next, chains);
       for (size_t i = 0; i < decoding.size(); ++i)
         decoding[i]->logits = std::move(logits[i]);
     } else {
       parallelFor(decoding.size(), [&](size_t i) {
         Active &a = *decoding[i];
-        a.logits = generator.decode(*a.seq, next[i],
-                                    chainsAt(a.params.schedule, a.index));
+        a.logits = generator.decode(*a.seq, next[i], chains[i]);
       });
     }
-
     if (!decoding.empty())
       decodeSeconds = 0.8 * decodeSeconds +
                       0.2 * std::chrono::duration<double>(
@@ -658,6 +707,7 @@ void Scheduler::loop() {
       budget = decoding.empty() || prefillSecondsPerToken <= 0
                    ? 4096.0
                    : 0.5 * decodeSeconds / prefillSecondsPerToken;
+    double prefillWork = 0;
     for (auto &a : active) {
       if (budget <= 0)
         break;
@@ -670,6 +720,7 @@ void Scheduler::loop() {
                            std::chrono::steady_clock::now() - chunkStart)
                            .count();
       double work = double(ran) * cost;
+      prefillWork += work;
       budget -= work;
       double perToken = seconds / std::max(work, 1e-9);
       prefillSecondsPerToken =
@@ -683,6 +734,13 @@ void Scheduler::loop() {
         a.reset();
       }
     std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
+    // The step's time for the model: its decode rows and prefill work.
+    if (!decoding.empty())
+      stepModel.observe(rows, prefillWork,
+                        std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - decodeStart)
+                            .count());
+    lastPrefillWork = prefillWork;
     updateGauges(active.size());
   }
   // Shutting down: nobody waits forever.

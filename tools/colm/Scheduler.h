@@ -26,6 +26,7 @@
 #define COLM_TOOLS_SCHEDULER_H
 
 #include "compiler/Generator.h"
+#include "runtime/ChainController.h"
 #include "runtime/PrefixCache.h"
 #include "runtime/Sampling.h"
 #include "runtime/Tokenizer.h"
@@ -36,6 +37,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -57,6 +59,9 @@ struct ChoiceResult {
   std::string finishReason;
   int64_t completionTokens = 0;
   std::vector<int32_t> tokens; // generated ids
+  /// Generated tokens by the chain count of the sub-model that produced
+  /// them.
+  std::map<unsigned, int64_t> chainTokens;
 };
 
 /// A completion request and the channel its results come back on.
@@ -161,6 +166,12 @@ private:
   /// Measured: a decode step, and prefill per full-model token (moving
   /// averages).
   double decodeSeconds = 0, prefillSecondsPerToken = 0;
+  /// "chains": "auto": the step-time model and the policy.
+  StepTimeModel stepModel;
+  ChainController chainControl;
+  double lastPrefillWork = 0;
+  /// The chain count `a` decodes its next token with.
+  unsigned chainsNow(const Active &a) const;
   uint64_t admissions = 0;
   std::mutex mutex;
   std::condition_variable wake;

@@ -180,6 +180,15 @@ struct Reply {
     u.set("prompt_tokens", JsonValue::integer(prompt));
     u.set("completion_tokens", JsonValue::integer(completion));
     u.set("total_tokens", JsonValue::integer(prompt + completion));
+    // An extension: the tokens each chain count produced.
+    std::map<unsigned, int64_t> byChains;
+    for (const ChoiceResult &c : request->results)
+      for (const auto &[k, count] : c.chainTokens)
+        byChains[k] += count;
+    JsonValue chains = JsonValue::object();
+    for (const auto &[k, count] : byChains)
+      chains.set(std::to_string(k), JsonValue::integer(count));
+    u.set("chain_tokens", chains);
     return u;
   }
 };
@@ -585,18 +594,33 @@ Status runServe(const std::vector<std::string> &argv) {
              modelName + "')",
          "model", "model_not_found");
   };
-  server.Get("/v1/models",
-             [&](const httplib::Request &, httplib::Response &res) {
-               JsonValue list = JsonValue::array();
-               list.push(modelJson());
-               JsonValue o = JsonValue::object();
-               o.set("object", JsonValue::string("list"));
-               o.set("data", list);
-               res.set_content(writeJson(o, 0), "application/json");
-             });
+  server.Get(
+      "/v1/models", [&](const httplib::Request &, httplib::Response &res) {
+        JsonValue list = JsonValue::array();
+        list.push(modelJson());
+        // The aliases of each sub-model.
+        for (int k = 1; k <= model.config.numChains(); ++k) {
+          JsonValue m = modelJson();
+          m.set("id", JsonValue::string(modelName + "@k" + std::to_string(k)));
+          m.set("chains", JsonValue::integer(k));
+          list.push(m);
+        }
+        JsonValue o = JsonValue::object();
+        o.set("object", JsonValue::string("list"));
+        o.set("data", list);
+        res.set_content(writeJson(o, 0), "application/json");
+      });
   server.Get(R"(/v1/models/(.+))",
              [&](const httplib::Request &req, httplib::Response &res) {
                std::string name = req.matches[1];
+               for (int k = 1; k <= model.config.numChains(); ++k)
+                 if (name == modelName + "@k" + std::to_string(k)) {
+                   JsonValue m = modelJson();
+                   m.set("id", JsonValue::string(name));
+                   m.set("chains", JsonValue::integer(k));
+                   res.set_content(writeJson(m, 0), "application/json");
+                   return;
+                 }
                if (name != modelName) {
                  noSuchModel(res, name);
                  return;
@@ -624,7 +648,27 @@ Status runServe(const std::vector<std::string> &argv) {
       fail(res, 400, error.message, error.param);
       return;
     }
-    if (!parsed->model.empty() && parsed->model != modelName) {
+    // NAME@kN: the N-chain sub-model, for clients that send no extra
+    // fields.
+    std::string alias = parsed->model;
+    if (size_t at = alias.rfind("@k");
+        at != std::string::npos && alias.substr(0, at) == modelName) {
+      std::string digits = alias.substr(at + 2);
+      int64_t k = 0;
+      bool number = !digits.empty() && digits.size() < 4 &&
+                    digits.find_first_not_of("0123456789") == std::string::npos;
+      if (number)
+        k = std::stoll(digits);
+      if (!number || k < 1 || k > model.config.numChains()) {
+        noSuchModel(res, parsed->model);
+        return;
+      }
+      for (auto &choice : parsed->choices) {
+        choice.schedule = {{0, unsigned(k)}};
+        choice.autoChains = false;
+      }
+      parsed->chains = unsigned(k);
+    } else if (!parsed->model.empty() && parsed->model != modelName) {
       noSuchModel(res, parsed->model);
       return;
     }

@@ -130,6 +130,7 @@ private:
   GenerationParams base;
   std::vector<std::vector<int32_t>> prompts;
   bool hasPrompt = false, hasChains = false, hasSchedule = false;
+  unsigned minChains = 0, maxChains = 0;
   bool hasMaxTokens = false, seeded = false, chatLogprobs = false;
   int64_t topLogprobs = -1, bestOf = 0, maxCompletionTokens = -1;
   double temperature = 1.0;
@@ -360,9 +361,33 @@ Status Parser::field(const std::string &key, const JsonValue &v) {
     // Not implemented: harmless when it equals n, ignored otherwise.
     bestOf = v.isInteger() ? v.asInt() : -1;
   } else if (key == "chains") {
-    COLM_ASSIGN_OR_RETURN(int64_t k, integer(v, key, 1, n));
-    base.schedule = {{0, static_cast<unsigned>(k)}};
+    if (v.isString() && v.asString() == "auto") {
+      base.autoChains = true;
+    } else {
+      if (v.isString())
+        return fail(key, "\"chains\" must be an integer in [1, " +
+                             std::to_string(n) + "] or \"auto\"");
+      COLM_ASSIGN_OR_RETURN(int64_t k, integer(v, key, 1, n));
+      base.schedule = {{0, static_cast<unsigned>(k)}};
+    }
     hasChains = true;
+  } else if (key == "min_chains" || key == "max_chains") {
+    COLM_ASSIGN_OR_RETURN(int64_t k, integer(v, key, 1, n));
+    (key == "min_chains" ? minChains : maxChains) = unsigned(k);
+  } else if (key == "latency_target") {
+    if (!v.isObject())
+      return fail(key, "\"latency_target\" must be an object like "
+                       "{\"tpot_ms\": 50, \"ttft_ms\": 500}");
+    for (size_t i = 0; i < v.keys().size(); ++i) {
+      const std::string &k = v.keys()[i];
+      if (k != "ttft_ms" && k != "tpot_ms")
+        return fail(key + "." + k, "unknown field \"" + k +
+                                       "\" in \"latency_target\" (ttft_ms, "
+                                       "tpot_ms)");
+      COLM_ASSIGN_OR_RETURN(double ms,
+                            number(v.elements()[i], key + "." + k, 1e-3, 1e7));
+      (k == "ttft_ms" ? base.ttftTarget : base.tpotTarget) = ms / 1000;
+    }
   } else if (key == "chain_schedule") {
     if (!v.isString())
       return fail(key, "\"chain_schedule\" must be a string like \"0:1,8:3\"");
@@ -410,6 +435,20 @@ Result<ServeRequest> Parser::parse(std::string_view body) {
                 chat ? "missing \"messages\"" : "missing \"prompt\"");
   if (hasChains && hasSchedule)
     return fail("chains", "give \"chains\" or \"chain_schedule\", not both");
+  if ((minChains || maxChains) && !base.autoChains)
+    return fail(minChains ? "min_chains" : "max_chains",
+                "\"min_chains\" and \"max_chains\" need \"chains\": "
+                "\"auto\"");
+  if (base.autoChains) {
+    base.minChains = minChains ? minChains : 1;
+    base.maxChains = maxChains ? maxChains : numChains;
+    if (base.minChains > base.maxChains)
+      return fail("min_chains", "\"min_chains\" " +
+                                    std::to_string(base.minChains) +
+                                    " exceeds \"max_chains\" " +
+                                    std::to_string(base.maxChains));
+    base.schedule = {{0, base.maxChains}};
+  }
   if (chat) {
     if (topLogprobs >= 0 && !chatLogprobs)
       return fail("top_logprobs", "\"top_logprobs\" needs \"logprobs\": true");

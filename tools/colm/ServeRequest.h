@@ -37,6 +37,14 @@ struct GenerationParams {
   /// Added to the logits of these token ids before sampling.
   std::vector<std::pair<int32_t, double>> logitBias;
   ChainSchedule schedule;
+  /// "chains": "auto": the scheduler chooses the chain count at every
+  /// step within [minChains, maxChains] to meet the latency targets
+  /// (runtime/ChainController.h); the schedule then holds maxChains.
+  bool autoChains = false;
+  unsigned minChains = 1, maxChains = 0;
+  /// "latency_target": seconds to the first token and per output token
+  /// (0: none).
+  double ttftTarget = 0, tpotTarget = 0;
   bool chain1Prefill = false;
   std::vector<std::string> stops;
   /// -1: no log-probabilities; otherwise the alternatives per token (0..20).

@@ -8,6 +8,7 @@ Usage: check_serve_paged.py --colm BIN --tmp DIR
 """
 import argparse
 import concurrent.futures
+import json
 import os
 import subprocess
 import sys
@@ -72,10 +73,18 @@ def run_model(a, name, kv_sharing):
               f"{name}: /metrics is Prometheus text ({kind})")
         check(m.get("colm_preemptions_total", 0) > 0,
               f"{name}: sequences were preempted ({m.get('colm_preemptions_total')})")
-        check(m.get("colm_prefix_cache_hit_blocks_total", 0) >= 3,
-              f"{name}: shared prefixes hit the cache "
-              f"({m.get('colm_prefix_cache_hit_blocks_total')} of "
-              f"{m.get('colm_prefix_cache_queried_blocks_total')} blocks)")
+        # One after the other, two prompts that share 64 tokens: the second
+        # reuses the first one's blocks (whatever the load above did).
+        hits = m.get("colm_prefix_cache_hit_blocks_total", 0)
+        for tail in ([1, 2, 3] * 10, [4, 5] * 10):
+            status, _ = post(server, "/v1/completions",
+                             {"prompt": shared + shared[:16] + tail, "max_tokens": 2,
+                              "temperature": 0})
+        _, _, m2 = metrics(server)
+        check(status == 200 and m2.get("colm_prefix_cache_hit_blocks_total", 0) >= hits + 2,
+              f"{name}: a shared prefix hits the cache "
+              f"({m2.get('colm_prefix_cache_hit_blocks_total')} of "
+              f"{m2.get('colm_prefix_cache_queried_blocks_total')} blocks in all)")
         check(m.get("colm_prefill_chunks_total", 0) > len(jobs),
               f"{name}: long prompts ran in chunks ({m.get('colm_prefill_chunks_total')} "
               f"chunks for {len(jobs)} prompts)")
@@ -88,6 +97,40 @@ def run_model(a, name, kv_sharing):
                         if k.startswith("colm_generation_tokens_by_chains_total"))
         check(by_chains == m.get("colm_generation_tokens_total"),
               f"{name}: tokens by chain count add up ({by_chains})")
+        # "chains": "auto" between min_chains and max_chains; the usage
+        # says which chain counts produced the tokens.
+        status, body = post(server, "/v1/completions",
+                            {"prompt": jobs[0][0], "max_tokens": 12, "temperature": 0,
+                             "chains": "auto", "min_chains": 2, "max_chains": 3,
+                             "latency_target": {"tpot_ms": 0.01}})
+        mix = body.get("usage", {}).get("chain_tokens", {}) if status == 200 else {}
+        check(status == 200 and sum(mix.values()) == 12 and
+              all(k in ("2", "3") for k in mix),
+              f"{name}: auto chains stay in [2, 3] and are reported ({mix})")
+        for bad, want in (({"chains": "auto", "min_chains": 3, "max_chains": 2},
+                           "exceeds"),
+                          ({"max_chains": 2}, "need \"chains\": \"auto\""),
+                          ({"chains": "some"}, "or \"auto\""),
+                          ({"chains": "auto", "latency_target": {"tpot": 3}},
+                           "unknown field")):
+            status, body = post(server, "/v1/completions", {"prompt": [1, 2], **bad})
+            check(status == 400 and want in str(body),
+                  f"{name}: {json.dumps(bad)}: {status} {str(body)[:80]}")
+        # Aliases: NAME@kN is the N-chain sub-model.
+        prompt, n = jobs[1][0], 10
+        status, body = post(server, "/v1/completions",
+                            {"model": name + "@k1", "prompt": prompt, "max_tokens": n,
+                             "temperature": 0})
+        got = body["choices"][0]["tokens"] if status == 200 else body
+        check(got == generate(a.colm, model, a.tmp, prompt, n, 1),
+              f"{name}: {name}@k1 is the 1-chain sub-model")
+        status, body = post(server, "/v1/completions",
+                            {"model": name + "@k9", "prompt": [1], "max_tokens": 1})
+        check(status == 404, f"{name}: {name}@k9 does not exist: {status}")
+        with urllib.request.urlopen(server.url + "/v1/models", timeout=30) as r:
+            ids = [m["id"] for m in json.loads(r.read())["data"]]
+        check(ids == [name, name + "@k1", name + "@k2", name + "@k3"],
+              f"{name}: /v1/models lists the aliases ({ids})")
         # One sequence always fits: the pool bounds the context.
         status, body = post(server, "/v1/completions", {"prompt": [1] * 150, "max_tokens": 60})
         check(status == 400 and "context of 128" in str(body),

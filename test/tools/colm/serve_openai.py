@@ -245,12 +245,18 @@ def main():
         check(status == 400 and "only text" in out["error"]["message"],
               f"an image part: {status} {out['error']['message']}")
 
-        # Models: the directory's name; another model is OpenAI's 404.
+        # Models: the directory's name and an alias per sub-model
+        # (NAME@kN); another model is OpenAI's 404.
         status, out, _ = request(srv.url + "/v1/models")
         ids = [m["id"] for m in out["data"]]
-        check(status == 200 and ids == ["tiny-air"], f"/v1/models lists {ids}")
+        aliases = [f"tiny-air@k{k}" for k in range(1, len(ids))]
+        check(status == 200 and len(ids) > 1 and ids == ["tiny-air"] + aliases,
+              f"/v1/models lists {ids}")
         status, out, _ = request(srv.url + "/v1/models/tiny-air")
         check(status == 200 and out["id"] == "tiny-air", "GET /v1/models/tiny-air")
+        status, out, _ = request(srv.url + "/v1/models/tiny-air@k1")
+        check(status == 200 and out["id"] == "tiny-air@k1" and out["chains"] == 1,
+              "GET /v1/models/tiny-air@k1")
         status, out, _ = request(srv.url + "/v1/models/gpt-4")
         check(status == 404 and out["error"]["code"] == "model_not_found",
               f"GET /v1/models/gpt-4: {status} {out['error']}")

@@ -1,0 +1,78 @@
+//===- ChainController.h - Load-adaptive chain counts -----------*- C++ -*-===//
+//
+// A Chain-of-Model server can trade quality for speed per request at any
+// token: a request that asks for "chains": "auto" runs at the widest
+// sub-model its latency target allows. The scheduler predicts each step's
+// time from a model fitted to the steps it measured, linear in the rows it
+// decodes at each chain count and the prefill work it does
+// (StepTimeModel), and before each step ChainController lowers the chain
+// count of the automatic stream with the most slack while the prediction
+// exceeds 80% of the tightest time-per-token target (steps vary about the
+// prediction; never below a stream's minimum, and holding each change for
+// several tokens); while the prediction with one more chain stays under
+// 65% of the target, chain counts rise again.
+// Streams with a fixed chain count are never changed. No MLIR, no I/O:
+// the policy alone, so it is tested alone.
+//
+//===----------------------------------------------------------------------===//
+#ifndef COLM_RUNTIME_CHAINCONTROLLER_H
+#define COLM_RUNTIME_CHAINCONTROLLER_H
+
+#include <cstdint>
+#include <vector>
+
+namespace colm {
+
+/// Step seconds ~ c0 + sum_k c_k * rows_k + c_p * prefill, fitted by
+/// recursive least squares with exponential forgetting (recent steps
+/// count more: the machine's load changes).
+class StepTimeModel {
+public:
+  explicit StepTimeModel(int numChains);
+  /// A measured step: rows decoded at each chain count (index k - 1), the
+  /// prefill work (tokens of the full model) and its seconds.
+  void observe(const std::vector<int64_t> &rows, double prefill,
+               double seconds);
+  double predict(const std::vector<int64_t> &rows, double prefill) const;
+  /// Enough steps seen for predictions to mean something.
+  bool ready() const { return samples >= 2 * int64_t(theta.size()); }
+  int64_t observed() const { return samples; }
+
+private:
+  std::vector<double> features(const std::vector<int64_t> &rows,
+                               double prefill) const;
+  std::vector<double> theta;
+  std::vector<std::vector<double>> P;
+  int64_t samples = 0;
+};
+
+class ChainController {
+public:
+  struct Stream {
+    /// The chain count it decodes with now (changed by adjust()).
+    unsigned chains = 1;
+    bool automatic = false;
+    unsigned minChains = 1, maxChains = 1;
+    /// Seconds per output token it asks for (0: none).
+    double tpotTarget = 0;
+    /// Tokens generated so far, and the first token at which its chain
+    /// count may change again.
+    int64_t index = 0, heldUntil = 0;
+  };
+  /// Tokens a change is held for.
+  static constexpr int64_t kHold = 8;
+
+  explicit ChainController(int numChains) : chains(numChains) {}
+  /// Adjusts the automatic streams' chain counts for the next step, given
+  /// the prefill work planned beside it; returns the predicted step time
+  /// (0 when the model is not ready: nothing changes then).
+  double adjust(std::vector<Stream> &streams, const StepTimeModel &model,
+                double prefill) const;
+
+private:
+  int chains;
+};
+
+} // namespace colm
+
+#endif // COLM_RUNTIME_CHAINCONTROLLER_H

@@ -1,0 +1,105 @@
+//===- ChainControllerTest.cpp - Tests for runtime/ChainController.h ------===//
+
+#include "runtime/ChainController.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace colm;
+
+namespace {
+
+/// A machine whose step takes 1 ms plus 0.2, 0.5, 1.5 ms per row at 1, 2, 3
+/// chains plus 0.01 ms per prefill token, with noise.
+double stepTime(const std::vector<int64_t> &rows, double prefill,
+                std::mt19937 &rng) {
+  std::normal_distribution<double> noise(0, 2e-5);
+  return 1e-3 + 0.2e-3 * rows[0] + 0.5e-3 * rows[1] + 1.5e-3 * rows[2] +
+         1e-5 * prefill + noise(rng);
+}
+
+StepTimeModel trained(int steps = 200) {
+  StepTimeModel model(3);
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> r(0, 8), p(0, 200);
+  for (int i = 0; i < steps; ++i) {
+    std::vector<int64_t> rows{r(rng), r(rng), r(rng)};
+    double prefill = p(rng);
+    model.observe(rows, prefill, stepTime(rows, prefill, rng));
+  }
+  return model;
+}
+
+ChainController::Stream automatic(double target, unsigned min = 1) {
+  ChainController::Stream s;
+  s.chains = 3;
+  s.automatic = true;
+  s.minChains = min;
+  s.maxChains = 3;
+  s.tpotTarget = target;
+  return s;
+}
+
+} // namespace
+
+TEST(StepTimeModelTest, RecoversTheCostPerRowOfEachChainCount) {
+  StepTimeModel model = trained();
+  ASSERT_TRUE(model.ready());
+  EXPECT_NEAR(model.predict({0, 0, 0}, 0), 1e-3, 5e-5);
+  EXPECT_NEAR(model.predict({4, 0, 0}, 0), 1.8e-3, 5e-5);
+  EXPECT_NEAR(model.predict({0, 0, 4}, 100), 8e-3, 5e-5);
+  EXPECT_FALSE(StepTimeModel(3).ready());
+}
+
+// Overload: 8 full-chain streams take 13 ms a step against a 9 ms target
+// (aimed at 80% of it).
+// The loosest target gives up chains first, nobody goes below its minimum,
+// fixed streams never change, and the prediction meets the target.
+TEST(ChainControllerTest, LowersTheStreamWithTheMostSlackFirst) {
+  StepTimeModel model = trained();
+  ChainController control(3);
+  std::vector<ChainController::Stream> streams;
+  for (int i = 0; i < 4; ++i)
+    streams.push_back(automatic(9e-3));
+  streams.push_back(automatic(15e-3));   // more slack
+  streams.push_back(automatic(9e-3, 3)); // never below 3
+  ChainController::Stream fixed;
+  fixed.chains = 3;
+  streams.push_back(fixed);
+  streams.push_back(fixed);
+  double before = model.predict({0, 0, 8}, 0);
+  EXPECT_GT(before, 9e-3);
+  double after = control.adjust(streams, model, 0);
+  EXPECT_LE(after, 0.8 * 9e-3);
+  EXPECT_GT(after, 5e-3) << "no more chains given up than needed";
+  EXPECT_EQ(streams[4].chains, 1u) << "the most slack goes first, to its min";
+  EXPECT_EQ(streams[5].chains, 3u);
+  EXPECT_EQ(streams[6].chains, 3u);
+  EXPECT_EQ(streams[7].chains, 3u);
+  for (const auto &s : streams)
+    if (s.chains != 3)
+      EXPECT_EQ(s.heldUntil, s.index + ChainController::kHold);
+  // Held streams do not move back at once, even with room to spare.
+  std::vector<ChainController::Stream> light(streams.begin(),
+                                             streams.begin() + 2);
+  light[0].chains = light[1].chains = 1;
+  light[0].heldUntil = light[1].heldUntil = ChainController::kHold;
+  control.adjust(light, model, 0);
+  EXPECT_EQ(light[0].chains, 1u);
+  // Once the hold is over, light load brings the chains back.
+  light[0].index = light[1].index = ChainController::kHold;
+  control.adjust(light, model, 0);
+  EXPECT_EQ(light[0].chains, 3u);
+  EXPECT_EQ(light[1].chains, 3u);
+}
+
+TEST(ChainControllerTest, NothingChangesWithoutAModelOrATarget) {
+  ChainController control(3);
+  std::vector<ChainController::Stream> streams{automatic(1e-6)};
+  EXPECT_EQ(control.adjust(streams, StepTimeModel(3), 0), 0);
+  EXPECT_EQ(streams[0].chains, 3u);
+  streams[0].tpotTarget = 0;
+  control.adjust(streams, trained(), 0);
+  EXPECT_EQ(streams[0].chains, 3u);
+}
