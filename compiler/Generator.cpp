@@ -141,6 +141,17 @@ void pagedSizes(codegen::LoweringOptions &options, const ModelConfig &config,
        (maxPast + KvPool::kBlockSize - 1) / KvPool::kBlockSize});
 }
 
+/// The pool rows a run over the first `past` positions of `cache` binds:
+/// up to the end of the highest block its table uses (a device backend
+/// copies what is bound at every run; a fresh pool hands out blocks in
+/// order, so that is about the history).
+int64_t boundRows(const KvCache &cache, int64_t past) {
+  int64_t blocks = cache.blocksFor(past), highest = -1;
+  for (int64_t b = 0; b < blocks; ++b)
+    highest = std::max<int64_t>(highest, cache.blockTable()[size_t(b)]);
+  return (highest + 1) * cache.pool().blockSize();
+}
+
 /// Binds sequence `cache`'s pool for the program's cached arguments
 /// (2, 3, ...: each layer's keys and values) and the block table of its
 /// first `past` positions; `suffix` (".s<i>") names a decoding batch's
@@ -150,7 +161,8 @@ Status bindPaged(Executor &e, const KvCache &cache, int64_t past,
   const KvPool &pool = cache.pool();
   int64_t blocks = cache.blocksFor(past);
   COLM_TRY(e.bind("blocks" + suffix, cache.blockTable().data(), blocks * 4));
-  int64_t bytes = pool.rows() * pool.width() * int64_t(sizeof(float));
+  int64_t bytes =
+      boundRows(cache, past) * pool.width() * int64_t(sizeof(float));
   for (int l = 0; l < cache.numLayers(); ++l) {
     COLM_TRY(e.bind("arg" + std::to_string(2 + 2 * l) + suffix, pool.keys(l),
                     bytes));
@@ -163,7 +175,7 @@ Status bindPaged(Executor &e, const KvCache &cache, int64_t past,
 void pagedSizeValues(std::map<std::string, int64_t> &sizes,
                      const KvCache &cache, int64_t past,
                      const std::string &suffix) {
-  sizes["cache_rows" + suffix] = cache.pool().rows();
+  sizes["cache_rows" + suffix] = boundRows(cache, past);
   sizes["cache_blocks" + suffix] = cache.blocksFor(past);
 }
 

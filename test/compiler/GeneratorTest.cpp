@@ -73,6 +73,9 @@ protected:
   }
 
   void expectTheReferenceTokens(Backend backend);
+  void checkChunkedPrefill(Backend backend);
+  void checkSpeculativeCompare(Backend backend,
+                               const std::vector<int64_t> &draftLengths);
 
   /// Greedy tokens with the cache.
   std::vector<int32_t>
@@ -311,7 +314,20 @@ TEST_P(GeneratorTest, CpuExtendingByTokensGivesTheDecodeStepsLogits) {
 TEST_P(GeneratorTest, CpuSpeculativeCompareIsPlainDecoding) {
   if (!model.config.kvSharing)
     GTEST_SKIP() << "self-speculative decoding needs CoLM-Air";
-  auto g = Generator::create(context, model, Backend::Cpu);
+  checkSpeculativeCompare(Backend::Cpu, {1, 2, 4, 7});
+}
+
+// The same on the CUDA kernels (host SIMT emulator): their decode path is
+// batch-invariant too.
+TEST_P(GeneratorTest, CudaSimSpeculativeCompareIsPlainDecoding) {
+  if (!model.config.kvSharing)
+    GTEST_SKIP() << "self-speculative decoding needs CoLM-Air";
+  checkSpeculativeCompare(Backend::CudaSim, {3});
+}
+
+void GeneratorTest::checkSpeculativeCompare(
+    Backend backend, const std::vector<int64_t> &draftLengths) {
+  auto g = Generator::create(context, model, backend);
   ASSERT_TRUE(g.isOk()) << g.status().message();
   Generator &cpu = **g;
   unsigned n = model.config.chains.size();
@@ -340,7 +356,7 @@ TEST_P(GeneratorTest, CpuSpeculativeCompareIsPlainDecoding) {
     // Both paths run: some drafts are accepted, some corrected.
     int64_t accepted = 0, drafted = 0;
     for (unsigned draftChains = 1; draftChains < n; ++draftChains)
-      for (int64_t maxDraft : {1, 2, 4, 7})
+      for (int64_t maxDraft : draftLengths)
         for (bool adaptive : {false, true}) {
           SpeculativeOptions o;
           o.draftChains = draftChains;
@@ -549,7 +565,15 @@ INSTANTIATE_TEST_SUITE_P(Models, GeneratorTest,
 // run beside it (on its side of kFewRows), and the paged attention reads
 // chunks of keys at fixed positions.
 TEST_P(GeneratorTest, CpuChunkedPrefillHasTheWholePrefillsBits) {
-  auto g = Generator::create(context, model, Backend::Cpu);
+  checkChunkedPrefill(Backend::Cpu);
+}
+
+TEST_P(GeneratorTest, CudaSimChunkedPrefillHasTheWholePrefillsBits) {
+  checkChunkedPrefill(Backend::CudaSim);
+}
+
+void GeneratorTest::checkChunkedPrefill(Backend backend) {
+  auto g = Generator::create(context, model, backend);
   ASSERT_TRUE(g.isOk()) << g.status().message();
   Generator &cpu = **g;
   unsigned n = model.config.chains.size();

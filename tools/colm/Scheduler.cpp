@@ -259,6 +259,10 @@ std::unique_ptr<Scheduler::Active> Scheduler::start(const Slot &slot) {
                std::to_string(pool->blocks()) + " (raise --kv-cache-mib)");
     return nullptr;
   }
+  {
+    std::lock_guard<std::mutex> lock(metricsMutex);
+    ++metrics.requests;
+  }
   return std::unique_ptr<Active>(new Active{slot, p, std::nullopt,
                                             TokenSampler(p.sampling),
                                             StopChecker(p.stops), p.prompt});
@@ -516,11 +520,8 @@ void Scheduler::loop() {
       std::unique_ptr<Active> &a = candidates.front();
       if (!preempted.empty() || !place(*a))
         break;
-      if (a->seq) {
-        std::lock_guard<std::mutex> lock(metricsMutex);
-        ++metrics.requests;
+      if (a->seq)
         active.push_back(std::move(a));
-      }
       candidates.pop_front();
     }
     // Started sequences that found no blocks wait, in order, before any

@@ -101,7 +101,8 @@ std::string ServeMetrics::prometheus() const {
          "Sequences waiting for a slot or KV cache blocks (preempted ones "
          "included).",
          double(waiting));
-  scalar(out, "colm_requests_total", "counter", "Sequences admitted.",
+  scalar(out, "colm_requests_total", "counter",
+         "Sequences started (each choice of a request is one).",
          double(requests));
   scalar(out, "colm_prompt_tokens_total", "counter",
          "Prompt tokens prefilled (cached prefixes not counted).",
