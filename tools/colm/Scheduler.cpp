@@ -97,6 +97,8 @@ struct Scheduler::Active {
   /// sequence's replay uses them).
   unsigned producedBy = 0;
   std::vector<unsigned> decodedWith;
+  /// "speculative": its self-speculative decoder (compare mode).
+  std::optional<SpeculativeDecoder> speculative;
   std::chrono::steady_clock::time_point lastToken;
   std::chrono::steady_clock::time_point firstToken;
 };
@@ -263,9 +265,23 @@ std::unique_ptr<Scheduler::Active> Scheduler::start(const Slot &slot) {
     std::lock_guard<std::mutex> lock(metricsMutex);
     ++metrics.requests;
   }
-  return std::unique_ptr<Active>(new Active{slot, p, std::nullopt,
-                                            TokenSampler(p.sampling),
-                                            StopChecker(p.stops), p.prompt});
+  auto a = std::unique_ptr<Active>(new Active{slot, p, std::nullopt,
+                                              TokenSampler(p.sampling),
+                                              StopChecker(p.stops), p.prompt});
+  if (p.speculative) {
+    SpeculativeOptions o;
+    o.draftChains = p.draftChains;
+    o.chains = chainsAt(p.schedule, 0);
+    o.maxDraft = p.maxDraft;
+    auto d = SpeculativeDecoder::create(generator, generator.config(), o,
+                                        p.sampling);
+    if (!d) {
+      finish(slot, {}, 0, "error", d.status().message());
+      return nullptr;
+    }
+    a->speculative.emplace(d.take());
+  }
+  return a;
 }
 
 unsigned Scheduler::chainsNow(const Active &a) const {
@@ -460,6 +476,80 @@ void Scheduler::updateGauges(size_t active) {
   metrics.prefixCacheBlocks = prefixes.size();
 }
 
+bool Scheduler::emit(Active &a, int32_t token,
+                     std::chrono::steady_clock::time_point now) {
+  const serve::GenerationParams &p = a.params;
+  a.history.push_back(token);
+  a.generated.push_back(token);
+  ++a.index;
+  {
+    std::lock_guard<std::mutex> lock(metricsMutex);
+    metrics.countGenerated(1);
+    ++metrics.chainTokens[a.producedBy];
+    if (a.index == 1) {
+      metrics.ttft.observe(
+          std::chrono::duration<double>(now - a.slot.request->arrived).count());
+      a.firstToken = now;
+    } else {
+      metrics.itl.observe(
+          std::chrono::duration<double>(now - a.lastToken).count());
+    }
+  }
+  a.lastToken = now;
+  bool stopped = a.stop.feed(tokenizer.decode({token}));
+  bool length = a.index >= p.maxTokens;
+  a.utf8Tail += a.stop.takeReady(stopped || length);
+  std::string ready = completeUtf8(a.utf8Tail);
+  {
+    CompletionRequest &r = *a.slot.request;
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.results[a.slot.choice].tokens.push_back(token);
+    ++r.results[a.slot.choice].chainTokens[a.producedBy];
+    if (!ready.empty()) {
+      r.results[a.slot.choice].pieces.push_back(
+          {std::move(ready), std::move(a.logprobs), false});
+      a.logprobs.clear();
+      r.changed.notify_all();
+    }
+  }
+  if (!stopped && !length)
+    return false;
+  if (a.index > 1) {
+    std::lock_guard<std::mutex> lock(metricsMutex);
+    metrics.tpot.observe(
+        std::chrono::duration<double>(now - a.firstToken).count() /
+        double(a.index - 1));
+  }
+  finish(a, stopped ? "stop" : "length", "");
+  return true;
+}
+
+Status Scheduler::speculate(Active &a, int32_t next) {
+  SpeculativeStats before = a.speculative->stats();
+  int64_t budget = a.params.maxTokens - a.index + 1;
+  COLM_ASSIGN_OR_RETURN(
+      auto tokens,
+      a.speculative->round(*a.seq, next, budget, a.sampler, a.history));
+  const SpeculativeStats &after = a.speculative->stats();
+  {
+    std::lock_guard<std::mutex> lock(metricsMutex);
+    metrics.speculativeDrafted += after.drafted - before.drafted;
+    metrics.speculativeAccepted += after.accepted - before.accepted;
+  }
+  // `next` and the accepted drafts are in the cache now, from the full
+  // model's verify run; the last token is not.
+  unsigned k = chainsAt(a.params.schedule, 0);
+  a.decodedWith.resize(size_t(a.index - 1));
+  a.decodedWith.insert(a.decodedWith.end(), tokens.size(), k);
+  a.producedBy = k;
+  auto now = std::chrono::steady_clock::now();
+  for (int32_t t : tokens)
+    if (emit(a, t, now))
+      return Status::error(""); // finished
+  a.pending = true;
+  return Status::ok();
+}
+
 void Scheduler::loop() {
   std::vector<std::unique_ptr<Active>> active;
   bool worked = false;
@@ -552,48 +642,7 @@ void Scheduler::loop() {
       if (p.logprobs >= 0)
         a->logprobs.push_back(
             serve::tokenLogprob(raw.data(), vocab, token, p.logprobs));
-      a->history.push_back(token);
-      a->generated.push_back(token);
-      ++a->index;
-      {
-        std::lock_guard<std::mutex> lock(metricsMutex);
-        metrics.countGenerated(1);
-        ++metrics.chainTokens[a->producedBy];
-        if (a->index == 1) {
-          metrics.ttft.observe(
-              std::chrono::duration<double>(now - a->slot.request->arrived)
-                  .count());
-          a->firstToken = now;
-        } else {
-          metrics.itl.observe(
-              std::chrono::duration<double>(now - a->lastToken).count());
-        }
-      }
-      a->lastToken = now;
-      bool stopped = a->stop.feed(tokenizer.decode({token}));
-      bool length = a->index >= p.maxTokens;
-      a->utf8Tail += a->stop.takeReady(stopped || length);
-      std::string ready = completeUtf8(a->utf8Tail);
-      {
-        CompletionRequest &r = *a->slot.request;
-        std::lock_guard<std::mutex> lock(r.mutex);
-        r.results[a->slot.choice].tokens.push_back(token);
-        ++r.results[a->slot.choice].chainTokens[a->producedBy];
-        if (!ready.empty()) {
-          r.results[a->slot.choice].pieces.push_back(
-              {std::move(ready), std::move(a->logprobs), false});
-          a->logprobs.clear();
-          r.changed.notify_all();
-        }
-      }
-      if (stopped || length) {
-        if (a->index > 1) {
-          std::lock_guard<std::mutex> lock(metricsMutex);
-          metrics.tpot.observe(
-              std::chrono::duration<double>(now - a->firstToken).count() /
-              double(a->index - 1));
-        }
-        finish(*a, stopped ? "stop" : "length", "");
+      if (emit(*a, token, now)) {
         a.reset();
         continue;
       }
@@ -643,6 +692,33 @@ void Scheduler::loop() {
     // backends run the sequences at one chain count as one decoding batch
     // (every GEMM reads the weights once for all of them); on the
     // interpreter, they run on all cores.
+    // Self-speculative rounds, while few sequences decode (verifying a
+    // large batch is compute-bound: speculation would not pay), for those
+    // whose cache has room for a round.
+    if (int64_t(decoding.size()) <= options.speculativeMaxBatch) {
+      std::vector<Active *> plain;
+      std::vector<int32_t> plainNext;
+      for (size_t i = 0; i < decoding.size(); ++i) {
+        Active *a = decoding[i];
+        if (!a->speculative || !a->seq->cache.reserve(a->params.maxDraft + 1)) {
+          plain.push_back(a);
+          plainNext.push_back(next[i]);
+          continue;
+        }
+        Status s = speculate(*a, next[i]);
+        if (!s) {
+          if (!s.message().empty())
+            finish(*a, "error", s.message());
+          for (auto &o : active)
+            if (o.get() == a)
+              o.reset();
+        }
+      }
+      decoding.swap(plain);
+      next.swap(plainNext);
+      std::erase_if(active,
+                    [](const std::unique_ptr<Active> &a) { return !a; });
+    }
     // "chains": "auto": the chain counts that meet the tightest target
     // with the step-time model's prediction.
     {

@@ -26,6 +26,7 @@
 #define COLM_TOOLS_SCHEDULER_H
 
 #include "compiler/Generator.h"
+#include "compiler/Speculative.h"
 #include "runtime/ChainController.h"
 #include "runtime/PrefixCache.h"
 #include "runtime/Sampling.h"
@@ -102,6 +103,9 @@ struct SchedulerOptions {
   /// nothing decodes).
   int64_t stepTokens = 0;
   bool prefixCaching = true;
+  /// Requests that ask for speculation speculate while at most this many
+  /// sequences decode (beyond, verification is compute-bound).
+  int64_t speculativeMaxBatch = 2;
 };
 
 class Scheduler {
@@ -155,6 +159,14 @@ private:
               const std::string &reason, const std::string &error);
   void finish(Active &a, const std::string &reason, const std::string &error);
   void updateGauges(size_t active);
+  /// Sends a generated token (text, metrics); true when `a` finished with
+  /// it (finish() called).
+  bool emit(Active &a, int32_t token,
+            std::chrono::steady_clock::time_point now);
+  /// One self-speculative round of `a` after `next` (emitted, not in the
+  /// cache): emits its tokens; an error with an empty message when `a`
+  /// finished.
+  Status speculate(Active &a, int32_t next);
 
   const Generator &generator;
   Tokenizer tokenizer;

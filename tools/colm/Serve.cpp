@@ -431,6 +431,9 @@ Status runServe(const std::vector<std::string> &argv) {
               "steps, then prefill chunks (default: prefill chunks that take "
               "about half a decode step's time, so running streams slow "
               "down less than 2x while a long prompt is prefilled)")
+      .option("--speculative-max-batch", "N",
+              "requests that ask for \"speculative\" speculate while at "
+              "most N sequences decode (default 2)")
       .flag("--no-prefix-cache",
             "compute every prompt in full (no sharing of cached prefixes)")
       .option("--threads", "N",
@@ -496,6 +499,8 @@ Status runServe(const std::vector<std::string> &argv) {
                                       1 << 20));
   }
   schedule.prefixCaching = !args.isSet("--no-prefix-cache");
+  COLM_ASSIGN_OR_RETURN(schedule.speculativeMaxBatch,
+                        args.getInt("--speculative-max-batch", 2, 0, 4096));
   COLM_ASSIGN_OR_RETURN(int64_t maxIdle,
                         args.getInt("--max-idle-connections", 256, 1, 65536));
   COLM_ASSIGN_OR_RETURN(int64_t idleTimeout,

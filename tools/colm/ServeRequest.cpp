@@ -371,6 +371,31 @@ Status Parser::field(const std::string &key, const JsonValue &v) {
       base.schedule = {{0, static_cast<unsigned>(k)}};
     }
     hasChains = true;
+  } else if (key == "speculative") {
+    // true, or {"draft_chains": K, "max_draft": G}.
+    if (v.isBool()) {
+      base.speculative = v.asBool();
+    } else if (v.isObject()) {
+      base.speculative = true;
+      for (size_t i = 0; i < v.keys().size(); ++i) {
+        const std::string &k = v.keys()[i];
+        if (k == "draft_chains") {
+          COLM_ASSIGN_OR_RETURN(int64_t d,
+                                integer(v.elements()[i], key + "." + k, 1, n));
+          base.draftChains = unsigned(d);
+        } else if (k == "max_draft") {
+          COLM_ASSIGN_OR_RETURN(base.maxDraft,
+                                integer(v.elements()[i], key + "." + k, 1, 15));
+        } else {
+          return fail(key + "." + k, "unknown field \"" + k +
+                                         "\" in \"speculative\" "
+                                         "(draft_chains, max_draft)");
+        }
+      }
+    } else {
+      return fail(key, "\"speculative\" must be true, false or an object "
+                       "like {\"draft_chains\": 1, \"max_draft\": 4}");
+    }
   } else if (key == "min_chains" || key == "max_chains") {
     COLM_ASSIGN_OR_RETURN(int64_t k, integer(v, key, 1, n));
     (key == "min_chains" ? minChains : maxChains) = unsigned(k);
@@ -435,6 +460,26 @@ Result<ServeRequest> Parser::parse(std::string_view body) {
                 chat ? "missing \"messages\"" : "missing \"prompt\"");
   if (hasChains && hasSchedule)
     return fail("chains", "give \"chains\" or \"chain_schedule\", not both");
+  if (base.speculative) {
+    const char *why =
+        !config.kvSharing ? "needs a CoLM-Air model (kv_sharing)"
+        : base.autoChains || hasSchedule
+            ? "takes a fixed \"chains\" (not \"auto\" or a schedule)"
+        : base.frequencyPenalty != 0 || base.presencePenalty != 0 ||
+                !base.logitBias.empty()
+            ? "does not take frequency or presence penalties or a logit bias"
+        : (chat ? chatLogprobs : base.logprobs >= 0)
+            ? "does not return log-probabilities"
+            : nullptr;
+    if (why)
+      return fail("speculative", std::string("\"speculative\" ") + why);
+    if (base.draftChains >= base.schedule.front().second)
+      return fail("speculative",
+                  "the draft needs fewer chains than the model it drafts "
+                  "for: draft_chains " +
+                      std::to_string(base.draftChains) + ", chains " +
+                      std::to_string(base.schedule.front().second));
+  }
   if ((minChains || maxChains) && !base.autoChains)
     return fail(minChains ? "min_chains" : "max_chains",
                 "\"min_chains\" and \"max_chains\" need \"chains\": "

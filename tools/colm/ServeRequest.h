@@ -46,6 +46,12 @@ struct GenerationParams {
   /// (0: none).
   double ttftTarget = 0, tpotTarget = 0;
   bool chain1Prefill = false;
+  /// "speculative": CoLM-Air self-speculative decoding (compare mode: the
+  /// same tokens) with a draft of `draftChains` chains, up to `maxDraft`
+  /// tokens a round.
+  bool speculative = false;
+  unsigned draftChains = 1;
+  int64_t maxDraft = 4;
   std::vector<std::string> stops;
   /// -1: no log-probabilities; otherwise the alternatives per token (0..20).
   int logprobs = -1;

@@ -131,6 +131,31 @@ def run_model(a, name, kv_sharing):
             ids = [m["id"] for m in json.loads(r.read())["data"]]
         check(ids == [name, name + "@k1", name + "@k2", name + "@k3"],
               f"{name}: /v1/models lists the aliases ({ids})")
+        # "speculative" (CoLM-Air): the tokens of plain decoding, greedy
+        # or sampled with a seed, and the drafts counted in /metrics.
+        for sampling in ({"temperature": 0}, {"temperature": 0.8, "seed": 3}):
+            body = {"prompt": jobs[3][0], "max_tokens": 24, "chains": 3, **sampling}
+            plain_status, plain = post(server, "/v1/completions", body)
+            status, spec = post(server, "/v1/completions",
+                                {**body, "speculative": {"draft_chains": 2,
+                                                         "max_draft": 3}})
+            if kv_sharing:
+                check(status == 200 and plain_status == 200 and
+                      spec["choices"][0]["tokens"] == plain["choices"][0]["tokens"],
+                      f"{name}: speculative {sampling} equals plain decoding")
+            else:
+                check(status == 400 and "CoLM-Air" in str(spec),
+                      f"{name}: speculative needs CoLM-Air: {status}")
+        if kv_sharing:
+            _, _, m3 = metrics(server)
+            check(m3.get("colm_speculative_drafted_tokens_total", 0) > 0,
+                  f"{name}: drafts counted "
+                  f"({m3.get('colm_speculative_accepted_tokens_total')} of "
+                  f"{m3.get('colm_speculative_drafted_tokens_total')} accepted)")
+            status, body = post(server, "/v1/completions",
+                                {"prompt": [1, 2], "speculative": True, "logprobs": 2})
+            check(status == 400 and "log-probabilities" in str(body),
+                  f"{name}: speculative with logprobs: {status}")
         # One sequence always fits: the pool bounds the context.
         status, body = post(server, "/v1/completions", {"prompt": [1] * 150, "max_tokens": 60})
         check(status == 400 and "context of 128" in str(body),
