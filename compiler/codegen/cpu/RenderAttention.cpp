@@ -244,24 +244,33 @@ template <int S> inline void butterfly(v16 *t) {
     }
 }
 
+// dst[d][j] = rows[j][d0 + d] for a 16 x 16 block, in registers.
+inline void transposeBlock(const float *const *rows, int64_t d0, float *dst,
+                           int64_t ldd) {
+  v16 t[16];
+  for (int j = 0; j < 16; ++j)
+    t[j] = *(const v16u *)(rows[j] + d0);
+  butterfly<8>(t);
+  butterfly<4>(t);
+  butterfly<2>(t);
+  butterfly<1>(t);
+  for (int d = 0; d < 16; ++d)
+    *(v16u *)(dst + d * ldd) = t[d];
+}
+
 // dst[d][j] = src[j][d] for keys [0, n) of a head, zero for keys [n, pad):
 // whole 16 x 16 blocks in registers, ragged edges one by one.
 inline void transpose(const float *src, int64_t ld, int64_t n, int64_t pad,
                       float *dst, int64_t ldd) {
   for (int64_t j0 = 0; j0 < n; j0 += 16) {
     const int64_t nj = min64(16, n - j0);
+    const float *rows[16];
+    for (int j = 0; j < 16; ++j)
+      rows[j] = src + (j0 + j) * ld;
     for (int64_t d0 = 0; d0 < HD; d0 += 16) {
       const int64_t nd = min64(16, HD - d0);
       if (nj == 16 && nd == 16) {
-        v16 t[16];
-        for (int j = 0; j < 16; ++j)
-          t[j] = *(const v16u *)(src + (j0 + j) * ld + d0);
-        butterfly<8>(t);
-        butterfly<4>(t);
-        butterfly<2>(t);
-        butterfly<1>(t);
-        for (int d = 0; d < 16; ++d)
-          *(v16u *)(dst + (d0 + d) * ldd + j0) = t[d];
+        transposeBlock(rows, d0, dst + d0 * ldd + j0, ldd);
         continue;
       }
       for (int64_t j = 0; j < nj; ++j)
@@ -392,15 +401,7 @@ inline void transposeChunk(const float *const *kr, int64_t nk, float *Kt) {
     for (int64_t d0 = 0; d0 < HD; d0 += 16) {
       const int64_t nd = min64(16, HD - d0);
       if (j0 + 16 <= nk && nd == 16) {
-        v16 t[16];
-        for (int j = 0; j < 16; ++j)
-          t[j] = *(const v16u *)(kr[j0 + j] + d0);
-        butterfly<8>(t);
-        butterfly<4>(t);
-        butterfly<2>(t);
-        butterfly<1>(t);
-        for (int d = 0; d < 16; ++d)
-          *(v16 *)(Kt + (d0 + d) * CK + j0) = t[d];
+        transposeBlock(kr + j0, d0, Kt + d0 * CK + j0, CK);
         continue;
       }
       for (int64_t d = 0; d < nd; ++d)
