@@ -528,9 +528,7 @@ Generator::prefill(Sequence &seq, const std::vector<int32_t> &prompt,
                    GenerationStats *stats) const {
   if (prompt.empty())
     return Status::error("the prompt is empty");
-  if (!steps.count(k))
-    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
-                         std::to_string(model.config.numChains()));
+  COLM_TRY(checkChains(k));
   if (chain1Prefill && !model.config.kvSharing)
     return Status::error("chain-1 prefill needs CoLM-Air (kv_sharing): a "
                          "CoLM's keys and values need every chain");
@@ -578,21 +576,30 @@ Generator::prefill(Sequence &seq, const std::vector<int32_t> &prompt,
   return logits;
 }
 
+Status Generator::checkChains(unsigned k) const {
+  if (!steps.count(k))
+    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
+                         std::to_string(model.config.numChains()));
+  return Status::ok();
+}
+
+Status Generator::checkRoom(const Sequence &seq, int64_t tokens) const {
+  if (seq.cache.remaining() < tokens)
+    return Status::error(
+        countOf(tokens, "token") + " do not fit: the context holds " +
+        std::to_string(seq.cache.remaining()) + " more (raise --max-context)");
+  return Status::ok();
+}
+
 Status Generator::prefillPart(Sequence &seq, const std::vector<int32_t> &tokens,
                               unsigned k, bool chain1Prefill,
                               GenerationStats *stats) const {
   if (tokens.empty())
     return Status::ok();
-  if (!steps.count(k))
-    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
-                         std::to_string(model.config.numChains()));
+  COLM_TRY(checkChains(k));
   if (chain1Prefill && !model.config.kvSharing)
     return Status::error("chain-1 prefill needs CoLM-Air (kv_sharing)");
-  if (seq.cache.remaining() < int64_t(tokens.size()))
-    return Status::error(countOf(int64_t(tokens.size()), "token") +
-                         " do not fit: the context holds " +
-                         std::to_string(seq.cache.remaining()) +
-                         " more (raise --max-context)");
+  COLM_TRY(checkRoom(seq, int64_t(tokens.size())));
   auto t0 = std::chrono::steady_clock::now();
   if (chain1Prefill) {
     int64_t cols = seq.cache.width();
@@ -616,9 +623,7 @@ Status Generator::prefillPart(Sequence &seq, const std::vector<int32_t> &tokens,
 Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
                                              unsigned k,
                                              GenerationStats *stats) const {
-  if (!steps.count(k))
-    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
-                         std::to_string(model.config.numChains()));
+  COLM_TRY(checkChains(k));
   if (token < 0 || token >= model.config.vocabSize)
     return Status::error("token id " + std::to_string(token) +
                          " is outside the vocabulary");
@@ -675,19 +680,13 @@ Generator::extend(Sequence &seq, const std::vector<int32_t> &tokens, unsigned k,
                   GenerationStats *stats) const {
   if (tokens.empty())
     return Status::error("no tokens to append");
-  if (!steps.count(k))
-    return Status::error("chains " + std::to_string(k) + " is outside 1.." +
-                         std::to_string(model.config.numChains()));
+  COLM_TRY(checkChains(k));
   for (size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] < 0 || tokens[i] >= model.config.vocabSize)
       return Status::error("token id " + std::to_string(tokens[i]) +
                            " at position " + std::to_string(i) +
                            " is outside the vocabulary");
-  if (seq.cache.remaining() < int64_t(tokens.size()))
-    return Status::error(countOf(int64_t(tokens.size()), "token") +
-                         " do not fit: the " + "context holds " +
-                         std::to_string(seq.cache.remaining()) +
-                         " more (raise --max-context)");
+  COLM_TRY(checkRoom(seq, int64_t(tokens.size())));
   COLM_TRY(widenHistory(seq, k, stats));
   auto t0 = std::chrono::steady_clock::now();
   COLM_ASSIGN_OR_RETURN(HostTensor all, append(seq, tokens, k));

@@ -137,6 +137,10 @@ public:
                      GenerationStats *stats = nullptr) const;
 
 private:
+  /// Errors naming a chain count outside 1..numChains, and `tokens` more
+  /// positions than `seq`'s context holds.
+  Status checkChains(unsigned k) const;
+  Status checkRoom(const Sequence &seq, int64_t tokens) const;
   /// CoLM switching up to k chains: the wider keys and values of the whole
   /// history first (nothing for CoLM-Air or a narrower k).
   Status widenHistory(Sequence &seq, unsigned k, GenerationStats *stats) const;

@@ -78,6 +78,16 @@ inline void storeRow(float *p, int64_t c, v16 x) {
   *(v16u *)(p + 16 * c) = x;
 }
 
+// A finished row: out = O / l, lse = the log-sum-exp of the scaled scores
+// (m in log2 units); a row that saw no key is zero.
+inline void finishRow(const float *o, float m, float l, float *dst,
+                      float *lse) {
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  for (int64_t d = 0; d < HD; ++d)
+    dst[d] = o[d] * inv;
+  *lse = l > 0.0f ? m * LN2 + logf(l) : -__builtin_inff();
+}
+
 // 2^x for a vector (Cephes' exp2f: x = n + r with |r| <= 1/2, a degree-6
 // polynomial in r, 2^n through the exponent bits); within 2 ulp, 0 below
 // -127, so the score loops vectorize. Scores are scaled by log2(e) / sqrt(hd)
@@ -551,12 +561,8 @@ inline void pagedRows(const ColmPagedAttentionArgs &a, int thread,
       const int64_t h = TILED ? g + n * HKV : g * PER + n;
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t e = n * RB + r;
-        float *dst = a.out + (r0 + r) * a.ldq + h * HD;
-        const float inv = l[e] > 0.0f ? 1.0f / l[e] : 0.0f;
-        for (int64_t d = 0; d < HD; ++d)
-          dst[d] = O[e * HDP + d] * inv;
-        a.lse[h * tq + r0 + r] =
-            l[e] > 0.0f ? m[e] * LN2 + logf(l[e]) : -__builtin_inff();
+        finishRow(O + e * HDP, m[e], l[e], a.out + (r0 + r) * a.ldq + h * HD,
+                  a.lse + h * tq + r0 + r);
       }
     }
   }
@@ -662,15 +668,9 @@ extern "C" void @SYMBOL@(const void *argp, int thread, int threads) {
                             O + r0 * HDP, HDP, alpha);
       }
     }
-    for (int64_t r = 0; r < rows; ++r) {
-      float *dst = a.out + (i0 + r) * a.ldq + h * HD;
-      // A row that sees no key (no causal mask and no keys) is zero.
-      const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-      for (int64_t d = 0; d < HD; ++d)
-        dst[d] = O[r * HDP + d] * inv;
-      a.lse[h * tq + i0 + r] =
-          l[r] > 0.0f ? m[r] * LN2 + logf(l[r]) : -__builtin_inff();
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      finishRow(O + r * HDP, m[r], l[r], a.out + (i0 + r) * a.ldq + h * HD,
+                a.lse + h * tq + i0 + r);
   }
 }
 )CPP";
