@@ -50,6 +50,15 @@ void StepTimeModel::observe(const std::vector<int64_t> &rows, double prefill,
     for (size_t j = 0; j < d; ++j)
       P[i][j] = (P[i][j] - Px[i] * Px[j] / denominator) / kForget;
   ++samples;
+  if (decodes(rows))
+    fastest = std::min(fastest, seconds);
+}
+
+bool StepTimeModel::decodes(const std::vector<int64_t> &rows) {
+  for (int64_t r : rows)
+    if (r > 0)
+      return true;
+  return false;
 }
 
 double StepTimeModel::predict(const std::vector<int64_t> &rows,
@@ -58,6 +67,11 @@ double StepTimeModel::predict(const std::vector<int64_t> &rows,
   double t = 0;
   for (size_t i = 0; i < x.size(); ++i)
     t += theta[i] * x[i];
+  // A fit on noisy steps can extrapolate below zero (say, to one row at a
+  // count seen only in larger steps): no decode step is faster than the
+  // fastest measured.
+  if (decodes(rows) && fastest < std::numeric_limits<double>::infinity())
+    t = std::max(t, fastest);
   return std::max(t, 0.0);
 }
 

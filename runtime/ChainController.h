@@ -19,6 +19,7 @@
 #define COLM_RUNTIME_CHAINCONTROLLER_H
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace colm {
@@ -33,6 +34,8 @@ public:
   /// prefill work (tokens of the full model) and its seconds.
   void observe(const std::vector<int64_t> &rows, double prefill,
                double seconds);
+  /// The fitted time, and never below the fastest step measured that
+  /// decoded rows (when `rows` decodes any).
   double predict(const std::vector<int64_t> &rows, double prefill) const;
   /// Enough steps seen for predictions to mean something.
   bool ready() const { return samples >= 2 * int64_t(theta.size()); }
@@ -42,8 +45,10 @@ private:
   std::vector<double> features(const std::vector<int64_t> &rows,
                                double prefill) const;
   std::vector<double> theta;
+  static bool decodes(const std::vector<int64_t> &rows);
   std::vector<std::vector<double>> P;
   int64_t samples = 0;
+  double fastest = std::numeric_limits<double>::infinity();
 };
 
 class ChainController {

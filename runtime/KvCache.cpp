@@ -114,16 +114,14 @@ Status KvCache::reserve(int64_t positions) {
   return Status::ok();
 }
 
-Status KvCache::sharePrefix(const std::vector<int32_t> &blocks,
-                            int64_t cols) {
+Status KvCache::sharePrefix(const std::vector<int32_t> &blocks, int64_t cols) {
   if (len != 0 || !table.empty())
     return Status::error("internal error: a shared prefix needs an empty "
                          "KV cache");
   COLM_TRY(checkColumns(cols));
   int64_t positions = int64_t(blocks.size()) * KvPool::kBlockSize;
   if (positions > capacity)
-    return Status::error("the shared prefix of " +
-                         std::to_string(positions) +
+    return Status::error("the shared prefix of " + std::to_string(positions) +
                          " positions is longer than the context");
   for (int32_t b : blocks) {
     blockPool->retain(b);
@@ -132,6 +130,13 @@ Status KvCache::sharePrefix(const std::vector<int32_t> &blocks,
   len = positions;
   validCols.assign(size_t(positions), cols);
   return Status::ok();
+}
+
+int64_t KvCache::sharedBlocks() const {
+  int64_t n = 0;
+  for (int32_t b : table)
+    n += blockPool->references(b) > 1;
+  return n;
 }
 
 Status KvCache::ownBlock(size_t i) {

@@ -132,6 +132,9 @@ public:
   /// cached prefix): it takes a reference to each and holds their
   /// blocks.size() * blockSize positions with `cols` valid columns.
   Status sharePrefix(const std::vector<int32_t> &blocks, int64_t cols);
+  /// Blocks held with another sequence or the prefix cache: the copies
+  /// overwriteHistory() takes from the pool first.
+  int64_t sharedBlocks() const;
 
 private:
   KvCache() = default;

@@ -52,6 +52,25 @@ TEST(StepTimeModelTest, RecoversTheCostPerRowOfEachChainCount) {
   EXPECT_FALSE(StepTimeModel(3).ready());
 }
 
+// Steps of 1, 3 and 5 ms at 1, 2 and 3 full-chain rows fit -1 ms + 2 ms
+// per row: one row at one chain (never measured) would be predicted below
+// zero, and a controller would raise chains against any target.
+TEST(StepTimeModelTest, NoDecodeStepIsPredictedFasterThanTheFastestSeen) {
+  StepTimeModel model(3);
+  for (int i = 0; i < 30; ++i)
+    for (int64_t r = 1; r <= 3; ++r)
+      model.observe({0, 0, r}, 0, (2.0 * double(r) - 1.0) * 1e-3);
+  ASSERT_TRUE(model.ready());
+  EXPECT_NEAR(model.predict({0, 0, 3}, 0), 5e-3, 1e-5);
+  EXPECT_NEAR(model.predict({1, 0, 0}, 0), 1e-3, 1e-9);
+  EXPECT_NEAR(model.predict({0, 0, 0}, 50), 0.0, 1e-9);
+  ChainController control(3);
+  std::vector<ChainController::Stream> one{automatic(1e-5, 2)};
+  one[0].chains = 2;
+  control.adjust(one, model, 0);
+  EXPECT_EQ(one[0].chains, 2u); // 1 ms predicted: far over 0.01 ms
+}
+
 // Overload: 8 full-chain streams take 13 ms a step against a 9 ms target
 // (aimed at 80% of it).
 // The loosest target gives up chains first, nobody goes below its minimum,

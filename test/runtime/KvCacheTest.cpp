@@ -356,8 +356,11 @@ TEST(KvCacheTest, WritingIntoASharedBlockCopiesIt) {
   ASSERT_OK(a);
   ASSERT_OK(appendFake(*a, 3, 16));
   int32_t shared = a->blockTable()[0];
+  EXPECT_EQ(a->sharedBlocks(), 0);
   (*pool)->retain(shared); // as a prefix cache would
+  EXPECT_EQ(a->sharedBlocks(), 1);
   ASSERT_OK(appendFake(*a, 1, 16, 9));
+  EXPECT_EQ(a->sharedBlocks(), 0);
   EXPECT_NE(a->blockTable()[0], shared);
   EXPECT_EQ((*pool)->references(shared), 1);
   int64_t width = (*pool)->width(), bs = (*pool)->blockSize();

@@ -316,7 +316,8 @@ bool Scheduler::place(Active &a) {
   std::vector<int32_t> shared;
   size_t most = 0;
   int64_t least = Generator::kFewRows + 1 + (p.chain1Prefill ? 1 : 0);
-  if (options.prefixCaching && promptLength >= 2 * least) {
+  if (options.prefixCaching && promptLength >= 2 * least &&
+      !widensOnReplay(a)) {
     std::vector<uint64_t> names = prefixes.blockNames(p.prompt, prefixTag(a));
     most = size_t((promptLength - least) / pool->blockSize());
     shared = prefixes.lookup(names, most);
@@ -354,6 +355,19 @@ bool Scheduler::place(Active &a) {
   return true;
 }
 
+bool Scheduler::widensOnReplay(const Active &a) const {
+  // CoLM: the replay rewrites the history's keys and values with a wider
+  // sub-model's (copying shared blocks; bits a narrower prefill would not
+  // give): such a sequence neither shares nor names its prompt's blocks.
+  if (generator.config().kvSharing || a.index == 0)
+    return false;
+  unsigned first = chainsAt(a.params.schedule, 0);
+  for (unsigned k : a.decodedWith)
+    if (k > first)
+      return true;
+  return false;
+}
+
 void Scheduler::registerPrefix(Active &a) {
   const serve::GenerationParams &p = a.params;
   int64_t promptLength = int64_t(p.prompt.size());
@@ -361,7 +375,7 @@ void Scheduler::registerPrefix(Active &a) {
   // Only prompts long enough to run in chunks of the packed GEMM path (the
   // rows a later prompt's fresh prefill would compute alike); with chain-1
   // prefill the last prompt position comes from the full model: not named.
-  if (!options.prefixCaching || promptLength < least)
+  if (!options.prefixCaching || promptLength < least || widensOnReplay(a))
     return;
   int64_t covered = promptLength - (p.chain1Prefill ? 1 : 0);
   std::vector<int32_t> head(p.prompt.begin(), p.prompt.begin() + covered);
@@ -447,8 +461,21 @@ void Scheduler::preempt(std::unique_ptr<Active> &victim) {
 
 bool Scheduler::makeRoom(Active &a, int64_t positions,
                          std::vector<std::unique_ptr<Active>> &active) {
+  return freeBlocksFor(
+      a, [&] { return bool(a.seq->cache.reserve(positions)); }, active);
+}
+
+bool Scheduler::makeRoomToWiden(Active &a,
+                                std::vector<std::unique_ptr<Active>> &active) {
+  return freeBlocksFor(
+      a, [&] { return pool->freeBlocks() >= a.seq->cache.sharedBlocks(); },
+      active);
+}
+
+bool Scheduler::freeBlocksFor(Active &a, const std::function<bool()> &fits,
+                              std::vector<std::unique_ptr<Active>> &active) {
   for (;;) {
-    if (a.seq->cache.reserve(positions))
+    if (fits())
       return true;
     if (prefixes.evict(1) > 0)
       continue;
@@ -462,6 +489,25 @@ bool Scheduler::makeRoom(Active &a, int64_t positions,
       return false;
     preempt(*victim);
   }
+}
+
+void Scheduler::dropPreempted(std::vector<Active *> &decoding,
+                              std::vector<int32_t> &next,
+                              std::vector<std::unique_ptr<Active>> &active) {
+  std::vector<Active *> still;
+  std::vector<int32_t> tokens;
+  for (size_t i = 0; i < decoding.size(); ++i) {
+    bool alive = false;
+    for (auto &o : active)
+      alive |= o && o.get() == decoding[i] && o->seq;
+    if (alive) {
+      still.push_back(decoding[i]);
+      tokens.push_back(next[i]);
+    }
+  }
+  decoding.swap(still);
+  next.swap(tokens);
+  std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
 }
 
 void Scheduler::updateGauges(size_t active) {
@@ -672,22 +718,7 @@ void Scheduler::loop() {
         if (o.get() == a)
           preempt(o);
     }
-    {
-      std::vector<Active *> still;
-      std::vector<int32_t> tokens;
-      for (size_t i = 0; i < decoding.size(); ++i) {
-        bool alive = false;
-        for (auto &o : active)
-          alive |= o && o.get() == decoding[i] && o->seq;
-        if (alive) {
-          still.push_back(decoding[i]);
-          tokens.push_back(next[i]);
-        }
-      }
-      decoding.swap(still);
-      next.swap(tokens);
-    }
-    std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
+    dropPreempted(decoding, next, active);
     // Decode steps of different sequences are independent. The compiled
     // backends run the sequences at one chain count as one decoding batch
     // (every GEMM reads the weights once for all of them); on the
@@ -745,6 +776,26 @@ void Scheduler::loop() {
           }
       }
     }
+    // CoLM switching up rewrites the history's keys and values, copying
+    // the blocks it shares (a cached prefix) first: room for the copies,
+    // or an automatic stream stays at the chains its cache holds.
+    for (Active *a : decoding) {
+      if (!a->seq)
+        continue; // preempted for an earlier one
+      const KvCache &cache = a->seq->cache;
+      if (cache.columnsFor(int(chainsNow(*a))) <= cache.validColumns() ||
+          makeRoomToWiden(*a, active))
+        continue;
+      if (a->params.autoChains &&
+          unsigned(cache.validChains()) >= a->params.minChains) {
+        a->autoChains = unsigned(cache.validChains());
+        continue;
+      }
+      for (auto &o : active)
+        if (o.get() == a)
+          preempt(o);
+    }
+    dropPreempted(decoding, next, active);
     std::vector<int64_t> rows(size_t(generator.config().numChains()), 0);
     std::vector<unsigned> chains;
     for (Active *a : decoding) {

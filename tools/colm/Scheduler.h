@@ -38,6 +38,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -142,7 +143,19 @@ private:
   /// prefixes and preempting sequences admitted after `a` as needed.
   bool makeRoom(Active &a, int64_t positions,
                 std::vector<std::unique_ptr<Active>> &active);
+  /// Free blocks for the copies CoLM's switch up makes of the blocks `a`
+  /// shares (see KvCache::sharedBlocks), as makeRoom does.
+  bool makeRoomToWiden(Active &a, std::vector<std::unique_ptr<Active>> &active);
+  /// Evicts cached prefixes, then preempts the last admitted other than
+  /// `a`, until `fits`; false when nothing is left to free.
+  bool freeBlocksFor(Active &a, const std::function<bool()> &fits,
+                     std::vector<std::unique_ptr<Active>> &active);
   void preempt(std::unique_ptr<Active> &victim);
+  /// Drops from `decoding` (and `next`) the sequences preempted or
+  /// finished since they were listed; empties `active` of finished ones.
+  void dropPreempted(std::vector<Active *> &decoding,
+                     std::vector<int32_t> &next,
+                     std::vector<std::unique_ptr<Active>> &active);
   /// Runs the next chunk of `a`'s prompt (at most `budget` tokens, see
   /// Generator::nextPrefillChunk); returns the tokens run.
   int64_t prefillChunk(Active &a, int64_t budget);
@@ -153,6 +166,8 @@ private:
   /// its keys and values.
   uint64_t prefixTag(const Active &a) const;
   void registerPrefix(Active &a);
+  /// Whether replaying `a`'s generated tokens switches a CoLM cache up.
+  bool widensOnReplay(const Active &a) const;
   /// Ends one choice: the rest of its text, its result and, for the last
   /// choice of a request, the log line.
   void finish(const Slot &slot, StreamPiece rest, int64_t generated,

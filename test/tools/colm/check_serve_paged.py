@@ -30,10 +30,12 @@ def metrics(server):
 
 
 def generate(colm, model, tmp, prompt, n, chains):
+    """`chains`: a count, or a --chain-schedule string."""
     out = os.path.join(tmp, "t.txt")
+    flag = "--chain-schedule" if isinstance(chains, str) else "--chains"
     subprocess.run([colm, "generate", "--model", model, "--prompt-tokens",
                     ",".join(map(str, prompt)), "--max-new", str(n), "--greedy",
-                    "--chains", str(chains), "--tokens-out", out],
+                    flag, str(chains), "--tokens-out", out],
                    check=True, capture_output=True)
     return [int(t) for t in open(out).read().strip().split(",")]
 
@@ -65,7 +67,8 @@ def run_model(a, name, kv_sharing):
             got = body["choices"][0]["tokens"] if status == 200 else body
             ok += got == want
             if got != want:
-                print(f"  mismatch chains={chains} len={len(prompt)}: {got} vs {want}")
+                print(f"  mismatch chains={chains} len={len(prompt)}: {got} vs {want}",
+                      file=sys.stderr)
         check(ok == len(jobs), f"{name}: chunked, shared and preempted sequences equal "
               f"colm generate alone ({ok}/{len(jobs)})")
         kind, text, m = metrics(server)
@@ -106,7 +109,8 @@ def run_model(a, name, kv_sharing):
         mix = body.get("usage", {}).get("chain_tokens", {}) if status == 200 else {}
         check(status == 200 and sum(mix.values()) == 12 and
               all(k in ("2", "3") for k in mix),
-              f"{name}: auto chains stay in [2, 3] and are reported ({mix})")
+              f"{name}: auto chains stay in [2, 3] and are reported "
+              f"({mix if status == 200 else (status, body)})")
         for bad, want in (({"chains": "auto", "min_chains": 3, "max_chains": 2},
                            "exceeds"),
                           ({"max_chains": 2}, "need \"chains\": \"auto\""),
@@ -156,6 +160,21 @@ def run_model(a, name, kv_sharing):
                                 {"prompt": [1, 2], "speculative": True, "logprobs": 2})
             check(status == 400 and "log-probabilities" in str(body),
                   f"{name}: speculative with logprobs: {status}")
+        # Switching up copies the blocks a sequence shares with the prefix
+        # cache before rewriting them (CoLM): with the pool full of cached
+        # prefixes, those are evicted for the copies.
+        for i in range(2):
+            post(server, "/v1/completions",
+                 {"prompt": [(7 * i + 3 * j) % 64 for j in range(100)], "max_tokens": 1,
+                  "temperature": 0})
+        prompt, n = jobs[1][0][:52], 12
+        status, body = post(server, "/v1/completions",
+                            {"prompt": prompt, "max_tokens": n, "temperature": 0,
+                             "chain_schedule": "0:1,4:3"})
+        got = body["choices"][0]["tokens"] if status == 200 else body
+        check(got == generate(a.colm, model, a.tmp, prompt, n, "0:1,4:3"),
+              f"{name}: switching up over a pool full of cached prefixes "
+              f"equals colm generate alone")
         # One sequence always fits: the pool bounds the context.
         status, body = post(server, "/v1/completions", {"prompt": [1] * 150, "max_tokens": 60})
         check(status == 400 and "context of 128" in str(body),

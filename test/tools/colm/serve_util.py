@@ -18,6 +18,9 @@ results = []
 def check(ok, what):
     results.append(bool(ok))
     print(("PASS: " if ok else "FAIL: ") + what, flush=True)
+    if not ok:
+        # Also on stderr: lit shows it whole where FileCheck elides stdout.
+        print("FAIL: " + what, file=sys.stderr, flush=True)
     return bool(ok)
 
 
