@@ -710,21 +710,29 @@ constexpr int FEW_J = 4, FEW_R = @LANES@ / FEW_J > 0 ? @LANES@ / FEW_J : 1;
 // output i.
 @FOLDS@
 
-// Rows a, a + lda, ... (R of them; already rounded in bf16 mixed
-// precision) times rows w, w + ldb, ... of B (J of them; B's elements k0 ..
-// k1 of each), into out[r * FEW_J + j].
+// Rows a, a + lda, ... (R of them, the last `valid` repeated past it;
+// already rounded in bf16 mixed precision) times rows w, w + ldb, ... of B
+// (J of them; B's elements k0 .. k1 of each), into out[r * FEW_J + j].
 template <int R, int J>
 inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
-                 int64_t ldb, int64_t k0, int64_t k1, float *out) {
+                 int64_t ldb, int64_t k0, int64_t k1, float *out,
+                 int valid = R) {
 #pragma clang fp contract(fast)
+  const float *ar[R];
+  for (int r = 0; r < R; ++r)
+    ar[r] = a + (r < valid ? r : valid - 1) * lda;
   vec acc[R][J] = {};
   int64_t p = k0;
   for (; p + @LANES@ <= k1; p += @LANES@) {
     vec b[J], x[R];
+    // The next J rows of B (the next call's), one group ahead: the
+    // hardware prefetcher alone leaves the FMAs waiting on memory.
+    for (int j = 0; j < J; ++j)
+      __builtin_prefetch(bByte(o, w + (J + j) * ldb + p));
     for (int j = 0; j < J; ++j)
       b[j] = bVec(o, w + j * ldb + p);
     for (int r = 0; r < R; ++r)
-      x[r] = loadu(a + r * lda + p);
+      x[r] = loadu(ar[r] + p);
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < J; ++j)
         acc[r][j] = acc[r][j] + x[r] * b[j];
@@ -735,7 +743,7 @@ inline void dots(const float *a, int64_t lda, const Operands &o, int64_t w,
       for (int j = 0; j < J; ++j)
         b[j][i] = bAt(o, w + j * ldb + p + i);
       for (int r = 0; r < R; ++r)
-        x[r][i] = a[r * lda + p + i];
+        x[r][i] = ar[r][p + i];
     }
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < J; ++j)
@@ -1173,16 +1181,18 @@ void fewRows(const Operands &src, const Strip *strips, int first, int last) {
     for (int64_t j0 = strips[s].j; j0 < j1;) {
       int cols = j1 - j0 >= FEW_J ? FEW_J : 1;
       for (int64_t i0 = blk.m0; i0 < m1;) {
-        int rows = m1 - i0 >= FEW_R ? FEW_R : 1;
+        // Two or three rows run as FEW_R (the last repeated): one pass
+        // over B's rows in L1 costs less than a pass per row.
+        int rows = m1 - i0 >= FEW_R ? FEW_R : int(m1 - i0);
         float sums[FEW_R * FEW_J];
         const float *a = o.a + i0 * o.lda;
         int64_t w = j0 * o.ldb;
-        if (rows == FEW_R && cols == FEW_J)
-          dots<FEW_R, FEW_J>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
+        if (rows > 1 && cols == FEW_J)
+          dots<FEW_R, FEW_J>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums, rows);
         else if (cols == FEW_J)
           dots<1, FEW_J>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
-        else if (rows == FEW_R)
-          dots<FEW_R, 1>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
+        else if (rows > 1)
+          dots<FEW_R, 1>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums, rows);
         else
           dots<1, 1>(a, o.lda, o, w, o.ldb, blk.k0, k1, sums);
         for (int r = 0; r < rows; ++r)
