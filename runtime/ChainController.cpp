@@ -11,6 +11,10 @@ constexpr double kForget = 0.98;
 /// The predicted step aims at this fraction of the tightest target, and a
 /// chain comes back only while the prediction stays under kRaise of it.
 constexpr double kAim = 0.8, kRaise = 0.65;
+/// The aim never drops below this fraction, however noisy the steps.
+constexpr double kLeast = 0.3;
+/// The share of steps the aim keeps within the target.
+constexpr double kQuantile = 0.98;
 } // namespace
 
 StepTimeModel::StepTimeModel(int numChains)
@@ -32,6 +36,14 @@ std::vector<double> StepTimeModel::features(const std::vector<int64_t> &rows,
 
 void StepTimeModel::observe(const std::vector<int64_t> &rows, double prefill,
                             double seconds) {
+  if (ready() && decodes(rows)) {
+    double ratio = seconds / std::max(predict(rows, prefill), 1e-9);
+    if (ratios.size() < kSpread)
+      ratios.push_back(ratio);
+    else
+      ratios[nextRatio] = ratio;
+    nextRatio = (nextRatio + 1) % kSpread;
+  }
   std::vector<double> x = features(rows, prefill);
   size_t d = x.size();
   std::vector<double> Px(d, 0.0);
@@ -59,6 +71,16 @@ bool StepTimeModel::decodes(const std::vector<int64_t> &rows) {
     if (r > 0)
       return true;
   return false;
+}
+
+double StepTimeModel::ratioQuantile(double q) const {
+  if (ratios.size() < 20)
+    return 1.0;
+  std::vector<double> sorted = ratios;
+  size_t at = std::min(sorted.size() - 1, size_t(q * double(sorted.size())));
+  std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(at),
+                   sorted.end());
+  return sorted[at];
 }
 
 double StepTimeModel::predict(const std::vector<int64_t> &rows,
@@ -94,6 +116,10 @@ double ChainController::adjust(std::vector<Stream> &streams,
   double step = predict();
   if (tightest == std::numeric_limits<double>::infinity())
     return step;
+  // Aim so that nearly all steps (kQuantile), not their mean, stay within
+  // the target.
+  double aim = std::clamp(1.0 / model.ratioQuantile(kQuantile), kLeast, kAim);
+  double raise = aim * kRaise / kAim;
   // A change is held for kHold tokens against moving back; within one
   // decision a stream may move several chains the same way.
   std::vector<char> moved(streams.size(), 0);
@@ -107,7 +133,7 @@ double ChainController::adjust(std::vector<Stream> &streams,
   };
   // Too slow: the stream with the most slack gives up a chain first. The
   // prediction aims below the target (steps vary about it).
-  while (step > kAim * tightest) {
+  while (step > aim * tightest) {
     Stream *pick = nullptr;
     for (Stream &s : streams)
       if (s.automatic && movable(s) && s.chains > s.minChains &&
@@ -138,7 +164,7 @@ double ChainController::adjust(std::vector<Stream> &streams,
       break;
     ++pick->chains;
     double wider = predict();
-    if (wider > kRaise * tightest) {
+    if (wider > raise * tightest) {
       --pick->chains;
       break;
     }

@@ -113,6 +113,34 @@ TEST(ChainControllerTest, LowersTheStreamWithTheMostSlackFirst) {
   EXPECT_EQ(light[1].chains, 3u);
 }
 
+// A noisy machine: one step in eight takes 1.5x its time. The controller
+// aims the prediction at target / 1.5 (the steps' 98th percentile over the
+// prediction), so the slow steps meet the target too; a quiet one keeps
+// the 80% aim.
+TEST(ChainControllerTest, AimsLowerWhenStepsVaryMore) {
+  StepTimeModel noisy(3), quiet(3);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> r(0, 8), p(0, 200);
+  for (int i = 0; i < 600; ++i) {
+    std::vector<int64_t> rows{r(rng), r(rng), r(rng)};
+    double prefill = p(rng), t = stepTime(rows, prefill, rng);
+    quiet.observe(rows, prefill, t);
+    noisy.observe(rows, prefill, i % 8 == 0 ? 1.5 * t : t);
+  }
+  EXPECT_NEAR(quiet.ratioQuantile(0.95), 1.0, 0.02);
+  EXPECT_GT(noisy.ratioQuantile(0.95), 1.3);
+  EXPECT_EQ(StepTimeModel(3).ratioQuantile(0.95), 1.0);
+  ChainController control(3);
+  std::vector<ChainController::Stream> calm(6, automatic(9e-3)),
+      shaky(6, automatic(9e-3));
+  double a = control.adjust(calm, quiet, 0);
+  double b = control.adjust(shaky, noisy, 0);
+  EXPECT_LE(a, 0.8 * 9e-3);
+  EXPECT_GT(a, 0.65 * 9e-3);
+  EXPECT_LE(b * noisy.ratioQuantile(0.98), 9e-3);
+  EXPECT_LT(b, a);
+}
+
 TEST(ChainControllerTest, NothingChangesWithoutAModelOrATarget) {
   ChainController control(3);
   std::vector<ChainController::Stream> streams{automatic(1e-6)};

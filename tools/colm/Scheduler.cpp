@@ -537,8 +537,12 @@ bool Scheduler::emit(Active &a, int32_t token,
           std::chrono::duration<double>(now - a.slot.request->arrived).count());
       a.firstToken = now;
     } else {
-      metrics.itl.observe(
-          std::chrono::duration<double>(now - a.lastToken).count());
+      double gap = std::chrono::duration<double>(now - a.lastToken).count();
+      metrics.itl.observe(gap);
+      if (a.params.tpotTarget > 0) {
+        ++metrics.tpotTargetGaps;
+        metrics.tpotTargetMet += gap <= a.params.tpotTarget;
+      }
     }
   }
   a.lastToken = now;
@@ -606,6 +610,8 @@ void Scheduler::loop() {
       worked = false;
     }
     std::vector<Slot> arrived;
+    if (active.empty())
+      lastStepRows.clear(); // an idle wait is no step's time
     {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] {
@@ -669,6 +675,13 @@ void Scheduler::loop() {
     std::vector<Active *> decoding;
     std::vector<int32_t> next;
     auto now = std::chrono::steady_clock::now();
+    // The step-time model learns the whole period between two steps'
+    // tokens (a stream's inter-token gap), not the decode alone.
+    if (!lastStepRows.empty())
+      stepModel.observe(
+          lastStepRows, lastPrefillWork,
+          std::chrono::duration<double>(now - lastStepAt).count());
+    lastStepAt = now;
     for (auto &a : active) {
       if (!a->ready)
         continue;
@@ -862,12 +875,11 @@ void Scheduler::loop() {
         a.reset();
       }
     std::erase_if(active, [](const std::unique_ptr<Active> &a) { return !a; });
-    // The step's time for the model: its decode rows and prefill work.
+    // The step's rows and prefill work, for the model (timed at the next
+    // step's tokens).
+    lastStepRows.clear();
     if (!decoding.empty())
-      stepModel.observe(rows, prefillWork,
-                        std::chrono::duration<double>(
-                            std::chrono::steady_clock::now() - decodeStart)
-                            .count());
+      lastStepRows = rows;
     lastPrefillWork = prefillWork;
     updateGauges(active.size());
   }

@@ -197,6 +197,10 @@ private:
   StepTimeModel stepModel;
   ChainController chainControl;
   double lastPrefillWork = 0;
+  /// The last step's rows at each chain count (empty: it decoded none) and
+  /// when its tokens were sampled.
+  std::vector<int64_t> lastStepRows;
+  std::chrono::steady_clock::time_point lastStepAt;
   /// The chain count `a` decodes its next token with.
   unsigned chainsNow(const Active &a) const;
   uint64_t admissions = 0;

@@ -151,6 +151,12 @@ std::string ServeMetrics::prometheus() const {
          speculativeDrafted
              ? double(speculativeAccepted) / double(speculativeDrafted)
              : 0.0);
+  scalar(out, "colm_tpot_target_tokens_total", "counter",
+         "Inter-token gaps of sequences with a TPOT target (latency_target).",
+         double(tpotTargetGaps));
+  scalar(out, "colm_tpot_target_met_tokens_total", "counter",
+         "Of those, the gaps within their sequence's TPOT target.",
+         double(tpotTargetMet));
   header(out, "colm_generation_tokens_by_chains_total", "counter",
          "Tokens generated, by the chain count of the sub-model that "
          "produced them.");

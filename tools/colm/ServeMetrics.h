@@ -41,6 +41,8 @@ struct ServeMetrics {
   int64_t prefixQueriedBlocks = 0, prefixHitBlocks = 0;
   int64_t preemptions = 0, prefillChunks = 0;
   int64_t speculativeDrafted = 0, speculativeAccepted = 0;
+  /// Inter-token gaps of sequences with a TPOT target, and those within it.
+  int64_t tpotTargetGaps = 0, tpotTargetMet = 0;
   /// Generated tokens by the chain count that produced them.
   std::map<unsigned, int64_t> chainTokens;
   Histogram ttft, tpot, itl;

@@ -178,7 +178,7 @@ def main():
     # A non-streaming client that disconnects: its generation is cancelled.
     big = slow_model(a.colm, a.tmp)
     with Server(a.colm, big, a.tmp, "--max-batch", "1", name="disconnect") as srv:
-        body = json.dumps({"prompt": "a", "max_tokens": 2000}).encode()
+        body = json.dumps({"prompt": "a", "max_tokens": 8000}).encode()
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
         s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                   b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)

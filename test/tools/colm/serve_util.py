@@ -46,10 +46,12 @@ def slow_model(colm, tmp, name="big"):
     path = os.path.join(tmp, name)
     cfg = os.path.join(tmp, name + ".json")
     with open(cfg, "w") as f:
-        json.dump({"vocab_size": 256, "hidden_size": 256, "intermediate_size": 512,
-                   "num_hidden_layers": 2, "num_attention_heads": 4,
-                   "num_key_value_heads": 2, "chains": [2, 2], "kv_sharing": True,
-                   "max_position_embeddings": 2048}, f)
+        # 8000 tokens take seconds even on the compiled backend's fastest
+        # decode steps (2000 at D = 256 once took under half a second).
+        json.dump({"vocab_size": 256, "hidden_size": 384, "intermediate_size": 768,
+                   "num_hidden_layers": 3, "num_attention_heads": 6,
+                   "num_key_value_heads": 2, "chains": [2, 2, 2], "kv_sharing": True,
+                   "max_position_embeddings": 8192}, f)
     subprocess.run([colm, "init", "--config", cfg, "--out", path, "--force"], check=True,
                    capture_output=True)
     return path
