@@ -25,11 +25,11 @@ PrefixCache::blockNames(const std::vector<int32_t> &tokens,
 }
 
 std::vector<int32_t> PrefixCache::lookup(const std::vector<uint64_t> &names,
-                                         size_t most) {
+                                         size_t most, int chains) {
   std::vector<int32_t> found;
   for (size_t i = 0; i < names.size() && i < most; ++i) {
     auto it = entries.find(names[i]);
-    if (it == entries.end())
+    if (it == entries.end() || it->second.chains < chains)
       break;
     recency.splice(recency.begin(), recency, it->second.recent);
     found.push_back(it->second.block);
@@ -37,12 +37,23 @@ std::vector<int32_t> PrefixCache::lookup(const std::vector<uint64_t> &names,
   return found;
 }
 
-void PrefixCache::insert(uint64_t name, int32_t block) {
-  if (entries.count(name))
+void PrefixCache::insert(uint64_t name, int32_t block, int chains) {
+  auto it = entries.find(name);
+  if (it != entries.end()) {
+    if (it->second.chains >= chains)
+      return;
+    // A wider block for the same prefix: it serves every chain count the
+    // narrower one did.
+    pool->retain(block);
+    pool->release(it->second.block);
+    it->second.block = block;
+    it->second.chains = chains;
+    recency.splice(recency.begin(), recency, it->second.recent);
     return;
+  }
   pool->retain(block);
   recency.push_front(name);
-  entries[name] = {block, recency.begin()};
+  entries[name] = {block, chains, recency.begin()};
 }
 
 int64_t PrefixCache::evict(int64_t blocks) {

@@ -74,6 +74,7 @@ protected:
 
   void expectTheReferenceTokens(Backend backend);
   void checkChunkedPrefill(Backend backend);
+  void checkPrefillHoldsNarrowerBits(Backend backend);
   void checkSpeculativeCompare(Backend backend,
                                const std::vector<int64_t> &draftLengths);
 
@@ -618,4 +619,45 @@ void GeneratorTest::checkChunkedPrefill(Backend backend) {
       }
     }
   }
+}
+
+// A k-chain prefill holds, in the columns of a narrower sub-model, exactly
+// the keys and values that sub-model's own prefill computes (a chain's
+// keys depend on chains 1..j only, and every kernel computes a column the
+// same way whatever columns run beside it), on the few-rows and the tiled
+// GEMM paths: so a cached prefix block serves every chain count up to the
+// one that computed it (colm serve's prefix cache).
+void GeneratorTest::checkPrefillHoldsNarrowerBits(Backend backend) {
+  auto g = Generator::create(context, model, backend);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  Generator &gen = **g;
+  unsigned n = model.config.chains.size();
+  for (int len : {5, 30}) {
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < len; ++i)
+      prompt.push_back(int32_t((i * 7 + 3) % model.config.vocabSize));
+    auto wide = gen.newSequence(64);
+    ASSERT_TRUE(wide.isOk());
+    ASSERT_TRUE(gen.prefill(*wide, prompt, n, false).isOk());
+    for (unsigned k = 1; k < n; ++k) {
+      auto narrow = gen.newSequence(64);
+      ASSERT_TRUE(narrow.isOk());
+      ASSERT_TRUE(gen.prefill(*narrow, prompt, k, false).isOk());
+      int64_t cols = narrow->cache.columnsFor(int(k));
+      for (int l = 0; l < model.config.numLayers; ++l) {
+        EXPECT_EQ(*wide->cache.keys(l, cols), *narrow->cache.keys(l, cols))
+            << len << " tokens, " << k << " chains, layer " << l << " keys";
+        EXPECT_EQ(*wide->cache.values(l, cols), *narrow->cache.values(l, cols))
+            << len << " tokens, " << k << " chains, layer " << l << " values";
+      }
+    }
+  }
+}
+
+TEST_P(GeneratorTest, CpuPrefillHoldsTheNarrowerSubModelsBits) {
+  checkPrefillHoldsNarrowerBits(Backend::Cpu);
+}
+
+TEST_P(GeneratorTest, CudaSimPrefillHoldsTheNarrowerSubModelsBits) {
+  checkPrefillHoldsNarrowerBits(Backend::CudaSim);
 }

@@ -61,7 +61,7 @@ TEST(PrefixCacheTest, SharesEvictsAndCounts) {
     ASSERT_OK(seq->appendPositions(3 * bs, k, k, 16));
     names = cache.blockNames(tokens(3 * bs), 7);
     for (size_t i = 0; i < 2; ++i)
-      cache.insert(names[i], seq->blockTable()[i]);
+      cache.insert(names[i], seq->blockTable()[i], 3);
     blocks = {seq->blockTable()[0], seq->blockTable()[1]};
     EXPECT_EQ((*pool)->references(blocks[0]), 2);
   }
@@ -87,4 +87,33 @@ TEST(PrefixCacheTest, SharesEvictsAndCounts) {
   EXPECT_EQ(cache.size(), 1);
   EXPECT_EQ(cache.lookup(names, 3), std::vector<int32_t>{blocks[0]});
   EXPECT_ERROR(reuse->sharePrefix(blocks, 16), "empty");
+}
+
+// A block serves every chain count up to the one that computed it; a
+// wider block for a known name takes the narrower one's place.
+TEST(PrefixCacheTest, BlocksServeUpToTheirChainCount) {
+  auto pool = KvPool::create(smallConfig(), 6);
+  ASSERT_OK(pool);
+  PrefixCache cache(*pool);
+  int64_t bs = (*pool)->blockSize();
+  std::vector<uint64_t> names = cache.blockNames(tokens(2 * bs), 2);
+  int32_t narrow0 = *(*pool)->allocate(), narrow1 = *(*pool)->allocate();
+  cache.insert(names[0], narrow0, 2);
+  cache.insert(names[1], narrow1, 1);
+  EXPECT_EQ(cache.lookup(names, 2, 1),
+            (std::vector<int32_t>{narrow0, narrow1}));
+  EXPECT_EQ(cache.lookup(names, 2, 2), std::vector<int32_t>{narrow0});
+  EXPECT_TRUE(cache.lookup(names, 2, 3).empty());
+  int32_t wide = *(*pool)->allocate();
+  cache.insert(names[1], wide, 3);
+  EXPECT_EQ(cache.lookup(names, 2, 2), (std::vector<int32_t>{narrow0, wide}));
+  EXPECT_EQ((*pool)->references(narrow1), 1) << "the cache let go of it";
+  cache.insert(names[1], narrow1, 2); // narrower than what it has: kept
+  EXPECT_EQ(cache.lookup(names, 2, 3).size(), 0u) << "block 0 holds 2";
+  EXPECT_EQ(cache.lookup(names, 2, 0), (std::vector<int32_t>{narrow0, wide}));
+  for (int32_t b : {narrow0, narrow1, wide})
+    (*pool)->release(b);
+  EXPECT_EQ(cache.size(), 2);
+  EXPECT_EQ(cache.evict(2), 2);
+  EXPECT_EQ((*pool)->freeBlocks(), 6);
 }

@@ -291,11 +291,10 @@ unsigned Scheduler::chainsNow(const Active &a) const {
 }
 
 uint64_t Scheduler::prefixTag(const Active &a) const {
-  // CoLM-Air's chain-1 program computes the same keys and values for every
-  // chain count; a k-chain program's belong to that program.
-  if (a.params.chain1Prefill)
-    return 1;
-  return 100 + chainsAt(a.params.schedule, 0);
+  // CoLM-Air's chain-1 prefill (the chain-1 program on all but the last
+  // position) is one computation; a prefill of any chain count another,
+  // whose blocks serve every chain count up to theirs (PrefixCache).
+  return a.params.chain1Prefill ? 1 : 2;
 }
 
 bool Scheduler::place(Active &a) {
@@ -320,7 +319,7 @@ bool Scheduler::place(Active &a) {
       !widensOnReplay(a)) {
     std::vector<uint64_t> names = prefixes.blockNames(p.prompt, prefixTag(a));
     most = size_t((promptLength - least) / pool->blockSize());
-    shared = prefixes.lookup(names, most);
+    shared = prefixes.lookup(names, most, prefillChains(a));
   }
   int64_t cols = seq->cache.columnsFor(int(chainsAt(p.schedule, 0)));
   if (p.chain1Prefill)
@@ -355,6 +354,13 @@ bool Scheduler::place(Active &a) {
   return true;
 }
 
+int Scheduler::prefillChains(const Active &a) const {
+  // CoLM-Air's cache is the same for every chain count.
+  if (generator.config().kvSharing)
+    return 0;
+  return int(chainsAt(a.params.schedule, 0));
+}
+
 bool Scheduler::widensOnReplay(const Active &a) const {
   // CoLM: the replay rewrites the history's keys and values with a wider
   // sub-model's (copying shared blocks; bits a narrower prefill would not
@@ -382,7 +388,7 @@ void Scheduler::registerPrefix(Active &a) {
   std::vector<uint64_t> names = prefixes.blockNames(head, prefixTag(a));
   const std::vector<int32_t> &table = a.seq->cache.blockTable();
   for (size_t i = 0; i < names.size() && i < table.size(); ++i)
-    prefixes.insert(names[i], table[i]);
+    prefixes.insert(names[i], table[i], a.seq->cache.validChains());
 }
 
 int64_t Scheduler::prefillChunk(Active &a, int64_t budget) {

@@ -166,6 +166,9 @@ private:
   /// its keys and values.
   uint64_t prefixTag(const Active &a) const;
   void registerPrefix(Active &a);
+  /// The chain count a cached prefix block needs to serve `a`'s prefill
+  /// (0: any, CoLM-Air).
+  int prefillChains(const Active &a) const;
   /// Whether replaying `a`'s generated tokens switches a CoLM cache up.
   bool widensOnReplay(const Active &a) const;
   /// Ends one choice: the rest of its text, its result and, for the last

@@ -88,6 +88,26 @@ def run_model(a, name, kv_sharing):
               f"{name}: a shared prefix hits the cache "
               f"({m2.get('colm_prefix_cache_hit_blocks_total')} of "
               f"{m2.get('colm_prefix_cache_queried_blocks_total')} blocks in all)")
+        # A block serves every chain count up to the one that computed it
+        # (CoLM-Air's, every chain count): after a 3-chain prompt a 2-chain
+        # one reuses its blocks; after a 1-chain prompt a 3-chain one does
+        # only on CoLM-Air. Every answer is still colm generate's alone.
+        for first, then, base in ((3, 2, 4), (1, 3, 5)):
+            head = [(9 * j + base) % 64 for j in range(64)]
+            post(server, "/v1/completions", {"prompt": head + [7] * 20, "max_tokens": 2,
+                                             "temperature": 0, "chains": first})
+            before = metrics(server)[2].get("colm_prefix_cache_hit_blocks_total", 0)
+            prompt = head + [8] * 20
+            status, body = post(server, "/v1/completions",
+                                {"prompt": prompt, "max_tokens": 6, "temperature": 0,
+                                 "chains": then})
+            got = body["choices"][0]["tokens"] if status == 200 else body
+            hit = metrics(server)[2].get("colm_prefix_cache_hit_blocks_total", 0) - before
+            want_hit = then <= first or kv_sharing
+            check((hit >= 4) == want_hit and
+                  got == generate(a.colm, model, a.tmp, prompt, 6, then),
+                  f"{name}: {then} chains after {first}: {hit:g} blocks reused "
+                  f"({'some' if want_hit else 'none'} expected), colm generate's tokens")
         check(m.get("colm_prefill_chunks_total", 0) > len(jobs),
               f"{name}: long prompts ran in chunks ({m.get('colm_prefill_chunks_total')} "
               f"chunks for {len(jobs)} prompts)")
