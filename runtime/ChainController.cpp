@@ -175,4 +175,16 @@ double ChainController::adjust(std::vector<Stream> &streams,
   return step;
 }
 
+double ChainController::ttftBudget(double remaining, double secondsLeft,
+                                   double decodeSeconds,
+                                   double secondsPerToken) {
+  if (remaining <= 0)
+    return 0;
+  // b * secondsLeft >= remaining * (decodeSeconds + b * secondsPerToken).
+  double spare = secondsLeft - remaining * secondsPerToken;
+  if (spare <= 0)
+    return remaining;
+  return std::min(remaining, remaining * decodeSeconds / spare);
+}
+
 } // namespace colm

@@ -12,7 +12,9 @@
 // prediction (a target is met token by token, not on average). Never below
 // a stream's minimum, holding each change for several tokens; while the
 // prediction with one more chain stays under 65/80 of the aim, chain
-// counts rise again.
+// counts rise again. A prefilling request with a TTFT target gets the
+// prefill budget per step that meets it (ttftBudget), at the decoding
+// streams' expense.
 // Streams with a fixed chain count are never changed. No MLIR, no I/O:
 // the policy alone, so it is tested alone.
 //
@@ -82,6 +84,15 @@ public:
   /// (0 when the model is not ready: nothing changes then).
   double adjust(std::vector<Stream> &streams, const StepTimeModel &model,
                 double prefill) const;
+
+  /// The prefill work per step (tokens of the full model) that finishes
+  /// `remaining` tokens of work within `secondsLeft` of a TTFT target when
+  /// each step also decodes for `decodeSeconds` and prefill costs
+  /// `secondsPerToken`: b with b * steps >= remaining, steps = secondsLeft /
+  /// (decodeSeconds + b * secondsPerToken). All of it when the target
+  /// cannot be met (or has passed): the sooner the better then.
+  static double ttftBudget(double remaining, double secondsLeft,
+                           double decodeSeconds, double secondsPerToken);
 
 private:
   int chains;

@@ -150,3 +150,17 @@ TEST(ChainControllerTest, NothingChangesWithoutAModelOrATarget) {
   control.adjust(streams, trained(), 0);
   EXPECT_EQ(streams[0].chains, 3u);
 }
+
+// 1000 tokens of prefill at 10 us each beside 2 ms decode steps, 40 ms
+// before the TTFT target: b = 1000 * 2 / (40 - 10) ~ 66.7 tokens a step,
+// 30 steps of 2.67 ms: 40 ms. Past or impossible targets take everything.
+TEST(ChainControllerTest, TtftBudgetMeetsTheTarget) {
+  double b = ChainController::ttftBudget(1000, 40e-3, 2e-3, 1e-5);
+  EXPECT_NEAR(b, 1000.0 * 2 / 30, 1e-6);
+  double steps = 40e-3 / (2e-3 + b * 1e-5);
+  EXPECT_NEAR(b * steps, 1000, 1e-6);
+  EXPECT_EQ(ChainController::ttftBudget(1000, 5e-3, 2e-3, 1e-5), 1000);
+  EXPECT_EQ(ChainController::ttftBudget(1000, -1.0, 2e-3, 1e-5), 1000);
+  EXPECT_EQ(ChainController::ttftBudget(0, 1.0, 2e-3, 1e-5), 0);
+  EXPECT_LE(ChainController::ttftBudget(10, 100.0, 2e-3, 1e-5), 10);
+}

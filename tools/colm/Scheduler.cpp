@@ -850,10 +850,27 @@ void Scheduler::loop() {
     // stay well within twice their idle length (a chunk also slows the
     // next decode step: it evicts the weights from the caches).
     double budget = double(options.stepTokens - int64_t(decoding.size()));
-    if (options.stepTokens == 0)
+    if (options.stepTokens == 0) {
       budget = decoding.empty() || prefillSecondsPerToken <= 0
                    ? 4096.0
                    : 0.5 * decodeSeconds / prefillSecondsPerToken;
+      // A TTFT target ("latency_target") takes what meeting it needs.
+      auto at = std::chrono::steady_clock::now();
+      for (auto &a : active) {
+        if (a->ready || !a->seq || a->params.ttftTarget <= 0 ||
+            prefillSecondsPerToken <= 0 || decoding.empty())
+          continue;
+        double cost = a->params.chain1Prefill ? chain1Cost : 1.0;
+        double left = a->params.ttftTarget - std::chrono::duration<double>(
+                                                 at - a->slot.request->arrived)
+                                                 .count();
+        budget = std::max(
+            budget,
+            ChainController::ttftBudget(
+                double(int64_t(a->params.prompt.size()) - a->prefilled) * cost,
+                left, decodeSeconds, prefillSecondsPerToken));
+      }
+    }
     double prefillWork = 0;
     for (auto &a : active) {
       if (budget <= 0)

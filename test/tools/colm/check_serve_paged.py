@@ -4,7 +4,7 @@ blocks, and sequences that outgrow the pool are preempted and resumed; none
 of it changes a token: every answer equals `colm generate --greedy` alone.
 GET /metrics reports all of it in the Prometheus text format.
 
-Usage: check_serve_paged.py --colm BIN --tmp DIR
+Usage: check_serve_paged.py --colm BIN --tmp DIR [--backend cpu|cuda-sim]
 """
 import argparse
 import concurrent.futures
@@ -29,13 +29,16 @@ def metrics(server):
     return kind, text, values
 
 
+BACKEND = ["--backend", "cpu"]
+
+
 def generate(colm, model, tmp, prompt, n, chains):
     """`chains`: a count, or a --chain-schedule string."""
     out = os.path.join(tmp, "t.txt")
     flag = "--chain-schedule" if isinstance(chains, str) else "--chains"
     subprocess.run([colm, "generate", "--model", model, "--prompt-tokens",
                     ",".join(map(str, prompt)), "--max-new", str(n), "--greedy",
-                    flag, str(chains), "--tokens-out", out],
+                    flag, str(chains), "--tokens-out", out, *BACKEND],
                    check=True, capture_output=True)
     return [int(t) for t in open(out).read().strip().split(",")]
 
@@ -55,7 +58,7 @@ def run_model(a, name, kv_sharing):
             prompt = [(11 * i + 2 * j) % 64 for j in range(length)]
         jobs.append((prompt, 1 + i % 3, 20 + (i * 5) % 21))
     with Server(a.colm, model, a.tmp, "--max-context", "128", "--kv-cache-blocks", "12",
-                "--max-batch", "6", "--step-tokens", "24", name=name) as server:
+                "--max-batch", "6", "--step-tokens", "24", *BACKEND, name=name) as server:
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
             answers = list(pool.map(
                 lambda j: post(server, "/v1/completions",
@@ -208,7 +211,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--colm", required=True)
     ap.add_argument("--tmp", required=True)
+    ap.add_argument("--backend", default="cpu",
+                    help="colm serve's and colm generate's backend (cpu, cuda-sim)")
     a = ap.parse_args()
+    BACKEND[1] = a.backend
     os.makedirs(a.tmp, exist_ok=True)
     run_model(a, "air", True)
     run_model(a, "colm", False)
