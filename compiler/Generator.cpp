@@ -29,6 +29,29 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
       .count();
 }
 
+/// The first block of a window's recent part (0: the window is the whole
+/// history of `past` positions).
+int64_t firstRecentBlock(int64_t past, const AttentionWindow &w,
+                         int64_t *sinkBlocks) {
+  int64_t bs = KvPool::kBlockSize;
+  *sinkBlocks = (std::max<int64_t>(w.sink, 0) + bs - 1) / bs;
+  if (w.recent <= 0)
+    return 0;
+  int64_t first = std::max<int64_t>(0, past - w.recent) / bs;
+  return first > *sinkBlocks ? first : 0;
+}
+
+/// The history positions a window reads, in order.
+std::vector<int64_t> windowPositions(int64_t past, const AttentionWindow &w) {
+  int64_t sinkBlocks = 0, first = firstRecentBlock(past, w, &sinkBlocks);
+  std::vector<int64_t> seen;
+  for (int64_t p = 0; p < past; ++p)
+    if (first == 0 || p < sinkBlocks * KvPool::kBlockSize ||
+        p >= first * KvPool::kBlockSize)
+      seen.push_back(p);
+  return seen;
+}
+
 } // namespace
 
 Result<std::unique_ptr<Generator>>
@@ -87,7 +110,7 @@ double Generator::chain1PrefillCost() const {
 Result<std::vector<HostTensor>>
 Generator::run(const Program &program, const Sequence &seq,
                const std::vector<int32_t> &tokens, int64_t start, int64_t cols,
-               bool usePast) const {
+               bool usePast, const AttentionWindow &window) const {
   std::vector<HostTensor> args{HostTensor::tokens(tokens)};
   std::vector<int32_t> positions;
   for (size_t i = 0; i < tokens.size(); ++i)
@@ -95,15 +118,20 @@ Generator::run(const Program &program, const Sequence &seq,
   args.push_back(HostTensor::tokens(positions));
   int64_t past = usePast ? seq.cache.length() : 0;
   if (isCompiled(engine))
-    return runCpu(program, seq, tokens, start, cols, past);
+    return runCpu(program, seq, tokens, start, cols, past, window);
+  // The interpreter reads the window's positions of the history.
+  std::vector<int64_t> seen = windowPositions(past, window);
   for (int l = 0; l < seq.cache.numLayers(); ++l) {
     for (bool keys : {true, false}) {
-      HostTensor t = HostTensor::floats({past, cols});
+      HostTensor t = HostTensor::floats({int64_t(seen.size()), cols});
       if (past) {
         COLM_ASSIGN_OR_RETURN(std::vector<float> rows,
                               keys ? seq.cache.keys(l, cols)
                                    : seq.cache.values(l, cols));
-        t.data.assign(rows.begin(), rows.end());
+        for (size_t i = 0; i < seen.size(); ++i)
+          std::copy(rows.begin() + seen[i] * cols,
+                    rows.begin() + (seen[i] + 1) * cols,
+                    t.data.begin() + int64_t(i) * cols);
       }
       args.push_back(std::move(t));
     }
@@ -141,29 +169,67 @@ void pagedSizes(codegen::LoweringOptions &options, const ModelConfig &config,
        (maxPast + KvPool::kBlockSize - 1) / KvPool::kBlockSize});
 }
 
-/// The pool rows a run over the first `past` positions of `cache` binds:
-/// up to the end of the highest block its table uses (a device backend
-/// copies what is bound at every run; a fresh pool hands out blocks in
-/// order, so that is about the history).
-int64_t boundRows(const KvCache &cache, int64_t past) {
-  int64_t blocks = cache.blocksFor(past), highest = -1;
-  for (int64_t b = 0; b < blocks; ++b)
-    highest = std::max<int64_t>(highest, cache.blockTable()[size_t(b)]);
-  return (highest + 1) * cache.pool().blockSize();
+/// What a run's attention reads of a cache: `past` positions through
+/// `blocks` entries of `table` (the cache's own block table, in place, or
+/// a draft's window of it, held in `window`). Executors keep the pointers
+/// they are bound: a view outlives the run that reads it.
+struct CacheView {
+  const KvPool *pool = nullptr;
+  const int32_t *table = nullptr;
+  int64_t blocks = 0, past = 0;
+  std::vector<int32_t> window;
+
+  CacheView() = default;
+  CacheView(const CacheView &) = delete;
+  CacheView(CacheView &&) = default; // the window's buffer moves along
+};
+
+CacheView wholeCache(const KvCache &cache, int64_t past) {
+  CacheView v;
+  v.pool = &cache.pool();
+  v.table = cache.blockTable().data();
+  v.blocks = cache.blocksFor(past);
+  v.past = past;
+  return v;
 }
 
-/// Binds sequence `cache`'s pool for the program's cached arguments
-/// (2, 3, ...: each layer's keys and values) and the block table of its
-/// first `past` positions; `suffix` (".s<i>") names a decoding batch's
-/// sequence. The sizes come from pagedSizeValues().
-Status bindPaged(Executor &e, const KvCache &cache, int64_t past,
+CacheView windowView(const KvCache &cache, int64_t past,
+                     const AttentionWindow &w) {
+  int64_t sinkBlocks = 0, first = firstRecentBlock(past, w, &sinkBlocks);
+  if (first == 0)
+    return wholeCache(cache, past);
+  const std::vector<int32_t> &t = cache.blockTable();
+  CacheView v;
+  v.pool = &cache.pool();
+  v.window.assign(t.begin(), t.begin() + sinkBlocks);
+  v.window.insert(v.window.end(), t.begin() + first,
+                  t.begin() + cache.blocksFor(past));
+  v.table = v.window.data();
+  v.blocks = int64_t(v.window.size());
+  v.past = (sinkBlocks - first) * KvPool::kBlockSize + past;
+  return v;
+}
+
+/// The pool rows a run over `view` binds: up to the end of the highest
+/// block it uses (a device backend copies what is bound at every run; a
+/// fresh pool hands out blocks in order, so that is about the history).
+int64_t boundRows(const CacheView &view) {
+  int64_t highest = -1;
+  for (int64_t b = 0; b < view.blocks; ++b)
+    highest = std::max<int64_t>(highest, view.table[b]);
+  return (highest + 1) * view.pool->blockSize();
+}
+
+/// Binds the view's pool for the program's cached arguments (2, 3, ...:
+/// each layer's keys and values) and its block table; `suffix` (".s<i>")
+/// names a decoding batch's sequence. The sizes come from
+/// pagedSizeValues().
+Status bindPaged(Executor &e, const CacheView &view,
                  const std::string &suffix) {
-  const KvPool &pool = cache.pool();
-  int64_t blocks = cache.blocksFor(past);
-  COLM_TRY(e.bind("blocks" + suffix, cache.blockTable().data(), blocks * 4));
-  int64_t bytes =
-      boundRows(cache, past) * pool.width() * int64_t(sizeof(float));
-  for (int l = 0; l < cache.numLayers(); ++l) {
+  const KvPool &pool = *view.pool;
+  COLM_TRY(e.bind("blocks" + suffix, view.table, view.blocks * 4));
+  int64_t bytes = boundRows(view) * pool.width() * int64_t(sizeof(float));
+  for (int l = 0; l < pool.numLayers(); ++l) {
     COLM_TRY(e.bind("arg" + std::to_string(2 + 2 * l) + suffix, pool.keys(l),
                     bytes));
     COLM_TRY(e.bind("arg" + std::to_string(3 + 2 * l) + suffix, pool.values(l),
@@ -173,10 +239,9 @@ Status bindPaged(Executor &e, const KvCache &cache, int64_t past,
 }
 
 void pagedSizeValues(std::map<std::string, int64_t> &sizes,
-                     const KvCache &cache, int64_t past,
-                     const std::string &suffix) {
-  sizes["cache_rows" + suffix] = boundRows(cache, past);
-  sizes["cache_blocks" + suffix] = cache.blocksFor(past);
+                     const CacheView &view, const std::string &suffix) {
+  sizes["cache_rows" + suffix] = boundRows(view);
+  sizes["cache_blocks" + suffix] = view.blocks;
 }
 
 } // namespace
@@ -290,7 +355,7 @@ Generator::decodeCpuBatch(const Program &program,
     const KvCache &c = seqs[std::min(s, n - 1)]->cache;
     int64_t past = s < n ? c.length() : 0;
     sizes["past" + std::to_string(s)] = past;
-    pagedSizeValues(sizes, c, past, std::to_string(s));
+    pagedSizeValues(sizes, wholeCache(c, past), std::to_string(s));
   }
   for (int64_t s = 0; s < n; ++s) {
     ids[s] = tokens[s];
@@ -304,7 +369,8 @@ Generator::decodeCpuBatch(const Program &program,
   int layers = seqs[0]->cache.numLayers();
   for (int64_t s = 0; s < planned; ++s) {
     const KvCache &c = seqs[std::min(s, n - 1)]->cache;
-    COLM_TRY(bindPaged(e, c, s < n ? c.length() : 0, ".s" + std::to_string(s)));
+    COLM_TRY(bindPaged(e, wholeCache(c, s < n ? c.length() : 0),
+                       ".s" + std::to_string(s)));
   }
   COLM_TRY(e.run());
   mlir::func::FuncOp func = program.func;
@@ -477,15 +543,17 @@ int64_t Generator::reservedBytes() const {
 Result<std::vector<HostTensor>>
 Generator::runCpu(const Program &program, const Sequence &seq,
                   const std::vector<int32_t> &tokens, int64_t start,
-                  int64_t cols, int64_t past) const {
+                  int64_t cols, int64_t past,
+                  const AttentionWindow &window) const {
   CpuStep &cpu = *program.cpu;
   mlir::func::FuncOp func = program.func;
   std::lock_guard<std::mutex> lock(cpu.mutex);
   int64_t n = static_cast<int64_t>(tokens.size());
   COLM_TRY(compileCpu(program, n, past));
   Executor &e = *cpu.compiled->executor;
-  std::map<std::string, int64_t> sizes{{"tokens", n}, {"past", past}};
-  pagedSizeValues(sizes, seq.cache, past, "");
+  CacheView view = windowView(seq.cache, past, window);
+  std::map<std::string, int64_t> sizes{{"tokens", n}, {"past", view.past}};
+  pagedSizeValues(sizes, view, "");
   COLM_TRY(e.setSizes(sizes));
   std::vector<int32_t> positions;
   for (int64_t i = 0; i < n; ++i)
@@ -494,7 +562,7 @@ Generator::runCpu(const Program &program, const Sequence &seq,
   COLM_TRY(e.bind("arg1", positions.data(), n * 4));
   // The cache in place: the attention reads the pool through the block
   // table (the sub-model's leading columns of each row).
-  COLM_TRY(bindPaged(e, seq.cache, past, ""));
+  COLM_TRY(bindPaged(e, view, ""));
   COLM_TRY(e.run());
   std::vector<HostTensor> results;
   for (unsigned i = 0; i < func.getNumResults(); ++i) {
@@ -620,9 +688,9 @@ Status Generator::prefillPart(Sequence &seq, const std::vector<int32_t> &tokens,
   return Status::ok();
 }
 
-Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
-                                             unsigned k,
-                                             GenerationStats *stats) const {
+Result<std::vector<float>>
+Generator::decode(Sequence &seq, int32_t token, unsigned k,
+                  GenerationStats *stats, const AttentionWindow &window) const {
   COLM_TRY(checkChains(k));
   if (token < 0 || token >= model.config.vocabSize)
     return Status::error("token id " + std::to_string(token) +
@@ -633,7 +701,7 @@ Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
         " positions (raise --max-context)");
   COLM_TRY(widenHistory(seq, k, stats));
   auto t0 = std::chrono::steady_clock::now();
-  COLM_ASSIGN_OR_RETURN(HostTensor logits, append(seq, {token}, k));
+  COLM_ASSIGN_OR_RETURN(HostTensor logits, append(seq, {token}, k, window));
   if (stats) {
     stats->decodeSeconds += secondsSince(t0);
     stats->decodeTokens += 1;
@@ -643,10 +711,12 @@ Result<std::vector<float>> Generator::decode(Sequence &seq, int32_t token,
 
 Result<HostTensor> Generator::append(Sequence &seq,
                                      const std::vector<int32_t> &tokens,
-                                     unsigned k) const {
+                                     unsigned k,
+                                     const AttentionWindow &window) const {
   int64_t cols = seq.cache.columnsFor(static_cast<int>(k));
-  COLM_ASSIGN_OR_RETURN(auto results, run(steps.at(k), seq, tokens,
-                                          seq.cache.length(), cols, true));
+  COLM_ASSIGN_OR_RETURN(
+      auto results,
+      run(steps.at(k), seq, tokens, seq.cache.length(), cols, true, window));
   COLM_TRY(appendNew(seq, results, 1, int64_t(tokens.size()), cols));
   seq.tokens.insert(seq.tokens.end(), tokens.begin(), tokens.end());
   return std::move(results[0]);

@@ -29,6 +29,15 @@ struct Sequence {
   std::vector<int32_t> tokens;
 };
 
+/// Which cached positions a decode step attends to: all of them (recent =
+/// 0, the model), or the first `sink` and the last `recent`, in whole
+/// blocks of the paged cache: StreamingLLM's attention sink and window, an
+/// approximation for speculative drafts (the verify run decides every
+/// token, so the output does not change).
+struct AttentionWindow {
+  int64_t sink = 0, recent = 0;
+};
+
 /// Where time went, for --stats and benchmarks.
 struct GenerationStats {
   double prefillSeconds = 0, decodeSeconds = 0, recomputeSeconds = 0;
@@ -84,8 +93,10 @@ public:
   /// Appends `token` and returns the k-chain logits [V] for the next one.
   /// CoLM switching up first recomputes the missing chains' keys and values
   /// over the history; switching down reads a prefix of the cache.
+  /// With `window`, attends only to those cached positions.
   Result<std::vector<float>> decode(Sequence &seq, int32_t token, unsigned k,
-                                    GenerationStats *stats = nullptr) const;
+                                    GenerationStats *stats = nullptr,
+                                    const AttentionWindow &window = {}) const;
 
   /// Appends `tokens` in one run of the k-chain sub-model and returns the
   /// logits [V] after each (row i predicts the token after tokens[i]):
@@ -147,7 +158,8 @@ private:
   /// Appends `tokens` with the k-chain program (its keys and values into the
   /// cache) and returns the logits [T, V] after each.
   Result<HostTensor> append(Sequence &seq, const std::vector<int32_t> &tokens,
-                            unsigned k) const;
+                            unsigned k,
+                            const AttentionWindow &window = {}) const;
   /// A step program compiled for the cpu backend, for up to `maxTokens`
   /// new and `maxPast` cached positions; one run at a time.
   struct CpuStep {
@@ -185,19 +197,18 @@ private:
                         const std::vector<Sequence *> &seqs,
                         const std::vector<int32_t> &tokens, int64_t cols,
                         std::vector<std::vector<float>> &logits) const;
-  Result<std::vector<HostTensor>> runCpu(const Program &program,
-                                         const Sequence &seq,
-                                         const std::vector<int32_t> &tokens,
-                                         int64_t start, int64_t cols,
-                                         int64_t past) const;
+  Result<std::vector<HostTensor>>
+  runCpu(const Program &program, const Sequence &seq,
+         const std::vector<int32_t> &tokens, int64_t start, int64_t cols,
+         int64_t past, const AttentionWindow &window) const;
 
   /// Runs a step program over `tokens` at positions start.. with the cache's
   /// first `cols` columns; returns logits (if any) and appends nothing.
   Result<std::vector<HostTensor>> run(const Program &program,
                                       const Sequence &seq,
                                       const std::vector<int32_t> &tokens,
-                                      int64_t start, int64_t cols,
-                                      bool usePast) const;
+                                      int64_t start, int64_t cols, bool usePast,
+                                      const AttentionWindow &window = {}) const;
   Status appendNew(Sequence &seq, const std::vector<HostTensor> &results,
                    size_t first, int64_t rows, int64_t cols) const;
 

@@ -142,7 +142,8 @@ SpeculativeDecoder::round(Sequence &seq, int32_t next, int64_t budget,
   std::vector<std::vector<double>> q; // the draft's distributions (rejection)
   for (int64_t j = 0; j < want; ++j) {
     COLM_ASSIGN_OR_RETURN(auto logits,
-                          g.decode(seq, tokens.back(), options.draftChains));
+                          g.decode(seq, tokens.back(), options.draftChains,
+                                   nullptr, draftWindow()));
     if (options.minDraftProbability > 0 &&
         topProbability(logits) < options.minDraftProbability)
       break;

@@ -60,6 +60,10 @@ struct SpeculativeOptions {
   /// Stop drafting when the draft's top probability (softmax of its
   /// logits) is below this; 0 never stops early.
   double minDraftProbability = 0.0;
+  /// The draft attends to the first block and the last `draftWindow`
+  /// positions of the history only (Generator's AttentionWindow; 0: all of
+  /// it): cheaper drafts over long contexts, the same output.
+  int64_t draftWindow = 0;
   SpeculativeSampling sampling = SpeculativeSampling::Compare;
 };
 
@@ -112,6 +116,12 @@ public:
   const SpeculativeStats &stats() const { return counts; }
   /// The draft length the next round uses.
   int64_t draftLength() const;
+  /// The draft's attention window (options.draftWindow after one sink
+  /// block).
+  AttentionWindow draftWindow() const {
+    return {options.draftWindow > 0 ? KvPool::kBlockSize : 0,
+            options.draftWindow};
+  }
 
 private:
   SpeculativeDecoder(const Generator &g, SpeculativeOptions o,

@@ -75,6 +75,7 @@ protected:
   void expectTheReferenceTokens(Backend backend);
   void checkChunkedPrefill(Backend backend);
   void checkPrefillHoldsNarrowerBits(Backend backend);
+  void checkDraftWindow(Backend backend);
   void checkSpeculativeCompare(Backend backend,
                                const std::vector<int64_t> &draftLengths);
 
@@ -660,4 +661,89 @@ TEST_P(GeneratorTest, CpuPrefillHoldsTheNarrowerSubModelsBits) {
 
 TEST_P(GeneratorTest, CudaSimPrefillHoldsTheNarrowerSubModelsBits) {
   checkPrefillHoldsNarrowerBits(Backend::CudaSim);
+}
+
+// A decode step with an attention window reads the first block and the
+// last positions of the history only: on the compiled kernels it matches
+// the interpreter given the same rows; a window that covers the history is
+// plain decoding, bit for bit; and a self-speculative draft with a window
+// still gives plain decoding's tokens (the verify run decides them).
+void GeneratorTest::checkDraftWindow(Backend backend) {
+  auto g = Generator::create(context, model, backend);
+  ASSERT_TRUE(g.isOk()) << g.status().message();
+  Generator &gen = **g;
+  unsigned n = model.config.chains.size();
+  std::vector<int32_t> longPrompt;
+  for (int i = 0; i < 40; ++i)
+    longPrompt.push_back(int32_t((i * 5 + 2) % model.config.vocabSize));
+  auto step = [&](Generator &with, const AttentionWindow &w, unsigned k) {
+    auto seq = with.newSequence(64);
+    EXPECT_TRUE(seq.isOk());
+    EXPECT_TRUE(with.prefill(*seq, longPrompt, n, false).isOk());
+    auto logits = with.decode(*seq, 7, k, nullptr, w);
+    EXPECT_TRUE(logits.isOk()) << logits.status().message();
+    return logits.isOk() ? *logits : std::vector<float>();
+  };
+  for (unsigned k = 1; k <= n; ++k) {
+    std::vector<float> plain = step(gen, {}, k);
+    EXPECT_EQ(step(gen, {16, 1000}, k), plain) << k << " chains";
+    // Block 1 (positions 16-31) is left out: past 40 - 8 is in block 2.
+    std::vector<float> windowed = step(gen, {16, 8}, k),
+                       want = step(*generator, {16, 8}, k);
+    ASSERT_EQ(windowed.size(), want.size());
+    double diff = 0, scale = 0, moved = 0;
+    for (size_t v = 0; v < want.size(); ++v) {
+      diff = std::max(diff, double(std::abs(windowed[v] - want[v])));
+      moved = std::max(moved, double(std::abs(windowed[v] - plain[v])));
+      scale = std::max(scale, double(std::abs(want[v])));
+    }
+    EXPECT_LT(diff, 1e-4 * scale) << k << " chains";
+    EXPECT_GT(moved, 1e-3 * scale)
+        << k << " chains: the window changed nothing";
+  }
+  if (!model.config.kvSharing)
+    return;
+  SamplingConfig greedy;
+  greedy.greedy = true;
+  auto plainSeq = gen.newSequence(64);
+  ASSERT_TRUE(plainSeq.isOk());
+  auto logits = gen.prefill(*plainSeq, longPrompt, n, false);
+  ASSERT_TRUE(logits.isOk());
+  std::vector<int32_t> plain;
+  while (plain.size() < 12) {
+    plain.push_back(argmax(*logits));
+    logits = gen.decode(*plainSeq, plain.back(), n);
+    ASSERT_TRUE(logits.isOk());
+  }
+  SpeculativeOptions o;
+  o.chains = n;
+  o.maxDraft = 3;
+  o.adaptive = false;
+  o.draftWindow = 8;
+  auto d = SpeculativeDecoder::create(gen, model.config, o, greedy);
+  ASSERT_TRUE(d.isOk()) << d.status().message();
+  auto seq = gen.newSequence(64);
+  ASSERT_TRUE(seq.isOk());
+  auto first = gen.prefill(*seq, longPrompt, n, true);
+  ASSERT_TRUE(first.isOk());
+  TokenSampler sampler(greedy);
+  std::vector<int32_t> seen = longPrompt, got{argmax(*first)};
+  seen.push_back(got.back());
+  while (got.size() < plain.size()) {
+    auto r = d->round(*seq, got.back(), int64_t(plain.size() - got.size()),
+                      sampler, seen);
+    ASSERT_TRUE(r.isOk()) << r.status().message();
+    got.insert(got.end(), r->begin(), r->end());
+    seen.insert(seen.end(), r->begin(), r->end());
+  }
+  EXPECT_EQ(got, plain);
+  EXPECT_GT(d->stats().drafted, 0);
+}
+
+TEST_P(GeneratorTest, CpuDraftWindowReadsTheFirstAndLastBlocks) {
+  checkDraftWindow(Backend::Cpu);
+}
+
+TEST_P(GeneratorTest, CudaSimDraftWindowReadsTheFirstAndLastBlocks) {
+  checkDraftWindow(Backend::CudaSim);
 }

@@ -114,6 +114,10 @@ void addSpeculativeFlags(Args &args) {
       .option("--draft-min-prob", "P",
               "--speculative: stop drafting when the draft's top probability "
               "is below P (default 0: never)")
+      .option("--draft-window", "N",
+              "--speculative: the draft attends to the first 16 and the last "
+              "N positions only (cheaper drafts over long contexts; the "
+              "output does not change) (default 0: all)")
       .option("--speculative-sampling", "MODE",
               "--speculative: compare (the draws plain sampling makes, so "
               "the same tokens) or rejection (accept with min(1, p/q): "
@@ -123,8 +127,9 @@ void addSpeculativeFlags(Args &args) {
 Result<std::optional<SpeculativeOptions>>
 speculativeFlags(const Args &args, const ModelConfig &config, unsigned chains) {
   if (!args.isSet("--speculative")) {
-    for (const char *flag : {"--draft-chains", "--max-draft", "--fixed-draft",
-                             "--draft-min-prob", "--speculative-sampling"})
+    for (const char *flag :
+         {"--draft-chains", "--max-draft", "--fixed-draft", "--draft-min-prob",
+          "--draft-window", "--speculative-sampling"})
       if (args.has(flag) ||
           (std::string(flag) == "--fixed-draft" && args.isSet(flag)))
         return Status::error(std::string(flag) + " needs --speculative");
@@ -141,6 +146,8 @@ speculativeFlags(const Args &args, const ModelConfig &config, unsigned chains) {
                         args.getDouble("--draft-min-prob", 0.0));
   if (!(o.minDraftProbability >= 0 && o.minDraftProbability < 1))
     return Status::error("--draft-min-prob must be in [0, 1)");
+  COLM_ASSIGN_OR_RETURN(o.draftWindow,
+                        args.getInt("--draft-window", 0, 0, int64_t(1) << 30));
   std::string mode = args.get("--speculative-sampling", "compare");
   if (mode != "compare" && mode != "rejection")
     return Status::error("--speculative-sampling must be compare or "

@@ -273,6 +273,7 @@ std::unique_ptr<Scheduler::Active> Scheduler::start(const Slot &slot) {
     o.draftChains = p.draftChains;
     o.chains = chainsAt(p.schedule, 0);
     o.maxDraft = p.maxDraft;
+    o.draftWindow = p.draftWindow;
     auto d = SpeculativeDecoder::create(generator, generator.config(), o,
                                         p.sampling);
     if (!d) {

@@ -386,10 +386,15 @@ Status Parser::field(const std::string &key, const JsonValue &v) {
         } else if (k == "max_draft") {
           COLM_ASSIGN_OR_RETURN(base.maxDraft,
                                 integer(v.elements()[i], key + "." + k, 1, 15));
+        } else if (k == "draft_window") {
+          COLM_ASSIGN_OR_RETURN(
+              base.draftWindow,
+              integer(v.elements()[i], key + "." + k, 0, int64_t(1) << 30));
         } else {
           return fail(key + "." + k, "unknown field \"" + k +
                                          "\" in \"speculative\" "
-                                         "(draft_chains, max_draft)");
+                                         "(draft_chains, max_draft, "
+                                         "draft_window)");
         }
       }
     } else {

@@ -52,6 +52,9 @@ struct GenerationParams {
   bool speculative = false;
   unsigned draftChains = 1;
   int64_t maxDraft = 4;
+  /// The draft attends to the first block and this many last positions
+  /// (0: all; SpeculativeOptions::draftWindow).
+  int64_t draftWindow = 0;
   std::vector<std::string> stops;
   /// -1: no log-probabilities; otherwise the alternatives per token (0..20).
   int logprobs = -1;

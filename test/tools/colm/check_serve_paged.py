@@ -160,12 +160,16 @@ def run_model(a, name, kv_sharing):
               f"{name}: /v1/models lists the aliases ({ids})")
         # "speculative" (CoLM-Air): the tokens of plain decoding, greedy
         # or sampled with a seed, and the drafts counted in /metrics.
-        for sampling in ({"temperature": 0}, {"temperature": 0.8, "seed": 3}):
+        # The sampled case drafts over a window of the history (the first
+        # block and the last 16 positions): the same tokens still.
+        for sampling, window in (({"temperature": 0}, 0),
+                                 ({"temperature": 0.8, "seed": 3}, 16)):
             body = {"prompt": jobs[3][0], "max_tokens": 24, "chains": 3, **sampling}
             plain_status, plain = post(server, "/v1/completions", body)
             status, spec = post(server, "/v1/completions",
                                 {**body, "speculative": {"draft_chains": 2,
-                                                         "max_draft": 3}})
+                                                         "max_draft": 3,
+                                                         "draft_window": window}})
             if kv_sharing:
                 check(status == 200 and plain_status == 200 and
                       spec["choices"][0]["tokens"] == plain["choices"][0]["tokens"],
