@@ -118,7 +118,7 @@ double ChainController::adjust(std::vector<Stream> &streams,
     return step;
   // Aim so that nearly all steps (kQuantile), not their mean, stay within
   // the target.
-  double aim = std::clamp(1.0 / model.ratioQuantile(kQuantile), kLeast, kAim);
+  double aim = aimFraction(model);
   double raise = aim * kRaise / kAim;
   // A change is held for kHold tokens against moving back; within one
   // decision a stream may move several chains the same way.
@@ -173,6 +173,10 @@ double ChainController::adjust(std::vector<Stream> &streams,
     step = wider;
   }
   return step;
+}
+
+double ChainController::aimFraction(const StepTimeModel &model) {
+  return std::clamp(1.0 / model.ratioQuantile(kQuantile), kLeast, kAim);
 }
 
 double ChainController::ttftBudget(double remaining, double secondsLeft,

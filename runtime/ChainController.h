@@ -85,6 +85,10 @@ public:
   double adjust(std::vector<Stream> &streams, const StepTimeModel &model,
                 double prefill) const;
 
+  /// The fraction of the tightest TPOT target a step is aimed at: 80%, or
+  /// less where measured steps run further above their prediction.
+  static double aimFraction(const StepTimeModel &model);
+
   /// The prefill work per step (tokens of the full model) that finishes
   /// `remaining` tokens of work within `secondsLeft` of a TTFT target when
   /// each step also decodes for `decodeSeconds` and prefill costs

@@ -91,6 +91,9 @@ struct Scheduler::Active {
   /// "chains": "auto": the chain count now, and the token from which it
   /// may change again.
   unsigned autoChains = 0;
+  /// "auto": the chain count its prompt is prefilled with (set when it is
+  /// first placed; 0 before).
+  unsigned startChains = 0;
   int64_t heldUntil = 0;
   /// The chain count of the logits the next token is sampled from, and
   /// the chain count each generated token was decoded with (a preempted
@@ -285,6 +288,12 @@ std::unique_ptr<Scheduler::Active> Scheduler::start(const Slot &slot) {
   return a;
 }
 
+unsigned Scheduler::firstChains(const Active &a) const {
+  if (a.params.autoChains && a.startChains)
+    return a.startChains;
+  return chainsAt(a.params.schedule, 0);
+}
+
 unsigned Scheduler::chainsNow(const Active &a) const {
   if (a.params.autoChains)
     return a.autoChains ? a.autoChains : a.params.maxChains;
@@ -322,7 +331,16 @@ bool Scheduler::place(Active &a) {
     most = size_t((promptLength - least) / pool->blockSize());
     shared = prefixes.lookup(names, most, prefillChains(a));
   }
-  int64_t cols = seq->cache.columnsFor(int(chainsAt(p.schedule, 0)));
+  if (p.autoChains && a.index == 0 && a.startChains == 0) {
+    // A new automatic stream starts at the chain count the controller
+    // gives the automatic streams now (the widest when there are none), so
+    // its prefill's last row and first steps do not run wider than the
+    // load allows.
+    a.startChains = std::clamp(autoLevel ? autoLevel : p.maxChains, p.minChains,
+                               p.maxChains);
+    a.autoChains = a.startChains;
+  }
+  int64_t cols = seq->cache.columnsFor(int(firstChains(a)));
   if (p.chain1Prefill)
     cols = seq->cache.width();
   if (!shared.empty()) {
@@ -359,7 +377,7 @@ int Scheduler::prefillChains(const Active &a) const {
   // CoLM-Air's cache is the same for every chain count.
   if (generator.config().kvSharing)
     return 0;
-  return int(chainsAt(a.params.schedule, 0));
+  return int(firstChains(a));
 }
 
 bool Scheduler::widensOnReplay(const Active &a) const {
@@ -368,7 +386,7 @@ bool Scheduler::widensOnReplay(const Active &a) const {
   // give): such a sequence neither shares nor names its prompt's blocks.
   if (generator.config().kvSharing || a.index == 0)
     return false;
-  unsigned first = chainsAt(a.params.schedule, 0);
+  unsigned first = firstChains(a);
   for (unsigned k : a.decodedWith)
     if (k > first)
       return true;
@@ -400,7 +418,7 @@ int64_t Scheduler::prefillChunk(Active &a, int64_t budget) {
       remaining, std::max<int64_t>(1, budget), promptLength, p.chain1Prefill);
   std::vector<int32_t> piece(p.prompt.begin() + a.prefilled,
                              p.prompt.begin() + a.prefilled + take);
-  unsigned k = chainsAt(p.schedule, 0);
+  unsigned k = firstChains(a);
   a.producedBy = k;
   if (take < remaining) {
     Status s = generator.prefillPart(*a.seq, piece, k, p.chain1Prefill);
@@ -787,12 +805,15 @@ void Scheduler::loop() {
         any |= st.automatic;
         streams.push_back(st);
       }
+      autoLevel = 0;
       if (any) {
         chainControl.adjust(streams, stepModel, lastPrefillWork);
         for (size_t i = 0; i < decoding.size(); ++i)
           if (decoding[i]->params.autoChains) {
             decoding[i]->autoChains = streams[i].chains;
             decoding[i]->heldUntil = streams[i].heldUntil;
+            autoLevel = autoLevel ? std::min(autoLevel, streams[i].chains)
+                                  : streams[i].chains;
           }
       }
     }
@@ -855,8 +876,28 @@ void Scheduler::loop() {
       budget = decoding.empty() || prefillSecondsPerToken <= 0
                    ? 4096.0
                    : 0.5 * decodeSeconds / prefillSecondsPerToken;
-      // A TTFT target ("latency_target") takes what meeting it needs.
+      // Streams with a TPOT target: the chunks get what the aimed step
+      // leaves beside the decode rows, and nothing when it leaves nothing,
+      // unless a prompt has waited kPrefillPatience (then the least chunk).
       auto at = std::chrono::steady_clock::now();
+      double tightest = 0;
+      for (Active *d : decoding)
+        if (d->params.tpotTarget > 0)
+          tightest = tightest > 0 ? std::min(tightest, d->params.tpotTarget)
+                                  : d->params.tpotTarget;
+      if (tightest > 0 && stepModel.ready() && prefillSecondsPerToken > 0 &&
+          !decoding.empty()) {
+        double room = ChainController::aimFraction(stepModel) * tightest -
+                      stepModel.predict(rows, 0);
+        budget = std::min(budget, std::max(room, 0.0) / prefillSecondsPerToken);
+        if (budget < 1)
+          for (auto &a : active)
+            if (!a->ready && a->seq &&
+                std::chrono::duration<double>(at - a->slot.request->arrived)
+                        .count() > kPrefillPatience)
+              budget = 1;
+      }
+      // A TTFT target ("latency_target") takes what meeting it needs.
       for (auto &a : active) {
         if (a->ready || !a->seq || a->params.ttftTarget <= 0 ||
             prefillSecondsPerToken <= 0 || decoding.empty())

@@ -204,6 +204,14 @@ private:
   /// when its tokens were sampled.
   std::vector<int64_t> lastStepRows;
   std::chrono::steady_clock::time_point lastStepAt;
+  /// The narrowest chain count the controller gave an automatic stream in
+  /// the last step (0: none decoded); new automatic streams start there.
+  unsigned autoLevel = 0;
+  /// Seconds a prompt may wait for room beside streams with a TPOT target
+  /// before its chunks run anyway.
+  static constexpr double kPrefillPatience = 0.2;
+  /// The chain count `a`'s prompt is prefilled with.
+  unsigned firstChains(const Active &a) const;
   /// The chain count `a` decodes its next token with.
   unsigned chainsNow(const Active &a) const;
   uint64_t admissions = 0;
