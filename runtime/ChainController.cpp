@@ -42,6 +42,7 @@ void StepTimeModel::observe(const std::vector<int64_t> &rows, double prefill,
       ratios.push_back(ratio);
     else
       ratios[nextRatio] = ratio;
+    sorted.clear();
     nextRatio = (nextRatio + 1) % kSpread;
   }
   std::vector<double> x = features(rows, prefill);
@@ -76,11 +77,13 @@ bool StepTimeModel::decodes(const std::vector<int64_t> &rows) {
 double StepTimeModel::ratioQuantile(double q) const {
   if (ratios.size() < 20)
     return 1.0;
-  std::vector<double> sorted = ratios;
-  size_t at = std::min(sorted.size() - 1, size_t(q * double(sorted.size())));
-  std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(at),
-                   sorted.end());
-  return sorted[at];
+  // Asked for several times a step (the controller, the prefill budget):
+  // sorted once per measured step.
+  if (sorted.size() != ratios.size()) {
+    sorted = ratios;
+    std::sort(sorted.begin(), sorted.end());
+  }
+  return sorted[std::min(sorted.size() - 1, size_t(q * double(sorted.size())))];
 }
 
 double StepTimeModel::predict(const std::vector<int64_t> &rows,

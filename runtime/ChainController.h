@@ -58,7 +58,8 @@ private:
   std::vector<std::vector<double>> P;
   int64_t samples = 0;
   double fastest = std::numeric_limits<double>::infinity();
-  std::vector<double> ratios; // a ring of kSpread
+  std::vector<double> ratios;         // a ring of kSpread
+  mutable std::vector<double> sorted; // ratios sorted (empty: not yet)
   size_t nextRatio = 0;
 };
 

@@ -324,6 +324,18 @@ def plot(points, path, title):
         f.write("\n".join(out) + "\n")
 
 
+def parse_fields(items, flag):
+    """NAME=JSON request fields."""
+    fields = {}
+    for f in items:
+        name, _, value = f.partition("=")
+        try:
+            fields[name] = json.loads(value)
+        except ValueError:
+            sys.exit(f"{flag} {f}: the value is not JSON")
+    return fields
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -364,22 +376,10 @@ def main():
                     help="with --json: every request's TTFT, inter-token gaps and E2E too")
     ap.add_argument("--plot", help="with --request-rates: an SVG of latency against load")
     a = ap.parse_args()
-    a.extra = {}
+    a.extra = parse_fields(a.field, "--field")
     if a.chains:
-        a.extra["chains"] = a.chains if a.chains == "auto" else int(a.chains)
-    for f in a.field:
-        name, _, value = f.partition("=")
-        try:
-            a.extra[name] = json.loads(value)
-        except ValueError:
-            sys.exit(f"--field {f}: the value is not JSON")
-    a.interrupt_fields = {}
-    for f in a.interrupt_field:
-        name, _, value = f.partition("=")
-        try:
-            a.interrupt_fields[name] = json.loads(value)
-        except ValueError:
-            sys.exit(f"--interrupt-field {f}: the value is not JSON")
+        a.extra = {"chains": a.chains if a.chains == "auto" else int(a.chains)} | a.extra
+    a.interrupt_fields = parse_fields(a.interrupt_field, "--interrupt-field")
     rng = random.Random(a.seed)
     jobs = make_workload(a, rng)
     if not jobs:

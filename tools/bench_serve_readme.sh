@@ -37,23 +37,25 @@ done
 bench --num-prompts 48 --input-len 128 --output-len 96 --chains 3 \
   --request-rates 2,4,8,16,32 --ttft-target 1000 --tpot-target 3.5 \
   --json "$out/load.json" --plot "$out/load.svg" | tee "$out/load.txt"
+# Each with CoLM-Air's chain-1 prefill (the default), then with full
+# prefill ("-full").
+full='prefill_chains="all"'
 # A long prompt arriving while 4 streams decode.
-bench --num-prompts 4 --input-len 32 --range-ratio 0 --output-len 1000 \
-  --interrupt-len 2000 --interrupt-after 0.5 | tee "$out/long-prefill.txt"
-bench --num-prompts 4 --input-len 32 --range-ratio 0 --output-len 1000 \
-  --interrupt-len 2000 --interrupt-after 0.5 --interrupt-field 'prefill_chains="all"' \
-  | tee "$out/long-prefill-full.txt"
+for suffix in "" -full; do
+  bench --num-prompts 4 --input-len 32 --range-ratio 0 --output-len 1000 \
+    --interrupt-len 2000 --interrupt-after 0.5 ${suffix:+--interrupt-field "$full"} \
+    | tee "$out/long-prefill$suffix.txt"
+done
 # A 1024-token shared prefix, with the prefix cache (then without).
-bench --workload shared-prefix --prefix-len 1024 --num-prompts 16 --concurrency 1 \
-  --input-len 64 --range-ratio 0 --output-len 16 | tee "$out/prefix-cached.txt"
-bench --workload shared-prefix --prefix-len 1024 --num-prompts 16 --concurrency 1 \
-  --input-len 64 --range-ratio 0 --output-len 16 --field 'prefill_chains="all"' \
-  | tee "$out/prefix-cached-full.txt"
+prefixes() {
+  for suffix in "" -full; do
+    bench --workload shared-prefix --prefix-len 1024 --num-prompts 16 --concurrency 1 \
+      --input-len 64 --range-ratio 0 --output-len 16 ${suffix:+--field "$full"} \
+      | tee "$out/prefix-$1$suffix.txt"
+  done
+}
+prefixes cached
 stop
 serve --no-prefix-cache
-bench --workload shared-prefix --prefix-len 1024 --num-prompts 16 --concurrency 1 \
-  --input-len 64 --range-ratio 0 --output-len 16 | tee "$out/prefix-uncached.txt"
-bench --workload shared-prefix --prefix-len 1024 --num-prompts 16 --concurrency 1 \
-  --input-len 64 --range-ratio 0 --output-len 16 --field 'prefill_chains="all"' \
-  | tee "$out/prefix-uncached-full.txt"
+prefixes uncached
 stop

@@ -516,6 +516,14 @@ bool Scheduler::freeBlocksFor(Active &a, const std::function<bool()> &fits,
   }
 }
 
+std::unique_ptr<Scheduler::Active> *
+Scheduler::slotOf(Active *a, std::vector<std::unique_ptr<Active>> &active) {
+  for (auto &o : active)
+    if (o.get() == a)
+      return &o;
+  return nullptr;
+}
+
 void Scheduler::dropPreempted(std::vector<Active *> &decoding,
                               std::vector<int32_t> &next,
                               std::vector<std::unique_ptr<Active>> &active) {
@@ -747,14 +755,12 @@ void Scheduler::loop() {
                "the sequence outgrew the KV cache (" +
                    std::to_string(pool->blocks() * pool->blockSize()) +
                    " positions): raise --kv-cache-mib");
-        for (auto &o : active)
-          if (o.get() == a)
-            o.reset();
+        if (auto *o = slotOf(a, active))
+          o->reset();
         continue;
       }
-      for (auto &o : active)
-        if (o.get() == a)
-          preempt(o);
+      if (auto *o = slotOf(a, active))
+        preempt(*o);
     }
     dropPreempted(decoding, next, active);
     // Decode steps of different sequences are independent. The compiled
@@ -778,9 +784,8 @@ void Scheduler::loop() {
         if (!s) {
           if (!s.message().empty())
             finish(*a, "error", s.message());
-          for (auto &o : active)
-            if (o.get() == a)
-              o.reset();
+          if (auto *o = slotOf(a, active))
+            o->reset();
         }
       }
       decoding.swap(plain);
@@ -832,9 +837,8 @@ void Scheduler::loop() {
         a->autoChains = unsigned(cache.validChains());
         continue;
       }
-      for (auto &o : active)
-        if (o.get() == a)
-          preempt(o);
+      if (auto *o = slotOf(a, active))
+        preempt(*o);
     }
     dropPreempted(decoding, next, active);
     std::vector<int64_t> rows(size_t(generator.config().numChains()), 0);

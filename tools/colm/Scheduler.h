@@ -151,6 +151,9 @@ private:
   bool freeBlocksFor(Active &a, const std::function<bool()> &fits,
                      std::vector<std::unique_ptr<Active>> &active);
   void preempt(std::unique_ptr<Active> &victim);
+  /// The entry of `active` that holds `a` (nullptr: none).
+  static std::unique_ptr<Active> *
+  slotOf(Active *a, std::vector<std::unique_ptr<Active>> &active);
   /// Drops from `decoding` (and `next`) the sequences preempted or
   /// finished since they were listed; empties `active` of finished ones.
   void dropPreempted(std::vector<Active *> &decoding,
