@@ -1,5 +1,6 @@
 //===- Colm.cpp - the colm driver -------------------------------*- C++ -*-===//
 #include "tools/colm/Commands.h"
+#include "tools/colm/Experiment.h"
 
 #include "compiler/codegen/cuda/Nvrtc.h"
 #include "runtime/cuda/CudaDriver.h"
@@ -35,6 +36,8 @@ const Command commands[] = {
      runGenerate},
     {"serve", "serve OpenAI-style completions over HTTP", runServe},
     {"bench", "prefill and decode speed, side by side", runBench},
+    {"experiment", "reproduce a claim of the paper: runs, tables, plots",
+     runExperiment},
     {"tune", "measure kernel knobs on this device, store the fastest", runTune},
     {"demo", "build a small CoLM-Air, run every sub-model, summarise", runDemo},
 };
