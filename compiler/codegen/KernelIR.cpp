@@ -191,10 +191,14 @@ KernelSpec specOf(Attribute a) {
         s.ropeHeadDim = g.getRopeHeadDim();
         if (g.getRopeTheta())
           s.ropeTheta = g.getRopeTheta().getValueAsDouble();
+        // Sums that overflow end the search: validation refuses such sizes.
         for (GemmBlock &b : s.blocks)
-          for (int64_t start = 0;
+          for (int64_t start = 0, next;
                b.group + 1 < static_cast<int>(s.groupColumns.size()) &&
-               b.nBegin >= (start += s.groupColumns[b.group]);)
+               !__builtin_add_overflow(start, s.groupColumns[b.group],
+                                       &next) &&
+               b.nBegin >= next;
+               start = next)
             ++b.group;
         return s;
       })
