@@ -586,10 +586,18 @@ Status runExperiment(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(std::vector<ExperimentRun> runs, experiment->plan(o));
 
   if (args.isSet("--plan")) {
-    for (const ExperimentRun &r : runs)
+    for (const ExperimentRun &r : runs) {
+      std::printf(
+          "%s: %s, chains %s%s, width %lld, FFN %lld, %lld layers, "
+          "%.3fM trainable parameters\n",
+          r.id.c_str(), r.variant.c_str(),
+          formatChains(r.config.chains).c_str(),
+          r.config.kvSharing ? " (CoLM-Air)" : "",
+          (long long)r.config.hiddenSize, (long long)r.config.intermediateSize,
+          (long long)r.config.numLayers, trainableParams(r.config) / 1e6);
       for (const ExperimentStage &s : r.stages)
-        std::printf("%s/%s: colm %s\n", r.id.c_str(), s.label.c_str(),
-                    join(s.argv).c_str());
+        std::printf("  %s: colm %s\n", s.label.c_str(), join(s.argv).c_str());
+    }
     return Status::ok();
   }
   COLM_TRY(requireFile(o.data, "--data"));
