@@ -53,16 +53,17 @@ FailureOr<std::string> parseKeyword(AsmParser &parser) {
 
 // Kernel parameters are finite: an overflowing literal (1e400) would print
 // as "inf", which does not read back.
-static LogicalResult checkFinite(AsmParser &parser, double value) {
+static LogicalResult checkFinite(AsmParser &parser, llvm::SMLoc at,
+                                 double value) {
   if (std::isfinite(value))
     return success();
-  return parser.emitError(parser.getCurrentLocation(),
-                          "a kernel parameter must be a finite number");
+  return parser.emitError(at, "a kernel parameter must be a finite number");
 }
 
 FailureOr<double> parseDouble(AsmParser &parser) {
   double value = 0;
-  if (parser.parseFloat(value) || failed(checkFinite(parser, value)))
+  llvm::SMLoc at = parser.getCurrentLocation();
+  if (parser.parseFloat(value) || failed(checkFinite(parser, at, value)))
     return failure();
   return value;
 }
@@ -85,17 +86,18 @@ void printDouble(AsmPrinter &printer, double value) {
 }
 
 FailureOr<FloatAttr> parseDoubleAttr(AsmParser &parser) {
-  double value = 0;
-  if (parser.parseFloat(value) || failed(checkFinite(parser, value)))
+  FailureOr<double> value = parseDouble(parser);
+  if (failed(value))
     return failure();
-  return FloatAttr::get(Float64Type::get(parser.getContext()), value);
+  return FloatAttr::get(Float64Type::get(parser.getContext()), *value);
 }
 
 FailureOr<DenseF64ArrayAttr> parseDoubles(AsmParser &parser) {
   SmallVector<double> values;
   if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
         double v = 0;
-        if (parser.parseFloat(v) || failed(checkFinite(parser, v)))
+        llvm::SMLoc at = parser.getCurrentLocation();
+        if (parser.parseFloat(v) || failed(checkFinite(parser, at, v)))
           return failure();
         values.push_back(v);
         return success();

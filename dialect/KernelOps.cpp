@@ -37,6 +37,17 @@ void ProgramOp::build(OpBuilder &builder, OperationState &state, StringRef name,
 
 namespace {
 
+/// "[first, first + count)" for errors, whatever the values (a file's sizes
+/// may be anything the parser accepts).
+std::string range(int64_t first, int64_t count) {
+  int64_t end = 0;
+  return "[" + std::to_string(first) + ", " +
+         (__builtin_add_overflow(first, count, &end)
+              ? std::to_string(first) + " + " + std::to_string(count)
+              : std::to_string(end)) +
+         ")";
+}
+
 /// The buffer (or view) a symbol names; the op has emitted the error when
 /// there is none.
 BufferOp lookupBuffer(Operation *user, ProgramOp program, FlatSymbolRefAttr ref,
@@ -150,8 +161,8 @@ LogicalResult ProgramOp::verifyRegions() {
       int64_t ofElements = elementsAt(of, maxSizes);
       if (first < 0 || first > ofElements - elements)
         return buffer.emitOpError()
-               << "views elements [" << first << ", " << first + elements
-               << ") of " << of.getSymName() << ", which has " << ofElements;
+               << "views elements " << range(first, elements) << " of "
+               << of.getSymName() << ", which has " << ofElements;
       continue;
     }
     if (!produced)
@@ -160,9 +171,8 @@ LogicalResult ProgramOp::verifyRegions() {
     if (!offset)
       return buffer.emitOpError() << "needs a place in the arena (`at N`)";
     if (*offset % 64 != 0 || *offset < 0 || *offset > arena - bytes)
-      return buffer.emitOpError()
-             << "does not lie in the arena: bytes [" << *offset << ", "
-             << *offset + bytes << ") of " << arena;
+      return buffer.emitOpError() << "does not lie in the arena: bytes "
+                                  << range(*offset, bytes) << " of " << arena;
     placeOf[buffer] = static_cast<int>(places.size());
     places.push_back({buffer, *offset, *offset + bytes});
   }
@@ -400,11 +410,11 @@ ParseResult LaunchOp::parse(OpAsmParser &parser, OperationState &result) {
       return success();
     }
     if (succeeded(parser.parseOptionalKeyword("float"))) {
-      double value = 0;
-      if (parser.parseFloat(value))
+      FailureOr<double> value = parseDouble(parser);
+      if (failed(value))
         return failure();
       fields.push_back(
-          FloatArgAttr::get(context, offset, b.getF64FloatAttr(value)));
+          FloatArgAttr::get(context, offset, b.getF64FloatAttr(*value)));
       return success();
     }
     StringAttr buffer;
@@ -433,15 +443,17 @@ ParseResult LaunchOp::parse(OpAsmParser &parser, OperationState &result) {
         }))
       return failure();
   std::string label;
-  double flops = 0;
   if (parser.parseKeyword("label") || parser.parseString(&label) ||
-      parser.parseKeyword("flops") || parser.parseFloat(flops))
+      parser.parseKeyword("flops"))
+    return failure();
+  FailureOr<double> flops = parseDouble(parser);
+  if (failed(flops))
     return failure();
   result.addAttribute(getArgsAttrName(opName), b.getArrayAttr(fields));
   result.addAttribute(getArgBytesAttrName(opName), b.getI64IntegerAttr(bytes));
   result.addAttribute(getZeroAttrName(opName), b.getArrayAttr(zero));
   result.addAttribute(getLabelAttrName(opName), b.getStringAttr(label));
-  result.addAttribute(getFlopsAttrName(opName), b.getF64FloatAttr(flops));
+  result.addAttribute(getFlopsAttrName(opName), b.getF64FloatAttr(*flops));
   return parser.parseOptionalAttrDict(result.attributes);
 }
 

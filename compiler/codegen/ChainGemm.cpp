@@ -246,7 +246,8 @@ Status validateGroups(const ChainGemmSpec &s) {
   for (int64_t cols : s.groupColumns) {
     if (cols <= 0)
       return bad("a product of a grouped GEMM has no columns");
-    total += cols;
+    if (__builtin_add_overflow(total, cols, &total))
+      return bad("the products' columns do not add up to N");
   }
   if (total != s.n)
     return bad("the products' columns do not add up to N");

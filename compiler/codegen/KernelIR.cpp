@@ -195,8 +195,7 @@ KernelSpec specOf(Attribute a) {
         for (GemmBlock &b : s.blocks)
           for (int64_t start = 0, next;
                b.group + 1 < static_cast<int>(s.groupColumns.size()) &&
-               !__builtin_add_overflow(start, s.groupColumns[b.group],
-                                       &next) &&
+               !__builtin_add_overflow(start, s.groupColumns[b.group], &next) &&
                b.nBegin >= next;
                start = next)
             ++b.group;

@@ -119,7 +119,9 @@ Status validateCopy(const CopySpec &s) {
   if (s.srcStride < s.width)
     return Status::error("copy " + s.name() +
                          ": the source stride is below the width");
-  if (s.dstOffset < 0 || s.dstStride < s.dstOffset + s.width)
+  int64_t end = 0;
+  if (s.dstOffset < 0 || __builtin_add_overflow(s.dstOffset, s.width, &end) ||
+      s.dstStride < end)
     return Status::error("copy " + s.name() +
                          ": the columns do not fit the destination stride");
   return Status::ok();

@@ -70,6 +70,33 @@ kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
 
 // -----
 
+// An offset near INT64_MAX: the error says so without overflowing.
+kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
+  // expected-error @+1 {{does not lie in the arena: bytes [9223372036854775744, 9223372036854775744 + 64) of 1024}}
+  kernel.buffer @h temporary f32 [16] at 9223372036854775744
+}
+
+// -----
+
+// A launch's profile count and float arguments are finite too.
+kernel.program @p target "cpu" sizes {} variables [] max [] arena 128 {
+  kernel.def @c symbol "colm_c" #kernel.copy<width = 16, src_stride = 16, dst_stride = 16, dst_offset = 0, zero_rest = false>
+  kernel.buffer @a temporary f32 [16] at 0
+  // expected-error @+1 {{a kernel parameter must be a finite number}}
+  kernel.launch @c (0 = @a[0], 8 = @a[0], 16 = int 1) bytes 24 label "a = a" flops 2.5e+9223372036854775807
+}
+
+// -----
+
+kernel.program @p target "cpu" sizes {} variables [] max [] arena 128 {
+  kernel.def @c symbol "colm_c" #kernel.copy<width = 16, src_stride = 16, dst_stride = 16, dst_offset = 0, zero_rest = false>
+  kernel.buffer @a temporary f32 [16] at 0
+  // expected-error @+1 {{a kernel parameter must be a finite number}}
+  kernel.launch @c (0 = @a[0], 8 = @a[0], 16 = float 1.0e400) bytes 24 label "a = a" flops 0.0
+}
+
+// -----
+
 kernel.program @p target "cpu" sizes {} variables [] max [] arena 1024 {
   // expected-error @+1 {{needs a place in the arena (`at N`)}}
   kernel.buffer @h temporary f32 [16]
