@@ -344,6 +344,13 @@ std::string formatCell(const std::string &format, Summary s) {
   return cell;
 }
 
+int64_t seedCount(const std::vector<ExperimentRun> &runs) {
+  std::set<int> seeds;
+  for (const ExperimentRun &r : runs)
+    seeds.insert(r.seed);
+  return int64_t(seeds.size());
+}
+
 /// Variants in the order the plan lists them.
 std::vector<std::string> variantsOf(const std::vector<ExperimentRun> &runs) {
   std::vector<std::string> order;
@@ -359,11 +366,16 @@ Status writeReport(const Experiment &e, const ExperimentOptions &o,
   JsonValue root = JsonValue::object();
   root.set("experiment", JsonValue::string(e.name));
   root.set("quick", JsonValue::boolean(o.scale.quick));
-  root.set("seeds", JsonValue::integer(o.seeds));
+  root.set("seeds", JsonValue::integer(seedCount(runs)));
   root.set("backend", JsonValue::string(o.backend));
   root.set("data", JsonValue::string(o.data));
   root.set("val", JsonValue::string(o.val));
   root.set("seconds", JsonValue::number(seconds));
+  double total = 0;
+  for (const ExperimentRun &r : runs)
+    if (auto it = r.metrics.find("seconds"); it != r.metrics.end())
+      total += it->second;
+  root.set("stage_seconds", JsonValue::number(total));
   JsonValue list = JsonValue::array();
   for (const ExperimentRun &r : runs) {
     JsonValue j = JsonValue::object();
@@ -386,12 +398,18 @@ Status writeReport(const Experiment &e, const ExperimentOptions &o,
   COLM_TRY(writeFileAtomic(o.out + "/results.json", writeJson(root) + "\n"));
 
   // The table: one row per variant, mean ± sd over seeds.
+  double stageSeconds = 0;
+  for (const ExperimentRun &r : runs)
+    if (auto it = r.metrics.find("seconds"); it != r.metrics.end())
+      stageSeconds += it->second;
   std::string md = "# " + e.name + "\n\n" + e.summary + "\n\n";
   md += std::string(o.scale.quick ? "Size: --quick (a smoke test: the "
                                     "numbers mean nothing). "
                                   : "Size: full. ") +
-        "Seeds: " + std::to_string(o.seeds) + ". Backend: " + o.backend +
-        ". Wall time of this invocation: " + formatDuration(seconds) + ".\n\n";
+        "Seeds: " + std::to_string(seedCount(runs)) +
+        ". Backend: " + o.backend +
+        ". Time of every stage of every run: " + formatDuration(stageSeconds) +
+        " (this invocation: " + formatDuration(seconds) + ").\n\n";
   md += "| variant |";
   std::string rule = "|---|";
   for (const ExperimentColumn &c : e.columns) {
@@ -609,10 +627,13 @@ Status runExperiment(const std::vector<std::string> &argv) {
     for (const ExperimentStage &s : r.stages)
       (exists(o.out + "/" + r.id + "/" + s.done) ? done : total) += 1;
   total += done;
-  std::printf("%s: %zu runs (%d seed%s), %lld of %lld stages to run; output "
+  // Measurements without training (prefill) run once, whatever --seeds.
+  int64_t seedsRun = seedCount(runs);
+  std::printf("%s: %zu runs (%lld seed%s), %lld of %lld stages to run; output "
               "in %s\n",
-              name.c_str(), runs.size(), o.seeds, o.seeds > 1 ? "s" : "",
-              (long long)(total - done), (long long)total, o.out.c_str());
+              name.c_str(), runs.size(), (long long)seedsRun,
+              seedsRun > 1 ? "s" : "", (long long)(total - done),
+              (long long)total, o.out.c_str());
   std::fflush(stdout);
   auto start = std::chrono::steady_clock::now();
   struct sigaction action = {};
