@@ -281,6 +281,9 @@ Result<std::vector<ExperimentRun>> planProgressive(const ExperimentOptions &o) {
       }
       addTrain(r, o, "@/expanded", rest, extra);
       addEval(r, o);
+      r.settings.set("flops_per_token", JsonValue::number(fLarge));
+      r.settings.set("flops_before",
+                     JsonValue::number(fSmall * tokens * double(steps)));
       r.settings.set("tokens_before",
                      JsonValue::number(tokens * double(steps)));
       r.settings.set("base_run", JsonValue::string(baseId));
@@ -429,6 +432,31 @@ Status finishElastic(const ExperimentOptions &,
 
 using Plots = std::vector<std::pair<std::string, std::string>>;
 
+/// Validation loss against the training FLOPs spent so far (the small
+/// model's included for the expanded runs): the loss per unit of compute.
+Plots plotProgressive(const std::vector<ExperimentRun> &runs) {
+  std::vector<PlotSeries> series;
+  for (const ExperimentRun &r : runs) {
+    const JsonValue *perToken = r.settings.find("flops_per_token");
+    if (!perToken || r.valCurve.empty())
+      continue;
+    const JsonValue *flopsBefore = r.settings.find("flops_before");
+    const JsonValue *tokensBefore = r.settings.find("tokens_before");
+    double f0 = flopsBefore ? flopsBefore->asDouble() : 0;
+    double t0 = tokensBefore ? tokensBefore->asDouble() : 0;
+    PlotSeries s{r.variant + " s" + std::to_string(r.seed), {}};
+    for (auto [tokens, loss] : r.valCurve)
+      s.points.push_back(
+          {(f0 + (tokens - t0) * perToken->asDouble()) / 1e12, loss});
+    series.push_back(s);
+  }
+  return {{"val-loss-vs-compute.svg",
+           lineChartSvg(series,
+                        "progressive: full-model validation loss per compute",
+                        "training TFLOP (the small model's included)",
+                        "validation loss")}};
+}
+
 /// Validation loss of each sub-model against its decode speed, per seed.
 Plots plotElastic(const std::vector<ExperimentRun> &runs) {
   std::vector<PlotSeries> series;
@@ -515,7 +543,8 @@ std::vector<Experiment> build() {
         {"loss@1", "val loss k=1", "%.4f"},
         {"loss", "val loss (full)", "%.4f"},
         {"seconds_train", "train s", "%.0f"}},
-       finishProgressive});
+       finishProgressive,
+       plotProgressive});
   list.push_back(
       {"elastic",
        "one model at every chain count: loss against decode speed",
