@@ -586,6 +586,10 @@ Status runExperiment(const std::vector<std::string> &argv) {
   COLM_ASSIGN_OR_RETURN(int64_t seeds,
                         args.getInt("--seeds", o.scale.quick ? 1 : 3, 1, 100));
   o.seeds = int(seeds);
+  if (!o.scale.quick) {
+    o.scale.steps = experiment->steps;
+    o.scale.evalBatches = 48;
+  }
   COLM_ASSIGN_OR_RETURN(o.scale.steps,
                         args.getInt("--steps", o.scale.steps, 1, 1 << 30));
   o.backend = args.get("--backend", "cpu");

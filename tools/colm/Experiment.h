@@ -93,6 +93,9 @@ struct Experiment {
   std::function<std::vector<std::pair<std::string, std::string>>(
       const std::vector<ExperimentRun> &)>
       plots;
+  /// Training steps of a run at the full size (sized so that the whole
+  /// grid of 3 seeds takes about an hour on two cores).
+  int64_t steps = 400;
 };
 
 /// Every experiment, in the order of docs/experiments.md.

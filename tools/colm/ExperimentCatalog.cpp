@@ -506,6 +506,7 @@ std::vector<Experiment> build() {
         {"train_tok_s", "train tok/s", "%.0f"},
         {"seconds_train", "train s", "%.0f"}},
        nullptr});
+  list.back().steps = 150;
   list.push_back(
       {"chain-layouts",
        "two equal chains against four and against unequal layouts, one width",
@@ -518,6 +519,7 @@ std::vector<Experiment> build() {
         {"train_tok_s", "train tok/s", "%.0f"},
         {"seconds_train", "train s", "%.0f"}},
        nullptr});
+  list.back().steps = 150;
   list.push_back(
       {"chain-loss",
        "full-model loss only against the multi-chain loss, every sub-model",
@@ -530,6 +532,7 @@ std::vector<Experiment> build() {
         {"loss@3", "val loss k=3", "%.4f"},
         {"seconds_train", "train s", "%.0f"}},
        nullptr});
+  list.back().steps = 250;
   list.push_back(
       {"progressive",
        "grow a small model by a chain, chain-tune or fine-tune, against "
@@ -545,6 +548,7 @@ std::vector<Experiment> build() {
         {"seconds_train", "train s", "%.0f"}},
        finishProgressive,
        plotProgressive});
+  list.back().steps = 200;
   list.push_back(
       {"elastic",
        "one model at every chain count: loss against decode speed",
@@ -560,6 +564,7 @@ std::vector<Experiment> build() {
         {"decode_tok_s@3", "decode tok/s k=3", "%.0f"}},
        finishElastic,
        plotElastic});
+  list.back().steps = 400;
   list.push_back(
       {"prefill",
        "CoLM-Air chain-1 prefill against full prefill, 256 to 16K tokens",
