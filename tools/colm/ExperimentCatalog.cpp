@@ -532,7 +532,7 @@ std::vector<Experiment> build() {
         {"loss@3", "val loss k=3", "%.4f"},
         {"seconds_train", "train s", "%.0f"}},
        nullptr});
-  list.back().steps = 250;
+  list.back().steps = 150;
   list.push_back(
       {"progressive",
        "grow a small model by a chain, chain-tune or fine-tune, against "
