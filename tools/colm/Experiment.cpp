@@ -180,8 +180,7 @@ bool exists(const std::string &path) {
   return fs::exists(path, ec);
 }
 
-Status runStage(const ExperimentRun &run, const ExperimentStage &stage,
-                const std::string &dir) {
+Status runStage(const ExperimentStage &stage, const std::string &dir) {
   std::string log = dir + "/" + stage.label + ".log";
   std::vector<std::string> argv = stage.argv;
   if (!stage.resumeFrom.empty() &&
@@ -200,11 +199,12 @@ Status runStage(const ExperimentRun &run, const ExperimentStage &stage,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   if (!out.empty()) {
-    COLM_ASSIGN_OR_RETURN(std::string text, readFile(out));
-    COLM_TRY(writeFileAtomic(dir + "/" + stage.stdoutFile, text));
-    std::remove(out.c_str());
+    std::error_code ec;
+    fs::rename(out, dir + "/" + stage.stdoutFile, ec);
+    if (ec)
+      return Status::error("cannot move " + out +
+                           " into place: " + ec.message());
   }
-  (void)run;
   JsonValue done = JsonValue::object();
   done.set("seconds", JsonValue::number(seconds));
   done.set("command", JsonValue::string("colm " + join(argv)));
@@ -371,11 +371,11 @@ Status writeReport(const Experiment &e, const ExperimentOptions &o,
   root.set("data", JsonValue::string(o.data));
   root.set("val", JsonValue::string(o.val));
   root.set("seconds", JsonValue::number(seconds));
-  double total = 0;
+  double stageSeconds = 0;
   for (const ExperimentRun &r : runs)
     if (auto it = r.metrics.find("seconds"); it != r.metrics.end())
-      total += it->second;
-  root.set("stage_seconds", JsonValue::number(total));
+      stageSeconds += it->second;
+  root.set("stage_seconds", JsonValue::number(stageSeconds));
   JsonValue list = JsonValue::array();
   for (const ExperimentRun &r : runs) {
     JsonValue j = JsonValue::object();
@@ -398,10 +398,6 @@ Status writeReport(const Experiment &e, const ExperimentOptions &o,
   COLM_TRY(writeFileAtomic(o.out + "/results.json", writeJson(root) + "\n"));
 
   // The table: one row per variant, mean ± sd over seeds.
-  double stageSeconds = 0;
-  for (const ExperimentRun &r : runs)
-    if (auto it = r.metrics.find("seconds"); it != r.metrics.end())
-      stageSeconds += it->second;
   std::string md = "# " + e.name + "\n\n" + e.summary + "\n\n";
   md += std::string(o.scale.quick ? "Size: --quick (a smoke test: the "
                                     "numbers mean nothing). "
@@ -654,7 +650,7 @@ Status runExperiment(const std::vector<std::string> &argv) {
       if (exists(dir + "/" + s.done))
         continue;
       progress.update(done, r.id + ": " + s.label);
-      COLM_TRY(runStage(r, s, dir));
+      COLM_TRY(runStage(s, dir));
       ++done;
     }
   }

@@ -22,13 +22,6 @@ std::string str(double v) {
   return buf;
 }
 
-std::string chainsArg(const std::vector<int64_t> &chains) {
-  std::string s;
-  for (int64_t c : chains)
-    s += (s.empty() ? "" : ",") + std::to_string(c);
-  return s;
-}
-
 /// A slug of a variant for directory names: "colm-air [4,4]" ->
 /// "colm-air-4-4".
 std::string slug(const std::string &variant) {
@@ -169,10 +162,6 @@ ModelConfig matchParams(const ExperimentScale &s,
   return best;
 }
 
-std::string layoutName(const std::vector<int64_t> &chains) {
-  return formatChains(chains);
-}
-
 Result<std::vector<ExperimentRun>>
 planMatchedParams(const ExperimentOptions &o) {
   const ExperimentScale &s = o.scale;
@@ -183,13 +172,14 @@ planMatchedParams(const ExperimentOptions &o) {
   ModelConfig air = matchParams(s, two, true, target);
   std::vector<ExperimentRun> runs;
   for (int seed = 1; seed <= o.seeds; ++seed) {
-    runs.push_back(trainedRun(o, "dense " + layoutName(dense.chains), seed,
+    runs.push_back(trainedRun(o, "dense " + formatChains(dense.chains), seed,
                               dense, {"--chain-loss", "full"}));
-    runs.push_back(trainedRun(
-        o, "CoLM " + layoutName(two) + " D=" + std::to_string(colm.hiddenSize),
-        seed, colm, {"--chain-loss", "full"}));
     runs.push_back(trainedRun(o,
-                              "CoLM-Air " + layoutName(two) +
+                              "CoLM " + formatChains(two) +
+                                  " D=" + std::to_string(colm.hiddenSize),
+                              seed, colm, {"--chain-loss", "full"}));
+    runs.push_back(trainedRun(o,
+                              "CoLM-Air " + formatChains(two) +
                                   " D=" + std::to_string(air.hiddenSize),
                               seed, air, {"--chain-loss", "full"}));
   }
@@ -205,7 +195,7 @@ planChainLayouts(const ExperimentOptions &o) {
   std::vector<ExperimentRun> runs;
   for (int seed = 1; seed <= o.seeds; ++seed)
     for (const auto &chains : layouts)
-      runs.push_back(trainedRun(o, "CoLM-Air " + layoutName(chains), seed,
+      runs.push_back(trainedRun(o, "CoLM-Air " + formatChains(chains), seed,
                                 scaleConfig(s, chains, true),
                                 {"--chain-loss", "full"}));
   return runs;
@@ -248,13 +238,13 @@ Result<std::vector<ExperimentRun>> planProgressive(const ExperimentOptions &o) {
   std::vector<ExperimentRun> runs;
   for (int seed = 1; seed <= o.seeds; ++seed) {
     ExperimentRun scratch =
-        trainedRun(o, "from scratch " + layoutName(large.chains), seed, large,
+        trainedRun(o, "from scratch " + formatChains(large.chains), seed, large,
                    {"--chain-loss", "all"});
     scratch.metrics["tflop"] = fLarge * tokens * double(steps) / 1e12;
     scratch.settings.set("flops_per_token", JsonValue::number(fLarge));
     runs.push_back(scratch);
 
-    ExperimentRun base = trainedRun(o, "small " + layoutName(small.chains),
+    ExperimentRun base = trainedRun(o, "small " + formatChains(small.chains),
                                     seed, small, {"--chain-loss", "all"});
     base.metrics["tflop"] = fSmall * tokens * double(steps) / 1e12;
     base.settings.set("flops_per_token", JsonValue::number(fSmall));
@@ -331,8 +321,8 @@ Result<std::vector<ExperimentRun>> planElastic(const ExperimentOptions &o) {
   ModelConfig c = scaleConfig(s, {q, q, 2 * q}, true);
   std::vector<ExperimentRun> runs;
   for (int seed = 1; seed <= o.seeds; ++seed) {
-    ExperimentRun r = trainedRun(o, "CoLM-Air " + layoutName(c.chains), seed, c,
-                                 {"--chain-loss", "all"});
+    ExperimentRun r = trainedRun(o, "CoLM-Air " + formatChains(c.chains), seed,
+                                 c, {"--chain-loss", "all"});
     r.stages.push_back(
         {"bench",
          {"bench", "--model", "@/model", "--prefill", "--decode",
